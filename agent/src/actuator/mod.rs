@@ -1,0 +1,1 @@
+//! Actuators that apply a group's desired capacity: aws, keda, command, dry-run.

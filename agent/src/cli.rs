@@ -1,0 +1,232 @@
+//! Command-line definitions (also the source of the man page and shell completions).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// headroom: predictive autoscaling for Linux hosts.
+#[derive(Debug, Parser)]
+#[command(name = "headroom", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every headroom command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent daemon: sample, store, forecast, decide and signal.
+    Agent(AgentArgs),
+    /// Show the running agent: sources, latest values, ring drops, last decision, health.
+    Status(QueryArgs),
+    /// Show the current forecast (P50/P90 per horizon) with a chart of the last hour.
+    Forecast(ForecastArgs),
+    /// Show stored history of a metric.
+    History(HistoryArgs),
+    /// Show the agent's health and its reasons.
+    Health(QueryArgs),
+    /// Show recent scaling decisions and their reasons.
+    Decisions(DecisionsArgs),
+    /// Check or print configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Replay a trace through the forecaster and write forecasts per origin and horizon.
+    Backtest(BacktestArgs),
+    /// Replay a demand trace through forecaster and policy and write the capacity plan.
+    Simulate(SimulateArgs),
+    /// Run the group coordinator: receive signals, decide group capacity, drive actuators.
+    Coordinator(CoordinatorArgs),
+    /// Show a coordinator's groups: desired vs actual capacity, hosts, last actions.
+    Groups(GroupsArgs),
+    /// Write shell completions or the man page (for packaging).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// `headroom agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Configuration file; a missing default file means built-in defaults.
+    #[arg(long, env = "HEADROOM_CONFIG", default_value = "/etc/headroom/headroom.toml")]
+    pub config: PathBuf,
+}
+
+/// Options shared by every command that asks the running agent.
+#[derive(Debug, Args, Clone)]
+pub struct QueryArgs {
+    /// Control socket of the agent (default: $HEADROOM_SOCKET, $RUNTIME_DIRECTORY,
+    /// /run/headroom, then $XDG_RUNTIME_DIR/headroom).
+    #[arg(long, env = "HEADROOM_SOCKET")]
+    pub socket: Option<PathBuf>,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `headroom forecast`.
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Metric to forecast (default: the demand signal).
+    #[arg(long)]
+    pub metric: Option<String>,
+}
+
+/// Rollup resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Resolution {
+    #[value(name = "10s")]
+    TenSeconds,
+    #[value(name = "1m")]
+    OneMinute,
+}
+
+/// `headroom history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Metric (default: the demand signal).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// How far back, e.g. `1h`, `30m`, `7d`.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// Rollup resolution (default: 10s up to 6 h back, else 1m).
+    #[arg(long, value_enum)]
+    pub resolution: Option<Resolution>,
+    /// List every stored metric instead.
+    #[arg(long)]
+    pub list: bool,
+    /// Write `timestamp,value` CSV (input for `backtest` and `simulate`).
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+}
+
+/// `headroom decisions`.
+#[derive(Debug, Args)]
+pub struct DecisionsArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// How far back, e.g. `1h`.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+}
+
+/// `headroom config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file; report every problem with its key.
+    Check {
+        /// The file to check.
+        path: PathBuf,
+    },
+    /// Print the default configuration, every key commented.
+    Default,
+}
+
+/// `headroom backtest`.
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Trace: CSV `timestamp,value` (unix seconds or ISO 8601).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Horizons 1..=H rows ahead.
+    #[arg(long)]
+    pub horizon: usize,
+    /// First origin: the first row at or after this time.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// With --start: every K-th row after the first origin.
+    #[arg(long, default_value_t = 1)]
+    pub every: usize,
+    /// Output CSV `origin,target,horizon,p50,p90`.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Also draw actual vs P50/P90 band as SVG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Policy used by `simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimPolicy {
+    Predictive,
+    Reactive,
+}
+
+/// `headroom simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Demand: CSV `timestamp,value`.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Demand one instance serves at full capacity.
+    #[arg(long)]
+    pub capacity_per_instance: f64,
+    /// Target utilisation of expected demand (0, 1].
+    #[arg(long)]
+    pub target_utilization: f64,
+    /// Instance warm-up, seconds.
+    #[arg(long)]
+    pub warmup: f64,
+    #[arg(long, default_value_t = 1)]
+    pub min: u32,
+    #[arg(long, default_value_t = 1000)]
+    pub max: u32,
+    #[arg(long, value_enum, default_value_t = SimPolicy::Predictive)]
+    pub policy: SimPolicy,
+    /// Output CSV `timestamp,desired`.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Also draw demand vs planned capacity as SVG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// `headroom coordinator`.
+#[derive(Debug, Args)]
+pub struct CoordinatorArgs {
+    /// Coordinator configuration file.
+    #[arg(long, env = "HEADROOM_COORDINATOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address (overrides the file), e.g. 127.0.0.1:7070.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// File holding the bearer token for every group (overrides the file).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `headroom groups`.
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    /// Coordinator base URL.
+    #[arg(long, env = "HEADROOM_COORDINATOR_URL", default_value = "http://127.0.0.1:7070")]
+    pub url: String,
+    /// File holding the bearer token.
+    #[arg(long, env = "HEADROOM_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// One group only.
+    pub group: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateKind {
+    Man,
+    Completions,
+}
+
+/// `headroom generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(value_enum)]
+    pub kind: GenerateKind,
+    /// Output directory.
+    pub dir: PathBuf,
+}
