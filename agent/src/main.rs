@@ -2,28 +2,57 @@
 
 mod actuator;
 mod cli;
+mod config;
+mod control;
 mod coordinator;
+mod daemon;
 mod exit;
+mod health;
+mod metrics;
+mod paths;
+mod pipeline;
+mod query;
 mod replay;
+mod report;
+mod sender;
 mod signal;
+mod store;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command, GenerateKind};
+use crate::cli::{Cli, Command, ConfigCommand, GenerateKind};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Agent(args) => daemon::run(&args),
+        Command::Status(q) => query::status(&q),
+        Command::Forecast(a) => query::forecast(&a),
+        Command::History(a) => query::history(&a),
+        Command::Health(q) => query::health(&q),
+        Command::Decisions(a) => query::decisions(&a),
+        Command::Config(ConfigCommand::Check { path }) => config_check(&path),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", config::DEFAULT_FILE);
+            Ok(())
+        }
         Command::Backtest(args) => replay::backtest(&args),
         Command::Simulate(args) => replay::simulate(&args),
         Command::Coordinator(args) => coordinator::run(args),
         Command::Groups(args) => coordinator::client::groups(&args),
         Command::Generate(args) => generate(&args),
-        _ => Err(anyhow::anyhow!("not built yet")),
     };
     exit::report(result)
+}
+
+/// `headroom config check PATH`: every problem, or a one-line OK.
+fn config_check(path: &std::path::Path) -> anyhow::Result<()> {
+    config::Config::load(path, false)
+        .map_err(|e| exit::Exit::new(exit::CONFIG_INVALID, e.to_string()))?;
+    println!("{}: OK", path.display());
+    Ok(())
 }
 
 /// Writes the man page or shell completions generated from the clap definitions.

@@ -1,0 +1,680 @@
+//! The agent's configuration: TOML, every key optional, validated as a whole.
+//!
+//! A missing file at the default path means built-in defaults, so the agent runs with zero setup.
+//! Validation reports every problem it finds at once, each as `file: key: reason`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Identity, cadence and local paths.
+    pub agent: AgentSection,
+    /// What the collector reads.
+    pub sources: SourcesSection,
+    /// History kept in SQLite.
+    pub store: StoreSection,
+    /// Demand signal, forecasting and scaling policy.
+    pub model: ModelSection,
+    /// Thresholds of the health state.
+    pub health: HealthSection,
+    /// Where decisions are signalled.
+    pub coordinator: CoordinatorSection,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSection,
+}
+
+/// `[agent]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSection {
+    /// Stable host id sent to the coordinator; empty = /etc/machine-id, else the hostname.
+    pub host_id: String,
+    /// The scaling group this host belongs to.
+    pub group: String,
+    /// Sampling cadence, 100ms to 60s.
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// How often a forecast and a decision are made, at least the sampling cadence.
+    #[serde(with = "humantime_serde_compat")]
+    pub decision_interval: Duration,
+    /// State directory for the database; empty = $STATE_DIRECTORY, /var/lib/headroom (root),
+    /// else $XDG_STATE_HOME/headroom or ~/.local/state/headroom.
+    pub state_directory: String,
+    /// Control socket path; empty = $RUNTIME_DIRECTORY/headroom.sock, /run/headroom (root), else
+    /// $XDG_RUNTIME_DIR/headroom.
+    pub socket: String,
+    /// Log filter (tracing env-filter syntax); $RUST_LOG wins when set.
+    pub log: String,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        AgentSection {
+            host_id: String::new(),
+            group: "default".into(),
+            interval: Duration::from_secs(1),
+            decision_interval: Duration::from_secs(10),
+            state_directory: String::new(),
+            socket: String::new(),
+            log: "info".into(),
+        }
+    }
+}
+
+/// `[sources]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesSection {
+    /// Root of procfs.
+    pub proc_root: PathBuf,
+    /// Root of sysfs.
+    pub sys_root: PathBuf,
+    /// Count the loopback interface in network stats.
+    pub include_loopback: bool,
+    /// Read accept queues through NETLINK_SOCK_DIAG (false = parse /proc/net/tcp, slower).
+    pub sock_diag: bool,
+    /// Ring buffer between sampler and pipeline, in samples.
+    pub ring_capacity: usize,
+    /// The local application's Prometheus endpoint.
+    pub app: AppSection,
+}
+
+impl Default for SourcesSection {
+    fn default() -> Self {
+        SourcesSection {
+            proc_root: PathBuf::from("/proc"),
+            sys_root: PathBuf::from("/sys"),
+            include_loopback: false,
+            sock_diag: true,
+            ring_capacity: 1024,
+            app: AppSection::default(),
+        }
+    }
+}
+
+/// `[sources.app]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppSection {
+    /// URL of a Prometheus text endpoint on loopback, e.g. http://127.0.0.1:8080/metrics;
+    /// empty = off.
+    pub endpoint: String,
+    /// Gauges or counters to read from it, e.g. ["http_requests_in_flight"].
+    pub gauges: Vec<String>,
+    /// Timeout of one read.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+impl Default for AppSection {
+    fn default() -> Self {
+        AppSection {
+            endpoint: String::new(),
+            gauges: Vec::new(),
+            timeout: Duration::from_millis(200),
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// How long 10-second rollups are kept.
+    #[serde(with = "humantime_serde_compat")]
+    pub retention_10s: Duration,
+    /// How long 1-minute rollups are kept.
+    #[serde(with = "humantime_serde_compat")]
+    pub retention_1m: Duration,
+    /// How long decisions, forecasts and health transitions are kept.
+    #[serde(with = "humantime_serde_compat")]
+    pub retention_events: Duration,
+    /// SQLite page cache, KiB (small keeps the agent's memory small).
+    pub cache_kib: u32,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            retention_10s: Duration::from_secs(24 * 3600),
+            retention_1m: Duration::from_secs(14 * 86_400),
+            retention_events: Duration::from_secs(14 * 86_400),
+            cache_kib: 512,
+        }
+    }
+}
+
+/// How the host's share of the group is planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModeSetting {
+    /// Forecast and act ahead of demand.
+    Predictive,
+    /// Act on current demand only.
+    Reactive,
+    /// Forecast and decide, but recommend no change (a dry run for operators).
+    ForecastOnly,
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSection {
+    /// Demand signal: a metric name as `headroom history --list` shows it, e.g. cpu.busy_cores,
+    /// accept_queue.depth or app.http_requests_in_flight.
+    pub demand: String,
+    /// Demand one host serves at full capacity, in the demand's unit; 0 = the number of CPUs
+    /// (only valid for cpu.busy_cores).
+    pub capacity: f64,
+    /// Target utilisation of expected demand, above 0 and at most 1.
+    pub target_utilization: f64,
+    /// Instance warm-up time: the lead the forecast must beat.
+    #[serde(with = "humantime_serde_compat")]
+    pub warmup: Duration,
+    /// Scale in only after demand allowed it for this long.
+    #[serde(with = "humantime_serde_compat")]
+    pub scale_in_stabilization: Duration,
+    /// Largest scale-in step, instances.
+    pub max_scale_in_step: u32,
+    /// predictive, reactive or forecast-only.
+    pub mode: ModeSetting,
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection {
+            demand: "cpu.busy_cores".into(),
+            capacity: 0.0,
+            target_utilization: 0.7,
+            warmup: Duration::from_secs(300),
+            scale_in_stabilization: Duration::from_secs(300),
+            max_scale_in_step: 1,
+            mode: ModeSetting::Predictive,
+        }
+    }
+}
+
+/// `[health]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSection {
+    /// PSI `full avg10` (memory or io), percent, above which the host is degraded.
+    pub psi_full_degraded: f64,
+    /// PSI `full avg10`, percent, above which the host is unhealthy.
+    pub psi_full_unhealthy: f64,
+    /// Available memory fraction below which the host is degraded.
+    pub memory_available_degraded: f64,
+    /// Available memory fraction below which the host is unhealthy.
+    pub memory_available_unhealthy: f64,
+    /// Used fraction of the state directory's filesystem above which the host is degraded.
+    pub disk_used_degraded: f64,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        HealthSection {
+            psi_full_degraded: 10.0,
+            psi_full_unhealthy: 40.0,
+            memory_available_degraded: 0.10,
+            memory_available_unhealthy: 0.03,
+            disk_used_degraded: 0.95,
+        }
+    }
+}
+
+/// `[coordinator]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoordinatorSection {
+    /// Base URLs of the coordinator(s), tried in order; empty = standalone.
+    pub urls: Vec<String>,
+    /// File holding the bearer token; must not be readable by others.
+    pub token_file: String,
+    /// Timeout of one request.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Most signals sent per second while draining a backlog.
+    pub max_send_rate: u32,
+    /// Undelivered signals older than this are dropped (counted and logged).
+    #[serde(with = "humantime_serde_compat")]
+    pub outbox_max_age: Duration,
+    /// At most this many signals are kept; the oldest undelivered beyond it are dropped.
+    pub outbox_max_rows: u64,
+}
+
+impl Default for CoordinatorSection {
+    fn default() -> Self {
+        CoordinatorSection {
+            urls: Vec::new(),
+            token_file: String::new(),
+            timeout: Duration::from_secs(5),
+            max_send_rate: 50,
+            outbox_max_age: Duration::from_secs(7 * 86_400),
+            outbox_max_rows: 200_000,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9473; empty = off.
+    pub listen: String,
+}
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `agent.interval`; empty for file-level problems.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file checked.
+    pub file: PathBuf,
+    /// What is wrong, in file order where known.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "invalid configuration {} ({n} problem{})",
+            self.file.display(),
+            plural(n)
+        )?;
+        for p in &self.problems {
+            if p.key.is_empty() {
+                write!(f, "\n  {}: {}", self.file.display(), p.reason)?;
+            } else {
+                write!(f, "\n  {}: {}: {}", self.file.display(), p.key, p.reason)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+impl Config {
+    /// Loads `path`; a missing file at the default path gives the defaults.
+    pub fn load(path: &Path, is_default_path: bool) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_default_path => {
+                Ok(Config::default())
+            }
+            Err(e) => Err(ConfigError {
+                file: path.to_path_buf(),
+                problems: vec![Problem {
+                    key: String::new(),
+                    reason: format!("cannot read: {e}"),
+                }],
+            }),
+        }
+    }
+
+    /// Parses and validates a configuration text read from `file`.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let err = |problems| ConfigError {
+            file: file.to_path_buf(),
+            problems,
+        };
+        let mut problems = Vec::new();
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            err(vec![Problem {
+                key: String::new(),
+                reason: one_line(&e.to_string()),
+            }])
+        })?;
+        let mut unknown = Vec::new();
+        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let ignored = serde_ignored::Deserializer::new(de, &mut on_unknown);
+        let parsed: Result<Config, _> = serde_path_to_error::deserialize(ignored);
+        for key in unknown {
+            problems.push(Problem {
+                key,
+                reason: "unknown key".into(),
+            });
+        }
+        match parsed {
+            Ok(config) => {
+                problems.extend(config.problems());
+                if problems.is_empty() {
+                    Ok(config)
+                } else {
+                    Err(err(problems))
+                }
+            }
+            Err(e) => {
+                let key = e.path().to_string();
+                let key = if key == "." { String::new() } else { key };
+                problems.push(Problem {
+                    key,
+                    reason: one_line(&e.into_inner().to_string()),
+                });
+                Err(err(problems))
+            }
+        }
+    }
+
+    /// Semantic checks over a well-typed configuration.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, reason: String| {
+            out.push(Problem {
+                key: key.into(),
+                reason,
+            });
+        };
+        let a = &self.agent;
+        if a.interval < Duration::from_millis(100) || a.interval > Duration::from_secs(60) {
+            bad(
+                "agent.interval",
+                format!("{} is outside 100ms..=60s", fmt_dur(a.interval)),
+            );
+        }
+        if a.decision_interval < a.interval {
+            bad(
+                "agent.decision_interval",
+                format!(
+                    "{} is shorter than agent.interval ({})",
+                    fmt_dur(a.decision_interval),
+                    fmt_dur(a.interval)
+                ),
+            );
+        }
+        if a.group.trim().is_empty() {
+            bad("agent.group", "must not be empty".into());
+        }
+        if a.host_id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
+            bad(
+                "agent.host_id",
+                "must not contain spaces or control characters".into(),
+            );
+        }
+        if self.sources.ring_capacity < 2 || self.sources.ring_capacity > 1 << 20 {
+            bad(
+                "sources.ring_capacity",
+                format!("{} is outside 2..=1048576", self.sources.ring_capacity),
+            );
+        }
+        let app = &self.sources.app;
+        if !app.endpoint.is_empty() {
+            if !app.endpoint.starts_with("http://") {
+                bad(
+                    "sources.app.endpoint",
+                    format!("{:?} must be an http:// URL", app.endpoint),
+                );
+            }
+            if app.gauges.is_empty() {
+                bad(
+                    "sources.app.gauges",
+                    "an endpoint is set but no gauge is named".into(),
+                );
+            }
+        }
+        if app.gauges.len() > headroom_collector::sample::MAX_APP_GAUGES {
+            bad(
+                "sources.app.gauges",
+                format!(
+                    "at most {} gauges",
+                    headroom_collector::sample::MAX_APP_GAUGES
+                ),
+            );
+        }
+        let s = &self.store;
+        if s.retention_10s < Duration::from_secs(600) {
+            bad("store.retention_10s", "must be at least 10m".into());
+        }
+        if s.retention_1m < s.retention_10s {
+            bad(
+                "store.retention_1m",
+                "must be at least store.retention_10s".into(),
+            );
+        }
+        let m = &self.model;
+        if m.demand.trim().is_empty() {
+            bad(
+                "model.demand",
+                "must name a metric, e.g. cpu.busy_cores".into(),
+            );
+        } else if m.capacity == 0.0 && m.demand != "cpu.busy_cores" {
+            bad(
+                "model.capacity",
+                format!("must be set (> 0) for demand {:?}", m.demand),
+            );
+        }
+        if !(m.capacity >= 0.0 && m.capacity.is_finite()) {
+            bad(
+                "model.capacity",
+                format!("{} must be a finite number >= 0", m.capacity),
+            );
+        }
+        if !(m.target_utilization > 0.0 && m.target_utilization <= 1.0) {
+            bad(
+                "model.target_utilization",
+                format!("{} is outside (0, 1]", m.target_utilization),
+            );
+        }
+        if m.max_scale_in_step == 0 {
+            bad("model.max_scale_in_step", "must be at least 1".into());
+        }
+        let h = &self.health;
+        for (key, v) in [
+            (
+                "health.memory_available_degraded",
+                h.memory_available_degraded,
+            ),
+            (
+                "health.memory_available_unhealthy",
+                h.memory_available_unhealthy,
+            ),
+            ("health.disk_used_degraded", h.disk_used_degraded),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                bad(key, format!("{v} is outside 0..=1"));
+            }
+        }
+        if h.psi_full_unhealthy < h.psi_full_degraded {
+            bad(
+                "health.psi_full_unhealthy",
+                "must be at least health.psi_full_degraded".into(),
+            );
+        }
+        let c = &self.coordinator;
+        for url in &c.urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bad(
+                    "coordinator.urls",
+                    format!("{url:?} must be an http:// or https:// URL"),
+                );
+            }
+        }
+        if !c.urls.is_empty() && c.token_file.is_empty() {
+            bad(
+                "coordinator.token_file",
+                "required when coordinator.urls is set".into(),
+            );
+        }
+        if c.max_send_rate == 0 {
+            bad("coordinator.max_send_rate", "must be at least 1".into());
+        }
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            bad(
+                "metrics.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:9473",
+                    self.metrics.listen
+                ),
+            );
+        }
+        out
+    }
+}
+
+fn fmt_dur(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Durations as humantime strings ("10s", "5m", "14d"), the form operators write.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            D::Error::custom(format!("{text:?} is not a duration like 10s or 5m: {e}"))
+        })
+    }
+}
+
+/// The default configuration file, every key commented. `headroom config default` prints it
+/// and packaging installs it; a test keeps it equal to [`Config::default`].
+pub const DEFAULT_FILE: &str = include_str!("default_config.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/headroom/headroom.toml"), text)
+    }
+
+    #[test]
+    fn default_file_is_the_defaults() {
+        assert_eq!(parse(DEFAULT_FILE).unwrap(), Config::default());
+        let uncommented: String = DEFAULT_FILE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.contains(" = ") => {
+                    let key = rest.split(" = ").next().unwrap_or("");
+                    if key
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+                    {
+                        rest.to_string()
+                    } else {
+                        l.to_string()
+                    }
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(parse(&uncommented).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn default_file_names_every_key() {
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        let mut keys = Vec::new();
+        collect_keys(&value, "", &mut keys);
+        for key in keys {
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(
+                DEFAULT_FILE.contains(&format!("# {leaf} =")),
+                "default file lacks {key}"
+            );
+        }
+    }
+
+    fn collect_keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        if let toml::Value::Table(t) = v {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if v.is_table() {
+                    collect_keys(v, &key, out)
+                } else {
+                    out.push(key)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_file_is_valid() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn reports_every_problem_with_file_and_key() {
+        let err = parse(
+            "[agent]\ninterval = \"10ms\"\ncolour = 3\n[model]\ntarget_utilization = 1.5\ndemand = \"app.q\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"agent.colour"), "{err}");
+        assert!(keys.contains(&"agent.interval"), "{err}");
+        assert!(keys.contains(&"model.target_utilization"), "{err}");
+        assert!(keys.contains(&"model.capacity"), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("/etc/headroom/headroom.toml: agent.interval: 10ms is outside"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let err = parse("[agent]\ninterval = \"soon\"\n").unwrap_err();
+        assert_eq!(err.problems[0].key, "agent.interval");
+        assert!(err.problems[0].reason.contains("not a duration"), "{err}");
+        let err = parse("[model]\ntarget_utilization = \"high\"\n").unwrap_err();
+        assert_eq!(err.problems[0].key, "model.target_utilization");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let err = parse("[agent\n").unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert!(err.to_string().contains("headroom.toml"));
+    }
+
+    #[test]
+    fn coordinator_needs_a_token() {
+        let err = parse("[coordinator]\nurls = [\"http://127.0.0.1:1\"]\n").unwrap_err();
+        assert_eq!(err.problems[0].key, "coordinator.token_file");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(text in "\\PC{0,200}") {
+            let _ = parse(&text);
+        }
+    }
+}

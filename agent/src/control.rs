@@ -1,0 +1,227 @@
+//! The control socket: a Unix socket speaking versioned JSON lines, one request and one
+//! response per line, used by the CLI.
+//!
+//! Access is decided by the socket's mode (0660) and group; every connection's peer
+//! credentials are logged.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::exit::{Exit, UNAVAILABLE};
+use crate::pipeline::Shared;
+use crate::report;
+
+/// Protocol version spoken by this build.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Longest request line accepted.
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// A request from the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Everything `headroom status` shows.
+    Status { v: u32 },
+    /// The forecast of `metric` (default: the demand signal).
+    Forecast { v: u32, metric: Option<String> },
+    /// Stored history.
+    History {
+        v: u32,
+        metric: Option<String>,
+        since_s: f64,
+        resolution: Option<String>,
+    },
+    /// Every stored metric name.
+    Metrics { v: u32 },
+    /// Health and its recent transitions.
+    Health { v: u32 },
+    /// Decisions since some seconds ago.
+    Decisions { v: u32, since_s: f64 },
+}
+
+impl Request {
+    fn version(&self) -> u32 {
+        match self {
+            Request::Status { v }
+            | Request::Forecast { v, .. }
+            | Request::History { v, .. }
+            | Request::Metrics { v }
+            | Request::Health { v }
+            | Request::Decisions { v, .. } => *v,
+        }
+    }
+}
+
+/// A response line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Response {
+    pub v: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Binds the control socket at `path` with mode 0660; refuses when another agent answers there.
+pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+            .with_context(|| format!("setting the mode of {}", dir.display()))?;
+    }
+    if path.exists() {
+        if StdUnixStream::connect(path).is_ok() {
+            bail!("another agent is already listening on {}", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    // The socket is created with the umask's mode: make it 0660 from the first instant.
+    let old = rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o117));
+    let listener = UnixListener::bind(path);
+    rustix::process::umask(old);
+    let listener = listener.with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(listener)
+}
+
+/// Serves connections until the task is dropped.
+pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a control connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, shared).await {
+                tracing::debug!(error = %e, "control connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handle(stream: UnixStream, shared: Arc<Shared>) -> anyhow::Result<()> {
+    let cred = stream.peer_cred().ok();
+    let (read, mut write) = stream.into_split();
+    let mut lines = AsyncBufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let mut limited = (&mut lines).take(MAX_REQUEST as u64 + 1);
+        let n = tokio::time::timeout(Duration::from_secs(30), limited.read_line(&mut line))
+            .await
+            .context("idle control connection")??;
+        if n == 0 {
+            return Ok(());
+        }
+        let response = if line.len() > MAX_REQUEST {
+            error_response(format!("request longer than {MAX_REQUEST} bytes"))
+        } else {
+            match serde_json::from_str::<Request>(line.trim_end()) {
+                Ok(req) => {
+                    tracing::info!(
+                        uid = cred.map(|c| c.uid()),
+                        gid = cred.map(|c| c.gid()),
+                        pid = cred.and_then(|c| c.pid()),
+                        request = ?req,
+                        "control request"
+                    );
+                    answer(req, shared.clone()).await
+                }
+                Err(e) => error_response(format!("malformed request: {e}")),
+            }
+        };
+        let mut out = serde_json::to_vec(&response)?;
+        out.push(b'\n');
+        write.write_all(&out).await?;
+        if line.len() > MAX_REQUEST {
+            return Ok(());
+        }
+    }
+}
+
+fn error_response(error: String) -> Response {
+    Response {
+        v: PROTOCOL_VERSION,
+        ok: false,
+        data: None,
+        error: Some(error),
+    }
+}
+
+async fn answer(req: Request, shared: Arc<Shared>) -> Response {
+    if req.version() != PROTOCOL_VERSION {
+        return error_response(format!(
+            "protocol version {} is not supported (this agent speaks {PROTOCOL_VERSION})",
+            req.version()
+        ));
+    }
+    let result = tokio::task::spawn_blocking(move || report::answer(&req, &shared)).await;
+    match result {
+        Ok(Ok(data)) => Response {
+            v: PROTOCOL_VERSION,
+            ok: true,
+            data: Some(data),
+            error: None,
+        },
+        Ok(Err(e)) => error_response(format!("{e:#}")),
+        Err(e) => error_response(format!("internal error: {e}")),
+    }
+}
+
+/// Sends one request to the agent and returns its data.
+pub fn request(candidates: &[PathBuf], req: &Request) -> anyhow::Result<Value> {
+    let path = candidates
+        .iter()
+        .find(|p| p.exists())
+        .or(candidates.first())
+        .context("no control socket location known")?;
+    let unavailable = |why: String| {
+        Exit::new(
+            UNAVAILABLE,
+            format!("no agent running at {} ({why})", path.display()),
+        )
+    };
+    let stream = StdUnixStream::connect(path).map_err(|e| unavailable(e.to_string()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut w = &stream;
+    let mut line = serde_json::to_vec(req)?;
+    line.push(b'\n');
+    w.write_all(&line).map_err(|e| unavailable(e.to_string()))?;
+    let mut reader = BufReader::new(&stream);
+    let mut answer = String::new();
+    reader
+        .read_line(&mut answer)
+        .map_err(|e| unavailable(e.to_string()))?;
+    if answer.is_empty() {
+        return Err(unavailable("the agent closed the connection".into()));
+    }
+    let resp: Response =
+        serde_json::from_str(&answer).context("malformed answer from the agent")?;
+    if !resp.ok {
+        bail!(
+            "the agent answered: {}",
+            resp.error.unwrap_or_else(|| "unknown error".into())
+        );
+    }
+    Ok(resp.data.unwrap_or(json!(null)))
+}

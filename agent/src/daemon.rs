@@ -1,0 +1,284 @@
+//! `headroom agent`: wires the sampler, pipeline, store writer, control socket, metrics
+//! endpoint and signal sender to clocks, files and sockets.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use headroom_collector::{Sampler, SamplerConfig};
+
+use crate::cli::AgentArgs;
+use crate::config::Config;
+use crate::exit::{CONFIG_INVALID, Exit};
+use crate::health::{Health, HealthState};
+use crate::pipeline::{Control, Pipeline, PipelineParts, Shared, Snapshot};
+use crate::store::{Point, Reader, Resolution, Store};
+use crate::{control, metrics, paths, sender};
+
+/// The default configuration path; missing there means defaults.
+pub const DEFAULT_CONFIG: &str = "/etc/headroom/headroom.toml";
+
+/// Loads the configuration or fails with exit code 64.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path, path == Path::new(DEFAULT_CONFIG))
+        .map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.agent.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Under systemd the journal adds timestamps; elsewhere keep them.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if journal {
+        builder.without_time().with_ansi(false).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The host id: configured, else /etc/machine-id, else the kernel's hostname.
+fn host_id(cfg: &Config) -> String {
+    if !cfg.agent.host_id.is_empty() {
+        return cfg.agent.host_id.clone();
+    }
+    for path in ["/etc/machine-id", "/proc/sys/kernel/hostname"] {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            let s = s.trim();
+            if !s.is_empty() {
+                return s.to_string();
+            }
+        }
+    }
+    "unknown-host".into()
+}
+
+fn now_unix() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Stored demand history to warm the model: 1-minute rollups, then the finer 10-second ones.
+fn warm_history(db: &Path, metric: &str, now: f64) -> anyhow::Result<Vec<Point>> {
+    let reader = Reader::open(db)?;
+    let fine = reader.history(metric, (now - 86_400.0) as i64, Resolution::TenSeconds)?;
+    let fine_from = fine.first().map(|p| p.ts).unwrap_or(i64::MAX);
+    let mut out: Vec<Point> = reader
+        .history(
+            metric,
+            (now - 14.0 * 86_400.0) as i64,
+            Resolution::OneMinute,
+        )?
+        .into_iter()
+        .filter(|p| p.ts + 60 <= fine_from)
+        .collect();
+    out.extend(fine);
+    Ok(out)
+}
+
+/// Runs the agent until SIGTERM or SIGINT.
+pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
+    let cfg = Arc::new(load_config(&args.config)?);
+    init_logging(&cfg);
+    let state_dir = paths::state_dir(&cfg.agent.state_directory)?;
+    if !state_dir.exists() {
+        std::fs::create_dir_all(&state_dir)
+            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o750)).ok();
+    }
+    let db_path = state_dir.join("headroom.db");
+    let store = Store::open(&db_path, cfg.store.cache_kib)
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let epoch = store.epoch().to_string();
+    let started = Instant::now();
+    let history =
+        warm_history(&db_path, &cfg.model.demand, now_unix()).context("reading stored history")?;
+
+    let sampler_cfg = SamplerConfig {
+        proc_root: cfg.sources.proc_root.clone(),
+        sys_root: cfg.sources.sys_root.clone(),
+        interval: cfg.agent.interval,
+        ring_capacity: cfg.sources.ring_capacity,
+        include_loopback: cfg.sources.include_loopback,
+        app_endpoint: (!cfg.sources.app.endpoint.is_empty())
+            .then(|| cfg.sources.app.endpoint.clone()),
+        app_gauges: cfg.sources.app.gauges.clone(),
+        app_timeout: cfg.sources.app.timeout,
+        sock_diag: cfg.sources.sock_diag,
+        ..SamplerConfig::default()
+    };
+    let (sampler, rx) = Sampler::spawn(sampler_cfg).context("starting the sampler")?;
+    let capacity = if cfg.model.capacity > 0.0 {
+        cfg.model.capacity
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as f64)
+            .unwrap_or(1.0)
+    };
+    let host = host_id(&cfg);
+    let shared = Shared::new(Snapshot {
+        started_at: now_unix(),
+        host: host.clone(),
+        group: cfg.agent.group.clone(),
+        interval_s: cfg.agent.interval.as_secs_f64(),
+        decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
+        demand_metric: cfg.model.demand.clone(),
+        capacity,
+        sample: None,
+        sources: Vec::new(),
+        ticks: 0,
+        ring_dropped: 0,
+        late_ticks: 0,
+        decision: None,
+        forecast: None,
+        health: Health {
+            state: HealthState::Healthy,
+            reasons: Vec::new(),
+        },
+        committed: Reader::open(&db_path)
+            .and_then(|r| r.committed())
+            .unwrap_or_default(),
+        store_error: None,
+        store_backlog: 0,
+        recent: Default::default(),
+        db_path: db_path.clone(),
+    });
+
+    let (writer_tx, writer_rx) = mpsc::sync_channel(4096);
+    let (writer_done_tx, writer_done_rx) = mpsc::channel();
+    let writer = {
+        let (shared, cfg) = (shared.clone(), cfg.clone());
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || {
+                crate::pipeline::run_writer(store, writer_rx, shared, cfg, writer_done_tx)
+            })
+            .context("starting the store writer")?
+    };
+
+    let mut watchdog_usec = 0u64;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
+        .then(|| Duration::from_micros(watchdog_usec));
+    let mut last_ping = Instant::now();
+    let on_tick: Box<dyn FnMut() + Send> = Box::new(move || {
+        if let Some(period) = watchdog
+            && last_ping.elapsed() >= period / 4
+        {
+            last_ping = Instant::now();
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    });
+    let (control_tx, control_rx) = mpsc::channel();
+    let pipeline = Pipeline::new(PipelineParts {
+        cfg: cfg.clone(),
+        capacity,
+        rx,
+        stats: sampler.stats().clone(),
+        writer: writer_tx,
+        shared: shared.clone(),
+        control: control_rx,
+        state_dir: state_dir.clone(),
+        history,
+        on_tick,
+    });
+    let pipeline = std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || pipeline.run())
+        .context("starting the pipeline")?;
+
+    let sender_stop = sender::spawn(&cfg, &db_path)?;
+
+    let socket_path = paths::agent_socket(&cfg.agent.socket)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(serve(
+        &args.config,
+        cfg.clone(),
+        socket_path.clone(),
+        shared.clone(),
+        control_tx.clone(),
+        &epoch,
+        &host,
+        started,
+    ));
+
+    let _ = control_tx.send(Control::Stop);
+    let _ = pipeline.join();
+    let _ = writer_done_rx.recv_timeout(Duration::from_secs(30));
+    let _ = writer.join();
+    if let Some(stop) = sender_stop {
+        stop.stop();
+    }
+    sampler.stop();
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!("stopped");
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    config_path: &Path,
+    cfg: Arc<Config>,
+    socket_path: PathBuf,
+    shared: Arc<Shared>,
+    control_tx: mpsc::Sender<Control>,
+    epoch: &str,
+    host: &str,
+    started: Instant,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listener = control::bind(&socket_path)?;
+    let control_task = tokio::spawn(control::serve(listener, shared.clone()));
+    let metrics_task = if cfg.metrics.listen.is_empty() {
+        None
+    } else {
+        let addr = cfg.metrics.listen.clone();
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+        Some(tokio::spawn(metrics::serve(listener, shared.clone())))
+    };
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    tracing::info!(
+        socket = %socket_path.display(),
+        host,
+        epoch,
+        database = %shared.lock().db_path.display(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "agent ready"
+    );
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                match load_config(config_path) {
+                    Ok(new) => {
+                        let _ = control_tx.send(Control::Reload(Arc::new(new)));
+                    }
+                    Err(e) => tracing::error!(error = %e, "reloading the configuration failed; keeping the old one"),
+                }
+            }
+        }
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    tracing::info!("stopping: flushing history");
+    control_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
+    Ok(())
+}

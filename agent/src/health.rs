@@ -1,0 +1,202 @@
+//! The host's health state and its reasons, a pure function of the latest readings.
+
+use headroom_collector::{Sample, SourceKind, SourceState};
+use serde::Serialize;
+
+use crate::config::HealthSection;
+
+/// How well the host serves its load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Nothing wrong.
+    Healthy,
+    /// Working, but something needs attention (stalls, overflows, a disabled source).
+    Degraded,
+    /// Failing its load (memory nearly exhausted, severe stalls).
+    Unhealthy,
+}
+
+impl HealthState {
+    /// Lower-case name used in signals, the CLI and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Degraded => "degraded",
+            HealthState::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// A state with the reasons behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub state: HealthState,
+    pub reasons: Vec<String>,
+}
+
+/// Everything health is judged on.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The latest sample, if any arrived.
+    pub sample: Option<&'a Sample>,
+    /// Every source's state.
+    pub sources: &'a [(SourceKind, SourceState)],
+    /// Why the model is in fallback, if it is.
+    pub model_fallback: Option<&'a str>,
+    /// The last store write error, if writes are failing.
+    pub store_error: Option<&'a str>,
+    /// Used fraction of the state directory's filesystem.
+    pub disk_used: Option<f64>,
+}
+
+/// Judges health.
+pub fn evaluate(cfg: &HealthSection, inputs: &Inputs<'_>) -> Health {
+    let mut state = HealthState::Healthy;
+    let mut reasons = Vec::new();
+    let mut flag = |s: HealthState, reason: String| {
+        state = state.max(s);
+        reasons.push(reason);
+    };
+    if let Some(s) = inputs.sample {
+        if s.has(SourceKind::Pressure) {
+            let p = &s.pressure;
+            for (what, v) in [("memory", p.memory_full_avg10), ("io", p.io_full_avg10)] {
+                if v > cfg.psi_full_unhealthy {
+                    flag(
+                        HealthState::Unhealthy,
+                        format!(
+                            "{what} pressure: full avg10 {v:.1}% > {}%",
+                            cfg.psi_full_unhealthy
+                        ),
+                    );
+                } else if v > cfg.psi_full_degraded {
+                    flag(
+                        HealthState::Degraded,
+                        format!(
+                            "{what} pressure: full avg10 {v:.1}% > {}%",
+                            cfg.psi_full_degraded
+                        ),
+                    );
+                }
+            }
+        }
+        if s.has(SourceKind::Memory) && s.memory.total_bytes > 0 {
+            let avail = s.memory.available_bytes as f64 / s.memory.total_bytes as f64;
+            if avail < cfg.memory_available_unhealthy {
+                flag(
+                    HealthState::Unhealthy,
+                    format!("memory: {:.1}% available", avail * 100.0),
+                );
+            } else if avail < cfg.memory_available_degraded {
+                flag(
+                    HealthState::Degraded,
+                    format!("memory: {:.1}% available", avail * 100.0),
+                );
+            }
+        }
+        if s.has(SourceKind::Netstat) && (s.listen_overflows > 0 || s.listen_drops > 0) {
+            flag(
+                HealthState::Degraded,
+                format!(
+                    "accept queues overflowing: {} overflows, {} drops in the last interval",
+                    s.listen_overflows, s.listen_drops
+                ),
+            );
+        }
+    } else {
+        flag(HealthState::Degraded, "no sample received yet".into());
+    }
+    for (kind, st) in inputs.sources {
+        if let SourceState::Disabled { reason } = st {
+            flag(
+                HealthState::Degraded,
+                format!("source {} disabled: {reason}", kind.name()),
+            );
+        }
+    }
+    if let Some(used) = inputs.disk_used
+        && used > cfg.disk_used_degraded
+    {
+        flag(
+            HealthState::Degraded,
+            format!("state filesystem {:.1}% full", used * 100.0),
+        );
+    }
+    if let Some(err) = inputs.store_error {
+        flag(
+            HealthState::Degraded,
+            format!("history not being written: {err}"),
+        );
+    }
+    if let Some(why) = inputs.model_fallback {
+        flag(HealthState::Degraded, format!("model in fallback: {why}"));
+    }
+    Health { state, reasons }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Sample {
+        let mut s = Sample::default();
+        s.valid = 0xff;
+        s.memory.total_bytes = 1000;
+        s.memory.available_bytes = 500;
+        s
+    }
+
+    #[test]
+    fn healthy_when_nothing_is_wrong() {
+        let s = sample();
+        let h = evaluate(
+            &HealthSection::default(),
+            &Inputs {
+                sample: Some(&s),
+                sources: &[],
+                model_fallback: None,
+                store_error: None,
+                disk_used: Some(0.5),
+            },
+        );
+        assert_eq!(
+            h,
+            Health {
+                state: HealthState::Healthy,
+                reasons: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn worst_reason_wins_and_all_are_listed() {
+        let mut s = sample();
+        s.memory.available_bytes = 10;
+        s.listen_overflows = 3;
+        s.pressure.io_full_avg10 = 15.0;
+        let sources = [(
+            SourceKind::Disk,
+            SourceState::Disabled {
+                reason: "gone".into(),
+            },
+        )];
+        let h = evaluate(
+            &HealthSection::default(),
+            &Inputs {
+                sample: Some(&s),
+                sources: &sources,
+                model_fallback: Some("cold start"),
+                store_error: Some("disk full"),
+                disk_used: Some(0.99),
+            },
+        );
+        assert_eq!(h.state, HealthState::Unhealthy);
+        assert_eq!(h.reasons.len(), 7, "{:?}", h.reasons);
+        assert!(
+            h.reasons
+                .iter()
+                .any(|r| r.contains("source disk disabled: gone"))
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! The agent's Prometheus endpoint (`/metrics`), off unless `metrics.listen` is set.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use headroom_collector::SourceState;
+
+use crate::health::HealthState;
+use crate::pipeline::Shared;
+
+/// Serves `/metrics` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let app = Router::new()
+        .route("/metrics", get(handler))
+        .with_state(shared);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "metrics endpoint stopped");
+    }
+}
+
+async fn handler(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(&shared),
+    )
+}
+
+/// Renders the Prometheus text exposition of the snapshot.
+pub fn render(shared: &Shared) -> String {
+    let s = shared.lock();
+    let mut out = String::with_capacity(4096);
+    let mut m = |name: &str, kind: &str, help: &str, lines: &[(String, f64)]| {
+        let _ = writeln!(
+            out,
+            "# HELP headroom_{name} {help}\n# TYPE headroom_{name} {kind}"
+        );
+        for (labels, v) in lines {
+            let _ = writeln!(out, "headroom_{name}{labels} {v}");
+        }
+    };
+    m(
+        "samples_total",
+        "counter",
+        "Sampler ticks.",
+        &[(String::new(), s.ticks as f64)],
+    );
+    m(
+        "ring_dropped_total",
+        "counter",
+        "Samples dropped because the ring was full.",
+        &[(String::new(), s.ring_dropped as f64)],
+    );
+    m(
+        "late_ticks_total",
+        "counter",
+        "Sampler ticks that started late.",
+        &[(String::new(), s.late_ticks as f64)],
+    );
+    let sources: Vec<(String, f64)> = s
+        .sources
+        .iter()
+        .map(|(k, st)| {
+            (
+                format!("{{source=\"{}\"}}", k.name()),
+                if matches!(st, SourceState::Ok) {
+                    1.0
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
+    m(
+        "source_up",
+        "gauge",
+        "1 when a source is delivering values.",
+        &sources,
+    );
+    let health: Vec<(String, f64)> = [
+        HealthState::Healthy,
+        HealthState::Degraded,
+        HealthState::Unhealthy,
+    ]
+    .iter()
+    .map(|h| {
+        (
+            format!("{{state=\"{}\"}}", h.name()),
+            if s.health.state == *h { 1.0 } else { 0.0 },
+        )
+    })
+    .collect();
+    m(
+        "health",
+        "gauge",
+        "Current health state (1 for the state in force).",
+        &health,
+    );
+    if let Some(last) = s.recent.back() {
+        m(
+            "demand",
+            "gauge",
+            "Latest 10 s mean of the demand signal.",
+            &[(format!("{{metric=\"{}\"}}", s.demand_metric), last.mean)],
+        );
+    }
+    m(
+        "capacity",
+        "gauge",
+        "This host's capacity in the demand unit.",
+        &[(String::new(), s.capacity)],
+    );
+    if let Some(f) = &s.forecast {
+        let p50: Vec<(String, f64)> = f
+            .points
+            .iter()
+            .map(|p| (format!("{{horizon_seconds=\"{}\"}}", p.horizon_s), p.p50))
+            .collect();
+        let p90: Vec<(String, f64)> = f
+            .points
+            .iter()
+            .map(|p| (format!("{{horizon_seconds=\"{}\"}}", p.horizon_s), p.p90))
+            .collect();
+        m(
+            "forecast_p50",
+            "gauge",
+            "Forecast median of demand per horizon.",
+            &p50,
+        );
+        m(
+            "forecast_p90",
+            "gauge",
+            "Forecast 90th percentile of demand per horizon.",
+            &p90,
+        );
+    }
+    if let Some(d) = &s.decision {
+        m(
+            "desired_instances",
+            "gauge",
+            "Instances this host's load needs at the lead time.",
+            &[(String::new(), d.desired as f64)],
+        );
+    }
+    if let Some(sample) = &s.sample {
+        let q: Vec<(String, f64)> = sample.listeners[..sample.listener_count as usize]
+            .iter()
+            .map(|l| {
+                (
+                    format!(
+                        "{{port=\"{}\",family=\"{}\"}}",
+                        l.port,
+                        if l.ipv6 { "ipv6" } else { "ipv4" }
+                    ),
+                    l.depth as f64,
+                )
+            })
+            .collect();
+        m(
+            "accept_queue_depth",
+            "gauge",
+            "Connections waiting to be accepted per listening socket.",
+            &q,
+        );
+    }
+    m(
+        "committed_seq",
+        "gauge",
+        "Newest decision committed to the store.",
+        &[(String::new(), s.committed.seq.unwrap_or(0) as f64)],
+    );
+    m(
+        "store_backlog_batches",
+        "gauge",
+        "Batches waiting for the store.",
+        &[(String::new(), s.store_backlog as f64)],
+    );
+    drop(s);
+    out
+}

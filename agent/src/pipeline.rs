@@ -1,0 +1,744 @@
+//! The pipeline thread: drains the ring every tick, rolls samples up, forecasts and decides,
+//! judges health, and hands each step's writes to the store writer as one batch.
+//!
+//! It runs on its own OS thread: forecasting is CPU work and the store writer is a blocking
+//! thread of its own, so the async runtime only ever serves sockets.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use headroom_collector::sampler::SamplerStats;
+use headroom_collector::{MetricName, Sample, SampleReceiver, SourceKind, SourceState};
+use headroom_model::{
+    Decision, Forecast, ForecastConfig, Forecaster, Observation, Policy, PolicyConfig, PolicyMode,
+};
+use serde::Serialize;
+
+use crate::config::{Config, ModeSetting};
+use crate::health::{self, Health, HealthState};
+use crate::signal::{SIGNAL_VERSION, Signal};
+use crate::store::{Batch, Committed, DecisionRecord, ForecastRecord, HealthRecord, Point, Rollup};
+
+/// Horizons reported by `headroom forecast`, seconds; the lead is added to them.
+const REPORT_HORIZONS: [f64; 6] = [60.0, 120.0, 300.0, 600.0, 900.0, 1800.0];
+/// How long raw samples stay in memory.
+const RAW_WINDOW: Duration = Duration::from_secs(300);
+/// How many 10-second demand points the in-memory chart keeps (one hour).
+const RECENT_POINTS: usize = 360;
+
+/// What the rest of the agent can see of the pipeline, updated every tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// When the agent started, unix seconds.
+    pub started_at: f64,
+    /// Host id and group signalled to the coordinator.
+    pub host: String,
+    pub group: String,
+    /// Sampling cadence and decision interval, seconds.
+    pub interval_s: f64,
+    pub decision_interval_s: f64,
+    /// Demand metric and this host's capacity in its unit.
+    pub demand_metric: String,
+    pub capacity: f64,
+    /// The latest sample.
+    #[serde(skip)]
+    pub sample: Option<Sample>,
+    /// Every source's state.
+    #[serde(skip)]
+    pub sources: Vec<(SourceKind, SourceState)>,
+    /// Sampler counters.
+    pub ticks: u64,
+    pub ring_dropped: u64,
+    pub late_ticks: u64,
+    /// The latest decision, with its seq once committed.
+    pub decision: Option<Decision>,
+    /// The latest forecast of the demand metric.
+    pub forecast: Option<Forecast>,
+    pub health: Health,
+    /// What the store has made durable.
+    pub committed: Committed,
+    /// The last store write error, while writes fail.
+    pub store_error: Option<String>,
+    /// Batches waiting for the store (non-zero while writes fail).
+    pub store_backlog: usize,
+    /// Demand 10-second means of the last hour, oldest first.
+    #[serde(skip)]
+    pub recent: VecDeque<Point>,
+    /// The database file.
+    pub db_path: PathBuf,
+}
+
+/// State shared between the pipeline, the writer, the control socket and the metrics endpoint.
+pub struct Shared {
+    snapshot: Mutex<Snapshot>,
+}
+
+impl Shared {
+    /// A fresh shared state.
+    pub fn new(snapshot: Snapshot) -> Arc<Shared> {
+        Arc::new(Shared {
+            snapshot: Mutex::new(snapshot),
+        })
+    }
+
+    /// Locks the snapshot (a poisoned lock still gives the data: it is plain values).
+    pub fn lock(&self) -> MutexGuard<'_, Snapshot> {
+        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Messages to the pipeline thread.
+pub enum Control {
+    /// Flush and stop.
+    Stop,
+    /// Apply a reloaded configuration.
+    Reload(Arc<Config>),
+}
+
+/// Messages to the store writer.
+pub enum WriterMsg {
+    Batch(Batch),
+    Prune { now: f64 },
+}
+
+/// Running rollup of one metric in one bucket.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    sum: f64,
+    max: f64,
+    last: f64,
+    n: u32,
+}
+
+/// The open buckets of one resolution.
+struct Buckets {
+    width: i64,
+    start: Option<i64>,
+    accs: HashMap<String, Acc>,
+}
+
+impl Buckets {
+    fn new(width: i64) -> Self {
+        Buckets {
+            width,
+            start: None,
+            accs: HashMap::new(),
+        }
+    }
+
+    /// Adds one sample; returns the rollups of the bucket it closed, if any.
+    fn add(&mut self, s: &Sample, key: &mut String, out: &mut Vec<Rollup>) -> bool {
+        let bucket = (s.wall_unix.floor() as i64).div_euclid(self.width) * self.width;
+        let mut closed = false;
+        if self.start.is_some_and(|st| st != bucket) {
+            self.flush(out);
+            closed = true;
+        }
+        self.start = Some(bucket);
+        s.visit(|name, v| {
+            if !v.is_finite() {
+                return;
+            }
+            metric_key(name, key);
+            match self.accs.get_mut(key.as_str()) {
+                Some(a) => {
+                    a.sum += v;
+                    a.max = a.max.max(v);
+                    a.last = v;
+                    a.n += 1;
+                }
+                None => {
+                    self.accs.insert(
+                        key.clone(),
+                        Acc {
+                            sum: v,
+                            max: v,
+                            last: v,
+                            n: 1,
+                        },
+                    );
+                }
+            }
+        });
+        closed
+    }
+
+    fn flush(&mut self, out: &mut Vec<Rollup>) {
+        let Some(ts) = self.start else { return };
+        for (metric, a) in self.accs.drain() {
+            if a.n > 0 {
+                out.push(Rollup {
+                    metric,
+                    ts,
+                    mean: a.sum / a.n as f64,
+                    max: a.max,
+                    last: a.last,
+                    n: a.n,
+                });
+            }
+        }
+    }
+}
+
+/// Writes the stored name of a metric (`family` or `family.instance`) into `key`.
+fn metric_key(name: MetricName<'_>, key: &mut String) {
+    key.clear();
+    key.push_str(name.family);
+    if !name.instance.is_empty() {
+        key.push('.');
+        key.push_str(name.instance);
+    }
+}
+
+/// Whether `name` is the metric called `wanted`, without allocating.
+fn is_metric(name: MetricName<'_>, wanted: &str) -> bool {
+    match wanted.strip_prefix(name.family) {
+        Some("") => name.instance.is_empty(),
+        Some(rest) => rest.strip_prefix('.') == Some(name.instance) && !name.instance.is_empty(),
+        None => false,
+    }
+}
+
+/// The demand value in a sample, if the sample carries it.
+pub fn demand_of(s: &Sample, metric: &str) -> Option<f64> {
+    let mut found = None;
+    s.visit(|name, v| {
+        if found.is_none() && is_metric(name, metric) {
+            found = Some(v);
+        }
+    });
+    found
+}
+
+/// The policy configuration for one host's share of the group.
+pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
+    let m = &cfg.model;
+    PolicyConfig {
+        capacity_per_instance: capacity,
+        target_utilization: m.target_utilization,
+        warmup_s: m.warmup.as_secs_f64(),
+        decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
+        // A host cannot remove itself; its decisions say whether its share needs more.
+        min_instances: 1,
+        max_instances: 10_000,
+        max_scale_in_step: m.max_scale_in_step,
+        scale_in_stabilization_s: m.scale_in_stabilization.as_secs_f64(),
+        mode: match m.mode {
+            ModeSetting::Predictive => PolicyMode::Predictive,
+            ModeSetting::Reactive => PolicyMode::Reactive,
+            ModeSetting::ForecastOnly => PolicyMode::ForecastOnly,
+        },
+    }
+}
+
+/// The pipeline's own state.
+pub struct Pipeline {
+    cfg: Arc<Config>,
+    capacity: f64,
+    rx: SampleReceiver,
+    stats: Arc<SamplerStats>,
+    writer: SyncSender<WriterMsg>,
+    shared: Arc<Shared>,
+    control: Receiver<Control>,
+    b10: Buckets,
+    b1m: Buckets,
+    key: String,
+    forecaster: Forecaster,
+    policy: Policy,
+    raw: VecDeque<Sample>,
+    last_decision: Option<f64>,
+    last_health: Option<Health>,
+    last_prune: Option<Instant>,
+    last_statvfs: Option<(Instant, Option<f64>)>,
+    state_dir: PathBuf,
+    /// Called after every tick that completed (the systemd watchdog).
+    on_tick: Box<dyn FnMut() + Send>,
+    /// Whether the reactive check already fired for the current excess.
+    reactive_fired: bool,
+}
+
+/// Everything the pipeline needs to start.
+pub struct PipelineParts {
+    pub cfg: Arc<Config>,
+    pub capacity: f64,
+    pub rx: SampleReceiver,
+    pub stats: Arc<SamplerStats>,
+    pub writer: SyncSender<WriterMsg>,
+    pub shared: Arc<Shared>,
+    pub control: Receiver<Control>,
+    pub state_dir: PathBuf,
+    pub history: Vec<Point>,
+    pub on_tick: Box<dyn FnMut() + Send>,
+}
+
+impl Pipeline {
+    /// Builds the pipeline and warms the forecaster from stored history.
+    pub fn new(parts: PipelineParts) -> Pipeline {
+        let mut forecaster = Forecaster::new(ForecastConfig::default());
+        for p in &parts.history {
+            forecaster.observe(p.ts as f64, p.mean);
+        }
+        let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
+        {
+            let mut snap = parts.shared.lock();
+            let start = parts.history.len().saturating_sub(RECENT_POINTS);
+            snap.recent = parts.history[start..].iter().copied().collect();
+        }
+        Pipeline {
+            cfg: parts.cfg,
+            capacity: parts.capacity,
+            rx: parts.rx,
+            stats: parts.stats,
+            writer: parts.writer,
+            shared: parts.shared,
+            control: parts.control,
+            b10: Buckets::new(10),
+            b1m: Buckets::new(60),
+            key: String::with_capacity(64),
+            forecaster,
+            policy,
+            raw: VecDeque::new(),
+            last_decision: None,
+            last_health: None,
+            last_prune: None,
+            last_statvfs: None,
+            state_dir: parts.state_dir,
+            on_tick: parts.on_tick,
+            reactive_fired: false,
+        }
+    }
+
+    /// Runs until told to stop; flushes open buckets on the way out.
+    pub fn run(mut self) {
+        let period = self.cfg.agent.interval;
+        let mut next = Instant::now() + period / 2;
+        loop {
+            let wait = next.saturating_duration_since(Instant::now());
+            match self.control.recv_timeout(wait) {
+                Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(Control::Reload(cfg)) => {
+                    self.reload(cfg);
+                    continue;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.tick();
+            (self.on_tick)();
+            next += period;
+            let now = Instant::now();
+            if next < now {
+                // Never run a burst of catch-up ticks after a stall.
+                next = now + period;
+            }
+        }
+        self.tick();
+        let mut batch = Batch::default();
+        self.b10.flush(&mut batch.rollups_10s);
+        self.b1m.flush(&mut batch.rollups_1m);
+        if !batch.is_empty() {
+            let _ = self.writer.send(WriterMsg::Batch(batch));
+        }
+    }
+
+    fn reload(&mut self, cfg: Arc<Config>) {
+        if cfg.sources != self.cfg.sources || cfg.agent.interval != self.cfg.agent.interval {
+            tracing::warn!(
+                "changes to [sources] and agent.interval take effect at the next restart"
+            );
+        }
+        if cfg.model.capacity > 0.0 {
+            self.capacity = cfg.model.capacity;
+        }
+        self.policy = Policy::new(host_policy(&cfg, self.capacity));
+        self.cfg = cfg;
+        tracing::info!("configuration reloaded");
+    }
+
+    /// One pipeline step.
+    fn tick(&mut self) {
+        let mut batch = Batch::default();
+        let mut latest = None;
+        let mut demand_closed = Vec::new();
+        while let Some(s) = self.rx.try_recv() {
+            self.b1m.add(&s, &mut self.key, &mut batch.rollups_1m);
+            let start = batch.rollups_10s.len();
+            if self.b10.add(&s, &mut self.key, &mut batch.rollups_10s) {
+                for r in &batch.rollups_10s[start..] {
+                    if r.metric == self.cfg.model.demand {
+                        demand_closed.push(Point {
+                            ts: r.ts,
+                            mean: r.mean,
+                            max: r.max,
+                            last: r.last,
+                        });
+                    }
+                }
+            }
+            while self
+                .raw
+                .front()
+                .is_some_and(|o| s.mono.saturating_sub(o.mono) > RAW_WINDOW)
+            {
+                self.raw.pop_front();
+            }
+            self.raw.push_back(s);
+            latest = Some(s);
+        }
+        for p in &demand_closed {
+            self.forecaster.observe(p.ts as f64, p.mean);
+        }
+        let sources = self.stats.source_states();
+        let disk_used = self.disk_used();
+        let now_wall = latest.map(|s| s.wall_unix);
+
+        // Decide every decision interval, and at once when demand outgrows the host.
+        if let (Some(s), Some(now)) = (latest, now_wall) {
+            let demand = demand_of(&s, &self.cfg.model.demand);
+            let saturated = is_saturated(&s);
+            let due = self
+                .last_decision
+                .is_none_or(|t| now - t >= self.cfg.agent.decision_interval.as_secs_f64() - 1e-6);
+            let excess = demand
+                .is_some_and(|d| d > self.capacity * self.cfg.model.target_utilization)
+                || saturated;
+            let reactive = excess && !self.reactive_fired;
+            self.reactive_fired = excess;
+            if let Some(d) = demand
+                && (due || reactive)
+            {
+                self.decide(now, d, saturated, &mut batch, &sources, disk_used, &s);
+            }
+        }
+
+        let health = {
+            let snap = self.shared.lock();
+            let fallback = snap.forecast.as_ref().and_then(|f| f.fallback.clone());
+            health::evaluate(
+                &self.cfg.health,
+                &health::Inputs {
+                    sample: latest.as_ref().or(snap.sample.as_ref()),
+                    sources: &sources,
+                    model_fallback: fallback.as_deref(),
+                    store_error: snap.store_error.as_deref(),
+                    disk_used,
+                },
+            )
+        };
+        if self.last_health.as_ref() != Some(&health) {
+            if let Some(now) = now_wall {
+                let was = self.last_health.as_ref().map(|h| h.state);
+                if was != Some(health.state) {
+                    log_health(&health, was);
+                }
+                batch.health = Some(HealthRecord {
+                    ts: now,
+                    state: health.state.name().into(),
+                    reasons: health.reasons.clone(),
+                });
+                self.last_health = Some(health.clone());
+            }
+        }
+
+        {
+            let mut snap = self.shared.lock();
+            if latest.is_some() {
+                snap.sample = latest;
+            }
+            snap.sources = sources;
+            snap.ticks = self.stats.ticks.load(std::sync::atomic::Ordering::Relaxed);
+            snap.ring_dropped = self.stats.dropped();
+            snap.late_ticks = self
+                .stats
+                .late_ticks
+                .load(std::sync::atomic::Ordering::Relaxed);
+            snap.health = health;
+            snap.capacity = self.capacity;
+            for p in demand_closed {
+                snap.recent.push_back(p);
+                if snap.recent.len() > RECENT_POINTS {
+                    snap.recent.pop_front();
+                }
+            }
+        }
+
+        if !batch.is_empty() {
+            // A full channel means the writer is far behind; the batch waits in this thread
+            // rather than being lost.
+            let _ = self.writer.send(WriterMsg::Batch(batch));
+        }
+        if let Some(now) = now_wall
+            && self
+                .last_prune
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(3600))
+        {
+            self.last_prune = Some(Instant::now());
+            let _ = self.writer.send(WriterMsg::Prune { now });
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
+        &mut self,
+        now: f64,
+        demand: f64,
+        saturated: bool,
+        batch: &mut Batch,
+        _sources: &[(SourceKind, SourceState)],
+        _disk_used: Option<f64>,
+        _sample: &Sample,
+    ) {
+        self.last_decision = Some(now);
+        let lead = self.policy.config().lead_s();
+        let mut horizons: Vec<f64> = REPORT_HORIZONS.to_vec();
+        horizons.push(lead);
+        horizons.sort_by(f64::total_cmp);
+        horizons.dedup();
+        let forecast = self.forecaster.forecast(&horizons);
+        let obs = Observation {
+            t: now,
+            demand,
+            saturated,
+            current_instances: 1,
+        };
+        let decision = self.policy.decide(&obs, forecast.as_ref());
+        let metric = self.cfg.model.demand.clone();
+        if let Some(f) = &forecast {
+            batch.forecasts = f
+                .points
+                .iter()
+                .map(|p| ForecastRecord {
+                    ts: now,
+                    metric: metric.clone(),
+                    model: f.model.into(),
+                    horizon_s: p.horizon_s,
+                    p50: p.p50,
+                    p90: p.p90,
+                    p99: p.p99,
+                })
+                .collect();
+        }
+        let action = action_name(decision.action);
+        let health = self.last_health.clone().unwrap_or(Health {
+            state: HealthState::Healthy,
+            reasons: Vec::new(),
+        });
+        batch.decision = Some(DecisionRecord {
+            seq: 0,
+            ts: now,
+            action: action.into(),
+            current: decision.current,
+            desired: decision.desired,
+            lead_s: decision.lead_s,
+            demand,
+            p50: decision.p50_at_lead,
+            p90: decision.p90_at_lead,
+            fallback: decision.fallback,
+            reason: decision.reason.clone(),
+        });
+        let (host, group) = {
+            let snap = self.shared.lock();
+            (snap.host.clone(), snap.group.clone())
+        };
+        batch.signal = Some(Signal {
+            version: SIGNAL_VERSION,
+            host,
+            group,
+            epoch: String::new(),
+            seq: 0,
+            decided_at: now,
+            sent_at: 0.0,
+            metric,
+            demand_now: demand,
+            capacity: self.capacity,
+            lead_s: decision.lead_s,
+            p50_at_lead: decision.p50_at_lead,
+            p90_at_lead: decision.p90_at_lead,
+            saturated,
+            action: action.into(),
+            desired_change: decision.desired as i32 - decision.current as i32,
+            reason: decision.reason.clone(),
+            health: health.state.name().into(),
+            health_reasons: health.reasons,
+        });
+        if decision.action != headroom_model::Action::Hold {
+            tracing::info!(
+                action,
+                desired = decision.desired,
+                demand,
+                p90 = decision.p90_at_lead,
+                "{}",
+                decision.reason
+            );
+        }
+        let mut snap = self.shared.lock();
+        snap.decision = Some(decision);
+        snap.forecast = forecast;
+    }
+
+    fn disk_used(&mut self) -> Option<f64> {
+        if let Some((at, v)) = self.last_statvfs
+            && at.elapsed() < Duration::from_secs(30)
+        {
+            return v;
+        }
+        let v = rustix::fs::statvfs(&self.state_dir).ok().and_then(|s| {
+            let total = s.f_blocks as f64;
+            (total > 0.0).then(|| 1.0 - s.f_bavail as f64 / total)
+        });
+        self.last_statvfs = Some((Instant::now(), v));
+        v
+    }
+}
+
+fn log_health(h: &Health, was: Option<HealthState>) {
+    let reasons = h.reasons.join("; ");
+    let from = was.map(|w| w.name()).unwrap_or("starting");
+    match h.state {
+        HealthState::Healthy => tracing::info!(from, "health is healthy"),
+        HealthState::Degraded => tracing::warn!(from, %reasons, "health is degraded"),
+        HealthState::Unhealthy => tracing::error!(from, %reasons, "health is unhealthy"),
+    }
+}
+
+/// Demand is censored: CPU at its limit or the accept queue overflowing.
+pub fn is_saturated(s: &Sample) -> bool {
+    (s.has(SourceKind::Cpu) && s.cpu.busy >= 0.97)
+        || (s.has(SourceKind::Netstat) && s.listen_overflows > 0)
+}
+
+/// Stable name of an action.
+pub fn action_name(a: headroom_model::Action) -> &'static str {
+    match a {
+        headroom_model::Action::ScaleOut => "scale_out",
+        headroom_model::Action::Hold => "hold",
+        headroom_model::Action::ScaleIn => "scale_in",
+    }
+}
+
+/// Runs the store writer until the channel closes: one transaction per batch; a failed batch
+/// is kept and retried with the next, so a full disk delays history instead of losing it.
+pub fn run_writer(
+    mut store: crate::store::Store,
+    rx: Receiver<WriterMsg>,
+    shared: Arc<Shared>,
+    cfg: Arc<Config>,
+    done: Sender<()>,
+) {
+    let mut backlog: VecDeque<Batch> = VecDeque::new();
+    const MAX_BACKLOG: usize = 8192;
+    let mut lost: u64 = 0;
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            WriterMsg::Batch(b) => {
+                match backlog.back_mut() {
+                    Some(last) => {
+                        if let Some(rest) = last.merge(b) {
+                            backlog.push_back(rest);
+                        }
+                    }
+                    None => backlog.push_back(b),
+                }
+                while backlog.len() > MAX_BACKLOG {
+                    backlog.pop_front();
+                    lost += 1;
+                    tracing::error!(lost, "store backlog full: oldest unwritten batch dropped");
+                }
+            }
+            WriterMsg::Prune { now } => {
+                let s = &cfg.store;
+                let limits = crate::store::OutboxLimits {
+                    max_age: cfg.coordinator.outbox_max_age,
+                    max_rows: cfg.coordinator.outbox_max_rows,
+                };
+                match store.prune(
+                    now,
+                    s.retention_10s,
+                    s.retention_1m,
+                    s.retention_events,
+                    limits,
+                ) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        dropped = n,
+                        "outbox bound reached: undelivered signals dropped"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "pruning history failed"),
+                }
+            }
+        }
+        while let Some(b) = backlog.front() {
+            match store.apply(b) {
+                Ok(c) => {
+                    backlog.pop_front();
+                    let mut snap = shared.lock();
+                    if c.rollup_ts.is_some() {
+                        snap.committed.rollup_ts = c.rollup_ts.max(snap.committed.rollup_ts);
+                    }
+                    if c.seq.is_some() {
+                        snap.committed.seq = c.seq;
+                    }
+                    if snap.store_error.take().is_some() {
+                        tracing::info!("history writes recovered");
+                    }
+                    snap.store_backlog = backlog.len();
+                }
+                Err(e) => {
+                    let mut snap = shared.lock();
+                    if snap.store_error.is_none() {
+                        tracing::error!(error = %e, "writing history failed; keeping the batch to retry");
+                    }
+                    snap.store_error = Some(e.to_string());
+                    snap.store_backlog = backlog.len();
+                    break;
+                }
+            }
+        }
+    }
+    let _ = done.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_match_without_allocating() {
+        let n = MetricName {
+            family: "cpu.busy_cores",
+            instance: "",
+        };
+        assert!(is_metric(n, "cpu.busy_cores"));
+        assert!(!is_metric(n, "cpu.busy"));
+        let n = MetricName {
+            family: "app",
+            instance: "http_requests_in_flight",
+        };
+        assert!(is_metric(n, "app.http_requests_in_flight"));
+        assert!(!is_metric(n, "app"));
+        assert!(!is_metric(n, "app.http"));
+        let mut k = String::new();
+        metric_key(n, &mut k);
+        assert_eq!(k, "app.http_requests_in_flight");
+    }
+
+    #[test]
+    fn buckets_roll_up_and_close_on_boundaries() {
+        let mut b = Buckets::new(10);
+        let mut key = String::new();
+        let mut out = Vec::new();
+        let mut s = Sample::default();
+        s.valid = 1; // cpu
+        for (t, v) in [(100.0, 1.0), (105.0, 3.0), (109.9, 2.0)] {
+            s.wall_unix = t;
+            s.cpu.busy_cores = v;
+            assert!(!b.add(&s, &mut key, &mut out));
+        }
+        s.wall_unix = 110.0;
+        assert!(b.add(&s, &mut key, &mut out));
+        let r = out.iter().find(|r| r.metric == "cpu.busy_cores").unwrap();
+        assert_eq!((r.ts, r.mean, r.max, r.last, r.n), (100, 2.0, 3.0, 2.0, 3));
+    }
+}
