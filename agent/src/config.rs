@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The whole agent configuration.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// Identity, cadence and local paths.
     pub agent: AgentSection,
@@ -31,7 +31,7 @@ pub struct Config {
 
 /// `[agent]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct AgentSection {
     /// Stable host id sent to the coordinator; empty = /etc/machine-id, else the hostname.
     pub host_id: String,
@@ -69,7 +69,7 @@ impl Default for AgentSection {
 
 /// `[sources]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct SourcesSection {
     /// Root of procfs.
     pub proc_root: PathBuf,
@@ -100,7 +100,7 @@ impl Default for SourcesSection {
 
 /// `[sources.app]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct AppSection {
     /// URL of a Prometheus text endpoint on loopback, e.g. http://127.0.0.1:8080/metrics;
     /// empty = off.
@@ -124,7 +124,7 @@ impl Default for AppSection {
 
 /// `[store]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct StoreSection {
     /// How long 10-second rollups are kept.
     #[serde(with = "humantime_serde_compat")]
@@ -164,7 +164,7 @@ pub enum ModeSetting {
 
 /// `[model]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct ModelSection {
     /// Demand signal: a metric name as `headroom history --list` shows it, e.g. cpu.busy_cores,
     /// accept_queue.depth or app.http_requests_in_flight.
@@ -202,7 +202,7 @@ impl Default for ModelSection {
 
 /// `[health]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct HealthSection {
     /// PSI `full avg10` (memory or io), percent, above which the host is degraded.
     pub psi_full_degraded: f64,
@@ -230,7 +230,7 @@ impl Default for HealthSection {
 
 /// `[coordinator]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct CoordinatorSection {
     /// Base URLs of the coordinator(s), tried in order; empty = standalone.
     pub urls: Vec<String>,
@@ -263,7 +263,7 @@ impl Default for CoordinatorSection {
 
 /// `[metrics]`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct MetricsSection {
     /// Address of the Prometheus /metrics endpoint, e.g. 127.0.0.1:9473; empty = off.
     pub listen: String,
@@ -339,7 +339,7 @@ impl Config {
         let de = toml::Deserializer::parse(text).map_err(|e| {
             err(vec![Problem {
                 key: String::new(),
-                reason: one_line(&e.to_string()),
+                reason: toml_reason(text, &e),
             }])
         })?;
         let mut unknown = Vec::new();
@@ -366,7 +366,7 @@ impl Config {
                 let key = if key == "." { String::new() } else { key };
                 problems.push(Problem {
                     key,
-                    reason: one_line(&e.into_inner().to_string()),
+                    reason: toml_reason(text, &e.into_inner()),
                 });
                 Err(err(problems))
             }
@@ -535,6 +535,17 @@ impl Config {
 
 fn fmt_dur(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+/// A TOML error as `line N: message`, without the multi-line source excerpt.
+fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
+            format!("line {line}: {}", one_line(e.message()))
+        }
+        None => one_line(e.message()),
+    }
 }
 
 fn one_line(s: &str) -> String {

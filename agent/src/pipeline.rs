@@ -542,7 +542,7 @@ impl Pipeline {
             let snap = self.shared.lock();
             (snap.host.clone(), snap.group.clone())
         };
-        batch.signal = Some(Signal {
+        batch.signal = (!self.cfg.coordinator.urls.is_empty()).then(|| Signal {
             version: SIGNAL_VERSION,
             host,
             group,

@@ -1,0 +1,389 @@
+//! End-to-end tests of `headroom agent` and its CLI: the built binary, real /proc, a real SQLite
+//! file and a real control socket in temporary directories.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_headroom");
+
+struct Agent {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Agent {
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("headroom.toml")
+    }
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/headroom.sock")
+    }
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("state/headroom.db")
+    }
+
+    /// A new agent directory with a fast cadence; `extra` is appended to the config.
+    fn new(extra: &str) -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = format!(
+            "[agent]\ninterval = \"200ms\"\ndecision_interval = \"1s\"\nstate_directory = \"{}\"\nsocket = \"{}\"\nhost_id = \"test-host\"\n{extra}",
+            dir.path().join("state").display(),
+            dir.path().join("run/headroom.sock").display(),
+        );
+        std::fs::write(dir.path().join("headroom.toml"), cfg).expect("write config");
+        Agent { dir, child: None }
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("agent.log")).expect("log file");
+        let child = Command::new(BIN)
+            .args(["agent", "--config"])
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn agent");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.socket().exists() && self.cli(&["status", "--json"]).status.success() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("agent did not become ready; log:\n{}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--socket")
+            .arg(self.socket())
+            .output()
+            .expect("run cli")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let out = self.cli(&a);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("valid json")
+    }
+
+    fn text(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Waits until `f` holds on `status --json`.
+    fn wait_status(&self, what: &str, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.json(&["status"]);
+            if f(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last status: {v:#}\nlog:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        child.wait().expect("wait")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn committed(v: &Value) -> (Option<i64>, Option<u64>) {
+    (
+        v["committed"]["rollup_ts"].as_i64(),
+        v["committed"]["seq"].as_u64(),
+    )
+}
+
+#[test]
+fn every_cli_command_answers_in_both_forms() {
+    let mut a = Agent::new("");
+    a.start();
+    let st = a.wait_status("a committed rollup and decision", 40, |v| {
+        let (r, s) = committed(v);
+        r.is_some() && s.is_some() && v["decision"].is_object()
+    });
+    assert_eq!(st["host"], "test-host");
+    assert_eq!(st["interval_s"], 0.2);
+    assert!(st["sampler"]["ticks"].as_u64().unwrap() > 10);
+    let sources = st["sources"].as_array().unwrap();
+    let cpu = sources
+        .iter()
+        .find(|s| s["name"] == "cpu")
+        .expect("cpu source");
+    assert_eq!(cpu["state"], "ok");
+    assert!(st["latest"]["cpu"]["cores"].as_u64().unwrap() >= 1);
+    assert!(st["latest"]["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        st["latest"]["listeners"].is_array(),
+        "accept queues are reported: {st:#}"
+    );
+
+    let text = a.text(&["status"]);
+    for want in [
+        "headroom ",
+        "health:",
+        "sources:",
+        "cpu ",
+        "last decision",
+        "stored: rollups up to",
+    ] {
+        assert!(text.contains(want), "status lacks {want:?}:\n{text}");
+    }
+
+    let f = a.json(&["forecast"]);
+    assert_eq!(f["metric"], "cpu.busy_cores");
+    assert!(
+        f["forecast"]["points"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{f:#}"
+    );
+    let text = a.text(&["forecast"]);
+    assert!(
+        text.contains("cpu.busy_cores: now") && text.contains("p90"),
+        "{text}"
+    );
+
+    let h = a.json(&["history", "--since", "10m"]);
+    assert_eq!(h["resolution"], "10s");
+    assert!(!h["points"].as_array().unwrap().is_empty());
+    let list = a.text(&["history", "--list"]);
+    assert!(
+        list.contains("cpu.busy_cores  (demand)") && list.contains("memory.available_bytes"),
+        "{list}"
+    );
+    let csv = a.text(&["history", "--csv", "--since", "10m"]);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("timestamp,value"));
+    let row = lines.next().expect("a row");
+    let (ts, v) = row.split_once(',').expect("two columns");
+    assert!(
+        ts.parse::<i64>().is_ok() && v.parse::<f64>().is_ok(),
+        "{row}"
+    );
+    let text = a.text(&["history", "--metric", "memory.used", "--resolution", "10s"]);
+    assert!(text.starts_with("memory.used at 10s"), "{text}");
+    let bad = a.cli(&["history", "--metric", "no.such.metric"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no history for metric"));
+
+    let hj = a.json(&["health"]);
+    assert!(["healthy", "degraded", "unhealthy"].contains(&hj["state"].as_str().unwrap()));
+    let text = a.text(&["health"]);
+    assert!(text.starts_with(hj["state"].as_str().unwrap()), "{text}");
+
+    let d = a.json(&["decisions", "--since", "1h"]);
+    let ds = d["decisions"].as_array().unwrap();
+    assert!(!ds.is_empty());
+    let seqs: Vec<u64> = ds.iter().map(|d| d["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "contiguous seqs {seqs:?}"
+    );
+    assert!(ds[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let text = a.text(&["decisions"]);
+    assert!(
+        text.contains("decisions in the last 1h") && text.contains("reason"),
+        "{text}"
+    );
+
+    let status = a.signal("-TERM");
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        a.log()
+    );
+    assert!(!a.socket().exists(), "socket removed on exit");
+}
+
+#[test]
+fn socket_is_not_world_accessible() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut a = Agent::new("");
+    a.start();
+    let mode = std::fs::metadata(a.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    assert!(
+        a.log().contains("control request"),
+        "peer credentials are logged"
+    );
+    assert!(a.log().contains("uid="));
+}
+
+#[test]
+fn history_survives_sigterm_and_restart() {
+    let mut a = Agent::new("");
+    a.start();
+    let st = a.wait_status("a committed rollup", 40, |v| committed(v).0.is_some());
+    let (rollup, _) = committed(&st);
+    assert!(a.signal("-TERM").success());
+    a.start();
+    let h = a.json(&["history", "--since", "1h"]);
+    let ts: Vec<i64> = h["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ts"].as_i64().unwrap())
+        .collect();
+    assert!(
+        ts.contains(&rollup.unwrap()),
+        "rollup {rollup:?} still there after restart: {ts:?}"
+    );
+}
+
+#[test]
+fn kill_9_loses_nothing_committed() {
+    let mut a = Agent::new("");
+    a.start();
+    let mut st = a.wait_status("two committed decisions", 40, |v| {
+        committed(v).1.is_some_and(|s| s >= 2)
+    });
+    // Kill while writes are happening: right after a fresh commit.
+    let before = committed(&st);
+    st = a.wait_status("another commit", 20, |v| committed(v) != before);
+    let (rollup, seq) = committed(&st);
+    a.signal("-KILL");
+    let conn = rusqlite::Connection::open(a.db()).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    if let Some(ts) = rollup {
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM rollup_10s WHERE ts = ?1", [ts], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(n > 0, "committed rollup {ts} present");
+    }
+    let max: i64 = conn
+        .query_row("SELECT MAX(seq) FROM decision", [], |r| r.get(0))
+        .unwrap();
+    assert!(max as u64 >= seq.unwrap());
+    let outbox: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outbox, 0, "standalone agents keep no outbox");
+    drop(conn);
+    a.start();
+    let after = a.wait_status("a new decision after restart", 20, |v| committed(v).1 > seq);
+    assert!(committed(&after).1 > seq);
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run")
+}
+
+#[test]
+fn malformed_configs_exit_64_with_file_key_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[agent]\ninterval = \"5ms\"\nflavour = 1\n[model]\ntarget_utilization = 2.0\n",
+    )
+    .unwrap();
+    for args in [vec!["config", "check"], vec!["agent", "--config"]] {
+        let mut a = args.clone();
+        let p = bad.to_str().unwrap();
+        a.push(p);
+        let out = run(&a);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        for want in [
+            format!("{p}: agent.interval: 5ms is outside 100ms..=60s"),
+            format!("{p}: agent.flavour: unknown key"),
+            format!("{p}: model.target_utilization: 2 is outside (0, 1]"),
+        ] {
+            assert!(err.contains(&want), "{args:?}: missing {want:?} in\n{err}");
+        }
+    }
+    let syntax = dir.path().join("syntax.toml");
+    std::fs::write(&syntax, "[agent\n").unwrap();
+    let out = run(&["config", "check", syntax.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("syntax.toml"));
+    let missing = dir.path().join("missing.toml");
+    let out = run(&["agent", "--config", missing.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "an explicitly named file must exist"
+    );
+}
+
+#[test]
+fn default_config_prints_and_checks_ok() {
+    let out = run(&["config", "default"]);
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.toml");
+    std::fs::write(&p, &out.stdout).unwrap();
+    let out = run(&["config", "check", p.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}
+
+#[test]
+fn cli_without_agent_says_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("none.sock");
+    for cmd in ["status", "forecast", "history", "health", "decisions"] {
+        let out = Command::new(BIN)
+            .args([cmd, "--socket"])
+            .arg(&sock)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(69), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
+        assert!(err.contains("no agent running at"), "{cmd}: {err}");
+    }
+}
