@@ -148,6 +148,8 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
         store_error: None,
         store_backlog: 0,
+        writer_busy_since: None,
+        store_locked_since: None,
         recent: Default::default(),
         db_path: db_path.clone(),
     });
@@ -168,9 +170,13 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
         .then(|| Duration::from_micros(watchdog_usec));
     let mut last_ping = Instant::now();
+    let watched = shared.clone();
+    // Pinged from the pipeline thread after each completed tick, only while the store writer
+    // makes progress: a stalled pipeline stops the pings and systemd restarts the agent.
     let on_tick: Box<dyn FnMut() + Send> = Box::new(move || {
         if let Some(period) = watchdog
             && last_ping.elapsed() >= period / 4
+            && watched.lock().progressing(period / 2)
         {
             last_ping = Instant::now();
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);

@@ -64,6 +64,12 @@ pub struct Snapshot {
     pub store_error: Option<String>,
     /// Batches waiting for the store (non-zero while writes fail).
     pub store_backlog: usize,
+    /// Since when the writer has been inside one transaction, if it is.
+    #[serde(skip)]
+    pub writer_busy_since: Option<Instant>,
+    /// Since when every write has found the database locked by another process, if so.
+    #[serde(skip)]
+    pub store_locked_since: Option<Instant>,
     /// Demand 10-second means of the last hour, oldest first.
     #[serde(skip)]
     pub recent: VecDeque<Point>,
@@ -618,6 +624,16 @@ pub fn action_name(a: headroom_model::Action) -> &'static str {
     }
 }
 
+impl Snapshot {
+    /// Whether the pipeline is making progress: the store writer is neither stuck inside one
+    /// transaction nor locked out by another process for longer than `limit`. A full disk is
+    /// not a stall: the agent keeps working and says so in its health.
+    pub fn progressing(&self, limit: Duration) -> bool {
+        self.writer_busy_since.is_none_or(|t| t.elapsed() < limit)
+            && self.store_locked_since.is_none_or(|t| t.elapsed() < limit)
+    }
+}
+
 /// Runs the store writer until the channel closes: one transaction per batch; a failed batch
 /// is kept and retried with the next, so a full disk delays history instead of losing it.
 pub fn run_writer(
@@ -670,10 +686,14 @@ pub fn run_writer(
             }
         }
         while let Some(b) = backlog.front() {
-            match store.apply(b) {
+            shared.lock().writer_busy_since = Some(Instant::now());
+            let result = store.apply(b);
+            shared.lock().writer_busy_since = None;
+            match result {
                 Ok(c) => {
                     backlog.pop_front();
                     let mut snap = shared.lock();
+                    snap.store_locked_since = None;
                     if c.rollup_ts.is_some() {
                         snap.committed.rollup_ts = c.rollup_ts.max(snap.committed.rollup_ts);
                     }
@@ -687,6 +707,11 @@ pub fn run_writer(
                 }
                 Err(e) => {
                     let mut snap = shared.lock();
+                    if e.is_locked() {
+                        snap.store_locked_since.get_or_insert_with(Instant::now);
+                    } else {
+                        snap.store_locked_since = None;
+                    }
                     if snap.store_error.is_none() {
                         tracing::error!(error = %e, "writing history failed; keeping the batch to retry");
                     }

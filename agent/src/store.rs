@@ -24,6 +24,17 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
 }
 
+impl StoreError {
+    /// Whether another connection holds a lock that kept this write out.
+    pub fn is_locked(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Each migration takes the schema from version i to i + 1.
