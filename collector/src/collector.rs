@@ -138,13 +138,19 @@ impl Collector {
         use SourceKind as K;
         set(
             K::Cpu,
-            step(K::Cpu, &mut h[K::Cpu.index()], now, &mut self.cpu, |s| s.read(now, &mut out.cpu)),
+            step(K::Cpu, &mut h[K::Cpu.index()], now, &mut self.cpu, |s| {
+                s.read(now, &mut out.cpu)
+            }),
         );
         set(
             K::Memory,
-            step(K::Memory, &mut h[K::Memory.index()], now, &mut self.memory, |s| {
-                s.read(&mut out.memory)
-            }),
+            step(
+                K::Memory,
+                &mut h[K::Memory.index()],
+                now,
+                &mut self.memory,
+                |s| s.read(&mut out.memory),
+            ),
         );
         let disk_ok = step(K::Disk, &mut h[K::Disk.index()], now, &mut self.disk, |s| {
             s.read(now, &mut out.disks, &mut out.disk_count)
@@ -153,31 +159,47 @@ impl Collector {
             out.disk_count = 0;
         }
         set(K::Disk, disk_ok);
-        let net_ok = step(K::Network, &mut h[K::Network.index()], now, &mut self.net, |s| {
-            s.read(now, &mut out.nets, &mut out.net_count)
-        });
+        let net_ok = step(
+            K::Network,
+            &mut h[K::Network.index()],
+            now,
+            &mut self.net,
+            |s| s.read(now, &mut out.nets, &mut out.net_count),
+        );
         if !net_ok {
             out.net_count = 0;
         }
         set(K::Network, net_ok);
         set(
             K::Pressure,
-            step(K::Pressure, &mut h[K::Pressure.index()], now, &mut self.pressure, |s| {
-                s.read(&mut out.pressure)
-            }),
+            step(
+                K::Pressure,
+                &mut h[K::Pressure.index()],
+                now,
+                &mut self.pressure,
+                |s| s.read(&mut out.pressure),
+            ),
         );
-        let aq_ok = step(K::AcceptQueue, &mut h[K::AcceptQueue.index()], now, &mut self.accept, |s| {
-            s.read(&mut out.listeners, &mut out.listener_count)
-        });
+        let aq_ok = step(
+            K::AcceptQueue,
+            &mut h[K::AcceptQueue.index()],
+            now,
+            &mut self.accept,
+            |s| s.read(&mut out.listeners, &mut out.listener_count),
+        );
         if !aq_ok {
             out.listener_count = 0;
         }
         set(K::AcceptQueue, aq_ok);
         set(
             K::Netstat,
-            step(K::Netstat, &mut h[K::Netstat.index()], now, &mut self.netstat, |s| {
-                s.read(&mut out.listen_overflows, &mut out.listen_drops)
-            }),
+            step(
+                K::Netstat,
+                &mut h[K::Netstat.index()],
+                now,
+                &mut self.netstat,
+                |s| s.read(&mut out.listen_overflows, &mut out.listen_drops),
+            ),
         );
         let app_ok = match &mut self.app {
             Some(app) => {
@@ -201,7 +223,10 @@ impl Collector {
 
     /// The state of every source, in [`SourceKind::ALL`] order.
     pub fn source_states(&self) -> Vec<(SourceKind, SourceState)> {
-        SourceKind::ALL.iter().map(|&k| (k, self.health[k.index()].state.clone())).collect()
+        SourceKind::ALL
+            .iter()
+            .map(|&k| (k, self.health[k.index()].state.clone()))
+            .collect()
     }
 
     /// Whether any source changed state since the last call.

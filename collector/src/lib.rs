@@ -43,7 +43,7 @@ mod parse;
 pub use collector::Collector;
 pub use ring::{SampleSender, ring};
 pub use sample::{
-    AcceptQueue, AppGauge, CpuStats, DiskStats, MetricName, MemoryStats, NetStats, PressureStats,
+    AcceptQueue, AppGauge, CpuStats, DiskStats, MemoryStats, MetricName, NetStats, PressureStats,
     Sample, ShortName, SourceKind, SourceState,
 };
 pub use sampler::{SampleReceiver, Sampler, SamplerConfig, SamplerHandle, SamplerStats};
@@ -65,7 +65,9 @@ pub struct HostFacts {
 pub fn host_facts() -> HostFacts {
     HostFacts {
         hostname: sysinfo::System::host_name().ok(),
-        cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         kernel: sysinfo::System::kernel_version().ok(),
     }
 }

@@ -10,7 +10,8 @@ pub(crate) fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// The whitespace-separated fields of `line`.
 pub(crate) fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty())
+    line.split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
 }
 
 /// A decimal unsigned integer; `None` on anything else or on overflow.
@@ -94,7 +95,10 @@ mod tests {
     #[test]
     fn floats_and_keys() {
         assert_eq!(parse_f64(b"2.37"), Some(2.37));
-        assert_eq!(key_value(b"some avg10=2.37 total=81", b"total"), Some(&b"81"[..]));
+        assert_eq!(
+            key_value(b"some avg10=2.37 total=81", b"total"),
+            Some(&b"81"[..])
+        );
         assert_eq!(key_value(b"some avg10=2.37", b"avg60"), None);
         assert_eq!(counter_delta(5, 3), None);
         assert_eq!(counter_delta(3, 5), Some(2));

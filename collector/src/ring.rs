@@ -12,7 +12,13 @@ use crate::sample::Sample;
 /// Creates a ring holding up to `capacity` samples (at least 2).
 pub fn ring(capacity: usize) -> (SampleSender, SampleReceiver) {
     let (p, c) = rtrb::RingBuffer::new(capacity.max(2));
-    (SampleSender { inner: p, dropped: 0 }, SampleReceiver { inner: c })
+    (
+        SampleSender {
+            inner: p,
+            dropped: 0,
+        },
+        SampleReceiver { inner: c },
+    )
 }
 
 /// The producer end, owned by the sampler thread.

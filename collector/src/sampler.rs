@@ -170,7 +170,14 @@ impl Sampler {
         let thread = std::thread::Builder::new()
             .name("headroom-sampler".into())
             .spawn(move || run(collector, tx, interval, &thread_stats, &stop_rx))?;
-        Ok((SamplerHandle { stats, stop: Some(stop_tx), thread: Some(thread) }, rx))
+        Ok((
+            SamplerHandle {
+                stats,
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            },
+            rx,
+        ))
     }
 }
 
@@ -208,8 +215,10 @@ fn run(
         let late = now.saturating_duration_since(due);
         sample.tick = tick;
         sample.mono = now.saturating_duration_since(start);
-        sample.wall_unix =
-            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        sample.wall_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         sample.late = late;
         collector.sample_at(now, &mut sample);
         sample.read_cost = now.elapsed();
@@ -223,15 +232,47 @@ fn run(
         if collector.take_state_changes() {
             stats.publish(collector.source_states());
         }
-        // Next slot; slots already past are skipped, not caught up.
-        tick += 1;
-        due += interval;
-        let after = Instant::now();
-        if due <= after {
-            let behind = after.duration_since(due).as_nanos() / interval.as_nanos().max(1) + 1;
-            let skip = u32::try_from(behind).unwrap_or(u32::MAX);
-            tick += u64::from(skip);
-            due += interval.saturating_mul(skip);
+        (tick, due) = next_slot(tick, due, interval, Instant::now());
+    }
+}
+
+/// The tick after `tick` (due at `due`): the first slot still in the future at `now`. Slots that
+/// passed during a slow read are skipped, never caught up.
+fn next_slot(tick: u64, due: Instant, interval: Duration, now: Instant) -> (u64, Instant) {
+    let (mut tick, mut due) = (tick + 1, due + interval);
+    if due <= now {
+        let behind = now.duration_since(due).as_nanos() / interval.as_nanos().max(1) + 1;
+        let skip = u32::try_from(behind).unwrap_or(u32::MAX);
+        tick += u64::from(skip);
+        due += interval.saturating_mul(skip);
+    }
+    (tick, due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_read_skips_slots_instead_of_bursting() {
+        let t0 = Instant::now();
+        let i = Duration::from_millis(100);
+        // On time: the next slot follows.
+        assert_eq!(
+            next_slot(0, t0, i, t0 + Duration::from_millis(5)),
+            (1, t0 + i)
+        );
+        // A read of 250 ms: slots 1 and 2 passed; the next tick is 3, due in the future.
+        let (tick, due) = next_slot(0, t0, i, t0 + Duration::from_millis(250));
+        assert_eq!((tick, due), (3, t0 + 3 * i));
+        // Exactly on a slot boundary: that slot has started already, so it is skipped too.
+        assert_eq!(next_slot(0, t0, i, t0 + 2 * i), (3, t0 + 3 * i));
+    }
+
+    #[test]
+    fn source_kind_index_matches_all() {
+        for (i, k) in SourceKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
         }
     }
 }

@@ -104,7 +104,11 @@ pub(crate) fn walk(
                 _ => {}
             }
         }
-        off = end.checked_add(3).map(|e| e & !3).ok_or(bad)?.min(buf.len());
+        off = end
+            .checked_add(3)
+            .map(|e| e & !3)
+            .ok_or(bad)?
+            .min(buf.len());
     }
     Ok(false)
 }
@@ -145,18 +149,32 @@ impl SockDiagSocket {
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
         socket2::SockRef::from(&sock).set_read_timeout(Some(RECV_TIMEOUT))?;
-        Ok(SockDiagSocket { sock, buf: vec![0; RECV_BUF], seq: 0 })
+        Ok(SockDiagSocket {
+            sock,
+            buf: vec![0; RECV_BUF],
+            seq: 0,
+        })
     }
 
     /// Sends one listener dump request for `family` and hands each record to `on_record`.
-    fn exchange(&mut self, family: u8, mut on_record: impl FnMut(&[u8])) -> Result<(), SourceError> {
+    fn exchange(
+        &mut self,
+        family: u8,
+        mut on_record: impl FnMut(&[u8]),
+    ) -> Result<(), SourceError> {
         self.seq = self.seq.wrapping_add(1);
         let req = build_request(family, self.seq);
         self.sock.send(&req, 0).map_err(SourceError::Netlink)?;
         loop {
             let mut space = &mut self.buf[..];
-            let n = self.sock.recv(&mut space, 0).map_err(SourceError::Netlink)?;
-            let got = self.buf.get(..n).ok_or(SourceError::NetlinkParse("datagram truncated"))?;
+            let n = self
+                .sock
+                .recv(&mut space, 0)
+                .map_err(SourceError::Netlink)?;
+            let got = self
+                .buf
+                .get(..n)
+                .ok_or(SourceError::NetlinkParse("datagram truncated"))?;
             match walk(got, self.seq, &mut on_record) {
                 Ok(true) => return Ok(()),
                 Ok(false) if n == 0 => return Err(SourceError::NetlinkParse("empty reply")),
@@ -200,7 +218,7 @@ pub(crate) fn parse_proc_tcp(
     mut f: impl FnMut(AcceptQueue),
 ) -> Result<(), &'static str> {
     let mut it = lines(buf);
-    if !it.next().is_some_and(|h| fields(h).next() == Some(b"sl")) {
+    if it.next().is_none_or(|h| fields(h).next() != Some(b"sl")) {
         return Err("missing header");
     }
     for line in it {
@@ -215,19 +233,39 @@ pub(crate) fn parse_proc_tcp(
         if state != TCP_LISTEN {
             continue;
         }
-        let port = local.rsplit(|&b| b == b':').next().and_then(parse_hex_u32).ok_or("bad port")?;
+        let port = local
+            .rsplit(|&b| b == b':')
+            .next()
+            .and_then(parse_hex_u32)
+            .ok_or("bad port")?;
         let port = u16::try_from(port).map_err(|_| "bad port")?;
-        let rx = queues.rsplit(|&b| b == b':').next().and_then(parse_hex_u32).ok_or("bad queue")?;
-        f(AcceptQueue { port, ipv6, depth: rx, backlog: 0 });
+        let rx = queues
+            .rsplit(|&b| b == b':')
+            .next()
+            .and_then(parse_hex_u32)
+            .ok_or("bad queue")?;
+        f(AcceptQueue {
+            port,
+            ipv6,
+            depth: rx,
+            backlog: 0,
+        });
     }
     Ok(())
 }
 
 /// Adds a listener to the per-port table, merging sockets that share port and family
 /// (`SO_REUSEPORT` groups): depths and backlogs add up. Returns false when the table is full.
-pub(crate) fn merge(out: &mut [AcceptQueue; MAX_LISTENERS], count: &mut usize, q: AcceptQueue) -> bool {
+pub(crate) fn merge(
+    out: &mut [AcceptQueue; MAX_LISTENERS],
+    count: &mut usize,
+    q: AcceptQueue,
+) -> bool {
     let n = (*count).min(MAX_LISTENERS);
-    if let Some(e) = out[..n].iter_mut().find(|e| e.port == q.port && e.ipv6 == q.ipv6) {
+    if let Some(e) = out[..n]
+        .iter_mut()
+        .find(|e| e.port == q.port && e.ipv6 == q.ipv6)
+    {
         e.depth = e.depth.saturating_add(q.depth);
         e.backlog = e.backlog.saturating_add(q.backlog);
         return true;
@@ -260,14 +298,21 @@ pub(crate) struct AcceptQueueSource {
 impl AcceptQueueSource {
     pub(crate) fn new(proc_root: &Path, sock_diag: bool) -> Self {
         let backend = Self::backend(proc_root, sock_diag);
-        AcceptQueueSource { backend, use_diag: sock_diag, proc_root: proc_root.to_path_buf(), omitted: 0 }
+        AcceptQueueSource {
+            backend,
+            use_diag: sock_diag,
+            proc_root: proc_root.to_path_buf(),
+            omitted: 0,
+        }
     }
 
     fn backend(proc_root: &Path, sock_diag: bool) -> Backend {
         if sock_diag {
             match SockDiagSocket::open() {
                 Ok(s) => return Backend::Diag(s),
-                Err(e) => tracing::warn!(error = %e, "sock_diag unavailable, reading /proc/net/tcp"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sock_diag unavailable, reading /proc/net/tcp")
+                }
             }
         }
         Backend::Proc {
@@ -357,8 +402,19 @@ mod tests {
         buf.extend(message(SOCK_DIAG_BY_FAMILY, 4, &record(AF_INET, 1, 1, 1)));
         buf.extend(message(NLMSG_DONE, 5, &[0, 0, 0, 0]));
         let mut got = Vec::new();
-        assert_eq!(walk(&buf, 5, |r| got.push(parse_record(r).unwrap())), Ok(true));
-        assert_eq!(got, [AcceptQueue { port: 8080, ipv6: false, depth: 3, backlog: 128 }]);
+        assert_eq!(
+            walk(&buf, 5, |r| got.push(parse_record(r).unwrap())),
+            Ok(true)
+        );
+        assert_eq!(
+            got,
+            [AcceptQueue {
+                port: 8080,
+                ipv6: false,
+                depth: 3,
+                backlog: 128
+            }]
+        );
     }
 
     #[test]
@@ -367,34 +423,72 @@ mod tests {
         assert_eq!(walk(&err, 1, |_| ()), Err(WalkError::Errno(13)));
         let mut short = message(SOCK_DIAG_BY_FAMILY, 1, &[0; 8]);
         short[0] = 200;
-        assert!(matches!(walk(&short, 1, |_| ()), Err(WalkError::Malformed(_))));
+        assert!(matches!(
+            walk(&short, 1, |_| ()),
+            Err(WalkError::Malformed(_))
+        ));
         assert!(parse_record(&[0; 10]).is_none());
     }
 
     #[test]
     fn real_proc_tcp() {
         let mut got = Vec::new();
-        parse_proc_tcp(include_bytes!("../../tests/fixtures/proc/net/tcp"), false, |q| got.push(q))
-            .unwrap();
-        assert_eq!(got, [AcceptQueue { port: 2024, ipv6: false, depth: 0, backlog: 0 }]);
-        parse_proc_tcp(include_bytes!("../../tests/fixtures/proc/net/tcp6"), true, |_| ()).unwrap();
+        parse_proc_tcp(
+            include_bytes!("../../tests/fixtures/proc/net/tcp"),
+            false,
+            |q| got.push(q),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [AcceptQueue {
+                port: 2024,
+                ipv6: false,
+                depth: 0,
+                backlog: 0
+            }]
+        );
+        parse_proc_tcp(
+            include_bytes!("../../tests/fixtures/proc/net/tcp6"),
+            true,
+            |_| (),
+        )
+        .unwrap();
         assert!(parse_proc_tcp(b"", false, |_| ()).is_err());
-        assert!(parse_proc_tcp(b"  sl local\n 0: 0100007F:1F90 00000000:0000 0A\n", false, |_| ())
-            .is_err());
+        assert!(
+            parse_proc_tcp(
+                b"  sl local\n 0: 0100007F:1F90 00000000:0000 0A\n",
+                false,
+                |_| ()
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn merge_by_port() {
         let mut out = [AcceptQueue::default(); MAX_LISTENERS];
         let mut n = 0;
-        let q = AcceptQueue { port: 80, ipv6: false, depth: 2, backlog: 10 };
+        let q = AcceptQueue {
+            port: 80,
+            ipv6: false,
+            depth: 2,
+            backlog: 10,
+        };
         merge(&mut out, &mut n, q);
         merge(&mut out, &mut n, q);
         merge(&mut out, &mut n, AcceptQueue { ipv6: true, ..q });
         assert_eq!(n, 2);
         assert_eq!((out[0].depth, out[0].backlog), (4, 20));
         for p in 0..100 {
-            merge(&mut out, &mut n, AcceptQueue { port: 1000 + p, ..q });
+            merge(
+                &mut out,
+                &mut n,
+                AcceptQueue {
+                    port: 1000 + p,
+                    ..q
+                },
+            );
         }
         assert_eq!(n, MAX_LISTENERS);
     }

@@ -60,7 +60,9 @@ impl AppShared {
 /// Where a series' name and labels end within a Prometheus text line (labels may hold quoted
 /// `}` and escaped quotes).
 fn series_end(line: &[u8]) -> Option<usize> {
-    let name_end = line.iter().position(|&b| b == b'{' || b.is_ascii_whitespace())?;
+    let name_end = line
+        .iter()
+        .position(|&b| b == b'{' || b.is_ascii_whitespace())?;
     if line[name_end] != b'{' {
         return Some(name_end);
     }
@@ -88,13 +90,21 @@ pub(crate) fn parse_prometheus(body: &[u8], wanted: &[String], out: &mut AppSnap
         if line.is_empty() || line[0] == b'#' {
             continue;
         }
-        let Some(end) = series_end(line) else { continue };
+        let Some(end) = series_end(line) else {
+            continue;
+        };
         let series = &line[..end];
         let name = series.split(|&b| b == b'{').next().unwrap_or(series);
-        let Some(value) = fields(&line[end..]).next().and_then(parse_f64) else { continue };
+        let Some(value) = fields(&line[end..]).next().and_then(parse_f64) else {
+            continue;
+        };
         for (i, w) in wanted.iter().take(MAX_APP_GAUGES).enumerate() {
             let w = w.as_bytes();
-            let hit = if w.contains(&b'{') { w == series } else { w == name };
+            let hit = if w.contains(&b'{') {
+                w == series
+            } else {
+                w == name
+            };
             if hit {
                 out.values[i] += value;
                 out.found |= 1 << i;
@@ -105,7 +115,9 @@ pub(crate) fn parse_prometheus(body: &[u8], wanted: &[String], out: &mut AppSnap
 
 /// Whether `url` is plain HTTP to a loopback address.
 pub(crate) fn is_loopback_http(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
     let host_port = rest.split('/').next().unwrap_or("");
     let host = if let Some(v6) = host_port.strip_prefix('[') {
         v6.split(']').next().unwrap_or("")
@@ -113,7 +125,9 @@ pub(crate) fn is_loopback_http(url: &str) -> bool {
         host_port.split(':').next().unwrap_or("")
     };
     host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The reader thread and the sampler's view of its results.
@@ -143,7 +157,10 @@ impl AppSource {
         }
         let count = gauges.len().min(MAX_APP_GAUGES);
         if gauges.len() > MAX_APP_GAUGES {
-            tracing::warn!(max = MAX_APP_GAUGES, "too many app gauges configured; extra ignored");
+            tracing::warn!(
+                max = MAX_APP_GAUGES,
+                "too many app gauges configured; extra ignored"
+            );
         }
         let (tx, rx) = std::sync::mpsc::channel();
         let mut src = AppSource {
@@ -196,7 +213,10 @@ impl AppSource {
         let mut n = 0;
         for i in 0..self.count {
             if self.last.found & (1 << i) != 0 {
-                out[n] = AppGauge { name: self.names[i], value: self.last.values[i] };
+                out[n] = AppGauge {
+                    name: self.names[i],
+                    value: self.last.values[i],
+                };
                 n += 1;
             }
         }
@@ -219,7 +239,10 @@ impl Drop for AppSource {
 }
 
 fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, SourceError> {
-    let mut resp = agent.get(url).call().map_err(|e| SourceError::App(e.to_string()))?;
+    let mut resp = agent
+        .get(url)
+        .call()
+        .map_err(|e| SourceError::App(e.to_string()))?;
     resp.body_mut()
         .with_config()
         .limit(MAX_BODY)
@@ -258,7 +281,9 @@ fn reader(
                     shared.set_state(SourceState::Ok);
                 }
             }
-            Err(e) => shared.set_state(SourceState::Disabled { reason: e.to_string() }),
+            Err(e) => shared.set_state(SourceState::Disabled {
+                reason: e.to_string(),
+            }),
         }
         let wait = every.saturating_sub(started.elapsed());
         match stop.recv_timeout(wait) {
@@ -284,8 +309,11 @@ up 1
 
     #[test]
     fn sums_series_or_matches_labels() {
-        let wanted =
-            ["http_requests_in_flight".to_string(), r#"queue_depth{pool="a"}"#.into(), "nope".into()];
+        let wanted = [
+            "http_requests_in_flight".to_string(),
+            r#"queue_depth{pool="a"}"#.into(),
+            "nope".into(),
+        ];
         let mut s = AppSnapshot::default();
         parse_prometheus(BODY, &wanted, &mut s);
         assert_eq!(s.values[0], 7.0);

@@ -75,7 +75,9 @@ pub(crate) fn parse_stat(buf: &[u8]) -> Result<StatSnapshot, &'static str> {
                 steal: v[7],
             };
             have_cpu = true;
-        } else if key.len() > 3 && key.starts_with(b"cpu") && key[3..].iter().all(u8::is_ascii_digit)
+        } else if key.len() > 3
+            && key.starts_with(b"cpu")
+            && key[3..].iter().all(u8::is_ascii_digit)
         {
             snap.cores = snap.cores.saturating_add(1);
         } else if key == b"procs_running" {
@@ -178,7 +180,13 @@ impl CpuSource {
                 if fill_fractions(&prev, &snap.times, &mut stats).is_some() {
                     self.prev = Some(snap.times);
                     true
-                } else if snap.times.as_array().iter().zip(prev.as_array()).any(|(c, p)| *c < p) {
+                } else if snap
+                    .times
+                    .as_array()
+                    .iter()
+                    .zip(prev.as_array())
+                    .any(|(c, p)| *c < p)
+                {
                     // Counter reset: start over from this snapshot.
                     self.prev = Some(snap.times);
                     false
@@ -211,11 +219,19 @@ mod tests {
         assert_eq!(s.times.steal, 12);
         assert!(s.procs_running >= 1);
         let later = parse_stat(STAT_LATER).unwrap();
-        let mut out = CpuStats { cores: 2, ..Default::default() };
+        let mut out = CpuStats {
+            cores: 2,
+            ..Default::default()
+        };
         fill_fractions(&s.times, &later.times, &mut out).unwrap();
         // iowait is idle time: it is a mode fraction but not busy.
         let sum = out.user + out.nice + out.system + out.irq + out.softirq + out.steal;
-        assert!((out.busy - (sum)).abs() < 1e-9, "busy {} vs modes {}", out.busy, sum);
+        assert!(
+            (out.busy - (sum)).abs() < 1e-9,
+            "busy {} vs modes {}",
+            out.busy,
+            sum
+        );
         assert!(out.busy > 0.5 && out.busy <= 1.0, "{}", out.busy);
         assert!((out.busy_cores - out.busy * 2.0).abs() < 1e-9);
     }
@@ -228,8 +244,16 @@ mod tests {
 
     #[test]
     fn reset_gives_no_fractions() {
-        let prev = CpuTimes { user: 100, idle: 100, ..Default::default() };
-        let cur = CpuTimes { user: 50, idle: 200, ..Default::default() };
+        let prev = CpuTimes {
+            user: 100,
+            idle: 100,
+            ..Default::default()
+        };
+        let cur = CpuTimes {
+            user: 50,
+            idle: 200,
+            ..Default::default()
+        };
         let mut out = CpuStats::default();
         assert!(fill_fractions(&prev, &cur, &mut out).is_none());
         assert_eq!(out, CpuStats::default());

@@ -32,7 +32,9 @@ impl<C: Copy + Default> DeviceTable<C> {
             seen: false,
             used: false,
         };
-        DeviceTable { entries: vec![empty; TABLE_SIZE] }
+        DeviceTable {
+            entries: vec![empty; TABLE_SIZE],
+        }
     }
 
     /// Starts a read: every entry is unseen until `update` touches it.
@@ -55,7 +57,10 @@ impl<C: Copy + Default> DeviceTable<C> {
     /// Whether a device is known, and its verdict.
     pub(crate) fn verdict(&self, name: &str) -> Option<bool> {
         let key = ShortName::new(name);
-        self.entries.iter().find(|e| e.used && e.name == key).map(|e| e.keep)
+        self.entries
+            .iter()
+            .find(|e| e.used && e.name == key)
+            .map(|e| e.keep)
     }
 
     /// Stores `counters` for `name` and returns the previous ones (`None` for a new device).
@@ -67,7 +72,13 @@ impl<C: Copy + Default> DeviceTable<C> {
             return Some(std::mem::replace(&mut e.counters, counters));
         }
         if let Some(e) = self.entries.iter_mut().find(|e| !e.used) {
-            *e = Entry { name: key, counters, keep, seen: true, used: true };
+            *e = Entry {
+                name: key,
+                counters,
+                keep,
+                seen: true,
+                used: true,
+            };
         }
         None
     }

@@ -39,7 +39,10 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<(&str, DiskCounters), &'static s
     let name = std::str::from_utf8(name).map_err(|_| "device name is not UTF-8")?;
     let mut v = [0u64; 11];
     for slot in &mut v {
-        *slot = f.next().and_then(parse_u64).ok_or("bad or missing counter")?;
+        *slot = f
+            .next()
+            .and_then(parse_u64)
+            .ok_or("bad or missing counter")?;
     }
     Ok((
         name,
@@ -157,8 +160,9 @@ impl DiskSource {
         table.begin();
         self.diskstats.parse(|buf| {
             parse_diskstats(buf, |name, c| {
-                let keep =
-                    table.verdict(name).unwrap_or_else(|| Self::whole_disk(sys_block, skip, name));
+                let keep = table
+                    .verdict(name)
+                    .unwrap_or_else(|| Self::whole_disk(sys_block, skip, name));
                 let prev = table.update(name, keep, c);
                 if let (true, Some(p), Some(dt)) = (keep, prev, dt)
                     && n < MAX_DEVICES
@@ -212,10 +216,21 @@ mod tests {
 
     #[test]
     fn reset_and_busy_clamp() {
-        let p = DiskCounters { reads: 10, io_ticks: 0, ..Default::default() };
-        let c = DiskCounters { reads: 5, ..Default::default() };
+        let p = DiskCounters {
+            reads: 10,
+            io_ticks: 0,
+            ..Default::default()
+        };
+        let c = DiskCounters {
+            reads: 5,
+            ..Default::default()
+        };
         assert!(rates("x", &p, &c, 1.0).is_none());
-        let c = DiskCounters { reads: 10, io_ticks: 5000, ..Default::default() };
+        let c = DiskCounters {
+            reads: 10,
+            io_ticks: 5000,
+            ..Default::default()
+        };
         assert_eq!(rates("x", &p, &c, 1.0).unwrap().busy, 1.0);
     }
 

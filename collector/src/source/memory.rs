@@ -29,7 +29,10 @@ pub(crate) fn parse_meminfo(buf: &[u8]) -> Result<MemoryStats, &'static str> {
     }
     let total_bytes = total.ok_or("no MemTotal")?;
     let available_bytes = avail.ok_or("no MemAvailable")?;
-    Ok(MemoryStats { total_bytes, available_bytes })
+    Ok(MemoryStats {
+        total_bytes,
+        available_bytes,
+    })
 }
 
 /// Reads `/proc/meminfo`.
@@ -40,7 +43,9 @@ pub(crate) struct MemorySource {
 
 impl MemorySource {
     pub(crate) fn new(proc_root: &Path) -> Self {
-        MemorySource { meminfo: ProcFile::new(proc_root, "meminfo") }
+        MemorySource {
+            meminfo: ProcFile::new(proc_root, "meminfo"),
+        }
     }
 
     pub(crate) fn reopen(&mut self) {

@@ -68,7 +68,11 @@ pub(crate) struct ProcFile {
 impl ProcFile {
     /// A file under `root`; nothing is opened until the first read.
     pub(crate) fn new(root: &Path, rel: &str) -> Self {
-        ProcFile { path: root.join(rel), file: None, buf: vec![0; INITIAL_BUF] }
+        ProcFile {
+            path: root.join(rel),
+            file: None,
+            buf: vec![0; INITIAL_BUF],
+        }
     }
 
     /// Closes the descriptor so the next read opens the path afresh (the file may have been
@@ -121,11 +125,17 @@ impl ProcFile {
     }
 
     fn io_err(&self, source: io::Error) -> SourceError {
-        SourceError::Io { path: self.path.clone(), source }
+        SourceError::Io {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     fn parse_err(&self, what: &'static str) -> SourceError {
-        SourceError::Parse { path: self.path.clone(), what }
+        SourceError::Parse {
+            path: self.path.clone(),
+            what,
+        }
     }
 }
 
@@ -141,12 +151,22 @@ pub(crate) struct Health {
 
 impl Health {
     pub(crate) fn new(retry_every: Duration) -> Self {
-        Health { state: SourceState::Ok, retry_at: None, retry_every, changed: true }
+        Health {
+            state: SourceState::Ok,
+            retry_at: None,
+            retry_every,
+            changed: true,
+        }
     }
 
     /// A health that stays [`SourceState::Off`].
     pub(crate) fn off() -> Self {
-        Health { state: SourceState::Off, retry_at: None, retry_every: Duration::MAX, changed: true }
+        Health {
+            state: SourceState::Off,
+            retry_at: None,
+            retry_every: Duration::MAX,
+            changed: true,
+        }
     }
 
     /// Whether the source should be read at `now`; a disabled source is read again once its

@@ -25,14 +25,19 @@ pub(crate) struct NetCounters {
 pub(crate) fn parse_line(line: &[u8]) -> Result<(&str, NetCounters), &'static str> {
     let colon = line.iter().position(|&b| b == b':').ok_or("no colon")?;
     let (name, rest) = line.split_at(colon);
-    let name = std::str::from_utf8(name).map_err(|_| "interface name is not UTF-8")?.trim();
+    let name = std::str::from_utf8(name)
+        .map_err(|_| "interface name is not UTF-8")?
+        .trim();
     if name.is_empty() {
         return Err("empty interface name");
     }
     let mut v = [0u64; 16];
     let mut f = fields(&rest[1..]);
     for slot in &mut v {
-        *slot = f.next().and_then(parse_u64).ok_or("bad or missing counter")?;
+        *slot = f
+            .next()
+            .and_then(parse_u64)
+            .ok_or("bad or missing counter")?;
     }
     Ok((
         name,
@@ -55,7 +60,9 @@ pub(crate) fn parse_net_dev(
 ) -> Result<(), &'static str> {
     let mut it = lines(buf);
     let header_ok = it.next().is_some_and(|l| l.starts_with(b"Inter-"))
-        && it.next().is_some_and(|l| l.windows(4).any(|w| w == b"face"));
+        && it
+            .next()
+            .is_some_and(|l| l.windows(4).any(|w| w == b"face"));
     if !header_ok {
         return Err("missing header");
     }
@@ -168,7 +175,10 @@ mod tests {
         assert!(parse_net_dev(b"", |_, _| ()).is_err());
         assert!(parse_net_dev(b"garbage\n", |_, _| ()).is_err());
         assert!(parse_net_dev(&DEV[..DEV.len() - 30], |_, _| ()).is_err());
-        let p = NetCounters { rx_bytes: 10, ..Default::default() };
+        let p = NetCounters {
+            rx_bytes: 10,
+            ..Default::default()
+        };
         assert!(rates("x", &p, &NetCounters::default(), 1.0).is_none());
     }
 

@@ -20,7 +20,10 @@ pub(crate) fn parse_netstat(buf: &[u8]) -> Result<ListenCounters, &'static str> 
         if !header.starts_with(b"TcpExt:") {
             continue;
         }
-        let values = it.next().filter(|l| l.starts_with(b"TcpExt:")).ok_or("no TcpExt values")?;
+        let values = it
+            .next()
+            .filter(|l| l.starts_with(b"TcpExt:"))
+            .ok_or("no TcpExt values")?;
         let (mut overflows, mut drops) = (None, None);
         let mut vals = fields(values).skip(1);
         for name in fields(header).skip(1) {
@@ -49,7 +52,10 @@ pub(crate) struct NetstatSource {
 
 impl NetstatSource {
     pub(crate) fn new(proc_root: &Path) -> Self {
-        NetstatSource { netstat: ProcFile::new(proc_root, "net/netstat"), prev: None }
+        NetstatSource {
+            netstat: ProcFile::new(proc_root, "net/netstat"),
+            prev: None,
+        }
     }
 
     pub(crate) fn reopen(&mut self) {
@@ -59,7 +65,11 @@ impl NetstatSource {
 
     /// Overflow and drop deltas since the last read; `Ok(true)` once there is a previous read.
     /// A counter that went back (namespace change, reset) reads as zero for that interval.
-    pub(crate) fn read(&mut self, overflows: &mut u64, drops: &mut u64) -> Result<bool, SourceError> {
+    pub(crate) fn read(
+        &mut self,
+        overflows: &mut u64,
+        drops: &mut u64,
+    ) -> Result<bool, SourceError> {
         let cur = self.netstat.parse(parse_netstat)?;
         let Some(prev) = self.prev.replace(cur) else {
             return Ok(false);
@@ -84,7 +94,13 @@ mod tests {
     #[test]
     fn by_column_name() {
         let buf = b"TcpExt: A ListenDrops B ListenOverflows\nTcpExt: 1 7 2 5\nIpExt: X\nIpExt: 1\n";
-        assert_eq!(parse_netstat(buf).unwrap(), ListenCounters { overflows: 5, drops: 7 });
+        assert_eq!(
+            parse_netstat(buf).unwrap(),
+            ListenCounters {
+                overflows: 5,
+                drops: 7
+            }
+        );
     }
 
     #[test]

@@ -30,12 +30,16 @@ pub(crate) fn parse_psi(buf: &[u8]) -> Result<PsiLines, &'static str> {
         } else {
             continue;
         };
-        let a = key_value(line, b"avg10").and_then(parse_f64).ok_or("bad avg10")?;
+        let a = key_value(line, b"avg10")
+            .and_then(parse_f64)
+            .ok_or("bad avg10")?;
         if !(0.0..=100.0).contains(&a) {
             return Err("avg10 out of range");
         }
         *avg = a;
-        *total = key_value(line, b"total").and_then(parse_u64).ok_or("bad total")?;
+        *total = key_value(line, b"total")
+            .and_then(parse_u64)
+            .ok_or("bad total")?;
     }
     if !have_some {
         return Err("no some line");
@@ -107,8 +111,10 @@ mod tests {
         assert!(io.some_total >= io.full_total);
         let cpu = parse_psi(include_bytes!("../../tests/fixtures/proc/pressure/cpu")).unwrap();
         assert!(cpu.some_total > 0);
-        let later =
-            parse_psi(include_bytes!("../../tests/fixtures/proc-later/pressure/cpu")).unwrap();
+        let later = parse_psi(include_bytes!(
+            "../../tests/fixtures/proc-later/pressure/cpu"
+        ))
+        .unwrap();
         assert!(later.some_total >= cpu.some_total);
     }
 
