@@ -33,7 +33,9 @@ fn serve(fail_first: usize, hang: bool) -> (String, Arc<AtomicUsize>) {
                 continue;
             };
             stream.set_nonblocking(false).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(1)))
+                .unwrap();
             let mut req = [0u8; 4096];
             let _ = stream.read(&mut req);
             let n = count.fetch_add(1, Ordering::Relaxed);
@@ -72,7 +74,11 @@ fn config(url: String) -> SamplerConfig {
 }
 
 fn app_state(c: &Collector) -> SourceState {
-    c.source_states().into_iter().find(|(k, _)| *k == SourceKind::AppMetrics).unwrap().1
+    c.source_states()
+        .into_iter()
+        .find(|(k, _)| *k == SourceKind::AppMetrics)
+        .unwrap()
+        .1
 }
 
 /// Samples until `f` holds (5 s at most).
@@ -94,8 +100,17 @@ fn reads_configured_gauges_with_their_age() {
     let mut s = Sample::default();
     sample_until(&mut c, &mut s, |_, s| s.has(SourceKind::AppMetrics));
     assert!(s.has(SourceKind::AppMetrics), "state {:?}", app_state(&c));
-    let got: Vec<_> = s.app[..s.app_count as usize].iter().map(|g| (g.name.as_str(), g.value)).collect();
-    assert_eq!(got, [("http_requests_in_flight", 7.0), ("queue_depth{pool=\"a\"}", 7.0)]);
+    let got: Vec<_> = s.app[..s.app_count as usize]
+        .iter()
+        .map(|g| (g.name.as_str(), g.value))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("http_requests_in_flight", 7.0),
+            ("queue_depth{pool=\"a\"}", 7.0)
+        ]
+    );
     assert!(s.app_age.unwrap() < Duration::from_secs(2));
     assert_eq!(app_state(&c), SourceState::Ok);
 }
@@ -105,7 +120,9 @@ fn failing_endpoint_is_reported_then_recovers() {
     let (url, served) = serve(3, false);
     let mut c = Collector::new(&config(url)).unwrap();
     let mut s = Sample::default();
-    sample_until(&mut c, &mut s, |c, _| matches!(app_state(c), SourceState::Disabled { .. }));
+    sample_until(&mut c, &mut s, |c, _| {
+        matches!(app_state(c), SourceState::Disabled { .. })
+    });
     match app_state(&c) {
         SourceState::Disabled { reason } => assert!(reason.contains("503"), "{reason}"),
         other => panic!("expected disabled, got {other:?}"),
@@ -118,12 +135,24 @@ fn failing_endpoint_is_reported_then_recovers() {
 
 #[test]
 fn unreachable_or_foreign_endpoints_are_not_fatal() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    for url in [format!("http://127.0.0.1:{port}/metrics"), "http://192.0.2.1/metrics".into()] {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for url in [
+        format!("http://127.0.0.1:{port}/metrics"),
+        "http://192.0.2.1/metrics".into(),
+    ] {
         let mut c = Collector::new(&config(url.clone())).unwrap();
         let mut s = Sample::default();
-        sample_until(&mut c, &mut s, |c, _| matches!(app_state(c), SourceState::Disabled { .. }));
-        assert!(matches!(app_state(&c), SourceState::Disabled { .. }), "{url}");
+        sample_until(&mut c, &mut s, |c, _| {
+            matches!(app_state(c), SourceState::Disabled { .. })
+        });
+        assert!(
+            matches!(app_state(&c), SourceState::Disabled { .. }),
+            "{url}"
+        );
         assert!(!s.has(SourceKind::AppMetrics) && s.has(SourceKind::Cpu));
     }
 }
@@ -143,5 +172,8 @@ fn hanging_endpoint_never_slows_sampling() {
     }
     assert!(served.load(Ordering::Relaxed) >= 1);
     assert!(matches!(app_state(&c), SourceState::Disabled { .. }));
-    assert!(slowest < Duration::from_millis(50), "a sample took {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(50),
+        "a sample took {slowest:?}"
+    );
 }
