@@ -160,10 +160,15 @@ fn unreachable_or_foreign_endpoints_are_not_fatal() {
 #[test]
 fn hanging_endpoint_never_slows_sampling() {
     let (url, served) = serve(0, true);
-    let mut c = Collector::new(&config(url)).unwrap();
+    // Each read of the endpoint hangs for its full 1 s timeout.
+    let cfg = SamplerConfig {
+        app_timeout: Duration::from_secs(1),
+        ..config(url)
+    };
+    let mut c = Collector::new(&cfg).unwrap();
     let mut s = Sample::default();
     let mut slowest = Duration::ZERO;
-    let end = Instant::now() + Duration::from_millis(600);
+    let end = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < end {
         let t = Instant::now();
         c.sample_into(&mut s);
@@ -175,5 +180,26 @@ fn hanging_endpoint_never_slows_sampling() {
     assert!(
         slowest < Duration::from_millis(50),
         "a sample took {slowest:?}"
+    );
+}
+
+#[test]
+fn sampler_stops_promptly_while_the_endpoint_hangs() {
+    let (url, served) = serve(0, true);
+    let cfg = SamplerConfig {
+        app_timeout: Duration::from_secs(2),
+        ..config(url)
+    };
+    let (handle, _rx) = headroom_collector::Sampler::spawn(cfg).unwrap();
+    let end = Instant::now() + Duration::from_secs(2);
+    while served.load(Ordering::Relaxed) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let t = Instant::now();
+    handle.stop();
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "stop took {:?}",
+        t.elapsed()
     );
 }
