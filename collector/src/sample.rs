@@ -343,12 +343,6 @@ impl Sample {
                 ("cpu.procs_running", c.procs_running as f64),
                 ("cpu.procs_blocked", c.procs_blocked as f64),
                 ("cpu.load1", c.load1),
-                ("cpu.nice", c.nice),
-                ("cpu.irq", c.irq),
-                ("cpu.softirq", c.softirq),
-                ("cpu.load5", c.load5),
-                ("cpu.load15", c.load15),
-                ("cpu.cores", f64::from(c.cores)),
             ] {
                 f(host(n), v);
             }
@@ -372,7 +366,6 @@ impl Sample {
                 ("psi.io.full_avg10", p.io_full_avg10),
                 ("psi.memory.some_avg10", p.memory_some_avg10),
                 ("psi.memory.full_avg10", p.memory_full_avg10),
-                ("psi.cpu.full_avg10", p.cpu_full_avg10),
                 ("psi.cpu.some_stall_us", p.cpu_some_stall_us as f64),
                 ("psi.io.some_stall_us", p.io_some_stall_us as f64),
                 ("psi.io.full_stall_us", p.io_full_stall_us as f64),
@@ -467,14 +460,13 @@ impl Sample {
             }
             f(host("accept_queue.depth"), total as f64);
             f(host("accept_queue.max_fill"), max_fill);
-            f(host("accept_queue.listeners"), listeners.len() as f64);
         }
         if self.has(SourceKind::Netstat) {
             f(host("tcp.listen_overflows"), self.listen_overflows as f64);
             f(host("tcp.listen_drops"), self.listen_drops as f64);
         }
         if self.has(SourceKind::AppMetrics) {
-            for g in &self.app[..self.app_count as usize] {
+            for g in &self.app[..(self.app_count as usize).min(MAX_APP_GAUGES)] {
                 f(
                     MetricName {
                         family: "app",
@@ -484,5 +476,39 @@ impl Sample {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visit_tolerates_any_counts_and_names() {
+        let mut s = Sample {
+            valid: u8::MAX,
+            disk_count: u8::MAX,
+            net_count: u8::MAX,
+            listener_count: u8::MAX,
+            app_count: u8::MAX,
+            ..Sample::default()
+        };
+        s.listeners[0] = AcceptQueue {
+            port: 80,
+            ipv6: false,
+            depth: 3,
+            backlog: 4,
+        };
+        let mut n = 0;
+        let mut fill = None;
+        s.visit(|m, v| {
+            n += 1;
+            if m.family == "accept_queue.max_fill" {
+                fill = Some(v);
+            }
+        });
+        assert!(n > 0);
+        assert_eq!(fill, Some(0.75));
+        assert_eq!(ShortName::new("é".repeat(20).as_str()).as_str().len(), 30);
     }
 }
