@@ -32,6 +32,8 @@
 //! # Ring
 //! See [`ring`]: rtrb SPSC; when full the newest sample is dropped and counted.
 
+#![warn(missing_docs)]
+
 pub mod collector;
 pub mod ring;
 pub mod sample;

@@ -71,7 +71,10 @@ pub enum SourceState {
     /// Not configured (e.g. no app endpoint set).
     Off,
     /// Disabled after a failure; the reason names the file and the problem.
-    Disabled { reason: String },
+    Disabled {
+        /// The file or endpoint and what went wrong.
+        reason: String,
+    },
 }
 
 /// A metric's name as the visitor hands it out: a static family and an optional instance
@@ -95,25 +98,36 @@ pub struct CpuStats {
     pub busy_cores: f64,
     /// Per-mode fractions of all CPU time.
     pub user: f64,
+    /// Fraction of CPU time at low priority (nice).
     pub nice: f64,
+    /// Fraction of CPU time in the kernel.
     pub system: f64,
+    /// Fraction of CPU time idle with I/O outstanding (not counted as busy).
     pub iowait: f64,
+    /// Fraction of CPU time serving hardware interrupts.
     pub irq: f64,
+    /// Fraction of CPU time serving soft interrupts.
     pub softirq: f64,
+    /// Fraction of CPU time stolen by the hypervisor.
     pub steal: f64,
     /// `procs_running` and `procs_blocked` from /proc/stat.
     pub procs_running: u32,
+    /// Tasks blocked on I/O (`procs_blocked`).
     pub procs_blocked: u32,
     /// Load averages from /proc/loadavg.
     pub load1: f64,
+    /// 5-minute load average.
     pub load5: f64,
+    /// 15-minute load average.
     pub load15: f64,
 }
 
 /// Memory figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MemoryStats {
+    /// `MemTotal`, bytes.
     pub total_bytes: u64,
+    /// `MemAvailable`, bytes: what can be allocated without swapping.
     pub available_bytes: u64,
 }
 
@@ -148,10 +162,15 @@ impl ShortName {
 /// One whole disk over the last interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DiskStats {
+    /// Device, interface or gauge name.
     pub name: ShortName,
+    /// Completed reads per second.
     pub reads_per_s: f64,
+    /// Completed writes per second.
     pub writes_per_s: f64,
+    /// Bytes read per second.
     pub read_bytes_per_s: f64,
+    /// Bytes written per second.
     pub write_bytes_per_s: f64,
     /// Fraction of the interval the device was busy, 0..=1.
     pub busy: f64,
@@ -162,12 +181,19 @@ pub struct DiskStats {
 /// One network interface over the last interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct NetStats {
+    /// Device, interface or gauge name.
     pub name: ShortName,
+    /// Bytes received per second.
     pub rx_bytes_per_s: f64,
+    /// Bytes sent per second.
     pub tx_bytes_per_s: f64,
+    /// Packets received per second.
     pub rx_packets_per_s: f64,
+    /// Packets sent per second.
     pub tx_packets_per_s: f64,
+    /// Receive plus transmit errors per second.
     pub errors_per_s: f64,
+    /// Receive plus transmit drops per second.
     pub drops_per_s: f64,
 }
 
@@ -176,22 +202,32 @@ pub struct NetStats {
 pub struct PressureStats {
     /// `some avg10` and `full avg10` in percent, per resource (cpu, io, memory).
     pub cpu_some_avg10: f64,
+    /// cpu `full avg10` (0 on kernels without it).
     pub cpu_full_avg10: f64,
+    /// io `some avg10`.
     pub io_some_avg10: f64,
+    /// io `full avg10`.
     pub io_full_avg10: f64,
+    /// memory `some avg10`.
     pub memory_some_avg10: f64,
+    /// memory `full avg10`.
     pub memory_full_avg10: f64,
     /// Stall time in the last interval, microseconds (delta of `total`).
     pub cpu_some_stall_us: u64,
+    /// io `some` stall, microseconds.
     pub io_some_stall_us: u64,
+    /// io `full` stall, microseconds.
     pub io_full_stall_us: u64,
+    /// memory `some` stall, microseconds.
     pub memory_some_stall_us: u64,
+    /// memory `full` stall, microseconds.
     pub memory_full_stall_us: u64,
 }
 
 /// One listening TCP socket's accept queue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AcceptQueue {
+    /// Local port.
     pub port: u16,
     /// true for AF_INET6.
     pub ipv6: bool,
@@ -204,7 +240,9 @@ pub struct AcceptQueue {
 /// One configured application gauge.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct AppGauge {
+    /// Device, interface or gauge name.
     pub name: ShortName,
+    /// Latest value (summed over series when the name has no labels).
     pub value: f64,
 }
 
@@ -223,19 +261,31 @@ pub struct Sample {
     pub read_cost: Duration,
     /// Bitmask of [`SourceKind`] (by index in `SourceKind::ALL`) that delivered values this tick.
     pub valid: u8,
+    /// CPU, run queue and load.
     pub cpu: CpuStats,
+    /// Memory.
     pub memory: MemoryStats,
+    /// Pressure stall information.
     pub pressure: PressureStats,
+    /// Whole disks; the first `disk_count` are set.
     pub disks: [DiskStats; MAX_DEVICES],
+    /// Number of valid entries in `disks`.
     pub disk_count: u8,
+    /// Network interfaces; the first `net_count` are set.
     pub nets: [NetStats; MAX_DEVICES],
+    /// Number of valid entries in `nets`.
     pub net_count: u8,
+    /// Listening TCP sockets per (port, family); the first `listener_count` are set.
     pub listeners: [AcceptQueue; MAX_LISTENERS],
+    /// Number of valid entries in `listeners`.
     pub listener_count: u8,
     /// ListenOverflows and ListenDrops in the last interval.
     pub listen_overflows: u64,
+    /// ListenDrops in the last interval.
     pub listen_drops: u64,
+    /// Application gauges found in the last read; the first `app_count` are set.
     pub app: [AppGauge; MAX_APP_GAUGES],
+    /// Number of valid entries in `app`.
     pub app_count: u8,
     /// Age of the application values, when app metrics are on and have ever been read.
     pub app_age: Option<Duration>,
@@ -316,12 +366,17 @@ impl Sample {
                 ("psi.io.full_avg10", p.io_full_avg10),
                 ("psi.memory.some_avg10", p.memory_some_avg10),
                 ("psi.memory.full_avg10", p.memory_full_avg10),
+                ("psi.cpu.some_stall_us", p.cpu_some_stall_us as f64),
+                ("psi.io.some_stall_us", p.io_some_stall_us as f64),
+                ("psi.io.full_stall_us", p.io_full_stall_us as f64),
+                ("psi.memory.some_stall_us", p.memory_some_stall_us as f64),
+                ("psi.memory.full_stall_us", p.memory_full_stall_us as f64),
             ] {
                 f(host(n), v);
             }
         }
         if self.has(SourceKind::Disk) {
-            for d in &self.disks[..self.disk_count as usize] {
+            for d in &self.disks[..(self.disk_count as usize).min(MAX_DEVICES)] {
                 let i = d.name.as_str();
                 f(
                     MetricName {
@@ -354,7 +409,7 @@ impl Sample {
             }
         }
         if self.has(SourceKind::Network) {
-            for n in &self.nets[..self.net_count as usize] {
+            for n in &self.nets[..(self.net_count as usize).min(MAX_DEVICES)] {
                 let i = n.name.as_str();
                 f(
                     MetricName {
@@ -395,17 +450,23 @@ impl Sample {
         }
         if self.has(SourceKind::AcceptQueue) {
             let mut total = 0u64;
-            for q in &self.listeners[..self.listener_count as usize] {
+            let mut max_fill = 0.0f64;
+            let listeners = &self.listeners[..(self.listener_count as usize).min(MAX_LISTENERS)];
+            for q in listeners {
                 total += q.depth as u64;
+                if q.backlog > 0 {
+                    max_fill = max_fill.max(f64::from(q.depth) / f64::from(q.backlog));
+                }
             }
             f(host("accept_queue.depth"), total as f64);
+            f(host("accept_queue.max_fill"), max_fill);
         }
         if self.has(SourceKind::Netstat) {
             f(host("tcp.listen_overflows"), self.listen_overflows as f64);
             f(host("tcp.listen_drops"), self.listen_drops as f64);
         }
         if self.has(SourceKind::AppMetrics) {
-            for g in &self.app[..self.app_count as usize] {
+            for g in &self.app[..(self.app_count as usize).min(MAX_APP_GAUGES)] {
                 f(
                     MetricName {
                         family: "app",
@@ -415,5 +476,39 @@ impl Sample {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visit_tolerates_any_counts_and_names() {
+        let mut s = Sample {
+            valid: u8::MAX,
+            disk_count: u8::MAX,
+            net_count: u8::MAX,
+            listener_count: u8::MAX,
+            app_count: u8::MAX,
+            ..Sample::default()
+        };
+        s.listeners[0] = AcceptQueue {
+            port: 80,
+            ipv6: false,
+            depth: 3,
+            backlog: 4,
+        };
+        let mut n = 0;
+        let mut fill = None;
+        s.visit(|m, v| {
+            n += 1;
+            if m.family == "accept_queue.max_fill" {
+                fill = Some(v);
+            }
+        });
+        assert!(n > 0);
+        assert_eq!(fill, Some(0.75));
+        assert_eq!(ShortName::new("é".repeat(20).as_str()).as_str().len(), 30);
     }
 }

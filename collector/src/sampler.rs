@@ -207,6 +207,7 @@ fn run(
     let mut sample = Sample::default();
     let mut tick = 0u64;
     let mut due = start + interval;
+    let mut states_pending = false;
     loop {
         if wait_until(due, stop) {
             return;
@@ -229,8 +230,12 @@ fn run(
         if !tx.push(sample) {
             stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        if collector.take_state_changes() {
-            stats.publish(collector.source_states());
+        // States are published with try_lock: a caller reading them never makes the sampler
+        // wait; a change not published this tick is published on the next.
+        states_pending |= collector.take_state_changes();
+        if states_pending && let Ok(mut s) = stats.states.try_lock() {
+            *s = collector.source_states();
+            states_pending = false;
         }
         (tick, due) = next_slot(tick, due, interval, Instant::now());
     }

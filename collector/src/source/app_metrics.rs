@@ -138,8 +138,11 @@ pub(crate) struct AppSource {
     count: usize,
     last: AppSnapshot,
     seen_gen: u64,
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Dropping this (with the source) tells the reader to exit. The reader is not joined: it
+    /// may be inside a request for up to its timeout, and stopping the sampler must not wait
+    /// for that; it exits right after.
+    _stop: Sender<()>,
+    _thread: Option<JoinHandle<()>>,
 }
 
 impl AppSource {
@@ -169,8 +172,8 @@ impl AppSource {
             count,
             last: AppSnapshot::default(),
             seen_gen: 0,
-            stop: Some(tx),
-            thread: None,
+            _stop: tx,
+            _thread: None,
         };
         if !is_loopback_http(endpoint) {
             let reason = format!("{endpoint}: not a plain http loopback endpoint");
@@ -182,7 +185,7 @@ impl AppSource {
         let thread = std::thread::Builder::new()
             .name("headroom-app-metrics".into())
             .spawn(move || reader(&url, &wanted, every, timeout, &shared, &rx))?;
-        src.thread = Some(thread);
+        src._thread = Some(thread);
         Ok(src)
     }
 
@@ -222,19 +225,6 @@ impl AppSource {
         }
         *count = n as u8;
         ok && self.last.read_at.is_some()
-    }
-
-    fn shutdown(&mut self) {
-        self.stop = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for AppSource {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 

@@ -211,3 +211,54 @@ impl Health {
 pub(crate) fn seconds(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64().max(1e-6)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err() -> SourceError {
+        SourceError::Parse {
+            path: PathBuf::from("/proc/x"),
+            what: "bad",
+        }
+    }
+
+    #[test]
+    fn one_warning_then_periodic_retries() {
+        let t0 = Instant::now();
+        let every = Duration::from_secs(30);
+        let mut h = Health::new(every);
+        h.changed = false;
+        h.failed("x", &err(), t0);
+        assert!(h.changed, "the first failure disables (and warns)");
+        assert_eq!(
+            h.state,
+            SourceState::Disabled {
+                reason: "/proc/x: bad".into()
+            }
+        );
+        h.changed = false;
+        assert!(!h.due(t0 + Duration::from_secs(29)));
+        assert!(h.due(t0 + every) && h.retrying());
+        h.failed("x", &err(), t0 + every);
+        assert!(!h.changed, "a failed retry does not warn again");
+        assert!(!h.due(t0 + every + Duration::from_secs(1)));
+        h.ok("x");
+        assert!(h.changed && h.state == SourceState::Ok && h.due(t0));
+    }
+
+    #[test]
+    fn proc_file_rereads_in_place_and_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"one").unwrap();
+        let mut f = ProcFile::new(dir.path(), "f");
+        assert_eq!(f.read().unwrap(), b"one");
+        let big = vec![b'x'; INITIAL_BUF * 3 + 7];
+        std::fs::write(&path, &big).unwrap();
+        assert_eq!(f.read().unwrap(), &big[..]);
+        std::fs::remove_file(&path).unwrap();
+        f.close();
+        assert!(matches!(f.read(), Err(SourceError::Io { .. })));
+    }
+}
