@@ -187,6 +187,15 @@ pub struct SimulateArgs {
     /// Also draw demand vs planned capacity as SVG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Seconds between decisions (default: the trace's median step); lead = warm-up + this.
+    #[arg(long)]
+    pub decision_interval: Option<f64>,
+    /// Scale in only after lower counts were recommended for this many seconds.
+    #[arg(long, default_value_t = 300.0)]
+    pub stabilization: f64,
+    /// Largest scale-in step, instances per decision.
+    #[arg(long, default_value_t = 1)]
+    pub max_scale_in_step: u32,
 }
 
 /// `headroom coordinator`.

@@ -1,13 +1,235 @@
-//! `headroom backtest` and `headroom simulate`: CSV in, CSV (and optional SVG) out.
+//! `headroom backtest` and `headroom simulate`: CSV in, CSV (and optional SVG) out. Both replay
+//! the model crate's live code over a trace, strictly causally.
 
-use crate::cli::{BacktestArgs, SimulateArgs};
+mod plot;
+pub mod trace;
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use headroom_model::replay::{self, Origins};
+use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{BacktestArgs, SimPolicy, SimulateArgs};
+use crate::exit::{CONFIG_INVALID, Exit};
+
+/// Inputs at least this long get a progress bar (when stderr is a terminal).
+const PROGRESS_ROWS: usize = 20_000;
 
 /// Runs `headroom backtest`.
-pub fn backtest(_args: &BacktestArgs) -> anyhow::Result<()> {
-    anyhow::bail!("backtest: not built yet")
+pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
+    if args.horizon == 0 {
+        return Err(Exit::new(CONFIG_INVALID, "--horizon must be at least 1"));
+    }
+    if args.every == 0 {
+        return Err(Exit::new(CONFIG_INVALID, "--every must be at least 1"));
+    }
+    let start = match &args.start {
+        Some(s) => Some(
+            trace::parse_time(s).map_err(|e| Exit::new(CONFIG_INVALID, format!("--start: {e}")))?,
+        ),
+        None => None,
+    };
+    let tr = read_trace(&args.input)?;
+    let bar = progress(tr.times.len(), "backtest");
+    let rows = replay::backtest(
+        &tr.times,
+        &tr.values,
+        args.horizon,
+        Origins { start, every: args.every },
+        &ForecastConfig::default(),
+        |i| tick(&bar, i),
+    );
+    bar.finish_and_clear();
+    let mut out = create(&args.output)?;
+    let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+        writeln!(out, "origin,target,horizon,p50,p90")?;
+        for r in &rows {
+            writeln!(
+                out,
+                "{},{},{},{},{}",
+                trace::format_time(r.origin),
+                trace::format_time(r.target),
+                r.horizon,
+                r.p50,
+                r.p90
+            )?;
+        }
+        out.flush()
+    };
+    write(&mut out).with_context(|| format!("writing {}", args.output.display()))?;
+    if let Some(path) = &args.plot {
+        let h = args.horizon;
+        let band = plot::Band {
+            label: "P50..P90",
+            color: "#69c",
+            points: rows.iter().filter(|r| r.horizon == h).map(|r| (r.target, r.p50, r.p90)).collect(),
+        };
+        let p50 = plot::Line {
+            label: "P50",
+            color: "#036",
+            points: rows.iter().filter(|r| r.horizon == h).map(|r| (r.target, r.p50)).collect(),
+            steps: false,
+        };
+        let first = band.points.first().map_or(f64::NEG_INFINITY, |p| p.0);
+        let actual = plot::Line {
+            label: "actual",
+            color: "black",
+            points: tr
+                .times
+                .iter()
+                .zip(&tr.values)
+                .filter(|(t, _)| **t >= first)
+                .map(|(t, v)| (*t, *v))
+                .collect(),
+            steps: false,
+        };
+        let title = format!("{}: actual vs forecast {h} rows ahead", args.input.display());
+        write_file(path, &plot::render(&title, Some(&band), &[actual, p50]))?;
+    }
+    eprintln!(
+        "backtest: {} rows read, {} forecasts written to {}",
+        tr.times.len(),
+        rows.len(),
+        args.output.display()
+    );
+    Ok(())
 }
 
 /// Runs `headroom simulate`.
-pub fn simulate(_args: &SimulateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("simulate: not built yet")
+pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    let bad = |m: String| Exit::new(CONFIG_INVALID, m);
+    if !(args.capacity_per_instance.is_finite() && args.capacity_per_instance > 0.0) {
+        return Err(bad("--capacity-per-instance must be a positive number".into()));
+    }
+    if !(args.target_utilization > 0.0 && args.target_utilization <= 1.0) {
+        return Err(bad("--target-utilization must be in (0, 1]".into()));
+    }
+    if !(args.warmup.is_finite() && args.warmup >= 0.0) {
+        return Err(bad("--warmup must be a non-negative number of seconds".into()));
+    }
+    if args.min > args.max {
+        return Err(bad(format!("--min {} is above --max {}", args.min, args.max)));
+    }
+    let tr = read_trace(&args.input)?;
+    let interval = match args.decision_interval {
+        Some(s) if s.is_finite() && s > 0.0 => s,
+        Some(_) => return Err(bad("--decision-interval must be a positive number of seconds".into())),
+        None => replay::median_step(&tr.times),
+    };
+    let config = PolicyConfig {
+        capacity_per_instance: args.capacity_per_instance,
+        target_utilization: args.target_utilization,
+        warmup_s: args.warmup,
+        decision_interval_s: interval,
+        min_instances: args.min,
+        max_instances: args.max,
+        max_scale_in_step: args.max_scale_in_step,
+        scale_in_stabilization_s: args.stabilization,
+        mode: match args.policy {
+            SimPolicy::Predictive => PolicyMode::Predictive,
+            SimPolicy::Reactive => PolicyMode::Reactive,
+        },
+        ..PolicyConfig::default()
+    };
+    let bar = progress(tr.times.len(), "simulate");
+    let decisions = replay::simulate_decisions(
+        &tr.times,
+        &tr.values,
+        &config,
+        &ForecastConfig::default(),
+        |i| tick(&bar, i),
+    );
+    bar.finish_and_clear();
+    let plan: Vec<replay::PlanRow> =
+        decisions.iter().map(|d| replay::PlanRow { t: d.t, desired: d.desired }).collect();
+    let mut out = create(&args.output)?;
+    let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+        writeln!(out, "timestamp,desired")?;
+        for p in &plan {
+            writeln!(out, "{},{}", trace::format_time(p.t), p.desired)?;
+        }
+        out.flush()
+    };
+    write(&mut out).with_context(|| format!("writing {}", args.output.display()))?;
+    let s = replay::summarize(&tr.times, &tr.values, &plan, &config);
+    let fallbacks = decisions.iter().filter(|d| d.fallback).count();
+    let span_h = (tr.times[tr.times.len() - 1] - tr.times[0]) / 3600.0;
+    println!(
+        "simulated {} decisions over {span_h:.1} h ({} policy, lead {:.0} s)",
+        plan.len(),
+        match args.policy {
+            SimPolicy::Predictive => "predictive",
+            SimPolicy::Reactive => "reactive",
+        },
+        config.lead_s()
+    );
+    println!("instance-hours: {:.1}", s.instance_hours);
+    println!(
+        "under-provisioned: {:.2}% of decisions ({:.1} min); lost work {:.3}%",
+        100.0 * s.under_fraction,
+        s.under_s / 60.0,
+        100.0 * s.lost_fraction
+    );
+    println!(
+        "scaling actions: {} ({} out, {} in); peak {} instances",
+        s.actions,
+        s.scale_outs,
+        s.actions - s.scale_outs,
+        s.peak
+    );
+    if fallbacks > 0 {
+        println!("reactive fallback: {fallbacks} decisions (cold start or distrusted forecast)");
+    }
+    if let Some(path) = &args.plot {
+        let demand = plot::Line {
+            label: "demand",
+            color: "black",
+            points: tr.times.iter().zip(&tr.values).map(|(t, v)| (*t, *v)).collect(),
+            steps: false,
+        };
+        let capacity = plot::Line {
+            label: "planned capacity",
+            color: "#c33",
+            points: plan.iter().map(|p| (p.t, p.desired as f64 * config.capacity_per_instance)).collect(),
+            steps: true,
+        };
+        let title = format!("{}: demand vs planned capacity", args.input.display());
+        write_file(path, &plot::render(&title, None, &[demand, capacity]))?;
+    }
+    Ok(())
+}
+
+fn read_trace(path: &Path) -> anyhow::Result<trace::Trace> {
+    trace::read(path).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
+}
+
+fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+    let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(BufWriter::new(f))
+}
+
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+fn progress(rows: usize, what: &str) -> ProgressBar {
+    if rows < PROGRESS_ROWS || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(rows as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} rows ({eta})") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn tick(bar: &ProgressBar, i: usize) {
+    if i % 1024 == 0 {
+        bar.set_position(i as u64);
+    }
 }

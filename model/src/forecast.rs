@@ -1,18 +1,52 @@
 //! Forecasters over a recent window with P50/P90/P99 per horizon.
+//!
+//! Several models compete on every observation: naive, naive plus damped short-term trend,
+//! seasonal naive, the last level put back on a seasonal profile, damped-trend exponential
+//! smoothing and a ridge autoregression (the last two on the deseasonalised series when the
+//! data shows a season). Each makes a forecast for horizons 1..K at every observation, and
+//! each is scored out of sample when the target arrives, per horizon, with an exponentially
+//! weighted absolute error. The P50 combines the models per horizon with weights that favour
+//! the recent leaders; P90 and P99 come from the combination's own recent residuals per
+//! horizon (conformal, with adaptive levels). Refits run on a schedule of observations, so
+//! `observe` is amortised O(K) and `forecast` is a lookup. Time is always passed in.
+
+mod ar;
+mod conformal;
+mod decompose;
+mod ets;
+mod history;
+mod naive;
+mod seasonal_naive;
+mod seasonality;
 
 use serde::Serialize;
+
+use self::ar::Ar;
+use self::conformal::Conformal;
+use self::decompose::Profile;
+use self::ets::Ets;
+use self::history::{History, recent_step};
 
 /// How a [`Forecaster`] keeps history and refits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForecastConfig {
     /// Longest history kept, seconds (default 14 days).
     pub max_history_s: f64,
+    /// Observations between refits of the models (default 32).
+    pub refit_every: usize,
+    /// Horizons kept ready and scored, in steps of the series' cadence (grown on demand).
+    pub min_horizon_steps: usize,
+    /// Horizons kept ready and scored, seconds (default 900; grown on demand).
+    pub horizon_s: f64,
 }
 
 impl Default for ForecastConfig {
     fn default() -> Self {
         ForecastConfig {
             max_history_s: 14.0 * 86_400.0,
+            refit_every: 32,
+            min_horizon_steps: 1,
+            horizon_s: 900.0,
         }
     }
 }
@@ -22,8 +56,11 @@ impl Default for ForecastConfig {
 pub struct ForecastPoint {
     /// Seconds after the origin.
     pub horizon_s: f64,
+    /// Median forecast.
     pub p50: f64,
+    /// 90th percentile: the value is expected at or below it 90% of the time.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
 }
 
@@ -32,83 +69,490 @@ pub struct ForecastPoint {
 pub struct Forecast {
     /// Unix seconds of the last observation used.
     pub origin: f64,
+    /// One point per requested horizon, in request order.
     pub points: Vec<ForecastPoint>,
     /// Which model leads (e.g. `naive`, `ets`, `ar`, `seasonal_naive`).
     pub model: &'static str,
     /// Set while the forecaster is in cold start or distrusts itself: why.
     pub fallback: Option<String>,
+    /// Recent absolute error of the P50 over that of the naive forecast at the longest
+    /// requested horizon (< 1: the forecast beats "no change"); `None` until scored.
+    pub error_ratio: Option<f64>,
+    /// Detected seasonal period, seconds.
+    pub season_s: Option<f64>,
 }
 
 impl Forecast {
     /// The point at or just after `horizon_s`, else the last one.
     pub fn at(&self, horizon_s: f64) -> Option<&ForecastPoint> {
-        self.points
-            .iter()
-            .find(|p| p.horizon_s >= horizon_s - 1e-9)
-            .or(self.points.last())
+        self.points.iter().find(|p| p.horizon_s >= horizon_s - 1e-9).or(self.points.last())
     }
+}
+
+/// A read-only view of the history for the models: values, and the deseasonalised series.
+pub(crate) struct View<'a> {
+    pub(crate) times: &'a [f64],
+    pub(crate) values: &'a [f64],
+    pub(crate) step: f64,
+    pub(crate) profile: Option<&'a Profile>,
+}
+
+impl View<'_> {
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Deseasonalised value of row `i`.
+    pub(crate) fn x(&self, i: usize) -> f64 {
+        match self.profile {
+            Some(p) => self.values[i] - p.at(self.times[i]),
+            None => self.values[i],
+        }
+    }
+
+    /// Deseasonalised value of the row nearest `t`, if one lies within half a step.
+    pub(crate) fn x_near(&self, t: f64) -> Option<f64> {
+        history::nearest(self.times, t, self.step * 0.5 + 1e-9).map(|i| self.x(i))
+    }
+}
+
+/// The competing models, in score-table order.
+const MODELS: [&str; 6] = ["naive", "drift", "seasonal_naive", "seasonal_level", "ets", "ar"];
+const NAIVE: usize = 0;
+const DRIFT: usize = 1;
+const SNAIVE: usize = 2;
+const SLEVEL: usize = 3;
+const ETS: usize = 4;
+const AR: usize = 5;
+/// Score slot of the combined forecast.
+const COMBINED: usize = MODELS.len();
+/// Observations before the first refit.
+const MIN_FIT: usize = 16;
+/// Scored forecasts a model needs at a horizon before it may lead.
+const MIN_SCORED: f64 = 12.0;
+/// Exponential decay of the error scores per observation.
+const ERROR_DECAY: f64 = 1.0 / 400.0;
+/// Exponent of the relative error in the combination weights.
+const WEIGHT_POWER: i32 = 4;
+/// Models worse than this multiple of the best get no weight.
+const WEIGHT_CUTOFF: f64 = 1.6;
+/// Refits between seasonality checks.
+const DETECT_EVERY: usize = 16;
+/// Largest horizon, in steps.
+const MAX_STEPS: usize = 1024;
+/// Rows of the recent window the exponential smoother is fitted on.
+const ETS_ROWS: usize = 1200;
+
+/// Exponentially weighted mean absolute error.
+#[derive(Debug, Clone, Copy, Default)]
+struct Score {
+    sum: f64,
+    weight: f64,
+    count: f64,
+}
+
+impl Score {
+    fn add(&mut self, e: f64) {
+        self.sum = self.sum * (1.0 - ERROR_DECAY) + e;
+        self.weight = self.weight * (1.0 - ERROR_DECAY) + 1.0;
+        self.count += 1.0;
+    }
+
+    fn mae(&self) -> Option<f64> {
+        (self.count >= MIN_SCORED).then(|| self.sum / self.weight)
+    }
+}
+
+/// The forecasts made at one observation, kept until their targets arrive.
+#[derive(Debug, Clone)]
+struct Issued {
+    row: u64,
+    preds: Vec<f64>,
+    combined: Vec<f64>,
+    p90: Vec<f64>,
+    scale: f64,
 }
 
 /// A stateful forecaster fed one observation at a time.
 #[derive(Debug, Clone)]
 pub struct Forecaster {
     config: ForecastConfig,
-    times: Vec<f64>,
-    values: Vec<f64>,
+    hist: History,
+    rows: u64,
+    step: f64,
+    scale: f64,
+    nonneg: bool,
+    since_refit: usize,
+    refits: usize,
+    period: Option<f64>,
+    profile: Option<Profile>,
+    ets: Option<Ets>,
+    ar: Option<Ar>,
+    k: usize,
+    issued: Vec<Issued>,
+    scores: Vec<Score>,
+    conformal: Conformal,
+    buf: Vec<f64>,
 }
 
 impl Forecaster {
     /// A forecaster with no history.
     pub fn new(config: ForecastConfig) -> Self {
-        Forecaster {
+        let k = config.min_horizon_steps.clamp(1, MAX_STEPS);
+        let mut f = Forecaster {
             config,
-            times: Vec::new(),
-            values: Vec::new(),
-        }
+            hist: History::default(),
+            rows: 0,
+            step: 0.0,
+            scale: 0.0,
+            nonneg: true,
+            since_refit: 0,
+            refits: 0,
+            period: None,
+            profile: None,
+            ets: None,
+            ar: None,
+            k,
+            issued: Vec::new(),
+            scores: Vec::new(),
+            conformal: Conformal::new(k),
+            buf: Vec::new(),
+        };
+        f.resize(k);
+        f
     }
 
-    /// Adds an observation; times must increase (older or equal times are ignored).
+    /// Adds an observation; times must increase (older or equal times and non-finite values
+    /// are ignored).
     pub fn observe(&mut self, t: f64, v: f64) {
-        if !v.is_finite() || self.times.last().is_some_and(|&last| t <= last) {
+        if !v.is_finite() || !t.is_finite() || self.hist.times().last().is_some_and(|&l| t <= l) {
             return;
         }
-        self.times.push(t);
-        self.values.push(v);
-        let cutoff = t - self.config.max_history_s;
-        let keep_from = self.times.partition_point(|&x| x < cutoff);
-        if keep_from > 0 {
-            self.times.drain(..keep_from);
-            self.values.drain(..keep_from);
+        if let Some(&prev) = self.hist.values().last() {
+            let d = (v - prev).abs();
+            self.scale = if self.rows == 1 { d } else { 0.95 * self.scale + 0.05 * d };
         }
+        self.hist.push(t, v, self.config.max_history_s);
+        self.rows += 1;
+        self.nonneg &= v >= 0.0;
+        self.since_refit += 1;
+        if self.step <= 0.0 || self.refits == 0 {
+            self.step = recent_step(self.hist.times(), 64).unwrap_or(0.0);
+        }
+        if self.since_refit >= self.config.refit_every || (self.refits == 0 && self.len() >= MIN_FIT) {
+            self.refit();
+        } else if let Some(ets) = self.ets.as_mut() {
+            let x = v - self.profile.as_ref().map_or(0.0, |p| p.at(t));
+            ets.update(x);
+        }
+        self.score(v);
+        self.issue();
     }
 
     /// Number of observations held.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.hist.len()
     }
 
     /// Whether no observation is held.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.hist.len() == 0
+    }
+
+    /// Cadence of the series, seconds (median recent step; 0 before two observations).
+    pub fn step_s(&self) -> f64 {
+        self.step
+    }
+
+    /// The seasonal period in use, seconds.
+    pub fn season_s(&self) -> Option<f64> {
+        self.period
+    }
+
+    /// Refits every model now (normally done on the `refit_every` schedule).
+    pub fn refit(&mut self) {
+        self.since_refit = 0;
+        self.refits += 1;
+        if let Some(s) = recent_step(self.hist.times(), 512) {
+            self.step = s;
+        }
+        if self.step > 0.0 {
+            let want = ((self.config.horizon_s / self.step).ceil() as usize)
+                .max(self.config.min_horizon_steps)
+                .min(MAX_STEPS);
+            if want > self.k {
+                self.resize(want);
+            }
+        }
+        let times = self.hist.times();
+        if self.refits % DETECT_EVERY == 1 || DETECT_EVERY == 1 {
+            self.period = seasonality::detect(times, self.hist.values(), self.step);
+        }
+        let values = self.hist.values();
+        self.profile = self.period.and_then(|p| Profile::fit(times, values, p, self.step));
+        let view = View { times, values, step: self.step, profile: self.profile.as_ref() };
+        let from = view.len().saturating_sub(ETS_ROWS);
+        let x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
+        self.ets = Ets::fit(&x, self.k.div_ceil(2));
+        self.ar = Ar::fit(&view, self.k);
+        self.conformal.refresh();
     }
 
     /// Forecasts each horizon (seconds after the last observation).
     pub fn forecast(&mut self, horizons_s: &[f64]) -> Option<Forecast> {
-        let (&origin, &last) = (self.times.last()?, self.values.last()?);
-        let points = horizons_s
+        if self.step <= 0.0 {
+            return self.cold(horizons_s);
+        }
+        let steps: Vec<usize> = horizons_s
             .iter()
-            .map(|&h| ForecastPoint {
-                horizon_s: h,
-                p50: last,
-                p90: last,
-                p99: last,
-            })
+            .map(|&h| ((h / self.step).round().max(1.0) as usize).min(MAX_STEPS))
             .collect();
+        let need = steps.iter().copied().max().unwrap_or(1);
+        if need > self.k {
+            self.resize(need);
+            self.issue();
+        }
+        self.build(horizons_s, &steps)
+    }
+
+    /// Forecasts 1..=`k` rows ahead (the backtest's horizons); `horizon_s` = k × cadence.
+    pub fn forecast_steps(&mut self, k: usize) -> Option<Forecast> {
+        let k = k.clamp(1, MAX_STEPS);
+        if k > self.k {
+            self.resize(k);
+            self.issue();
+        }
+        let steps: Vec<usize> = (1..=k).collect();
+        let hs: Vec<f64> = steps.iter().map(|&s| s as f64 * self.step.max(0.0)).collect();
+        if self.step <= 0.0 {
+            return self.cold(&hs);
+        }
+        self.build(&hs, &steps)
+    }
+
+    /// One observation only: the last value, bands unknown (equal to it).
+    fn cold(&self, horizons_s: &[f64]) -> Option<Forecast> {
+        let (&origin, &last) = (self.hist.times().last()?, self.hist.values().last()?);
         Some(Forecast {
             origin,
-            points,
-            model: "naive",
-            fallback: Some("skeleton forecaster: last value".into()),
+            points: horizons_s
+                .iter()
+                .map(|&h| ForecastPoint { horizon_s: h, p50: last, p90: last, p99: last })
+                .collect(),
+            model: MODELS[NAIVE],
+            fallback: Some("cold start: a single observation; reactive (last value)".into()),
+            error_ratio: None,
+            season_s: None,
         })
+    }
+
+    fn build(&self, horizons_s: &[f64], steps: &[usize]) -> Option<Forecast> {
+        let origin = *self.hist.times().last()?;
+        let slot = self.slot(self.rows.checked_sub(1)?);
+        let e = &self.issued[slot];
+        if e.row + 1 != self.rows {
+            return None;
+        }
+        let mut points = Vec::with_capacity(steps.len());
+        for (&h, &s) in horizons_s.iter().zip(steps) {
+            let (p50, p90, p99) = self.band(e, s - 1);
+            points.push(ForecastPoint { horizon_s: h, p50, p90, p99 });
+        }
+        let kmax = steps.iter().copied().max().unwrap_or(1) - 1;
+        let cold = self.scores[DRIFT * self.k + kmax].mae().is_none() || self.ets.is_none();
+        let fallback = cold.then(|| {
+            format!(
+                "cold start: {} observations ({:.0} s) of history; reactive forecast (last \
+                 value plus short-term trend)",
+                self.len(),
+                origin - self.hist.times()[0]
+            )
+        });
+        let error_ratio = match (
+            self.scores[COMBINED * self.k + kmax].mae(),
+            self.scores[NAIVE * self.k + kmax].mae(),
+        ) {
+            (Some(c), Some(n)) if n > 0.0 => Some(c / n),
+            (Some(c), Some(_)) => Some(if c > 0.0 { f64::INFINITY } else { 1.0 }),
+            _ => None,
+        };
+        let model = if cold { MODELS[DRIFT] } else { MODELS[self.leader(kmax)] };
+        Some(Forecast { origin, points, model, fallback, error_ratio, season_s: self.period })
+    }
+
+    /// P50, P90, P99 at horizon index `k` of an issued forecast.
+    fn band(&self, e: &Issued, k: usize) -> (f64, f64, f64) {
+        let p50 = e.combined[k];
+        let (o90, o99) = match self.conformal.offsets(k) {
+            Some((a, b)) => (a * e.scale, b * e.scale),
+            None => {
+                let sigma = 1.25 * e.scale * ((k + 1) as f64).sqrt();
+                (1.2816 * sigma, 2.3263 * sigma)
+            }
+        };
+        let lo = if self.nonneg { 0.0 } else { f64::NEG_INFINITY };
+        let p50 = p50.max(lo);
+        let p90 = (p50 + o90).max(p50);
+        let p99 = (p50 + o99).max(p90);
+        (p50, p90, p99)
+    }
+
+    fn leader(&self, k: usize) -> usize {
+        (0..MODELS.len())
+            .filter_map(|m| self.scores[m * self.k + k].mae().map(|e| (m, e)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map_or(NAIVE, |(m, _)| m)
+    }
+
+    fn slot(&self, row: u64) -> usize {
+        (row % (self.k as u64 + 1)) as usize
+    }
+
+    /// Changes the number of horizons kept; scores restart.
+    fn resize(&mut self, k: usize) {
+        self.k = k;
+        let m = MODELS.len();
+        self.issued = (0..=k)
+            .map(|_| Issued {
+                row: u64::MAX,
+                preds: vec![f64::NAN; m * k],
+                combined: vec![f64::NAN; k],
+                p90: vec![f64::NAN; k],
+                scale: 0.0,
+            })
+            .collect();
+        self.scores = vec![Score::default(); (m + 1) * k];
+        self.conformal = Conformal::new(k);
+        self.buf = vec![0.0; k];
+    }
+
+    /// Scores the forecasts whose target is the observation just added.
+    fn score(&mut self, v: f64) {
+        let row = self.rows - 1;
+        let k = self.k;
+        for h in 1..=k {
+            let Some(origin) = row.checked_sub(h as u64) else { break };
+            let slot = self.slot(origin);
+            let e = &self.issued[slot];
+            if e.row != origin {
+                continue;
+            }
+            for m in 0..MODELS.len() {
+                let p = e.preds[m * k + h - 1];
+                if p.is_finite() {
+                    self.scores[m * k + h - 1].add((v - p).abs());
+                }
+            }
+            let c = e.combined[h - 1];
+            if c.is_finite() {
+                self.scores[COMBINED * k + h - 1].add((v - c).abs());
+                if e.scale > 0.0 {
+                    self.conformal.push(h - 1, (v - c) / e.scale);
+                }
+                let p90 = e.p90[h - 1];
+                if p90.is_finite() && self.conformal.count(h - 1) >= conformal::MIN_RESIDUALS {
+                    self.conformal.covered(h - 1, v <= p90 + 1e-12);
+                }
+            }
+        }
+    }
+
+    /// Makes and stores every model's forecast at the latest observation.
+    fn issue(&mut self) {
+        let k = self.k;
+        let Some(row) = self.rows.checked_sub(1) else { return };
+        let slot = self.slot(row);
+        let mut e = std::mem::replace(
+            &mut self.issued[slot],
+            Issued { row, preds: Vec::new(), combined: Vec::new(), p90: Vec::new(), scale: 0.0 },
+        );
+        e.row = row;
+        e.scale = self.scale.max(1e-9 * self.hist.values().last().map_or(1.0, |v| v.abs().max(1.0)));
+        let view = View {
+            times: self.hist.times(),
+            values: self.hist.values(),
+            step: self.step,
+            profile: self.profile.as_ref(),
+        };
+        let t_last = *view.times.last().unwrap_or(&0.0);
+        for m in 0..MODELS.len() {
+            let out = &mut e.preds[m * k..(m + 1) * k];
+            match m {
+                NAIVE => naive::naive(view.values, out),
+                DRIFT => naive::drift(view.times, view.values, self.step, 6, out),
+                SNAIVE => match (self.period, self.step > 0.0) {
+                    (Some(p), true) => {
+                        seasonal_naive::seasonal_naive(view.times, view.values, self.step, p, out)
+                    }
+                    _ => out.iter_mut().for_each(|o| *o = f64::NAN),
+                },
+                SLEVEL => match &self.profile {
+                    Some(p) => seasonal_naive::seasonal_level(view.times, view.values, self.step, p, out),
+                    None => out.iter_mut().for_each(|o| *o = f64::NAN),
+                },
+                ETS => match &self.ets {
+                    Some(ets) => {
+                        ets.predict(out);
+                        reseason(&view, t_last, out);
+                    }
+                    None => out.iter_mut().for_each(|o| *o = f64::NAN),
+                },
+                AR => match &self.ar {
+                    Some(ar) => {
+                        ar.predict(&view, out);
+                        reseason(&view, t_last, out);
+                    }
+                    None => out.iter_mut().for_each(|o| *o = f64::NAN),
+                },
+                _ => {}
+            }
+        }
+        for h in 0..k {
+            e.combined[h] = self.combine(&e.preds, h);
+            let (_, p90, _) = self.band_of(&e, h);
+            e.p90[h] = p90;
+        }
+        self.issued[slot] = e;
+    }
+
+    fn band_of(&self, e: &Issued, k: usize) -> (f64, f64, f64) {
+        self.band(e, k)
+    }
+
+    /// Weighted combination at horizon index `h` of the models scored well enough.
+    fn combine(&self, preds: &[f64], h: usize) -> f64 {
+        let k = self.k;
+        let maes: Vec<Option<f64>> = (0..MODELS.len())
+            .map(|m| {
+                let p = preds[m * k + h];
+                if p.is_finite() { self.scores[m * k + h].mae() } else { None }
+            })
+            .collect();
+        let Some(best) = maes.iter().flatten().copied().min_by(f64::total_cmp) else {
+            return preds[DRIFT * k + h];
+        };
+        if self.ets.is_none() || maes[DRIFT].is_none() {
+            return preds[DRIFT * k + h];
+        }
+        let (mut sw, mut s) = (0.0, 0.0);
+        for (m, mae) in maes.iter().enumerate() {
+            let Some(mae) = *mae else { continue };
+            if mae > WEIGHT_CUTOFF * best {
+                continue;
+            }
+            let w = if mae > 0.0 { (best / mae).powi(WEIGHT_POWER) } else { 1.0 };
+            sw += w;
+            s += w * preds[m * k + h];
+        }
+        if sw > 0.0 { s / sw } else { preds[NAIVE * k + h] }
+    }
+}
+
+/// Adds the seasonal profile back at each target time.
+fn reseason(view: &View, t_last: f64, out: &mut [f64]) {
+    if let Some(p) = view.profile {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o += p.at(t_last + (k + 1) as f64 * view.step);
+        }
     }
 }

@@ -1,4 +1,20 @@
 //! The scaling policy shared by the agent, the coordinator and `simulate`.
+//!
+//! Rule (chosen by measurement with shared/eval/sim_eval.py):
+//! - plan for every horizon up to the lead (warm-up + decision interval): an instance asked for
+//!   now serves only after its warm-up, and the count must still cover demand until the next
+//!   decision can act;
+//! - need(h) = max(ceil(P50(h) / (C·U)), ceil(P90(h) / C)): the target utilisation applies to
+//!   expected demand and the upper quantile must fit in full capacity; the headroom is not paid
+//!   twice (the larger of the two wins, they are not stacked);
+//! - a reactive floor: current demand must fit at the target utilisation;
+//! - saturation means demand is censored (at least what is served now): scale out by a step;
+//! - scale out at once; scale in only to the largest count recommended during the
+//!   stabilisation window, and by at most `max_scale_in_step` instances per decision;
+//! - while the forecast is in cold start or its recent error is worse than the naive
+//!   forecast's by `max_error_ratio`, fall back to the reactive rule and say so.
+
+use std::collections::VecDeque;
 
 use serde::Serialize;
 
@@ -8,8 +24,11 @@ use crate::forecast::Forecast;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyMode {
+    /// Plans from the forecast, with the reactive floor.
     Predictive,
+    /// Target tracking on current demand only.
     Reactive,
+    /// Computes the predictive plan and reports it, but recommends keeping the current count.
     ForecastOnly,
 }
 
@@ -24,13 +43,19 @@ pub struct PolicyConfig {
     pub warmup_s: f64,
     /// Decision interval, seconds; lead = warmup + interval.
     pub decision_interval_s: f64,
+    /// Fewest instances.
     pub min_instances: u32,
+    /// Most instances.
     pub max_instances: u32,
     /// Largest scale-in step.
     pub max_scale_in_step: u32,
     /// Scale in only after demand allowed it for this long.
     pub scale_in_stabilization_s: f64,
+    /// Predictive, reactive or forecast-only.
     pub mode: PolicyMode,
+    /// Fall back to reactive when the forecast's recent error exceeds the naive forecast's by
+    /// this factor.
+    pub max_error_ratio: f64,
 }
 
 impl Default for PolicyConfig {
@@ -45,6 +70,7 @@ impl Default for PolicyConfig {
             max_scale_in_step: 1,
             scale_in_stabilization_s: 300.0,
             mode: PolicyMode::Predictive,
+            max_error_ratio: 1.25,
         }
     }
 }
@@ -73,37 +99,53 @@ pub struct Observation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// Add instances.
     ScaleOut,
+    /// Keep the count.
     Hold,
+    /// Remove instances.
     ScaleIn,
 }
 
 /// A scaling decision with its reason and inputs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
+    /// Unix seconds of the observation decided on.
     pub t: f64,
+    /// Direction relative to `current`.
     pub action: Action,
+    /// Instances in service when deciding.
     pub current: u32,
+    /// Instances recommended.
     pub desired: u32,
+    /// Seconds ahead the decision planned for.
     pub lead_s: f64,
+    /// Demand observed at `t`.
     pub demand_now: f64,
+    /// Forecast P50 at the lead (largest up to the lead).
     pub p50_at_lead: Option<f64>,
+    /// Forecast P90 at the lead (largest up to the lead).
     pub p90_at_lead: Option<f64>,
     /// Reactive fallback was used.
     pub fallback: bool,
+    /// Why, in words, with the numbers that decided it.
     pub reason: String,
+    /// What the rule computed before forecast-only mode kept the current count.
+    pub planned: u32,
 }
 
 /// A policy with its stabilisation state.
 #[derive(Debug, Clone)]
 pub struct Policy {
     config: PolicyConfig,
+    /// Recent recommendations, (t, count), decreasing counts (a monotonic queue for the max).
+    window: VecDeque<(f64, u32)>,
 }
 
 impl Policy {
     /// A policy with fresh state.
     pub fn new(config: PolicyConfig) -> Self {
-        Policy { config }
+        Policy { config, window: VecDeque::new() }
     }
 
     /// The configuration in force.
@@ -114,26 +156,135 @@ impl Policy {
     /// Decides the desired instance count at `obs.t`.
     pub fn decide(&mut self, obs: &Observation, forecast: Option<&Forecast>) -> Decision {
         let c = &self.config;
-        let per = (c.capacity_per_instance * c.target_utilization).max(f64::MIN_POSITIVE);
-        let need = (obs.demand / per).ceil() as u32;
-        let desired = need.clamp(c.min_instances, c.max_instances.max(c.min_instances));
-        let action = match desired.cmp(&obs.current_instances) {
+        let cap = c.capacity_per_instance.max(f64::MIN_POSITIVE);
+        let u = c.target_utilization.clamp(0.01, 1.0);
+        let lead = c.lead_s();
+        let demand = if obs.demand.is_finite() { obs.demand.max(0.0) } else { 0.0 };
+        let count = |x: f64| -> u32 {
+            let n = (x - 1e-9).ceil();
+            if n.is_finite() && n > 0.0 { n.min(u32::MAX as f64) as u32 } else { 0 }
+        };
+        let reactive_need = count(demand / (cap * u));
+        let mut why: Vec<String> = Vec::new();
+
+        // Forecast at the horizons up to the lead: the largest P50 and P90.
+        let mut p50 = None::<f64>;
+        let mut p90 = None::<f64>;
+        if let Some(f) = forecast {
+            for p in f.points.iter().filter(|p| p.horizon_s <= lead + 1e-9) {
+                p50 = Some(p50.map_or(p.p50, |v| v.max(p.p50)));
+                p90 = Some(p90.map_or(p.p90, |v| v.max(p.p90)));
+            }
+            if p50.is_none()
+                && let Some(p) = f.at(lead)
+            {
+                p50 = Some(p.p50);
+                p90 = Some(p.p90);
+            }
+        }
+        let distrust = forecast.and_then(|f| {
+            if let Some(why) = &f.fallback {
+                return Some(format!("forecast in fallback ({why})"));
+            }
+            match f.error_ratio {
+                Some(r) if r > c.max_error_ratio => Some(format!(
+                    "forecast error {r:.2}x the naive forecast's (limit {:.2})",
+                    c.max_error_ratio
+                )),
+                _ => None,
+            }
+        });
+        let (mut raw, fallback) = match (c.mode, p50, p90, &distrust) {
+            (PolicyMode::Reactive, ..) => {
+                why.push(format!(
+                    "reactive: demand {demand:.3} at {:.0}% of {cap:.3} per instance needs {reactive_need}",
+                    u * 100.0
+                ));
+                (reactive_need, false)
+            }
+            (_, Some(m), Some(q), None) if m.is_finite() && q.is_finite() => {
+                let by_p50 = count(m / (cap * u));
+                let by_p90 = count(q / cap);
+                let planned = by_p50.max(by_p90).max(reactive_need);
+                why.push(format!(
+                    "planned for {lead:.0} s ahead: P50 {m:.3} at {:.0}% needs {by_p50}, P90 {q:.3} at \
+                     full capacity needs {by_p90}, demand now needs {reactive_need}",
+                    u * 100.0
+                ));
+                (planned, false)
+            }
+            _ => {
+                why.push(format!(
+                    "reactive fallback ({}): demand {demand:.3} needs {reactive_need}",
+                    distrust.as_deref().unwrap_or("no forecast")
+                ));
+                (reactive_need, true)
+            }
+        };
+        if obs.saturated {
+            let bump = obs.current_instances.saturating_add((obs.current_instances / 10).max(1));
+            if bump > raw {
+                why.push(format!("saturated: demand is censored, scaling out to {bump}"));
+                raw = bump;
+            }
+        }
+        let hi = c.max_instances.max(c.min_instances);
+        let raw = raw.clamp(c.min_instances, hi);
+
+        // Stabilisation: the largest recommendation of the window.
+        while self.window.back().is_some_and(|&(_, n)| n <= raw) {
+            self.window.pop_back();
+        }
+        self.window.push_back((obs.t, raw));
+        while self.window.front().is_some_and(|&(t, _)| t < obs.t - c.scale_in_stabilization_s) {
+            self.window.pop_front();
+        }
+        let held = self.window.front().map_or(raw, |&(_, n)| n);
+        let current = obs.current_instances;
+        let desired = if raw >= current {
+            raw
+        } else if held >= current {
+            why.push(format!(
+                "scale-in to {raw} held: {held} was needed within the last {:.0} s",
+                c.scale_in_stabilization_s
+            ));
+            current
+        } else {
+            let step_floor = current.saturating_sub(c.max_scale_in_step.max(1));
+            let d = held.max(step_floor);
+            if d > held {
+                why.push(format!("scale-in limited to {} per decision", c.max_scale_in_step.max(1)));
+            }
+            d
+        }
+        .clamp(c.min_instances, hi);
+        if desired == c.max_instances && raw >= hi {
+            why.push(format!("capped at max {hi}"));
+        }
+        let planned = desired;
+        let desired = if c.mode == PolicyMode::ForecastOnly {
+            why.push(format!("forecast-only: would set {planned}, keeping {current}"));
+            current
+        } else {
+            desired
+        };
+        let action = match desired.cmp(&current) {
             std::cmp::Ordering::Greater => Action::ScaleOut,
             std::cmp::Ordering::Less => Action::ScaleIn,
             std::cmp::Ordering::Equal => Action::Hold,
         };
-        let at = forecast.and_then(|f| f.at(c.lead_s()));
         Decision {
             t: obs.t,
             action,
-            current: obs.current_instances,
+            current,
             desired,
-            lead_s: c.lead_s(),
-            demand_now: obs.demand,
-            p50_at_lead: at.map(|p| p.p50),
-            p90_at_lead: at.map(|p| p.p90),
-            fallback: true,
-            reason: "skeleton policy: reactive on current demand".into(),
+            lead_s: lead,
+            demand_now: demand,
+            p50_at_lead: p50,
+            p90_at_lead: p90,
+            fallback,
+            reason: why.join("; "),
+            planned,
         }
     }
 }

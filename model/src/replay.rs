@@ -1,15 +1,24 @@
 //! `backtest` and `simulate` over in-memory series: strictly causal replays of the live code.
+//! Every row is observed in order and a forecast or decision at a row uses only the rows up
+//! to it.
+
+use std::collections::VecDeque;
 
 use crate::forecast::{ForecastConfig, Forecaster};
-use crate::policy::{Observation, Policy, PolicyConfig};
+use crate::policy::{Decision, Observation, Policy, PolicyConfig, PolicyMode};
 
 /// One backtest output row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BacktestRow {
+    /// Unix seconds of the origin row.
     pub origin: f64,
+    /// Unix seconds of the target row.
     pub target: f64,
+    /// Rows after the origin.
     pub horizon: usize,
+    /// Median forecast.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
 }
 
@@ -32,26 +41,24 @@ pub fn backtest(
     config: &ForecastConfig,
     mut progress: impl FnMut(usize),
 ) -> Vec<BacktestRow> {
+    let horizon = horizon.max(1);
     let step = median_step(times);
-    let mut f = Forecaster::new(config.clone());
+    let mut config = config.clone();
+    config.min_horizon_steps = config.min_horizon_steps.max(horizon);
+    let mut f = Forecaster::new(config);
     let mut out = Vec::new();
-    let first = origins
-        .start
-        .map(|s| times.partition_point(|&t| t < s))
-        .unwrap_or(1);
-    let horizons: Vec<f64> = (1..=horizon).map(|k| k as f64 * step).collect();
-    for i in 0..times.len() {
+    let first = origins.start.map_or(1, |s| times.partition_point(|&t| t < s));
+    let every = origins.every.max(1);
+    for i in 0..times.len().min(values.len()) {
         f.observe(times[i], values[i]);
         progress(i);
-        if i < first || (i - first) % origins.every.max(1) != 0 {
+        if i < first || (i - first) % every != 0 {
             continue;
         }
-        if let Some(fc) = f.forecast(&horizons) {
+        if let Some(fc) = f.forecast_steps(horizon) {
             for (k, p) in fc.points.iter().enumerate() {
-                let target = times
-                    .get(i + k + 1)
-                    .copied()
-                    .unwrap_or(times[i] + p.horizon_s);
+                let target =
+                    times.get(i + k + 1).copied().unwrap_or(times[i] + (k + 1) as f64 * step);
                 out.push(BacktestRow {
                     origin: times[i],
                     target,
@@ -68,7 +75,9 @@ pub fn backtest(
 /// One simulated decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlanRow {
+    /// Unix seconds of the decision.
     pub t: f64,
+    /// Instances decided on.
     pub desired: u32,
 }
 
@@ -77,42 +86,130 @@ pub fn simulate(
     times: &[f64],
     values: &[f64],
     config: &PolicyConfig,
-    mut progress: impl FnMut(usize),
+    progress: impl FnMut(usize),
 ) -> Vec<PlanRow> {
+    simulate_decisions(times, values, config, &ForecastConfig::default(), progress)
+        .into_iter()
+        .map(|d| PlanRow { t: d.t, desired: d.desired })
+        .collect()
+}
+
+/// Like [`simulate`], returning every decision with its reason and inputs.
+pub fn simulate_decisions(
+    times: &[f64],
+    values: &[f64],
+    config: &PolicyConfig,
+    forecast: &ForecastConfig,
+    mut progress: impl FnMut(usize),
+) -> Vec<Decision> {
     let mut policy = Policy::new(config.clone());
-    let mut f = Forecaster::new(ForecastConfig::default());
+    let mut fc_config = forecast.clone();
+    fc_config.horizon_s = fc_config.horizon_s.max(config.lead_s());
+    let mut f = Forecaster::new(fc_config);
     let mut current = config.min_instances;
     let mut plan = Vec::with_capacity(times.len());
-    for i in 0..times.len() {
-        f.observe(times[i], values[i]);
-        let fc = f.forecast(&[config.lead_s()]);
-        let obs = Observation {
-            t: times[i],
-            demand: values[i],
-            saturated: false,
-            current_instances: current,
+    let mut horizons: Vec<f64> = Vec::new();
+    for i in 0..times.len().min(values.len()) {
+        let v = values[i];
+        f.observe(times[i], v);
+        let fc = if config.mode == PolicyMode::Reactive {
+            None
+        } else {
+            let step = f.step_s();
+            let steps = if step > 0.0 { (config.lead_s() / step).ceil().max(1.0) as usize } else { 1 };
+            horizons.clear();
+            horizons.extend((1..=steps).map(|k| (k as f64 * step).min(config.lead_s())));
+            f.forecast(&horizons)
         };
+        let obs = Observation { t: times[i], demand: v, saturated: false, current_instances: current };
         let d = policy.decide(&obs, fc.as_ref());
         current = d.desired;
-        plan.push(PlanRow {
-            t: times[i],
-            desired: d.desired,
-        });
+        plan.push(d);
         progress(i);
     }
     plan
 }
 
+/// What a plan costs and how often it falls short, judged as `sim_eval.py` does: an instance
+/// asked for at t serves from t + warm-up, scale-in is at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Instance-hours paid for (warming instances included).
+    pub instance_hours: f64,
+    /// Fraction of rows where demand exceeded the capacity ready to serve.
+    pub under_fraction: f64,
+    /// Seconds under-provisioned (each short row counts until the next row).
+    pub under_s: f64,
+    /// Demand not served over total demand.
+    pub lost_fraction: f64,
+    /// Changes of the instance count.
+    pub actions: usize,
+    /// Scale-outs among them.
+    pub scale_outs: usize,
+    /// Largest count asked for.
+    pub peak: u32,
+}
+
+/// Summarises a plan against the demand it was made for.
+pub fn summarize(times: &[f64], values: &[f64], plan: &[PlanRow], config: &PolicyConfig) -> Summary {
+    let n = times.len().min(values.len()).min(plan.len());
+    let step = median_step(times);
+    let mut ready_q: VecDeque<(f64, u32)> = VecDeque::new();
+    let mut s = Summary {
+        instance_hours: 0.0,
+        under_fraction: 0.0,
+        under_s: 0.0,
+        lost_fraction: 0.0,
+        actions: 0,
+        scale_outs: 0,
+        peak: 0,
+    };
+    let (mut short_rows, mut lost, mut total) = (0usize, 0.0, 0.0);
+    for i in 0..n {
+        let t = times[i];
+        let d = plan[i].desired;
+        let dt = if i + 1 < n { (times[i + 1] - t).min(4.0 * step) } else { step };
+        s.instance_hours += d as f64 * dt / 3600.0;
+        s.peak = s.peak.max(d);
+        if i > 0 && d != plan[i - 1].desired {
+            s.actions += 1;
+            if d > plan[i - 1].desired {
+                s.scale_outs += 1;
+            }
+        }
+        // Ready = the smallest count asked for over the warm-up window (monotonic min-queue).
+        while ready_q.back().is_some_and(|&(_, c)| c >= d) {
+            ready_q.pop_back();
+        }
+        ready_q.push_back((t, d));
+        while ready_q.front().is_some_and(|&(tt, _)| tt < t - config.warmup_s - 1e-9) {
+            ready_q.pop_front();
+        }
+        let ready = ready_q.front().map_or(d, |&(_, c)| c) as f64 * config.capacity_per_instance;
+        let demand = values[i].max(0.0);
+        total += demand;
+        if demand > ready + 1e-9 {
+            short_rows += 1;
+            s.under_s += dt;
+            lost += demand - ready;
+        }
+    }
+    if n > 0 {
+        s.under_fraction = short_rows as f64 / n as f64;
+    }
+    if total > 0.0 {
+        s.lost_fraction = lost / total;
+    }
+    s
+}
+
 /// Median spacing of a series, seconds (1 for fewer than two points).
 pub fn median_step(times: &[f64]) -> f64 {
-    let mut d: Vec<f64> = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|x| *x > 0.0)
-        .collect();
+    let mut d: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).filter(|x| *x > 0.0).collect();
     if d.is_empty() {
         return 1.0;
     }
-    d.sort_by(f64::total_cmp);
-    d[d.len() / 2]
+    let mid = d.len() / 2;
+    let (_, m, _) = d.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
 }

@@ -1,0 +1,201 @@
+//! Ridge autoregression, one direct model per horizon, on recent lags and seasonal lags of the
+//! deseasonalised series. All horizons share one Gram matrix, so the fit is a single
+//! `XᵀX` plus a small Cholesky solve with `K` right-hand sides (closed-form ridge with ndarray:
+//! linfa's estimators fit one target at a time and elastic net does not converge on raw lags).
+//! Features and targets are winsorised so that spikes do not steer the fit.
+
+use ndarray::{Array2, ArrayView1, Axis};
+
+use super::View;
+
+/// Recent lags, in rows.
+const LAGS: [usize; 9] = [1, 2, 3, 5, 8, 13, 21, 34, 55];
+/// Rows of the recent window used for training.
+const TRAIN_ROWS: usize = 1500;
+/// Winsorising bound, in medians of the absolute column.
+const CLIP: f64 = 6.0;
+/// Ridge penalty relative to each feature's own sum of squares.
+const RIDGE: f64 = 0.02;
+
+/// A fitted direct multi-horizon autoregression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ar {
+    seasonal: Option<[f64; 2]>,
+    period: f64,
+    clip: Vec<f64>,
+    /// Coefficients, features × horizons.
+    coef: Array2<f64>,
+}
+
+impl Ar {
+    /// Number of features for a (non-)seasonal model.
+    fn width(seasonal: bool) -> usize {
+        1 + LAGS.len() + if seasonal { 2 } else { 0 }
+    }
+
+    /// Fits horizons 1..=`k` on the recent window of `view`.
+    pub(crate) fn fit(view: &View, k: usize) -> Option<Ar> {
+        let n = view.len();
+        let max_lag = LAGS[LAGS.len() - 1];
+        let hi = n.checked_sub(k + 1)?;
+        let (seasonal, period) = match view.profile {
+            Some(p) => (Some([view.step, (k / 2).max(1) as f64 * view.step]), p.period),
+            None => (None, 0.0),
+        };
+        let mut lo = max_lag.max(hi.saturating_sub(TRAIN_ROWS - 1));
+        if period > 0.0 {
+            lo = lo.max(view.times.partition_point(|&t| t < view.times[0] + period));
+        }
+        let p = Self::width(seasonal.is_some());
+        if hi < lo || hi - lo + 1 < 4 * p {
+            return None;
+        }
+        let rows = hi - lo + 1;
+        let mut model = Ar { seasonal, period, clip: vec![f64::INFINITY; p], coef: Array2::zeros((p, k)) };
+        let mut x = Array2::zeros((rows, p));
+        let mut y = Array2::zeros((rows, k));
+        for (r, i) in (lo..=hi).enumerate() {
+            let xi = view.x(i);
+            model.features(view, i, x.row_mut(r).as_slice_mut()?);
+            for j in 0..k {
+                y[[r, j]] = view.x(i + j + 1) - xi;
+            }
+        }
+        let mut clip = Vec::with_capacity(p);
+        for mut col in x.axis_iter_mut(Axis(1)) {
+            let b = bound(col.view());
+            col.mapv_inplace(|v| v.clamp(-b, b));
+            clip.push(b);
+        }
+        for mut col in y.axis_iter_mut(Axis(1)) {
+            let b = bound(col.view());
+            col.mapv_inplace(|v| v.clamp(-b, b));
+        }
+        clip[0] = f64::INFINITY;
+        let mut g = x.t().dot(&x);
+        for j in 1..p {
+            g[[j, j]] *= 1.0 + RIDGE;
+            g[[j, j]] += 1e-12;
+        }
+        g[[0, 0]] += 1e-9;
+        let b = x.t().dot(&y);
+        model.coef = cholesky_solve(g, b)?;
+        model.clip = clip;
+        Some(model)
+    }
+
+    /// Fills `out[k-1]` with the forecast of the deseasonalised series k rows ahead.
+    pub(crate) fn predict(&self, view: &View, out: &mut [f64]) {
+        let n = view.len();
+        let p = self.clip.len();
+        let mut f = [0.0; 16];
+        let f = &mut f[..p];
+        if n <= LAGS[LAGS.len() - 1] {
+            out.iter_mut().for_each(|o| *o = f64::NAN);
+            return;
+        }
+        self.features(view, n - 1, f);
+        for (v, b) in f.iter_mut().zip(&self.clip) {
+            *v = v.clamp(-b, *b);
+        }
+        let base = view.x(n - 1);
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = if j < self.coef.ncols() {
+                base + f.iter().zip(self.coef.column(j)).map(|(a, b)| a * b).sum::<f64>()
+            } else {
+                f64::NAN
+            };
+        }
+    }
+
+    fn features(&self, view: &View, i: usize, out: &mut [f64]) {
+        let xi = view.x(i);
+        out[0] = 1.0;
+        for (o, &l) in out[1..].iter_mut().zip(&LAGS) {
+            *o = xi - view.x(i - l);
+        }
+        if let Some(offsets) = self.seasonal {
+            let t = view.times[i];
+            for (o, off) in out[1 + LAGS.len()..].iter_mut().zip(offsets) {
+                *o = view.x_near(t - self.period + off).map_or(0.0, |v| v - xi);
+            }
+        }
+    }
+}
+
+/// Winsorising bound of a column: `CLIP` times its median absolute value.
+fn bound(col: ArrayView1<f64>) -> f64 {
+    let mut a: Vec<f64> = col.iter().map(|v| v.abs()).collect();
+    let mid = a.len() / 2;
+    let (_, m, _) = a.select_nth_unstable_by(mid, f64::total_cmp);
+    let m = *m;
+    if m > 0.0 { CLIP * m } else { f64::INFINITY }
+}
+
+/// Solves `g · w = b` for symmetric positive definite `g` by Cholesky decomposition.
+fn cholesky_solve(g: Array2<f64>, b: Array2<f64>) -> Option<Array2<f64>> {
+    let p = g.nrows();
+    let mut l = Array2::<f64>::zeros((p, p));
+    for i in 0..p {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|m| l[[i, m]] * l[[j, m]]).sum();
+            if i == j {
+                let d = g[[i, i]] - s;
+                if d <= 0.0 || !d.is_finite() {
+                    return None;
+                }
+                l[[i, i]] = d.sqrt();
+            } else {
+                l[[i, j]] = (g[[i, j]] - s) / l[[j, j]];
+            }
+        }
+    }
+    let mut w = b;
+    for mut col in w.axis_iter_mut(Axis(1)) {
+        for i in 0..p {
+            let s: f64 = (0..i).map(|m| l[[i, m]] * col[m]).sum();
+            col[i] = (col[i] - s) / l[[i, i]];
+        }
+        for i in (0..p).rev() {
+            let s: f64 = (i + 1..p).map(|m| l[[m, i]] * col[m]).sum();
+            col[i] = (col[i] - s) / l[[i, i]];
+        }
+    }
+    w.iter().all(|v| v.is_finite()).then_some(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn cholesky_solves() {
+        let g = array![[4.0, 2.0], [2.0, 3.0]];
+        let b = array![[2.0], [1.0]];
+        let w = cholesky_solve(g, b).expect("spd");
+        assert!((w[[0, 0]] - 0.5).abs() < 1e-12 && w[[1, 0]].abs() < 1e-12);
+    }
+
+    #[test]
+    fn learns_an_ar1_mean_reversion() {
+        // x_t = 0.8 x_{t-1} + noise around 0: the forecast decays toward 0.
+        let mut s = 12345u64;
+        let mut x = vec![0.0f64];
+        for _ in 0..3000 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let e = (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            let last = *x.last().unwrap_or(&0.0);
+            x.push(0.8 * last + e);
+        }
+        x.push(5.0);
+        let t: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
+        let view = View { times: &t, values: &x, step: 1.0, profile: None };
+        let m = Ar::fit(&view, 5).expect("fit");
+        let mut out = [0.0; 5];
+        m.predict(&view, &mut out);
+        assert!(out[0] < 5.0 && out[4] < out[0], "{out:?}");
+    }
+}

@@ -1,0 +1,115 @@
+//! Quantiles from recent out-of-sample residuals per horizon (split conformal), with adaptive
+//! conformal inference: the quantile level used for P90 is nudged after every scored forecast
+//! so that the realised coverage tracks 90% even when the error distribution drifts.
+
+use std::collections::VecDeque;
+
+/// Residuals kept per horizon.
+const WINDOW: usize = 600;
+/// Fewest residuals before empirical quantiles are used.
+pub(crate) const MIN_RESIDUALS: usize = 30;
+/// ACI learning rate.
+const GAMMA: f64 = 0.004;
+/// Nominal miss rate of P90.
+const TARGET_MISS: f64 = 0.1;
+
+/// Per-horizon residual windows and adaptive levels.
+#[derive(Debug, Clone)]
+pub(crate) struct Conformal {
+    recent: Vec<VecDeque<f64>>,
+    sorted: Vec<Vec<f64>>,
+    miss: Vec<f64>,
+}
+
+impl Conformal {
+    /// Empty state for `k` horizons.
+    pub(crate) fn new(k: usize) -> Conformal {
+        Conformal {
+            recent: vec![VecDeque::with_capacity(WINDOW); k],
+            sorted: vec![Vec::new(); k],
+            miss: vec![TARGET_MISS; k],
+        }
+    }
+
+    /// Records a (scaled) residual `actual - p50` for horizon index `k`.
+    pub(crate) fn push(&mut self, k: usize, r: f64) {
+        if !r.is_finite() {
+            return;
+        }
+        let w = &mut self.recent[k];
+        if w.len() == WINDOW {
+            w.pop_front();
+        }
+        w.push_back(r);
+    }
+
+    /// Records whether the P90 issued for horizon index `k` covered the actual value.
+    pub(crate) fn covered(&mut self, k: usize, hit: bool) {
+        let err = if hit { 0.0 } else { 1.0 };
+        self.miss[k] = (self.miss[k] + GAMMA * (TARGET_MISS - err)).clamp(0.002, 0.3);
+    }
+
+    /// Re-sorts the windows (on the refit schedule, so lookups stay O(1)).
+    pub(crate) fn refresh(&mut self) {
+        for (s, r) in self.sorted.iter_mut().zip(&self.recent) {
+            s.clear();
+            s.extend(r.iter().copied());
+            s.sort_by(f64::total_cmp);
+        }
+    }
+
+    /// Number of residuals behind horizon index `k`'s quantiles.
+    pub(crate) fn count(&self, k: usize) -> usize {
+        self.sorted[k].len()
+    }
+
+    /// Offsets above P50 for P90 and P99 at horizon index `k`, if enough residuals are held.
+    pub(crate) fn offsets(&self, k: usize) -> Option<(f64, f64)> {
+        let s = &self.sorted[k];
+        if s.len() < MIN_RESIDUALS {
+            return None;
+        }
+        let l90 = 1.0 - self.miss[k];
+        let q90 = quantile(s, l90);
+        let q99 = quantile(s, 0.99_f64.max(l90)).max(q90);
+        Some((q90, q99))
+    }
+}
+
+/// Linear-interpolated quantile of a sorted slice.
+fn quantile(s: &[f64], q: f64) -> f64 {
+    let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
+    let i = pos.floor() as usize;
+    let j = (i + 1).min(s.len() - 1);
+    s[i] + (s[j] - s[i]) * (pos - i as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_uniform_residuals() {
+        let mut c = Conformal::new(1);
+        for i in 0..=500 {
+            c.push(0, i as f64 / 500.0);
+        }
+        c.refresh();
+        let (q90, q99) = c.offsets(0).expect("enough");
+        assert!((q90 - 0.9).abs() < 0.01 && (q99 - 0.99).abs() < 0.01);
+    }
+
+    #[test]
+    fn misses_raise_the_level() {
+        let mut c = Conformal::new(1);
+        for i in 0..=500 {
+            c.push(0, i as f64 / 500.0);
+        }
+        c.refresh();
+        let before = c.offsets(0).expect("enough").0;
+        for _ in 0..20 {
+            c.covered(0, false);
+        }
+        assert!(c.offsets(0).expect("enough").0 > before);
+    }
+}
