@@ -80,6 +80,7 @@ pub struct App {
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HEADROOM_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
