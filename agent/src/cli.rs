@@ -210,6 +210,9 @@ pub struct CoordinatorArgs {
     /// File holding the bearer token for every group (overrides the file).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// SQLite state file (overrides the file).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 /// `headroom groups`.

@@ -246,6 +246,9 @@ pub struct CoordinatorSection {
     pub outbox_max_age: Duration,
     /// At most this many signals are kept; the oldest undelivered beyond it are dropped.
     pub outbox_max_rows: u64,
+    /// EC2 instance metadata (IMDSv2) endpoint to learn this host's instance id from, so the
+    /// coordinator can mark an unhealthy host for replacement; empty = do not ask.
+    pub imds_endpoint: String,
 }
 
 impl Default for CoordinatorSection {
@@ -257,6 +260,7 @@ impl Default for CoordinatorSection {
             max_send_rate: 50,
             outbox_max_age: Duration::from_secs(7 * 86_400),
             outbox_max_rows: 200_000,
+            imds_endpoint: String::new(),
         }
     }
 }

@@ -61,6 +61,21 @@ fn host_id(cfg: &Config) -> String {
     "unknown-host".into()
 }
 
+/// This host's EC2 instance id from IMDSv2, when an endpoint is configured.
+fn instance_id(cfg: &Config) -> Option<String> {
+    let endpoint = &cfg.coordinator.imds_endpoint;
+    if endpoint.is_empty() {
+        return None;
+    }
+    match crate::actuator::imds::instance_id(endpoint, Duration::from_secs(2)) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, endpoint, "instance id lookup failed; signals go without it");
+            None
+        }
+    }
+}
+
 fn now_unix() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -196,6 +211,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         state_dir: state_dir.clone(),
         history,
         on_tick,
+        instance_id: instance_id(&cfg),
     });
     let pipeline = std::thread::Builder::new()
         .name("pipeline".into())

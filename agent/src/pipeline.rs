@@ -237,6 +237,7 @@ pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
             ModeSetting::Reactive => PolicyMode::Reactive,
             ModeSetting::ForecastOnly => PolicyMode::ForecastOnly,
         },
+        ..PolicyConfig::default()
     }
 }
 
@@ -264,6 +265,8 @@ pub struct Pipeline {
     on_tick: Box<dyn FnMut() + Send>,
     /// Whether the reactive check already fired for the current excess.
     reactive_fired: bool,
+    /// This host's EC2 instance id, sent with signals so the coordinator can replace it.
+    instance_id: Option<String>,
 }
 
 /// Everything the pipeline needs to start.
@@ -278,6 +281,7 @@ pub struct PipelineParts {
     pub state_dir: PathBuf,
     pub history: Vec<Point>,
     pub on_tick: Box<dyn FnMut() + Send>,
+    pub instance_id: Option<String>,
 }
 
 impl Pipeline {
@@ -314,6 +318,7 @@ impl Pipeline {
             state_dir: parts.state_dir,
             on_tick: parts.on_tick,
             reactive_fired: false,
+            instance_id: parts.instance_id,
         }
     }
 
@@ -558,6 +563,7 @@ impl Pipeline {
             reason: decision.reason.clone(),
             health: health.state.name().into(),
             health_reasons: health.reasons,
+            instance_id: self.instance_id.clone(),
         });
         let changed = self
             .shared

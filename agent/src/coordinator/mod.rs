@@ -1,10 +1,379 @@
 //! `headroom coordinator`: receives signals from a group's agents and drives its actuator.
+//!
+//! Agents POST [`Signal`](crate::signal::Signal)s; each (host, epoch, seq) is recorded once in
+//! the SQLite state file, so resends (at-least-once delivery) and coordinator restarts never
+//! apply a signal twice. Every `decision_interval` each group sums its live hosts' current
+//! demand, forecasts and decides with the model crate, and asks its actuator for the capacity
+//! (rate-limited, logged with its reason). SIGHUP re-reads the token files; SIGTERM/SIGINT stop.
 
+pub mod api;
+pub mod auth;
 pub mod client;
+pub mod config;
+pub mod group;
+pub mod metrics;
+pub mod state;
+pub mod view;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::actuator::{self, Actuator, Shared};
 use crate::cli::CoordinatorArgs;
+use crate::exit::{CONFIG_INVALID, Exit};
+use auth::Tokens;
+use config::{CoordinatorConfig, GroupConfig};
+use group::{GroupState, Step};
+use metrics::{ActuationLabel, GroupLabel, Metrics};
+use state::{ActionRecord, State};
+use view::GroupView;
 
-/// Runs the coordinator until SIGTERM.
-pub fn run(_args: CoordinatorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("coordinator: not built yet")
+/// Demand history restored into a group's forecaster at start, seconds.
+const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
+
+/// Unix seconds now.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// One group at run time.
+pub struct Group {
+    /// Its configuration.
+    pub config: GroupConfig,
+    /// Hosts, forecaster, policy, last evaluation.
+    pub state: Mutex<GroupState>,
+    /// What applies its capacity.
+    pub actuator: Actuator,
+}
+
+impl Group {
+    /// The API view.
+    pub fn view(&self, name: &str, now: f64) -> GroupView {
+        match self.state.lock() {
+            Ok(g) => g.view(name, self.actuator.kind(), now),
+            Err(poisoned) => poisoned.into_inner().view(name, self.actuator.kind(), now),
+        }
+    }
+}
+
+/// Everything the HTTP handlers and the decision loops share.
+pub struct App {
+    /// Groups by name.
+    pub groups: BTreeMap<String, Arc<Group>>,
+    /// Accepted tokens.
+    pub tokens: Tokens,
+    /// The state file.
+    pub state: Arc<Mutex<State>>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+/// Runs the coordinator until SIGTERM or SIGINT.
+pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HEADROOM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let config = CoordinatorConfig::load(&args)?;
+    let tokens = Tokens::load(&config).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(serve(config, tokens))
+}
+
+async fn serve(
+    config: CoordinatorConfig,
+    loaded: BTreeMap<String, Vec<Vec<u8>>>,
+) -> anyhow::Result<()> {
+    let state = State::open(&config.state)?;
+    let shared = Shared::default();
+    let start = now();
+    let mut groups = BTreeMap::new();
+    for (name, gc) in &config.groups {
+        let actuator = Actuator::build(name, &gc.actuator, &shared).await?;
+        let mut gs = GroupState::new(gc.clone(), start);
+        gs.restore(
+            &state.demand(name, start - RESTORE_HISTORY_S)?,
+            state.latest_signals(name, start - gc.host_ttl.0)?,
+            state.last_set(name)?,
+            state.actions(name, 20)?,
+            state.counts(name)?,
+        );
+        groups.insert(
+            name.clone(),
+            Arc::new(Group {
+                config: gc.clone(),
+                state: Mutex::new(gs),
+                actuator,
+            }),
+        );
+    }
+    let tokens = Tokens::default();
+    tokens.set(loaded);
+    let app = Arc::new(App {
+        groups,
+        tokens,
+        state: Arc::new(Mutex::new(state)),
+        metrics: Metrics::new(),
+        max_body_bytes: config.max_body_bytes,
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for name in app.groups.keys() {
+        tokio::spawn(decision_loop(app.clone(), name.clone(), stop_rx.clone()));
+    }
+    tokio::spawn(prune_loop(app.clone(), config.retention.0, stop_rx.clone()));
+
+    #[cfg(feature = "keda")]
+    if let Some(keda) = &config.keda {
+        let listener = tokio::net::TcpListener::bind(&keda.listen)
+            .await
+            .with_context(|| format!("binding keda.listen {}", keda.listen))?;
+        println!(
+            "keda external scaler listening on {}",
+            listener.local_addr()?
+        );
+        let mut rx = stop_rx.clone();
+        let board = shared.keda.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = actuator::keda::serve(listener, board, stop).await {
+                tracing::error!("keda service stopped: {e:#}");
+            }
+        });
+    }
+
+    let listener = std::net::TcpListener::bind(&config.listen)
+        .with_context(|| format!("binding listen address {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let service = api::router(app.clone()).into_make_service();
+    let server = match &config.tls {
+        Some(tls) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading TLS certificate {} and key {}",
+                        tls.cert.display(),
+                        tls.key.display()
+                    )
+                })?;
+            println!("headroom coordinator listening on https://{addr}");
+            tokio::spawn(
+                axum_server::from_tcp_rustls(listener, rustls)
+                    .handle(handle.clone())
+                    .serve(service),
+            )
+        }
+        None => {
+            println!("headroom coordinator listening on http://{addr}");
+            tokio::spawn(
+                axum_server::from_tcp(listener)
+                    .handle(handle.clone())
+                    .serve(service),
+            )
+        }
+    };
+    tracing::info!(%addr, groups = app.groups.len(), state = %config.state.display(), "coordinator started");
+
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match Tokens::load(&config) {
+                Ok(t) => {
+                    app.tokens.set(t);
+                    tracing::info!("SIGHUP: token files reloaded");
+                }
+                Err(e) => tracing::error!("SIGHUP: keeping the previous tokens: {e}"),
+            },
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("stopping");
+    let _ = stop_tx.send(true);
+    handle.graceful_shutdown(Some(Duration::from_secs(5)));
+    match server.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e).context("HTTP server"),
+        Err(e) => Err(e).context("HTTP server task"),
+    }
+}
+
+/// Evaluates one group every decision interval and applies what it decides.
+async fn decision_loop(app: Arc<App>, name: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(group) = app.groups.get(&name).cloned() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(actuator::duration(group.config.decision_interval));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let label = GroupLabel {
+        group: name.clone(),
+    };
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let reported = match group.actuator.current().await {
+            Ok(c) => c.map(|c| c.desired),
+            Err(e) => {
+                tracing::warn!(group = %name, "reading actual capacity: {e}");
+                None
+            }
+        };
+        let t = now();
+        let (step, eval) = match group.state.lock() {
+            Ok(mut g) => (g.evaluate(t, reported), g.evaluation().cloned()),
+            Err(_) => return,
+        };
+        if let Some(e) = &eval {
+            app.metrics
+                .desired
+                .get_or_create(&label)
+                .set(i64::from(e.desired));
+            app.metrics
+                .actual
+                .get_or_create(&label)
+                .set(i64::from(e.actual));
+            app.metrics.demand.get_or_create(&label).set(e.demand);
+            app.metrics
+                .hosts
+                .get_or_create(&label)
+                .set(e.live_hosts as i64);
+            if e.live_hosts > 0 {
+                let (db, demand) = (app.state.clone(), e.demand);
+                let group_name = name.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Ok(db) = db.lock()
+                        && let Err(err) = db.add_demand(&group_name, t, demand)
+                    {
+                        tracing::warn!(group = %group_name, "storing demand: {err:#}");
+                    }
+                })
+                .await;
+            }
+        }
+        let Some(step) = step else { continue };
+        let record = act(&group, step).await;
+        let outcome = if record.ok { "ok" } else { "error" };
+        app.metrics
+            .actuations
+            .get_or_create(&ActuationLabel {
+                group: name.clone(),
+                kind: record.kind.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        if let Ok(mut g) = group.state.lock() {
+            g.record(record.clone());
+        }
+        let db = app.state.clone();
+        let group_name = name.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(db) = db.lock()
+                && let Err(err) = db.add_action(&group_name, &record)
+            {
+                tracing::warn!(group = %group_name, "storing action: {err:#}");
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs one step on the group's actuator and describes it.
+async fn act(group: &Group, step: Step) -> ActionRecord {
+    let at = now();
+    match step {
+        Step::SetCapacity { from, to, reason } => {
+            let result = group.actuator.set_capacity(to, from, &reason).await;
+            match &result {
+                Ok(applied) => {
+                    tracing::info!(actuator = group.actuator.kind(), from, to, applied, %reason, "actuation")
+                }
+                Err(e) => {
+                    tracing::warn!(actuator = group.actuator.kind(), from, to, %reason, "actuation failed: {e}")
+                }
+            }
+            ActionRecord {
+                at,
+                kind: "set_capacity".into(),
+                from: Some(from),
+                to: Some(*result.as_ref().unwrap_or(&to)),
+                host: None,
+                reason,
+                ok: result.is_ok(),
+                detail: result.map_or_else(|e| e.to_string(), |n| format!("applied {n}")),
+            }
+        }
+        Step::Replace {
+            host,
+            instance_id,
+            reason,
+        } => {
+            let result = group
+                .actuator
+                .replace(&host, instance_id.as_deref(), &reason)
+                .await;
+            match &result {
+                Ok(d) => {
+                    tracing::info!(actuator = group.actuator.kind(), %host, %reason, "replacement: {d}")
+                }
+                Err(e) => {
+                    tracing::warn!(actuator = group.actuator.kind(), %host, %reason, "replacement failed: {e}")
+                }
+            }
+            ActionRecord {
+                at,
+                kind: "replace".into(),
+                from: None,
+                to: None,
+                host: Some(host),
+                reason,
+                ok: result.is_ok(),
+                detail: result.unwrap_or_else(|e| e.to_string()),
+            }
+        }
+    }
+}
+
+/// Deletes stored data older than the retention, hourly.
+async fn prune_loop(app: Arc<App>, retention_s: f64, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let db = app.state.clone();
+        let before = now() - retention_s;
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(db) = db.lock()
+                && let Err(e) = db.prune(before)
+            {
+                tracing::warn!("pruning the state file: {e:#}");
+            }
+        })
+        .await;
+    }
 }

@@ -1,0 +1,285 @@
+//! The HTTP API: `POST /v1/signals`, `GET /v1/groups`, `GET /v1/groups/{name}`, `/metrics`,
+//! `/healthz`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::App;
+use super::auth::bearer;
+use super::metrics::GroupLabel;
+use super::state::Outcome;
+use super::view::GroupsView;
+use crate::signal::Signal;
+
+/// The router over the shared coordinator state.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.max_body_bytes;
+    Router::new()
+        .route("/v1/signals", post(post_signals))
+        .route("/v1/groups", get(get_groups))
+        .route("/v1/groups/{name}", get(get_group))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// An error answer: `{"error": "..."}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    #[derive(Serialize)]
+    struct Body {
+        error: String,
+    }
+    (
+        status,
+        axum::Json(Body {
+            error: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+/// What happened to one signal of a request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignalResult {
+    pub host: String,
+    pub epoch: String,
+    pub seq: u64,
+    pub outcome: Outcome,
+}
+
+/// The answer to `POST /v1/signals`: counts and one result per signal, in request order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IngestResponse {
+    /// New, fresh signals that updated their group.
+    pub applied: usize,
+    /// New signals older than the signal TTL, stored for audit only.
+    pub stored: usize,
+    /// Signals seen before: acknowledged, not applied again.
+    pub duplicates: usize,
+    pub results: Vec<SignalResult>,
+}
+
+async fn post_signals(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let response = ingest(&app, &headers, body).await;
+    app.metrics
+        .ingest_latency
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn ingest(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(token) = bearer(headers.get(header::AUTHORIZATION)) else {
+        app.metrics.reject("unauthorized");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (Authorization: Bearer TOKEN)",
+        );
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            app.metrics.reject("too_large");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "body larger than {} bytes: send smaller batches",
+                    app.max_body_bytes
+                ),
+            );
+        }
+        Err(rejection) => {
+            app.metrics.reject("malformed");
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read body: {rejection}"),
+            );
+        }
+    };
+    let batch = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let parsed = if batch {
+        serde_json::from_slice::<Vec<Signal>>(&body)
+    } else {
+        serde_json::from_slice::<Signal>(&body).map(|s| vec![s])
+    };
+    let signals = match parsed {
+        Ok(s) if s.is_empty() => {
+            app.metrics.reject("malformed");
+            return error(StatusCode::BAD_REQUEST, "empty batch");
+        }
+        Ok(s) => s,
+        Err(e) => {
+            app.metrics.reject("malformed");
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("malformed signal JSON: {e}"),
+            );
+        }
+    };
+    for (i, s) in signals.iter().enumerate() {
+        if let Err(e) = s.validate() {
+            app.metrics.reject("invalid");
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("signal {i} (host {:?}, seq {}): {e}", s.host, s.seq),
+            );
+        }
+    }
+    for s in &signals {
+        if !app.groups.contains_key(&s.group) || !app.tokens.allows(&s.group, token) {
+            app.metrics.reject("unauthorized");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                format!("token not valid for group {:?}", s.group),
+            );
+        }
+    }
+    let now = super::now();
+    let ttl: std::collections::BTreeMap<String, f64> = app
+        .groups
+        .iter()
+        .map(|(name, g)| (name.clone(), g.config.signal_ttl.0))
+        .collect();
+    let state = app.state.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut db = state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("state lock poisoned"))?;
+        let outcomes = db.record(now, &signals, |s| {
+            now - s.decided_at <= ttl.get(&s.group).copied().unwrap_or(0.0)
+        })?;
+        Ok::<_, anyhow::Error>((signals, outcomes))
+    })
+    .await;
+    let (signals, outcomes) = match stored {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            tracing::error!("storing signals: {e:#}");
+            app.metrics.reject("internal");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot store signals now; retry",
+            );
+        }
+        Err(e) => {
+            tracing::error!("storing signals: {e}");
+            app.metrics.reject("internal");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot store signals now; retry",
+            );
+        }
+    };
+    app.metrics.received.inc_by(signals.len() as u64);
+    let mut response = IngestResponse {
+        applied: 0,
+        stored: 0,
+        duplicates: 0,
+        results: Vec::with_capacity(signals.len()),
+    };
+    for (signal, outcome) in signals.into_iter().zip(outcomes) {
+        let label = GroupLabel {
+            group: signal.group.clone(),
+        };
+        match outcome {
+            Outcome::Applied => {
+                response.applied += 1;
+                app.metrics.applied.get_or_create(&label).inc();
+            }
+            Outcome::Stored => {
+                response.stored += 1;
+                app.metrics.stored.get_or_create(&label).inc();
+            }
+            Outcome::Duplicate => {
+                response.duplicates += 1;
+                app.metrics.duplicate.get_or_create(&label).inc();
+            }
+        }
+        response.results.push(SignalResult {
+            host: signal.host.clone(),
+            epoch: signal.epoch.clone(),
+            seq: signal.seq,
+            outcome,
+        });
+        if let Some(group) = app.groups.get(&signal.group)
+            && let Ok(mut g) = group.state.lock()
+        {
+            g.ingest(signal, outcome, now);
+        }
+    }
+    (StatusCode::OK, axum::Json(response)).into_response()
+}
+
+async fn get_groups(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let Some(token) = bearer(headers.get(header::AUTHORIZATION)) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (Authorization: Bearer TOKEN)",
+        );
+    };
+    let names = app.tokens.groups_for(token);
+    if names.is_empty() {
+        return error(StatusCode::UNAUTHORIZED, "token not valid for any group");
+    }
+    let now = super::now();
+    let groups = names
+        .iter()
+        .filter_map(|n| app.groups.get(n).map(|g| g.view(n, now)))
+        .collect();
+    axum::Json(GroupsView { groups }).into_response()
+}
+
+async fn get_group(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(token) = bearer(headers.get(header::AUTHORIZATION)) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (Authorization: Bearer TOKEN)",
+        );
+    };
+    let Some(group) = app.groups.get(&name) else {
+        if app.tokens.groups_for(token).is_empty() {
+            return error(StatusCode::UNAUTHORIZED, "token not valid for any group");
+        }
+        return error(StatusCode::NOT_FOUND, format!("no group {name:?}"));
+    };
+    if !app.tokens.allows(&name, token) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            format!("token not valid for group {name:?}"),
+        );
+    }
+    axum::Json(group.view(&name, super::now())).into_response()
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,237 @@
+//! The coordinator's SQLite state file: every received signal keyed by (host, epoch, seq) (the
+//! exactly-once record and the audit trail), each group's summed demand series, and actions.
+//!
+//! One connection behind a mutex, WAL with `synchronous = NORMAL`: an insert commits without an
+//! fsync, and a crash can lose at most the last transactions, which agents then resend (their
+//! outbox keeps a signal until acknowledged), so the at-least-once/exactly-once contract holds.
+
+use std::path::Path;
+
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::signal::Signal;
+
+/// What happened to one received signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// New and fresh: it updates the group and may drive actuation.
+    Applied,
+    /// New but decided longer ago than the signal TTL: stored for audit only.
+    Stored,
+    /// Seen before (same host, epoch, seq): acknowledged, not applied again.
+    Duplicate,
+}
+
+/// One recorded actuation or replacement.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActionRecord {
+    /// Unix seconds.
+    pub at: f64,
+    /// `set_capacity` or `replace`.
+    pub kind: String,
+    /// Capacity before (set_capacity).
+    pub from: Option<u32>,
+    /// Capacity asked for (set_capacity).
+    pub to: Option<u32>,
+    /// Host reported (replace).
+    pub host: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Whether the actuator succeeded.
+    pub ok: bool,
+    /// What the actuator said (applied value, error).
+    pub detail: String,
+}
+
+/// Counts of stored signals of a group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SignalCounts {
+    /// Distinct signals that updated the group.
+    pub applied: u64,
+    /// Distinct signals stored for audit only (older than the signal TTL).
+    pub stored: u64,
+}
+
+/// The state file.
+pub struct State {
+    conn: Connection,
+}
+
+impl State {
+    /// Opens (creating) the state file and its tables.
+    pub fn open(path: &Path) -> anyhow::Result<State> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;
+             CREATE TABLE IF NOT EXISTS signals (
+                 host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+                 grp TEXT NOT NULL, received_at REAL NOT NULL, decided_at REAL NOT NULL,
+                 applied INTEGER NOT NULL, body TEXT NOT NULL,
+                 PRIMARY KEY (host, epoch, seq)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS signals_grp_received ON signals (grp, received_at);
+             CREATE TABLE IF NOT EXISTS demand (
+                 grp TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL,
+                 PRIMARY KEY (grp, t)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS actions (
+                 id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);",
+        )
+        .with_context(|| format!("initialising {}", path.display()))?;
+        Ok(State { conn })
+    }
+
+    /// Records a batch in one transaction; `fresh(signal)` says whether a new one is applied.
+    pub fn record(
+        &mut self,
+        now: f64,
+        signals: &[Signal],
+        fresh: impl Fn(&Signal) -> bool,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let tx = self.conn.transaction().context("beginning a transaction")?;
+        let mut out = Vec::with_capacity(signals.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO signals
+                     (host, epoch, seq, grp, received_at, decided_at, applied, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .context("preparing insert")?;
+            for s in signals {
+                let applied = fresh(s);
+                let body = serde_json::to_string(s).context("encoding signal")?;
+                let (host, epoch, seq) = s.key();
+                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                let n = insert
+                    .execute(params![
+                        host,
+                        epoch,
+                        seq,
+                        s.group,
+                        now,
+                        s.decided_at,
+                        applied,
+                        body
+                    ])
+                    .context("storing signal")?;
+                out.push(match (n, applied) {
+                    (0, _) => Outcome::Duplicate,
+                    (_, true) => Outcome::Applied,
+                    (_, false) => Outcome::Stored,
+                });
+            }
+        }
+        tx.commit().context("committing signals")?;
+        Ok(out)
+    }
+
+    /// The latest applied signal of each host of `group` received at or after `since`, with
+    /// its receipt time, oldest first.
+    pub fn latest_signals(&self, group: &str, since: f64) -> anyhow::Result<Vec<(f64, Signal)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT received_at, body FROM signals
+             WHERE grp = ?1 AND applied = 1 AND received_at >= ?2
+             ORDER BY received_at, decided_at",
+        )?;
+        let rows = stmt.query_map(params![group, since], |r| {
+            Ok((r.get::<_, f64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, body) = row?;
+            if let Ok(signal) = serde_json::from_str::<Signal>(&body) {
+                out.push((at, signal));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Distinct signals stored for `group`.
+    pub fn counts(&self, group: &str) -> anyhow::Result<SignalCounts> {
+        let (applied, stored): (i64, i64) = self.conn.query_row(
+            "SELECT COALESCE(SUM(applied = 1), 0), COALESCE(SUM(applied = 0), 0) FROM signals WHERE grp = ?1",
+            params![group],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(SignalCounts {
+            applied: applied.max(0) as u64,
+            stored: stored.max(0) as u64,
+        })
+    }
+
+    /// Adds a point of the group's summed demand series.
+    pub fn add_demand(&self, group: &str, t: f64, value: f64) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO demand (grp, t, value) VALUES (?1, ?2, ?3)")?
+            .execute(params![group, t, value])?;
+        Ok(())
+    }
+
+    /// The group's demand series since `since`, oldest first.
+    pub fn demand(&self, group: &str, since: f64) -> anyhow::Result<Vec<(f64, f64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT t, value FROM demand WHERE grp = ?1 AND t >= ?2 ORDER BY t")?;
+        let rows = stmt.query_map(params![group, since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Records an action.
+    pub fn add_action(&self, group: &str, action: &ActionRecord) -> anyhow::Result<()> {
+        let body = serde_json::to_string(action)?;
+        self.conn
+            .prepare_cached("INSERT INTO actions (grp, at, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![group, action.at, body])?;
+        Ok(())
+    }
+
+    /// The group's last `n` actions, newest first.
+    pub fn actions(&self, group: &str, n: usize) -> anyhow::Result<Vec<ActionRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM actions WHERE grp = ?1 ORDER BY id DESC LIMIT ?2")?;
+        let rows = stmt.query_map(params![group, n as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            if let Ok(a) = serde_json::from_str(&body?) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The last capacity the coordinator set for the group, if any.
+    pub fn last_set(&self, group: &str) -> anyhow::Result<Option<u32>> {
+        let body: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT body FROM actions WHERE grp = ?1 AND body LIKE '%\"kind\":\"set_capacity\"%'
+                 ORDER BY id DESC LIMIT 1",
+                params![group],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(body
+            .and_then(|b| serde_json::from_str::<ActionRecord>(&b).ok())
+            .and_then(|a| if a.ok { a.to } else { a.from }))
+    }
+
+    /// Deletes what is older than `before`.
+    pub fn prune(&self, before: f64) -> anyhow::Result<()> {
+        self.conn.execute(
+            "DELETE FROM signals WHERE received_at < ?1",
+            params![before],
+        )?;
+        self.conn
+            .execute("DELETE FROM demand WHERE t < ?1", params![before])?;
+        self.conn
+            .execute("DELETE FROM actions WHERE at < ?1", params![before])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,817 @@
+//! End-to-end tests of `headroom coordinator` and `headroom groups`: the built binary on
+//! 127.0.0.1 with temp dirs, real HTTP, a real SQLite state file, a real moto server for the
+//! `aws` actuator and a real tonic client for the `keda` service.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_headroom");
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A running coordinator; killed on drop.
+struct Coordinator {
+    child: Child,
+    url: String,
+    keda: Option<String>,
+    log: PathBuf,
+}
+
+impl Coordinator {
+    /// Starts `headroom coordinator --config CONFIG` and waits for its listen lines.
+    fn start(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Coordinator {
+        let log = dir.join(format!("coordinator-{}.log", now()));
+        let mut cmd = Command::new(BIN);
+        cmd.arg("coordinator")
+            .arg("--config")
+            .arg(config)
+            .env("HEADROOM_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting the coordinator");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut keda = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "coordinator did not start: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            };
+            if let Some(addr) = line.strip_prefix("keda external scaler listening on ") {
+                keda = Some(format!("http://{addr}"));
+            }
+            if let Some(url) = line.strip_prefix("headroom coordinator listening on ") {
+                return Coordinator {
+                    child,
+                    url: url.to_string(),
+                    keda,
+                    log,
+                };
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn write_token(dir: &Path, name: &str, token: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// POSTs a body to `/v1/signals`; returns status and body.
+fn post(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut req = http()
+        .post(format!("{url}/v1/signals"))
+        .header("Content-Type", "application/json");
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.send(body).unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn get(url: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = http().get(format!("{url}{path}"));
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.call().unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// A signal as an agent sends it.
+fn signal(group: &str, host: &str, epoch: &str, seq: u64, demand: f64) -> Value {
+    let t = now();
+    json!({
+        "version": 1, "host": host, "group": group, "epoch": epoch, "seq": seq,
+        "decided_at": t, "sent_at": t, "metric": "cpu.busy_cores", "demand_now": demand,
+        "capacity": 1.0, "lead_s": 2.0, "p50_at_lead": demand, "p90_at_lead": demand * 1.2,
+        "saturated": false, "action": "hold", "desired_change": 0, "reason": "scripted",
+        "health": "healthy", "health_reasons": []
+    })
+}
+
+/// Polls `f` every 100 ms until it returns Some or `limit` passes.
+fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn group_view(url: &str, group: &str) -> Value {
+    let (status, body) = get(url, &format!("/v1/groups/{group}"), Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The config of one fast group (decisions every 200 ms).
+fn group_toml(name: &str, token: &Path, stabilization_s: f64, actuator: &str) -> String {
+    group_toml_with(name, token, stabilization_s, "", actuator)
+}
+
+/// [`group_toml`] with extra keys in the group table.
+fn group_toml_with(
+    name: &str,
+    token: &Path,
+    stabilization_s: f64,
+    extra: &str,
+    actuator: &str,
+) -> String {
+    format!(
+        r#"
+[groups.{name}]
+token_files = ["{token}"]
+capacity_per_instance = 1.0
+target_utilization = 1.0
+warmup = "1s"
+decision_interval = "200ms"
+min = 1
+max = 20
+scale_in_stabilization = {stabilization_s}
+max_scale_in_step = 10
+host_ttl = "30s"
+signal_ttl = "60s"
+actuation_interval = 0
+{extra}
+[groups.{name}.actuator]
+{actuator}
+"#,
+        token = token.display()
+    )
+}
+
+#[test]
+fn refuses_missing_wrong_malformed_and_oversized_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = dir.path().join("c.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\nmax_body_bytes = 4096\n{}",
+        dir.path().join("state.db").display(),
+        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let c = Coordinator::start(dir.path(), &config, &[]);
+    let good = signal("web", "h1", "e1", 1, 1.0).to_string();
+
+    assert_eq!(post(&c.url, None, &good).0, 401);
+    assert_eq!(post(&c.url, Some("wrong-token-0123456789"), &good).0, 401);
+    let (status, body) = post(&c.url, Some(TOKEN), "{\"version\": 1, \"host\": ");
+    assert_eq!(status, 400);
+    assert!(body.contains("malformed signal JSON"), "{body}");
+    let (status, body) = post(&c.url, Some(TOKEN), &json!({"version": 1}).to_string());
+    assert_eq!(status, 400, "{body}");
+    let mut bad = signal("web", "h1", "e1", 1, 1.0);
+    bad["health"] = json!("sideways");
+    assert_eq!(post(&c.url, Some(TOKEN), &bad.to_string()).0, 400);
+    let other_group = signal("db", "h1", "e1", 1, 1.0).to_string();
+    assert_eq!(post(&c.url, Some(TOKEN), &other_group).0, 401);
+    let big: Vec<Value> = (1..=40)
+        .map(|i| signal("web", "h1", "e1", i, 1.0))
+        .collect();
+    let (status, body) = post(&c.url, Some(TOKEN), &serde_json::to_string(&big).unwrap());
+    assert_eq!(status, 413, "{body}");
+
+    let (status, body) = post(&c.url, Some(TOKEN), &good);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["applied"], 1);
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &good).1).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(v["results"][0]["outcome"], "duplicate");
+
+    assert_eq!(get(&c.url, "/healthz", None).0, 200);
+    assert_eq!(get(&c.url, "/v1/groups", None).0, 401);
+    assert_eq!(
+        get(&c.url, "/v1/groups", Some("wrong-token-0123456789")).0,
+        401
+    );
+    let (status, metrics) = get(&c.url, "/metrics", None);
+    assert_eq!(status, 200);
+    for needle in [
+        "headroom_coordinator_requests_rejected_total{reason=\"unauthorized\"} 3",
+        "headroom_coordinator_requests_rejected_total{reason=\"malformed\"} 2",
+        "headroom_coordinator_requests_rejected_total{reason=\"invalid\"} 1",
+        "headroom_coordinator_requests_rejected_total{reason=\"too_large\"} 1",
+        "headroom_coordinator_signals_applied_total{group=\"web\"} 1",
+        "headroom_coordinator_signals_duplicate_total{group=\"web\"} 1",
+        "headroom_coordinator_ingest_seconds_bucket",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
+}
+
+#[test]
+fn refuses_world_readable_token_files_and_bad_config_with_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        group_toml("web", &token, 5.0, "kind = \"dry-run\""),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["coordinator", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("accessible by others"), "{err}");
+
+    std::fs::write(&config, "[groups.web]\ntarget_utilization = 3\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["coordinator", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml") && err.contains("groups.web.target_utilization"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let calls = dir.path().join("calls.txt");
+    let script = dir.path().join("scale.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >> '{0}'\nprintf 'env=%s,%s\\n' \"$HEADROOM_DESIRED\" \"$HEADROOM_GROUP\" >> '{0}'\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let actuator = format!(
+        "kind = \"command\"\nprogram = \"{}\"\nargs = [\"--group\", \"{{group}}\", \"--desired\", \"{{desired}}\", \"--reason\", \"{{reason}}\"]\ntimeout = \"5s\"",
+        script.display()
+    );
+    let config = dir.path().join("c.toml");
+    let state = dir.path().join("state.db");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
+        state.display(),
+        group_toml("web", &token, 60.0, &actuator)
+    );
+    std::fs::write(&config, toml).unwrap();
+    let mut c = Coordinator::start(dir.path(), &config, &[]);
+
+    let hosts = ["h1", "h2", "h3"];
+    let mut produced: Vec<Value> = Vec::new();
+    let mut seq = 0;
+    let mut send_round = |url: &str, demand: [f64; 3], produced: &mut Vec<Value>| {
+        seq += 1;
+        for (h, d) in hosts.iter().zip(demand) {
+            let s = signal("web", h, &format!("epoch-{h}"), seq, d);
+            let (status, body) = post(url, Some(TOKEN), &s.to_string());
+            assert_eq!(status, 200, "{body}");
+            produced.push(s);
+        }
+    };
+    // Three hosts, 1.0 + 0.8 + 0.9 = 2.7 busy cores -> 3 instances: as many as there are hosts.
+    send_round(&c.url, [1.0, 0.8, 0.9], &mut produced);
+    let held = wait_for(Duration::from_secs(5), || {
+        let v = group_view(&c.url, "web");
+        (v["evaluation"]["live_hosts"] == 3).then_some(v)
+    })
+    .unwrap_or_else(|| panic!("no evaluation: {}", c.log()));
+    assert_eq!(held["evaluation"]["desired"], 3, "{held}");
+    assert!(!calls.exists(), "no actuation while demand fits");
+    // Step: 2 + 3 + 2.5 = 7.5 -> 8 instances.
+    send_round(&c.url, [2.0, 3.0, 2.5], &mut produced);
+    let line = wait_for(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&calls).ok()?;
+        text.lines()
+            .find(|l| l.contains("--desired|8|"))
+            .map(str::to_string)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no actuation to 8: {:?}\n{}",
+            std::fs::read_to_string(&calls),
+            c.log()
+        )
+    });
+    assert!(
+        line.starts_with("--group|web|--desired|8|--reason|"),
+        "{line}"
+    );
+    assert!(line.ends_with("env=8,web"), "{line}");
+
+    let v = group_view(&c.url, "web");
+    assert_eq!(v["name"], "web");
+    assert_eq!(v["actuator"], "command");
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 3);
+    assert_eq!(v["hosts"][0]["host"], "h1");
+    assert_eq!(v["evaluation"]["demand"].as_f64(), Some(7.5));
+    assert_eq!(v["evaluation"]["desired"], 8);
+    assert!(
+        v["evaluation"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert_eq!(v["last_actions"][0]["kind"], "set_capacity");
+    assert_eq!(v["last_actions"][0]["to"], 8);
+    assert_eq!(v["signals"]["applied"], 6);
+    let (status, body) = get(&c.url, "/v1/groups", Some(TOKEN));
+    assert_eq!(status, 200);
+    let all: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all["groups"].as_array().unwrap().len(), 1);
+
+    // `headroom groups` against it: JSON and the table.
+    let out = Command::new(BIN)
+        .args(["groups", "--json", "--url", &c.url, "--token-file"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["groups"][0]["name"], "web");
+    let out = Command::new(BIN)
+        .args(["groups", "web", "--url", &c.url, "--token-file"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("GROUP") && table.contains("h3"),
+        "{table}"
+    );
+
+    // Resending everything (at-least-once delivery) applies nothing twice.
+    let batch = serde_json::to_string(&produced).unwrap();
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &batch).1).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(6))
+    );
+
+    // Stop the coordinator; agents keep producing; restart on the same state file and drain.
+    c.kill();
+    let mut backlog = Vec::new();
+    send_round_offline(&hosts, 3, &mut backlog);
+    let mut c = Coordinator::start(dir.path(), &config, &[]);
+    let mut all_sent = produced.clone();
+    all_sent.extend(backlog.iter().cloned());
+    let v: Value = serde_json::from_str(
+        &post(
+            &c.url,
+            Some(TOKEN),
+            &serde_json::to_string(&all_sent).unwrap(),
+        )
+        .1,
+    )
+    .unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["duplicates"].as_u64()),
+        (Some(3), Some(6)),
+        "{v}"
+    );
+    let v: Value = serde_json::from_str(
+        &post(
+            &c.url,
+            Some(TOKEN),
+            &serde_json::to_string(&all_sent).unwrap(),
+        )
+        .1,
+    )
+    .unwrap();
+    assert_eq!(v["applied"], 0);
+    let distinct_produced = all_sent.len() as u64;
+    let v = group_view(&c.url, "web");
+    assert_eq!(
+        v["signals"]["applied"].as_u64(),
+        Some(distinct_produced),
+        "{v}"
+    );
+    assert_eq!(
+        v["hosts"].as_array().unwrap().len(),
+        3,
+        "hosts restored: {v}"
+    );
+    c.kill();
+}
+
+/// Signals produced while the coordinator is down (round `seq`, same epochs).
+fn send_round_offline(hosts: &[&str], seq: u64, out: &mut Vec<Value>) {
+    for h in hosts {
+        out.push(signal("web", h, &format!("epoch-{h}"), seq, 2.0));
+    }
+}
+
+#[test]
+fn sighup_reloads_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = dir.path().join("c.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
+        dir.path().join("state.db").display(),
+        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let c = Coordinator::start(dir.path(), &config, &[]);
+    let s = signal("web", "h1", "e1", 1, 1.0).to_string();
+    assert_eq!(post(&c.url, Some(TOKEN), &s).0, 200);
+    let rotated = "rotated-token-0123456789abcdef";
+    write_token(dir.path(), "token", rotated);
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(c.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ok = wait_for(Duration::from_secs(5), || {
+        (post(&c.url, Some(rotated), &s).0 == 200).then_some(())
+    });
+    assert!(ok.is_some(), "new token refused after SIGHUP: {}", c.log());
+    assert_eq!(post(&c.url, Some(TOKEN), &s).0, 401);
+}
+
+#[cfg(feature = "keda")]
+mod keda {
+    use super::*;
+
+    #[allow(clippy::all, clippy::pedantic)]
+    mod proto {
+        tonic::include_proto!("externalscaler");
+    }
+    use proto::external_scaler_client::ExternalScalerClient;
+    use proto::{GetMetricsRequest, ScaledObjectRef};
+
+    #[test]
+    fn keda_external_scaler_reports_desired_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = write_token(dir.path(), "token", TOKEN);
+        let config = dir.path().join("c.toml");
+        let toml = format!(
+            "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n[keda]\nlisten = \"127.0.0.1:0\"\n{}",
+            dir.path().join("state.db").display(),
+            group_toml(
+                "web",
+                &token,
+                5.0,
+                "kind = \"keda\"\nmetric_name = \"web_desired\""
+            )
+        );
+        std::fs::write(&config, toml).unwrap();
+        let c = Coordinator::start(dir.path(), &config, &[]);
+        for (i, d) in [1.2, 2.0, 1.5].iter().enumerate() {
+            let s = signal("web", &format!("h{i}"), "e", 1, *d);
+            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+        }
+        // 4.7 busy cores at capacity 1 and target 1.0 -> 5 instances.
+        let decided = wait_for(Duration::from_secs(10), || {
+            (group_view(&c.url, "web")["evaluation"]["actual"] == 5).then_some(())
+        });
+        assert!(decided.is_some(), "{}", c.log());
+        let endpoint = c.keda.clone().expect("keda listen line");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
+            let object = ScaledObjectRef {
+                name: "web".into(),
+                namespace: "default".into(),
+                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
+            };
+            let spec = client
+                .get_metric_spec(object.clone())
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(spec.metric_specs[0].metric_name, "web_desired");
+            assert_eq!(spec.metric_specs[0].target_size_float, 1.0);
+            let metrics = client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(object.clone()),
+                    metric_name: "web_desired".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(metrics.metric_values[0].metric_value, 5);
+            assert_eq!(metrics.metric_values[0].metric_value_float, 5.0);
+            assert!(
+                client
+                    .is_active(object.clone())
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .result
+            );
+            let mut stream = client
+                .stream_is_active(object.clone())
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(stream.message().await.unwrap().unwrap().result);
+            let mut unknown = object.clone();
+            unknown
+                .scaler_metadata
+                .insert("group".into(), "nope".into());
+            let err = client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(unknown),
+                    metric_name: String::new(),
+                })
+                .await;
+            assert_eq!(err.unwrap_err().code(), tonic::Code::NotFound);
+        });
+    }
+}
+
+#[cfg(feature = "aws")]
+mod aws {
+    use super::*;
+
+    /// A moto server on a free loopback port; terminated on drop.
+    struct Moto {
+        child: Child,
+        endpoint: String,
+    }
+
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn moto() -> Moto {
+        let probe = Command::new("python3")
+            .args(["-c", "import moto.server, boto3"])
+            .output();
+        match probe {
+            Ok(o) if o.status.success() => {}
+            _ => panic!(
+                "the aws actuator test needs moto: python3 -m pip install 'moto[server]' (see .ci/requirements.txt)"
+            ),
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let up = wait_for(Duration::from_secs(30), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        assert!(up.is_some(), "moto did not start on port {port}");
+        Moto { child, endpoint }
+    }
+
+    /// Runs boto3 against moto; `code` uses `c` (autoscaling client) and prints JSON.
+    fn boto(endpoint: &str, code: &str) -> Value {
+        let script = format!(
+            "import boto3, json\nc = boto3.client('autoscaling', endpoint_url='{endpoint}', region_name='us-east-1', \
+             aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}"
+        );
+        let out = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "boto3: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn asg(endpoint: &str) -> Value {
+        boto(
+            endpoint,
+            "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+             print(json.dumps({'desired': g['DesiredCapacity'], 'instances': \
+             [[i['InstanceId'], i['HealthStatus']] for i in g['Instances']]}))",
+        )
+    }
+
+    #[test]
+    fn aws_actuator_follows_the_group_on_moto() {
+        let moto = moto();
+        boto(
+            &moto.endpoint,
+            "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
+             c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
+             MaxSize=6, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
+        );
+        assert_eq!(asg(&moto.endpoint)["desired"], 2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let token = write_token(dir.path(), "token", TOKEN);
+        let stabilization = 4.0;
+        let actuator = format!(
+            "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
+            moto.endpoint
+        );
+        let toml = format!(
+            "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
+            dir.path().join("state.db").display(),
+            group_toml_with(
+                "web",
+                &token,
+                stabilization,
+                "replace_unhealthy_after = 2",
+                &actuator
+            )
+        );
+        let config = dir.path().join("c.toml");
+        std::fs::write(&config, toml).unwrap();
+        let env = [
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_CONFIG_FILE", "/nonexistent"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ];
+        let c = Coordinator::start(dir.path(), &config, &env);
+
+        let mut seq = 0;
+        let mut send = |demand: f64, health: &str, instance: Option<&str>| {
+            seq += 1;
+            for h in ["h1", "h2", "h3"] {
+                let mut s = signal("web", h, "e", seq, demand);
+                if h == "h1" {
+                    s["health"] = json!(health);
+                    if let Some(id) = instance {
+                        s["instance_id"] = json!(id);
+                    }
+                }
+                let (status, body) = post(&c.url, Some(TOKEN), &s.to_string());
+                assert_eq!(status, 200, "{body}");
+            }
+        };
+        // 3 x 0.5 = 1.5 -> 2 (as is); then the step 3 x 1.6 = 4.8 -> 5.
+        send(0.5, "healthy", None);
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(asg(&moto.endpoint)["desired"], 2, "{}", c.log());
+        send(1.6, "healthy", None);
+        let risen = wait_for(Duration::from_secs(15), || {
+            (asg(&moto.endpoint)["desired"] == 5).then_some(())
+        });
+        assert!(
+            risen.is_some(),
+            "DesiredCapacity did not rise to 5: {}\n{}",
+            asg(&moto.endpoint),
+            c.log()
+        );
+
+        // Demand falls to 3 x 0.3 = 0.9 -> 1, but only after the stabilisation window.
+        let fell_at = Instant::now();
+        send(0.3, "healthy", None);
+        std::thread::sleep(Duration::from_secs_f64(stabilization / 2.0));
+        assert_eq!(
+            asg(&moto.endpoint)["desired"],
+            5,
+            "scaled in before the window: {}",
+            c.log()
+        );
+        let fell = wait_for(Duration::from_secs(20), || {
+            (asg(&moto.endpoint)["desired"] == 1).then_some(())
+        });
+        assert!(
+            fell.is_some(),
+            "DesiredCapacity did not fall: {}\n{}",
+            asg(&moto.endpoint),
+            c.log()
+        );
+        assert!(
+            fell_at.elapsed().as_secs_f64() >= stabilization,
+            "fell after {:?}",
+            fell_at.elapsed()
+        );
+        let v = group_view(&c.url, "web");
+        assert_eq!(v["evaluation"]["actual_source"], "actuator");
+
+        // Two consecutive unhealthy signals with an instance id: SetInstanceHealth marks it.
+        let victim = asg(&moto.endpoint)["instances"][0][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        send(0.3, "unhealthy", Some(&victim));
+        send(0.3, "unhealthy", Some(&victim));
+        let marked = wait_for(Duration::from_secs(10), || {
+            let g = asg(&moto.endpoint);
+            let unhealthy = g["instances"]
+                .as_array()?
+                .iter()
+                .any(|i| i[0] == victim.as_str() && i[1] == "Unhealthy");
+            let gone = !g["instances"]
+                .as_array()?
+                .iter()
+                .any(|i| i[0] == victim.as_str());
+            (unhealthy || gone).then_some(())
+        });
+        assert!(
+            marked.is_some(),
+            "instance not marked: {}\n{}",
+            asg(&moto.endpoint),
+            c.log()
+        );
+        let v = group_view(&c.url, "web");
+        let replaced = v["last_actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "replace" && a["ok"] == true);
+        assert!(replaced, "{v}");
+    }
+}
