@@ -1,0 +1,386 @@
+//! Packaging: the systemd units' hardening and validity, the .deb's contents and maintainer
+//! scripts, the notify/watchdog protocol the service relies on, and the dashboard.
+//!
+//! Tests that need root, `systemd-analyze`, `dpkg` or `cargo-deb` skip with a printed reason
+//! when the tool is missing, except under CI (`CI` set), where they must run.
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_headroom");
+/// Highest `systemd-analyze security` exposure accepted for either unit.
+const MAX_EXPOSURE: f64 = 1.5;
+const UNITS: [&str; 2] = ["headroom.service", "headroom-coordinator.service"];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn packaging() -> PathBuf {
+    repo().join("packaging")
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// True when the test may run; prints why not otherwise. Under CI a missing requirement fails.
+fn require(tools: &[&str], root: bool, test: &str) -> bool {
+    let mut missing: Vec<String> = tools
+        .iter()
+        .filter(|t| !have(t))
+        .map(|t| format!("`{t}` not found"))
+        .collect();
+    if root && !is_root() {
+        missing.push("not running as root".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let why = missing.join(", ");
+    assert!(!in_ci(), "{test}: required under CI: {why}");
+    eprintln!("SKIPPED {test}: {why} (install systemd, dpkg-dev and cargo-deb; see .ci/run)");
+    false
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Parses `→ Overall exposure level for UNIT: X.Y OK` from `systemd-analyze security`.
+fn exposure(report: &str, unit: &str) -> f64 {
+    let marker = format!("Overall exposure level for {unit}:");
+    let line = report
+        .lines()
+        .find(|l| l.contains(&marker))
+        .unwrap_or_else(|| panic!("no exposure line for {unit} in:\n{report}"));
+    let rest = line.split_once(&marker).map(|(_, r)| r.trim()).unwrap_or("");
+    rest.split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unparsable exposure line: {line}"))
+}
+
+fn security(unit_path: &Path) -> String {
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(unit_path)
+        .output()
+        .expect("systemd-analyze");
+    text(&out)
+}
+
+#[test]
+fn exposure_parser_reads_the_figure() {
+    let r = "✗ UMask= ...  0.1\n\n→ Overall exposure level for headroom.service: 1.1 OK 🙂\n";
+    assert_eq!(exposure(r, "headroom.service"), 1.1);
+    let r = "→ Overall exposure level for x.service: 9.6 UNSAFE 😨";
+    assert_eq!(exposure(r, "x.service"), 9.6);
+}
+
+#[test]
+fn both_units_are_hardened_to_at_most_1_5() {
+    if !require(&["systemd-analyze"], false, "units exposure") {
+        return;
+    }
+    for unit in UNITS {
+        let report = security(&packaging().join(unit));
+        let e = exposure(&report, unit);
+        println!("{unit}: exposure {e}");
+        assert!(
+            e <= MAX_EXPOSURE,
+            "{unit}: exposure {e} > {MAX_EXPOSURE}\n{report}"
+        );
+    }
+}
+
+/// The hooks drop-in loosens the coordinator, but the result stays a hardened service.
+#[test]
+fn coordinator_with_hooks_drop_in_stays_bounded() {
+    if !require(&["systemd-analyze"], false, "hooks drop-in exposure") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("headroom-coordinator.service");
+    std::fs::copy(packaging().join("headroom-coordinator.service"), &unit).unwrap();
+    let base = exposure(&security(&unit), "headroom-coordinator.service");
+    let d = dir.path().join("headroom-coordinator.service.d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::copy(packaging().join("coordinator-hooks.conf"), d.join("hooks.conf")).unwrap();
+    let report = security(&unit);
+    let loose = exposure(&report, "headroom-coordinator.service");
+    println!("coordinator exposure: {base} default, {loose} with the hooks drop-in");
+    assert!(loose > base, "the drop-in was not applied:\n{report}");
+    assert!(loose <= 2.0, "hooks drop-in too loose: {loose}\n{report}");
+}
+
+#[test]
+fn units_declare_notify_watchdog_and_directories() {
+    let agent = std::fs::read_to_string(packaging().join("headroom.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "NotifyAccess=main",
+        "Restart=on-failure",
+        "StateDirectory=headroom",
+        "RuntimeDirectory=headroom",
+        "RuntimeDirectoryMode=0750",
+        "ConfigurationDirectory=headroom",
+        "User=headroom",
+        "Group=headroom",
+        "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6",
+        "ExecStart=/usr/bin/headroom agent --config /etc/headroom/headroom.toml",
+    ] {
+        assert!(
+            agent.lines().any(|l| l.trim() == line),
+            "headroom.service lacks {line}"
+        );
+    }
+    assert!(agent.lines().any(|l| l.starts_with("WatchdogSec=")));
+    let coord = std::fs::read_to_string(packaging().join("headroom-coordinator.service")).unwrap();
+    for line in [
+        "ExecStart=/usr/bin/headroom coordinator --config /etc/headroom/coordinator.toml",
+        "StateDirectory=headroom-coordinator",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "Restart=on-failure",
+    ] {
+        assert!(
+            coord.lines().any(|l| l.trim() == line),
+            "headroom-coordinator.service lacks {line}"
+        );
+    }
+    // The sandbox must not take away what the agent needs: /proc subsets, private network.
+    for forbidden in ["ProcSubset=pid", "PrivateNetwork=yes", "IPAddressDeny=any"] {
+        assert!(
+            !agent.lines().any(|l| l.trim() == forbidden),
+            "headroom.service must not set {forbidden}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The notify protocol: READY, watchdog pings only while the pipeline progresses, STOPPING.
+
+struct Notified {
+    at: Instant,
+    msg: String,
+}
+
+fn recv_all(sock: &UnixDatagram, until: Instant, log: &mut Vec<Notified>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        sock.set_read_timeout(Some(left.min(Duration::from_millis(100))))
+            .unwrap();
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+                for m in msg.lines().filter(|l| !l.is_empty()) {
+                    log.push(Notified {
+                        at: Instant::now(),
+                        msg: m.to_string(),
+                    });
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("notify socket: {e}"),
+        }
+    }
+}
+
+/// Waits until a message satisfying `f` arrives, or panics after `secs`.
+fn wait_for(sock: &UnixDatagram, log: &mut Vec<Notified>, secs: u64, what: &str, f: impl Fn(&str) -> bool) -> Instant {
+    let from = log.len();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        recv_all(sock, Instant::now() + Duration::from_millis(100), log);
+        if let Some(n) = log[from..].iter().find(|n| f(&n.msg)) {
+            return n.at;
+        }
+    }
+    let seen: Vec<&str> = log.iter().map(|n| n.msg.as_str()).collect();
+    panic!("no {what} within {secs} s; seen: {seen:?}");
+}
+
+fn pings_between(log: &[Notified], from: Instant, to: Instant) -> Vec<Instant> {
+    log.iter()
+        .filter(|n| n.msg == "WATCHDOG=1" && n.at >= from && n.at <= to)
+        .map(|n| n.at)
+        .collect()
+}
+
+/// Longest silence between pings (and the window's edges) in `[from, to]`.
+fn longest_gap(pings: &[Instant], from: Instant, to: Instant) -> Duration {
+    let mut prev = from;
+    let mut gap = Duration::ZERO;
+    for &p in pings.iter().chain(std::iter::once(&to)) {
+        gap = gap.max(p.saturating_duration_since(prev));
+        prev = p;
+    }
+    gap
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn notify_ready_watchdog_stops_on_stalled_store_and_stopping_on_sigterm() {
+    const WATCHDOG: Duration = Duration::from_secs(2);
+    let dir = tempfile::tempdir().unwrap();
+    let notify = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&notify).unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("headroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\nstate_directory = \"{}\"\nsocket = \"{}\"\ninterval = \"200ms\"\ndecision_interval = \"1s\"\n",
+            state.display(),
+            dir.path().join("headroom.sock").display()
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("agent.log");
+    // As systemd does, WATCHDOG_PID names the main process: the shell execs the agent, so
+    // its pid is the agent's (sd-notify ignores WATCHDOG_USEC without a matching pid).
+    let child = Command::new("sh")
+        .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" agent --config \"$1\""])
+        .arg(BIN)
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &notify)
+        .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut log = Vec::new();
+
+    wait_for(&sock, &mut log, 30, "READY=1", |m| m == "READY=1");
+
+    // Healthy: pings every WATCHDOG/4 or so, never a silence near the watchdog timeout.
+    let from = Instant::now();
+    recv_all(&sock, from + Duration::from_secs(4), &mut log);
+    let to = Instant::now();
+    let healthy = pings_between(&log, from, to);
+    let gap = longest_gap(&healthy, from, to);
+    println!(
+        "healthy: {} pings in {:?}, longest gap {gap:?}",
+        healthy.len(),
+        to - from
+    );
+    assert!(
+        healthy.len() >= 4,
+        "too few pings while healthy: {}\n{}",
+        healthy.len(),
+        agent_log()
+    );
+    assert!(gap < WATCHDOG / 2, "healthy gap {gap:?}\n{}", agent_log());
+
+    // Stall the store: hold SQLite's write lock so every commit of the writer waits.
+    let db = state.join("headroom.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let locked_at = Instant::now();
+    recv_all(&sock, locked_at + Duration::from_secs(15), &mut log);
+    let unlocked_at = Instant::now();
+    let stalled = pings_between(&log, locked_at, unlocked_at);
+    let gap = longest_gap(&stalled, locked_at, unlocked_at);
+    println!(
+        "stalled: {} pings in {:?}, longest gap {gap:?} (systemd restarts after {WATCHDOG:?})",
+        stalled.len(),
+        unlocked_at - locked_at
+    );
+    assert!(
+        gap > WATCHDOG * 2,
+        "pings went on while the store was locked (longest gap {gap:?}, {} pings)\n{}",
+        stalled.len(),
+        agent_log()
+    );
+    // The silence must last until the lock is released: the last ping came early.
+    let last = stalled.last().copied().unwrap_or(locked_at);
+    assert!(
+        unlocked_at - last > WATCHDOG * 2,
+        "pings resumed while still locked\n{}",
+        agent_log()
+    );
+    conn.execute_batch("COMMIT").unwrap();
+    drop(conn);
+
+    // Released: the writer catches up and the pings resume.
+    let resumed = wait_for(&sock, &mut log, 20, "WATCHDOG=1 after release", |m| {
+        m == "WATCHDOG=1"
+    });
+    println!("pings resumed {:?} after release", resumed - unlocked_at);
+    let from = Instant::now();
+    recv_all(&sock, from + Duration::from_secs(3), &mut log);
+    let after = pings_between(&log, from, Instant::now());
+    assert!(after.len() >= 3, "pings did not resume regularly\n{}", agent_log());
+
+    // SIGTERM: STOPPING=1, then a clean exit.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child.0),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    wait_for(&sock, &mut log, 20, "STOPPING=1", |m| m == "STOPPING=1");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "agent did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit {status:?}\n{}", agent_log());
+    let _ = std::io::stdout().flush();
+}
