@@ -147,7 +147,7 @@ fn every_cli_command_answers_in_both_forms() {
     });
     assert_eq!(st["host"], "test-host");
     assert_eq!(st["interval_s"], 0.2);
-    assert!(st["sampler"]["ticks"].as_u64().unwrap() > 10);
+    assert!(st["sampler"]["ticks"].as_u64().unwrap() >= 3);
     let sources = st["sources"].as_array().unwrap();
     let cpu = sources
         .iter()
@@ -173,7 +173,14 @@ fn every_cli_command_answers_in_both_forms() {
         assert!(text.contains(want), "status lacks {want:?}:\n{text}");
     }
 
-    let f = a.json(&["forecast"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let f = loop {
+        let f = a.json(&["forecast"]);
+        if f["forecast"].is_object() || Instant::now() > deadline {
+            break f;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(f["metric"], "cpu.busy_cores");
     assert!(
         f["forecast"]["points"]

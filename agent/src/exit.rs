@@ -16,7 +16,8 @@ pub const CONFIG_INVALID: u8 = 64;
 pub const UNAVAILABLE: u8 = 69;
 
 impl Exit {
-    /// An error with an exit code.
+    /// An error with an exit code, ready for `?` (hence not `Self`).
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(code: u8, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Exit {
             code,

@@ -140,8 +140,10 @@ mod tests {
     use super::*;
 
     fn sample() -> Sample {
-        let mut s = Sample::default();
-        s.valid = 0xff;
+        let mut s = Sample {
+            valid: 0xff,
+            ..Sample::default()
+        };
         s.memory.total_bytes = 1000;
         s.memory.available_bytes = 500;
         s

@@ -106,7 +106,7 @@ pub enum Control {
 
 /// Messages to the store writer.
 pub enum WriterMsg {
-    Batch(Batch),
+    Batch(Box<Batch>),
     Prune { now: f64 },
 }
 
@@ -345,7 +345,7 @@ impl Pipeline {
         self.b10.flush(&mut batch.rollups_10s);
         self.b1m.flush(&mut batch.rollups_1m);
         if !batch.is_empty() {
-            let _ = self.writer.send(WriterMsg::Batch(batch));
+            let _ = self.writer.send(WriterMsg::Batch(Box::new(batch)));
         }
     }
 
@@ -415,7 +415,7 @@ impl Pipeline {
             if let Some(d) = demand
                 && (due || reactive)
             {
-                self.decide(now, d, saturated, &mut batch, &sources, disk_used, &s);
+                self.decide(now, d, saturated, &mut batch);
             }
         }
 
@@ -433,19 +433,19 @@ impl Pipeline {
                 },
             )
         };
-        if self.last_health.as_ref() != Some(&health) {
-            if let Some(now) = now_wall {
-                let was = self.last_health.as_ref().map(|h| h.state);
-                if was != Some(health.state) {
-                    log_health(&health, was);
-                }
-                batch.health = Some(HealthRecord {
-                    ts: now,
-                    state: health.state.name().into(),
-                    reasons: health.reasons.clone(),
-                });
-                self.last_health = Some(health.clone());
+        if self.last_health.as_ref() != Some(&health)
+            && let Some(now) = now_wall
+        {
+            let was = self.last_health.as_ref().map(|h| h.state);
+            if was != Some(health.state) {
+                log_health(&health, was);
             }
+            batch.health = Some(HealthRecord {
+                ts: now,
+                state: health.state.name().into(),
+                reasons: health.reasons.clone(),
+            });
+            self.last_health = Some(health.clone());
         }
 
         {
@@ -473,7 +473,7 @@ impl Pipeline {
         if !batch.is_empty() {
             // A full channel means the writer is far behind; the batch waits in this thread
             // rather than being lost.
-            let _ = self.writer.send(WriterMsg::Batch(batch));
+            let _ = self.writer.send(WriterMsg::Batch(Box::new(batch)));
         }
         if let Some(now) = now_wall
             && self
@@ -485,17 +485,7 @@ impl Pipeline {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn decide(
-        &mut self,
-        now: f64,
-        demand: f64,
-        saturated: bool,
-        batch: &mut Batch,
-        _sources: &[(SourceKind, SourceState)],
-        _disk_used: Option<f64>,
-        _sample: &Sample,
-    ) {
+    fn decide(&mut self, now: f64, demand: f64, saturated: bool, batch: &mut Batch) {
         self.last_decision = Some(now);
         let lead = self.policy.config().lead_s();
         let mut horizons: Vec<f64> = REPORT_HORIZONS.to_vec();
@@ -569,7 +559,14 @@ impl Pipeline {
             health: health.state.name().into(),
             health_reasons: health.reasons,
         });
-        if decision.action != headroom_model::Action::Hold {
+        let changed = self
+            .shared
+            .lock()
+            .decision
+            .as_ref()
+            .map(|d| (d.action, d.desired))
+            != Some((decision.action, decision.desired));
+        if changed {
             tracing::info!(
                 action,
                 desired = decision.desired,
@@ -649,6 +646,7 @@ pub fn run_writer(
     while let Ok(msg) = rx.recv() {
         match msg {
             WriterMsg::Batch(b) => {
+                let b = *b;
                 match backlog.back_mut() {
                     Some(last) => {
                         if let Some(rest) = last.merge(b) {
@@ -754,8 +752,10 @@ mod tests {
         let mut b = Buckets::new(10);
         let mut key = String::new();
         let mut out = Vec::new();
-        let mut s = Sample::default();
-        s.valid = 1; // cpu
+        let mut s = Sample {
+            valid: 1, // cpu
+            ..Sample::default()
+        };
         for (t, v) in [(100.0, 1.0), (105.0, 3.0), (109.9, 2.0)] {
             s.wall_unix = t;
             s.cpu.busy_cores = v;

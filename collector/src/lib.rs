@@ -1,13 +1,73 @@
-//! Host signals for headroom.
+//! Host signals for headroom: Linux sources read into a fixed-size [`Sample`] every tick by a
+//! sampler thread, and carried to the consumer through a lock-free ring.
 //!
-//! CONTRACT (skeleton): the public types below are what the agent consumes. They may grow fields,
-//! but their names and the meaning of existing fields are stable.
+//! # Sources
+//! | source | read from | how |
+//! |---|---|---|
+//! | CPU, run queue, load | `/proc/stat`, `/proc/loadavg` | hand-parsed |
+//! | memory | `/proc/meminfo` | hand-parsed |
+//! | disks | `/proc/diskstats` (+ `/sys/block` once per new device) | hand-parsed |
+//! | network | `/proc/net/dev` | hand-parsed |
+//! | PSI | `/proc/pressure/{cpu,io,memory}` | hand-parsed |
+//! | accept queues | NETLINK_SOCK_DIAG (fallback `/proc/net/tcp{,6}`) | request built, reply walked by hand |
+//! | listen overflows/drops | `/proc/net/netstat` | hand-parsed |
+//! | application gauges | one loopback Prometheus endpoint, own thread ([`ureq`]) | hand-parsed text |
+//!
+//! Every file is opened once, kept open, and re-read from offset 0 with `pread`
+//! (`FileExt::read_at`) into a buffer reused across ticks; parsers scan the bytes in place
+//! (no `String`, no per-line allocation), so a tick in steady state allocates nothing (a test
+//! with a counting allocator checks it). Why by hand: `sysinfo` and `procfs` return owned
+//! collections and re-open or re-allocate on each refresh, which is a heap allocation storm at
+//! one sample per second for the life of the host; and neither exposes accept queues or PSI
+//! stall deltas. No crate is needed for static facts today ([`Collector`] counts CPUs from
+//! `/proc/stat` each tick, which also follows CPU hotplug); `sysinfo` is used once at start-up
+//! for the host name in [`host_facts`].
+//!
+//! Every parser returns an error instead of panicking on any input (property tests feed each
+//! arbitrary bytes). A missing or unparsable file disables its source with one warning; the
+//! state is visible through [`SamplerStats::source_states`], the source is retried every
+//! [`SamplerConfig::retry_interval`] and comes back by itself. Counters that go backwards
+//! (reset, wrap, device replaced) yield no rate for that interval rather than a huge one.
+//!
+//! # Ring
+//! See [`ring`]: rtrb SPSC; when full the newest sample is dropped and counted.
 
+pub mod collector;
+pub mod ring;
 pub mod sample;
 pub mod sampler;
+pub mod source;
 
+mod parse;
+
+pub use collector::Collector;
+pub use ring::{SampleSender, ring};
 pub use sample::{
     AcceptQueue, AppGauge, CpuStats, DiskStats, MemoryStats, MetricName, NetStats, PressureStats,
-    Sample, SourceKind, SourceState,
+    Sample, ShortName, SourceKind, SourceState,
 };
-pub use sampler::{SampleReceiver, Sampler, SamplerConfig, SamplerHandle};
+pub use sampler::{SampleReceiver, Sampler, SamplerConfig, SamplerHandle, SamplerStats};
+pub use source::SourceError;
+pub use source::accept_queue::SockDiagSocket;
+
+/// Static facts about the host, read once at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFacts {
+    /// The host name, if the OS reports one.
+    pub hostname: Option<String>,
+    /// Online CPUs, as the process sees them.
+    pub cpus: usize,
+    /// Kernel release (e.g. `6.8.0`), if known.
+    pub kernel: Option<String>,
+}
+
+/// Reads the static [`HostFacts`] (through `sysinfo`, which is cheap for these one-off reads).
+pub fn host_facts() -> HostFacts {
+    HostFacts {
+        hostname: sysinfo::System::host_name().ok(),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        kernel: sysinfo::System::kernel_version().ok(),
+    }
+}

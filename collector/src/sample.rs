@@ -43,6 +43,11 @@ impl SourceKind {
         SourceKind::AppMetrics,
     ];
 
+    /// Position in [`SourceKind::ALL`], which is also the bit in [`Sample::valid`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Stable lower-case name used in config, logs and the CLI.
     pub fn name(self) -> &'static str {
         match self {
@@ -266,8 +271,7 @@ impl Default for Sample {
 impl Sample {
     /// Whether `kind` delivered values in this sample.
     pub fn has(&self, kind: SourceKind) -> bool {
-        let idx = SourceKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        self.valid & (1 << idx) != 0
+        self.valid & (1 << kind.index()) != 0
     }
 
     /// Calls `f` with every metric this sample holds, by name, without allocating.

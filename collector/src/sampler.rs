@@ -1,11 +1,29 @@
-//! The sampler thread and the ring buffer that carries its samples.
+//! The sampler thread: a [`Collector`] read at a fixed cadence on the monotonic clock, each
+//! sample pushed into the ring.
+//!
+//! Tick `k` is due at `start + (k + 1) * interval`. A tick that starts after its due time
+//! records how late it was (`Sample::late`, and [`SamplerStats::late_ticks`] when later than a
+//! tenth of the interval). Slots that passed entirely during a slow read are skipped, never
+//! caught up in a burst: their tick numbers simply do not appear. Stop requests arrive on a
+//! channel the thread waits on between ticks, so stopping never waits out an interval.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::collector::Collector;
+use crate::ring::{SampleSender, ring};
 use crate::sample::{Sample, SourceKind, SourceState};
+
+pub use crate::ring::SampleReceiver;
+
+/// Shortest allowed tick interval.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest allowed tick interval.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How the sampler reads the host.
 #[derive(Debug, Clone)]
@@ -22,11 +40,17 @@ pub struct SamplerConfig {
     pub include_loopback: bool,
     /// Local Prometheus endpoint (e.g. `http://127.0.0.1:9100/metrics`) and the gauges to read.
     pub app_endpoint: Option<String>,
+    /// Gauge (or counter) names to read from the endpoint; a bare name sums all its series, a
+    /// name with labels matches one series. At most [`MAX_APP_GAUGES`](crate::sample::MAX_APP_GAUGES).
     pub app_gauges: Vec<String>,
     /// Timeout of one app endpoint read.
     pub app_timeout: Duration,
     /// Use sock_diag netlink for accept queues (else read /proc/net/tcp{,6}).
     pub sock_diag: bool,
+    /// How often a disabled source is tried again.
+    pub retry_interval: Duration,
+    /// Block devices whose name starts with one of these are never reported.
+    pub disk_skip_prefixes: Vec<String>,
 }
 
 impl Default for SamplerConfig {
@@ -41,6 +65,8 @@ impl Default for SamplerConfig {
             app_gauges: Vec::new(),
             app_timeout: Duration::from_millis(200),
             sock_diag: true,
+            retry_interval: Duration::from_secs(30),
+            disk_skip_prefixes: vec!["loop".into(), "ram".into(), "zram".into()],
         }
     }
 }
@@ -48,10 +74,13 @@ impl Default for SamplerConfig {
 /// Counters and source states shared between the sampler thread and its callers.
 #[derive(Debug, Default)]
 pub struct SamplerStats {
+    /// Samples taken.
     pub ticks: AtomicU64,
+    /// Samples dropped because the ring was full.
     pub dropped: AtomicU64,
+    /// Ticks that started more than a tenth of the interval after their due time.
     pub late_ticks: AtomicU64,
-    states: std::sync::Mutex<Vec<(SourceKind, SourceState)>>,
+    states: Mutex<Vec<(SourceKind, SourceState)>>,
 }
 
 impl SamplerStats {
@@ -59,27 +88,32 @@ impl SamplerStats {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+    /// Samples taken so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+    /// Late ticks so far.
+    pub fn late_ticks(&self) -> u64 {
+        self.late_ticks.load(Ordering::Relaxed)
+    }
     /// Current state of every source.
     pub fn source_states(&self) -> Vec<(SourceKind, SourceState)> {
         self.states.lock().map(|s| s.clone()).unwrap_or_default()
     }
-}
 
-/// The consumer end of the ring.
-pub struct SampleReceiver {
-    inner: rtrb::Consumer<Sample>,
-}
-
-impl SampleReceiver {
-    /// Takes the oldest waiting sample, if any.
-    pub fn try_recv(&mut self) -> Option<Sample> {
-        self.inner.pop().ok()
+    fn publish(&self, states: Vec<(SourceKind, SourceState)>) {
+        if let Ok(mut s) = self.states.lock() {
+            *s = states;
+        }
     }
 }
 
 /// A running sampler thread; dropping it stops the thread.
+#[derive(Debug)]
 pub struct SamplerHandle {
     stats: Arc<SamplerStats>,
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl SamplerHandle {
@@ -87,22 +121,158 @@ impl SamplerHandle {
     pub fn stats(&self) -> &Arc<SamplerStats> {
         &self.stats
     }
-    /// Asks the thread to stop and waits for it.
-    pub fn stop(self) {}
+
+    /// Asks the thread to stop and waits for it (at most the duration of one read).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SamplerHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
 }
 
 /// Starts sampler threads.
+#[derive(Debug)]
 pub struct Sampler;
 
 impl Sampler {
     /// Spawns the sampler thread (and the app-metrics reader thread when configured).
+    ///
+    /// Fails with `InvalidInput` when the interval is outside 100 ms ..= 60 s, or when a thread
+    /// cannot be started. Unreadable sources are not errors: they show as disabled.
     pub fn spawn(config: SamplerConfig) -> std::io::Result<(SamplerHandle, SampleReceiver)> {
-        let (_p, c) = rtrb::RingBuffer::new(config.ring_capacity.max(2));
+        if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&config.interval) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("sampler interval {:?} outside 100ms..=60s", config.interval),
+            ));
+        }
+        let mut collector = Collector::new(&config)?;
+        let stats = Arc::new(SamplerStats::default());
+        collector.take_state_changes();
+        stats.publish(collector.source_states());
+        let (tx, rx) = ring(config.ring_capacity);
+        let (stop_tx, stop_rx) = mpsc::channel();
+        let thread_stats = Arc::clone(&stats);
+        let interval = config.interval;
+        let thread = std::thread::Builder::new()
+            .name("headroom-sampler".into())
+            .spawn(move || run(collector, tx, interval, &thread_stats, &stop_rx))?;
         Ok((
             SamplerHandle {
-                stats: Arc::new(SamplerStats::default()),
+                stats,
+                stop: Some(stop_tx),
+                thread: Some(thread),
             },
-            SampleReceiver { inner: c },
+            rx,
         ))
+    }
+}
+
+/// Waits until `due` or a stop request; true when asked to stop.
+fn wait_until(due: Instant, stop: &mpsc::Receiver<()>) -> bool {
+    loop {
+        let now = Instant::now();
+        if now >= due {
+            return !matches!(stop.try_recv(), Err(TryRecvError::Empty));
+        }
+        match stop.recv_timeout(due - now) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return true,
+        }
+    }
+}
+
+fn run(
+    mut collector: Collector,
+    mut tx: SampleSender,
+    interval: Duration,
+    stats: &SamplerStats,
+    stop: &mpsc::Receiver<()>,
+) {
+    let start = Instant::now();
+    let late_threshold = interval / 10;
+    let mut sample = Sample::default();
+    let mut tick = 0u64;
+    let mut due = start + interval;
+    loop {
+        if wait_until(due, stop) {
+            return;
+        }
+        let now = Instant::now();
+        let late = now.saturating_duration_since(due);
+        sample.tick = tick;
+        sample.mono = now.saturating_duration_since(start);
+        sample.wall_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        sample.late = late;
+        collector.sample_at(now, &mut sample);
+        sample.read_cost = now.elapsed();
+        stats.ticks.fetch_add(1, Ordering::Relaxed);
+        if late > late_threshold {
+            stats.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        if !tx.push(sample) {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        if collector.take_state_changes() {
+            stats.publish(collector.source_states());
+        }
+        (tick, due) = next_slot(tick, due, interval, Instant::now());
+    }
+}
+
+/// The tick after `tick` (due at `due`): the first slot still in the future at `now`. Slots that
+/// passed during a slow read are skipped, never caught up.
+fn next_slot(tick: u64, due: Instant, interval: Duration, now: Instant) -> (u64, Instant) {
+    let (mut tick, mut due) = (tick + 1, due + interval);
+    if due <= now {
+        let behind = now.duration_since(due).as_nanos() / interval.as_nanos().max(1) + 1;
+        let skip = u32::try_from(behind).unwrap_or(u32::MAX);
+        tick += u64::from(skip);
+        due += interval.saturating_mul(skip);
+    }
+    (tick, due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_read_skips_slots_instead_of_bursting() {
+        let t0 = Instant::now();
+        let i = Duration::from_millis(100);
+        // On time: the next slot follows.
+        assert_eq!(
+            next_slot(0, t0, i, t0 + Duration::from_millis(5)),
+            (1, t0 + i)
+        );
+        // A read of 250 ms: slots 1 and 2 passed; the next tick is 3, due in the future.
+        let (tick, due) = next_slot(0, t0, i, t0 + Duration::from_millis(250));
+        assert_eq!((tick, due), (3, t0 + 3 * i));
+        // Exactly on a slot boundary: that slot has started already, so it is skipped too.
+        assert_eq!(next_slot(0, t0, i, t0 + 2 * i), (3, t0 + 3 * i));
+    }
+
+    #[test]
+    fn source_kind_index_matches_all() {
+        for (i, k) in SourceKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
     }
 }
