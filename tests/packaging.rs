@@ -88,7 +88,10 @@ fn exposure(report: &str, unit: &str) -> f64 {
         .lines()
         .find(|l| l.contains(&marker))
         .unwrap_or_else(|| panic!("no exposure line for {unit} in:\n{report}"));
-    let rest = line.split_once(&marker).map(|(_, r)| r.trim()).unwrap_or("");
+    let rest = line
+        .split_once(&marker)
+        .map(|(_, r)| r.trim())
+        .unwrap_or("");
     rest.split_whitespace()
         .next()
         .and_then(|v| v.parse().ok())
@@ -140,7 +143,11 @@ fn coordinator_with_hooks_drop_in_stays_bounded() {
     let base = exposure(&security(&unit), "headroom-coordinator.service");
     let d = dir.path().join("headroom-coordinator.service.d");
     std::fs::create_dir(&d).unwrap();
-    std::fs::copy(packaging().join("coordinator-hooks.conf"), d.join("hooks.conf")).unwrap();
+    std::fs::copy(
+        packaging().join("coordinator-hooks.conf"),
+        d.join("hooks.conf"),
+    )
+    .unwrap();
     let report = security(&unit);
     let loose = exposure(&report, "headroom-coordinator.service");
     println!("coordinator exposure: {base} default, {loose} with the hooks drop-in");
@@ -229,7 +236,13 @@ fn recv_all(sock: &UnixDatagram, until: Instant, log: &mut Vec<Notified>) {
 }
 
 /// Waits until a message satisfying `f` arrives, or panics after `secs`.
-fn wait_for(sock: &UnixDatagram, log: &mut Vec<Notified>, secs: u64, what: &str, f: impl Fn(&str) -> bool) -> Instant {
+fn wait_for(
+    sock: &UnixDatagram,
+    log: &mut Vec<Notified>,
+    secs: u64,
+    what: &str,
+    f: impl Fn(&str) -> bool,
+) -> Instant {
     let from = log.len();
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
@@ -331,27 +344,32 @@ fn notify_ready_watchdog_stops_on_stalled_store_and_stopping_on_sigterm() {
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let locked_at = Instant::now();
-    recv_all(&sock, locked_at + Duration::from_secs(15), &mut log);
+    // The writer meets the lock with its next batch (decisions every second, rollups every
+    // 10 s); from then on the pings must stop. Hold until a silence twice the watchdog
+    // timeout is seen, at most 30 s.
+    let deadline = locked_at + Duration::from_secs(30);
+    let silence = loop {
+        recv_all(&sock, Instant::now() + Duration::from_millis(100), &mut log);
+        let now = Instant::now();
+        let last = pings_between(&log, locked_at, now)
+            .last()
+            .copied()
+            .unwrap_or(locked_at);
+        if now - last >= WATCHDOG * 2 {
+            break now - last;
+        }
+        assert!(
+            now < deadline,
+            "pings went on for 30 s while the store was locked\n{}",
+            agent_log()
+        );
+    };
     let unlocked_at = Instant::now();
     let stalled = pings_between(&log, locked_at, unlocked_at);
-    let gap = longest_gap(&stalled, locked_at, unlocked_at);
     println!(
-        "stalled: {} pings in {:?}, longest gap {gap:?} (systemd restarts after {WATCHDOG:?})",
+        "stalled: {} pings in the {:?} the store was locked, then silence for {silence:?} (systemd restarts after {WATCHDOG:?})",
         stalled.len(),
         unlocked_at - locked_at
-    );
-    assert!(
-        gap > WATCHDOG * 2,
-        "pings went on while the store was locked (longest gap {gap:?}, {} pings)\n{}",
-        stalled.len(),
-        agent_log()
-    );
-    // The silence must last until the lock is released: the last ping came early.
-    let last = stalled.last().copied().unwrap_or(locked_at);
-    assert!(
-        unlocked_at - last > WATCHDOG * 2,
-        "pings resumed while still locked\n{}",
-        agent_log()
     );
     conn.execute_batch("COMMIT").unwrap();
     drop(conn);
@@ -364,7 +382,11 @@ fn notify_ready_watchdog_stops_on_stalled_store_and_stopping_on_sigterm() {
     let from = Instant::now();
     recv_all(&sock, from + Duration::from_secs(3), &mut log);
     let after = pings_between(&log, from, Instant::now());
-    assert!(after.len() >= 3, "pings did not resume regularly\n{}", agent_log());
+    assert!(
+        after.len() >= 3,
+        "pings did not resume regularly\n{}",
+        agent_log()
+    );
 
     // SIGTERM: STOPPING=1, then a clean exit.
     rustix::process::kill_process(
@@ -378,9 +400,331 @@ fn notify_ready_watchdog_stops_on_stalled_store_and_stopping_on_sigterm() {
         if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "agent did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "agent did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit {status:?}\n{}", agent_log());
     let _ = std::io::stdout().flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The .deb: build, contents, install, upgrade, purge.
+
+/// Builds the .deb from the test's own binary with packaging/build-deb.sh (no release build:
+/// the debug binary is staged where cargo-deb's assets expect the release one).
+fn build_deb(out: &Path, version: &str) -> PathBuf {
+    run(Command::new(packaging().join("build-deb.sh"))
+        .arg("--binary")
+        .arg(BIN)
+        .arg("--output")
+        .arg(out)
+        .args(["--fast", "--deb-version", version]));
+    let deb = out.join(format!("headroom_{version}_amd64.deb"));
+    let deb = if deb.exists() {
+        deb
+    } else {
+        std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.to_string_lossy().contains(version) && p.extension().is_some_and(|e| e == "deb")
+            })
+            .unwrap_or_else(|| panic!("no .deb for {version} in {}", out.display()))
+    };
+    assert!(deb.exists());
+    deb
+}
+
+/// Everything the package must ship, by installed path.
+const SHIPPED: &[&str] = &[
+    "./usr/bin/headroom",
+    "./etc/headroom/headroom.toml",
+    "./usr/lib/systemd/system/headroom.service",
+    "./usr/lib/systemd/system/headroom-coordinator.service",
+    "./usr/lib/sysusers.d/headroom.conf",
+    "./usr/share/headroom/coordinator-hooks.conf",
+    "./usr/share/headroom/grafana-dashboard.json",
+    "./usr/share/man/man1/headroom.1.gz",
+    "./usr/share/man/man1/headroom-agent.1.gz",
+    "./usr/share/man/man1/headroom-coordinator.1.gz",
+    "./usr/share/bash-completion/completions/headroom",
+    "./usr/share/zsh/vendor-completions/_headroom",
+    "./usr/share/fish/vendor_completions.d/headroom.fish",
+];
+
+fn check_contents(deb: &Path) {
+    let list = text(&run(Command::new("dpkg-deb").arg("-c").arg(deb)));
+    for path in SHIPPED {
+        assert!(
+            list.lines().any(|l| l.ends_with(path)),
+            "{path} missing from the .deb:\n{list}"
+        );
+    }
+    let bin = list
+        .lines()
+        .find(|l| l.ends_with("./usr/bin/headroom"))
+        .unwrap();
+    assert!(
+        bin.starts_with("-rwxr-xr-x root/root") || bin.starts_with("-rwxr-xr-x 0/0"),
+        "{bin}"
+    );
+    let info = text(&run(Command::new("dpkg-deb").arg("-I").arg(deb)));
+    for needle in [
+        "Package: headroom",
+        "Depends:",
+        "postinst",
+        "postrm",
+        "prerm",
+        "conffiles",
+    ] {
+        assert!(info.contains(needle), "dpkg-deb -I lacks {needle}:\n{info}");
+    }
+    let ctrl = tempfile::tempdir().unwrap();
+    run(Command::new("dpkg-deb").arg("-e").arg(deb).arg(ctrl.path()));
+    let conffiles = std::fs::read_to_string(ctrl.path().join("conffiles")).unwrap();
+    assert_eq!(conffiles.trim(), "/etc/headroom/headroom.toml");
+    for script in ["postinst", "prerm", "postrm"] {
+        run(Command::new("sh").arg("-n").arg(ctrl.path().join(script)));
+    }
+}
+
+/// The shipped conffile is the text `headroom config default` prints, and it checks clean.
+fn check_conffile(root: &Path, bin: &Path) {
+    let conf = root.join("etc/headroom/headroom.toml");
+    let shipped = std::fs::read_to_string(&conf).unwrap();
+    let printed = text(&run(Command::new(bin).args(["config", "default"])));
+    assert_eq!(
+        shipped.trim_end(),
+        printed.trim_end(),
+        "conffile differs from `headroom config default`"
+    );
+    let out = run(Command::new(bin).args(["config", "check"]).arg(&conf));
+    assert!(text(&out).contains("OK"), "{}", text(&out));
+}
+
+#[test]
+fn deb_builds_with_contents_and_runs_from_a_throwaway_root() {
+    if !require(
+        &["cargo-deb", "dpkg-deb", "systemd-analyze"],
+        false,
+        "deb build",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let deb = build_deb(dir.path(), "0.1.0-1");
+    check_contents(&deb);
+    let root = dir.path().join("root");
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
+    let bin = root.join("usr/bin/headroom");
+    let version = text(&run(Command::new(&bin).arg("--version")));
+    assert!(version.starts_with("headroom "), "{version}");
+    check_conffile(&root, &bin);
+    // The man page renders. (`systemd-analyze verify` needs the units' world — sysinit.target,
+    // /bin/kill, man — so it runs on the real install in `deb_installs_upgrades_and_purges`.)
+    let man = text(&run(Command::new("sh").arg("-c").arg(format!(
+        "gzip -dc {} | head -c 4000",
+        root.join("usr/share/man/man1/headroom-agent.1.gz")
+            .display()
+    ))));
+    assert!(man.contains(".TH"), "not a man page:\n{man}");
+    let bash = std::fs::read_to_string(root.join("usr/share/bash-completion/completions/headroom"))
+        .unwrap();
+    assert!(
+        bash.contains("headroom") && bash.contains("complete"),
+        "bash completion"
+    );
+}
+
+/// Installs with dpkg, runs the installed binary, verifies the units where ExecStart points,
+/// upgrades (keeping a local conffile edit), removes, and purges.
+#[test]
+fn deb_installs_upgrades_and_purges() {
+    if !require(
+        &["cargo-deb", "dpkg", "dpkg-deb", "systemd-analyze"],
+        true,
+        "dpkg -i",
+    ) {
+        return;
+    }
+    let installed = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", "headroom"])
+        .output()
+        .unwrap();
+    let pre_existing = Path::new("/var/lib/headroom").exists()
+        || String::from_utf8_lossy(&installed.stdout).contains("installed");
+    if pre_existing {
+        assert!(
+            !in_ci(),
+            "headroom already installed or /var/lib/headroom exists"
+        );
+        eprintln!("SKIPPED dpkg -i: headroom is installed or /var/lib/headroom holds data here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = build_deb(dir.path(), "0.1.0-1");
+    let v2 = build_deb(dir.path(), "0.1.0-2");
+    let dpkg = |args: &[&str], deb: Option<&Path>| {
+        let mut c = Command::new("dpkg");
+        c.args(["--force-confold"]).args(args);
+        if let Some(d) = deb {
+            c.arg(d);
+        }
+        run(&mut c)
+    };
+
+    dpkg(&["-i"], Some(&v1));
+    let bin = Path::new("/usr/bin/headroom");
+    assert!(text(&run(Command::new(bin).arg("--version"))).starts_with("headroom "));
+    check_conffile(Path::new("/"), bin);
+    run(Command::new("getent").args(["passwd", "headroom"]));
+    run(Command::new("getent").args(["group", "headroom"]));
+    run(Command::new("getent").args(["passwd", "headroom-coordinator"]));
+    let verify = run(Command::new("systemd-analyze")
+        .arg("verify")
+        .args(UNITS.map(|u| format!("/usr/lib/systemd/system/{u}"))));
+    println!("systemd-analyze verify: ok {}", text(&verify));
+    for unit in UNITS {
+        let e = exposure(
+            &security(&Path::new("/usr/lib/systemd/system").join(unit)),
+            unit,
+        );
+        assert!(e <= MAX_EXPOSURE, "installed {unit}: exposure {e}");
+    }
+    // Enabled on first install (the symlink exists without a running systemd too).
+    assert!(
+        Path::new("/etc/systemd/system/multi-user.target.wants/headroom.service").exists(),
+        "headroom.service not enabled"
+    );
+
+    // Upgrade: a local edit of the conffile survives; state survives.
+    let conf = Path::new("/etc/headroom/headroom.toml");
+    let mut edited = std::fs::read_to_string(conf).unwrap();
+    edited.push_str("\n# local edit kept across upgrades\n");
+    std::fs::write(conf, &edited).unwrap();
+    std::fs::create_dir_all("/var/lib/headroom").unwrap();
+    std::fs::write("/var/lib/headroom/marker", "state").unwrap();
+    dpkg(&["-i"], Some(&v2));
+    assert_eq!(std::fs::read_to_string(conf).unwrap(), edited);
+    assert!(Path::new("/var/lib/headroom/marker").exists());
+    let status = text(&run(Command::new("dpkg-query").args([
+        "-W",
+        "-f=${Version} ${Status}",
+        "headroom",
+    ])));
+    assert_eq!(status, "0.1.0-2 install ok installed");
+
+    // Remove keeps configuration and state; purge deletes both.
+    dpkg(&["-r", "headroom"], None);
+    assert!(!bin.exists());
+    assert!(conf.exists() && Path::new("/var/lib/headroom/marker").exists());
+    dpkg(&["--purge", "headroom"], None);
+    for gone in [
+        "/etc/headroom",
+        "/var/lib/headroom",
+        "/etc/systemd/system/multi-user.target.wants/headroom.service",
+    ] {
+        assert!(!Path::new(gone).exists(), "{gone} left after purge");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sock_diag without privileges: the service runs as an ordinary user with no capabilities.
+
+#[test]
+fn unprivileged_agent_reads_accept_queue_of_a_root_socket() {
+    if !require(&["setpriv"], true, "unprivileged sock_diag") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // A root-owned listener with one connection waiting to be accepted.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _waiting = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let config = dir.path().join("headroom.toml");
+    let socket = dir.path().join("headroom.sock");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\nstate_directory = \"{}\"\nsocket = \"{}\"\ninterval = \"200ms\"\n[sources]\nsock_diag = true\n",
+            dir.path().join("state").display(),
+            socket.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log_path = dir.path().join("agent.log");
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+        ])
+        .arg(BIN)
+        .args(["agent", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let _child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new(BIN)
+            .args(["status", "--json", "--socket"])
+            .arg(&socket)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let found = v["latest"]["listeners"].as_array().and_then(|ls| {
+                ls.iter()
+                    .find(|l| l["port"] == port && l["depth"].as_u64() >= Some(1))
+                    .cloned()
+            });
+            let uid = v["pid"].as_u64().and_then(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find(|l| l.starts_with("Uid:"))
+                            .map(|l| l.to_string())
+                    })
+            });
+            if let Some(l) = found {
+                println!("as {uid:?}: listener {l}");
+                assert!(
+                    uid.is_some_and(|u| !u.contains("\t0\t")),
+                    "agent ran as root"
+                );
+                let accept = v["sources"]
+                    .as_array()
+                    .and_then(|s| s.iter().find(|s| s["name"] == "accept_queue").cloned())
+                    .unwrap();
+                assert_eq!(accept["state"], "ok", "{accept}");
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                assert!(
+                    !log.contains("sock_diag unavailable"),
+                    "fell back to /proc/net/tcp:\n{log}"
+                );
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the unprivileged agent never saw port {port} with a queued connection\n{}\n{}",
+            text(&out),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
