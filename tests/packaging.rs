@@ -583,8 +583,10 @@ fn deb_installs_upgrades_and_purges() {
     run(Command::new("getent").args(["passwd", "headroom"]));
     run(Command::new("getent").args(["group", "headroom"]));
     run(Command::new("getent").args(["passwd", "headroom-coordinator"]));
+    // verify also checks Documentation= with man(1); images without man-db skip that part.
+    let man = if have("man") { "--man=yes" } else { "--man=no" };
     let verify = run(Command::new("systemd-analyze")
-        .arg("verify")
+        .args(["verify", man])
         .args(UNITS.map(|u| format!("/usr/lib/systemd/system/{u}"))));
     println!("systemd-analyze verify: ok {}", text(&verify));
     for unit in UNITS {
@@ -726,5 +728,136 @@ fn unprivileged_agent_reads_accept_queue_of_a_root_socket() {
             std::fs::read_to_string(&log_path).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Grafana dashboard queries metrics that exist.
+
+fn dashboard_metrics() -> Vec<String> {
+    let text = std::fs::read_to_string(packaging().join("grafana-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("dashboard is JSON");
+    let panels = dash["panels"].as_array().expect("panels");
+    let mut ids = std::collections::HashSet::new();
+    let mut names = Vec::new();
+    for p in panels {
+        assert!(
+            ids.insert(p["id"].as_u64().expect("panel id")),
+            "duplicate panel id"
+        );
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("expr");
+            let mut rest = expr;
+            while let Some(i) = rest.find("headroom_") {
+                let tail = &rest[i..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                names.push(tail[..end].to_string());
+                rest = &tail[end..];
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The agent's families every scrape carries (forecast, decision and demand appear later).
+const ALWAYS: &[&str] = &[
+    "samples_total",
+    "ring_dropped_total",
+    "late_ticks_total",
+    "source_up",
+    "health",
+    "capacity",
+    "committed_seq",
+    "store_backlog_batches",
+];
+
+#[test]
+fn dashboard_queries_metrics_the_agent_and_coordinator_export() {
+    let names = dashboard_metrics();
+    assert!(names.len() >= 20, "{names:?}");
+    let agent_src = std::fs::read_to_string(repo().join("agent/src/metrics.rs")).unwrap();
+    let coord_src = std::fs::read_to_string(repo().join("agent/src/coordinator/metrics.rs"))
+        .unwrap_or_default();
+    let coord_built = coord_src.contains("headroom_coordinator");
+    for name in &names {
+        if let Some(stem) = name.strip_prefix("headroom_coordinator_") {
+            if !coord_built {
+                continue;
+            }
+            let stem = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| stem.strip_suffix(s))
+                .unwrap_or(stem);
+            assert!(
+                coord_src.contains(&format!("\"{stem}\"")),
+                "dashboard queries {name}, which the coordinator does not export"
+            );
+        } else {
+            let stem = name.strip_prefix("headroom_").unwrap();
+            assert!(
+                agent_src.contains(&format!("\"{stem}\"")),
+                "dashboard queries {name}, which the agent does not export"
+            );
+        }
+    }
+    if !coord_built {
+        println!("coordinator metrics not in this tree: only the agent's names were checked");
+    }
+
+    // Live: the agent's loopback endpoint serves the families the dashboard relies on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("headroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\nstate_directory = \"{}\"\nsocket = \"{}\"\ninterval = \"200ms\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("state").display(),
+            dir.path().join("headroom.sock").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        use std::io::Read;
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(
+                b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            );
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            if body.contains("headroom_samples_total") && body.contains("headroom_source_up{") {
+                break body;
+            }
+        }
+        assert!(Instant::now() < deadline, "no /metrics on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for family in ALWAYS {
+        assert!(
+            body.contains(&format!("# TYPE headroom_{family} ")),
+            "/metrics lacks headroom_{family}:\n{body}"
+        );
+        assert!(
+            names.contains(&format!("headroom_{family}")),
+            "dashboard never shows {family}"
+        );
     }
 }
