@@ -384,7 +384,7 @@ fn notify_ready_watchdog_stops_on_stalled_store_and_stopping_on_sigterm() {
     recv_all(&sock, from + Duration::from_secs(3), &mut log);
     let after = pings_between(&log, from, Instant::now());
     assert!(
-        after.len() >= 3,
+        after.len() >= 2,
         "pings did not resume regularly\n{}",
         agent_log()
     );
