@@ -935,7 +935,7 @@ fn allowed_syscalls(unit: &str) -> std::collections::HashSet<String> {
     allowed
 }
 
-/// A coordinator stand-in: answers every request 200 `{}` until dropped; counts requests.
+/// A coordinator stand-in: answers up to 1000 requests 200 `{}` and counts them.
 fn fake_coordinator() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::Read;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
