@@ -30,7 +30,7 @@
 //! (reset, wrap, device replaced) yield no rate for that interval rather than a huge one.
 //!
 //! # Ring
-//! See [`ring`]: rtrb SPSC; when full the newest sample is dropped and counted.
+//! See [`mod@ring`]: rtrb SPSC; when full the newest sample is dropped and counted.
 
 #![warn(missing_docs)]
 

@@ -511,4 +511,12 @@ mod tests {
         assert_eq!(fill, Some(0.75));
         assert_eq!(ShortName::new("é".repeat(20).as_str()).as_str().len(), 30);
     }
+
+    #[test]
+    fn sample_stays_small_enough_to_copy_each_tick() {
+        let size = std::mem::size_of::<Sample>();
+        eprintln!("Sample is {size} bytes");
+        // The ring holds `capacity` of these (1024 by default: about 4 MiB).
+        assert!(size <= 8192, "{size}");
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! Tick `k` is due at `start + (k + 1) * interval`. A tick that starts after its due time
 //! records how late it was (`Sample::late`, and [`SamplerStats::late_ticks`] when later than a
-//! tenth of the interval). Slots that passed entirely during a slow read are skipped, never
-//! caught up in a burst: their tick numbers simply do not appear. Stop requests arrive on a
+//! tenth of the interval). After a read that overran its slot, the latest slot already begun
+//! runs at once (late); slots that passed entirely are skipped, never caught up in a burst:
+//! their tick numbers simply do not appear. Stop requests arrive on a
 //! channel the thread waits on between ticks, so stopping never waits out an interval.
 
 use std::path::PathBuf;
@@ -241,12 +242,16 @@ fn run(
     }
 }
 
-/// The tick after `tick` (due at `due`): the first slot still in the future at `now`. Slots that
-/// passed during a slow read are skipped, never caught up.
+/// The tick after `tick` (due at `due`), given that the current tick finished at `now`.
+///
+/// Normally the next slot, still in the future. After a read that overran one or more slots,
+/// the latest slot that has already begun runs at once and is marked late; the slots before
+/// it are skipped (their tick numbers never appear), so there is never a burst of catch-up
+/// ticks.
 fn next_slot(tick: u64, due: Instant, interval: Duration, now: Instant) -> (u64, Instant) {
     let (mut tick, mut due) = (tick + 1, due + interval);
-    if due <= now {
-        let behind = now.duration_since(due).as_nanos() / interval.as_nanos().max(1) + 1;
+    if due < now {
+        let behind = now.duration_since(due).as_nanos() / interval.as_nanos().max(1);
         let skip = u32::try_from(behind).unwrap_or(u32::MAX);
         tick += u64::from(skip);
         due += interval.saturating_mul(skip);
@@ -259,7 +264,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slow_read_skips_slots_instead_of_bursting() {
+    fn slow_read_makes_one_late_tick_not_a_burst() {
         let t0 = Instant::now();
         let i = Duration::from_millis(100);
         // On time: the next slot follows.
@@ -267,11 +272,16 @@ mod tests {
             next_slot(0, t0, i, t0 + Duration::from_millis(5)),
             (1, t0 + i)
         );
-        // A read of 250 ms: slots 1 and 2 passed; the next tick is 3, due in the future.
-        let (tick, due) = next_slot(0, t0, i, t0 + Duration::from_millis(250));
-        assert_eq!((tick, due), (3, t0 + 3 * i));
-        // Exactly on a slot boundary: that slot has started already, so it is skipped too.
-        assert_eq!(next_slot(0, t0, i, t0 + 2 * i), (3, t0 + 3 * i));
+        // A read of 250 ms: slot 1 is skipped; slot 2 (begun at 200 ms) runs at once, 50 ms late.
+        assert_eq!(
+            next_slot(0, t0, i, t0 + Duration::from_millis(250)),
+            (2, t0 + 2 * i)
+        );
+        // Exactly on a slot boundary: that slot runs, not late.
+        assert_eq!(next_slot(0, t0, i, t0 + 2 * i), (2, t0 + 2 * i));
+        // A read of 10 intervals and a bit: one tick, for the latest slot.
+        let (tick, due) = next_slot(5, t0, i, t0 + Duration::from_millis(1030));
+        assert_eq!((tick, due), (15, t0 + 10 * i));
     }
 
     #[test]

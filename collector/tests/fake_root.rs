@@ -203,3 +203,71 @@ fn disabled_source_comes_back_when_its_file_returns() {
     assert_eq!(memory(&handle), SourceState::Ok);
     handle.stop();
 }
+
+#[test]
+fn slow_reads_make_late_ticks_never_a_burst() {
+    let dir = tempfile::tempdir().unwrap();
+    install("proc", dir.path());
+    let stat = fs::read(fixtures("proc").join("stat")).unwrap();
+    // Pad /proc/stat until one sample takes longer than 2.5 intervals of 100 ms.
+    let interval = Duration::from_millis(100);
+    let mut pad = 1usize << 20;
+    let slow = loop {
+        let mut big = stat.clone();
+        big.extend(b"x 0\n".repeat(pad / 4));
+        fs::write(dir.path().join("stat"), &big).unwrap();
+        let mut c = Collector::new(&config(dir.path())).unwrap();
+        let t = Instant::now();
+        c.sample_into(&mut Sample::default());
+        let took = t.elapsed();
+        if took > interval * 5 / 2 {
+            break took;
+        }
+        if pad >= 48 << 20 {
+            eprintln!("reads stay fast here ({took:?} for {pad} bytes); nothing to test");
+            return;
+        }
+        pad *= 2;
+    };
+    let cfg = SamplerConfig {
+        interval,
+        ring_capacity: 256,
+        ..config(dir.path())
+    };
+    let started = Instant::now();
+    let (handle, mut rx) = Sampler::spawn(cfg).unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    let stats = handle.stats().clone();
+    handle.stop();
+    let elapsed = started.elapsed();
+    let mut got = Vec::new();
+    while let Some(s) = rx.try_recv() {
+        got.push(s);
+    }
+    assert!(got.len() >= 2, "{} samples with {slow:?} reads", got.len());
+    assert!(stats.late_ticks() > 0, "late ticks recorded");
+    // One tick per read at most, not one per slot: no catch-up burst.
+    let per_read = elapsed.as_secs_f64() / (slow.as_secs_f64() * 0.5);
+    assert!(
+        (got.len() as f64) <= per_read + 1.0,
+        "{} ticks in {elapsed:?}",
+        got.len()
+    );
+    for w in got.windows(2) {
+        // Each late tick is the latest slot already begun: less than one interval late, and the
+        // skipped slots show as gaps in tick numbers.
+        assert!(
+            w[1].late < interval,
+            "tick {} late by {:?}",
+            w[1].tick,
+            w[1].late
+        );
+        assert!(
+            w[1].tick > w[0].tick + 1,
+            "ticks {} then {}",
+            w[0].tick,
+            w[1].tick
+        );
+        assert_eq!(w[1].mono - interval * (w[1].tick as u32 + 1), w[1].late);
+    }
+}

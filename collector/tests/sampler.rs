@@ -18,11 +18,11 @@ fn stalled_consumer_keeps_cadence_and_counts_drops() {
     let (handle, mut rx) = Sampler::spawn(config).unwrap();
     // The consumer reads nothing for 2 s.
     std::thread::sleep(Duration::from_millis(2000));
-    let elapsed = started.elapsed();
     let stats = handle.stats().clone();
+    handle.stop();
+    let elapsed = started.elapsed();
     let ticks = stats.ticks();
     let dropped = stats.dropped();
-    handle.stop();
     let expected = (elapsed.as_nanos() / interval.as_nanos()) as u64;
     // Cadence held: on a loaded machine a tick may be skipped, never a burst.
     assert!(

@@ -306,9 +306,16 @@ impl AcceptQueueSource {
         }
     }
 
+    /// Opens sock_diag and checks it answers a dump (the socket opens even where the
+    /// inet_diag module is missing); otherwise falls back to `/proc/net/tcp{,6}`.
     fn backend(proc_root: &Path, sock_diag: bool) -> Backend {
         if sock_diag {
-            match SockDiagSocket::open() {
+            match SockDiagSocket::open()
+                .map_err(SourceError::Netlink)
+                .and_then(|mut s| {
+                    s.raw_dump()?;
+                    Ok(s)
+                }) {
                 Ok(s) => return Backend::Diag(s),
                 Err(e) => {
                     tracing::warn!(error = %e, "sock_diag unavailable, reading /proc/net/tcp")
