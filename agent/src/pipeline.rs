@@ -408,7 +408,7 @@ impl Pipeline {
         // Decide every decision interval, and at once when demand outgrows the host.
         if let (Some(s), Some(now)) = (latest, now_wall) {
             let demand = demand_of(&s, &self.cfg.model.demand);
-            let saturated = is_saturated(&s);
+            let saturated = is_saturated(&s, &self.cfg.model.demand);
             let due = self
                 .last_decision
                 .is_none_or(|t| now - t >= self.cfg.agent.decision_interval.as_secs_f64() - 1e-6);
@@ -612,9 +612,11 @@ fn log_health(h: &Health, was: Option<HealthState>) {
     }
 }
 
-/// Demand is censored: CPU at its limit or the accept queue overflowing.
-pub fn is_saturated(s: &Sample) -> bool {
-    (s.has(SourceKind::Cpu) && s.cpu.busy >= 0.97)
+/// Demand is censored, so the observed value understates it: the accept queue is overflowing
+/// (connections are refused before they count), or the demand is CPU time and the CPU is at its
+/// limit. A full CPU does not censor other demand signals (a queue keeps growing).
+pub fn is_saturated(s: &Sample, demand_metric: &str) -> bool {
+    (demand_metric.starts_with("cpu.") && s.has(SourceKind::Cpu) && s.cpu.busy >= 0.97)
         || (s.has(SourceKind::Netstat) && s.listen_overflows > 0)
 }
 
