@@ -624,6 +624,7 @@ mod tests {
             reason: "test".into(),
             health: "healthy".into(),
             health_reasons: vec![],
+            instance_id: None,
         }
     }
 
