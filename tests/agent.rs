@@ -1,132 +1,44 @@
 //! End-to-end tests of `headroom agent` and its CLI: the built binary, real /proc, a real SQLite
 //! file and a real control socket in temporary directories.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_headroom");
+use common::{Agent, BIN};
 
-struct Agent {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
+/// An agent with a fixed host id, as these tests expect.
+fn agent() -> Agent {
+    Agent::new("host_id = \"test-host\"\n")
 }
 
-impl Agent {
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("headroom.toml")
-    }
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("run/headroom.sock")
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("state/headroom.db")
-    }
-
-    /// A new agent directory with a fast cadence; `extra` is appended to the config.
-    fn new(extra: &str) -> Agent {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = format!(
-            "[agent]\ninterval = \"200ms\"\ndecision_interval = \"1s\"\nstate_directory = \"{}\"\nsocket = \"{}\"\nhost_id = \"test-host\"\n{extra}",
-            dir.path().join("state").display(),
-            dir.path().join("run/headroom.sock").display(),
-        );
-        std::fs::write(dir.path().join("headroom.toml"), cfg).expect("write config");
-        Agent { dir, child: None }
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("agent.log")).expect("log file");
-        let child = Command::new(BIN)
-            .args(["agent", "--config"])
-            .arg(self.config_path())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn agent");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.socket().exists() && self.cli(&["status", "--json"]).status.success() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("agent did not become ready; log:\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .arg("--socket")
-            .arg(self.socket())
-            .output()
-            .expect("run cli")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        let out = self.cli(&a);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("valid json")
-    }
-
-    fn text(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
-
-    /// Waits until `f` holds on `status --json`.
-    fn wait_status(&self, what: &str, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let v = self.json(&["status"]);
-            if f(&v) {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; last status: {v:#}\nlog:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn signal(&mut self, sig: &str) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let ok = Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-        child.wait().expect("wait")
-    }
+fn cli_text(a: &Agent, args: &[&str]) -> String {
+    let out = a.cli(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+/// Waits until `f` holds on `status --json`.
+fn wait_status(a: &Agent, what: &str, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = a.json(&["status"]);
+        if f(&v) {
+            return v;
         }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last status: {v:#}\nlog:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -139,9 +51,9 @@ fn committed(v: &Value) -> (Option<i64>, Option<u64>) {
 
 #[test]
 fn every_cli_command_answers_in_both_forms() {
-    let mut a = Agent::new("");
+    let mut a = agent();
     a.start();
-    let st = a.wait_status("a committed rollup and decision", 40, |v| {
+    let st = wait_status(&a, "a committed rollup and decision", 40, |v| {
         let (r, s) = committed(v);
         r.is_some() && s.is_some() && v["decision"].is_object()
     });
@@ -161,7 +73,7 @@ fn every_cli_command_answers_in_both_forms() {
         "accept queues are reported: {st:#}"
     );
 
-    let text = a.text(&["status"]);
+    let text = cli_text(&a, &["status"]);
     for want in [
         "headroom ",
         "health:",
@@ -188,7 +100,7 @@ fn every_cli_command_answers_in_both_forms() {
             .is_some_and(|p| !p.is_empty()),
         "{f:#}"
     );
-    let text = a.text(&["forecast"]);
+    let text = cli_text(&a, &["forecast"]);
     assert!(
         text.contains("cpu.busy_cores: now") && text.contains("p90"),
         "{text}"
@@ -197,12 +109,12 @@ fn every_cli_command_answers_in_both_forms() {
     let h = a.json(&["history", "--since", "10m"]);
     assert_eq!(h["resolution"], "10s");
     assert!(!h["points"].as_array().unwrap().is_empty());
-    let list = a.text(&["history", "--list"]);
+    let list = cli_text(&a, &["history", "--list"]);
     assert!(
         list.contains("cpu.busy_cores  (demand)") && list.contains("memory.available_bytes"),
         "{list}"
     );
-    let csv = a.text(&["history", "--csv", "--since", "10m"]);
+    let csv = cli_text(&a, &["history", "--csv", "--since", "10m"]);
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("timestamp,value"));
     let row = lines.next().expect("a row");
@@ -211,7 +123,10 @@ fn every_cli_command_answers_in_both_forms() {
         ts.parse::<i64>().is_ok() && v.parse::<f64>().is_ok(),
         "{row}"
     );
-    let text = a.text(&["history", "--metric", "memory.used", "--resolution", "10s"]);
+    let text = cli_text(
+        &a,
+        &["history", "--metric", "memory.used", "--resolution", "10s"],
+    );
     assert!(text.starts_with("memory.used at 10s"), "{text}");
     let bad = a.cli(&["history", "--metric", "no.such.metric"]);
     assert!(!bad.status.success());
@@ -219,7 +134,7 @@ fn every_cli_command_answers_in_both_forms() {
 
     let hj = a.json(&["health"]);
     assert!(["healthy", "degraded", "unhealthy"].contains(&hj["state"].as_str().unwrap()));
-    let text = a.text(&["health"]);
+    let text = cli_text(&a, &["health"]);
     assert!(text.starts_with(hj["state"].as_str().unwrap()), "{text}");
 
     let d = a.json(&["decisions", "--since", "1h"]);
@@ -231,7 +146,7 @@ fn every_cli_command_answers_in_both_forms() {
         "contiguous seqs {seqs:?}"
     );
     assert!(ds[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
-    let text = a.text(&["decisions"]);
+    let text = cli_text(&a, &["decisions"]);
     assert!(
         text.contains("decisions in the last 1h") && text.contains("reason"),
         "{text}"
@@ -249,7 +164,7 @@ fn every_cli_command_answers_in_both_forms() {
 #[test]
 fn socket_is_not_world_accessible() {
     use std::os::unix::fs::PermissionsExt;
-    let mut a = Agent::new("");
+    let mut a = agent();
     a.start();
     let mode = std::fs::metadata(a.socket()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660);
@@ -262,9 +177,9 @@ fn socket_is_not_world_accessible() {
 
 #[test]
 fn history_survives_sigterm_and_restart() {
-    let mut a = Agent::new("");
+    let mut a = agent();
     a.start();
-    let st = a.wait_status("a committed rollup", 40, |v| committed(v).0.is_some());
+    let st = wait_status(&a, "a committed rollup", 40, |v| committed(v).0.is_some());
     let (rollup, _) = committed(&st);
     assert!(a.signal("-TERM").success());
     a.start();
@@ -283,14 +198,14 @@ fn history_survives_sigterm_and_restart() {
 
 #[test]
 fn kill_9_loses_nothing_committed() {
-    let mut a = Agent::new("");
+    let mut a = agent();
     a.start();
-    let mut st = a.wait_status("two committed decisions", 40, |v| {
+    let mut st = wait_status(&a, "two committed decisions", 40, |v| {
         committed(v).1.is_some_and(|s| s >= 2)
     });
     // Kill while writes are happening: right after a fresh commit.
     let before = committed(&st);
-    st = a.wait_status("another commit", 20, |v| committed(v) != before);
+    st = wait_status(&a, "another commit", 20, |v| committed(v) != before);
     let (rollup, seq) = committed(&st);
     a.signal("-KILL");
     let conn = rusqlite::Connection::open(a.db()).unwrap();
@@ -316,7 +231,9 @@ fn kill_9_loses_nothing_committed() {
     assert_eq!(outbox, 0, "standalone agents keep no outbox");
     drop(conn);
     a.start();
-    let after = a.wait_status("a new decision after restart", 20, |v| committed(v).1 > seq);
+    let after = wait_status(&a, "a new decision after restart", 20, |v| {
+        committed(v).1 > seq
+    });
     assert!(committed(&after).1 > seq);
 }
 
