@@ -664,15 +664,29 @@ fn unprivileged_agent_reads_accept_queue_of_a_root_socket() {
     .unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let log_path = dir.path().join("agent.log");
+    let setpriv = [
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+    ];
+    // Like PrivateUsers=yes: a user namespace of its own, where the kernel still answers
+    // sock_diag for the host's sockets. Skipped where user namespaces are disabled.
+    let userns = ["unshare", "--user", "--map-current-user"];
+    let userns_ok = Command::new("setpriv")
+        .args(setpriv)
+        .args(userns)
+        .arg("true")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !userns_ok {
+        println!("user namespaces unavailable: running without one");
+    }
     let child = Command::new("setpriv")
-        .args([
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--no-new-privs",
-        ])
+        .args(setpriv)
+        .args(if userns_ok { &userns[..] } else { &[] })
         .arg(BIN)
         .args(["agent", "--config"])
         .arg(&config)
@@ -705,7 +719,7 @@ fn unprivileged_agent_reads_accept_queue_of_a_root_socket() {
                     })
             });
             if let Some(l) = found {
-                println!("as {uid:?}: listener {l}");
+                println!("as {uid:?} (user namespace: {userns_ok}): listener {l}");
                 assert!(
                     uid.is_some_and(|u| !u.contains("\t0\t")),
                     "agent ran as root"
