@@ -61,6 +61,26 @@ fn host_id(cfg: &Config) -> String {
     "unknown-host".into()
 }
 
+/// The systemd watchdog period: `$WATCHDOG_USEC`, when `$WATCHDOG_PID` is unset (as libsystemd
+/// accepts) or names this process.
+fn watchdog_period(interval: Duration) -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    let period = Duration::from_micros(usec);
+    if period < interval * 2 {
+        tracing::warn!(
+            watchdog_ms = period.as_millis() as u64,
+            interval_ms = interval.as_millis() as u64,
+            "WatchdogSec is under twice agent.interval: pings come once per tick and may be late"
+        );
+    }
+    Some(period)
+}
+
 /// This host's EC2 instance id from IMDSv2, when an endpoint is configured.
 fn instance_id(cfg: &Config) -> Option<String> {
     let endpoint = &cfg.coordinator.imds_endpoint;
@@ -183,9 +203,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             .context("starting the store writer")?
     };
 
-    let mut watchdog_usec = 0u64;
-    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec)
-        .then(|| Duration::from_micros(watchdog_usec));
+    let watchdog = watchdog_period(cfg.agent.interval);
     let mut last_ping = Instant::now();
     let watched = shared.clone();
     // Pinged from the pipeline thread after each completed tick, only while the store writer
