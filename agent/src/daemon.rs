@@ -14,7 +14,7 @@ use crate::cli::AgentArgs;
 use crate::config::Config;
 use crate::exit::{CONFIG_INVALID, Exit};
 use crate::health::{Health, HealthState};
-use crate::pipeline::{Control, Pipeline, PipelineParts, Shared, Snapshot};
+use crate::pipeline::{Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot};
 use crate::store::{Point, Reader, Resolution, Store};
 use crate::{control, metrics, paths, sender};
 
@@ -235,6 +235,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .name("pipeline".into())
         .spawn(move || pipeline.run())
         .context("starting the pipeline")?;
+    let control = PipelineControl::new(control_tx, pipeline.thread().clone());
 
     let sender_stop = sender::spawn(&cfg, &db_path)?;
 
@@ -248,13 +249,13 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         cfg.clone(),
         socket_path.clone(),
         shared.clone(),
-        control_tx.clone(),
+        control.clone(),
         &epoch,
         &host,
         started,
     ));
 
-    let _ = control_tx.send(Control::Stop);
+    control.send(Control::Stop);
     let _ = pipeline.join();
     let _ = writer_done_rx.recv_timeout(Duration::from_secs(30));
     let _ = writer.join();
@@ -273,7 +274,7 @@ async fn serve(
     cfg: Arc<Config>,
     socket_path: PathBuf,
     shared: Arc<Shared>,
-    control_tx: mpsc::Sender<Control>,
+    control: PipelineControl,
     epoch: &str,
     host: &str,
     started: Instant,
@@ -309,7 +310,7 @@ async fn serve(
             _ = hup.recv() => {
                 match load_config(config_path) {
                     Ok(new) => {
-                        let _ = control_tx.send(Control::Reload(Arc::new(new)));
+                        control.send(Control::Reload(Arc::new(new)));
                     }
                     Err(e) => tracing::error!(error = %e, "reloading the configuration failed; keeping the old one"),
                 }

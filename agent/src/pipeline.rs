@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,27 @@ pub enum Control {
     Stop,
     /// Apply a reloaded configuration.
     Reload(Arc<Config>),
+}
+
+/// Sends control messages to the pipeline thread and wakes it to read them.
+#[derive(Clone)]
+pub struct PipelineControl {
+    tx: Sender<Control>,
+    thread: std::thread::Thread,
+}
+
+impl PipelineControl {
+    /// Wraps the sender of the pipeline's control channel and its thread.
+    pub fn new(tx: Sender<Control>, thread: std::thread::Thread) -> PipelineControl {
+        PipelineControl { tx, thread }
+    }
+
+    /// Delivers `msg`; false when the pipeline has gone.
+    pub fn send(&self, msg: Control) -> bool {
+        let ok = self.tx.send(msg).is_ok();
+        self.thread.unpark();
+        ok
+    }
 }
 
 /// Messages to the store writer.
@@ -323,27 +344,31 @@ impl Pipeline {
     }
 
     /// Runs until told to stop; flushes open buckets on the way out.
+    ///
+    /// The sampler wakes this thread after every sample, so a step in demand reaches the
+    /// reactive check at once; without samples it still ticks once per interval (health, the
+    /// watchdog). [`PipelineControl`] wakes it for control messages.
     pub fn run(mut self) {
         let period = self.cfg.agent.interval;
-        let mut next = Instant::now() + period / 2;
+        self.rx.wake_on_push();
+        let mut next = Instant::now() + period;
         loop {
-            let wait = next.saturating_duration_since(Instant::now());
-            match self.control.recv_timeout(wait) {
-                Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            match self.control.try_recv() {
+                Ok(Control::Stop) | Err(TryRecvError::Disconnected) => break,
                 Ok(Control::Reload(cfg)) => {
                     self.reload(cfg);
                     continue;
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if self.rx.is_empty() && now < next {
+                std::thread::park_timeout(next - now);
+                continue;
             }
             self.tick();
             (self.on_tick)();
-            next += period;
-            let now = Instant::now();
-            if next < now {
-                // Never run a burst of catch-up ticks after a stall.
-                next = now + period;
-            }
+            next = Instant::now() + period;
         }
         self.tick();
         let mut batch = Batch::default();

@@ -7,17 +7,22 @@
 //! sampler wait-free; the consumer then sees a contiguous run of old samples followed by a gap
 //! that the samples' tick numbers reveal, and every dropped sample is counted.
 
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
+
 use crate::sample::Sample;
 
 /// Creates a ring holding up to `capacity` samples (at least 2).
 pub fn ring(capacity: usize) -> (SampleSender, SampleReceiver) {
     let (p, c) = rtrb::RingBuffer::new(capacity.max(2));
+    let waiter = Arc::new(OnceLock::new());
     (
         SampleSender {
             inner: p,
             dropped: 0,
+            waiter: waiter.clone(),
         },
-        SampleReceiver { inner: c },
+        SampleReceiver { inner: c, waiter },
     )
 }
 
@@ -26,6 +31,8 @@ pub fn ring(capacity: usize) -> (SampleSender, SampleReceiver) {
 pub struct SampleSender {
     inner: rtrb::Producer<Sample>,
     dropped: u64,
+    /// The consumer's thread, woken after each push when it asked to be.
+    waiter: Arc<OnceLock<Thread>>,
 }
 
 impl SampleSender {
@@ -33,7 +40,13 @@ impl SampleSender {
     /// Never blocks.
     pub fn push(&mut self, sample: Sample) -> bool {
         match self.inner.push(sample) {
-            Ok(()) => true,
+            Ok(()) => {
+                // Unparking is a wait-free flag swap (plus a futex wake if the consumer sleeps).
+                if let Some(t) = self.waiter.get() {
+                    t.unpark();
+                }
+                true
+            }
             Err(_) => {
                 self.dropped += 1;
                 false
@@ -51,9 +64,17 @@ impl SampleSender {
 #[derive(Debug)]
 pub struct SampleReceiver {
     inner: rtrb::Consumer<Sample>,
+    waiter: Arc<OnceLock<Thread>>,
 }
 
 impl SampleReceiver {
+    /// Asks the sampler to unpark the calling thread after every sample it pushes, so the
+    /// consumer can sleep in `std::thread::park_timeout` and react at once. Only the first
+    /// registration counts.
+    pub fn wake_on_push(&self) {
+        let _ = self.waiter.set(std::thread::current());
+    }
+
     /// Takes the oldest waiting sample, if any.
     pub fn try_recv(&mut self) -> Option<Sample> {
         self.inner.pop().ok()
