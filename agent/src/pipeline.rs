@@ -463,7 +463,7 @@ impl Pipeline {
                 },
             )
         };
-        if self.last_health.as_ref() != Some(&health)
+        if self.last_health.as_ref().map(health_kind) != Some(health_kind(&health))
             && let Some(now) = now_wall
         {
             let was = self.last_health.as_ref().map(|h| h.state);
@@ -547,10 +547,8 @@ impl Pipeline {
                 .collect();
         }
         let action = action_name(decision.action);
-        let health = self.last_health.clone().unwrap_or(Health {
-            state: HealthState::Healthy,
-            reasons: Vec::new(),
-        });
+        // The health judged on the previous tick, with its current figures.
+        let health = self.shared.lock().health.clone();
         batch.decision = Some(DecisionRecord {
             seq: 0,
             ts: now,
@@ -625,6 +623,13 @@ impl Pipeline {
         self.last_statvfs = Some((Instant::now(), v));
         v
     }
+}
+
+/// What makes a health change worth recording: the state and the kinds of reasons (the text
+/// before the first ':'), not the figures inside them, which move every tick.
+fn health_kind(h: &Health) -> (HealthState, Vec<&str>) {
+    let kinds = h.reasons.iter().map(|r| r.split(':').next().unwrap_or(r)).collect();
+    (h.state, kinds)
 }
 
 fn log_health(h: &Health, was: Option<HealthState>) {

@@ -488,10 +488,10 @@ pub fn decisions(a: &DecisionsArgs) -> anyhow::Result<()> {
     for d in &ds {
         println!(
             "  {:>6} {:<19} {:<9} {:>7} {:>8} {:>8}  {}",
-            d["seq"],
+            d["seq"].to_string(),
             ts_text(f(&d["ts"])),
             d["action"].as_str().unwrap_or("?"),
-            d["desired"],
+            d["desired"].to_string(),
             num(f(&d["demand"])),
             num(f(&d["p90"])),
             d["reason"].as_str().unwrap_or("")
