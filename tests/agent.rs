@@ -183,6 +183,16 @@ fn history_survives_sigterm_and_restart() {
     let (rollup, _) = committed(&st);
     assert!(a.signal("-TERM").success());
     a.start();
+    // The model warms up from the stored history: the first decision after the restart
+    // already has a forecast, though no new 10 s rollup has closed yet.
+    let first = wait_status(&a, "the first decision after restart", 20, |v| {
+        v["decision"].is_object()
+    });
+    let reason = first["decision"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        !reason.contains("no forecast"),
+        "model started from zero: {reason}"
+    );
     let h = a.json(&["history", "--since", "1h"]);
     let ts: Vec<i64> = h["points"]
         .as_array()

@@ -628,7 +628,11 @@ impl Pipeline {
 /// What makes a health change worth recording: the state and the kinds of reasons (the text
 /// before the first ':'), not the figures inside them, which move every tick.
 fn health_kind(h: &Health) -> (HealthState, Vec<&str>) {
-    let kinds = h.reasons.iter().map(|r| r.split(':').next().unwrap_or(r)).collect();
+    let kinds = h
+        .reasons
+        .iter()
+        .map(|r| r.split(':').next().unwrap_or(r))
+        .collect();
     (h.state, kinds)
 }
 
