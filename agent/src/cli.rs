@@ -219,6 +219,10 @@ pub struct GroupsArgs {
     /// File holding the bearer token.
     #[arg(long, env = "HEADROOM_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM file of the CA (or self-signed certificate) to trust for an https URL, instead of
+    /// the built-in web roots.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
     /// One group only.
     pub group: Option<String>,
     /// Print JSON.
