@@ -239,15 +239,12 @@ impl State {
     }
 }
 
-/// The signals of a request with their outcomes, or why they could not be stored.
-pub type Recorded = Result<(Vec<Signal>, Vec<Outcome>), String>;
-
 /// A request waiting for the writer.
 struct Job {
     now: f64,
     signals: Vec<Signal>,
     fresh: Vec<bool>,
-    reply: tokio::sync::oneshot::Sender<Recorded>,
+    reply: tokio::sync::oneshot::Sender<Result<(Vec<Signal>, Vec<Outcome>), String>>,
 }
 
 /// Most requests committed in one transaction.
@@ -304,7 +301,12 @@ impl Writer {
     }
 
     /// Records `signals` received at `now`; returns them with their outcomes.
-    pub async fn record(&self, now: f64, signals: Vec<Signal>, fresh: Vec<bool>) -> Recorded {
+    pub async fn record(
+        &self,
+        now: f64,
+        signals: Vec<Signal>,
+        fresh: Vec<bool>,
+    ) -> Result<(Vec<Signal>, Vec<Outcome>), String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx
             .send(Job {
