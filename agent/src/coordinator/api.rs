@@ -153,16 +153,32 @@ async fn ingest(
         }
     }
     let now = super::now();
-    let fresh = signals
+    let ttl: std::collections::BTreeMap<String, f64> = app
+        .groups
         .iter()
-        .map(|s| {
-            app.groups
-                .get(&s.group)
-                .is_some_and(|g| now - s.decided_at <= g.config.signal_ttl.0)
-        })
+        .map(|(name, g)| (name.clone(), g.config.signal_ttl.0))
         .collect();
-    let (signals, outcomes) = match app.writer.record(now, signals, fresh).await {
-        Ok(v) => v,
+    let state = app.state.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut db = state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("state lock poisoned"))?;
+        let outcomes = db.record(now, &signals, |s| {
+            now - s.decided_at <= ttl.get(&s.group).copied().unwrap_or(0.0)
+        })?;
+        Ok::<_, anyhow::Error>((signals, outcomes))
+    })
+    .await;
+    let (signals, outcomes) = match stored {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            tracing::error!("storing signals: {e:#}");
+            app.metrics.reject("internal");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot store signals now; retry",
+            );
+        }
         Err(e) => {
             tracing::error!("storing signals: {e}");
             app.metrics.reject("internal");

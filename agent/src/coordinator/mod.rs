@@ -29,7 +29,7 @@ use auth::Tokens;
 use config::{CoordinatorConfig, GroupConfig};
 use group::{GroupState, Step};
 use metrics::{ActuationLabel, GroupLabel, Metrics};
-use state::{ActionRecord, State, Writer};
+use state::{ActionRecord, State};
 use view::GroupView;
 
 /// Demand history restored into a group's forecaster at start, seconds.
@@ -70,8 +70,6 @@ pub struct App {
     pub tokens: Tokens,
     /// The state file.
     pub state: Arc<Mutex<State>>,
-    /// Group commit of received signals into the state file.
-    pub writer: Writer,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Largest accepted body.
@@ -126,12 +124,10 @@ async fn serve(
     }
     let tokens = Tokens::default();
     tokens.set(loaded);
-    let state = Arc::new(Mutex::new(state));
     let app = Arc::new(App {
         groups,
         tokens,
-        writer: Writer::start(state.clone())?,
-        state,
+        state: Arc::new(Mutex::new(state)),
         metrics: Metrics::new(),
         max_body_bytes: config.max_body_bytes,
     });

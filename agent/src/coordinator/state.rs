@@ -86,14 +86,15 @@ impl State {
         Ok(State { conn })
     }
 
-    /// Records several requests' signals in one transaction (group commit): each job is
-    /// (receipt time, signals, whether each new one is fresh enough to be applied).
-    pub fn record_jobs(
+    /// Records a batch in one transaction; `fresh(signal)` says whether a new one is applied.
+    pub fn record(
         &mut self,
-        jobs: &[(f64, &[Signal], &[bool])],
-    ) -> anyhow::Result<Vec<Vec<Outcome>>> {
+        now: f64,
+        signals: &[Signal],
+        fresh: impl Fn(&Signal) -> bool,
+    ) -> anyhow::Result<Vec<Outcome>> {
         let tx = self.conn.transaction().context("beginning a transaction")?;
-        let mut all = Vec::with_capacity(jobs.len());
+        let mut out = Vec::with_capacity(signals.len());
         {
             let mut insert = tx
                 .prepare_cached(
@@ -102,36 +103,32 @@ impl State {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .context("preparing insert")?;
-            for &(now, signals, fresh) in jobs {
-                let mut out = Vec::with_capacity(signals.len());
-                for (i, s) in signals.iter().enumerate() {
-                    let applied = fresh.get(i).copied().unwrap_or(false);
-                    let body = serde_json::to_string(s).context("encoding signal")?;
-                    let (host, epoch, seq) = s.key();
-                    let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-                    let n = insert
-                        .execute(params![
-                            host,
-                            epoch,
-                            seq,
-                            s.group,
-                            now,
-                            s.decided_at,
-                            applied,
-                            body
-                        ])
-                        .context("storing signal")?;
-                    out.push(match (n, applied) {
-                        (0, _) => Outcome::Duplicate,
-                        (_, true) => Outcome::Applied,
-                        (_, false) => Outcome::Stored,
-                    });
-                }
-                all.push(out);
+            for s in signals {
+                let applied = fresh(s);
+                let body = serde_json::to_string(s).context("encoding signal")?;
+                let (host, epoch, seq) = s.key();
+                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+                let n = insert
+                    .execute(params![
+                        host,
+                        epoch,
+                        seq,
+                        s.group,
+                        now,
+                        s.decided_at,
+                        applied,
+                        body
+                    ])
+                    .context("storing signal")?;
+                out.push(match (n, applied) {
+                    (0, _) => Outcome::Duplicate,
+                    (_, true) => Outcome::Applied,
+                    (_, false) => Outcome::Stored,
+                });
             }
         }
         tx.commit().context("committing signals")?;
-        Ok(all)
+        Ok(out)
     }
 
     /// The latest applied signal of each host of `group` received at or after `since`, with
@@ -236,138 +233,5 @@ impl State {
         self.conn
             .execute("DELETE FROM actions WHERE at < ?1", params![before])?;
         Ok(())
-    }
-}
-
-/// A request waiting for the writer.
-struct Job {
-    now: f64,
-    signals: Vec<Signal>,
-    fresh: Vec<bool>,
-    reply: tokio::sync::oneshot::Sender<Result<(Vec<Signal>, Vec<Outcome>), String>>,
-}
-
-/// Most requests committed in one transaction.
-const MAX_GROUP_COMMIT: usize = 256;
-
-/// Group commit: one thread takes every request waiting at that moment and records them in one
-/// transaction, so concurrent agents share a commit instead of queueing for one each.
-#[derive(Clone)]
-pub struct Writer {
-    tx: std::sync::mpsc::Sender<Job>,
-}
-
-impl Writer {
-    /// Starts the writer thread over `state`.
-    pub fn start(state: std::sync::Arc<std::sync::Mutex<State>>) -> anyhow::Result<Writer> {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("signal-writer".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut jobs = vec![first];
-                    while jobs.len() < MAX_GROUP_COMMIT {
-                        match rx.try_recv() {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    let result = match state.lock() {
-                        Ok(mut db) => {
-                            let views: Vec<(f64, &[Signal], &[bool])> = jobs
-                                .iter()
-                                .map(|j| (j.now, j.signals.as_slice(), j.fresh.as_slice()))
-                                .collect();
-                            db.record_jobs(&views).map_err(|e| format!("{e:#}"))
-                        }
-                        Err(_) => Err("state lock poisoned".to_string()),
-                    };
-                    match result {
-                        Ok(outcomes) => {
-                            for (job, out) in jobs.into_iter().zip(outcomes) {
-                                let _ = job.reply.send(Ok((job.signals, out)));
-                            }
-                        }
-                        Err(e) => {
-                            for job in jobs {
-                                let _ = job.reply.send(Err(e.clone()));
-                            }
-                        }
-                    }
-                }
-            })
-            .context("starting the signal writer thread")?;
-        Ok(Writer { tx })
-    }
-
-    /// Records `signals` received at `now`; returns them with their outcomes.
-    pub async fn record(
-        &self,
-        now: f64,
-        signals: Vec<Signal>,
-        fresh: Vec<bool>,
-    ) -> Result<(Vec<Signal>, Vec<Outcome>), String> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Job {
-                now,
-                signals,
-                fresh,
-                reply,
-            })
-            .map_err(|_| "signal writer stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "signal writer stopped".to_string())?
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn signal(host: &str, epoch: &str, seq: u64) -> Signal {
-        let json = serde_json::json!({
-            "version": 1, "host": host, "group": "g", "epoch": epoch, "seq": seq,
-            "decided_at": 100.0, "sent_at": 100.0, "metric": "m", "demand_now": 1.0,
-            "capacity": 1.0, "lead_s": 1.0, "p50_at_lead": null, "p90_at_lead": null,
-            "saturated": false, "action": "hold", "desired_change": 0, "reason": "",
-            "health": "healthy", "health_reasons": []
-        });
-        serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn records_each_key_once_across_jobs_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let a = [signal("h", "e1", 1), signal("h", "e1", 2)];
-        let b = [
-            signal("h", "e1", 2),
-            signal("h", "e2", 1),
-            signal("h", "e2", 1),
-        ];
-        {
-            let mut st = State::open(&path).unwrap();
-            let out = st
-                .record_jobs(&[(1.0, &a, &[true, true]), (1.0, &b, &[true, false, true])])
-                .unwrap();
-            assert_eq!(out[0], vec![Outcome::Applied, Outcome::Applied]);
-            assert_eq!(
-                out[1],
-                vec![Outcome::Duplicate, Outcome::Stored, Outcome::Duplicate]
-            );
-        }
-        let mut st = State::open(&path).unwrap();
-        let out = st.record_jobs(&[(2.0, &a, &[true, true])]).unwrap();
-        assert_eq!(out[0], vec![Outcome::Duplicate, Outcome::Duplicate]);
-        assert_eq!(
-            st.counts("g").unwrap(),
-            SignalCounts {
-                applied: 2,
-                stored: 1
-            }
-        );
-        assert_eq!(st.latest_signals("g", 0.0).unwrap().len(), 2);
     }
 }
