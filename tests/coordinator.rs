@@ -252,6 +252,25 @@ fn refuses_missing_wrong_malformed_and_oversized_requests() {
         (Some(0), Some(1))
     );
     assert_eq!(v["results"][0]["outcome"], "duplicate");
+    // A signal older than the signal TTL (a drained backlog) is stored for audit, not applied.
+    let mut old = signal("web", "h-old", "e1", 1, 9.0);
+    old["decided_at"] = json!(now() - 3600.0);
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &old.to_string()).1).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["stored"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    let view = group_view(&c.url, "web");
+    assert!(
+        view["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["host"] != "h-old"),
+        "{view}"
+    );
+    assert_eq!(view["signals"]["stored"], 1);
 
     assert_eq!(get(&c.url, "/healthz", None).0, 200);
     assert_eq!(get(&c.url, "/v1/groups", None).0, 401);
