@@ -11,9 +11,7 @@ pub struct ForecastConfig {
 
 impl Default for ForecastConfig {
     fn default() -> Self {
-        ForecastConfig {
-            max_history_s: 14.0 * 86_400.0,
-        }
+        ForecastConfig { max_history_s: 14.0 * 86_400.0 }
     }
 }
 
@@ -60,11 +58,7 @@ pub struct Forecaster {
 impl Forecaster {
     /// A forecaster with no history.
     pub fn new(config: ForecastConfig) -> Self {
-        Forecaster {
-            config,
-            times: Vec::new(),
-            values: Vec::new(),
-        }
+        Forecaster { config, times: Vec::new(), values: Vec::new() }
     }
 
     /// Adds an observation; times must increase (older or equal times are ignored).
@@ -97,12 +91,7 @@ impl Forecaster {
         let (&origin, &last) = (self.times.last()?, self.values.last()?);
         let points = horizons_s
             .iter()
-            .map(|&h| ForecastPoint {
-                horizon_s: h,
-                p50: last,
-                p90: last,
-                p99: last,
-            })
+            .map(|&h| ForecastPoint { horizon_s: h, p50: last, p90: last, p99: last })
             .collect();
         Some(Forecast {
             origin,

@@ -35,10 +35,7 @@ pub fn backtest(
     let step = median_step(times);
     let mut f = Forecaster::new(config.clone());
     let mut out = Vec::new();
-    let first = origins
-        .start
-        .map(|s| times.partition_point(|&t| t < s))
-        .unwrap_or(1);
+    let first = origins.start.map(|s| times.partition_point(|&t| t < s)).unwrap_or(1);
     let horizons: Vec<f64> = (1..=horizon).map(|k| k as f64 * step).collect();
     for i in 0..times.len() {
         f.observe(times[i], values[i]);
@@ -48,17 +45,8 @@ pub fn backtest(
         }
         if let Some(fc) = f.forecast(&horizons) {
             for (k, p) in fc.points.iter().enumerate() {
-                let target = times
-                    .get(i + k + 1)
-                    .copied()
-                    .unwrap_or(times[i] + p.horizon_s);
-                out.push(BacktestRow {
-                    origin: times[i],
-                    target,
-                    horizon: k + 1,
-                    p50: p.p50,
-                    p90: p.p90,
-                });
+                let target = times.get(i + k + 1).copied().unwrap_or(times[i] + p.horizon_s);
+                out.push(BacktestRow { origin: times[i], target, horizon: k + 1, p50: p.p50, p90: p.p90 });
             }
         }
     }
@@ -86,18 +74,10 @@ pub fn simulate(
     for i in 0..times.len() {
         f.observe(times[i], values[i]);
         let fc = f.forecast(&[config.lead_s()]);
-        let obs = Observation {
-            t: times[i],
-            demand: values[i],
-            saturated: false,
-            current_instances: current,
-        };
+        let obs = Observation { t: times[i], demand: values[i], saturated: false, current_instances: current };
         let d = policy.decide(&obs, fc.as_ref());
         current = d.desired;
-        plan.push(PlanRow {
-            t: times[i],
-            desired: d.desired,
-        });
+        plan.push(PlanRow { t: times[i], desired: d.desired });
         progress(i);
     }
     plan
@@ -105,11 +85,7 @@ pub fn simulate(
 
 /// Median spacing of a series, seconds (1 for fewer than two points).
 pub fn median_step(times: &[f64]) -> f64 {
-    let mut d: Vec<f64> = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|x| *x > 0.0)
-        .collect();
+    let mut d: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).filter(|x| *x > 0.0).collect();
     if d.is_empty() {
         return 1.0;
     }
