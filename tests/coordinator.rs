@@ -32,8 +32,13 @@ struct Coordinator {
 impl Coordinator {
     /// Starts `headroom coordinator --config CONFIG` and waits for its listen lines.
     fn start(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Coordinator {
+        Coordinator::start_with(Path::new(BIN), dir, config, env)
+    }
+
+    /// [`Coordinator::start`] through `program` (the binary, or a wrapper that execs it).
+    fn start_with(program: &Path, dir: &Path, config: &Path, env: &[(&str, &str)]) -> Coordinator {
         let log = dir.join(format!("coordinator-{}.log", now()));
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(program);
         cmd.arg("coordinator")
             .arg("--config")
             .arg(config)
@@ -247,6 +252,25 @@ fn refuses_missing_wrong_malformed_and_oversized_requests() {
         (Some(0), Some(1))
     );
     assert_eq!(v["results"][0]["outcome"], "duplicate");
+    // A signal older than the signal TTL (a drained backlog) is stored for audit, not applied.
+    let mut old = signal("web", "h-old", "e1", 1, 9.0);
+    old["decided_at"] = json!(now() - 3600.0);
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &old.to_string()).1).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["stored"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    let view = group_view(&c.url, "web");
+    assert!(
+        view["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["host"] != "h-old"),
+        "{view}"
+    );
+    assert_eq!(view["signals"]["stored"], 1);
 
     assert_eq!(get(&c.url, "/healthz", None).0, 200);
     assert_eq!(get(&c.url, "/v1/groups", None).0, 401);
@@ -755,7 +779,7 @@ mod aws {
         );
 
         // Demand falls to 3 x 0.3 = 0.9 -> 1, but only after the stabilisation window.
-        let fell_at = Instant::now();
+        let dropped_at = now();
         send(0.3, "healthy", None);
         std::thread::sleep(Duration::from_secs_f64(stabilization / 2.0));
         assert_eq!(
@@ -773,12 +797,21 @@ mod aws {
             asg(&moto.endpoint),
             c.log()
         );
-        assert!(
-            fell_at.elapsed().as_secs_f64() >= stabilization,
-            "fell after {:?}",
-            fell_at.elapsed()
-        );
         let v = group_view(&c.url, "web");
+        let scale_in = v["last_actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "set_capacity" && a["to"] == 1)
+            .cloned()
+            .unwrap_or_else(|| panic!("no scale-in recorded: {v}"));
+        // The window counts from the last evaluation that saw the high demand (one decision
+        // interval, 200 ms, before the drop at most).
+        let waited = scale_in["at"].as_f64().unwrap() - dropped_at;
+        assert!(
+            waited >= stabilization - 0.25,
+            "scaled in {waited:.2}s after the drop"
+        );
         assert_eq!(v["evaluation"]["actual_source"], "actuator");
 
         // Two consecutive unhealthy signals with an instance id: SetInstanceHealth marks it.
@@ -814,4 +847,214 @@ mod aws {
             .any(|a| a["kind"] == "replace" && a["ok"] == true);
         assert!(replaced, "{v}");
     }
+}
+
+/// Ingest load: many concurrent agents on loopback, bounded in count and time. Prints
+/// signals/s and latency percentiles. Run (pinning coordinator and generator apart):
+/// `HEADROOM_LOAD_PIN=0 taskset -c 1 cargo test --release -p headroom --test coordinator -- --ignored ingest_load --nocapture`
+#[test]
+#[ignore]
+fn ingest_load() {
+    let clients: usize = std::env::var("HEADROOM_LOAD_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let per_client: u64 = std::env::var("HEADROOM_LOAD_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let batch: u64 = std::env::var("HEADROOM_LOAD_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = dir.path().join("c.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
+        dir.path().join("state.db").display(),
+        group_toml("web", &token, 60.0, "kind = \"dry-run\"")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let c = match std::env::var("HEADROOM_LOAD_PIN") {
+        Ok(cpus) => {
+            let wrapper = dir.path().join("pinned.sh");
+            std::fs::write(
+                &wrapper,
+                format!("#!/bin/sh\nexec taskset -c {cpus} {BIN} \"$@\"\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+            Coordinator::start_with(&wrapper, dir.path(), &config, &[("HEADROOM_LOG", "warn")])
+        }
+        Err(_) => Coordinator::start(dir.path(), &config, &[("HEADROOM_LOG", "warn")]),
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let url = c.url.clone();
+            std::thread::spawn(move || {
+                let agent = http();
+                let mut latencies = Vec::with_capacity(per_client as usize);
+                let mut sent = 0u64;
+                for r in 0..per_client {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let signals: Vec<Value> = (0..batch)
+                        .map(|b| signal("web", &format!("host-{i}"), "e", r * batch + b + 1, 0.5))
+                        .collect();
+                    let body = if batch == 1 {
+                        signals[0].to_string()
+                    } else {
+                        serde_json::to_string(&signals).unwrap()
+                    };
+                    let t = Instant::now();
+                    let resp = agent
+                        .post(format!("{url}/v1/signals"))
+                        .header("Authorization", &format!("Bearer {TOKEN}"))
+                        .header("Content-Type", "application/json")
+                        .send(&body)
+                        .unwrap();
+                    latencies.push(t.elapsed().as_secs_f64());
+                    assert_eq!(resp.status().as_u16(), 200);
+                    sent += batch;
+                }
+                (sent, latencies)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut latencies = Vec::new();
+    for h in handles {
+        let (n, l) = h.join().unwrap();
+        total += n;
+        latencies.extend(l);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] * 1e3;
+    println!(
+        "ingest: {clients} clients x {per_client} requests x {batch} signals: {total} signals in {elapsed:.2}s = {:.0} signals/s, {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        total as f64 / elapsed,
+        latencies.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    let v = group_view(&c.url, "web");
+    assert_eq!(
+        v["signals"]["applied"].as_u64(),
+        Some(total),
+        "every distinct signal applied once"
+    );
+}
+
+#[test]
+fn serves_https_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let (ca, cert, key) = (p("ca.pem"), p("cert.pem"), p("key.pem"));
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [Vec<String>; 3] = [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=headroom-test-ca -keyout CAKEY -out CA",
+        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout KEY -out CSR",
+        "x509 -req -in CSR -CA CA -CAkey CAKEY -CAcreateserial -days 1 -extfile EXT -out CERT",
+    ]
+    .map(|cmd| {
+        cmd.split(' ')
+            .map(|a| match a {
+                "CAKEY" => p("ca.key"),
+                "CA" => ca.clone(),
+                "KEY" => key.clone(),
+                "CSR" => p("leaf.csr"),
+                "EXT" => p("ext.cnf"),
+                "CERT" => cert.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    });
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl is needed for the TLS test (.ci/apt-packages.txt)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = dir.path().join("c.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
+        dir.path().join("state.db").display(),
+        cert,
+        key,
+        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let c = Coordinator::start(dir.path(), &config, &[]);
+    assert!(c.url.starts_with("https://"), "{}", c.url);
+    let out = Command::new(BIN)
+        .args(["groups", "--json", "--url", &c.url, "--ca-cert", &ca])
+        .arg("--token-file")
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["groups"][0]["name"], "web");
+    // Without trusting the certificate the client refuses the connection.
+    let out = Command::new(BIN)
+        .args(["groups", "--url", &c.url, "--token-file"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn quick_start_flags_run_one_dry_run_group_without_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let mut child = Command::new(BIN)
+        .args(["coordinator", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&token)
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("headroom coordinator listening on ")
+        .map(str::to_string);
+    let result = std::panic::catch_unwind(|| {
+        let url = url.expect("listen line");
+        let s = signal("default", "h1", "e1", 1, 1.0);
+        assert_eq!(post(&url, Some(TOKEN), &s.to_string()).0, 200);
+        let v = group_view(&url, "default");
+        assert_eq!(v["actuator"], "dry-run");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    result.unwrap();
 }

@@ -47,11 +47,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Configuration file; a missing default file means built-in defaults.
-    #[arg(
-        long,
-        env = "HEADROOM_CONFIG",
-        default_value = "/etc/headroom/headroom.toml"
-    )]
+    #[arg(long, env = "HEADROOM_CONFIG", default_value = "/etc/headroom/headroom.toml")]
     pub config: PathBuf,
 }
 
@@ -219,15 +215,15 @@ pub struct CoordinatorArgs {
 #[derive(Debug, Args)]
 pub struct GroupsArgs {
     /// Coordinator base URL.
-    #[arg(
-        long,
-        env = "HEADROOM_COORDINATOR_URL",
-        default_value = "http://127.0.0.1:7070"
-    )]
+    #[arg(long, env = "HEADROOM_COORDINATOR_URL", default_value = "http://127.0.0.1:7070")]
     pub url: String,
     /// File holding the bearer token.
     #[arg(long, env = "HEADROOM_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// PEM file of the CA (or self-signed certificate) to trust for an https URL, instead of
+    /// the built-in web roots.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
     /// One group only.
     pub group: Option<String>,
     /// Print JSON.

@@ -48,6 +48,7 @@ pub enum ActuatorError {
     #[error("command: {0}")]
     Command(String),
     /// The AWS API refused or could not be reached.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     #[error("aws: {0}")]
     Aws(String),
     /// The actuator cannot do this (e.g. replace without an instance id).
@@ -115,6 +116,7 @@ fn default_command_timeout() -> Secs {
 }
 
 /// `kind = "aws"`.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {

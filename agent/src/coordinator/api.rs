@@ -1,5 +1,12 @@
 //! The HTTP API: `POST /v1/signals`, `GET /v1/groups`, `GET /v1/groups/{name}`, `/metrics`,
 //! `/healthz`.
+//!
+//! For senders: `POST /v1/signals` takes one Signal or a JSON array of them (at most
+//! `max_body_bytes`, default 64 KiB) with `Authorization: Bearer TOKEN` valid for every signal's
+//! group. 200 means every signal of the request is durably recorded (its outcome is `applied`,
+//! `stored` or `duplicate`): all are delivered and may leave the outbox. 401 (token), 400
+//! (malformed or invalid signal) and 413 (split the batch) will not succeed on retry as they are;
+//! 503 and connection errors are worth a retry with backoff.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,6 +101,10 @@ async fn ingest(
             "missing bearer token (Authorization: Bearer TOKEN)",
         );
     };
+    if app.tokens.groups_for(token).is_empty() {
+        app.metrics.reject("unauthorized");
+        return error(StatusCode::UNAUTHORIZED, "token not valid for any group");
+    }
     let body = match body {
         Ok(b) => b,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {

@@ -29,11 +29,13 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
         Some(g) => format!("{base}/v1/groups/{g}"),
         None => format!("{base}/v1/groups"),
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+        .http_status_as_error(false);
+    if let Some(ca) = &args.ca_cert {
+        config = config.tls_config(trusting(ca)?);
+    }
+    let agent: ureq::Agent = config.build().into();
     let mut resp = agent
         .get(&url)
         .header("Authorization", &format!("Bearer {token}"))
@@ -76,6 +78,30 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
         print!("{}", render(&groups));
     }
     Ok(())
+}
+
+/// A TLS config trusting only the certificates in the PEM file `path`.
+fn trusting(path: &std::path::Path) -> anyhow::Result<ureq::tls::TlsConfig> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Exit::new(
+            CONFIG_INVALID,
+            format!("{}: cannot read: {e}", path.display()),
+        )
+    })?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(Exit::new(
+            CONFIG_INVALID,
+            format!("{}: no PEM certificate in it", path.display()),
+        ));
+    }
+    let roots = ureq::tls::RootCerts::new_with_certs(&certs);
+    Ok(ureq::tls::TlsConfig::builder().root_certs(roots).build())
 }
 
 fn opt(v: Option<f64>) -> String {

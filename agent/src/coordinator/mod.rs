@@ -243,10 +243,12 @@ async fn decision_loop(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             }
         };
         let t = now();
-        let (step, eval) = match group.state.lock() {
-            Ok(mut g) => (g.evaluate(t, reported), g.evaluation().cloned()),
-            Err(_) => return,
-        };
+        // Forecasting may take milliseconds with a long history: keep it off the async workers.
+        let decided = tokio::task::block_in_place(|| match group.state.lock() {
+            Ok(mut g) => Some((g.evaluate(t, reported), g.evaluation().cloned())),
+            Err(_) => None,
+        });
+        let Some((step, eval)) = decided else { return };
         if let Some(e) = &eval {
             app.metrics
                 .desired

@@ -235,3 +235,57 @@ impl State {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signal(host: &str, epoch: &str, seq: u64, decided_at: f64) -> Signal {
+        let json = serde_json::json!({
+            "version": 1, "host": host, "group": "g", "epoch": epoch, "seq": seq,
+            "decided_at": decided_at, "sent_at": 100.0, "metric": "m", "demand_now": 1.0,
+            "capacity": 1.0, "lead_s": 1.0, "p50_at_lead": null, "p90_at_lead": null,
+            "saturated": false, "action": "hold", "desired_change": 0, "reason": "",
+            "health": "healthy", "health_reasons": []
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn records_each_key_once_across_batches_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let fresh = |s: &Signal| s.decided_at > 50.0;
+        let a = [signal("h", "e1", 1, 100.0), signal("h", "e1", 2, 100.0)];
+        let b = [
+            signal("h", "e1", 2, 100.0),
+            signal("h", "e2", 1, 10.0),
+            signal("h", "e2", 1, 10.0),
+        ];
+        {
+            let mut st = State::open(&path).unwrap();
+            assert_eq!(
+                st.record(1.0, &a, fresh).unwrap(),
+                vec![Outcome::Applied, Outcome::Applied]
+            );
+            let out = st.record(1.0, &b, fresh).unwrap();
+            assert_eq!(
+                out,
+                vec![Outcome::Duplicate, Outcome::Stored, Outcome::Duplicate]
+            );
+        }
+        let mut st = State::open(&path).unwrap();
+        assert_eq!(
+            st.record(2.0, &a, fresh).unwrap(),
+            vec![Outcome::Duplicate, Outcome::Duplicate]
+        );
+        assert_eq!(
+            st.counts("g").unwrap(),
+            SignalCounts {
+                applied: 2,
+                stored: 1
+            }
+        );
+        assert_eq!(st.latest_signals("g", 0.0).unwrap().len(), 2);
+    }
+}
