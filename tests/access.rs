@@ -126,7 +126,12 @@ fn socket_admits_the_group_and_refuses_others() {
     std::fs::set_permissions(a.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = std::fs::File::create(a.log_path()).unwrap();
     let child = Command::new("setpriv")
-        .args([&format!("--regid={}", users.gid()), "--clear-groups", "--", BIN])
+        .args([
+            &format!("--regid={}", users.gid()),
+            "--clear-groups",
+            "--",
+            BIN,
+        ])
         .args(["agent", "--config"])
         .arg(a.config_path())
         .stdout(std::process::Stdio::null())

@@ -137,7 +137,10 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
     let config = dir.path().join("coordinator.toml");
     let toml = coordinator_toml("127.0.0.1:0", &state, &token, "kind = \"dry-run\"")
         .replace("max = 20", "max = 100000")
-        .replace("decision_interval = \"200ms\"", "decision_interval = \"1s\"");
+        .replace(
+            "decision_interval = \"200ms\"",
+            "decision_interval = \"1s\"",
+        );
     std::fs::write(&config, toml).unwrap();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = cpus >= 2;
@@ -255,10 +258,8 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
     sampler.join().unwrap();
     let peak = peak_rss.load(Ordering::Relaxed);
     let (_, p99_normal) = phases[0].report("normal clients only", elapsed / 2.0);
-    let (_, p99_hostile) = phases[1].report(
-        "with 50 slowloris + 2 oversized posters",
-        elapsed / 2.0,
-    );
+    let (_, p99_hostile) =
+        phases[1].report("with 50 slowloris + 2 oversized posters", elapsed / 2.0);
     eprintln!(
         "slowloris connections closed by the server: {closed}/{SLOW_CLIENTS}; oversized posts {big_n} ({big_odd} not 413)"
     );
@@ -266,7 +267,8 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
     let log = c.log();
     for p in &phases {
         assert_eq!(
-            p.errors, 0,
+            p.errors,
+            0,
             "errors, first: {:?}\n{}",
             p.first_error,
             tail(&log, 20)

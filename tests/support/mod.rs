@@ -73,7 +73,12 @@ impl Agent {
     }
 
     /// Like [`Agent::new`] with the state directory at `state`.
-    pub fn with_state(dir: tempfile::TempDir, state: PathBuf, interval: &str, extra: &str) -> Agent {
+    pub fn with_state(
+        dir: tempfile::TempDir,
+        state: PathBuf,
+        interval: &str,
+        extra: &str,
+    ) -> Agent {
         let cfg = format!(
             "[agent]\ninterval = \"{interval}\"\ndecision_interval = \"1s\"\nstate_directory = \"{}\"\nsocket = \"{}\"\nhost_id = \"fault-host\"\ngroup = \"web\"\n{extra}",
             state.display(),
@@ -332,21 +337,21 @@ actuation_interval = 0
 /// Distinct `(epoch, seq)` the coordinator applied for `host`, read from its state file, in
 /// the order they were received.
 pub fn coordinator_applied(state: &Path, host: &str) -> Vec<(String, u64, f64)> {
-    let conn = rusqlite::Connection::open_with_flags(
-        state,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let conn =
+        rusqlite::Connection::open_with_flags(state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
     let mut stmt = conn
         .prepare(
             "SELECT epoch, seq, received_at FROM signals WHERE host = ?1 AND applied != 0
              ORDER BY received_at, seq",
         )
         .unwrap();
-    stmt.query_map([host], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([host], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }
 
 /// Distinct `(epoch, seq)` the agent put in its outbox.
