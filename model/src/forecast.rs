@@ -85,10 +85,7 @@ pub struct Forecast {
 impl Forecast {
     /// The point at or just after `horizon_s`, else the last one.
     pub fn at(&self, horizon_s: f64) -> Option<&ForecastPoint> {
-        self.points
-            .iter()
-            .find(|p| p.horizon_s >= horizon_s - 1e-9)
-            .or(self.points.last())
+        self.points.iter().find(|p| p.horizon_s >= horizon_s - 1e-9).or(self.points.last())
     }
 }
 
@@ -120,14 +117,7 @@ impl View<'_> {
 }
 
 /// The competing models, in score-table order.
-const MODELS: [&str; 6] = [
-    "naive",
-    "drift",
-    "seasonal_naive",
-    "seasonal_level",
-    "ets",
-    "ar",
-];
+const MODELS: [&str; 6] = ["naive", "drift", "seasonal_naive", "seasonal_level", "ets", "ar"];
 const NAIVE: usize = 0;
 const DRIFT: usize = 1;
 const SNAIVE: usize = 2;
@@ -240,11 +230,7 @@ impl Forecaster {
         }
         if let Some(&prev) = self.hist.values().last() {
             let d = (v - prev).abs();
-            self.scale = if self.rows == 1 {
-                d
-            } else {
-                0.95 * self.scale + 0.05 * d
-            };
+            self.scale = if self.rows == 1 { d } else { 0.95 * self.scale + 0.05 * d };
         }
         self.hist.push(t, v, self.config.max_history_s);
         self.rows += 1;
@@ -253,9 +239,7 @@ impl Forecaster {
         if self.step <= 0.0 || self.refits == 0 {
             self.step = recent_step(self.hist.times(), 64).unwrap_or(0.0);
         }
-        if self.since_refit >= self.config.refit_every
-            || (self.refits == 0 && self.len() >= MIN_FIT)
-        {
+        if self.since_refit >= self.config.refit_every || (self.refits == 0 && self.len() >= MIN_FIT) {
             self.refit();
         } else if let Some(ets) = self.ets.as_mut() {
             let x = v - self.profile.as_ref().map_or(0.0, |p| p.at(t));
@@ -305,15 +289,8 @@ impl Forecaster {
             self.period = seasonality::detect(times, self.hist.values(), self.step);
         }
         let values = self.hist.values();
-        self.profile = self
-            .period
-            .and_then(|p| Profile::fit(times, values, p, self.step));
-        let view = View {
-            times,
-            values,
-            step: self.step,
-            profile: self.profile.as_ref(),
-        };
+        self.profile = self.period.and_then(|p| Profile::fit(times, values, p, self.step));
+        let view = View { times, values, step: self.step, profile: self.profile.as_ref() };
         let from = view.len().saturating_sub(ETS_ROWS);
         let x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
         self.ets = Ets::fit(&x, self.k.div_ceil(2));
@@ -346,10 +323,7 @@ impl Forecaster {
             self.issue();
         }
         let steps: Vec<usize> = (1..=k).collect();
-        let hs: Vec<f64> = steps
-            .iter()
-            .map(|&s| s as f64 * self.step.max(0.0))
-            .collect();
+        let hs: Vec<f64> = steps.iter().map(|&s| s as f64 * self.step.max(0.0)).collect();
         if self.step <= 0.0 {
             return self.cold(&hs);
         }
@@ -363,12 +337,7 @@ impl Forecaster {
             origin,
             points: horizons_s
                 .iter()
-                .map(|&h| ForecastPoint {
-                    horizon_s: h,
-                    p50: last,
-                    p90: last,
-                    p99: last,
-                })
+                .map(|&h| ForecastPoint { horizon_s: h, p50: last, p90: last, p99: last })
                 .collect(),
             model: MODELS[NAIVE],
             fallback: Some("cold start: a single observation; reactive (last value)".into()),
@@ -387,12 +356,7 @@ impl Forecaster {
         let mut points = Vec::with_capacity(steps.len());
         for (&h, &s) in horizons_s.iter().zip(steps) {
             let (p50, p90, p99) = self.band(e, s - 1);
-            points.push(ForecastPoint {
-                horizon_s: h,
-                p50,
-                p90,
-                p99,
-            });
+            points.push(ForecastPoint { horizon_s: h, p50, p90, p99 });
         }
         let kmax = steps.iter().copied().max().unwrap_or(1) - 1;
         let cold = self.scores[DRIFT * self.k + kmax].mae().is_none() || self.ets.is_none();
@@ -412,19 +376,8 @@ impl Forecaster {
             (Some(c), Some(_)) => Some(if c > 0.0 { f64::INFINITY } else { 1.0 }),
             _ => None,
         };
-        let model = if cold {
-            MODELS[DRIFT]
-        } else {
-            MODELS[self.leader(kmax)]
-        };
-        Some(Forecast {
-            origin,
-            points,
-            model,
-            fallback,
-            error_ratio,
-            season_s: self.period,
-        })
+        let model = if cold { MODELS[DRIFT] } else { MODELS[self.leader(kmax)] };
+        Some(Forecast { origin, points, model, fallback, error_ratio, season_s: self.period })
     }
 
     /// P50, P90, P99 at horizon index `k` of an issued forecast.
@@ -478,9 +431,7 @@ impl Forecaster {
         let row = self.rows - 1;
         let k = self.k;
         for h in 1..=k {
-            let Some(origin) = row.checked_sub(h as u64) else {
-                break;
-            };
+            let Some(origin) = row.checked_sub(h as u64) else { break };
             let slot = self.slot(origin);
             let e = &self.issued[slot];
             if e.row != origin {
@@ -509,24 +460,14 @@ impl Forecaster {
     /// Makes and stores every model's forecast at the latest observation.
     fn issue(&mut self) {
         let k = self.k;
-        let Some(row) = self.rows.checked_sub(1) else {
-            return;
-        };
+        let Some(row) = self.rows.checked_sub(1) else { return };
         let slot = self.slot(row);
         let mut e = std::mem::replace(
             &mut self.issued[slot],
-            Issued {
-                row,
-                preds: Vec::new(),
-                combined: Vec::new(),
-                p90: Vec::new(),
-                scale: 0.0,
-            },
+            Issued { row, preds: Vec::new(), combined: Vec::new(), p90: Vec::new(), scale: 0.0 },
         );
         e.row = row;
-        e.scale = self
-            .scale
-            .max(1e-9 * self.hist.values().last().map_or(1.0, |v| v.abs().max(1.0)));
+        e.scale = self.scale.max(1e-9 * self.hist.values().last().map_or(1.0, |v| v.abs().max(1.0)));
         let view = View {
             times: self.hist.times(),
             values: self.hist.values(),
@@ -546,9 +487,7 @@ impl Forecaster {
                     _ => out.iter_mut().for_each(|o| *o = f64::NAN),
                 },
                 SLEVEL => match &self.profile {
-                    Some(p) => {
-                        seasonal_naive::seasonal_level(view.times, view.values, self.step, p, out)
-                    }
+                    Some(p) => seasonal_naive::seasonal_level(view.times, view.values, self.step, p, out),
                     None => out.iter_mut().for_each(|o| *o = f64::NAN),
                 },
                 ETS => match &self.ets {
@@ -586,11 +525,7 @@ impl Forecaster {
         let maes: Vec<Option<f64>> = (0..MODELS.len())
             .map(|m| {
                 let p = preds[m * k + h];
-                if p.is_finite() {
-                    self.scores[m * k + h].mae()
-                } else {
-                    None
-                }
+                if p.is_finite() { self.scores[m * k + h].mae() } else { None }
             })
             .collect();
         let Some(best) = maes.iter().flatten().copied().min_by(f64::total_cmp) else {
@@ -605,19 +540,11 @@ impl Forecaster {
             if mae > WEIGHT_CUTOFF * best {
                 continue;
             }
-            let w = if mae > 0.0 {
-                (best / mae).powi(WEIGHT_POWER)
-            } else {
-                1.0
-            };
+            let w = if mae > 0.0 { (best / mae).powi(WEIGHT_POWER) } else { 1.0 };
             sw += w;
             s += w * preds[m * k + h];
         }
-        if sw > 0.0 {
-            s / sw
-        } else {
-            preds[NAIVE * k + h]
-        }
+        if sw > 0.0 { s / sw } else { preds[NAIVE * k + h] }
     }
 }
 

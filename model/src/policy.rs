@@ -145,10 +145,7 @@ pub struct Policy {
 impl Policy {
     /// A policy with fresh state.
     pub fn new(config: PolicyConfig) -> Self {
-        Policy {
-            config,
-            window: VecDeque::new(),
-        }
+        Policy { config, window: VecDeque::new() }
     }
 
     /// The configuration in force.
@@ -162,18 +159,10 @@ impl Policy {
         let cap = c.capacity_per_instance.max(f64::MIN_POSITIVE);
         let u = c.target_utilization.clamp(0.01, 1.0);
         let lead = c.lead_s();
-        let demand = if obs.demand.is_finite() {
-            obs.demand.max(0.0)
-        } else {
-            0.0
-        };
+        let demand = if obs.demand.is_finite() { obs.demand.max(0.0) } else { 0.0 };
         let count = |x: f64| -> u32 {
             let n = (x - 1e-9).ceil();
-            if n.is_finite() && n > 0.0 {
-                n.min(u32::MAX as f64) as u32
-            } else {
-                0
-            }
+            if n.is_finite() && n > 0.0 { n.min(u32::MAX as f64) as u32 } else { 0 }
         };
         let reactive_need = count(demand / (cap * u));
         let mut why: Vec<String> = Vec::new();
@@ -233,13 +222,9 @@ impl Policy {
             }
         };
         if obs.saturated {
-            let bump = obs
-                .current_instances
-                .saturating_add((obs.current_instances / 10).max(1));
+            let bump = obs.current_instances.saturating_add((obs.current_instances / 10).max(1));
             if bump > raw {
-                why.push(format!(
-                    "saturated: demand is censored, scaling out to {bump}"
-                ));
+                why.push(format!("saturated: demand is censored, scaling out to {bump}"));
                 raw = bump;
             }
         }
@@ -251,11 +236,7 @@ impl Policy {
             self.window.pop_back();
         }
         self.window.push_back((obs.t, raw));
-        while self
-            .window
-            .front()
-            .is_some_and(|&(t, _)| t < obs.t - c.scale_in_stabilization_s)
-        {
+        while self.window.front().is_some_and(|&(t, _)| t < obs.t - c.scale_in_stabilization_s) {
             self.window.pop_front();
         }
         let held = self.window.front().map_or(raw, |&(_, n)| n);
@@ -272,10 +253,7 @@ impl Policy {
             let step_floor = current.saturating_sub(c.max_scale_in_step.max(1));
             let d = held.max(step_floor);
             if d > held {
-                why.push(format!(
-                    "scale-in limited to {} per decision",
-                    c.max_scale_in_step.max(1)
-                ));
+                why.push(format!("scale-in limited to {} per decision", c.max_scale_in_step.max(1)));
             }
             d
         }
@@ -285,9 +263,7 @@ impl Policy {
         }
         let planned = desired;
         let desired = if c.mode == PolicyMode::ForecastOnly {
-            why.push(format!(
-                "forecast-only: would set {planned}, keeping {current}"
-            ));
+            why.push(format!("forecast-only: would set {planned}, keeping {current}"));
             current
         } else {
             desired

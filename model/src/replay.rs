@@ -47,9 +47,7 @@ pub fn backtest(
     config.min_horizon_steps = config.min_horizon_steps.max(horizon);
     let mut f = Forecaster::new(config);
     let mut out = Vec::new();
-    let first = origins
-        .start
-        .map_or(1, |s| times.partition_point(|&t| t < s));
+    let first = origins.start.map_or(1, |s| times.partition_point(|&t| t < s));
     let every = origins.every.max(1);
     for i in 0..times.len().min(values.len()) {
         f.observe(times[i], values[i]);
@@ -59,10 +57,8 @@ pub fn backtest(
         }
         if let Some(fc) = f.forecast_steps(horizon) {
             for (k, p) in fc.points.iter().enumerate() {
-                let target = times
-                    .get(i + k + 1)
-                    .copied()
-                    .unwrap_or(times[i] + (k + 1) as f64 * step);
+                let target =
+                    times.get(i + k + 1).copied().unwrap_or(times[i] + (k + 1) as f64 * step);
                 out.push(BacktestRow {
                     origin: times[i],
                     target,
@@ -94,10 +90,7 @@ pub fn simulate(
 ) -> Vec<PlanRow> {
     simulate_decisions(times, values, config, &ForecastConfig::default(), progress)
         .into_iter()
-        .map(|d| PlanRow {
-            t: d.t,
-            desired: d.desired,
-        })
+        .map(|d| PlanRow { t: d.t, desired: d.desired })
         .collect()
 }
 
@@ -123,21 +116,12 @@ pub fn simulate_decisions(
             None
         } else {
             let step = f.step_s();
-            let steps = if step > 0.0 {
-                (config.lead_s() / step).ceil().max(1.0) as usize
-            } else {
-                1
-            };
+            let steps = if step > 0.0 { (config.lead_s() / step).ceil().max(1.0) as usize } else { 1 };
             horizons.clear();
             horizons.extend((1..=steps).map(|k| (k as f64 * step).min(config.lead_s())));
             f.forecast(&horizons)
         };
-        let obs = Observation {
-            t: times[i],
-            demand: v,
-            saturated: false,
-            current_instances: current,
-        };
+        let obs = Observation { t: times[i], demand: v, saturated: false, current_instances: current };
         let d = policy.decide(&obs, fc.as_ref());
         current = d.desired;
         plan.push(d);
@@ -167,12 +151,7 @@ pub struct Summary {
 }
 
 /// Summarises a plan against the demand it was made for.
-pub fn summarize(
-    times: &[f64],
-    values: &[f64],
-    plan: &[PlanRow],
-    config: &PolicyConfig,
-) -> Summary {
+pub fn summarize(times: &[f64], values: &[f64], plan: &[PlanRow], config: &PolicyConfig) -> Summary {
     let n = times.len().min(values.len()).min(plan.len());
     let step = median_step(times);
     let mut ready_q: VecDeque<(f64, u32)> = VecDeque::new();
@@ -189,11 +168,7 @@ pub fn summarize(
     for i in 0..n {
         let t = times[i];
         let d = plan[i].desired;
-        let dt = if i + 1 < n {
-            (times[i + 1] - t).min(4.0 * step)
-        } else {
-            step
-        };
+        let dt = if i + 1 < n { (times[i + 1] - t).min(4.0 * step) } else { step };
         s.instance_hours += d as f64 * dt / 3600.0;
         s.peak = s.peak.max(d);
         if i > 0 && d != plan[i - 1].desired {
@@ -207,10 +182,7 @@ pub fn summarize(
             ready_q.pop_back();
         }
         ready_q.push_back((t, d));
-        while ready_q
-            .front()
-            .is_some_and(|&(tt, _)| tt < t - config.warmup_s - 1e-9)
-        {
+        while ready_q.front().is_some_and(|&(tt, _)| tt < t - config.warmup_s - 1e-9) {
             ready_q.pop_front();
         }
         let ready = ready_q.front().map_or(d, |&(_, c)| c) as f64 * config.capacity_per_instance;
@@ -233,11 +205,7 @@ pub fn summarize(
 
 /// Median spacing of a series, seconds (1 for fewer than two points).
 pub fn median_step(times: &[f64]) -> f64 {
-    let mut d: Vec<f64> = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|x| *x > 0.0)
-        .collect();
+    let mut d: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).filter(|x| *x > 0.0).collect();
     if d.is_empty() {
         return 1.0;
     }

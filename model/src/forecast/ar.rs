@@ -39,10 +39,7 @@ impl Ar {
         let max_lag = LAGS[LAGS.len() - 1];
         let hi = n.checked_sub(k + 1)?;
         let (seasonal, period) = match view.profile {
-            Some(p) => (
-                Some([view.step, (k / 2).max(1) as f64 * view.step]),
-                p.period,
-            ),
+            Some(p) => (Some([view.step, (k / 2).max(1) as f64 * view.step]), p.period),
             None => (None, 0.0),
         };
         let mut lo = max_lag.max(hi.saturating_sub(TRAIN_ROWS - 1));
@@ -54,12 +51,7 @@ impl Ar {
             return None;
         }
         let rows = hi - lo + 1;
-        let mut model = Ar {
-            seasonal,
-            period,
-            clip: vec![f64::INFINITY; p],
-            coef: Array2::zeros((p, k)),
-        };
+        let mut model = Ar { seasonal, period, clip: vec![f64::INFINITY; p], coef: Array2::zeros((p, k)) };
         let mut x = Array2::zeros((rows, p));
         let mut y = Array2::zeros((rows, k));
         for (r, i) in (lo..=hi).enumerate() {
@@ -109,11 +101,7 @@ impl Ar {
         let base = view.x(n - 1);
         for (j, o) in out.iter_mut().enumerate() {
             *o = if j < self.coef.ncols() {
-                base + f
-                    .iter()
-                    .zip(self.coef.column(j))
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
+                base + f.iter().zip(self.coef.column(j)).map(|(a, b)| a * b).sum::<f64>()
             } else {
                 f64::NAN
             };
@@ -204,12 +192,7 @@ mod tests {
         }
         x.push(5.0);
         let t: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
-        let view = View {
-            times: &t,
-            values: &x,
-            step: 1.0,
-            profile: None,
-        };
+        let view = View { times: &t, values: &x, step: 1.0, profile: None };
         let m = Ar::fit(&view, 5).expect("fit");
         let mut out = [0.0; 5];
         m.predict(&view, &mut out);

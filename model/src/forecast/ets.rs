@@ -33,13 +33,7 @@ impl Ets {
                     if beta == 0.0 && phi != PHIS[0] {
                         continue;
                     }
-                    let mut m = Ets {
-                        alpha,
-                        beta,
-                        phi,
-                        level: x[0],
-                        trend: 0.0,
-                    };
+                    let mut m = Ets { alpha, beta, phi, level: x[0], trend: 0.0 };
                     let sum_lead = m.phi_sum(lead);
                     let mut loss = 0.0;
                     for i in 1..x.len() {
@@ -100,9 +94,7 @@ mod tests {
 
     #[test]
     fn smooths_noise() {
-        let x: Vec<f64> = (0..400)
-            .map(|i| if i % 2 == 0 { 9.0 } else { 11.0 })
-            .collect();
+        let x: Vec<f64> = (0..400).map(|i| if i % 2 == 0 { 9.0 } else { 11.0 }).collect();
         let m = Ets::fit(&x, 5).expect("fit");
         let mut out = [0.0; 3];
         m.predict(&mut out);
