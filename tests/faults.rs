@@ -96,8 +96,8 @@ fn check_db(db: &Path, rollups: &BTreeSet<i64>, committed_seq: u64) -> u64 {
     max
 }
 
-/// Kills the agent `kills` times at random moments (0 to 3 s after spawn, so some kills land
-/// during start-up) with a coordinator configured, checking the database after each kill,
+/// Kills the agent `kills` times at random moments (0 to 3 s after spawn; one in five within
+/// 60 ms, during start-up) with a coordinator configured, checking the database after each kill,
 /// then drains and compares what the coordinator applied with what the agent produced.
 fn crash_loop(kills: u32) {
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +113,13 @@ fn crash_loop(kills: u32) {
     a.kill9();
     for i in 0..kills {
         a.spawn();
-        std::thread::sleep(Duration::from_millis(rng.below(3000)));
+        // One kill in five lands within 60 ms of the spawn: during start-up and migration.
+        let wait = if rng.below(5) == 0 {
+            rng.below(60)
+        } else {
+            rng.below(3000)
+        };
+        std::thread::sleep(Duration::from_millis(wait));
         let out = a.cli(&["status", "--json"]);
         if out.status.success() {
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
