@@ -151,7 +151,7 @@ fn crash_loop(kills: u32) {
     );
     check_delivery(&a.db(), &cstate, &produced, 3);
     eprintln!(
-        "survived {kills} kill -9 ({killed_ready} while serving); produced {} signals, coordinator applied {}",
+        "survived {kills} kill -9 ({killed_ready} after answering status); produced {} signals, coordinator applied {}",
         produced.len(),
         coordinator_applied(&cstate, "fault-host").len()
     );
@@ -437,6 +437,7 @@ fn broken_proc_files_disable_sources_then_recover() {
         "net/dev",
         "net/netstat",
         "pressure/io",
+        "net/tcp",
     ]
     .iter()
     .map(|f| (proc.join(f), std::fs::read(proc.join(f)).unwrap()))
@@ -467,6 +468,11 @@ fn broken_proc_files_disable_sources_then_recover() {
     )
     .unwrap();
     std::fs::write(proc.join("pressure/io"), b"some avg10=banana\n").unwrap();
+    std::fs::write(
+        proc.join("net/tcp"),
+        b"  sl  local_address\n 0: ZZZZ:0050 0A\n",
+    )
+    .unwrap();
     let huge: Vec<u8> = b"eth0: zz 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n"
         .iter()
         .copied()
@@ -474,7 +480,14 @@ fn broken_proc_files_disable_sources_then_recover() {
         .take(50 << 20)
         .collect();
     std::fs::write(proc.join("net/dev"), &huge).unwrap();
-    let broken = ["cpu", "memory", "disk", "pressure", "network"];
+    let broken = [
+        "cpu",
+        "memory",
+        "disk",
+        "pressure",
+        "network",
+        "accept_queue",
+    ];
     let v = a.wait_status("broken sources disabled", 20, |v| {
         broken.iter().all(|s| source_state(v, s).0 == "disabled")
     });
@@ -493,7 +506,15 @@ fn broken_proc_files_disable_sources_then_recover() {
         std::fs::write(path, bytes).unwrap();
     }
     let restored = Instant::now();
-    let all = ["cpu", "memory", "disk", "pressure", "network", "netstat"];
+    let all = [
+        "cpu",
+        "memory",
+        "disk",
+        "pressure",
+        "network",
+        "netstat",
+        "accept_queue",
+    ];
     let v = a.wait_status("every source back", 70, |v| {
         all.iter().all(|s| source_state(v, s).0 == "ok")
     });
