@@ -43,7 +43,10 @@ pub fn proc_tcp(data: &[u8]) {
 
 /// A NETLINK_SOCK_DIAG reply: the message walk, then each record.
 pub fn sock_diag(data: &[u8]) {
-    let seq = data.first().copied().map_or(0, u32::from);
+    // The sequence the walk expects is the first message's own, so records are reached.
+    let seq = data
+        .get(8..12)
+        .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
     let _ = accept_queue::walk(data, seq, |rec| {
         let _ = accept_queue::parse_record(rec);
     });
