@@ -334,24 +334,49 @@ actuation_interval = 0
     )
 }
 
-/// Distinct `(epoch, seq)` the coordinator applied for `host`, read from its state file, in
-/// the order they were received.
-pub fn coordinator_applied(state: &Path, host: &str) -> Vec<(String, u64, f64)> {
+/// One signal as the coordinator recorded it.
+pub struct Recorded {
+    pub epoch: String,
+    pub seq: u64,
+    pub received_at: f64,
+    pub decided_at: f64,
+    /// Applied to the group's demand; false = stored for audit only (older than the TTL).
+    pub applied: bool,
+}
+
+/// Every signal the coordinator recorded for `host` (applied or stored), read from its state
+/// file, in the order they were received.
+pub fn coordinator_recorded(state: &Path, host: &str) -> Vec<Recorded> {
     let conn =
         rusqlite::Connection::open_with_flags(state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let mut stmt = conn
         .prepare(
-            "SELECT epoch, seq, received_at FROM signals WHERE host = ?1 AND applied != 0
+            "SELECT epoch, seq, received_at, decided_at, applied FROM signals WHERE host = ?1
              ORDER BY received_at, seq",
         )
         .unwrap();
     stmt.query_map([host], |r| {
-        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+        Ok(Recorded {
+            epoch: r.get(0)?,
+            seq: r.get::<_, i64>(1)? as u64,
+            received_at: r.get(2)?,
+            decided_at: r.get(3)?,
+            applied: r.get::<_, i64>(4)? != 0,
+        })
     })
     .unwrap()
     .map(Result::unwrap)
     .collect()
+}
+
+/// The `(epoch, seq)` the coordinator applied for `host`.
+pub fn coordinator_applied(state: &Path, host: &str) -> Vec<(String, u64)> {
+    coordinator_recorded(state, host)
+        .into_iter()
+        .filter(|r| r.applied)
+        .map(|r| (r.epoch, r.seq))
+        .collect()
 }
 
 /// Distinct `(epoch, seq)` the agent put in its outbox.
