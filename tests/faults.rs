@@ -214,7 +214,7 @@ fn check_delivery(
         let fresh = r.received_at - r.decided_at <= SIGNAL_TTL_S - 1.0;
         let stale = r.received_at - r.decided_at > SIGNAL_TTL_S + 1.0;
         assert!(
-            !(fresh && !r.applied) && !(stale && r.applied),
+            (r.applied || !fresh) && (!r.applied || !stale),
             "seq {} {:.1}s old at receipt, applied {}",
             r.seq,
             r.received_at - r.decided_at,
