@@ -225,3 +225,26 @@ pub fn request(candidates: &[PathBuf], req: &Request) -> anyhow::Result<Value> {
     }
     Ok(resp.data.unwrap_or(json!(null)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Any request line is a request or a parse error, never a panic; a parsed request
+        /// serialises back to one that parses the same.
+        #[test]
+        fn arbitrary_request_lines_never_panic(
+            line in "\\{(\"(cmd|v|metric|since_s|resolution)\":(\"(status|forecast|history|metrics|health|decisions|10s|1m)\"|-?[0-9]{1,20}(\\.[0-9]+)?(e[0-9]{1,3})?|null),?){0,5}\\}",
+            raw in "\\PC{0,200}",
+        ) {
+            for l in [&line, &raw] {
+                if let Ok(req) = serde_json::from_str::<Request>(l) {
+                    let back = serde_json::to_string(&req).unwrap();
+                    let again: Request = serde_json::from_str(&back).unwrap();
+                    proptest::prop_assert_eq!(format!("{req:?}"), format!("{again:?}"));
+                }
+            }
+        }
+    }
+}

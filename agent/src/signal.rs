@@ -231,4 +231,18 @@ mod tests {
         assert!(s.validate().is_err());
         assert!(sample().validate().is_ok());
     }
+
+    proptest::proptest! {
+        /// Any body, as the coordinator reads it, is an error or a signal, never a panic.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+                                        text in "[\\[\\]{}\",:0-9a-z_. -]{0,300}") {
+            for b in [&body[..], text.as_bytes()] {
+                if let Ok(s) = serde_json::from_slice::<Signal>(b) {
+                    let _ = s.validate();
+                }
+                let _ = serde_json::from_slice::<Vec<Signal>>(b);
+            }
+        }
+    }
 }

@@ -623,6 +623,7 @@ mod tests {
             desired_change: 0,
             reason: "test".into(),
             health: "healthy".into(),
+            instance_id: None,
             health_reasons: vec![],
             instance_id: None,
         }

@@ -42,6 +42,10 @@ pub mod source;
 
 mod parse;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
+
 pub use collector::Collector;
 pub use ring::{SampleSender, ring};
 pub use sample::{

@@ -178,19 +178,15 @@ async fn serve(
                     )
                 })?;
             println!("headroom coordinator listening on https://{addr}");
-            tokio::spawn(
-                axum_server::from_tcp_rustls(listener, rustls)
-                    .handle(handle.clone())
-                    .serve(service),
-            )
+            let mut server = axum_server::from_tcp_rustls(listener, rustls);
+            slow_client_limits(server.http_builder());
+            tokio::spawn(server.handle(handle.clone()).serve(service))
         }
         None => {
             println!("headroom coordinator listening on http://{addr}");
-            tokio::spawn(
-                axum_server::from_tcp(listener)
-                    .handle(handle.clone())
-                    .serve(service),
-            )
+            let mut server = axum_server::from_tcp(listener);
+            slow_client_limits(server.http_builder());
+            tokio::spawn(server.handle(handle.clone()).serve(service))
         }
     };
     tracing::info!(%addr, groups = app.groups.len(), state = %config.state.display(), "coordinator started");
@@ -378,4 +374,19 @@ async fn prune_loop(app: Arc<App>, retention_s: f64, mut stop: tokio::sync::watc
         })
         .await;
     }
+}
+
+/// How long a client may take to send a request's headers before its connection is closed.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Closes connections whose headers do not arrive within [`HEADER_READ_TIMEOUT`]: hyper only
+/// enforces its header timeout when given a timer, and without one a slowloris client
+/// (trickling header bytes) holds a connection and a descriptor forever.
+fn slow_client_limits(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
 }

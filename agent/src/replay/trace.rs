@@ -238,4 +238,20 @@ mod tests {
         assert_eq!(t.times, vec![1.0, 3.0]);
         assert_eq!(t.values, vec![2.5, 4.0]);
     }
+
+    proptest::proptest! {
+        /// Any CSV text is a trace or an error naming the file, never a panic.
+        #[test]
+        fn arbitrary_csv_never_panics(
+            text in "(timestamp,value\n)?([-+0-9.eE:TZ, a-z]{0,30}\n){0,20}",
+            raw in "\\PC{0,200}",
+        ) {
+            for t in [&text, &raw] {
+                let _ = parse(t, "p.csv");
+                for field in t.split([',', '\n']) {
+                    let _ = parse_time(field);
+                }
+            }
+        }
+    }
 }

@@ -109,6 +109,13 @@ impl ProcFile {
                 }
             }
         }
+        // A file that was once huge (a runaway or hostile file) must not pin its buffer
+        // forever: give the memory back when the content is far smaller again. A steady file
+        // never triggers this, so a tick still allocates nothing.
+        if self.buf.len() > INITIAL_BUF && filled.saturating_mul(8) < self.buf.len() {
+            self.buf.truncate(filled.saturating_mul(2).max(INITIAL_BUF));
+            self.buf.shrink_to_fit();
+        }
         Ok(&self.buf[..filled])
     }
 
@@ -260,5 +267,20 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         f.close();
         assert!(matches!(f.read(), Err(SourceError::Io { .. })));
+    }
+
+    #[test]
+    fn proc_file_gives_memory_back_after_a_huge_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![b'x'; 4 << 20]).unwrap();
+        let mut f = ProcFile::new(dir.path(), "f");
+        assert_eq!(f.read().unwrap().len(), 4 << 20);
+        assert!(f.buf.len() >= 4 << 20);
+        std::fs::write(&path, b"small again").unwrap();
+        assert_eq!(f.read().unwrap(), b"small again");
+        assert_eq!(f.buf.len(), INITIAL_BUF);
+        assert!(f.buf.capacity() < 2 * INITIAL_BUF);
+        assert_eq!(f.read().unwrap(), b"small again");
     }
 }

@@ -1,0 +1,4 @@
+//! Arbitrary bytes into the collector's `sock_diag` parser: it must return, never panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| headroom_collector::fuzz::sock_diag(data));
