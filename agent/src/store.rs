@@ -625,7 +625,6 @@ mod tests {
             health: "healthy".into(),
             instance_id: None,
             health_reasons: vec![],
-            instance_id: None,
         }
     }
 
