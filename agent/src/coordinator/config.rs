@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! listen = "0.0.0.0:7070"                      # HTTP API
-//! state = "/var/lib/headroom/coordinator.db"   # SQLite: applied signal keys, demand, actions
+//! state = "/var/lib/headroom-coordinator/coordinator.db"  # default: $STATE_DIRECTORY/coordinator.db
 //! max_body_bytes = 65536                       # larger POST bodies get 413
 //! retention = "14d"                            # stored signals/actions older than this are pruned
 //!
@@ -48,8 +48,9 @@ use crate::exit::{CONFIG_INVALID, Exit};
 
 /// Default listen address of the HTTP API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
-/// Default state file.
-pub const DEFAULT_STATE: &str = "/var/lib/headroom/coordinator.db";
+/// Default state file
+/// (used when `$STATE_DIRECTORY`, which systemd sets for the unit, is not).
+pub const DEFAULT_STATE: &str = "/var/lib/headroom-coordinator/coordinator.db";
 /// The group used when no configuration file is given.
 pub const DEFAULT_GROUP: &str = "default";
 
@@ -192,7 +193,13 @@ fn default_listen() -> String {
     DEFAULT_LISTEN.into()
 }
 fn default_state() -> PathBuf {
-    PathBuf::from(DEFAULT_STATE)
+    match std::env::var_os("STATE_DIRECTORY") {
+        Some(d) if !d.is_empty() => {
+            let first = d.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+            PathBuf::from(first).join("coordinator.db")
+        }
+        _ => PathBuf::from(DEFAULT_STATE),
+    }
 }
 fn default_max_body() -> usize {
     64 * 1024
