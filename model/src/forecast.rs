@@ -138,6 +138,10 @@ const WEIGHT_POWER: i32 = 4;
 const WEIGHT_CUTOFF: f64 = 1.6;
 /// Refits between seasonality checks.
 const DETECT_EVERY: usize = 16;
+/// Largest step folded into the volatility, in multiples of the current volatility.
+const SCALE_CLIP: f64 = 4.0;
+/// Floor of the residual scale, as a fraction of the long-run volatility.
+const SCALE_FLOOR: f64 = 0.5;
 /// Largest horizon, in steps.
 const MAX_STEPS: usize = 1024;
 /// Rows of the recent window the exponential smoother is fitted on.
@@ -181,6 +185,7 @@ pub struct Forecaster {
     rows: u64,
     step: f64,
     scale: f64,
+    long_scale: f64,
     nonneg: bool,
     since_refit: usize,
     refits: usize,
@@ -205,6 +210,7 @@ impl Forecaster {
             rows: 0,
             step: 0.0,
             scale: 0.0,
+            long_scale: 0.0,
             nonneg: true,
             since_refit: 0,
             refits: 0,
@@ -230,7 +236,15 @@ impl Forecaster {
         }
         if let Some(&prev) = self.hist.values().last() {
             let d = (v - prev).abs();
-            self.scale = if self.rows == 1 { d } else { 0.95 * self.scale + 0.05 * d };
+            if self.rows == 1 {
+                self.scale = d;
+                self.long_scale = d;
+            } else {
+                // Winsorised so that one spike does not widen the bands for long.
+                let d = if self.scale > 0.0 { d.min(SCALE_CLIP * self.scale) } else { d };
+                self.scale = 0.95 * self.scale + 0.05 * d;
+                self.long_scale = 0.998 * self.long_scale + 0.002 * d;
+            }
         }
         self.hist.push(t, v, self.config.max_history_s);
         self.rows += 1;
@@ -467,7 +481,12 @@ impl Forecaster {
             Issued { row, preds: Vec::new(), combined: Vec::new(), p90: Vec::new(), scale: 0.0 },
         );
         e.row = row;
-        e.scale = self.scale.max(1e-9 * self.hist.values().last().map_or(1.0, |v| v.abs().max(1.0)));
+        // Residuals are scaled by recent volatility, floored by the long-run one so that a
+        // quiet spell cannot blow the scaled residuals up.
+        e.scale = self
+            .scale
+            .max(SCALE_FLOOR * self.long_scale)
+            .max(1e-9 * self.hist.values().last().map_or(1.0, |v| v.abs().max(1.0)));
         let view = View {
             times: self.hist.times(),
             values: self.hist.values(),

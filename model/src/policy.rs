@@ -47,8 +47,11 @@ pub struct PolicyConfig {
     pub min_instances: u32,
     /// Most instances.
     pub max_instances: u32,
-    /// Largest scale-in step.
+    /// Largest scale-in step, instances per decision (or `max_scale_in_fraction` of the
+    /// current count, whichever is larger).
     pub max_scale_in_step: u32,
+    /// Largest scale-in step as a fraction of the current count per decision.
+    pub max_scale_in_fraction: f64,
     /// Scale in only after demand allowed it for this long.
     pub scale_in_stabilization_s: f64,
     /// Predictive, reactive or forecast-only.
@@ -56,6 +59,9 @@ pub struct PolicyConfig {
     /// Fall back to reactive when the forecast's recent error exceeds the naive forecast's by
     /// this factor.
     pub max_error_ratio: f64,
+    /// Quantile of the forecast that must fit in full capacity, 0.9..=0.99 (interpolated
+    /// between P90 and P99).
+    pub upper_quantile: f64,
 }
 
 impl Default for PolicyConfig {
@@ -68,9 +74,11 @@ impl Default for PolicyConfig {
             min_instances: 1,
             max_instances: 100,
             max_scale_in_step: 1,
+            max_scale_in_fraction: 0.5,
             scale_in_stabilization_s: 300.0,
             mode: PolicyMode::Predictive,
             max_error_ratio: 1.25,
+            upper_quantile: 0.99,
         }
     }
 }
@@ -170,16 +178,19 @@ impl Policy {
         // Forecast at the horizons up to the lead: the largest P50 and P90.
         let mut p50 = None::<f64>;
         let mut p90 = None::<f64>;
+        let mut upper = None::<f64>;
+        let w = ((c.upper_quantile - 0.9) / 0.09).clamp(0.0, 1.0);
         if let Some(f) = forecast {
-            for p in f.points.iter().filter(|p| p.horizon_s <= lead + 1e-9) {
+            let mut pts: Vec<&crate::forecast::ForecastPoint> =
+                f.points.iter().filter(|p| p.horizon_s <= lead + 1e-9).collect();
+            if pts.is_empty() {
+                pts.extend(f.at(lead));
+            }
+            for p in pts {
+                let q = p.p90 + w * (p.p99 - p.p90);
                 p50 = Some(p50.map_or(p.p50, |v| v.max(p.p50)));
                 p90 = Some(p90.map_or(p.p90, |v| v.max(p.p90)));
-            }
-            if p50.is_none()
-                && let Some(p) = f.at(lead)
-            {
-                p50 = Some(p.p50);
-                p90 = Some(p.p90);
+                upper = Some(upper.map_or(q, |v| v.max(q)));
             }
         }
         let distrust = forecast.and_then(|f| {
@@ -194,7 +205,7 @@ impl Policy {
                 _ => None,
             }
         });
-        let (mut raw, fallback) = match (c.mode, p50, p90, &distrust) {
+        let (mut raw, fallback) = match (c.mode, p50, upper, &distrust) {
             (PolicyMode::Reactive, ..) => {
                 why.push(format!(
                     "reactive: demand {demand:.3} at {:.0}% of {cap:.3} per instance needs {reactive_need}",
@@ -207,9 +218,10 @@ impl Policy {
                 let by_p90 = count(q / cap);
                 let planned = by_p50.max(by_p90).max(reactive_need);
                 why.push(format!(
-                    "planned for {lead:.0} s ahead: P50 {m:.3} at {:.0}% needs {by_p50}, P90 {q:.3} at \
-                     full capacity needs {by_p90}, demand now needs {reactive_need}",
-                    u * 100.0
+                    "planned for {lead:.0} s ahead: P50 {m:.3} at {:.0}% needs {by_p50}, P{:.0} {q:.3} \
+                     at full capacity needs {by_p90}, demand now needs {reactive_need}",
+                    u * 100.0,
+                    c.upper_quantile * 100.0
                 ));
                 (planned, false)
             }
@@ -250,10 +262,11 @@ impl Policy {
             ));
             current
         } else {
-            let step_floor = current.saturating_sub(c.max_scale_in_step.max(1));
-            let d = held.max(step_floor);
+            let by_fraction = (current as f64 * c.max_scale_in_fraction.clamp(0.0, 1.0)).ceil() as u32;
+            let step = c.max_scale_in_step.max(by_fraction).max(1);
+            let d = held.max(current.saturating_sub(step));
             if d > held {
-                why.push(format!("scale-in limited to {} per decision", c.max_scale_in_step.max(1)));
+                why.push(format!("scale-in limited to {step} per decision"));
             }
             d
         }
