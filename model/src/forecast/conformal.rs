@@ -54,7 +54,7 @@ impl Conformal {
         for (s, r) in self.sorted.iter_mut().zip(&self.recent) {
             s.clear();
             s.extend(r.iter().copied());
-            s.sort_by(f64::total_cmp);
+            s.sort_unstable_by(f64::total_cmp);
         }
     }
 

@@ -86,7 +86,8 @@ impl Profile {
 }
 
 fn bin(t: f64, period: f64, nbins: usize) -> usize {
-    let phase = t.rem_euclid(period) / period;
+    let cycles = t / period;
+    let phase = cycles - cycles.floor();
     ((phase * nbins as f64) as usize).min(nbins - 1)
 }
 
