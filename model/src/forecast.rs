@@ -117,13 +117,16 @@ impl View<'_> {
 }
 
 /// The competing models, in score-table order.
-const MODELS: [&str; 6] = ["naive", "drift", "seasonal_naive", "seasonal_level", "ets", "ar"];
+const MODELS: [&str; 8] =
+    ["naive", "drift", "seasonal_naive", "seasonal_level", "ets", "ar", "theta", "median"];
 const NAIVE: usize = 0;
 const DRIFT: usize = 1;
 const SNAIVE: usize = 2;
 const SLEVEL: usize = 3;
 const ETS: usize = 4;
 const AR: usize = 5;
+const THETA: usize = 6;
+const MEDIAN: usize = 7;
 /// Score slot of the combined forecast.
 const COMBINED: usize = MODELS.len();
 /// Observations before the first refit.
@@ -131,11 +134,16 @@ const MIN_FIT: usize = 16;
 /// Scored forecasts a model needs at a horizon before it may lead.
 const MIN_SCORED: f64 = 12.0;
 /// Exponential decay of the error scores per observation.
-const ERROR_DECAY: f64 = 1.0 / 400.0;
-/// Exponent of the relative error in the combination weights.
-const WEIGHT_POWER: i32 = 4;
+const ERROR_DECAY: f64 = 0.01;
+/// Exponent of the relative error in the combination weights (high: the leader dominates,
+/// close runners-up still share).
+const WEIGHT_POWER: i32 = 10;
 /// Models worse than this multiple of the best get no weight.
 const WEIGHT_CUTOFF: f64 = 1.6;
+/// Exponent of the relative error in the combination weights.
+
+/// Models worse than this multiple of the best get no weight.
+
 /// Refits between seasonality checks.
 const DETECT_EVERY: usize = 16;
 /// Largest step folded into the volatility, in multiples of the current volatility.
@@ -144,6 +152,8 @@ const SCALE_CLIP: f64 = 4.0;
 const SCALE_FLOOR: f64 = 0.5;
 /// Largest horizon, in steps.
 const MAX_STEPS: usize = 1024;
+/// Rows in the robust recent level (median).
+const MEDIAN_ROWS: usize = 5;
 /// Rows of the recent window the exponential smoother is fitted on.
 const ETS_ROWS: usize = 1200;
 
@@ -192,6 +202,7 @@ pub struct Forecaster {
     period: Option<f64>,
     profile: Option<Profile>,
     ets: Option<Ets>,
+    theta: Option<Ets>,
     ar: Option<Ar>,
     k: usize,
     issued: Vec<Issued>,
@@ -217,6 +228,7 @@ impl Forecaster {
             period: None,
             profile: None,
             ets: None,
+            theta: None,
             ar: None,
             k,
             issued: Vec::new(),
@@ -255,9 +267,14 @@ impl Forecaster {
         }
         if self.since_refit >= self.config.refit_every || (self.refits == 0 && self.len() >= MIN_FIT) {
             self.refit();
-        } else if let Some(ets) = self.ets.as_mut() {
+        } else {
             let x = v - self.profile.as_ref().map_or(0.0, |p| p.at(t));
-            ets.update(x);
+            if let Some(ets) = self.ets.as_mut() {
+                ets.update(x);
+            }
+            if let Some(theta) = self.theta.as_mut() {
+                theta.update_theta(x);
+            }
         }
         self.score(v);
         self.issue();
@@ -308,6 +325,7 @@ impl Forecaster {
         let from = view.len().saturating_sub(ETS_ROWS);
         let x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
         self.ets = Ets::fit(&x, self.k.div_ceil(2));
+        self.theta = Ets::fit_theta(&x, self.k.div_ceil(2));
         self.ar = Ar::fit(&view, self.k);
         self.conformal.refresh();
     }
@@ -516,6 +534,24 @@ impl Forecaster {
                     }
                     None => out.iter_mut().for_each(|o| *o = f64::NAN),
                 },
+                THETA => match &self.theta {
+                    Some(m) => {
+                        m.predict_theta(out);
+                        reseason(&view, t_last, out);
+                    }
+                    None => out.iter_mut().for_each(|o| *o = f64::NAN),
+                },
+                MEDIAN => {
+                    let n = view.len();
+                    let w = n.min(MEDIAN_ROWS);
+                    let mut last: [f64; MEDIAN_ROWS] = [0.0; MEDIAN_ROWS];
+                    for (j, l) in last[..w].iter_mut().enumerate() {
+                        *l = view.x(n - 1 - j);
+                    }
+                    let (_, m, _) = last[..w].select_nth_unstable_by(w / 2, f64::total_cmp);
+                    out.iter_mut().for_each(|o| *o = *m);
+                    reseason(&view, t_last, out);
+                }
                 AR => match &self.ar {
                     Some(ar) => {
                         ar.predict(&view, out);
