@@ -133,8 +133,6 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             SimPolicy::Predictive => PolicyMode::Predictive,
             SimPolicy::Reactive => PolicyMode::Reactive,
         },
-        max_scale_in_fraction: std::env::var("HR_FRAC").ok().and_then(|v| v.parse().ok()).unwrap_or(0.5),
-        upper_quantile: std::env::var("HR_Q").ok().and_then(|v| v.parse().ok()).unwrap_or(0.99),
         ..PolicyConfig::default()
     };
     let bar = progress(tr.times.len(), "simulate");

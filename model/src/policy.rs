@@ -62,6 +62,10 @@ pub struct PolicyConfig {
     /// Quantile of the forecast that must fit in full capacity, 0.9..=0.99 (interpolated
     /// between P90 and P99).
     pub upper_quantile: f64,
+    /// Extra headroom above the upper quantile, as a fraction of the P90→P99 spread: the
+    /// decision must cover the largest demand over the whole lead, which per-horizon
+    /// quantiles understate.
+    pub tail_margin: f64,
 }
 
 impl Default for PolicyConfig {
@@ -79,6 +83,7 @@ impl Default for PolicyConfig {
             mode: PolicyMode::Predictive,
             max_error_ratio: 1.25,
             upper_quantile: 0.99,
+            tail_margin: 0.1,
         }
     }
 }
@@ -179,7 +184,7 @@ impl Policy {
         let mut p50 = None::<f64>;
         let mut p90 = None::<f64>;
         let mut upper = None::<f64>;
-        let w = ((c.upper_quantile - 0.9) / 0.09).clamp(0.0, 1.0);
+        let w = ((c.upper_quantile - 0.9) / 0.09).clamp(0.0, 1.0) + c.tail_margin.max(0.0);
         if let Some(f) = forecast {
             let mut pts: Vec<&crate::forecast::ForecastPoint> =
                 f.points.iter().filter(|p| p.horizon_s <= lead + 1e-9).collect();
