@@ -152,6 +152,10 @@ const SCALE_CLIP: f64 = 4.0;
 const SCALE_FLOOR: f64 = 0.5;
 /// Largest horizon, in steps.
 const MAX_STEPS: usize = 1024;
+/// Largest error counted in a score, in residual scales × √horizon.
+const ERR_CLIP: f64 = 25.0;
+/// Winsorising bound for the smoothers' input, in median absolute deviations.
+const X_CLIP: f64 = 12.0;
 /// Rows in the robust recent level (median).
 const MEDIAN_ROWS: usize = 5;
 /// Rows of the recent window the exponential smoother is fitted on.
@@ -323,7 +327,10 @@ impl Forecaster {
         self.profile = self.period.and_then(|p| Profile::fit(times, values, p, self.step));
         let view = View { times, values, step: self.step, profile: self.profile.as_ref() };
         let from = view.len().saturating_sub(ETS_ROWS);
-        let x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
+        let mut x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
+        // Spikes are clipped for fitting only: later values are followed as they come.
+        let (lo, hi) = robust_bounds(&x);
+        x.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
         self.ets = Ets::fit(&x, self.k.div_ceil(2));
         self.theta = Ets::fit_theta(&x, self.k.div_ceil(2));
         self.ar = Ar::fit(&view, self.k);
@@ -469,15 +476,17 @@ impl Forecaster {
             if e.row != origin {
                 continue;
             }
+            // One wild value must not dominate the scores for hundreds of observations.
+            let cap = ERR_CLIP * e.scale * (h as f64).sqrt();
             for m in 0..MODELS.len() {
                 let p = e.preds[m * k + h - 1];
                 if p.is_finite() {
-                    self.scores[m * k + h - 1].add((v - p).abs());
+                    self.scores[m * k + h - 1].add((v - p).abs().min(cap));
                 }
             }
             let c = e.combined[h - 1];
             if c.is_finite() {
-                self.scores[COMBINED * k + h - 1].add((v - c).abs());
+                self.scores[COMBINED * k + h - 1].add((v - c).abs().min(cap));
                 if e.scale > 0.0 {
                     self.conformal.push(h - 1, (v - c) / e.scale);
                 }
@@ -603,11 +612,169 @@ impl Forecaster {
     }
 }
 
+/// Median ± `X_CLIP` median absolute deviations (unbounded when the deviation is zero).
+fn robust_bounds(x: &[f64]) -> (f64, f64) {
+    if x.len() < 8 {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let mut a = x.to_vec();
+    let mid = a.len() / 2;
+    let med = *a.select_nth_unstable_by(mid, f64::total_cmp).1;
+    a.iter_mut().for_each(|v| *v = (*v - med).abs());
+    let mad = *a.select_nth_unstable_by(mid, f64::total_cmp).1;
+    if mad > 0.0 {
+        (med - X_CLIP * mad, med + X_CLIP * mad)
+    } else {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    }
+}
+
 /// Adds the seasonal profile back at each target time.
 fn reseason(view: &View, t_last: f64, out: &mut [f64]) {
     if let Some(p) = view.profile {
         for (k, o) in out.iter_mut().enumerate() {
             *o += p.at(t_last + (k + 1) as f64 * view.step);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed.max(1);
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Daily sine plus noise at 5-minute cadence.
+    fn daily(days: usize, noise: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut r = rng(seed);
+        (0..days * 288)
+            .map(|i| {
+                let t = 1_700_000_000.0 + i as f64 * 300.0;
+                let s = (2.0 * std::f64::consts::PI * t / 86_400.0).sin();
+                (t, 100.0 + 40.0 * s + noise * (r() - 0.5))
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn detects_the_daily_season_and_beats_naive() {
+        let (t, y) = daily(8, 10.0, 1);
+        let mut f = Forecaster::new(ForecastConfig { min_horizon_steps: 6, ..Default::default() });
+        let (mut err, mut naive) = (0.0, 0.0);
+        for i in 0..t.len() {
+            f.observe(t[i], y[i]);
+            if i >= 6 * 288 && i + 6 < t.len() {
+                let fc = f.forecast_steps(6).expect("forecast");
+                err += (fc.points[5].p50 - y[i + 6]).abs();
+                naive += (y[i] - y[i + 6]).abs();
+            }
+        }
+        assert_eq!(f.season_s(), Some(86_400.0));
+        assert!(err < 0.7 * naive, "model {err} vs naive {naive}");
+    }
+
+    #[test]
+    fn p90_covers_about_ninety_percent() {
+        let mut r = rng(9);
+        let mut f = Forecaster::new(ForecastConfig { min_horizon_steps: 5, ..Default::default() });
+        let (mut hit, mut n) = (0, 0);
+        let mut pending: Vec<(usize, f64)> = Vec::new();
+        for i in 0..6000 {
+            let v = 50.0 + 10.0 * r() + 5.0 * (i as f64 / 500.0).sin();
+            for &(due, p90) in pending.iter().filter(|p| p.0 == i) {
+                let _ = due;
+                hit += usize::from(v <= p90);
+                n += 1;
+            }
+            pending.retain(|p| p.0 > i);
+            f.observe(i as f64 * 60.0, v);
+            if i > 1500 {
+                let fc = f.forecast_steps(5).expect("forecast");
+                pending.push((i + 5, fc.points[4].p90));
+            }
+        }
+        let cov = hit as f64 / n as f64;
+        assert!((0.85..=0.95).contains(&cov), "coverage {cov}");
+    }
+
+    #[test]
+    fn a_past_forecast_does_not_depend_on_future_data() {
+        let (t, y) = daily(4, 20.0, 5);
+        let cut = 700;
+        let mut other = y.clone();
+        other[cut + 1..].iter_mut().for_each(|v| *v = *v * 5.0 + 1000.0);
+        let run = |vals: &[f64]| {
+            let mut f = Forecaster::new(ForecastConfig::default());
+            let mut out = Vec::new();
+            for i in 0..=cut + 50 {
+                f.observe(t[i], vals[i]);
+                if i <= cut {
+                    out.push(f.forecast(&[300.0, 900.0]));
+                }
+            }
+            out
+        };
+        assert_eq!(run(&y), run(&other));
+    }
+
+    #[test]
+    fn cold_start_says_so_then_stops() {
+        let mut f = Forecaster::new(ForecastConfig::default());
+        assert!(f.forecast(&[60.0]).is_none());
+        f.observe(0.0, 1.0);
+        assert!(f.forecast(&[60.0]).expect("some").fallback.is_some());
+        for i in 1..10 {
+            f.observe(i as f64 * 10.0, 1.0 + i as f64);
+        }
+        let fc = f.forecast(&[60.0]).expect("some");
+        assert!(fc.fallback.as_deref().is_some_and(|w| w.contains("cold start")));
+        // Reactive plus short-term trend: a ramp is extrapolated upwards.
+        assert!(fc.points[0].p50 > 10.0, "{fc:?}");
+        let mut r = rng(3);
+        for i in 10..400 {
+            f.observe(i as f64 * 10.0, 5.0 + r());
+        }
+        let fc = f.forecast(&[60.0]).expect("some");
+        assert!(fc.fallback.is_none(), "{fc:?}");
+        assert!(fc.error_ratio.is_some());
+    }
+
+    #[test]
+    fn survives_gaps_irregular_cadence_and_bad_values() {
+        let mut r = rng(11);
+        let mut f = Forecaster::new(ForecastConfig::default());
+        let mut t = 0.0;
+        for i in 0..3000 {
+            t += if i % 700 == 0 { 3600.0 } else { 5.0 + 10.0 * r() };
+            f.observe(t, if i % 97 == 0 { f64::NAN } else { 10.0 + r() });
+            f.observe(t - 1.0, 1e9);
+        }
+        let fc = f.forecast(&[10.0, 300.0, 600.0]).expect("forecast");
+        for p in &fc.points {
+            assert!(p.p50.is_finite() && p.p50 <= p.p90 && p.p90 <= p.p99, "{p:?}");
+            assert!(p.p50 > 5.0 && p.p50 < 15.0, "{p:?}");
+        }
+        assert_eq!(fc.points.len(), 3);
+    }
+
+    #[test]
+    fn history_is_bounded_by_age() {
+        let mut f = Forecaster::new(ForecastConfig {
+            max_history_s: 3600.0,
+            horizon_s: 10.0,
+            ..Default::default()
+        });
+        for i in 0..10_000 {
+            f.observe(i as f64, 1.0);
+        }
+        assert_eq!(f.len(), 3601);
     }
 }

@@ -109,7 +109,7 @@ mod tests {
         for h in [0.0, 6.0, 12.0, 18.0] {
             let tt = h * 3600.0;
             let want = 20.0 * (2.0 * std::f64::consts::PI * tt / p).sin();
-            assert!((prof.at(tt) - want).abs() < 1.0, "{h}: {} vs {want}", prof.at(tt));
+            assert!((prof.at(tt) - want).abs() < 2.0, "{h}: {} vs {want}", prof.at(tt));
         }
     }
 }
