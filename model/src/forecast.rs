@@ -270,7 +270,7 @@ impl Forecaster {
             self.step = recent_step(self.hist.times(), 64).unwrap_or(0.0);
         }
         if self.since_refit >= self.config.refit_every || (self.refits == 0 && self.len() >= MIN_FIT) {
-            self.refit();
+            self.refit_models(false);
         } else {
             let x = v - self.profile.as_ref().map_or(0.0, |p| p.at(t));
             if let Some(ets) = self.ets.as_mut() {
@@ -304,8 +304,14 @@ impl Forecaster {
         self.period
     }
 
-    /// Refits every model now (normally done on the `refit_every` schedule).
+    /// Refits every model now, seasonality detection included, and re-issues the forecasts
+    /// at the latest observation (normally done on the `refit_every` schedule).
     pub fn refit(&mut self) {
+        self.refit_models(true);
+        self.issue();
+    }
+
+    fn refit_models(&mut self, detect: bool) {
         self.since_refit = 0;
         self.refits += 1;
         if let Some(s) = recent_step(self.hist.times(), 512) {
@@ -320,7 +326,7 @@ impl Forecaster {
             }
         }
         let times = self.hist.times();
-        if self.refits % DETECT_EVERY == 1 || DETECT_EVERY == 1 {
+        if detect || self.refits % DETECT_EVERY == 1 {
             self.period = seasonality::detect(times, self.hist.values(), self.step);
         }
         let values = self.hist.values();
