@@ -5,14 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn headroom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_headroom")).args(args).output().expect("run headroom")
+    Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .args(args)
+        .output()
+        .expect("run headroom")
 }
 
 fn write_trace(dir: &Path, name: &str, rows: usize, iso: bool) -> PathBuf {
     let mut s = String::from("timestamp,value\n");
     for i in 0..rows {
         let t = 1_700_000_000 + i as i64 * 60;
-        let v = 50.0 + 30.0 * ((i as f64) * 2.0 * std::f64::consts::PI / 1440.0).sin()
+        let v = 50.0
+            + 30.0 * ((i as f64) * 2.0 * std::f64::consts::PI / 1440.0).sin()
             + ((i * 7919) % 13) as f64;
         if iso {
             let dt = chrono::DateTime::from_timestamp(t, 0).expect("time");
@@ -42,8 +46,19 @@ fn backtest_writes_the_stable_format_and_is_causal() {
     let plot = dir.path().join("f.svg");
     let start = (1_700_000_000 + 2000 * 60).to_string();
     let o = headroom(&[
-        "backtest", "--input", input.to_str().unwrap(), "--horizon", "5", "--start", &start,
-        "--every", "100", "--output", out.to_str().unwrap(), "--plot", plot.to_str().unwrap(),
+        "backtest",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "5",
+        "--start",
+        &start,
+        "--every",
+        "100",
+        "--output",
+        out.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = read_csv(&out);
@@ -68,12 +83,24 @@ fn backtest_writes_the_stable_format_and_is_causal() {
     std::fs::write(&changed, lines.join("\n")).unwrap();
     let out2 = dir.path().join("f2.csv");
     let o = headroom(&[
-        "backtest", "--input", changed.to_str().unwrap(), "--horizon", "5", "--start", &start,
-        "--every", "100", "--output", out2.to_str().unwrap(),
+        "backtest",
+        "--input",
+        changed.to_str().unwrap(),
+        "--horizon",
+        "5",
+        "--start",
+        &start,
+        "--every",
+        "100",
+        "--output",
+        out2.to_str().unwrap(),
     ]);
     assert!(o.status.success());
     let rows2 = read_csv(&out2);
-    let cut = (1_700_000_000 + 2500 * 60).to_string().parse::<i64>().unwrap();
+    let cut = (1_700_000_000 + 2500 * 60)
+        .to_string()
+        .parse::<i64>()
+        .unwrap();
     for (a, b) in rows.iter().zip(&rows2).skip(1) {
         if a[0].parse::<i64>().unwrap() <= cut {
             assert_eq!(a, b);
@@ -88,8 +115,17 @@ fn backtest_reads_iso_timestamps_as_utc() {
     let input = write_trace(dir.path(), "iso.csv", 200, true);
     let out = dir.path().join("f.csv");
     let o = headroom(&[
-        "backtest", "--input", input.to_str().unwrap(), "--horizon", "2", "--start",
-        "2023-11-14T23:53:20Z", "--every", "50", "--output", out.to_str().unwrap(),
+        "backtest",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "2",
+        "--start",
+        "2023-11-14T23:53:20Z",
+        "--every",
+        "50",
+        "--output",
+        out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = read_csv(&out);
@@ -106,9 +142,25 @@ fn simulate_writes_a_plan_and_a_summary() {
     let plot = dir.path().join("plan.svg");
     for policy in ["predictive", "reactive"] {
         let o = headroom(&[
-            "simulate", "--input", input.to_str().unwrap(), "--capacity-per-instance", "10",
-            "--target-utilization", "0.7", "--warmup", "300", "--min", "2", "--max", "50",
-            "--policy", policy, "--output", out.to_str().unwrap(), "--plot", plot.to_str().unwrap(),
+            "simulate",
+            "--input",
+            input.to_str().unwrap(),
+            "--capacity-per-instance",
+            "10",
+            "--target-utilization",
+            "0.7",
+            "--warmup",
+            "300",
+            "--min",
+            "2",
+            "--max",
+            "50",
+            "--policy",
+            policy,
+            "--output",
+            out.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
         ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let stdout = String::from_utf8_lossy(&o.stdout);
@@ -120,8 +172,15 @@ fn simulate_writes_a_plan_and_a_summary() {
         assert_eq!(rows[1][0], "1700000000");
         let counts: Vec<u32> = rows[1..].iter().map(|r| r[1].parse().unwrap()).collect();
         assert!(counts.iter().all(|&c| (2..=50).contains(&c)));
-        assert!(counts.iter().max() > counts.iter().min(), "{policy}: the plan follows demand");
-        assert!(std::fs::read_to_string(&plot).unwrap().contains("planned capacity"));
+        assert!(
+            counts.iter().max() > counts.iter().min(),
+            "{policy}: the plan follows demand"
+        );
+        assert!(
+            std::fs::read_to_string(&plot)
+                .unwrap()
+                .contains("planned capacity")
+        );
     }
 }
 
@@ -130,9 +189,18 @@ fn bad_input_is_reported_with_file_line_and_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("o.csv");
     let cases: [(&str, &str); 6] = [
-        ("timestamp,value\n1,2\n2,oops\n", "line 3: value \"oops\" is not a number"),
-        ("timestamp,value\n1,2\nlater,3\n", "line 3: timestamp \"later\""),
-        ("timestamp,value\n5,2\n4,3\n", "line 3: timestamp 4 is not after"),
+        (
+            "timestamp,value\n1,2\n2,oops\n",
+            "line 3: value \"oops\" is not a number",
+        ),
+        (
+            "timestamp,value\n1,2\nlater,3\n",
+            "line 3: timestamp \"later\"",
+        ),
+        (
+            "timestamp,value\n5,2\n4,3\n",
+            "line 3: timestamp 4 is not after",
+        ),
         ("time,v\n1,2\n", "line 1: header"),
         ("", "empty file"),
         ("timestamp,value\n1,2,3\n", "line 2: expected 2 fields"),
@@ -141,26 +209,59 @@ fn bad_input_is_reported_with_file_line_and_reason() {
         let p = dir.path().join(format!("bad{i}.csv"));
         std::fs::write(&p, text).unwrap();
         for cmd in ["backtest", "simulate"] {
-            let mut args = vec![cmd, "--input", p.to_str().unwrap(), "--output", out.to_str().unwrap()];
+            let mut args = vec![
+                cmd,
+                "--input",
+                p.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ];
             if cmd == "backtest" {
                 args.extend(["--horizon", "3"]);
             } else {
-                args.extend(["--capacity-per-instance", "1", "--target-utilization", "0.5", "--warmup", "60"]);
+                args.extend([
+                    "--capacity-per-instance",
+                    "1",
+                    "--target-utilization",
+                    "0.5",
+                    "--warmup",
+                    "60",
+                ]);
             }
             let o = headroom(&args);
             let err = String::from_utf8_lossy(&o.stderr);
             assert!(!o.status.success(), "{cmd} {i}");
-            assert!(err.contains(&format!("bad{i}.csv")) && err.contains(want), "{cmd} {i}: {err}");
+            assert!(
+                err.contains(&format!("bad{i}.csv")) && err.contains(want),
+                "{cmd} {i}: {err}"
+            );
             assert!(!err.contains("panicked"), "{err}");
         }
     }
-    let o = headroom(&["backtest", "--input", "/nonexistent/x.csv", "--horizon", "3", "--output", out.to_str().unwrap()]);
+    let o = headroom(&[
+        "backtest",
+        "--input",
+        "/nonexistent/x.csv",
+        "--horizon",
+        "3",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x.csv"));
     let good = write_trace(dir.path(), "g.csv", 10, false);
     let o = headroom(&[
-        "simulate", "--input", good.to_str().unwrap(), "--capacity-per-instance", "0",
-        "--target-utilization", "0.5", "--warmup", "60", "--output", out.to_str().unwrap(),
+        "simulate",
+        "--input",
+        good.to_str().unwrap(),
+        "--capacity-per-instance",
+        "0",
+        "--target-utilization",
+        "0.5",
+        "--warmup",
+        "60",
+        "--output",
+        out.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--capacity-per-instance"));

@@ -18,7 +18,10 @@ pub const UNAVAILABLE: u8 = 69;
 impl Exit {
     /// An error with an exit code.
     pub fn new(code: u8, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Exit { code, message: message.into() })
+        anyhow::Error::new(Exit {
+            code,
+            message: message.into(),
+        })
     }
 }
 

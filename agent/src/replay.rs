@@ -39,7 +39,10 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
         &tr.times,
         &tr.values,
         args.horizon,
-        Origins { start, every: args.every },
+        Origins {
+            start,
+            every: args.every,
+        },
         &ForecastConfig::default(),
         |i| tick(&bar, i),
     );
@@ -66,12 +69,20 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
         let band = plot::Band {
             label: "P50..P90",
             color: "#69c",
-            points: rows.iter().filter(|r| r.horizon == h).map(|r| (r.target, r.p50, r.p90)).collect(),
+            points: rows
+                .iter()
+                .filter(|r| r.horizon == h)
+                .map(|r| (r.target, r.p50, r.p90))
+                .collect(),
         };
         let p50 = plot::Line {
             label: "P50",
             color: "#036",
-            points: rows.iter().filter(|r| r.horizon == h).map(|r| (r.target, r.p50)).collect(),
+            points: rows
+                .iter()
+                .filter(|r| r.horizon == h)
+                .map(|r| (r.target, r.p50))
+                .collect(),
             steps: false,
         };
         let first = band.points.first().map_or(f64::NEG_INFINITY, |p| p.0);
@@ -87,7 +98,10 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
                 .collect(),
             steps: false,
         };
-        let title = format!("{}: actual vs forecast {h} rows ahead", args.input.display());
+        let title = format!(
+            "{}: actual vs forecast {h} rows ahead",
+            args.input.display()
+        );
         write_file(path, &plot::render(&title, Some(&band), &[actual, p50]))?;
     }
     eprintln!(
@@ -103,21 +117,32 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let bad = |m: String| Exit::new(CONFIG_INVALID, m);
     if !(args.capacity_per_instance.is_finite() && args.capacity_per_instance > 0.0) {
-        return Err(bad("--capacity-per-instance must be a positive number".into()));
+        return Err(bad(
+            "--capacity-per-instance must be a positive number".into()
+        ));
     }
     if !(args.target_utilization > 0.0 && args.target_utilization <= 1.0) {
         return Err(bad("--target-utilization must be in (0, 1]".into()));
     }
     if !(args.warmup.is_finite() && args.warmup >= 0.0) {
-        return Err(bad("--warmup must be a non-negative number of seconds".into()));
+        return Err(bad(
+            "--warmup must be a non-negative number of seconds".into()
+        ));
     }
     if args.min > args.max {
-        return Err(bad(format!("--min {} is above --max {}", args.min, args.max)));
+        return Err(bad(format!(
+            "--min {} is above --max {}",
+            args.min, args.max
+        )));
     }
     let tr = read_trace(&args.input)?;
     let interval = match args.decision_interval {
         Some(s) if s.is_finite() && s > 0.0 => s,
-        Some(_) => return Err(bad("--decision-interval must be a positive number of seconds".into())),
+        Some(_) => {
+            return Err(bad(
+                "--decision-interval must be a positive number of seconds".into(),
+            ));
+        }
         None => replay::median_step(&tr.times),
     };
     let config = PolicyConfig {
@@ -144,8 +169,13 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         |i| tick(&bar, i),
     );
     bar.finish_and_clear();
-    let plan: Vec<replay::PlanRow> =
-        decisions.iter().map(|d| replay::PlanRow { t: d.t, desired: d.desired }).collect();
+    let plan: Vec<replay::PlanRow> = decisions
+        .iter()
+        .map(|d| replay::PlanRow {
+            t: d.t,
+            desired: d.desired,
+        })
+        .collect();
     let mut out = create(&args.output)?;
     let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
         writeln!(out, "timestamp,desired")?;
@@ -188,13 +218,21 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         let demand = plot::Line {
             label: "demand",
             color: "black",
-            points: tr.times.iter().zip(&tr.values).map(|(t, v)| (*t, *v)).collect(),
+            points: tr
+                .times
+                .iter()
+                .zip(&tr.values)
+                .map(|(t, v)| (*t, *v))
+                .collect(),
             steps: false,
         };
         let capacity = plot::Line {
             label: "planned capacity",
             color: "#c33",
-            points: plan.iter().map(|p| (p.t, p.desired as f64 * config.capacity_per_instance)).collect(),
+            points: plan
+                .iter()
+                .map(|p| (p.t, p.desired as f64 * config.capacity_per_instance))
+                .collect(),
             steps: true,
         };
         let title = format!("{}: demand vs planned capacity", args.input.display());

@@ -1,5 +1,7 @@
 //! Refit + forecast on 7 days of 1-minute data (10,080 points), headroom's forecaster next to
 //! augurs (MSTL with an AutoETS trend, daily season) on the same series in the same run.
+//! `headroom` is the scheduled refit (seasonality re-detected on every 16th, as live);
+//! `headroom_with_season_detection` re-detects on every call.
 //!
 //! The series is a deterministic synthetic one with a daily cycle, trend and noise; set
 //! `HEADROOM_BENCH_TRACE=path.csv` (`timestamp,value`) to bench on the first 10,080 rows of a
@@ -41,14 +43,20 @@ fn series() -> (Vec<f64>, Vec<f64>) {
             s ^= s << 17;
             let noise = (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
             let day = (2.0 * std::f64::consts::PI * i as f64 / 1440.0).sin();
-            (1_700_000_000.0 + 60.0 * i as f64, 100.0 + 40.0 * day + 0.002 * i as f64 + 15.0 * noise)
+            (
+                1_700_000_000.0 + 60.0 * i as f64,
+                100.0 + 40.0 * day + 0.002 * i as f64 + 15.0 * noise,
+            )
         })
         .unzip()
 }
 
 fn refit_forecast(c: &mut Criterion) {
     let (t, y) = series();
-    let mut f = Forecaster::new(ForecastConfig { min_horizon_steps: HORIZON, ..ForecastConfig::default() });
+    let mut f = Forecaster::new(ForecastConfig {
+        min_horizon_steps: HORIZON,
+        ..ForecastConfig::default()
+    });
     for (&t, &v) in t.iter().zip(&y) {
         f.observe(t, v);
     }
@@ -57,6 +65,12 @@ fn refit_forecast(c: &mut Criterion) {
     g.bench_function("headroom", |b| {
         b.iter(|| {
             f.refit();
+            black_box(f.forecast_steps(HORIZON))
+        })
+    });
+    g.bench_function("headroom_with_season_detection", |b| {
+        b.iter(|| {
+            f.refit_with_detection();
             black_box(f.forecast_steps(HORIZON))
         })
     });

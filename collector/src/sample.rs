@@ -128,7 +128,10 @@ impl ShortName {
         }
         let mut bytes = [0u8; 31];
         bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
-        ShortName { len: end as u8, bytes }
+        ShortName {
+            len: end as u8,
+            bytes,
+        }
     }
 
     /// The name as text.
@@ -270,7 +273,10 @@ impl Sample {
     /// Calls `f` with every metric this sample holds, by name, without allocating.
     /// Only sources valid in this sample are visited.
     pub fn visit(&self, mut f: impl FnMut(MetricName<'_>, f64)) {
-        let host = |family| MetricName { family, instance: "" };
+        let host = |family| MetricName {
+            family,
+            instance: "",
+        };
         if self.has(SourceKind::Cpu) {
             let c = &self.cpu;
             for (n, v) in [
@@ -288,9 +294,13 @@ impl Sample {
             }
         }
         if self.has(SourceKind::Memory) {
-            f(host("memory.available_bytes"), self.memory.available_bytes as f64);
+            f(
+                host("memory.available_bytes"),
+                self.memory.available_bytes as f64,
+            );
             if self.memory.total_bytes > 0 {
-                let used = 1.0 - self.memory.available_bytes as f64 / self.memory.total_bytes as f64;
+                let used =
+                    1.0 - self.memory.available_bytes as f64 / self.memory.total_bytes as f64;
                 f(host("memory.used"), used);
             }
         }
@@ -309,26 +319,74 @@ impl Sample {
         if self.has(SourceKind::Disk) {
             for d in &self.disks[..self.disk_count as usize] {
                 let i = d.name.as_str();
-                f(MetricName { family: "disk.ops_per_s", instance: i }, d.reads_per_s + d.writes_per_s);
                 f(
-                    MetricName { family: "disk.bytes_per_s", instance: i },
+                    MetricName {
+                        family: "disk.ops_per_s",
+                        instance: i,
+                    },
+                    d.reads_per_s + d.writes_per_s,
+                );
+                f(
+                    MetricName {
+                        family: "disk.bytes_per_s",
+                        instance: i,
+                    },
                     d.read_bytes_per_s + d.write_bytes_per_s,
                 );
-                f(MetricName { family: "disk.busy", instance: i }, d.busy);
-                f(MetricName { family: "disk.queue_depth", instance: i }, d.queue_depth);
+                f(
+                    MetricName {
+                        family: "disk.busy",
+                        instance: i,
+                    },
+                    d.busy,
+                );
+                f(
+                    MetricName {
+                        family: "disk.queue_depth",
+                        instance: i,
+                    },
+                    d.queue_depth,
+                );
             }
         }
         if self.has(SourceKind::Network) {
             for n in &self.nets[..self.net_count as usize] {
                 let i = n.name.as_str();
-                f(MetricName { family: "net.rx_bytes_per_s", instance: i }, n.rx_bytes_per_s);
-                f(MetricName { family: "net.tx_bytes_per_s", instance: i }, n.tx_bytes_per_s);
                 f(
-                    MetricName { family: "net.packets_per_s", instance: i },
+                    MetricName {
+                        family: "net.rx_bytes_per_s",
+                        instance: i,
+                    },
+                    n.rx_bytes_per_s,
+                );
+                f(
+                    MetricName {
+                        family: "net.tx_bytes_per_s",
+                        instance: i,
+                    },
+                    n.tx_bytes_per_s,
+                );
+                f(
+                    MetricName {
+                        family: "net.packets_per_s",
+                        instance: i,
+                    },
                     n.rx_packets_per_s + n.tx_packets_per_s,
                 );
-                f(MetricName { family: "net.errors_per_s", instance: i }, n.errors_per_s);
-                f(MetricName { family: "net.drops_per_s", instance: i }, n.drops_per_s);
+                f(
+                    MetricName {
+                        family: "net.errors_per_s",
+                        instance: i,
+                    },
+                    n.errors_per_s,
+                );
+                f(
+                    MetricName {
+                        family: "net.drops_per_s",
+                        instance: i,
+                    },
+                    n.drops_per_s,
+                );
             }
         }
         if self.has(SourceKind::AcceptQueue) {
@@ -344,7 +402,13 @@ impl Sample {
         }
         if self.has(SourceKind::AppMetrics) {
             for g in &self.app[..self.app_count as usize] {
-                f(MetricName { family: "app", instance: g.name.as_str() }, g.value);
+                f(
+                    MetricName {
+                        family: "app",
+                        instance: g.name.as_str(),
+                    },
+                    g.value,
+                );
             }
         }
     }

@@ -98,6 +98,11 @@ impl Sampler {
     /// Spawns the sampler thread (and the app-metrics reader thread when configured).
     pub fn spawn(config: SamplerConfig) -> std::io::Result<(SamplerHandle, SampleReceiver)> {
         let (_p, c) = rtrb::RingBuffer::new(config.ring_capacity.max(2));
-        Ok((SamplerHandle { stats: Arc::new(SamplerStats::default()) }, SampleReceiver { inner: c }))
+        Ok((
+            SamplerHandle {
+                stats: Arc::new(SamplerStats::default()),
+            },
+            SampleReceiver { inner: c },
+        ))
     }
 }

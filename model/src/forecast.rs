@@ -85,7 +85,10 @@ pub struct Forecast {
 impl Forecast {
     /// The point at or just after `horizon_s`, else the last one.
     pub fn at(&self, horizon_s: f64) -> Option<&ForecastPoint> {
-        self.points.iter().find(|p| p.horizon_s >= horizon_s - 1e-9).or(self.points.last())
+        self.points
+            .iter()
+            .find(|p| p.horizon_s >= horizon_s - 1e-9)
+            .or(self.points.last())
     }
 }
 
@@ -117,8 +120,16 @@ impl View<'_> {
 }
 
 /// The competing models, in score-table order.
-const MODELS: [&str; 8] =
-    ["naive", "drift", "seasonal_naive", "seasonal_level", "ets", "ar", "theta", "median"];
+const MODELS: [&str; 8] = [
+    "naive",
+    "drift",
+    "seasonal_naive",
+    "seasonal_level",
+    "ets",
+    "ar",
+    "theta",
+    "median",
+];
 const NAIVE: usize = 0;
 const DRIFT: usize = 1;
 const SNAIVE: usize = 2;
@@ -257,7 +268,11 @@ impl Forecaster {
                 self.long_scale = d;
             } else {
                 // Winsorised so that one spike does not widen the bands for long.
-                let d = if self.scale > 0.0 { d.min(SCALE_CLIP * self.scale) } else { d };
+                let d = if self.scale > 0.0 {
+                    d.min(SCALE_CLIP * self.scale)
+                } else {
+                    d
+                };
                 self.scale = 0.95 * self.scale + 0.05 * d;
                 self.long_scale = 0.998 * self.long_scale + 0.002 * d;
             }
@@ -269,7 +284,9 @@ impl Forecaster {
         if self.step <= 0.0 || self.refits == 0 {
             self.step = recent_step(self.hist.times(), 64).unwrap_or(0.0);
         }
-        if self.since_refit >= self.config.refit_every || (self.refits == 0 && self.len() >= MIN_FIT) {
+        if self.since_refit >= self.config.refit_every
+            || (self.refits == 0 && self.len() >= MIN_FIT)
+        {
             self.refit_models(false);
         } else {
             let x = v - self.profile.as_ref().map_or(0.0, |p| p.at(t));
@@ -304,9 +321,15 @@ impl Forecaster {
         self.period
     }
 
-    /// Refits every model now, seasonality detection included, and re-issues the forecasts
-    /// at the latest observation (normally done on the `refit_every` schedule).
+    /// Refits every model now and re-issues the forecasts at the latest observation (normally
+    /// done on the `refit_every` schedule). Seasonality is re-detected on every 16th refit.
     pub fn refit(&mut self) {
+        self.refit_models(false);
+        self.issue();
+    }
+
+    /// Like [`Forecaster::refit`], re-detecting seasonality now.
+    pub fn refit_with_detection(&mut self) {
         self.refit_models(true);
         self.issue();
     }
@@ -330,8 +353,15 @@ impl Forecaster {
             self.period = seasonality::detect(times, self.hist.values(), self.step);
         }
         let values = self.hist.values();
-        self.profile = self.period.and_then(|p| Profile::fit(times, values, p, self.step));
-        let view = View { times, values, step: self.step, profile: self.profile.as_ref() };
+        self.profile = self
+            .period
+            .and_then(|p| Profile::fit(times, values, p, self.step));
+        let view = View {
+            times,
+            values,
+            step: self.step,
+            profile: self.profile.as_ref(),
+        };
         let from = view.len().saturating_sub(ETS_ROWS);
         let mut x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
         // Spikes are clipped for fitting only: later values are followed as they come.
@@ -340,7 +370,6 @@ impl Forecaster {
         self.ets = Ets::fit(&x, self.k.div_ceil(2));
         self.theta = Ets::fit_theta(&x, self.k.div_ceil(2));
         self.ar = Ar::fit(&view, self.k);
-        self.conformal.refresh();
     }
 
     /// Forecasts each horizon (seconds after the last observation).
@@ -368,7 +397,10 @@ impl Forecaster {
             self.issue();
         }
         let steps: Vec<usize> = (1..=k).collect();
-        let hs: Vec<f64> = steps.iter().map(|&s| s as f64 * self.step.max(0.0)).collect();
+        let hs: Vec<f64> = steps
+            .iter()
+            .map(|&s| s as f64 * self.step.max(0.0))
+            .collect();
         if self.step <= 0.0 {
             return self.cold(&hs);
         }
@@ -382,7 +414,12 @@ impl Forecaster {
             origin,
             points: horizons_s
                 .iter()
-                .map(|&h| ForecastPoint { horizon_s: h, p50: last, p90: last, p99: last })
+                .map(|&h| ForecastPoint {
+                    horizon_s: h,
+                    p50: last,
+                    p90: last,
+                    p99: last,
+                })
                 .collect(),
             model: MODELS[NAIVE],
             fallback: Some("cold start: a single observation; reactive (last value)".into()),
@@ -401,7 +438,12 @@ impl Forecaster {
         let mut points = Vec::with_capacity(steps.len());
         for (&h, &s) in horizons_s.iter().zip(steps) {
             let (p50, p90, p99) = self.band(e, s - 1);
-            points.push(ForecastPoint { horizon_s: h, p50, p90, p99 });
+            points.push(ForecastPoint {
+                horizon_s: h,
+                p50,
+                p90,
+                p99,
+            });
         }
         let kmax = steps.iter().copied().max().unwrap_or(1) - 1;
         let cold = self.scores[DRIFT * self.k + kmax].mae().is_none() || self.ets.is_none();
@@ -421,8 +463,19 @@ impl Forecaster {
             (Some(c), Some(_)) => Some(if c > 0.0 { f64::INFINITY } else { 1.0 }),
             _ => None,
         };
-        let model = if cold { MODELS[DRIFT] } else { MODELS[self.leader(kmax)] };
-        Some(Forecast { origin, points, model, fallback, error_ratio, season_s: self.period })
+        let model = if cold {
+            MODELS[DRIFT]
+        } else {
+            MODELS[self.leader(kmax)]
+        };
+        Some(Forecast {
+            origin,
+            points,
+            model,
+            fallback,
+            error_ratio,
+            season_s: self.period,
+        })
     }
 
     /// P50, P90, P99 at horizon index `k` of an issued forecast.
@@ -476,7 +529,9 @@ impl Forecaster {
         let row = self.rows - 1;
         let k = self.k;
         for h in 1..=k {
-            let Some(origin) = row.checked_sub(h as u64) else { break };
+            let Some(origin) = row.checked_sub(h as u64) else {
+                break;
+            };
             let slot = self.slot(origin);
             let e = &self.issued[slot];
             if e.row != origin {
@@ -507,11 +562,19 @@ impl Forecaster {
     /// Makes and stores every model's forecast at the latest observation.
     fn issue(&mut self) {
         let k = self.k;
-        let Some(row) = self.rows.checked_sub(1) else { return };
+        let Some(row) = self.rows.checked_sub(1) else {
+            return;
+        };
         let slot = self.slot(row);
         let mut e = std::mem::replace(
             &mut self.issued[slot],
-            Issued { row, preds: Vec::new(), combined: Vec::new(), p90: Vec::new(), scale: 0.0 },
+            Issued {
+                row,
+                preds: Vec::new(),
+                combined: Vec::new(),
+                p90: Vec::new(),
+                scale: 0.0,
+            },
         );
         e.row = row;
         // Residuals are scaled by recent volatility, floored by the long-run one so that a
@@ -539,7 +602,9 @@ impl Forecaster {
                     _ => out.iter_mut().for_each(|o| *o = f64::NAN),
                 },
                 SLEVEL => match &self.profile {
-                    Some(p) => seasonal_naive::seasonal_level(view.times, view.values, self.step, p, out),
+                    Some(p) => {
+                        seasonal_naive::seasonal_level(view.times, view.values, self.step, p, out)
+                    }
                     None => out.iter_mut().for_each(|o| *o = f64::NAN),
                 },
                 ETS => match &self.ets {
@@ -595,7 +660,11 @@ impl Forecaster {
         let maes: Vec<Option<f64>> = (0..MODELS.len())
             .map(|m| {
                 let p = preds[m * k + h];
-                if p.is_finite() { self.scores[m * k + h].mae() } else { None }
+                if p.is_finite() {
+                    self.scores[m * k + h].mae()
+                } else {
+                    None
+                }
             })
             .collect();
         let Some(best) = maes.iter().flatten().copied().min_by(f64::total_cmp) else {
@@ -610,11 +679,19 @@ impl Forecaster {
             if mae > WEIGHT_CUTOFF * best {
                 continue;
             }
-            let w = if mae > 0.0 { (best / mae).powi(WEIGHT_POWER) } else { 1.0 };
+            let w = if mae > 0.0 {
+                (best / mae).powi(WEIGHT_POWER)
+            } else {
+                1.0
+            };
             sw += w;
             s += w * preds[m * k + h];
         }
-        if sw > 0.0 { s / sw } else { preds[NAIVE * k + h] }
+        if sw > 0.0 {
+            s / sw
+        } else {
+            preds[NAIVE * k + h]
+        }
     }
 }
 
@@ -673,7 +750,10 @@ mod tests {
     #[test]
     fn detects_the_daily_season_and_beats_naive() {
         let (t, y) = daily(8, 10.0, 1);
-        let mut f = Forecaster::new(ForecastConfig { min_horizon_steps: 6, ..Default::default() });
+        let mut f = Forecaster::new(ForecastConfig {
+            min_horizon_steps: 6,
+            ..Default::default()
+        });
         let (mut err, mut naive) = (0.0, 0.0);
         for i in 0..t.len() {
             f.observe(t[i], y[i]);
@@ -690,7 +770,10 @@ mod tests {
     #[test]
     fn p90_covers_about_ninety_percent() {
         let mut r = rng(9);
-        let mut f = Forecaster::new(ForecastConfig { min_horizon_steps: 5, ..Default::default() });
+        let mut f = Forecaster::new(ForecastConfig {
+            min_horizon_steps: 5,
+            ..Default::default()
+        });
         let (mut hit, mut n) = (0, 0);
         let mut pending: Vec<(usize, f64)> = Vec::new();
         for i in 0..6000 {
@@ -716,7 +799,9 @@ mod tests {
         let (t, y) = daily(4, 20.0, 5);
         let cut = 700;
         let mut other = y.clone();
-        other[cut + 1..].iter_mut().for_each(|v| *v = *v * 5.0 + 1000.0);
+        other[cut + 1..]
+            .iter_mut()
+            .for_each(|v| *v = *v * 5.0 + 1000.0);
         let run = |vals: &[f64]| {
             let mut f = Forecaster::new(ForecastConfig::default());
             let mut out = Vec::new();
@@ -741,7 +826,11 @@ mod tests {
             f.observe(i as f64 * 10.0, 1.0 + i as f64);
         }
         let fc = f.forecast(&[60.0]).expect("some");
-        assert!(fc.fallback.as_deref().is_some_and(|w| w.contains("cold start")));
+        assert!(
+            fc.fallback
+                .as_deref()
+                .is_some_and(|w| w.contains("cold start"))
+        );
         // Reactive plus short-term trend: a ramp is extrapolated upwards.
         assert!(fc.points[0].p50 > 10.0, "{fc:?}");
         let mut r = rng(3);
@@ -759,13 +848,21 @@ mod tests {
         let mut f = Forecaster::new(ForecastConfig::default());
         let mut t = 0.0;
         for i in 0..3000 {
-            t += if i % 700 == 0 { 3600.0 } else { 5.0 + 10.0 * r() };
+            t += if i % 700 == 0 {
+                3600.0
+            } else {
+                5.0 + 10.0 * r()
+            };
             f.observe(t, if i % 97 == 0 { f64::NAN } else { 10.0 + r() });
-            f.observe(t - 1.0, 1e9);
+            // Out of order: ignored.
+            f.observe(t - 1e6, 1e9);
         }
         let fc = f.forecast(&[10.0, 300.0, 600.0]).expect("forecast");
         for p in &fc.points {
-            assert!(p.p50.is_finite() && p.p50 <= p.p90 && p.p90 <= p.p99, "{p:?}");
+            assert!(
+                p.p50.is_finite() && p.p50 <= p.p90 && p.p90 <= p.p99,
+                "{p:?}"
+            );
             assert!(p.p50 > 5.0 && p.p50 < 15.0, "{p:?}");
         }
         assert_eq!(fc.points.len(), 3);

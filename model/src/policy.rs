@@ -158,7 +158,10 @@ pub struct Policy {
 impl Policy {
     /// A policy with fresh state.
     pub fn new(config: PolicyConfig) -> Self {
-        Policy { config, window: VecDeque::new() }
+        Policy {
+            config,
+            window: VecDeque::new(),
+        }
     }
 
     /// The configuration in force.
@@ -172,10 +175,18 @@ impl Policy {
         let cap = c.capacity_per_instance.max(f64::MIN_POSITIVE);
         let u = c.target_utilization.clamp(0.01, 1.0);
         let lead = c.lead_s();
-        let demand = if obs.demand.is_finite() { obs.demand.max(0.0) } else { 0.0 };
+        let demand = if obs.demand.is_finite() {
+            obs.demand.max(0.0)
+        } else {
+            0.0
+        };
         let count = |x: f64| -> u32 {
             let n = (x - 1e-9).ceil();
-            if n.is_finite() && n > 0.0 { n.min(u32::MAX as f64) as u32 } else { 0 }
+            if n.is_finite() && n > 0.0 {
+                n.min(u32::MAX as f64) as u32
+            } else {
+                0
+            }
         };
         let reactive_need = count(demand / (cap * u));
         let mut why: Vec<String> = Vec::new();
@@ -186,8 +197,11 @@ impl Policy {
         let mut upper = None::<f64>;
         let w = ((c.upper_quantile - 0.9) / 0.09).clamp(0.0, 1.0) + c.tail_margin.max(0.0);
         if let Some(f) = forecast {
-            let mut pts: Vec<&crate::forecast::ForecastPoint> =
-                f.points.iter().filter(|p| p.horizon_s <= lead + 1e-9).collect();
+            let mut pts: Vec<&crate::forecast::ForecastPoint> = f
+                .points
+                .iter()
+                .filter(|p| p.horizon_s <= lead + 1e-9)
+                .collect();
             if pts.is_empty() {
                 pts.extend(f.at(lead));
             }
@@ -239,9 +253,13 @@ impl Policy {
             }
         };
         if obs.saturated {
-            let bump = obs.current_instances.saturating_add((obs.current_instances / 10).max(1));
+            let bump = obs
+                .current_instances
+                .saturating_add((obs.current_instances / 10).max(1));
             if bump > raw {
-                why.push(format!("saturated: demand is censored, scaling out to {bump}"));
+                why.push(format!(
+                    "saturated: demand is censored, scaling out to {bump}"
+                ));
                 raw = bump;
             }
         }
@@ -253,7 +271,11 @@ impl Policy {
             self.window.pop_back();
         }
         self.window.push_back((obs.t, raw));
-        while self.window.front().is_some_and(|&(t, _)| t < obs.t - c.scale_in_stabilization_s) {
+        while self
+            .window
+            .front()
+            .is_some_and(|&(t, _)| t < obs.t - c.scale_in_stabilization_s)
+        {
             self.window.pop_front();
         }
         let held = self.window.front().map_or(raw, |&(_, n)| n);
@@ -267,7 +289,8 @@ impl Policy {
             ));
             current
         } else {
-            let by_fraction = (current as f64 * c.max_scale_in_fraction.clamp(0.0, 1.0)).ceil() as u32;
+            let by_fraction =
+                (current as f64 * c.max_scale_in_fraction.clamp(0.0, 1.0)).ceil() as u32;
             let step = c.max_scale_in_step.max(by_fraction).max(1);
             let d = held.max(current.saturating_sub(step));
             if d > held {
@@ -281,7 +304,9 @@ impl Policy {
         }
         let planned = desired;
         let desired = if c.mode == PolicyMode::ForecastOnly {
-            why.push(format!("forecast-only: would set {planned}, keeping {current}"));
+            why.push(format!(
+                "forecast-only: would set {planned}, keeping {current}"
+            ));
             current
         } else {
             desired
@@ -332,7 +357,12 @@ mod tests {
     fn fc(p50: f64, p90: f64) -> Forecast {
         Forecast {
             origin: 0.0,
-            points: vec![ForecastPoint { horizon_s: 70.0, p50, p90, p99: p90 * 1.2 }],
+            points: vec![ForecastPoint {
+                horizon_s: 70.0,
+                p50,
+                p90,
+                p99: p90 * 1.2,
+            }],
             model: "ets",
             fallback: None,
             error_ratio: Some(0.8),
@@ -341,7 +371,12 @@ mod tests {
     }
 
     fn obs(t: f64, demand: f64, current: u32) -> Observation {
-        Observation { t, demand, saturated: false, current_instances: current }
+        Observation {
+            t,
+            demand,
+            saturated: false,
+            current_instances: current,
+        }
     }
 
     #[test]
@@ -384,7 +419,12 @@ mod tests {
         assert_eq!(d.desired, 20);
         assert!(d.reason.contains("max"));
         let mut p = Policy::new(cfg());
-        let sat = Observation { t: 0.0, demand: 5.0, saturated: true, current_instances: 4 };
+        let sat = Observation {
+            t: 0.0,
+            demand: 5.0,
+            saturated: true,
+            current_instances: 4,
+        };
         let d = p.decide(&sat, Some(&fc(5.0, 6.0)));
         assert_eq!(d.desired, 5);
         assert!(d.reason.contains("saturated"));
@@ -396,7 +436,11 @@ mod tests {
         let mut bad = fc(1000.0, 1000.0);
         bad.error_ratio = Some(3.0);
         let d = p.decide(&obs(0.0, 30.0, 2), Some(&bad));
-        assert!(d.fallback && d.reason.contains("reactive fallback"), "{}", d.reason);
+        assert!(
+            d.fallback && d.reason.contains("reactive fallback"),
+            "{}",
+            d.reason
+        );
         assert_eq!(d.desired, 6);
         let mut cold = fc(1000.0, 1000.0);
         cold.fallback = Some("cold start".into());
@@ -408,11 +452,17 @@ mod tests {
 
     #[test]
     fn forecast_only_and_reactive_modes() {
-        let mut p = Policy::new(PolicyConfig { mode: PolicyMode::ForecastOnly, ..cfg() });
+        let mut p = Policy::new(PolicyConfig {
+            mode: PolicyMode::ForecastOnly,
+            ..cfg()
+        });
         let d = p.decide(&obs(0.0, 10.0, 3), Some(&fc(40.0, 90.0)));
         assert_eq!((d.desired, d.planned, d.action), (3, 9, Action::Hold));
         assert!(d.reason.contains("forecast-only"));
-        let mut p = Policy::new(PolicyConfig { mode: PolicyMode::Reactive, ..cfg() });
+        let mut p = Policy::new(PolicyConfig {
+            mode: PolicyMode::Reactive,
+            ..cfg()
+        });
         let d = p.decide(&obs(0.0, 30.0, 3), Some(&fc(400.0, 900.0)));
         assert_eq!(d.desired, 6);
         assert!(!d.fallback && d.reason.starts_with("reactive"));
@@ -421,10 +471,18 @@ mod tests {
     #[test]
     fn upper_quantile_and_tail_margin_raise_the_plan() {
         let f = fc(10.0, 50.0); // P99 = 60
-        let d = Policy::new(PolicyConfig { upper_quantile: 0.99, ..cfg() }).decide(&obs(0.0, 1.0, 2), Some(&f));
+        let d = Policy::new(PolicyConfig {
+            upper_quantile: 0.99,
+            ..cfg()
+        })
+        .decide(&obs(0.0, 1.0, 2), Some(&f));
         assert_eq!(d.desired, 6);
-        let d = Policy::new(PolicyConfig { upper_quantile: 0.99, tail_margin: 1.0, ..cfg() })
-            .decide(&obs(0.0, 1.0, 2), Some(&f));
+        let d = Policy::new(PolicyConfig {
+            upper_quantile: 0.99,
+            tail_margin: 1.0,
+            ..cfg()
+        })
+        .decide(&obs(0.0, 1.0, 2), Some(&f));
         assert_eq!(d.desired, 7);
     }
 }

@@ -47,7 +47,9 @@ pub fn backtest(
     config.min_horizon_steps = config.min_horizon_steps.max(horizon);
     let mut f = Forecaster::new(config);
     let mut out = Vec::new();
-    let first = origins.start.map_or(1, |s| times.partition_point(|&t| t < s));
+    let first = origins
+        .start
+        .map_or(1, |s| times.partition_point(|&t| t < s));
     let every = origins.every.max(1);
     for i in 0..times.len().min(values.len()) {
         f.observe(times[i], values[i]);
@@ -57,8 +59,10 @@ pub fn backtest(
         }
         if let Some(fc) = f.forecast_steps(horizon) {
             for (k, p) in fc.points.iter().enumerate() {
-                let target =
-                    times.get(i + k + 1).copied().unwrap_or(times[i] + (k + 1) as f64 * step);
+                let target = times
+                    .get(i + k + 1)
+                    .copied()
+                    .unwrap_or(times[i] + (k + 1) as f64 * step);
                 out.push(BacktestRow {
                     origin: times[i],
                     target,
@@ -90,7 +94,10 @@ pub fn simulate(
 ) -> Vec<PlanRow> {
     simulate_decisions(times, values, config, &ForecastConfig::default(), progress)
         .into_iter()
-        .map(|d| PlanRow { t: d.t, desired: d.desired })
+        .map(|d| PlanRow {
+            t: d.t,
+            desired: d.desired,
+        })
         .collect()
 }
 
@@ -116,12 +123,21 @@ pub fn simulate_decisions(
             None
         } else {
             let step = f.step_s();
-            let steps = if step > 0.0 { (config.lead_s() / step).ceil().max(1.0) as usize } else { 1 };
+            let steps = if step > 0.0 {
+                (config.lead_s() / step).ceil().max(1.0) as usize
+            } else {
+                1
+            };
             horizons.clear();
             horizons.extend((1..=steps).map(|k| (k as f64 * step).min(config.lead_s())));
             f.forecast(&horizons)
         };
-        let obs = Observation { t: times[i], demand: v, saturated: false, current_instances: current };
+        let obs = Observation {
+            t: times[i],
+            demand: v,
+            saturated: false,
+            current_instances: current,
+        };
         let d = policy.decide(&obs, fc.as_ref());
         current = d.desired;
         plan.push(d);
@@ -151,7 +167,12 @@ pub struct Summary {
 }
 
 /// Summarises a plan against the demand it was made for.
-pub fn summarize(times: &[f64], values: &[f64], plan: &[PlanRow], config: &PolicyConfig) -> Summary {
+pub fn summarize(
+    times: &[f64],
+    values: &[f64],
+    plan: &[PlanRow],
+    config: &PolicyConfig,
+) -> Summary {
     let n = times.len().min(values.len()).min(plan.len());
     let step = median_step(times);
     let mut ready_q: VecDeque<(f64, u32)> = VecDeque::new();
@@ -168,7 +189,11 @@ pub fn summarize(times: &[f64], values: &[f64], plan: &[PlanRow], config: &Polic
     for i in 0..n {
         let t = times[i];
         let d = plan[i].desired;
-        let dt = if i + 1 < n { (times[i + 1] - t).min(4.0 * step) } else { step };
+        let dt = if i + 1 < n {
+            (times[i + 1] - t).min(4.0 * step)
+        } else {
+            step
+        };
         s.instance_hours += d as f64 * dt / 3600.0;
         s.peak = s.peak.max(d);
         if i > 0 && d != plan[i - 1].desired {
@@ -182,7 +207,10 @@ pub fn summarize(times: &[f64], values: &[f64], plan: &[PlanRow], config: &Polic
             ready_q.pop_back();
         }
         ready_q.push_back((t, d));
-        while ready_q.front().is_some_and(|&(tt, _)| tt < t - config.warmup_s - 1e-9) {
+        while ready_q
+            .front()
+            .is_some_and(|&(tt, _)| tt < t - config.warmup_s - 1e-9)
+        {
             ready_q.pop_front();
         }
         let ready = ready_q.front().map_or(d, |&(_, c)| c) as f64 * config.capacity_per_instance;
@@ -205,7 +233,11 @@ pub fn summarize(times: &[f64], values: &[f64], plan: &[PlanRow], config: &Polic
 
 /// Median spacing of a series, seconds (1 for fewer than two points).
 pub fn median_step(times: &[f64]) -> f64 {
-    let mut d: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).filter(|x| *x > 0.0).collect();
+    let mut d: Vec<f64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|x| *x > 0.0)
+        .collect();
     if d.is_empty() {
         return 1.0;
     }
@@ -219,13 +251,25 @@ mod tests {
     use super::*;
 
     fn series(n: usize) -> (Vec<f64>, Vec<f64>) {
-        (0..n).map(|i| (i as f64 * 60.0, 10.0 + (i as f64 / 30.0).sin() * 3.0)).unzip()
+        (0..n)
+            .map(|i| (i as f64 * 60.0, 10.0 + (i as f64 / 30.0).sin() * 3.0))
+            .unzip()
     }
 
     #[test]
     fn backtest_rows_follow_the_origins() {
         let (t, y) = series(300);
-        let rows = backtest(&t, &y, 3, Origins { start: Some(60.0 * 100.0), every: 50 }, &ForecastConfig::default(), |_| {});
+        let rows = backtest(
+            &t,
+            &y,
+            3,
+            Origins {
+                start: Some(60.0 * 100.0),
+                every: 50,
+            },
+            &ForecastConfig::default(),
+            |_| {},
+        );
         let origins: Vec<f64> = rows.iter().map(|r| r.origin).collect();
         assert_eq!(rows.len(), 4 * 3);
         assert_eq!(origins[0], 6000.0);
@@ -233,7 +277,17 @@ mod tests {
         assert_eq!(rows[1].horizon, 2);
         assert_eq!(rows[1].target, 6120.0);
         // Past the end, targets continue at the median step.
-        let all = backtest(&t, &y, 2, Origins { start: None, every: 1 }, &ForecastConfig::default(), |_| {});
+        let all = backtest(
+            &t,
+            &y,
+            2,
+            Origins {
+                start: None,
+                every: 1,
+            },
+            &ForecastConfig::default(),
+            |_| {},
+        );
         let last = all.last().expect("rows");
         assert_eq!((last.origin, last.target), (299.0 * 60.0, 301.0 * 60.0));
         assert!(all.iter().all(|r| r.p90 >= r.p50));
@@ -242,7 +296,11 @@ mod tests {
     #[test]
     fn simulate_is_causal_and_summarised() {
         let (t, y) = series(600);
-        let cfg = PolicyConfig { capacity_per_instance: 2.0, decision_interval_s: 60.0, ..PolicyConfig::default() };
+        let cfg = PolicyConfig {
+            capacity_per_instance: 2.0,
+            decision_interval_s: 60.0,
+            ..PolicyConfig::default()
+        };
         let plan = simulate(&t, &y, &cfg, |_| {});
         assert_eq!(plan.len(), 600);
         let mut other = y.clone();

@@ -48,13 +48,30 @@ pub fn render(title: &str, band: Option<&Band>, lines: &[Line]) -> String {
             see(x, hi);
         });
     }
-    lines.iter().flat_map(|l| &l.points).for_each(|&(x, y)| see(x, y));
+    lines
+        .iter()
+        .flat_map(|l| &l.points)
+        .for_each(|&(x, y)| see(x, y));
     if xs.start > xs.end {
         xs = 0.0..1.0;
         ys = 0.0..1.0;
     }
-    let (x0, x1) = (xs.start, if xs.end > xs.start { xs.end } else { xs.start + 1.0 });
-    let (y0, y1) = (ys.start.min(0.0), if ys.end > ys.start { ys.end } else { ys.start + 1.0 });
+    let (x0, x1) = (
+        xs.start,
+        if xs.end > xs.start {
+            xs.end
+        } else {
+            xs.start + 1.0
+        },
+    );
+    let (y0, y1) = (
+        ys.start.min(0.0),
+        if ys.end > ys.start {
+            ys.end
+        } else {
+            ys.start + 1.0
+        },
+    );
     let px = |x: f64| PAD + (x - x0) / (x1 - x0) * (W - 2.0 * PAD);
     let py = |y: f64| H - PAD - (y - y0) / (y1 - y0) * (H - 2.0 * PAD);
     let mut s = String::new();
@@ -63,7 +80,11 @@ pub fn render(title: &str, band: Option<&Band>, lines: &[Line]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{PAD}" y="20" font-size="14">{}</text>"#, escape(title));
+    let _ = writeln!(
+        s,
+        r#"<text x="{PAD}" y="20" font-size="14">{}</text>"#,
+        escape(title)
+    );
     let _ = writeln!(
         s,
         r#"<path d="M{PAD} {PAD} V{} H{}" fill="none" stroke="black"/>"#,
@@ -83,19 +104,35 @@ pub fn render(title: &str, band: Option<&Band>, lines: &[Line]) -> String {
     }
     for i in 0..=4 {
         let x = x0 + (x1 - x0) * i as f64 / 4.0;
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{}">{}</text>"#, px(x) - 30.0, H - PAD + 18.0, when(x));
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{}">{}</text>"#,
+            px(x) - 30.0,
+            H - PAD + 18.0,
+            when(x)
+        );
     }
     let mut legend = Vec::new();
     if let Some(b) = band {
         let pts = thin(&b.points);
         let mut d = String::new();
         for (i, &(x, _, hi)) in pts.iter().enumerate() {
-            let _ = write!(d, "{}{:.1} {:.1} ", if i == 0 { "M" } else { "L" }, px(x), py(hi));
+            let _ = write!(
+                d,
+                "{}{:.1} {:.1} ",
+                if i == 0 { "M" } else { "L" },
+                px(x),
+                py(hi)
+            );
         }
         for &(x, lo, _) in pts.iter().rev() {
             let _ = write!(d, "L{:.1} {:.1} ", px(x), py(lo));
         }
-        let _ = writeln!(s, r#"<path d="{d}Z" fill="{}" fill-opacity="0.3" stroke="none"/>"#, b.color);
+        let _ = writeln!(
+            s,
+            r#"<path d="{d}Z" fill="{}" fill-opacity="0.3" stroke="none"/>"#,
+            b.color
+        );
         legend.push((b.label, b.color));
     }
     for l in lines {
@@ -103,13 +140,25 @@ pub fn render(title: &str, band: Option<&Band>, lines: &[Line]) -> String {
         let mut d = String::new();
         let mut prev: Option<f64> = None;
         for (i, &(x, y, _)) in pts.iter().enumerate() {
-            if l.steps && let Some(py_prev) = prev {
+            if l.steps
+                && let Some(py_prev) = prev
+            {
                 let _ = write!(d, "L{:.1} {:.1} ", px(x), py_prev);
             }
-            let _ = write!(d, "{}{:.1} {:.1} ", if i == 0 { "M" } else { "L" }, px(x), py(y));
+            let _ = write!(
+                d,
+                "{}{:.1} {:.1} ",
+                if i == 0 { "M" } else { "L" },
+                px(x),
+                py(y)
+            );
             prev = Some(py(y));
         }
-        let _ = writeln!(s, r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1"/>"#, l.color);
+        let _ = writeln!(
+            s,
+            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1"/>"#,
+            l.color
+        );
         legend.push((l.label, l.color));
     }
     for (i, (label, color)) in legend.iter().enumerate() {
@@ -158,12 +207,16 @@ fn short(v: f64) -> String {
 }
 
 fn when(t: f64) -> String {
-    chrono::DateTime::from_timestamp(t as i64, 0)
-        .map_or_else(|| format!("{t:.0}"), |d| d.format("%Y-%m-%d %H:%M").to_string())
+    chrono::DateTime::from_timestamp(t as i64, 0).map_or_else(
+        || format!("{t:.0}"),
+        |d| d.format("%Y-%m-%d %H:%M").to_string(),
+    )
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -174,8 +227,17 @@ mod tests {
     fn renders_a_band_and_lines() {
         let svg = render(
             "t <1>",
-            Some(&Band { label: "P50–P90", color: "#9cf", points: vec![(0.0, 1.0, 2.0), (60.0, 1.5, 3.0)] }),
-            &[Line { label: "actual", color: "black", points: vec![(0.0, 1.0), (60.0, 2.0)], steps: false }],
+            Some(&Band {
+                label: "P50–P90",
+                color: "#9cf",
+                points: vec![(0.0, 1.0, 2.0), (60.0, 1.5, 3.0)],
+            }),
+            &[Line {
+                label: "actual",
+                color: "black",
+                points: vec![(0.0, 1.0), (60.0, 2.0)],
+                steps: false,
+            }],
         );
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("t &lt;1&gt;") && svg.contains("actual"));

@@ -22,7 +22,11 @@ pub enum TraceError {
     Header { file: String, found: String },
     /// A row is malformed.
     #[error("{file}: line {line}: {reason}")]
-    Row { file: String, line: usize, reason: String },
+    Row {
+        file: String,
+        line: usize,
+        reason: String,
+    },
     /// No data rows.
     #[error("{file}: no data rows after the header")]
     NoRows { file: String },
@@ -40,7 +44,10 @@ pub struct Trace {
 /// Reads a `timestamp,value` CSV.
 pub fn read(path: &Path) -> Result<Trace, TraceError> {
     let file = path.display().to_string();
-    let text = std::fs::read(path).map_err(|source| TraceError::Io { file: file.clone(), source })?;
+    let text = std::fs::read(path).map_err(|source| TraceError::Io {
+        file: file.clone(),
+        source,
+    })?;
     let text = String::from_utf8_lossy(&text);
     parse(&text, &file)
 }
@@ -55,12 +62,22 @@ pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
             None => return Err(TraceError::Empty { file: file.into() }),
         }
     };
-    let cols: Vec<String> = header.split(',').map(|c| unquote(c).to_ascii_lowercase()).collect();
+    let cols: Vec<String> = header
+        .split(',')
+        .map(|c| unquote(c).to_ascii_lowercase())
+        .collect();
     if cols != ["timestamp", "value"] {
-        return Err(TraceError::Header { file: file.into(), found: header.into() });
+        return Err(TraceError::Header {
+            file: file.into(),
+            found: header.into(),
+        });
     }
     let mut trace = Trace::default();
-    let row_err = |line: usize, reason: String| TraceError::Row { file: file.into(), line, reason };
+    let row_err = |line: usize, reason: String| TraceError::Row {
+        file: file.into(),
+        line,
+        reason,
+    };
     for (idx, raw) in lines {
         let line = idx + 1;
         let l = raw.trim();
@@ -69,7 +86,10 @@ pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
         }
         let mut parts = l.split(',');
         let (Some(ts), Some(val), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(row_err(line, format!("expected 2 fields `timestamp,value`, got {l:?}")));
+            return Err(row_err(
+                line,
+                format!("expected 2 fields `timestamp,value`, got {l:?}"),
+            ));
         };
         let t = parse_time(unquote(ts)).map_err(|e| row_err(line, e))?;
         let v_text = unquote(val);
@@ -84,7 +104,10 @@ pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
         {
             return Err(row_err(
                 line,
-                format!("timestamp {} is not after the previous row's ({prev})", unquote(ts)),
+                format!(
+                    "timestamp {} is not after the previous row's ({prev})",
+                    unquote(ts)
+                ),
             ));
         }
         trace.times.push(t);
@@ -98,7 +121,10 @@ pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
 
 fn unquote(s: &str) -> &str {
     let s = s.trim();
-    s.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(s).trim()
+    s.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(s)
+        .trim()
 }
 
 /// Parses unix seconds (integer or decimal) or ISO 8601 / RFC 3339 (no offset = UTC).
@@ -108,18 +134,35 @@ pub fn parse_time(s: &str) -> Result<f64, String> {
         return Err("empty timestamp".into());
     }
     if let Ok(x) = s.parse::<f64>() {
-        return if x.is_finite() { Ok(x) } else { Err(format!("timestamp {s:?} is not finite")) };
+        return if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(format!("timestamp {s:?} is not finite"))
+        };
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Ok(secs(dt.timestamp(), dt.timestamp_subsec_nanos()));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
             return Ok(secs(dt.timestamp(), dt.timestamp_subsec_nanos()));
         }
     }
-    let naive = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')).unwrap_or(s);
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    let naive = s
+        .strip_suffix('Z')
+        .or_else(|| s.strip_suffix('z'))
+        .unwrap_or(s);
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(naive, fmt) {
             let u = dt.and_utc();
             return Ok(secs(u.timestamp(), u.timestamp_subsec_nanos()));
@@ -141,7 +184,11 @@ fn secs(s: i64, nanos: u32) -> f64 {
 
 /// Formats unix seconds for output: integers without a decimal point.
 pub fn format_time(t: f64) -> String {
-    if t.fract() == 0.0 && t.abs() < 9.0e15 { format!("{}", t as i64) } else { format!("{t}") }
+    if t.fract() == 0.0 && t.abs() < 9.0e15 {
+        format!("{}", t as i64)
+    } else {
+        format!("{t}")
+    }
 }
 
 #[cfg(test)]
@@ -163,10 +210,17 @@ mod tests {
 
     #[test]
     fn reports_line_and_reason() {
-        let e = parse("timestamp,value\n1,2\n2,abc\n", "x.csv").unwrap_err().to_string();
+        let e = parse("timestamp,value\n1,2\n2,abc\n", "x.csv")
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "x.csv: line 3: value \"abc\" is not a number");
-        let e = parse("timestamp,value\n5,2\n4,1\n", "x.csv").unwrap_err().to_string();
-        assert!(e.starts_with("x.csv: line 3: timestamp 4 is not after"), "{e}");
+        let e = parse("timestamp,value\n5,2\n4,1\n", "x.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.csv: line 3: timestamp 4 is not after"),
+            "{e}"
+        );
         let e = parse("time,v\n", "x.csv").unwrap_err().to_string();
         assert!(e.contains("line 1: header"), "{e}");
         assert!(parse("", "x.csv").is_err());
@@ -176,7 +230,11 @@ mod tests {
 
     #[test]
     fn accepts_quotes_bom_and_blank_lines() {
-        let t = parse("\u{feff}\"timestamp\",\"value\"\n\n\"1\",\"2.5\"\r\n3,4\n", "x").expect("ok");
+        let t = parse(
+            "\u{feff}\"timestamp\",\"value\"\n\n\"1\",\"2.5\"\r\n3,4\n",
+            "x",
+        )
+        .expect("ok");
         assert_eq!(t.times, vec![1.0, 3.0]);
         assert_eq!(t.values, vec![2.5, 4.0]);
     }

@@ -39,7 +39,10 @@ impl Ar {
         let max_lag = LAGS[LAGS.len() - 1];
         let hi = n.checked_sub(k + 1)?;
         let (seasonal, period) = match view.profile {
-            Some(p) => (Some([view.step, (k / 2).max(1) as f64 * view.step]), p.period),
+            Some(p) => (
+                Some([view.step, (k / 2).max(1) as f64 * view.step]),
+                p.period,
+            ),
             None => (None, 0.0),
         };
         let mut lo = max_lag.max(hi.saturating_sub(TRAIN_ROWS - 1));
@@ -51,7 +54,12 @@ impl Ar {
             return None;
         }
         let rows = hi - lo + 1;
-        let mut model = Ar { seasonal, period, clip: vec![f64::INFINITY; p], coef: Array2::zeros((p, k)) };
+        let mut model = Ar {
+            seasonal,
+            period,
+            clip: vec![f64::INFINITY; p],
+            coef: Array2::zeros((p, k)),
+        };
         let base = lo - max_lag;
         let xs: Vec<f64> = (base..=hi + k).map(|i| view.x(i)).collect();
         let mut x = Array2::zeros((rows, p));
@@ -108,7 +116,11 @@ impl Ar {
         let base = view.x(n - 1);
         for (j, o) in out.iter_mut().enumerate() {
             *o = if j < self.coef.ncols() {
-                base + f.iter().zip(self.coef.column(j)).map(|(a, b)| a * b).sum::<f64>()
+                base + f
+                    .iter()
+                    .zip(self.coef.column(j))
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
             } else {
                 f64::NAN
             };
@@ -203,7 +215,12 @@ mod tests {
         }
         x.push(5.0);
         let t: Vec<f64> = (0..x.len()).map(|i| i as f64).collect();
-        let view = View { times: &t, values: &x, step: 1.0, profile: None };
+        let view = View {
+            times: &t,
+            values: &x,
+            step: 1.0,
+            profile: None,
+        };
         let m = Ar::fit(&view, 5).expect("fit");
         let mut out = [0.0; 5];
         m.predict(&view, &mut out);

@@ -1,6 +1,8 @@
 //! Quantiles from recent out-of-sample residuals per horizon (split conformal), with adaptive
 //! conformal inference: the quantile level used for P90 is nudged after every scored forecast
-//! so that the realised coverage tracks 90% even when the error distribution drifts.
+//! so that the realised coverage tracks 90% even when the error distribution drifts. Each
+//! window is also kept sorted as residuals arrive (two binary searches and a short move), so
+//! any quantile is a lookup.
 
 use std::collections::VecDeque;
 
@@ -37,25 +39,24 @@ impl Conformal {
             return;
         }
         let w = &mut self.recent[k];
-        if w.len() == WINDOW {
-            w.pop_front();
+        let sorted = &mut self.sorted[k];
+        if w.len() == WINDOW
+            && let Some(old) = w.pop_front()
+        {
+            let i = sorted.partition_point(|&x| x < old);
+            if i < sorted.len() {
+                sorted.remove(i);
+            }
         }
         w.push_back(r);
+        let i = sorted.partition_point(|&x| x < r);
+        sorted.insert(i, r);
     }
 
     /// Records whether the P90 issued for horizon index `k` covered the actual value.
     pub(crate) fn covered(&mut self, k: usize, hit: bool) {
         let err = if hit { 0.0 } else { 1.0 };
         self.miss[k] = (self.miss[k] + GAMMA * (TARGET_MISS - err)).clamp(0.002, 0.3);
-    }
-
-    /// Re-sorts the windows (on the refit schedule, so lookups stay O(1)).
-    pub(crate) fn refresh(&mut self) {
-        for (s, r) in self.sorted.iter_mut().zip(&self.recent) {
-            s.clear();
-            s.extend(r.iter().copied());
-            s.sort_unstable_by(f64::total_cmp);
-        }
     }
 
     /// Number of residuals behind horizon index `k`'s quantiles.
@@ -94,7 +95,6 @@ mod tests {
         for i in 0..=500 {
             c.push(0, i as f64 / 500.0);
         }
-        c.refresh();
         let (q90, q99) = c.offsets(0).expect("enough");
         assert!((q90 - 0.9).abs() < 0.01 && (q99 - 0.99).abs() < 0.01);
     }
@@ -105,7 +105,6 @@ mod tests {
         for i in 0..=500 {
             c.push(0, i as f64 / 500.0);
         }
-        c.refresh();
         let before = c.offsets(0).expect("enough").0;
         for _ in 0..20 {
             c.covered(0, false);

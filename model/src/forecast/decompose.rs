@@ -58,8 +58,11 @@ impl Profile {
         if filled * 2 < nbins {
             return None;
         }
-        let raw: Vec<Option<f64>> =
-            sum.iter().zip(&cnt).map(|(s, &c)| (c > 0).then(|| s / c as f64)).collect();
+        let raw: Vec<Option<f64>> = sum
+            .iter()
+            .zip(&cnt)
+            .map(|(s, &c)| (c > 0).then(|| s / c as f64))
+            .collect();
         // Circular smoothing over about 1/96 of the period, skipping empty bins.
         let half = (nbins / 192).max(1) as isize;
         let mut bins: Vec<f64> = (0..nbins as isize)
@@ -102,14 +105,21 @@ mod tests {
             .filter(|i| !(4000..4300).contains(i))
             .map(|i| {
                 let t = i as f64 * 60.0;
-                (t, 100.0 + t / 3600.0 + 20.0 * (2.0 * std::f64::consts::PI * t / p).sin())
+                (
+                    t,
+                    100.0 + t / 3600.0 + 20.0 * (2.0 * std::f64::consts::PI * t / p).sin(),
+                )
             })
             .unzip();
         let prof = Profile::fit(&t, &y, p, 60.0).expect("profile");
         for h in [0.0, 6.0, 12.0, 18.0] {
             let tt = h * 3600.0;
             let want = 20.0 * (2.0 * std::f64::consts::PI * tt / p).sin();
-            assert!((prof.at(tt) - want).abs() < 2.0, "{h}: {} vs {want}", prof.at(tt));
+            assert!(
+                (prof.at(tt) - want).abs() < 2.0,
+                "{h}: {} vs {want}",
+                prof.at(tt)
+            );
         }
     }
 }

@@ -33,7 +33,13 @@ impl Ets {
                     if beta == 0.0 && phi != PHIS[0] {
                         continue;
                     }
-                    let mut m = Ets { alpha, beta, phi, level: x[0], trend: 0.0 };
+                    let mut m = Ets {
+                        alpha,
+                        beta,
+                        phi,
+                        level: x[0],
+                        trend: 0.0,
+                    };
                     let sum_lead = m.phi_sum(lead);
                     let mut loss = 0.0;
                     for i in 1..x.len() {
@@ -73,7 +79,13 @@ impl Ets {
         let burn = (n / 10).max(2);
         let mut best: Option<(f64, Ets)> = None;
         for &alpha in &ALPHAS {
-            let mut m = Ets { alpha, beta: 0.0, phi: 1.0, level: x[0], trend: 0.0 };
+            let mut m = Ets {
+                alpha,
+                beta: 0.0,
+                phi: 1.0,
+                level: x[0],
+                trend: 0.0,
+            };
             let drift = |h: usize| slope * (h as f64 - 1.0 + 1.0 / alpha);
             let mut loss = 0.0;
             for i in 1..n {
@@ -144,7 +156,9 @@ mod tests {
 
     #[test]
     fn smooths_noise() {
-        let x: Vec<f64> = (0..400).map(|i| if i % 2 == 0 { 9.0 } else { 11.0 }).collect();
+        let x: Vec<f64> = (0..400)
+            .map(|i| if i % 2 == 0 { 9.0 } else { 11.0 })
+            .collect();
         let m = Ets::fit(&x, 5).expect("fit");
         let mut out = [0.0; 3];
         m.predict(&mut out);

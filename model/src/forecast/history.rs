@@ -55,8 +55,11 @@ pub(crate) fn nearest(times: &[f64], t: f64, tolerance: f64) -> Option<usize> {
 /// Median of the last (up to) `n` positive steps of `times`; `None` with fewer than two rows.
 pub(crate) fn recent_step(times: &[f64], n: usize) -> Option<f64> {
     let from = times.len().saturating_sub(n + 1);
-    let mut d: Vec<f64> =
-        times[from..].windows(2).map(|w| w[1] - w[0]).filter(|x| *x > 0.0).collect();
+    let mut d: Vec<f64> = times[from..]
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|x| *x > 0.0)
+        .collect();
     if d.is_empty() {
         return None;
     }
@@ -91,7 +94,10 @@ mod tests {
 
     #[test]
     fn step_is_the_median() {
-        assert_eq!(recent_step(&[0.0, 10.0, 20.0, 1000.0, 1010.0], 10), Some(10.0));
+        assert_eq!(
+            recent_step(&[0.0, 10.0, 20.0, 1000.0, 1010.0], 10),
+            Some(10.0)
+        );
         assert_eq!(recent_step(&[5.0], 10), None);
     }
 }

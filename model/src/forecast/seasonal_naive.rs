@@ -6,7 +6,13 @@ use super::history::nearest;
 
 /// Fills `out[k-1]` with the value nearest `t_last + k*step - period` (NaN where a gap leaves
 /// no row within half a step of it).
-pub(crate) fn seasonal_naive(times: &[f64], values: &[f64], step: f64, period: f64, out: &mut [f64]) {
+pub(crate) fn seasonal_naive(
+    times: &[f64],
+    values: &[f64],
+    step: f64,
+    period: f64,
+    out: &mut [f64],
+) {
     let Some(&last) = times.last() else {
         out.iter_mut().for_each(|o| *o = f64::NAN);
         return;
@@ -18,7 +24,13 @@ pub(crate) fn seasonal_naive(times: &[f64], values: &[f64], step: f64, period: f
 }
 
 /// The last deseasonalised value put back on the seasonal profile at each target time.
-pub(crate) fn seasonal_level(times: &[f64], values: &[f64], step: f64, p: &Profile, out: &mut [f64]) {
+pub(crate) fn seasonal_level(
+    times: &[f64],
+    values: &[f64],
+    step: f64,
+    p: &Profile,
+    out: &mut [f64],
+) {
     let (Some(&t), Some(&y)) = (times.last(), values.last()) else {
         return;
     };

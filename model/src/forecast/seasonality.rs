@@ -120,7 +120,10 @@ fn detrend(y: &[f64]) -> Vec<f64> {
         sxx += dx * dx;
     }
     let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    y.iter().enumerate().map(|(i, v)| v - my - slope * (i as f64 - mx)).collect()
+    y.iter()
+        .enumerate()
+        .map(|(i, v)| v - my - slope * (i as f64 - mx))
+        .collect()
 }
 
 #[cfg(test)]
@@ -134,7 +137,8 @@ mod tests {
         let y = t
             .iter()
             .map(|t| {
-                10.0 + 5.0 * (2.0 * std::f64::consts::PI * t / period).sin() + 0.001 * t / 60.0
+                10.0 + 5.0 * (2.0 * std::f64::consts::PI * t / period).sin()
+                    + 0.001 * t / 60.0
                     + noise * (rng() - 0.5)
             })
             .collect();
@@ -182,8 +186,9 @@ mod tests {
     fn gaps_do_not_shift_the_period() {
         let (mut t, mut y) = series(5.0, 60.0, 86_400.0, 1.0);
         // Drop six hours in the middle.
-        let keep: Vec<usize> =
-            (0..t.len()).filter(|&i| !(3000..3360).contains(&i)).collect();
+        let keep: Vec<usize> = (0..t.len())
+            .filter(|&i| !(3000..3360).contains(&i))
+            .collect();
         t = keep.iter().map(|&i| t[i]).collect();
         y = keep.iter().map(|&i| y[i]).collect();
         assert_eq!(detect(&t, &y, 60.0), Some(86_400.0));
