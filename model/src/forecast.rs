@@ -151,10 +151,6 @@ const ERROR_DECAY: f64 = 0.01;
 const WEIGHT_POWER: i32 = 10;
 /// Models worse than this multiple of the best get no weight.
 const WEIGHT_CUTOFF: f64 = 1.6;
-/// Exponent of the relative error in the combination weights.
-
-/// Models worse than this multiple of the best get no weight.
-
 /// Refits between seasonality checks.
 const DETECT_EVERY: usize = 16;
 /// Largest step folded into the volatility, in multiples of the current volatility.

@@ -54,7 +54,7 @@ pub fn backtest(
     for i in 0..times.len().min(values.len()) {
         f.observe(times[i], values[i]);
         progress(i);
-        if i < first || (i - first) % every != 0 {
+        if i < first || !(i - first).is_multiple_of(every) {
             continue;
         }
         if let Some(fc) = f.forecast_steps(horizon) {
