@@ -865,6 +865,28 @@ mod tests {
     }
 
     #[test]
+    fn beats_naive_after_thirty_minutes_of_ten_second_data() {
+        // A morning ramp with noise: after 30 minutes (180 points) the forecast for 5 minutes
+        // ahead must beat "no change" over the next 30 minutes.
+        let mut r = rng(21);
+        let y: Vec<f64> = (0..400)
+            .map(|i| 20.0 + 0.05 * i as f64 + 2.0 * (r() - 0.5))
+            .collect();
+        let mut f = Forecaster::new(ForecastConfig::default());
+        let (mut err, mut naive) = (0.0, 0.0);
+        for i in 0..y.len() - 30 {
+            f.observe(i as f64 * 10.0, y[i]);
+            if i >= 180 && i < 360 {
+                let fc = f.forecast(&[300.0]).expect("forecast");
+                assert!(fc.fallback.is_none(), "{i}: {fc:?}");
+                err += (fc.points[0].p50 - y[i + 30]).abs();
+                naive += (y[i] - y[i + 30]).abs();
+            }
+        }
+        assert!(err < 0.8 * naive, "model {err} vs naive {naive}");
+    }
+
+    #[test]
     fn history_is_bounded_by_age() {
         let mut f = Forecaster::new(ForecastConfig {
             max_history_s: 3600.0,
