@@ -876,7 +876,7 @@ mod tests {
         let (mut err, mut naive) = (0.0, 0.0);
         for i in 0..y.len() - 30 {
             f.observe(i as f64 * 10.0, y[i]);
-            if i >= 180 && i < 360 {
+            if (180..360).contains(&i) {
                 let fc = f.forecast(&[300.0]).expect("forecast");
                 assert!(fc.fallback.is_none(), "{i}: {fc:?}");
                 err += (fc.points[0].p50 - y[i + 30]).abs();
