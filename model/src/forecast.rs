@@ -478,7 +478,10 @@ impl Forecaster {
     fn band(&self, e: &Issued, k: usize) -> (f64, f64, f64) {
         let p50 = e.combined[k];
         let (o90, o99) = match self.conformal.offsets(k) {
-            Some((a, b)) => (a * e.scale, b * e.scale),
+            Some((a, b)) => {
+                let worst = self.conformal.worst(k).unwrap_or(f64::INFINITY).max(0.0);
+                ((a * e.scale).min(worst), (b * e.scale).min(worst))
+            }
             None => {
                 let sigma = 1.25 * e.scale * ((k + 1) as f64).sqrt();
                 (1.2816 * sigma, 2.3263 * sigma)
@@ -545,7 +548,7 @@ impl Forecaster {
             if c.is_finite() {
                 self.scores[COMBINED * k + h - 1].add((v - c).abs().min(cap));
                 if e.scale > 0.0 {
-                    self.conformal.push(h - 1, (v - c) / e.scale);
+                    self.conformal.push(h - 1, (v - c) / e.scale, v - c);
                 }
                 let p90 = e.p90[h - 1];
                 if p90.is_finite() && self.conformal.count(h - 1) >= conformal::MIN_RESIDUALS {
