@@ -267,7 +267,7 @@ fn progress(rows: usize, what: &str) -> ProgressBar {
 }
 
 fn tick(bar: &ProgressBar, i: usize) {
-    if i % 1024 == 0 {
+    if i.is_multiple_of(1024) {
         bar.set_position(i as u64);
     }
 }

@@ -120,13 +120,15 @@ impl View<'_> {
 }
 
 /// The competing models, in score-table order.
-const MODELS: [&str; 6] = [
+const MODELS: [&str; 8] = [
     "naive",
     "drift",
     "seasonal_naive",
     "seasonal_level",
     "ets",
     "ar",
+    "theta",
+    "median",
 ];
 const NAIVE: usize = 0;
 const DRIFT: usize = 1;
@@ -134,6 +136,8 @@ const SNAIVE: usize = 2;
 const SLEVEL: usize = 3;
 const ETS: usize = 4;
 const AR: usize = 5;
+const THETA: usize = 6;
+const MEDIAN: usize = 7;
 /// Score slot of the combined forecast.
 const COMBINED: usize = MODELS.len();
 /// Observations before the first refit.
@@ -141,15 +145,26 @@ const MIN_FIT: usize = 16;
 /// Scored forecasts a model needs at a horizon before it may lead.
 const MIN_SCORED: f64 = 12.0;
 /// Exponential decay of the error scores per observation.
-const ERROR_DECAY: f64 = 1.0 / 400.0;
-/// Exponent of the relative error in the combination weights.
-const WEIGHT_POWER: i32 = 4;
+const ERROR_DECAY: f64 = 0.01;
+/// Exponent of the relative error in the combination weights (high: the leader dominates,
+/// close runners-up still share).
+const WEIGHT_POWER: i32 = 10;
 /// Models worse than this multiple of the best get no weight.
 const WEIGHT_CUTOFF: f64 = 1.6;
 /// Refits between seasonality checks.
 const DETECT_EVERY: usize = 16;
+/// Largest step folded into the volatility, in multiples of the current volatility.
+const SCALE_CLIP: f64 = 4.0;
+/// Floor of the residual scale, as a fraction of the long-run volatility.
+const SCALE_FLOOR: f64 = 0.5;
 /// Largest horizon, in steps.
 const MAX_STEPS: usize = 1024;
+/// Largest error counted in a score, in residual scales × √horizon.
+const ERR_CLIP: f64 = 25.0;
+/// Winsorising bound for the smoothers' input, in median absolute deviations.
+const X_CLIP: f64 = 12.0;
+/// Rows in the robust recent level (median).
+const MEDIAN_ROWS: usize = 5;
 /// Rows of the recent window the exponential smoother is fitted on.
 const ETS_ROWS: usize = 1200;
 
@@ -191,12 +206,14 @@ pub struct Forecaster {
     rows: u64,
     step: f64,
     scale: f64,
+    long_scale: f64,
     nonneg: bool,
     since_refit: usize,
     refits: usize,
     period: Option<f64>,
     profile: Option<Profile>,
     ets: Option<Ets>,
+    theta: Option<Ets>,
     ar: Option<Ar>,
     k: usize,
     issued: Vec<Issued>,
@@ -215,12 +232,14 @@ impl Forecaster {
             rows: 0,
             step: 0.0,
             scale: 0.0,
+            long_scale: 0.0,
             nonneg: true,
             since_refit: 0,
             refits: 0,
             period: None,
             profile: None,
             ets: None,
+            theta: None,
             ar: None,
             k,
             issued: Vec::new(),
@@ -240,11 +259,19 @@ impl Forecaster {
         }
         if let Some(&prev) = self.hist.values().last() {
             let d = (v - prev).abs();
-            self.scale = if self.rows == 1 {
-                d
+            if self.rows == 1 {
+                self.scale = d;
+                self.long_scale = d;
             } else {
-                0.95 * self.scale + 0.05 * d
-            };
+                // Winsorised so that one spike does not widen the bands for long.
+                let d = if self.scale > 0.0 {
+                    d.min(SCALE_CLIP * self.scale)
+                } else {
+                    d
+                };
+                self.scale = 0.95 * self.scale + 0.05 * d;
+                self.long_scale = 0.998 * self.long_scale + 0.002 * d;
+            }
         }
         self.hist.push(t, v, self.config.max_history_s);
         self.rows += 1;
@@ -256,10 +283,15 @@ impl Forecaster {
         if self.since_refit >= self.config.refit_every
             || (self.refits == 0 && self.len() >= MIN_FIT)
         {
-            self.refit();
-        } else if let Some(ets) = self.ets.as_mut() {
+            self.refit_models(false);
+        } else {
             let x = v - self.profile.as_ref().map_or(0.0, |p| p.at(t));
-            ets.update(x);
+            if let Some(ets) = self.ets.as_mut() {
+                ets.update(x);
+            }
+            if let Some(theta) = self.theta.as_mut() {
+                theta.update_theta(x);
+            }
         }
         self.score(v);
         self.issue();
@@ -285,8 +317,20 @@ impl Forecaster {
         self.period
     }
 
-    /// Refits every model now (normally done on the `refit_every` schedule).
+    /// Refits every model now and re-issues the forecasts at the latest observation (normally
+    /// done on the `refit_every` schedule). Seasonality is re-detected on every 16th refit.
     pub fn refit(&mut self) {
+        self.refit_models(false);
+        self.issue();
+    }
+
+    /// Like [`Forecaster::refit`], re-detecting seasonality now.
+    pub fn refit_with_detection(&mut self) {
+        self.refit_models(true);
+        self.issue();
+    }
+
+    fn refit_models(&mut self, detect: bool) {
         self.since_refit = 0;
         self.refits += 1;
         if let Some(s) = recent_step(self.hist.times(), 512) {
@@ -301,7 +345,7 @@ impl Forecaster {
             }
         }
         let times = self.hist.times();
-        if self.refits % DETECT_EVERY == 1 || DETECT_EVERY == 1 {
+        if detect || self.refits % DETECT_EVERY == 1 {
             self.period = seasonality::detect(times, self.hist.values(), self.step);
         }
         let values = self.hist.values();
@@ -315,10 +359,13 @@ impl Forecaster {
             profile: self.profile.as_ref(),
         };
         let from = view.len().saturating_sub(ETS_ROWS);
-        let x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
+        let mut x: Vec<f64> = (from..view.len()).map(|i| view.x(i)).collect();
+        // Spikes are clipped for fitting only: later values are followed as they come.
+        let (lo, hi) = robust_bounds(&x);
+        x.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
         self.ets = Ets::fit(&x, self.k.div_ceil(2));
+        self.theta = Ets::fit_theta(&x, self.k.div_ceil(2));
         self.ar = Ar::fit(&view, self.k);
-        self.conformal.refresh();
     }
 
     /// Forecasts each horizon (seconds after the last observation).
@@ -431,7 +478,10 @@ impl Forecaster {
     fn band(&self, e: &Issued, k: usize) -> (f64, f64, f64) {
         let p50 = e.combined[k];
         let (o90, o99) = match self.conformal.offsets(k) {
-            Some((a, b)) => (a * e.scale, b * e.scale),
+            Some((a, b)) => {
+                let worst = self.conformal.worst(k).unwrap_or(f64::INFINITY).max(0.0);
+                ((a * e.scale).min(worst), (b * e.scale).min(worst))
+            }
             None => {
                 let sigma = 1.25 * e.scale * ((k + 1) as f64).sqrt();
                 (1.2816 * sigma, 2.3263 * sigma)
@@ -486,17 +536,19 @@ impl Forecaster {
             if e.row != origin {
                 continue;
             }
+            // One wild value must not dominate the scores for hundreds of observations.
+            let cap = ERR_CLIP * e.scale * (h as f64).sqrt();
             for m in 0..MODELS.len() {
                 let p = e.preds[m * k + h - 1];
                 if p.is_finite() {
-                    self.scores[m * k + h - 1].add((v - p).abs());
+                    self.scores[m * k + h - 1].add((v - p).abs().min(cap));
                 }
             }
             let c = e.combined[h - 1];
             if c.is_finite() {
-                self.scores[COMBINED * k + h - 1].add((v - c).abs());
+                self.scores[COMBINED * k + h - 1].add((v - c).abs().min(cap));
                 if e.scale > 0.0 {
-                    self.conformal.push(h - 1, (v - c) / e.scale);
+                    self.conformal.push(h - 1, (v - c) / e.scale, v - c);
                 }
                 let p90 = e.p90[h - 1];
                 if p90.is_finite() && self.conformal.count(h - 1) >= conformal::MIN_RESIDUALS {
@@ -524,8 +576,11 @@ impl Forecaster {
             },
         );
         e.row = row;
+        // Residuals are scaled by recent volatility, floored by the long-run one so that a
+        // quiet spell cannot blow the scaled residuals up.
         e.scale = self
             .scale
+            .max(SCALE_FLOOR * self.long_scale)
             .max(1e-9 * self.hist.values().last().map_or(1.0, |v| v.abs().max(1.0)));
         let view = View {
             times: self.hist.times(),
@@ -558,6 +613,24 @@ impl Forecaster {
                     }
                     None => out.iter_mut().for_each(|o| *o = f64::NAN),
                 },
+                THETA => match &self.theta {
+                    Some(m) => {
+                        m.predict_theta(out);
+                        reseason(&view, t_last, out);
+                    }
+                    None => out.iter_mut().for_each(|o| *o = f64::NAN),
+                },
+                MEDIAN => {
+                    let n = view.len();
+                    let w = n.min(MEDIAN_ROWS);
+                    let mut last: [f64; MEDIAN_ROWS] = [0.0; MEDIAN_ROWS];
+                    for (j, l) in last[..w].iter_mut().enumerate() {
+                        *l = view.x(n - 1 - j);
+                    }
+                    let (_, m, _) = last[..w].select_nth_unstable_by(w / 2, f64::total_cmp);
+                    out.iter_mut().for_each(|o| *o = *m);
+                    reseason(&view, t_last, out);
+                }
                 AR => match &self.ar {
                     Some(ar) => {
                         ar.predict(&view, out);
@@ -621,11 +694,211 @@ impl Forecaster {
     }
 }
 
+/// Median ± `X_CLIP` median absolute deviations (unbounded when the deviation is zero).
+fn robust_bounds(x: &[f64]) -> (f64, f64) {
+    if x.len() < 8 {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let mut a = x.to_vec();
+    let mid = a.len() / 2;
+    let med = *a.select_nth_unstable_by(mid, f64::total_cmp).1;
+    a.iter_mut().for_each(|v| *v = (*v - med).abs());
+    let mad = *a.select_nth_unstable_by(mid, f64::total_cmp).1;
+    if mad > 0.0 {
+        (med - X_CLIP * mad, med + X_CLIP * mad)
+    } else {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    }
+}
+
 /// Adds the seasonal profile back at each target time.
 fn reseason(view: &View, t_last: f64, out: &mut [f64]) {
     if let Some(p) = view.profile {
         for (k, o) in out.iter_mut().enumerate() {
             *o += p.at(t_last + (k + 1) as f64 * view.step);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed.max(1);
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Daily sine plus noise at 5-minute cadence.
+    fn daily(days: usize, noise: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+        let mut r = rng(seed);
+        (0..days * 288)
+            .map(|i| {
+                let t = 1_700_000_000.0 + i as f64 * 300.0;
+                let s = (2.0 * std::f64::consts::PI * t / 86_400.0).sin();
+                (t, 100.0 + 40.0 * s + noise * (r() - 0.5))
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn detects_the_daily_season_and_beats_naive() {
+        let (t, y) = daily(8, 10.0, 1);
+        let mut f = Forecaster::new(ForecastConfig {
+            min_horizon_steps: 6,
+            ..Default::default()
+        });
+        let (mut err, mut naive) = (0.0, 0.0);
+        for i in 0..t.len() {
+            f.observe(t[i], y[i]);
+            if i >= 6 * 288 && i + 6 < t.len() {
+                let fc = f.forecast_steps(6).expect("forecast");
+                err += (fc.points[5].p50 - y[i + 6]).abs();
+                naive += (y[i] - y[i + 6]).abs();
+            }
+        }
+        assert_eq!(f.season_s(), Some(86_400.0));
+        assert!(err < 0.7 * naive, "model {err} vs naive {naive}");
+    }
+
+    #[test]
+    fn p90_covers_about_ninety_percent() {
+        let mut r = rng(9);
+        let mut f = Forecaster::new(ForecastConfig {
+            min_horizon_steps: 5,
+            ..Default::default()
+        });
+        let (mut hit, mut n) = (0, 0);
+        let mut pending: Vec<(usize, f64)> = Vec::new();
+        for i in 0..6000 {
+            let v = 50.0 + 10.0 * r() + 5.0 * (i as f64 / 500.0).sin();
+            for &(due, p90) in pending.iter().filter(|p| p.0 == i) {
+                let _ = due;
+                hit += usize::from(v <= p90);
+                n += 1;
+            }
+            pending.retain(|p| p.0 > i);
+            f.observe(i as f64 * 60.0, v);
+            if i > 1500 {
+                let fc = f.forecast_steps(5).expect("forecast");
+                pending.push((i + 5, fc.points[4].p90));
+            }
+        }
+        let cov = hit as f64 / n as f64;
+        assert!((0.85..=0.95).contains(&cov), "coverage {cov}");
+    }
+
+    #[test]
+    fn a_past_forecast_does_not_depend_on_future_data() {
+        let (t, y) = daily(4, 20.0, 5);
+        let cut = 700;
+        let mut other = y.clone();
+        other[cut + 1..]
+            .iter_mut()
+            .for_each(|v| *v = *v * 5.0 + 1000.0);
+        let run = |vals: &[f64]| {
+            let mut f = Forecaster::new(ForecastConfig::default());
+            let mut out = Vec::new();
+            for i in 0..=cut + 50 {
+                f.observe(t[i], vals[i]);
+                if i <= cut {
+                    out.push(f.forecast(&[300.0, 900.0]));
+                }
+            }
+            out
+        };
+        assert_eq!(run(&y), run(&other));
+    }
+
+    #[test]
+    fn cold_start_says_so_then_stops() {
+        let mut f = Forecaster::new(ForecastConfig::default());
+        assert!(f.forecast(&[60.0]).is_none());
+        f.observe(0.0, 1.0);
+        assert!(f.forecast(&[60.0]).expect("some").fallback.is_some());
+        for i in 1..10 {
+            f.observe(i as f64 * 10.0, 1.0 + i as f64);
+        }
+        let fc = f.forecast(&[60.0]).expect("some");
+        assert!(
+            fc.fallback
+                .as_deref()
+                .is_some_and(|w| w.contains("cold start"))
+        );
+        // Reactive plus short-term trend: a ramp is extrapolated upwards.
+        assert!(fc.points[0].p50 > 10.0, "{fc:?}");
+        let mut r = rng(3);
+        for i in 10..400 {
+            f.observe(i as f64 * 10.0, 5.0 + r());
+        }
+        let fc = f.forecast(&[60.0]).expect("some");
+        assert!(fc.fallback.is_none(), "{fc:?}");
+        assert!(fc.error_ratio.is_some());
+    }
+
+    #[test]
+    fn survives_gaps_irregular_cadence_and_bad_values() {
+        let mut r = rng(11);
+        let mut f = Forecaster::new(ForecastConfig::default());
+        let mut t = 0.0;
+        for i in 0..3000 {
+            t += if i % 700 == 0 {
+                3600.0
+            } else {
+                5.0 + 10.0 * r()
+            };
+            f.observe(t, if i % 97 == 0 { f64::NAN } else { 10.0 + r() });
+            // Out of order: ignored.
+            f.observe(t - 1e6, 1e9);
+        }
+        let fc = f.forecast(&[10.0, 300.0, 600.0]).expect("forecast");
+        for p in &fc.points {
+            assert!(
+                p.p50.is_finite() && p.p50 <= p.p90 && p.p90 <= p.p99,
+                "{p:?}"
+            );
+            assert!(p.p50 > 5.0 && p.p50 < 15.0, "{p:?}");
+        }
+        assert_eq!(fc.points.len(), 3);
+    }
+
+    #[test]
+    fn beats_naive_after_thirty_minutes_of_ten_second_data() {
+        // A morning ramp with noise: after 30 minutes (180 points) the forecast for 5 minutes
+        // ahead must beat "no change" over the next 30 minutes.
+        let mut r = rng(21);
+        let y: Vec<f64> = (0..400)
+            .map(|i| 20.0 + 0.05 * i as f64 + 2.0 * (r() - 0.5))
+            .collect();
+        let mut f = Forecaster::new(ForecastConfig::default());
+        let (mut err, mut naive) = (0.0, 0.0);
+        for i in 0..y.len() - 30 {
+            f.observe(i as f64 * 10.0, y[i]);
+            if (180..360).contains(&i) {
+                let fc = f.forecast(&[300.0]).expect("forecast");
+                assert!(fc.fallback.is_none(), "{i}: {fc:?}");
+                err += (fc.points[0].p50 - y[i + 30]).abs();
+                naive += (y[i] - y[i + 30]).abs();
+            }
+        }
+        assert!(err < 0.8 * naive, "model {err} vs naive {naive}");
+    }
+
+    #[test]
+    fn history_is_bounded_by_age() {
+        let mut f = Forecaster::new(ForecastConfig {
+            max_history_s: 3600.0,
+            horizon_s: 10.0,
+            ..Default::default()
+        });
+        for i in 0..10_000 {
+            f.observe(i as f64, 1.0);
+        }
+        assert_eq!(f.len(), 3601);
     }
 }

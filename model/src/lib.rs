@@ -2,9 +2,16 @@
 //! forecasts and decisions come out, so the daemon, the coordinator, `backtest` and `simulate`
 //! all run exactly the same code.
 //!
-//! CONTRACT (skeleton): `Forecaster`, `Forecast`, `Policy`, `Decision` and the `replay`
-//! functions are what the agent and the coordinator call. Their names and existing fields are
-//! stable; internals are free.
+//! - [`Forecaster`]: `observe(t, v)` once per rollup (amortised O(K), refits on a schedule of
+//!   `refit_every` observations), `forecast(&[horizon_s])` (a lookup between refits) →
+//!   [`Forecast`] with P50/P90/P99 per horizon, the leading model, a cold-start `fallback`
+//!   reason, the recent error against the naive forecast and the detected season.
+//! - [`Policy`]: `decide(&Observation, Option<&Forecast>)` → [`Decision`] with its reason and
+//!   inputs; keeps its stabilisation window.
+//! - [`replay`]: strictly causal `backtest` and `simulate` over in-memory series, plus
+//!   `summarize` and `median_step`.
+//!
+//! The names and fields above are a stable contract for the agent and the coordinator.
 
 pub mod forecast;
 pub mod policy;

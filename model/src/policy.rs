@@ -47,8 +47,11 @@ pub struct PolicyConfig {
     pub min_instances: u32,
     /// Most instances.
     pub max_instances: u32,
-    /// Largest scale-in step.
+    /// Largest scale-in step, instances per decision (or `max_scale_in_fraction` of the
+    /// current count, whichever is larger).
     pub max_scale_in_step: u32,
+    /// Largest scale-in step as a fraction of the current count per decision.
+    pub max_scale_in_fraction: f64,
     /// Scale in only after demand allowed it for this long.
     pub scale_in_stabilization_s: f64,
     /// Predictive, reactive or forecast-only.
@@ -56,6 +59,13 @@ pub struct PolicyConfig {
     /// Fall back to reactive when the forecast's recent error exceeds the naive forecast's by
     /// this factor.
     pub max_error_ratio: f64,
+    /// Quantile of the forecast that must fit in full capacity, 0.9..=0.99 (interpolated
+    /// between P90 and P99).
+    pub upper_quantile: f64,
+    /// Extra headroom above the upper quantile, as a fraction of the P90→P99 spread: the
+    /// decision must cover the largest demand over the whole lead, which per-horizon
+    /// quantiles understate.
+    pub tail_margin: f64,
 }
 
 impl Default for PolicyConfig {
@@ -68,9 +78,12 @@ impl Default for PolicyConfig {
             min_instances: 1,
             max_instances: 100,
             max_scale_in_step: 1,
+            max_scale_in_fraction: 0.5,
             scale_in_stabilization_s: 300.0,
             mode: PolicyMode::Predictive,
             max_error_ratio: 1.25,
+            upper_quantile: 0.99,
+            tail_margin: 0.1,
         }
     }
 }
@@ -181,16 +194,22 @@ impl Policy {
         // Forecast at the horizons up to the lead: the largest P50 and P90.
         let mut p50 = None::<f64>;
         let mut p90 = None::<f64>;
+        let mut upper = None::<f64>;
+        let w = ((c.upper_quantile - 0.9) / 0.09).clamp(0.0, 1.0) + c.tail_margin.max(0.0);
         if let Some(f) = forecast {
-            for p in f.points.iter().filter(|p| p.horizon_s <= lead + 1e-9) {
+            let mut pts: Vec<&crate::forecast::ForecastPoint> = f
+                .points
+                .iter()
+                .filter(|p| p.horizon_s <= lead + 1e-9)
+                .collect();
+            if pts.is_empty() {
+                pts.extend(f.at(lead));
+            }
+            for p in pts {
+                let q = p.p90 + w * (p.p99 - p.p90);
                 p50 = Some(p50.map_or(p.p50, |v| v.max(p.p50)));
                 p90 = Some(p90.map_or(p.p90, |v| v.max(p.p90)));
-            }
-            if p50.is_none()
-                && let Some(p) = f.at(lead)
-            {
-                p50 = Some(p.p50);
-                p90 = Some(p.p90);
+                upper = Some(upper.map_or(q, |v| v.max(q)));
             }
         }
         let distrust = forecast.and_then(|f| {
@@ -205,7 +224,7 @@ impl Policy {
                 _ => None,
             }
         });
-        let (mut raw, fallback) = match (c.mode, p50, p90, &distrust) {
+        let (mut raw, fallback) = match (c.mode, p50, upper, &distrust) {
             (PolicyMode::Reactive, ..) => {
                 why.push(format!(
                     "reactive: demand {demand:.3} at {:.0}% of {cap:.3} per instance needs {reactive_need}",
@@ -218,9 +237,10 @@ impl Policy {
                 let by_p90 = count(q / cap);
                 let planned = by_p50.max(by_p90).max(reactive_need);
                 why.push(format!(
-                    "planned for {lead:.0} s ahead: P50 {m:.3} at {:.0}% needs {by_p50}, P90 {q:.3} at \
-                     full capacity needs {by_p90}, demand now needs {reactive_need}",
-                    u * 100.0
+                    "planned for {lead:.0} s ahead: P50 {m:.3} at {:.0}% needs {by_p50}, P{:.0} {q:.3} \
+                     at full capacity needs {by_p90}, demand now needs {reactive_need}",
+                    u * 100.0,
+                    c.upper_quantile * 100.0
                 ));
                 (planned, false)
             }
@@ -269,13 +289,12 @@ impl Policy {
             ));
             current
         } else {
-            let step_floor = current.saturating_sub(c.max_scale_in_step.max(1));
-            let d = held.max(step_floor);
+            let by_fraction =
+                (current as f64 * c.max_scale_in_fraction.clamp(0.0, 1.0)).ceil() as u32;
+            let step = c.max_scale_in_step.max(by_fraction).max(1);
+            let d = held.max(current.saturating_sub(step));
             if d > held {
-                why.push(format!(
-                    "scale-in limited to {} per decision",
-                    c.max_scale_in_step.max(1)
-                ));
+                why.push(format!("scale-in limited to {step} per decision"));
             }
             d
         }
@@ -310,5 +329,160 @@ impl Policy {
             reason: why.join("; "),
             planned,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::{Forecast, ForecastPoint};
+
+    fn cfg() -> PolicyConfig {
+        PolicyConfig {
+            capacity_per_instance: 10.0,
+            target_utilization: 0.5,
+            warmup_s: 60.0,
+            decision_interval_s: 10.0,
+            min_instances: 2,
+            max_instances: 20,
+            max_scale_in_step: 1,
+            max_scale_in_fraction: 0.0,
+            scale_in_stabilization_s: 300.0,
+            tail_margin: 0.0,
+            upper_quantile: 0.9,
+            ..PolicyConfig::default()
+        }
+    }
+
+    fn fc(p50: f64, p90: f64) -> Forecast {
+        Forecast {
+            origin: 0.0,
+            points: vec![ForecastPoint {
+                horizon_s: 70.0,
+                p50,
+                p90,
+                p99: p90 * 1.2,
+            }],
+            model: "ets",
+            fallback: None,
+            error_ratio: Some(0.8),
+            season_s: None,
+        }
+    }
+
+    fn obs(t: f64, demand: f64, current: u32) -> Observation {
+        Observation {
+            t,
+            demand,
+            saturated: false,
+            current_instances: current,
+        }
+    }
+
+    #[test]
+    fn target_on_p50_and_p90_at_full_capacity_without_stacking() {
+        let mut p = Policy::new(cfg());
+        // P50 40 at 50% of 10 needs 8; P90 90 at full capacity needs 9.
+        let d = p.decide(&obs(0.0, 10.0, 2), Some(&fc(40.0, 90.0)));
+        assert_eq!((d.desired, d.action), (9, Action::ScaleOut));
+        assert!(!d.fallback && d.reason.contains("P50"));
+        assert_eq!(d.p90_at_lead, Some(90.0));
+        // P90 close to P50: the target utilisation decides.
+        let d = p.decide(&obs(1.0, 10.0, 9), Some(&fc(40.0, 45.0)));
+        assert_eq!(d.desired, 9, "scale-in held by stabilisation");
+    }
+
+    #[test]
+    fn scale_out_at_once_scale_in_after_the_window_by_steps() {
+        let mut p = Policy::new(cfg());
+        let d = p.decide(&obs(0.0, 100.0, 2), Some(&fc(100.0, 120.0)));
+        assert_eq!(d.desired, 20);
+        let mut cur = d.desired;
+        let mut t = 10.0;
+        while t < 300.0 {
+            let d = p.decide(&obs(t, 10.0, cur), Some(&fc(10.0, 12.0)));
+            assert_eq!(d.desired, 20, "at {t}: {}", d.reason);
+            cur = d.desired;
+            t += 10.0;
+        }
+        let d = p.decide(&obs(310.0, 10.0, cur), Some(&fc(10.0, 12.0)));
+        assert_eq!((d.desired, d.action), (19, Action::ScaleIn), "{}", d.reason);
+        assert!(d.reason.contains("limited"));
+    }
+
+    #[test]
+    fn min_max_and_saturation() {
+        let mut p = Policy::new(cfg());
+        let d = p.decide(&obs(0.0, 0.0, 2), Some(&fc(0.0, 0.0)));
+        assert_eq!(d.desired, 2);
+        let d = p.decide(&obs(1.0, 1e6, 2), Some(&fc(1e6, 1e6)));
+        assert_eq!(d.desired, 20);
+        assert!(d.reason.contains("max"));
+        let mut p = Policy::new(cfg());
+        let sat = Observation {
+            t: 0.0,
+            demand: 5.0,
+            saturated: true,
+            current_instances: 4,
+        };
+        let d = p.decide(&sat, Some(&fc(5.0, 6.0)));
+        assert_eq!(d.desired, 5);
+        assert!(d.reason.contains("saturated"));
+    }
+
+    #[test]
+    fn falls_back_to_reactive_when_the_forecast_is_distrusted() {
+        let mut p = Policy::new(cfg());
+        let mut bad = fc(1000.0, 1000.0);
+        bad.error_ratio = Some(3.0);
+        let d = p.decide(&obs(0.0, 30.0, 2), Some(&bad));
+        assert!(
+            d.fallback && d.reason.contains("reactive fallback"),
+            "{}",
+            d.reason
+        );
+        assert_eq!(d.desired, 6);
+        let mut cold = fc(1000.0, 1000.0);
+        cold.fallback = Some("cold start".into());
+        let d = Policy::new(cfg()).decide(&obs(0.0, 30.0, 2), Some(&cold));
+        assert!(d.fallback && d.desired == 6);
+        let d = Policy::new(cfg()).decide(&obs(0.0, 30.0, 2), None);
+        assert!(d.fallback && d.desired == 6);
+    }
+
+    #[test]
+    fn forecast_only_and_reactive_modes() {
+        let mut p = Policy::new(PolicyConfig {
+            mode: PolicyMode::ForecastOnly,
+            ..cfg()
+        });
+        let d = p.decide(&obs(0.0, 10.0, 3), Some(&fc(40.0, 90.0)));
+        assert_eq!((d.desired, d.planned, d.action), (3, 9, Action::Hold));
+        assert!(d.reason.contains("forecast-only"));
+        let mut p = Policy::new(PolicyConfig {
+            mode: PolicyMode::Reactive,
+            ..cfg()
+        });
+        let d = p.decide(&obs(0.0, 30.0, 3), Some(&fc(400.0, 900.0)));
+        assert_eq!(d.desired, 6);
+        assert!(!d.fallback && d.reason.starts_with("reactive"));
+    }
+
+    #[test]
+    fn upper_quantile_and_tail_margin_raise_the_plan() {
+        let f = fc(10.0, 50.0); // P99 = 60
+        let d = Policy::new(PolicyConfig {
+            upper_quantile: 0.99,
+            ..cfg()
+        })
+        .decide(&obs(0.0, 1.0, 2), Some(&f));
+        assert_eq!(d.desired, 6);
+        let d = Policy::new(PolicyConfig {
+            upper_quantile: 0.99,
+            tail_margin: 1.0,
+            ..cfg()
+        })
+        .decide(&obs(0.0, 1.0, 2), Some(&f));
+        assert_eq!(d.desired, 7);
     }
 }

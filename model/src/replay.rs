@@ -54,7 +54,7 @@ pub fn backtest(
     for i in 0..times.len().min(values.len()) {
         f.observe(times[i], values[i]);
         progress(i);
-        if i < first || (i - first) % every != 0 {
+        if i < first || !(i - first).is_multiple_of(every) {
             continue;
         }
         if let Some(fc) = f.forecast_steps(horizon) {
@@ -244,4 +244,74 @@ pub fn median_step(times: &[f64]) -> f64 {
     let mid = d.len() / 2;
     let (_, m, _) = d.select_nth_unstable_by(mid, f64::total_cmp);
     *m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(n: usize) -> (Vec<f64>, Vec<f64>) {
+        (0..n)
+            .map(|i| (i as f64 * 60.0, 10.0 + (i as f64 / 30.0).sin() * 3.0))
+            .unzip()
+    }
+
+    #[test]
+    fn backtest_rows_follow_the_origins() {
+        let (t, y) = series(300);
+        let rows = backtest(
+            &t,
+            &y,
+            3,
+            Origins {
+                start: Some(60.0 * 100.0),
+                every: 50,
+            },
+            &ForecastConfig::default(),
+            |_| {},
+        );
+        let origins: Vec<f64> = rows.iter().map(|r| r.origin).collect();
+        assert_eq!(rows.len(), 4 * 3);
+        assert_eq!(origins[0], 6000.0);
+        assert_eq!(origins[3], 9000.0);
+        assert_eq!(rows[1].horizon, 2);
+        assert_eq!(rows[1].target, 6120.0);
+        // Past the end, targets continue at the median step.
+        let all = backtest(
+            &t,
+            &y,
+            2,
+            Origins {
+                start: None,
+                every: 1,
+            },
+            &ForecastConfig::default(),
+            |_| {},
+        );
+        let last = all.last().expect("rows");
+        assert_eq!((last.origin, last.target), (299.0 * 60.0, 301.0 * 60.0));
+        assert!(all.iter().all(|r| r.p90 >= r.p50));
+    }
+
+    #[test]
+    fn simulate_is_causal_and_summarised() {
+        let (t, y) = series(600);
+        let cfg = PolicyConfig {
+            capacity_per_instance: 2.0,
+            decision_interval_s: 60.0,
+            ..PolicyConfig::default()
+        };
+        let plan = simulate(&t, &y, &cfg, |_| {});
+        assert_eq!(plan.len(), 600);
+        let mut other = y.clone();
+        other[400..].iter_mut().for_each(|v| *v *= 10.0);
+        let plan2 = simulate(&t, &other, &cfg, |_| {});
+        assert_eq!(plan[..400], plan2[..400]);
+        assert!(plan2[599].desired > plan[599].desired);
+        let s = summarize(&t, &y, &plan, &cfg);
+        assert!(s.instance_hours > 0.0 && s.under_fraction < 0.05 && s.peak >= 7);
+        let flat = vec![PlanRow { t: 0.0, desired: 1 }; 600];
+        let s = summarize(&t, &y, &flat, &cfg);
+        assert!(s.under_fraction > 0.99 && s.actions == 0);
+    }
 }

@@ -60,13 +60,20 @@ impl Ar {
             clip: vec![f64::INFINITY; p],
             coef: Array2::zeros((p, k)),
         };
+        let base = lo - max_lag;
+        let xs: Vec<f64> = (base..=hi + k).map(|i| view.x(i)).collect();
         let mut x = Array2::zeros((rows, p));
         let mut y = Array2::zeros((rows, k));
         for (r, i) in (lo..=hi).enumerate() {
-            let xi = view.x(i);
-            model.features(view, i, x.row_mut(r).as_slice_mut()?);
+            let xi = xs[i - base];
+            let row = x.row_mut(r).into_slice()?;
+            row[0] = 1.0;
+            for (o, &l) in row[1..].iter_mut().zip(&LAGS) {
+                *o = xi - xs[i - l - base];
+            }
+            model.seasonal_features(view, i, xi, &mut row[1 + LAGS.len()..]);
             for j in 0..k {
-                y[[r, j]] = view.x(i + j + 1) - xi;
+                y[[r, j]] = xs[i + j + 1 - base] - xi;
             }
         }
         let mut clip = Vec::with_capacity(p);
@@ -126,9 +133,13 @@ impl Ar {
         for (o, &l) in out[1..].iter_mut().zip(&LAGS) {
             *o = xi - view.x(i - l);
         }
+        self.seasonal_features(view, i, xi, &mut out[1 + LAGS.len()..]);
+    }
+
+    fn seasonal_features(&self, view: &View, i: usize, xi: f64, out: &mut [f64]) {
         if let Some(offsets) = self.seasonal {
             let t = view.times[i];
-            for (o, off) in out[1 + LAGS.len()..].iter_mut().zip(offsets) {
+            for (o, off) in out.iter_mut().zip(offsets) {
                 *o = view.x_near(t - self.period + off).map_or(0.0, |v| v - xi);
             }
         }

@@ -1,6 +1,8 @@
 //! Quantiles from recent out-of-sample residuals per horizon (split conformal), with adaptive
 //! conformal inference: the quantile level used for P90 is nudged after every scored forecast
-//! so that the realised coverage tracks 90% even when the error distribution drifts.
+//! so that the realised coverage tracks 90% even when the error distribution drifts. Each
+//! window is also kept sorted as residuals arrive (two binary searches and a short move), so
+//! any quantile is a lookup.
 
 use std::collections::VecDeque;
 
@@ -18,6 +20,9 @@ const TARGET_MISS: f64 = 0.1;
 pub(crate) struct Conformal {
     recent: Vec<VecDeque<f64>>,
     sorted: Vec<Vec<f64>>,
+    /// Unscaled residuals, sorted: their extremes bound the bands.
+    raw_recent: Vec<VecDeque<f64>>,
+    raw_sorted: Vec<Vec<f64>>,
     miss: Vec<f64>,
 }
 
@@ -27,35 +32,32 @@ impl Conformal {
         Conformal {
             recent: vec![VecDeque::with_capacity(WINDOW); k],
             sorted: vec![Vec::new(); k],
+            raw_recent: vec![VecDeque::with_capacity(WINDOW); k],
+            raw_sorted: vec![Vec::new(); k],
             miss: vec![TARGET_MISS; k],
         }
     }
 
-    /// Records a (scaled) residual `actual - p50` for horizon index `k`.
-    pub(crate) fn push(&mut self, k: usize, r: f64) {
-        if !r.is_finite() {
+    /// Records the residual `actual - p50` for horizon index `k`, scaled and as is.
+    pub(crate) fn push(&mut self, k: usize, r: f64, raw: f64) {
+        if !r.is_finite() || !raw.is_finite() {
             return;
         }
-        let w = &mut self.recent[k];
-        if w.len() == WINDOW {
-            w.pop_front();
-        }
-        w.push_back(r);
+        slide(&mut self.recent[k], &mut self.sorted[k], r);
+        slide(&mut self.raw_recent[k], &mut self.raw_sorted[k], raw);
+    }
+
+    /// The largest unscaled residual of horizon index `k`'s window: no band needs to reach
+    /// further than the worst miss seen (this keeps scaled residuals from a quiet spell from
+    /// exploding once the series is busy again).
+    pub(crate) fn worst(&self, k: usize) -> Option<f64> {
+        self.raw_sorted[k].last().copied()
     }
 
     /// Records whether the P90 issued for horizon index `k` covered the actual value.
     pub(crate) fn covered(&mut self, k: usize, hit: bool) {
         let err = if hit { 0.0 } else { 1.0 };
         self.miss[k] = (self.miss[k] + GAMMA * (TARGET_MISS - err)).clamp(0.002, 0.3);
-    }
-
-    /// Re-sorts the windows (on the refit schedule, so lookups stay O(1)).
-    pub(crate) fn refresh(&mut self) {
-        for (s, r) in self.sorted.iter_mut().zip(&self.recent) {
-            s.clear();
-            s.extend(r.iter().copied());
-            s.sort_by(f64::total_cmp);
-        }
     }
 
     /// Number of residuals behind horizon index `k`'s quantiles.
@@ -76,6 +78,21 @@ impl Conformal {
     }
 }
 
+/// Pushes `r` into a window, dropping the oldest, and keeps its sorted copy in step.
+fn slide(w: &mut VecDeque<f64>, sorted: &mut Vec<f64>, r: f64) {
+    if w.len() == WINDOW
+        && let Some(old) = w.pop_front()
+    {
+        let i = sorted.partition_point(|&x| x < old);
+        if i < sorted.len() {
+            sorted.remove(i);
+        }
+    }
+    w.push_back(r);
+    let i = sorted.partition_point(|&x| x < r);
+    sorted.insert(i, r);
+}
+
 /// Linear-interpolated quantile of a sorted slice.
 fn quantile(s: &[f64], q: f64) -> f64 {
     let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
@@ -92,9 +109,8 @@ mod tests {
     fn quantiles_of_uniform_residuals() {
         let mut c = Conformal::new(1);
         for i in 0..=500 {
-            c.push(0, i as f64 / 500.0);
+            c.push(0, i as f64 / 500.0, i as f64 / 500.0);
         }
-        c.refresh();
         let (q90, q99) = c.offsets(0).expect("enough");
         assert!((q90 - 0.9).abs() < 0.01 && (q99 - 0.99).abs() < 0.01);
     }
@@ -103,9 +119,8 @@ mod tests {
     fn misses_raise_the_level() {
         let mut c = Conformal::new(1);
         for i in 0..=500 {
-            c.push(0, i as f64 / 500.0);
+            c.push(0, i as f64 / 500.0, i as f64 / 500.0);
         }
-        c.refresh();
         let before = c.offsets(0).expect("enough").0;
         for _ in 0..20 {
             c.covered(0, false);

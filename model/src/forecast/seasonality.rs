@@ -57,7 +57,7 @@ pub(crate) fn detect(times: &[f64], values: &[f64], step: f64) -> Option<f64> {
             candidates.push((lag, lag as f64 * cell, false));
         }
     }
-    let mut best: Option<(f64, f64)> = None;
+    let mut accepted: Vec<(f64, f64)> = Vec::new();
     for (lag, period, known) in candidates {
         if lag < 4 || lag > max_lag {
             continue;
@@ -68,10 +68,21 @@ pub(crate) fn detect(times: &[f64], values: &[f64], step: f64) -> Option<f64> {
         }
         // Known periods win ties: a daily cycle also peaks at two days.
         let score = if known { score + 0.05 } else { score };
-        if best.is_none_or(|(_, s)| score > s) {
-            best = Some((period, score));
-        }
+        accepted.push((period, score));
     }
+    let top = accepted.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+    // A cycle also peaks at its multiples: a divisor of the winner scoring close to it wins.
+    let best = top.map(|(tp, ts)| {
+        accepted
+            .iter()
+            .filter(|(p, s)| {
+                let ratio = tp / p;
+                *s >= ts - 0.1 && ratio >= 1.5 && (ratio - ratio.round()).abs() < 0.02 * ratio
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .copied()
+            .unwrap_or((tp, ts))
+    });
     best.map(|(p, _)| p)
 }
 
