@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 fn env_dir(name: &str) -> Option<PathBuf> {
     // systemd may pass several directories separated by ':'; the first is ours.
@@ -53,7 +53,8 @@ fn user_runtime_dir() -> Option<PathBuf> {
 }
 
 /// The control socket the agent binds: config, `$RUNTIME_DIRECTORY/headroom.sock`,
-/// `/run/headroom/headroom.sock` as root, else `$XDG_RUNTIME_DIR/headroom/headroom.sock`.
+/// `/run/headroom/headroom.sock` as root, else `$XDG_RUNTIME_DIR/headroom/headroom.sock`, else
+/// (a session without a runtime directory) next to the database in the user's state directory.
 pub fn agent_socket(configured: &str) -> anyhow::Result<PathBuf> {
     if !configured.is_empty() {
         return Ok(PathBuf::from(configured));
@@ -64,17 +65,18 @@ pub fn agent_socket(configured: &str) -> anyhow::Result<PathBuf> {
     if is_root() {
         return Ok(PathBuf::from("/run/headroom").join(SOCKET_NAME));
     }
-    user_runtime_dir()
-        .map(|d| d.join(SOCKET_NAME))
-        .context("no runtime directory: set $XDG_RUNTIME_DIR or agent.socket")
+    match user_runtime_dir() {
+        Some(d) => Ok(d.join(SOCKET_NAME)),
+        None => Ok(state_dir("")?.join(SOCKET_NAME)),
+    }
 }
 
 /// File name of the control socket.
 pub const SOCKET_NAME: &str = "headroom.sock";
 
 /// Where the CLI looks for the agent, in order: `--socket`/`$HEADROOM_SOCKET` (given),
-/// `$RUNTIME_DIRECTORY`, `/run/headroom`, then the user's runtime directory. The first that
-/// exists wins; with none, the first candidate is reported.
+/// `$RUNTIME_DIRECTORY`, `/run/headroom`, the user's runtime directory, then the user's state
+/// directory. The first that exists wins; with none, the first candidate is reported.
 pub fn client_socket_candidates(given: Option<PathBuf>) -> Vec<PathBuf> {
     if let Some(p) = given {
         return vec![p];
@@ -85,6 +87,11 @@ pub fn client_socket_candidates(given: Option<PathBuf>) -> Vec<PathBuf> {
     }
     out.push(PathBuf::from("/run/headroom").join(SOCKET_NAME));
     if let Some(d) = user_runtime_dir() {
+        out.push(d.join(SOCKET_NAME));
+    }
+    if !is_root()
+        && let Ok(d) = state_dir("")
+    {
         out.push(d.join(SOCKET_NAME));
     }
     out
