@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,17 +37,27 @@ fn group_view(url: &str, group: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Writes `dir/c.toml`: a coordinator on a free loopback port keeping its state in
+/// `dir/state.db`, with `top` (top-level keys and tables) before `groups`.
+fn write_config(dir: &Path, top: &str, groups: &str) -> PathBuf {
+    let config = dir.join("c.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{top}{groups}",
+        dir.join("state.db").display()
+    );
+    std::fs::write(&config, toml).unwrap();
+    config
+}
+
 #[test]
 fn refuses_missing_wrong_malformed_and_oversized_requests() {
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\nmax_body_bytes = 4096\n{}",
-        dir.path().join("state.db").display(),
-        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+    let config = write_config(
+        dir.path(),
+        "max_body_bytes = 4096\n",
+        &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
     );
-    std::fs::write(&config, toml).unwrap();
     let c = Coordinator::start(dir.path(), &config, &[]);
     let good = signal("web", "h1", "e1", 1, 1.0).to_string();
 
@@ -169,14 +180,7 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         "kind = \"command\"\nprogram = \"{}\"\nargs = [\"--group\", \"{{group}}\", \"--desired\", \"{{desired}}\", \"--reason\", \"{{reason}}\"]\ntimeout = \"5s\"",
         script.display()
     );
-    let config = dir.path().join("c.toml");
-    let state = dir.path().join("state.db");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-        state.display(),
-        group_toml("web", &token, 60.0, &actuator)
-    );
-    std::fs::write(&config, toml).unwrap();
+    let config = write_config(dir.path(), "", &group_toml("web", &token, 60.0, &actuator));
     let mut c = Coordinator::start(dir.path(), &config, &[]);
 
     let hosts = ["h1", "h2", "h3"];
@@ -330,13 +334,11 @@ fn send_round_offline(hosts: &[&str], seq: u64, out: &mut Vec<Value>) {
 fn sighup_reloads_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-        dir.path().join("state.db").display(),
-        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+    let config = write_config(
+        dir.path(),
+        "",
+        &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
     );
-    std::fs::write(&config, toml).unwrap();
     let c = Coordinator::start(dir.path(), &config, &[]);
     let s = signal("web", "h1", "e1", 1, 1.0).to_string();
     assert_eq!(post(&c.url, Some(TOKEN), &s).0, 200);
@@ -370,18 +372,16 @@ mod keda {
     fn keda_external_scaler_reports_desired_capacity() {
         let dir = tempfile::tempdir().unwrap();
         let token = write_token(dir.path(), "token", TOKEN);
-        let config = dir.path().join("c.toml");
-        let toml = format!(
-            "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n[keda]\nlisten = \"127.0.0.1:0\"\n{}",
-            dir.path().join("state.db").display(),
-            group_toml(
+        let config = write_config(
+            dir.path(),
+            "[keda]\nlisten = \"127.0.0.1:0\"\n",
+            &group_toml(
                 "web",
                 &token,
                 5.0,
-                "kind = \"keda\"\nmetric_name = \"web_desired\""
-            )
+                "kind = \"keda\"\nmetric_name = \"web_desired\"",
+            ),
         );
-        std::fs::write(&config, toml).unwrap();
         let c = Coordinator::start(dir.path(), &config, &[]);
         for (i, d) in [1.2, 2.0, 1.5].iter().enumerate() {
             let s = signal("web", &format!("h{i}"), "e", 1, *d);
@@ -480,19 +480,17 @@ mod aws {
             "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
             moto.endpoint
         );
-        let toml = format!(
-            "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-            dir.path().join("state.db").display(),
-            group_toml_with(
+        let config = write_config(
+            dir.path(),
+            "",
+            &group_toml_with(
                 "web",
                 &token,
                 stabilization,
                 "replace_unhealthy_after = 2",
-                &actuator
-            )
+                &actuator,
+            ),
         );
-        let config = dir.path().join("c.toml");
-        std::fs::write(&config, toml).unwrap();
         let c = Coordinator::start(dir.path(), &config, &moto.env());
 
         let mut seq = 0;
@@ -613,13 +611,11 @@ fn ingest_load() {
         .unwrap_or(1);
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-        dir.path().join("state.db").display(),
-        group_toml("web", &token, 60.0, "kind = \"dry-run\"")
+    let config = write_config(
+        dir.path(),
+        "",
+        &group_toml("web", &token, 60.0, "kind = \"dry-run\""),
     );
-    std::fs::write(&config, toml).unwrap();
     let pin = std::env::var("HEADROOM_LOAD_PIN").ok();
     let c = Coordinator::start_pinned(
         dir.path(),
@@ -730,15 +726,11 @@ fn serves_https_when_a_certificate_is_configured() {
         );
     }
     let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
-        dir.path().join("state.db").display(),
-        cert,
-        key,
-        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+    let config = write_config(
+        dir.path(),
+        &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+        &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
     );
-    std::fs::write(&config, toml).unwrap();
     let c = Coordinator::start(dir.path(), &config, &[]);
     assert!(c.url.starts_with("https://"), "{}", c.url);
     let out = Command::new(BIN)
