@@ -49,16 +49,24 @@ fn write_config(dir: &Path, top: &str, groups: &str) -> PathBuf {
     config
 }
 
-#[test]
-fn refuses_missing_wrong_malformed_and_oversized_requests() {
+/// A coordinator in a new temporary directory, accepting [`TOKEN`] for one group `web`
+/// ([`group_toml`] with `stabilization_s` and `actuator`), with `top` as in [`write_config`].
+fn web_coordinator(
+    top: &str,
+    stabilization_s: f64,
+    actuator: &str,
+) -> (tempfile::TempDir, Coordinator) {
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
-    let config = write_config(
-        dir.path(),
-        "max_body_bytes = 4096\n",
-        &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
-    );
+    let groups = group_toml("web", &token, stabilization_s, actuator);
+    let config = write_config(dir.path(), top, &groups);
     let c = Coordinator::start(dir.path(), &config, &[]);
+    (dir, c)
+}
+
+#[test]
+fn refuses_missing_wrong_malformed_and_oversized_requests() {
+    let (_dir, c) = web_coordinator("max_body_bytes = 4096\n", 5.0, "kind = \"dry-run\"");
     let good = signal("web", "h1", "e1", 1, 1.0).to_string();
 
     assert_eq!(post(&c.url, None, &good).0, 401);
@@ -332,14 +340,7 @@ fn send_round_offline(hosts: &[&str], seq: u64, out: &mut Vec<Value>) {
 
 #[test]
 fn sighup_reloads_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = write_token(dir.path(), "token", TOKEN);
-    let config = write_config(
-        dir.path(),
-        "",
-        &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
-    );
-    let c = Coordinator::start(dir.path(), &config, &[]);
+    let (dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
     let s = signal("web", "h1", "e1", 1, 1.0).to_string();
     assert_eq!(post(&c.url, Some(TOKEN), &s).0, 200);
     let rotated = "rotated-token-0123456789abcdef";
@@ -370,19 +371,11 @@ mod keda {
 
     #[test]
     fn keda_external_scaler_reports_desired_capacity() {
-        let dir = tempfile::tempdir().unwrap();
-        let token = write_token(dir.path(), "token", TOKEN);
-        let config = write_config(
-            dir.path(),
+        let (_dir, c) = web_coordinator(
             "[keda]\nlisten = \"127.0.0.1:0\"\n",
-            &group_toml(
-                "web",
-                &token,
-                5.0,
-                "kind = \"keda\"\nmetric_name = \"web_desired\"",
-            ),
+            5.0,
+            "kind = \"keda\"\nmetric_name = \"web_desired\"",
         );
-        let c = Coordinator::start(dir.path(), &config, &[]);
         for (i, d) in [1.2, 2.0, 1.5].iter().enumerate() {
             let s = signal("web", &format!("h{i}"), "e", 1, *d);
             assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
