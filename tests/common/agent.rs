@@ -10,8 +10,11 @@ use super::{BIN, tail};
 
 /// An agent directory and maybe its running process; killed on drop.
 pub struct Agent {
+    /// Holds the config, the socket under `run/` and the log.
     pub dir: tempfile::TempDir,
+    /// The state directory (`dir/state` unless [`AgentOptions::state`] says otherwise).
     pub state: PathBuf,
+    /// The running process, if any.
     pub child: Option<Child>,
     /// How many times it was spawned.
     pub starts: u32,
@@ -87,15 +90,19 @@ impl Agent {
         }
     }
 
+    /// Its config file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("headroom.toml")
     }
+    /// Its control socket.
     pub fn socket(&self) -> PathBuf {
         self.dir.path().join("run/headroom.sock")
     }
+    /// Its SQLite store.
     pub fn db(&self) -> PathBuf {
         self.state.join("headroom.db")
     }
+    /// Its log file (stderr, appended across starts).
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("agent.log")
     }

@@ -12,11 +12,13 @@ use super::{BIN, now};
 
 /// A running `headroom coordinator`; killed on drop.
 pub struct Coordinator {
+    /// The process.
     pub child: Child,
     /// Its HTTP base URL, from its listen line.
     pub url: String,
     /// The KEDA external scaler's URL, when it serves one.
     pub keda: Option<String>,
+    /// Its stderr, in the directory given at start.
     pub log: PathBuf,
 }
 
@@ -153,9 +155,13 @@ pub fn coordinator_toml(listen: &str, state: &Path, token: &Path, actuator: &str
 
 /// One signal as the coordinator recorded it.
 pub struct Recorded {
+    /// The sending agent's epoch.
     pub epoch: String,
+    /// Its sequence number within the epoch.
     pub seq: u64,
+    /// When the coordinator received it, Unix seconds.
     pub received_at: f64,
+    /// When the agent decided it, Unix seconds.
     pub decided_at: f64,
     /// Applied to the group's demand; false = stored for audit only (older than the TTL).
     pub applied: bool,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// A Prometheus endpoint serving one gauge whose value the test sets.
 pub struct AppGauge {
+    /// The scrape URL.
     pub url: String,
     value: Arc<AtomicU64>,
 }

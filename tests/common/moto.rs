@@ -14,6 +14,7 @@ const NEEDS_MOTO: &str =
 /// A running moto server; terminated on drop.
 pub struct Moto {
     child: Child,
+    /// Its base URL on 127.0.0.1.
     pub endpoint: String,
 }
 
