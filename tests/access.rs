@@ -2,15 +2,14 @@
 //! so they create throw-away system users and a group (`useradd`, `groupadd`) and run the CLI
 //! as those users with `setpriv`; the users and the group are removed at the end.
 
-#[path = "support/mod.rs"]
-mod support;
+mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::*;
+use common::*;
 
 fn run(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd)
@@ -121,7 +120,7 @@ fn socket_admits_the_group_and_refuses_others() {
         eprintln!("SKIPPED: cannot create users (needs root, useradd)");
         return;
     };
-    let mut a = Agent::new("200ms", "");
+    let mut a = Agent::options().identity("fault-host", "web").create("");
     // Others must be able to reach the socket's directory for the mode to decide.
     std::fs::set_permissions(a.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = std::fs::File::create(a.log_path()).unwrap();
@@ -175,14 +174,6 @@ fn socket_admits_the_group_and_refuses_others() {
     a.kill9();
 }
 
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into()
-}
-
 /// Missing and wrong tokens are refused with 401 on every authenticated route; the token
 /// (right or wrong) never shows in the coordinator's log, the agent's log or `status --json`.
 #[test]
@@ -196,7 +187,8 @@ fn tokens_are_required_and_never_leak() {
         coordinator_toml("127.0.0.1:0", &state, &token, "kind = \"dry-run\""),
     )
     .unwrap();
-    let c = Coordinator::start(dir.path(), &config);
+    let c = Coordinator::start(dir.path(), &config, &[]);
+    let http = http_within(Duration::from_secs(5));
     let wrong = "wrong-token-bd71a0c9e3f2";
     let body = r#"{"version":1}"#;
     for auth in [
@@ -207,10 +199,10 @@ fn tokens_are_required_and_never_leak() {
         Some(format!("Basic {TOKEN}")),
         Some(format!("Bearer {TOKEN}x")),
     ] {
-        let mut req = http()
+        let mut req = http
             .post(format!("{}/v1/signals", c.url))
             .header("Content-Type", "application/json");
-        let mut get = http().get(format!("{}/v1/groups", c.url));
+        let mut get = http.get(format!("{}/v1/groups", c.url));
         if let Some(a) = &auth {
             req = req.header("Authorization", a);
             get = get.header("Authorization", a);
@@ -220,23 +212,21 @@ fn tokens_are_required_and_never_leak() {
     }
 
     // An agent with the right token delivers; one with a wrong token is refused and says so.
-    let right = Agent::new(
-        "200ms",
-        &format!(
+    let right = Agent::options()
+        .identity("fault-host", "web")
+        .create(&format!(
             "[coordinator]\nurls = [\"{}\"]\ntoken_file = \"{}\"\n",
             c.url,
             token.display()
-        ),
-    );
+        ));
     let wrong_file = write_token(dir.path(), "wrong", wrong);
-    let wrong_agent = Agent::new(
-        "200ms",
-        &format!(
+    let wrong_agent = Agent::options()
+        .identity("fault-host", "web")
+        .create(&format!(
             "[coordinator]\nurls = [\"{}\"]\ntoken_file = \"{}\"\n",
             c.url,
             wrong_file.display()
-        ),
-    );
+        ));
     let mut agents = [right, wrong_agent];
     for a in &mut agents {
         a.start();
@@ -268,7 +258,7 @@ fn tokens_are_required_and_never_leak() {
         assert!(!clog.contains(secret), "token in the coordinator log");
     }
     let (_, metrics) = {
-        let mut r = http().get(format!("{}/metrics", c.url)).call().unwrap();
+        let mut r = http.get(format!("{}/metrics", c.url)).call().unwrap();
         (r.status(), r.body_mut().read_to_string().unwrap())
     };
     assert!(!metrics.contains(TOKEN) && !metrics.contains(wrong));

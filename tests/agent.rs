@@ -6,9 +6,7 @@ mod common;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use common::{Agent, BIN};
+use common::{Agent, BIN, committed};
 
 /// An agent with a fixed host id, as these tests expect.
 fn agent() -> Agent {
@@ -25,35 +23,11 @@ fn cli_text(a: &Agent, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-/// Waits until `f` holds on `status --json`.
-fn wait_status(a: &Agent, what: &str, secs: u64, f: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let v = a.json(&["status"]);
-        if f(&v) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last status: {v:#}\nlog:\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn committed(v: &Value) -> (Option<i64>, Option<u64>) {
-    (
-        v["committed"]["rollup_ts"].as_i64(),
-        v["committed"]["seq"].as_u64(),
-    )
-}
-
 #[test]
 fn every_cli_command_answers_in_both_forms() {
     let mut a = agent();
     a.start();
-    let st = wait_status(&a, "a committed rollup and decision", 40, |v| {
+    let st = a.wait_status("a committed rollup and decision", 40, |v| {
         let (r, s) = committed(v);
         r.is_some() && s.is_some() && v["decision"].is_object()
     });
@@ -179,13 +153,13 @@ fn socket_is_not_world_accessible() {
 fn history_survives_sigterm_and_restart() {
     let mut a = agent();
     a.start();
-    let st = wait_status(&a, "a committed rollup", 40, |v| committed(v).0.is_some());
+    let st = a.wait_status("a committed rollup", 40, |v| committed(v).0.is_some());
     let (rollup, _) = committed(&st);
     assert!(a.signal("-TERM").success());
     a.start();
     // The model warms up from the stored history: the first decision after the restart
     // already has a forecast, though no new 10 s rollup has closed yet.
-    let first = wait_status(&a, "the first decision after restart", 20, |v| {
+    let first = a.wait_status("the first decision after restart", 20, |v| {
         v["decision"].is_object()
     });
     let reason = first["decision"]["reason"].as_str().unwrap_or_default();
@@ -210,12 +184,12 @@ fn history_survives_sigterm_and_restart() {
 fn kill_9_loses_nothing_committed() {
     let mut a = agent();
     a.start();
-    let mut st = wait_status(&a, "two committed decisions", 40, |v| {
+    let mut st = a.wait_status("two committed decisions", 40, |v| {
         committed(v).1.is_some_and(|s| s >= 2)
     });
     // Kill while writes are happening: right after a fresh commit.
     let before = committed(&st);
-    st = wait_status(&a, "another commit", 20, |v| committed(v) != before);
+    st = a.wait_status("another commit", 20, |v| committed(v) != before);
     let (rollup, seq) = committed(&st);
     a.signal("-KILL");
     let conn = rusqlite::Connection::open(a.db()).unwrap();
@@ -241,9 +215,7 @@ fn kill_9_loses_nothing_committed() {
     assert_eq!(outbox, 0, "standalone agents keep no outbox");
     drop(conn);
     a.start();
-    let after = wait_status(&a, "a new decision after restart", 20, |v| {
-        committed(v).1 > seq
-    });
+    let after = a.wait_status("a new decision after restart", 20, |v| committed(v).1 > seq);
     assert!(committed(&after).1 > seq);
 }
 

@@ -2,145 +2,22 @@
 //! 127.0.0.1 with temp dirs, real HTTP, a real SQLite state file, a real moto server for the
 //! `aws` actuator and a real tonic client for the `keda` service.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_headroom");
+use common::{
+    BIN, Coordinator, get, group_toml, group_toml_with, http, now, post_signals as post, wait_for,
+    write_script, write_token,
+};
+
 const TOKEN: &str = "test-token-0123456789abcdef";
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// A running coordinator; killed on drop.
-struct Coordinator {
-    child: Child,
-    url: String,
-    keda: Option<String>,
-    log: PathBuf,
-}
-
-impl Coordinator {
-    /// Starts `headroom coordinator --config CONFIG` and waits for its listen lines.
-    fn start(dir: &Path, config: &Path, env: &[(&str, &str)]) -> Coordinator {
-        Coordinator::start_with(Path::new(BIN), dir, config, env)
-    }
-
-    /// [`Coordinator::start`] through `program` (the binary, or a wrapper that execs it).
-    fn start_with(program: &Path, dir: &Path, config: &Path, env: &[(&str, &str)]) -> Coordinator {
-        let log = dir.join(format!("coordinator-{}.log", now()));
-        let mut cmd = Command::new(program);
-        cmd.arg("coordinator")
-            .arg("--config")
-            .arg(config)
-            .env("HEADROOM_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("starting the coordinator");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut keda = None;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(line) => line,
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "coordinator did not start: {}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    );
-                }
-            };
-            if let Some(addr) = line.strip_prefix("keda external scaler listening on ") {
-                keda = Some(format!("http://{addr}"));
-            }
-            if let Some(url) = line.strip_prefix("headroom coordinator listening on ") {
-                return Coordinator {
-                    child,
-                    url: url.to_string(),
-                    keda,
-                    log,
-                };
-            }
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn write_token(dir: &Path, name: &str, token: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("{token}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
-/// POSTs a body to `/v1/signals`; returns status and body.
-fn post(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut req = http()
-        .post(format!("{url}/v1/signals"))
-        .header("Content-Type", "application/json");
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.send(body).unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_to_string().unwrap_or_default())
-}
-
-fn get(url: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut req = http().get(format!("{url}{path}"));
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
-    let mut resp = req.call().unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_to_string().unwrap_or_default())
-}
 
 /// A signal as an agent sends it.
 fn signal(group: &str, host: &str, epoch: &str, seq: u64, demand: f64) -> Value {
@@ -154,74 +31,42 @@ fn signal(group: &str, host: &str, epoch: &str, seq: u64, demand: f64) -> Value 
     })
 }
 
-/// Polls `f` every 100 ms until it returns Some or `limit` passes.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn group_view(url: &str, group: &str) -> Value {
     let (status, body) = get(url, &format!("/v1/groups/{group}"), Some(TOKEN));
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
 
-/// The config of one fast group (decisions every 200 ms).
-fn group_toml(name: &str, token: &Path, stabilization_s: f64, actuator: &str) -> String {
-    group_toml_with(name, token, stabilization_s, "", actuator)
+/// Writes `dir/c.toml`: a coordinator on a free loopback port keeping its state in
+/// `dir/state.db`, with `top` (top-level keys and tables) before `groups`.
+fn write_config(dir: &Path, top: &str, groups: &str) -> PathBuf {
+    let config = dir.join("c.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{top}{groups}",
+        dir.join("state.db").display()
+    );
+    std::fs::write(&config, toml).unwrap();
+    config
 }
 
-/// [`group_toml`] with extra keys in the group table.
-fn group_toml_with(
-    name: &str,
-    token: &Path,
+/// A coordinator in a new temporary directory, accepting [`TOKEN`] for one group `web`
+/// ([`group_toml`] with `stabilization_s` and `actuator`), with `top` as in [`write_config`].
+fn web_coordinator(
+    top: &str,
     stabilization_s: f64,
-    extra: &str,
     actuator: &str,
-) -> String {
-    format!(
-        r#"
-[groups.{name}]
-token_files = ["{token}"]
-capacity_per_instance = 1.0
-target_utilization = 1.0
-warmup = "1s"
-decision_interval = "200ms"
-min = 1
-max = 20
-scale_in_stabilization = {stabilization_s}
-max_scale_in_step = 10
-host_ttl = "30s"
-signal_ttl = "60s"
-actuation_interval = 0
-{extra}
-[groups.{name}.actuator]
-{actuator}
-"#,
-        token = token.display()
-    )
+) -> (tempfile::TempDir, Coordinator) {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let groups = group_toml("web", &token, stabilization_s, actuator);
+    let config = write_config(dir.path(), top, &groups);
+    let c = Coordinator::start(dir.path(), &config, &[]);
+    (dir, c)
 }
 
 #[test]
 fn refuses_missing_wrong_malformed_and_oversized_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\nmax_body_bytes = 4096\n{}",
-        dir.path().join("state.db").display(),
-        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
-    );
-    std::fs::write(&config, toml).unwrap();
-    let c = Coordinator::start(dir.path(), &config, &[]);
+    let (_dir, c) = web_coordinator("max_body_bytes = 4096\n", 5.0, "kind = \"dry-run\"");
     let good = signal("web", "h1", "e1", 1, 1.0).to_string();
 
     assert_eq!(post(&c.url, None, &good).0, 401);
@@ -332,28 +177,18 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
     let calls = dir.path().join("calls.txt");
-    let script = dir.path().join("scale.sh");
-    std::fs::write(
-        &script,
-        format!(
+    let script = write_script(
+        &dir.path().join("scale.sh"),
+        &format!(
             "#!/bin/sh\nprintf '%s|' \"$@\" >> '{0}'\nprintf 'env=%s,%s\\n' \"$HEADROOM_DESIRED\" \"$HEADROOM_GROUP\" >> '{0}'\n",
             calls.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let actuator = format!(
         "kind = \"command\"\nprogram = \"{}\"\nargs = [\"--group\", \"{{group}}\", \"--desired\", \"{{desired}}\", \"--reason\", \"{{reason}}\"]\ntimeout = \"5s\"",
         script.display()
     );
-    let config = dir.path().join("c.toml");
-    let state = dir.path().join("state.db");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-        state.display(),
-        group_toml("web", &token, 60.0, &actuator)
-    );
-    std::fs::write(&config, toml).unwrap();
+    let config = write_config(dir.path(), "", &group_toml("web", &token, 60.0, &actuator));
     let mut c = Coordinator::start(dir.path(), &config, &[]);
 
     let hosts = ["h1", "h2", "h3"];
@@ -505,16 +340,7 @@ fn send_round_offline(hosts: &[&str], seq: u64, out: &mut Vec<Value>) {
 
 #[test]
 fn sighup_reloads_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-        dir.path().join("state.db").display(),
-        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
-    );
-    std::fs::write(&config, toml).unwrap();
-    let c = Coordinator::start(dir.path(), &config, &[]);
+    let (dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
     let s = signal("web", "h1", "e1", 1, 1.0).to_string();
     assert_eq!(post(&c.url, Some(TOKEN), &s).0, 200);
     let rotated = "rotated-token-0123456789abcdef";
@@ -545,21 +371,11 @@ mod keda {
 
     #[test]
     fn keda_external_scaler_reports_desired_capacity() {
-        let dir = tempfile::tempdir().unwrap();
-        let token = write_token(dir.path(), "token", TOKEN);
-        let config = dir.path().join("c.toml");
-        let toml = format!(
-            "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n[keda]\nlisten = \"127.0.0.1:0\"\n{}",
-            dir.path().join("state.db").display(),
-            group_toml(
-                "web",
-                &token,
-                5.0,
-                "kind = \"keda\"\nmetric_name = \"web_desired\""
-            )
+        let (_dir, c) = web_coordinator(
+            "[keda]\nlisten = \"127.0.0.1:0\"\n",
+            5.0,
+            "kind = \"keda\"\nmetric_name = \"web_desired\"",
         );
-        std::fs::write(&config, toml).unwrap();
-        let c = Coordinator::start(dir.path(), &config, &[]);
         for (i, d) in [1.2, 2.0, 1.5].iter().enumerate() {
             let s = signal("web", &format!("h{i}"), "e", 1, *d);
             assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
@@ -630,77 +446,10 @@ mod keda {
 #[cfg(feature = "aws")]
 mod aws {
     use super::*;
+    use common::Moto;
 
-    /// A moto server on a free loopback port; terminated on drop.
-    struct Moto {
-        child: Child,
-        endpoint: String,
-    }
-
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    fn moto() -> Moto {
-        let probe = Command::new("python3")
-            .args(["-c", "import moto.server, boto3"])
-            .output();
-        match probe {
-            Ok(o) if o.status.success() => {}
-            _ => panic!(
-                "the aws actuator test needs moto: python3 -m pip install 'moto[server]' (see .ci/requirements.txt)"
-            ),
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let up = wait_for(Duration::from_secs(30), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        assert!(up.is_some(), "moto did not start on port {port}");
-        Moto { child, endpoint }
-    }
-
-    /// Runs boto3 against moto; `code` uses `c` (autoscaling client) and prints JSON.
-    fn boto(endpoint: &str, code: &str) -> Value {
-        let script = format!(
-            "import boto3, json\nc = boto3.client('autoscaling', endpoint_url='{endpoint}', region_name='us-east-1', \
-             aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}"
-        );
-        let out = Command::new("python3")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "boto3: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn asg(endpoint: &str) -> Value {
-        boto(
-            endpoint,
+    fn asg(moto: &Moto) -> Value {
+        moto.boto(
             "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
              print(json.dumps({'desired': g['DesiredCapacity'], 'instances': \
              [[i['InstanceId'], i['HealthStatus']] for i in g['Instances']]}))",
@@ -709,14 +458,13 @@ mod aws {
 
     #[test]
     fn aws_actuator_follows_the_group_on_moto() {
-        let moto = moto();
-        boto(
-            &moto.endpoint,
+        let moto = Moto::require();
+        moto.boto(
             "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
              c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
              MaxSize=6, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
         );
-        assert_eq!(asg(&moto.endpoint)["desired"], 2);
+        assert_eq!(asg(&moto)["desired"], 2);
 
         let dir = tempfile::tempdir().unwrap();
         let token = write_token(dir.path(), "token", TOKEN);
@@ -725,28 +473,18 @@ mod aws {
             "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
             moto.endpoint
         );
-        let toml = format!(
-            "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-            dir.path().join("state.db").display(),
-            group_toml_with(
+        let config = write_config(
+            dir.path(),
+            "",
+            &group_toml_with(
                 "web",
                 &token,
                 stabilization,
                 "replace_unhealthy_after = 2",
-                &actuator
-            )
+                &actuator,
+            ),
         );
-        let config = dir.path().join("c.toml");
-        std::fs::write(&config, toml).unwrap();
-        let env = [
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_CONFIG_FILE", "/nonexistent"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-        ];
-        let c = Coordinator::start(dir.path(), &config, &env);
+        let c = Coordinator::start(dir.path(), &config, &moto.env());
 
         let mut seq = 0;
         let mut send = |demand: f64, health: &str, instance: Option<&str>| {
@@ -766,15 +504,15 @@ mod aws {
         // 3 x 0.5 = 1.5 -> 2 (as is); then the step 3 x 1.6 = 4.8 -> 5.
         send(0.5, "healthy", None);
         std::thread::sleep(Duration::from_millis(600));
-        assert_eq!(asg(&moto.endpoint)["desired"], 2, "{}", c.log());
+        assert_eq!(asg(&moto)["desired"], 2, "{}", c.log());
         send(1.6, "healthy", None);
         let risen = wait_for(Duration::from_secs(15), || {
-            (asg(&moto.endpoint)["desired"] == 5).then_some(())
+            (asg(&moto)["desired"] == 5).then_some(())
         });
         assert!(
             risen.is_some(),
             "DesiredCapacity did not rise to 5: {}\n{}",
-            asg(&moto.endpoint),
+            asg(&moto),
             c.log()
         );
 
@@ -783,18 +521,18 @@ mod aws {
         send(0.3, "healthy", None);
         std::thread::sleep(Duration::from_secs_f64(stabilization / 2.0));
         assert_eq!(
-            asg(&moto.endpoint)["desired"],
+            asg(&moto)["desired"],
             5,
             "scaled in before the window: {}",
             c.log()
         );
         let fell = wait_for(Duration::from_secs(20), || {
-            (asg(&moto.endpoint)["desired"] == 1).then_some(())
+            (asg(&moto)["desired"] == 1).then_some(())
         });
         assert!(
             fell.is_some(),
             "DesiredCapacity did not fall: {}\n{}",
-            asg(&moto.endpoint),
+            asg(&moto),
             c.log()
         );
         let v = group_view(&c.url, "web");
@@ -815,14 +553,11 @@ mod aws {
         assert_eq!(v["evaluation"]["actual_source"], "actuator");
 
         // Two consecutive unhealthy signals with an instance id: SetInstanceHealth marks it.
-        let victim = asg(&moto.endpoint)["instances"][0][0]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let victim = asg(&moto)["instances"][0][0].as_str().unwrap().to_string();
         send(0.3, "unhealthy", Some(&victim));
         send(0.3, "unhealthy", Some(&victim));
         let marked = wait_for(Duration::from_secs(10), || {
-            let g = asg(&moto.endpoint);
+            let g = asg(&moto);
             let unhealthy = g["instances"]
                 .as_array()?
                 .iter()
@@ -836,7 +571,7 @@ mod aws {
         assert!(
             marked.is_some(),
             "instance not marked: {}\n{}",
-            asg(&moto.endpoint),
+            asg(&moto),
             c.log()
         );
         let v = group_view(&c.url, "web");
@@ -869,26 +604,18 @@ fn ingest_load() {
         .unwrap_or(1);
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{}",
-        dir.path().join("state.db").display(),
-        group_toml("web", &token, 60.0, "kind = \"dry-run\"")
+    let config = write_config(
+        dir.path(),
+        "",
+        &group_toml("web", &token, 60.0, "kind = \"dry-run\""),
     );
-    std::fs::write(&config, toml).unwrap();
-    let c = match std::env::var("HEADROOM_LOAD_PIN") {
-        Ok(cpus) => {
-            let wrapper = dir.path().join("pinned.sh");
-            std::fs::write(
-                &wrapper,
-                format!("#!/bin/sh\nexec taskset -c {cpus} {BIN} \"$@\"\n"),
-            )
-            .unwrap();
-            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-            Coordinator::start_with(&wrapper, dir.path(), &config, &[("HEADROOM_LOG", "warn")])
-        }
-        Err(_) => Coordinator::start(dir.path(), &config, &[("HEADROOM_LOG", "warn")]),
-    };
+    let pin = std::env::var("HEADROOM_LOAD_PIN").ok();
+    let c = Coordinator::start_pinned(
+        dir.path(),
+        &config,
+        &[("HEADROOM_LOG", "warn")],
+        pin.as_deref(),
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();
     let handles: Vec<_> = (0..clients)
@@ -992,15 +719,11 @@ fn serves_https_when_a_certificate_is_configured() {
         );
     }
     let token = write_token(dir.path(), "token", TOKEN);
-    let config = dir.path().join("c.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n{}",
-        dir.path().join("state.db").display(),
-        cert,
-        key,
-        group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+    let config = write_config(
+        dir.path(),
+        &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+        &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
     );
-    std::fs::write(&config, toml).unwrap();
     let c = Coordinator::start(dir.path(), &config, &[]);
     assert!(c.url.starts_with("https://"), "{}", c.url);
     let out = Command::new(BIN)

@@ -4,14 +4,13 @@
 //!
 //! Long variants are `#[ignore]`d; each documents its command.
 
-#[path = "support/mod.rs"]
-mod support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::*;
+use common::*;
 
 /// A small xorshift generator; the seed is printed so a failing run can be replayed with
 /// `HEADROOM_FAULT_SEED=N`.
@@ -44,7 +43,7 @@ fn coordinator(dir: &Path, listen: &str) -> (Coordinator, std::path::PathBuf) {
         coordinator_toml(listen, &state, &token, "kind = \"dry-run\""),
     )
     .unwrap();
-    (Coordinator::start(dir, &config), state)
+    (Coordinator::start(dir, &config, &[]), state)
 }
 
 fn agent_coordinator_toml(url: &str, dir: &Path) -> String {
@@ -102,7 +101,10 @@ fn check_db(db: &Path, rollups: &BTreeSet<i64>, committed_seq: u64) -> u64 {
 fn crash_loop(kills: u32) {
     let dir = tempfile::tempdir().unwrap();
     let (c, cstate) = coordinator(dir.path(), "127.0.0.1:0");
-    let mut a = Agent::new("100ms", &agent_coordinator_toml(&c.url, dir.path()));
+    let mut a = Agent::options()
+        .interval("100ms")
+        .identity("fault-host", "web")
+        .create(&agent_coordinator_toml(&c.url, dir.path()));
     let mut rng = Rng::seeded();
     let mut rollups = BTreeSet::new();
     let mut committed_seq = 0;
@@ -258,7 +260,9 @@ fn outage(outage: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let (mut c, cstate) = coordinator(dir.path(), &listen);
-    let mut a = Agent::new("200ms", &agent_coordinator_toml(&c.url, dir.path()));
+    let mut a = Agent::options()
+        .identity("fault-host", "web")
+        .create(&agent_coordinator_toml(&c.url, dir.path()));
     a.start();
     wait_for(Duration::from_secs(30), || {
         (!coordinator_applied(&cstate, "fault-host").is_empty()).then_some(())
@@ -283,7 +287,7 @@ fn outage(outage: Duration) {
     let pending = a.json(&["status"])["outbox"]["pending"].as_u64().unwrap();
     assert!(pending >= outage.as_secs() / 2, "backlog builds: {pending}");
     let back = Instant::now();
-    let c = Coordinator::start(dir.path(), &dir.path().join("coordinator.toml"));
+    let c = Coordinator::start(dir.path(), &dir.path().join("coordinator.toml"), &[]);
     a.wait_status("the backlog delivered", 120, |v| {
         v["outbox"]["pending"] == 0
     });
@@ -361,7 +365,10 @@ fn full_state_filesystem_degrades_then_recovers() {
     let _unmount = Unmount(mnt.clone());
     let state = mnt.join("state");
     let a_dir = tempfile::tempdir().unwrap();
-    let mut a = Agent::with_state(a_dir, state, "200ms", "");
+    let mut a = Agent::options()
+        .identity("fault-host", "web")
+        .state(a_dir, state)
+        .create("");
     a.start();
     a.wait_status("a committed rollup", 40, |v| committed(v).0.is_some());
     let filler = fill(&mnt);
@@ -475,13 +482,12 @@ fn broken_proc_files_disable_sources_then_recover() {
     .collect();
     // netstat missing from the start.
     std::fs::remove_file(proc.join("net/netstat")).unwrap();
-    let mut a = Agent::new(
-        "200ms",
-        &format!(
+    let mut a = Agent::options()
+        .identity("fault-host", "web")
+        .create(&format!(
             "[sources]\nproc_root = \"{}\"\nsock_diag = false\n",
             proc.display()
-        ),
-    );
+        ));
     a.start();
     let v = a.wait_status("netstat disabled", 20, |v| {
         source_state(v, "netstat").0 == "disabled"
@@ -567,20 +573,16 @@ fn broken_proc_files_disable_sources_then_recover() {
 /// and agent restarted -> first decision from stored history; both measured and printed.
 #[test]
 fn recovery_times_are_seconds() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
     let calls = dir.path().join("calls.txt");
-    let script = dir.path().join("scale.sh");
-    std::fs::write(
-        &script,
-        format!(
+    let script = write_script(
+        &dir.path().join("scale.sh"),
+        &format!(
             "#!/bin/sh\necho \"$HEADROOM_DESIRED\" >> '{}'\n",
             calls.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let state = dir.path().join("coordinator.db");
     let config = dir.path().join("coordinator.toml");
     let listen = format!("127.0.0.1:{}", free_port());
@@ -597,12 +599,8 @@ fn recovery_times_are_seconds() {
         ),
     )
     .unwrap();
-    let mut c = Coordinator::start(dir.path(), &config);
-    let http: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
-        .build()
-        .into();
+    let mut c = Coordinator::start(dir.path(), &config, &[]);
+    let http = http_within(Duration::from_secs(2));
     let mut seq = 0;
     let mut post = |url: &str, demand: f64| -> bool {
         seq += 1;
@@ -630,7 +628,7 @@ fn recovery_times_are_seconds() {
         .unwrap_or_else(|| panic!("no first actuation: {}", c.log()));
     c.kill();
     let t0 = Instant::now();
-    let c = Coordinator::start(dir.path(), &config);
+    let c = Coordinator::start(dir.path(), &config, &[]);
     let listening = t0.elapsed();
     wait_for(Duration::from_secs(60), || {
         post(&c.url, 6.0);
@@ -643,7 +641,7 @@ fn recovery_times_are_seconds() {
     );
     assert!(coord_recovery < Duration::from_secs(60));
 
-    let mut a = Agent::new("200ms", "");
+    let mut a = Agent::options().identity("fault-host", "web").create("");
     a.start();
     let st = a.wait_status("decisions", 40, |v| committed(v).1.is_some_and(|s| s >= 3));
     assert!(a.term().success());
@@ -675,7 +673,7 @@ fn recovery_times_are_seconds() {
 fn hostile_control_requests_get_errors_and_the_agent_survives() {
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::net::UnixStream;
-    let mut a = Agent::new("200ms", "");
+    let mut a = Agent::options().identity("fault-host", "web").create("");
     a.start();
     let idle = UnixStream::connect(a.socket()).unwrap();
     let ask = |line: &[u8]| -> Option<serde_json::Value> {

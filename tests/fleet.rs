@@ -81,9 +81,7 @@ endpoint = "{endpoint}"
         ),
     )
     .unwrap();
-    let env = moto.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let coordinator = Coordinator::start(dir.path(), &config, &env);
+    let coordinator = Coordinator::start(dir.path(), &config, &moto.env());
 
     // Three hosts with different loads.
     let bases = [4.0, 6.0, 8.0];

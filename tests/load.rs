@@ -8,8 +8,7 @@
 //! are at least two. Sizes: `HEADROOM_LOAD_AGENTS` (simulated agents), `HEADROOM_LOAD_SECS`
 //! (duration) override each test's defaults.
 
-#[path = "support/mod.rs"]
-mod support;
+mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -17,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use support::*;
+use common::*;
 
 /// Signals a simulated agent sends: one every `PERIOD`.
 const PERIOD: Duration = Duration::from_secs(10);
@@ -104,11 +103,7 @@ fn slowloris(addr: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64
 /// or the server closing the connection before the whole body is sent.
 fn oversized(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64)> {
     std::thread::spawn(move || {
-        let http: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
+        let http = http();
         let body = vec![b'['; 8 << 20];
         let (mut n, mut odd) = (0, 0);
         while !stop.load(Ordering::Relaxed) {
@@ -145,7 +140,7 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
     std::fs::write(&config, toml).unwrap();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = cpus >= 2;
-    let c = Coordinator::start_with(dir.path(), &config, pin.then_some("0"));
+    let c = Coordinator::start_pinned(dir.path(), &config, &[], pin.then_some("0"));
     if pin {
         let _ = std::process::Command::new("taskset")
             .args(["-a", "-cp", &format!("1-{}", cpus - 1)])
@@ -180,11 +175,7 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
         .map(|w| {
             let url = c.url.clone();
             std::thread::spawn(move || {
-                let http: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(10)))
-                    .build()
-                    .into();
+                let http = http();
                 let hosts: Vec<usize> = (w..agents).step_by(WORKERS).collect();
                 let gap = Duration::from_secs_f64(WORKERS as f64 / rate);
                 let mut phases = [Phase::default(), Phase::default()];

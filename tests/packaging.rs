@@ -4,13 +4,16 @@
 //! Tests that need root, `systemd-analyze`, `dpkg` or `cargo-deb` skip with a printed reason
 //! when the tool is missing, except under CI (`CI` set), where they must run.
 
+mod common;
+
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_headroom");
+use common::{Agent, BIN, free_port, write_script};
+
 /// Highest `systemd-analyze security` exposure accepted for either unit.
 const MAX_EXPOSURE: f64 = 1.5;
 const UNITS: [&str; 2] = ["headroom.service", "headroom-coordinator.service"];
@@ -825,30 +828,9 @@ fn dashboard_queries_metrics_the_agent_and_coordinator_export() {
     }
 
     // Live: the agent's loopback endpoint serves the families the dashboard relies on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("headroom.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[agent]\nstate_directory = \"{}\"\nsocket = \"{}\"\ninterval = \"200ms\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
-            dir.path().join("state").display(),
-            dir.path().join("headroom.sock").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(BIN)
-        .args(["agent", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _child = KillOnDrop(child);
+    let port = free_port();
+    let mut agent = Agent::new(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
+    agent.spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
         use std::io::Read;
@@ -982,11 +964,7 @@ fn agent_syscalls_fit_the_units_filter() {
     assert!(allowed.contains("read") && !allowed.contains("setuid"));
 
     let (coord_port, hits) = fake_coordinator();
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let metrics_port = free_port();
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let token = dir.path().join("token");
@@ -1143,7 +1121,6 @@ fn maintainer_scripts_drive_systemd_on_install_upgrade_and_removal() {
     if !require(&["unshare"], true, "maintainer scripts under systemd") {
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -1153,13 +1130,10 @@ fn maintainer_scripts_drive_systemd_on_install_upgrade_and_removal() {
         "deb-systemd-invoke",
         "systemd-sysusers",
     ] {
-        let p = bin.join(tool);
-        std::fs::write(
-            &p,
-            format!("#!/bin/sh\necho \"{tool} $*\" >> \"$STANDIN_LOG\"\nexit 0\n"),
-        )
-        .unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_script(
+            &bin.join(tool),
+            &format!("#!/bin/sh\necho \"{tool} $*\" >> \"$STANDIN_LOG\"\nexit 0\n"),
+        );
     }
     let log = dir.path().join("log");
     let take = || {
