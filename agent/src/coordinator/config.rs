@@ -195,7 +195,12 @@ fn default_listen() -> String {
 fn default_state() -> PathBuf {
     match std::env::var_os("STATE_DIRECTORY") {
         Some(d) if !d.is_empty() => {
-            let first = d.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+            let first = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             PathBuf::from(first).join("coordinator.db")
         }
         _ => PathBuf::from(DEFAULT_STATE),
