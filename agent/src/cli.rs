@@ -47,7 +47,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Configuration file; a missing default file means built-in defaults.
-    #[arg(long, env = "HEADROOM_CONFIG", default_value = "/etc/headroom/headroom.toml")]
+    #[arg(
+        long,
+        env = "HEADROOM_CONFIG",
+        default_value = "/etc/headroom/headroom.toml"
+    )]
     pub config: PathBuf,
 }
 
@@ -215,7 +219,11 @@ pub struct CoordinatorArgs {
 #[derive(Debug, Args)]
 pub struct GroupsArgs {
     /// Coordinator base URL.
-    #[arg(long, env = "HEADROOM_COORDINATOR_URL", default_value = "http://127.0.0.1:7070")]
+    #[arg(
+        long,
+        env = "HEADROOM_COORDINATOR_URL",
+        default_value = "http://127.0.0.1:7070"
+    )]
     pub url: String,
     /// File holding the bearer token.
     #[arg(long, env = "HEADROOM_TOKEN_FILE")]

@@ -19,7 +19,10 @@ impl Exit {
     /// An error with an exit code, ready for `?` (hence not `Self`).
     #[allow(clippy::new_ret_no_self)]
     pub fn new(code: u8, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Exit { code, message: message.into() })
+        anyhow::Error::new(Exit {
+            code,
+            message: message.into(),
+        })
     }
 }
 
