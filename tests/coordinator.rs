@@ -862,7 +862,9 @@ fn cpu_ns(pid: u32) -> u64 {
 }
 
 /// Ingest load: many concurrent agents on loopback, bounded in count and time. Prints
-/// signals/s and latency percentiles. Run (pinning coordinator and generator apart):
+/// signals/s, latency percentiles and the coordinator's CPU time per signal (all its threads,
+/// from schedstat: the figure that holds on a loaded machine, where wall-clock rates measure
+/// the neighbours). Run (pinning coordinator and generator apart):
 /// `HEADROOM_LOAD_PIN=0 taskset -c 1 cargo test --release -p headroom --test coordinator -- --ignored ingest_load --nocapture`
 #[test]
 #[ignore]
@@ -924,14 +926,23 @@ fn ingest_load() {
                         serde_json::to_string(&signals).unwrap()
                     };
                     let t = Instant::now();
-                    let resp = agent
+                    let mut resp = agent
                         .post(format!("{url}/v1/signals"))
                         .header("Authorization", &format!("Bearer {TOKEN}"))
                         .header("Content-Type", "application/json")
                         .send(&body)
                         .unwrap();
+                    // Reading the answer to its end returns the connection to the agent's
+                    // pool (HTTP/1.1 keep-alive, as agents do); unread, each request would
+                    // pay a TCP connect and close.
+                    let answer = resp.body_mut().read_to_vec().unwrap();
                     latencies.push(t.elapsed().as_secs_f64());
-                    assert_eq!(resp.status().as_u16(), 200);
+                    assert_eq!(
+                        resp.status().as_u16(),
+                        200,
+                        "{}",
+                        String::from_utf8_lossy(&answer)
+                    );
                     sent += batch;
                 }
                 (sent, latencies)
