@@ -35,12 +35,15 @@ pub enum WriteError {
     Stopped,
 }
 
+/// A request's signals back with one outcome each, or why they were not recorded.
+type Recorded = Result<(Vec<Signal>, Vec<Outcome>), WriteError>;
+
 /// One request's signals waiting for the commit.
 struct Pending {
     received_at: f64,
     signals: Vec<Signal>,
     fresh: Vec<bool>,
-    done: oneshot::Sender<Result<(Vec<Signal>, Vec<Outcome>), WriteError>>,
+    done: oneshot::Sender<Recorded>,
 }
 
 /// A handle that queues signals for the group-commit task.
@@ -64,7 +67,7 @@ impl Writer {
         received_at: f64,
         signals: Vec<Signal>,
         fresh: Vec<bool>,
-    ) -> Result<(Vec<Signal>, Vec<Outcome>), WriteError> {
+    ) -> Recorded {
         let (done, answer) = oneshot::channel();
         self.tx
             .send(Pending {
