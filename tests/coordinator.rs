@@ -584,8 +584,22 @@ mod aws {
     }
 }
 
+/// On-CPU nanoseconds of every thread of process `pid` (from /proc/PID/task/*/schedstat).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Ingest load: many concurrent agents on loopback, bounded in count and time. Prints
-/// signals/s and latency percentiles. Run (pinning coordinator and generator apart):
+/// signals/s, latency percentiles and the coordinator's CPU time per signal (all its threads,
+/// from schedstat: the figure that holds on a loaded machine, where wall-clock rates measure
+/// the neighbours). Run (pinning coordinator and generator apart):
 /// `HEADROOM_LOAD_PIN=0 taskset -c 1 cargo test --release -p headroom --test coordinator -- --ignored ingest_load --nocapture`
 #[test]
 #[ignore]
@@ -616,6 +630,7 @@ fn ingest_load() {
         &[("HEADROOM_LOG", "warn")],
         pin.as_deref(),
     );
+    let cpu_before = cpu_ns(c.child.id());
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();
     let handles: Vec<_> = (0..clients)
@@ -638,14 +653,23 @@ fn ingest_load() {
                         serde_json::to_string(&signals).unwrap()
                     };
                     let t = Instant::now();
-                    let resp = agent
+                    let mut resp = agent
                         .post(format!("{url}/v1/signals"))
                         .header("Authorization", &format!("Bearer {TOKEN}"))
                         .header("Content-Type", "application/json")
                         .send(&body)
                         .unwrap();
+                    // Reading the answer to its end returns the connection to the agent's
+                    // pool (HTTP/1.1 keep-alive, as agents do); unread, each request would
+                    // pay a TCP connect and close.
+                    let answer = resp.body_mut().read_to_vec().unwrap();
                     latencies.push(t.elapsed().as_secs_f64());
-                    assert_eq!(resp.status().as_u16(), 200);
+                    assert_eq!(
+                        resp.status().as_u16(),
+                        200,
+                        "{}",
+                        String::from_utf8_lossy(&answer)
+                    );
                     sent += batch;
                 }
                 (sent, latencies)
@@ -660,6 +684,7 @@ fn ingest_load() {
         latencies.extend(l);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_s = cpu_ns(c.child.id()).saturating_sub(cpu_before) as f64 / 1e9;
     latencies.sort_by(f64::total_cmp);
     let pct =
         |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] * 1e3;
@@ -670,6 +695,12 @@ fn ingest_load() {
         pct(0.50),
         pct(0.99),
         pct(1.0)
+    );
+    println!(
+        "coordinator CPU: {cpu_s:.2}s = {:.1} us per signal, {:.0}% of one core; one core's worth = {:.0} signals/s",
+        cpu_s * 1e6 / total as f64,
+        cpu_s * 100.0 / elapsed,
+        total as f64 / cpu_s.max(1e-9)
     );
     let v = group_view(&c.url, "web");
     assert_eq!(

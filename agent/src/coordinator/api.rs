@@ -166,34 +166,20 @@ async fn ingest(
         }
     }
     let now = super::now();
-    let ttl: std::collections::BTreeMap<String, f64> = app
-        .groups
+    let fresh = signals
         .iter()
-        .map(|(name, g)| (name.clone(), g.config.signal_ttl.0))
+        .map(|s| {
+            let ttl = app
+                .groups
+                .get(&s.group)
+                .map_or(0.0, |g| g.config.signal_ttl.0);
+            now - s.decided_at <= ttl
+        })
         .collect();
-    let state = app.state.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        let mut db = state
-            .lock()
-            .map_err(|_| anyhow::anyhow!("state lock poisoned"))?;
-        let outcomes = db.record(now, &signals, |s| {
-            now - s.decided_at <= ttl.get(&s.group).copied().unwrap_or(0.0)
-        })?;
-        Ok::<_, anyhow::Error>((signals, outcomes))
-    })
-    .await;
-    let (signals, outcomes) = match stored {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            tracing::error!("storing signals: {e:#}");
-            app.metrics.reject("internal");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "cannot store signals now; retry",
-            );
-        }
+    let (signals, outcomes) = match app.writer.record(now, signals, fresh).await {
+        Ok(v) => v,
         Err(e) => {
-            tracing::error!("storing signals: {e}");
+            tracing::error!("{e}");
             app.metrics.reject("internal");
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -14,6 +14,7 @@ pub mod group;
 pub mod metrics;
 pub mod state;
 pub mod view;
+pub mod writer;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -74,6 +75,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Records received signals in group commits.
+    pub writer: writer::Writer,
 }
 
 /// Runs the coordinator until SIGTERM or SIGINT.
@@ -124,10 +127,12 @@ async fn serve(
     }
     let tokens = Tokens::default();
     tokens.set(loaded);
+    let state = Arc::new(Mutex::new(state));
     let app = Arc::new(App {
         groups,
         tokens,
-        state: Arc::new(Mutex::new(state)),
+        writer: writer::Writer::spawn(state.clone()),
+        state,
         metrics: Metrics::new(),
         max_body_bytes: config.max_body_bytes,
     });

@@ -87,14 +87,41 @@ impl State {
     }
 
     /// Records a batch in one transaction; `fresh(signal)` says whether a new one is applied.
+    #[cfg(test)]
     pub fn record(
         &mut self,
         now: f64,
         signals: &[Signal],
         fresh: impl Fn(&Signal) -> bool,
     ) -> anyhow::Result<Vec<Outcome>> {
-        let tx = self.conn.transaction().context("beginning a transaction")?;
         let mut out = Vec::with_capacity(signals.len());
+        self.record_all(signals.iter().map(|s| (now, s, fresh(s))), &mut out)?;
+        Ok(out)
+    }
+
+    /// Records `(received_at, signal, fresh)` items, possibly from many requests, in one
+    /// transaction (group commit), pushing one outcome per item onto `out` in order. A key seen
+    /// earlier in the same call is a duplicate, as it would be across calls. On error nothing is
+    /// committed and `out` is left as it was.
+    pub fn record_all<'a>(
+        &mut self,
+        items: impl IntoIterator<Item = (f64, &'a Signal, bool)>,
+        out: &mut Vec<Outcome>,
+    ) -> anyhow::Result<()> {
+        let before = out.len();
+        let result = self.insert_all(items, out);
+        if result.is_err() {
+            out.truncate(before);
+        }
+        result
+    }
+
+    fn insert_all<'a>(
+        &mut self,
+        items: impl IntoIterator<Item = (f64, &'a Signal, bool)>,
+        out: &mut Vec<Outcome>,
+    ) -> anyhow::Result<()> {
+        let tx = self.conn.transaction().context("beginning a transaction")?;
         {
             let mut insert = tx
                 .prepare_cached(
@@ -103,8 +130,7 @@ impl State {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .context("preparing insert")?;
-            for s in signals {
-                let applied = fresh(s);
+            for (now, s, applied) in items {
                 let body = serde_json::to_string(s).context("encoding signal")?;
                 let (host, epoch, seq) = s.key();
                 let seq = i64::try_from(seq).unwrap_or(i64::MAX);
@@ -128,7 +154,7 @@ impl State {
             }
         }
         tx.commit().context("committing signals")?;
-        Ok(out)
+        Ok(())
     }
 
     /// The latest applied signal of each host of `group` received at or after `since`, with
