@@ -505,10 +505,21 @@ impl Forecaster {
         (row % (self.k as u64 + 1)) as usize
     }
 
-    /// Changes the number of horizons kept; scores restart.
+    /// Changes the number of horizons kept. Scores and residuals of the horizons kept carry
+    /// over, so a cadence that turns out finer than first measured (irregular arrivals, as at a
+    /// coordinator) does not send a warm forecaster back into cold start.
     fn resize(&mut self, k: usize) {
-        self.k = k;
+        let old_k = self.k;
         let m = MODELS.len();
+        let mut scores = vec![Score::default(); (m + 1) * k];
+        for model in 0..=m {
+            for h in 0..old_k.min(k) {
+                if let Some(s) = self.scores.get(model * old_k + h) {
+                    scores[model * k + h] = *s;
+                }
+            }
+        }
+        self.k = k;
         self.issued = (0..=k)
             .map(|_| Issued {
                 row: u64::MAX,
@@ -518,8 +529,8 @@ impl Forecaster {
                 scale: 0.0,
             })
             .collect();
-        self.scores = vec![Score::default(); (m + 1) * k];
-        self.conformal = Conformal::new(k);
+        self.scores = scores;
+        self.conformal.resize(k);
         self.buf = vec![0.0; k];
     }
 
@@ -900,5 +911,38 @@ mod tests {
             f.observe(i as f64, 1.0);
         }
         assert_eq!(f.len(), 3601);
+    }
+}
+
+#[cfg(test)]
+mod cadence_tests {
+    use super::*;
+
+    /// A coordinator observes on its own loop, so the measured cadence can shrink after the
+    /// first refits; a warm forecaster must not fall back into cold start when it does.
+    #[test]
+    fn finer_cadence_later_keeps_a_warm_forecaster_warm() {
+        let mut f = Forecaster::new(ForecastConfig::default());
+        let level = |t: f64| 20.0 + (t * 0.3).sin();
+        let mut t = 0.0;
+        let mut warm = false;
+        for i in 0..400 {
+            t += if i < 150 { 1.5 } else { 1.0 };
+            f.observe(t, level(t));
+            let fc = f.forecast(&[21.0]).expect("a forecast");
+            let cold = fc
+                .fallback
+                .as_deref()
+                .is_some_and(|r| r.starts_with("cold start"));
+            if warm {
+                assert!(
+                    !cold,
+                    "back in cold start at observation {i}: {:?}",
+                    fc.fallback
+                );
+            }
+            warm |= i > 100 && !cold;
+        }
+        assert!(warm, "the forecaster never warmed up");
     }
 }

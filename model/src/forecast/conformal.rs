@@ -38,6 +38,15 @@ impl Conformal {
         }
     }
 
+    /// Keeps `k` horizons: the residuals of those kept stay, new ones start empty.
+    pub(crate) fn resize(&mut self, k: usize) {
+        self.recent.resize(k, VecDeque::with_capacity(WINDOW));
+        self.sorted.resize(k, Vec::new());
+        self.raw_recent.resize(k, VecDeque::with_capacity(WINDOW));
+        self.raw_sorted.resize(k, Vec::new());
+        self.miss.resize(k, TARGET_MISS);
+    }
+
     /// Records the residual `actual - p50` for horizon index `k`, scaled and as is.
     pub(crate) fn push(&mut self, k: usize, r: f64, raw: f64) {
         if !r.is_finite() || !raw.is_finite() {
