@@ -37,12 +37,6 @@ impl Moto {
         Some(Self::spawn())
     }
 
-    /// Starts moto, failing the test when it is not installed.
-    pub fn require() -> Moto {
-        assert!(Self::installed(), "{NEEDS_MOTO}");
-        Self::spawn()
-    }
-
     /// Whether python3 can import moto's server and boto3.
     fn installed() -> bool {
         Command::new("python3")
