@@ -102,6 +102,24 @@ fn every_cli_command_answers_in_both_forms() {
         &["history", "--metric", "memory.used", "--resolution", "10s"],
     );
     assert!(text.starts_with("memory.used at 10s"), "{text}");
+    // Every sample of the last minutes, from memory, for the demand metric only.
+    let raw = a.json(&["history", "--resolution", "raw", "--since", "5m"]);
+    assert_eq!(raw["resolution"], "raw");
+    let ts: Vec<f64> = raw["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ts"].as_f64().unwrap())
+        .collect();
+    assert!(ts.len() > h["points"].as_array().unwrap().len(), "{raw:#}");
+    assert!(ts.windows(2).all(|w| w[0] < w[1]), "{ts:?}");
+    let text = cli_text(&a, &["history", "--resolution", "raw"]);
+    assert!(text.starts_with("cpu.busy_cores at raw"), "{text}");
+    let not_kept = a.cli(&["history", "--metric", "memory.used", "--resolution", "raw"]);
+    assert!(!not_kept.status.success());
+    assert!(
+        String::from_utf8_lossy(&not_kept.stderr).contains("demand metric (cpu.busy_cores) only")
+    );
     let bad = a.cli(&["history", "--metric", "no.such.metric"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no history for metric"));

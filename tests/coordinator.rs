@@ -138,6 +138,38 @@ fn refuses_missing_wrong_malformed_and_oversized_requests() {
     }
 }
 
+/// `headroom coordinator` runs the `headroom-coordinator` binary beside it; without that
+/// binary it says where it looked, in one line, and exits 69.
+#[test]
+fn coordinator_commands_run_the_sibling_binary_or_say_it_is_missing() {
+    let out = Command::new(BIN)
+        .args(["coordinator", "--config", "/nonexistent/coordinator.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/coordinator.toml"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("headroom");
+    std::fs::copy(BIN, &alone).unwrap();
+    let out = Command::new(&alone)
+        .args(["coordinator", "--config", "/nonexistent/coordinator.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            &dir.path()
+                .join("headroom-coordinator")
+                .display()
+                .to_string()
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn refuses_world_readable_token_files_and_bad_config_with_64() {
     let dir = tempfile::tempdir().unwrap();

@@ -182,7 +182,7 @@ fn units_declare_notify_watchdog_and_directories() {
     assert!(agent.lines().any(|l| l.starts_with("WatchdogSec=")));
     let coord = std::fs::read_to_string(packaging().join("headroom-coordinator.service")).unwrap();
     for line in [
-        "ExecStart=/usr/bin/headroom coordinator --config /etc/headroom/coordinator.toml",
+        "ExecStart=/usr/bin/headroom-coordinator coordinator --config /etc/headroom/coordinator.toml",
         "StateDirectory=headroom-coordinator",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "Restart=on-failure",
@@ -445,6 +445,7 @@ fn build_deb(out: &Path, version: &str) -> PathBuf {
 /// Everything the package must ship, by installed path.
 const SHIPPED: &[&str] = &[
     "./usr/bin/headroom",
+    "./usr/bin/headroom-coordinator",
     "./etc/headroom/headroom.toml",
     "./usr/lib/systemd/system/headroom.service",
     "./usr/lib/systemd/system/headroom-coordinator.service",
@@ -527,6 +528,12 @@ fn deb_builds_with_contents_and_runs_from_a_throwaway_root() {
     let bin = root.join("usr/bin/headroom");
     let version = text(&run(Command::new(&bin).arg("--version")));
     assert!(version.starts_with("headroom "), "{version}");
+    // `headroom coordinator` runs the coordinator binary shipped next to it.
+    let out = Command::new(&bin)
+        .args(["coordinator", "--config", "/nonexistent/coordinator.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
     check_conffile(&root, &bin);
     // The man page renders. (`systemd-analyze verify` needs the units' world — sysinit.target,
     // /bin/kill, man — so it runs on the real install in `deb_installs_upgrades_and_purges`.)

@@ -77,9 +77,12 @@ pub struct ForecastArgs {
     pub metric: Option<String>,
 }
 
-/// Rollup resolution.
+/// History resolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Resolution {
+    /// Every sample of the last five minutes, kept in memory for the demand metric only.
+    #[value(name = "raw")]
+    Raw,
     #[value(name = "10s")]
     TenSeconds,
     #[value(name = "1m")]
@@ -97,7 +100,8 @@ pub struct HistoryArgs {
     /// How far back, e.g. `1h`, `30m`, `7d`.
     #[arg(long, default_value = "1h")]
     pub since: String,
-    /// Rollup resolution (default: 10s up to 6 h back, else 1m).
+    /// Resolution (default: 10s up to 6 h back, else 1m; raw: every sample of the last five
+    /// minutes, demand metric only).
     #[arg(long, value_enum)]
     pub resolution: Option<Resolution>,
     /// List every stored metric instead.

@@ -235,7 +235,7 @@ mod tests {
         /// serialises back to one that parses the same.
         #[test]
         fn arbitrary_request_lines_never_panic(
-            line in "\\{(\"(cmd|v|metric|since_s|resolution)\":(\"(status|forecast|history|metrics|health|decisions|10s|1m)\"|-?[0-9]{1,20}(\\.[0-9]+)?(e[0-9]{1,3})?|null),?){0,5}\\}",
+            line in "\\{(\"(cmd|v|metric|since_s|resolution)\":(\"(status|forecast|history|metrics|health|decisions|raw|10s|1m)\"|-?[0-9]{1,20}(\\.[0-9]+)?(e[0-9]{1,3})?|null),?){0,5}\\}",
             raw in "\\PC{0,200}",
         ) {
             for l in [&line, &raw] {

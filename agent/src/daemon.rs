@@ -188,6 +188,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         writer_busy_since: None,
         store_locked_since: None,
         recent: Default::default(),
+        raw: Default::default(),
         db_path: db_path.clone(),
     });
 

@@ -1,28 +1,17 @@
-//! `headroom`: the agent daemon, its local CLI, the replay tools and the group coordinator.
-
-mod actuator;
-mod cli;
-mod config;
-mod control;
-mod coordinator;
-mod daemon;
-mod exit;
-mod health;
-mod metrics;
-mod paths;
-mod pipeline;
-mod query;
-mod replay;
-mod report;
-mod sender;
-mod signal;
-mod store;
+//! `headroom`: the agent daemon, its local CLI and the replay tools.
+//!
+//! `headroom coordinator` and `headroom groups` run the sibling binary `headroom-coordinator`
+//! (same arguments, same process), which holds the coordinator and its actuators.
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command, ConfigCommand, GenerateKind};
+use headroom::cli::{self, Cli, Command, ConfigCommand, GenerateKind};
+use headroom::{config, daemon, exit, query, replay};
+
+/// The binary that serves `headroom coordinator` and `headroom groups`.
+const COORDINATOR_BIN: &str = "headroom-coordinator";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,8 +29,7 @@ fn main() -> ExitCode {
         }
         Command::Backtest(args) => replay::backtest(&args),
         Command::Simulate(args) => replay::simulate(&args),
-        Command::Coordinator(args) => coordinator::run(args),
-        Command::Groups(args) => coordinator::client::groups(&args),
+        Command::Coordinator(_) | Command::Groups(_) => exit::run_sibling(COORDINATOR_BIN),
         Command::Generate(args) => generate(&args),
     };
     exit::report(result)

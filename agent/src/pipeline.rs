@@ -24,8 +24,8 @@ use crate::store::{Batch, Committed, DecisionRecord, ForecastRecord, HealthRecor
 
 /// Horizons reported by `headroom forecast`, seconds; the lead is added to them.
 const REPORT_HORIZONS: [f64; 6] = [60.0, 120.0, 300.0, 600.0, 900.0, 1800.0];
-/// How long raw samples stay in memory.
-const RAW_WINDOW: Duration = Duration::from_secs(300);
+/// How long raw demand values stay in memory (`headroom history --resolution raw`).
+const RAW_WINDOW_S: f64 = 300.0;
 /// How many 10-second demand points the in-memory chart keeps (one hour).
 const RECENT_POINTS: usize = 360;
 
@@ -73,8 +73,22 @@ pub struct Snapshot {
     /// Demand 10-second means of the last hour, oldest first.
     #[serde(skip)]
     pub recent: VecDeque<Point>,
+    /// Demand at every sample of the last five minutes, oldest first. Only the demand value is
+    /// kept, not whole samples: a sample is kilobytes, and five minutes of them were most of
+    /// the agent's heap.
+    #[serde(skip)]
+    pub raw: VecDeque<RawPoint>,
     /// The database file.
     pub db_path: PathBuf,
+}
+
+/// The demand metric at one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RawPoint {
+    /// Wall-clock time of the sample, unix seconds.
+    pub ts: f64,
+    /// The demand value.
+    pub value: f64,
 }
 
 /// State shared between the pipeline, the writer, the control socket and the metrics endpoint.
@@ -276,7 +290,8 @@ pub struct Pipeline {
     key: String,
     forecaster: Forecaster,
     policy: Policy,
-    raw: VecDeque<Sample>,
+    /// Demand of the samples drained this tick, on their way to [`Snapshot::raw`].
+    raw: Vec<RawPoint>,
     last_decision: Option<f64>,
     last_health: Option<Health>,
     last_prune: Option<Instant>,
@@ -331,7 +346,7 @@ impl Pipeline {
             key: String::with_capacity(64),
             forecaster,
             policy,
-            raw: VecDeque::new(),
+            raw: Vec::new(),
             last_decision: None,
             last_health: None,
             last_prune: None,
@@ -413,14 +428,12 @@ impl Pipeline {
                     }
                 }
             }
-            while self
-                .raw
-                .front()
-                .is_some_and(|o| s.mono.saturating_sub(o.mono) > RAW_WINDOW)
-            {
-                self.raw.pop_front();
+            if let Some(value) = demand_of(&s, &self.cfg.model.demand) {
+                self.raw.push(RawPoint {
+                    ts: s.wall_unix,
+                    value,
+                });
             }
-            self.raw.push_back(s);
             latest = Some(s);
         }
         for p in &demand_closed {
@@ -496,6 +509,16 @@ impl Pipeline {
                 snap.recent.push_back(p);
                 if snap.recent.len() > RECENT_POINTS {
                     snap.recent.pop_front();
+                }
+            }
+            snap.raw.extend(self.raw.drain(..));
+            if let Some(newest) = snap.raw.back().map(|p| p.ts) {
+                while snap
+                    .raw
+                    .front()
+                    .is_some_and(|p| newest - p.ts > RAW_WINDOW_S)
+                {
+                    snap.raw.pop_front();
                 }
             }
         }

@@ -391,6 +391,7 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
     }
     let since_s = parse_since(&a.since)?;
     let resolution = a.resolution.map(|r| match r {
+        Resolution::Raw => "raw".to_string(),
         Resolution::TenSeconds => "10s".to_string(),
         Resolution::OneMinute => "1m".to_string(),
     });

@@ -40,12 +40,29 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
             ..
         } => {
             let metric = metric.clone().unwrap_or_else(|| snap.demand_metric.clone());
+            if resolution.as_deref() == Some("raw") {
+                if metric != snap.demand_metric {
+                    anyhow::bail!(
+                        "raw samples are kept for the demand metric ({}) only; use 10s or 1m for {metric:?}",
+                        snap.demand_metric
+                    );
+                }
+                let points: Vec<Value> = snap
+                    .raw
+                    .iter()
+                    .filter(|p| p.ts >= now - since_s)
+                    .map(
+                        |p| json!({ "ts": p.ts, "mean": p.value, "max": p.value, "last": p.value }),
+                    )
+                    .collect();
+                return Ok(json!({ "metric": metric, "resolution": "raw", "points": points }));
+            }
             let res = match resolution.as_deref() {
                 Some("10s") => Resolution::TenSeconds,
                 Some("1m") => Resolution::OneMinute,
                 None if *since_s <= 6.0 * 3600.0 => Resolution::TenSeconds,
                 None => Resolution::OneMinute,
-                Some(other) => anyhow::bail!("unknown resolution {other:?} (10s or 1m)"),
+                Some(other) => anyhow::bail!("unknown resolution {other:?} (raw, 10s or 1m)"),
             };
             let reader = Reader::open(&snap.db_path).context("opening the history database")?;
             let points = reader.history(&metric, (now - since_s) as i64, res)?;
