@@ -79,7 +79,9 @@ pub struct SourcesSection {
     pub include_loopback: bool,
     /// Read accept queues through NETLINK_SOCK_DIAG (false = parse /proc/net/tcp, slower).
     pub sock_diag: bool,
-    /// Ring buffer between sampler and pipeline, in samples.
+    /// Ring buffer between sampler and pipeline, in samples. Each slot holds a whole sample
+    /// (about 4 KiB) and the sampler cycles through all of them, so every slot ends up
+    /// resident: 128 rides out two minutes of a stalled pipeline at a 1 s cadence.
     pub ring_capacity: usize,
     /// The local application's Prometheus endpoint.
     pub app: AppSection,
@@ -92,7 +94,7 @@ impl Default for SourcesSection {
             sys_root: PathBuf::from("/sys"),
             include_loopback: false,
             sock_diag: true,
-            ring_capacity: 1024,
+            ring_capacity: 128,
             app: AppSection::default(),
         }
     }

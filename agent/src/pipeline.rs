@@ -22,8 +22,10 @@ use crate::health::{self, Health, HealthState};
 use crate::signal::{SIGNAL_VERSION, Signal};
 use crate::store::{Batch, Committed, DecisionRecord, ForecastRecord, HealthRecord, Point, Rollup};
 
-/// Horizons reported by `headroom forecast`, seconds; the lead is added to them.
-const REPORT_HORIZONS: [f64; 6] = [60.0, 120.0, 300.0, 600.0, 900.0, 1800.0];
+/// Horizons reported by `headroom forecast`, seconds; the lead is added to them. The longest
+/// sets how many horizons the forecaster keeps scored, and its memory grows with the square
+/// of that: 15 minutes covers any instance warm-up with room to spare.
+const REPORT_HORIZONS: [f64; 5] = [60.0, 120.0, 300.0, 600.0, 900.0];
 /// How long raw demand values stay in memory (`headroom history --resolution raw`).
 const RAW_WINDOW_S: f64 = 300.0;
 /// How many 10-second demand points the in-memory chart keeps (one hour).

@@ -117,7 +117,7 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
             for p in &points {
                 f.observe(p.ts as f64, p.mean);
             }
-            let horizons = [60.0, 120.0, 300.0, 600.0, 900.0, 1800.0];
+            let horizons = [60.0, 120.0, 300.0, 600.0, 900.0];
             let hour_ago = (now - 3600.0) as i64;
             let recent: Vec<&Point> = fine.iter().filter(|p| p.ts >= hour_ago).collect();
             Ok(json!({

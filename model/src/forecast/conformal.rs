@@ -3,6 +3,9 @@
 //! so that the realised coverage tracks 90% even when the error distribution drifts. Each
 //! window is also kept sorted as residuals arrive (two binary searches and a short move), so
 //! any quantile is a lookup.
+//!
+//! Residuals are kept as `f32`: four windows per horizon are most of a warm forecaster's
+//! memory, and seven significant digits are far finer than any band drawn from them.
 
 use std::collections::VecDeque;
 
@@ -18,11 +21,11 @@ const TARGET_MISS: f64 = 0.1;
 /// Per-horizon residual windows and adaptive levels.
 #[derive(Debug, Clone)]
 pub(crate) struct Conformal {
-    recent: Vec<VecDeque<f64>>,
-    sorted: Vec<Vec<f64>>,
+    recent: Vec<VecDeque<f32>>,
+    sorted: Vec<Vec<f32>>,
     /// Unscaled residuals, sorted: their extremes bound the bands.
-    raw_recent: Vec<VecDeque<f64>>,
-    raw_sorted: Vec<Vec<f64>>,
+    raw_recent: Vec<VecDeque<f32>>,
+    raw_sorted: Vec<Vec<f32>>,
     miss: Vec<f64>,
 }
 
@@ -30,9 +33,9 @@ impl Conformal {
     /// Empty state for `k` horizons.
     pub(crate) fn new(k: usize) -> Conformal {
         Conformal {
-            recent: vec![VecDeque::with_capacity(WINDOW); k],
+            recent: vec![VecDeque::new(); k],
             sorted: vec![Vec::new(); k],
-            raw_recent: vec![VecDeque::with_capacity(WINDOW); k],
+            raw_recent: vec![VecDeque::new(); k],
             raw_sorted: vec![Vec::new(); k],
             miss: vec![TARGET_MISS; k],
         }
@@ -40,15 +43,16 @@ impl Conformal {
 
     /// Keeps `k` horizons: the residuals of those kept stay, new ones start empty.
     pub(crate) fn resize(&mut self, k: usize) {
-        self.recent.resize(k, VecDeque::with_capacity(WINDOW));
+        self.recent.resize(k, VecDeque::new());
         self.sorted.resize(k, Vec::new());
-        self.raw_recent.resize(k, VecDeque::with_capacity(WINDOW));
+        self.raw_recent.resize(k, VecDeque::new());
         self.raw_sorted.resize(k, Vec::new());
         self.miss.resize(k, TARGET_MISS);
     }
 
     /// Records the residual `actual - p50` for horizon index `k`, scaled and as is.
     pub(crate) fn push(&mut self, k: usize, r: f64, raw: f64) {
+        let (r, raw) = (r as f32, raw as f32);
         if !r.is_finite() || !raw.is_finite() {
             return;
         }
@@ -60,7 +64,7 @@ impl Conformal {
     /// further than the worst miss seen (this keeps scaled residuals from a quiet spell from
     /// exploding once the series is busy again).
     pub(crate) fn worst(&self, k: usize) -> Option<f64> {
-        self.raw_sorted[k].last().copied()
+        self.raw_sorted[k].last().map(|&w| f64::from(w))
     }
 
     /// Records whether the P90 issued for horizon index `k` covered the actual value.
@@ -88,7 +92,12 @@ impl Conformal {
 }
 
 /// Pushes `r` into a window, dropping the oldest, and keeps its sorted copy in step.
-fn slide(w: &mut VecDeque<f64>, sorted: &mut Vec<f64>, r: f64) {
+fn slide(w: &mut VecDeque<f32>, sorted: &mut Vec<f32>, r: f32) {
+    if w.capacity() == 0 {
+        // Exactly one window: growth by doubling would leave 40% of it unused for good.
+        w.reserve_exact(WINDOW);
+        sorted.reserve_exact(WINDOW);
+    }
     if w.len() == WINDOW
         && let Some(old) = w.pop_front()
     {
@@ -103,11 +112,12 @@ fn slide(w: &mut VecDeque<f64>, sorted: &mut Vec<f64>, r: f64) {
 }
 
 /// Linear-interpolated quantile of a sorted slice.
-fn quantile(s: &[f64], q: f64) -> f64 {
+fn quantile(s: &[f32], q: f64) -> f64 {
     let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
     let i = pos.floor() as usize;
     let j = (i + 1).min(s.len() - 1);
-    s[i] + (s[j] - s[i]) * (pos - i as f64)
+    let (a, b) = (f64::from(s[i]), f64::from(s[j]));
+    a + (b - a) * (pos - i as f64)
 }
 
 #[cfg(test)]
