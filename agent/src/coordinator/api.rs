@@ -194,22 +194,30 @@ async fn ingest(
         duplicates: 0,
         results: Vec::with_capacity(signals.len()),
     };
+    // Outcomes per group, counted into the metrics once per request rather than per signal
+    // (a request almost always carries one group).
+    let mut tally: Vec<(String, [u64; 3])> = Vec::with_capacity(1);
     for (signal, outcome) in signals.into_iter().zip(outcomes) {
-        let label = GroupLabel {
-            group: signal.group.clone(),
-        };
-        match outcome {
+        let i = match outcome {
             Outcome::Applied => {
                 response.applied += 1;
-                app.metrics.applied.get_or_create(&label).inc();
+                0
             }
             Outcome::Stored => {
                 response.stored += 1;
-                app.metrics.stored.get_or_create(&label).inc();
+                1
             }
             Outcome::Duplicate => {
                 response.duplicates += 1;
-                app.metrics.duplicate.get_or_create(&label).inc();
+                2
+            }
+        };
+        match tally.iter_mut().find(|(g, _)| *g == signal.group) {
+            Some((_, n)) => n[i] += 1,
+            None => {
+                let mut n = [0; 3];
+                n[i] = 1;
+                tally.push((signal.group.clone(), n));
             }
         }
         response.results.push(SignalResult {
@@ -222,6 +230,18 @@ async fn ingest(
             && let Ok(mut g) = group.state.lock()
         {
             g.ingest(signal, outcome, now);
+        }
+    }
+    for (group, [applied, stored, duplicate]) in tally {
+        let label = GroupLabel { group };
+        for (family, n) in [
+            (&app.metrics.applied, applied),
+            (&app.metrics.stored, stored),
+            (&app.metrics.duplicate, duplicate),
+        ] {
+            if n > 0 {
+                family.get_or_create(&label).inc_by(n);
+            }
         }
     }
     (StatusCode::OK, axum::Json(response)).into_response()

@@ -35,6 +35,8 @@ use view::GroupView;
 
 /// Demand history restored into a group's forecaster at start, seconds.
 const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
+/// How often the state file's WAL is checkpointed, off the commit path.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Unix seconds now.
 pub fn now() -> f64 {
@@ -103,6 +105,7 @@ async fn serve(
     loaded: BTreeMap<String, Vec<Vec<u8>>>,
 ) -> anyhow::Result<()> {
     let state = State::open(&config.state)?;
+    let _checkpointer = state.checkpoint_in_background(&config.state, CHECKPOINT_EVERY)?;
     let shared = Shared::default();
     let start = now();
     let mut groups = BTreeMap::new();

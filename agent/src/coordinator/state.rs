@@ -4,8 +4,15 @@
 //! One connection behind a mutex, WAL with `synchronous = NORMAL`: an insert commits without an
 //! fsync, and a crash can lose at most the last transactions, which agents then resend (their
 //! outbox keeps a signal until acknowledged), so the at-least-once/exactly-once contract holds.
+//!
+//! The running coordinator checkpoints the WAL from a [`Checkpointer`] thread with its own
+//! connection. SQLite's automatic checkpoint would run inside whichever commit crosses the
+//! threshold, and its fsyncs would stall every request waiting for that commit.
 
 use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -54,6 +61,47 @@ pub struct SignalCounts {
     pub stored: u64,
 }
 
+/// The background checkpoint thread; stops (after one last checkpoint) when dropped.
+pub struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn checkpoint_loop(conn: &Connection, file: &Path, every: Duration, stop: &mpsc::Receiver<()>) {
+    let mut failing = false;
+    loop {
+        let last = !matches!(
+            stop.recv_timeout(every),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+        match result {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!(file = %file.display(), "WAL checkpoints work again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(file = %file.display(), error = %e, "WAL checkpoint failed; retrying");
+            }
+            Err(_) => {}
+        }
+        if last {
+            return;
+        }
+    }
+}
+
 /// The state file.
 pub struct State {
     conn: Connection,
@@ -84,6 +132,31 @@ impl State {
         )
         .with_context(|| format!("initialising {}", path.display()))?;
         Ok(State { conn })
+    }
+
+    /// Moves WAL checkpoints of `path` (this state's file) off the commit path: commits stop
+    /// checkpointing, and a background thread runs a passive checkpoint every `every`, which
+    /// never blocks a writer. Keep the returned handle for as long as this state is written.
+    pub fn checkpoint_in_background(
+        &self,
+        path: &Path,
+        every: Duration,
+    ) -> anyhow::Result<Checkpointer> {
+        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .context("turning automatic checkpoints off")?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let file = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || checkpoint_loop(&conn, &file, every, &stopped))
+            .context("starting the checkpoint thread")?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 
     /// Records a batch in one transaction; `fresh(signal)` says whether a new one is applied.
@@ -275,6 +348,49 @@ mod tests {
             "health": "healthy", "health_reasons": []
         });
         serde_json::from_value(json).unwrap()
+    }
+
+    /// Commits leave the WAL alone; the background thread copies it into the database file.
+    #[test]
+    fn checkpoints_run_in_the_background_not_in_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut st = State::open(&path).unwrap();
+        let write = |st: &mut State, from: u64| {
+            for b in 0..400 {
+                let batch: Vec<Signal> = (0..5)
+                    .map(|i| signal("h", "e", from + b * 5 + i, 100.0))
+                    .collect();
+                st.record(1.0, &batch, |_| true).unwrap();
+            }
+        };
+        let db_len = || std::fs::metadata(&path).unwrap().len();
+
+        // 400 commits write well over SQLite's automatic threshold (1,000 WAL pages).
+        let idle = st
+            .checkpoint_in_background(&path, Duration::from_secs(3600))
+            .unwrap();
+        let before = db_len();
+        write(&mut st, 1);
+        assert_eq!(db_len(), before, "a commit checkpointed");
+        drop(idle);
+        let after_last = db_len();
+        assert!(after_last > before + 64 * 1024, "{before} -> {after_last}");
+
+        let _every = st
+            .checkpoint_in_background(&path, Duration::from_millis(20))
+            .unwrap();
+        write(&mut st, 10_000);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while db_len() < after_last + 64 * 1024 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            db_len() >= after_last + 64 * 1024,
+            "{after_last} -> {}",
+            db_len()
+        );
+        assert_eq!(st.counts("g").unwrap().applied, 4000);
     }
 
     #[test]
