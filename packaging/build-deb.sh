@@ -3,12 +3,14 @@
 #
 #   packaging/build-deb.sh [--binary PATH] [cargo-deb options...]
 #
-# By default the release binary is built first. With --binary, that prebuilt binary is
-# packaged instead (the tests package their debug build this way: no release build needed);
-# it is staged in a temporary target directory as target/release/headroom, which is where
-# cargo-deb's assets expect it. The man pages and shell completions are generated from the
-# binary's clap definitions into TARGET/release/packaging/. Extra options (--output DIR,
-# --deb-version V, --fast, ...) go to cargo-deb.
+# By default both binaries are built first: `headroom` (agent and CLI) with the size-optimised
+# `agent` profile, `headroom-coordinator` with the release profile. With --binary, that prebuilt
+# `headroom` and the `headroom-coordinator` beside it are packaged instead (the tests package
+# their debug build this way: no release build needed). Either way the two are staged in a
+# temporary target directory under release/, which is where cargo-deb's assets expect them.
+# The man pages and shell completions are generated from the binary's clap definitions into
+# the staging directory. Extra options (--output DIR, --deb-version V, --fast, ...) go to
+# cargo-deb.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,25 +20,41 @@ if [ "${1:-}" = --binary ]; then
     shift 2
 fi
 
+target=${CARGO_TARGET_DIR:-$root/target}
+case "$target" in /*) ;; *) target=$root/$target ;; esac
 if [ -n "$binary" ]; then
-    target=$(mktemp -d "${TMPDIR:-/tmp}/headroom-deb.XXXXXX")
-    trap 'rm -rf "$target"' EXIT
-    mkdir -p "$target/release"
-    cp "$binary" "$target/release/headroom"
-    export CARGO_TARGET_DIR="$target"
+    agent_bin=$binary
+    coordinator_bin=$(dirname "$binary")/headroom-coordinator
 else
-    target=${CARGO_TARGET_DIR:-$root/target}
-    case "$target" in /*) ;; *) target=$root/$target ;; esac
-    cargo build --locked --release -p headroom --manifest-path "$root/Cargo.toml"
+    cargo build --locked --release -p headroom --bin headroom-coordinator --manifest-path "$root/Cargo.toml"
+    cargo build --locked --profile agent -p headroom --bin headroom --manifest-path "$root/Cargo.toml"
+    agent_bin=$target/agent/headroom
+    coordinator_bin=$target/release/headroom-coordinator
 fi
-bin="$target/release/headroom"
 
-gen="$target/release/packaging"
-rm -rf "$gen"
+stage=$(mktemp -d "${TMPDIR:-/tmp}/headroom-deb.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/release"
+cp "$agent_bin" "$stage/release/headroom"
+cp "$coordinator_bin" "$stage/release/headroom-coordinator"
+export CARGO_TARGET_DIR="$stage"
+bin="$stage/release/headroom"
+
+gen="$stage/release/packaging"
 mkdir -p "$gen/man" "$gen/completions"
 "$bin" generate man "$gen/man"
 "$bin" generate completions "$gen/completions"
 gzip -9n "$gen"/man/*.1
 
+# The staging directory goes away: without --output, the .deb lands in target/debian/.
+case " $* " in
+    *" --output "* | *" -o "*) out= ;;
+    *) out=$target/debian ;;
+esac
+
 cd "$root"
-cargo deb -p headroom --no-build "$@"
+if [ -n "$out" ]; then
+    cargo deb -p headroom --no-build --output "$out" "$@"
+else
+    cargo deb -p headroom --no-build "$@"
+fi

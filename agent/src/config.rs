@@ -49,7 +49,8 @@ pub struct AgentSection {
     /// Control socket path; empty = $RUNTIME_DIRECTORY/headroom.sock, /run/headroom (root), else
     /// $XDG_RUNTIME_DIR/headroom.
     pub socket: String,
-    /// Log filter (tracing env-filter syntax); $RUST_LOG wins when set.
+    /// Log filter: a default level and per-target levels, e.g. `info` or
+    /// `warn,headroom::pipeline=debug`; $RUST_LOG wins when set.
     pub log: String,
 }
 
@@ -408,6 +409,12 @@ impl Config {
         if a.group.trim().is_empty() {
             bad("agent.group", "must not be empty".into());
         }
+        if let Err(e) = a.log.parse::<tracing_subscriber::filter::Targets>() {
+            bad(
+                "agent.log",
+                format!("{:?} is not a filter like \"info\" or \"warn,headroom=debug\": {e}", a.log),
+            );
+        }
         if a.host_id
             .chars()
             .any(|c| c.is_control() || c.is_whitespace())
@@ -651,10 +658,11 @@ mod tests {
     #[test]
     fn reports_every_problem_with_file_and_key() {
         let err = parse(
-            "[agent]\ninterval = \"10ms\"\ncolour = 3\n[model]\ntarget_utilization = 1.5\ndemand = \"app.q\"\n",
+            "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ntarget_utilization = 1.5\ndemand = \"app.q\"\n",
         )
         .unwrap_err();
         let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"agent.log"), "{err}");
         assert!(keys.contains(&"agent.colour"), "{err}");
         assert!(keys.contains(&"agent.interval"), "{err}");
         assert!(keys.contains(&"model.target_utilization"), "{err}");

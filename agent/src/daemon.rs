@@ -28,20 +28,25 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 }
 
 fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.agent.log))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    // Per-target levels, no span or field matching: a filter that needs no regex engine.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.parse::<Targets>().ok())
+        .or_else(|| cfg.agent.log.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
     // Under systemd the journal adds timestamps; elsewhere keep them.
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
+    let layer = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi && !journal)
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     if journal {
-        builder.without_time().with_ansi(false).init();
+        registry.with(layer.without_time()).init();
     } else {
-        builder.init();
+        registry.with(layer).init();
     }
 }
 
