@@ -412,7 +412,10 @@ impl Config {
         if let Err(e) = a.log.parse::<tracing_subscriber::filter::Targets>() {
             bad(
                 "agent.log",
-                format!("{:?} is not a filter like \"info\" or \"warn,headroom=debug\": {e}", a.log),
+                format!(
+                    "{:?} is not a filter like \"info\" or \"warn,headroom=debug\": {e}",
+                    a.log
+                ),
             );
         }
         if a.host_id

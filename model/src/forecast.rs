@@ -192,7 +192,9 @@ impl Score {
 #[derive(Debug, Clone)]
 struct Issued {
     row: u64,
-    preds: Vec<f64>,
+    /// Every model's forecast, kept only to be scored: `f32` halves the largest buffer of a
+    /// warm forecaster (it grows with the square of the horizons), and errors need no more.
+    preds: Vec<f32>,
     combined: Vec<f64>,
     p90: Vec<f64>,
     scale: f64,
@@ -220,6 +222,8 @@ pub struct Forecaster {
     scores: Vec<Score>,
     conformal: Conformal,
     buf: Vec<f64>,
+    /// Every model's forecast at the latest observation, full precision, for combining.
+    scratch: Vec<f64>,
 }
 
 impl Forecaster {
@@ -246,6 +250,7 @@ impl Forecaster {
             scores: Vec::new(),
             conformal: Conformal::new(k),
             buf: Vec::new(),
+            scratch: Vec::new(),
         };
         f.resize(k);
         f
@@ -523,7 +528,7 @@ impl Forecaster {
         self.issued = (0..=k)
             .map(|_| Issued {
                 row: u64::MAX,
-                preds: vec![f64::NAN; m * k],
+                preds: vec![f32::NAN; m * k],
                 combined: vec![f64::NAN; k],
                 p90: vec![f64::NAN; k],
                 scale: 0.0,
@@ -532,6 +537,7 @@ impl Forecaster {
         self.scores = scores;
         self.conformal.resize(k);
         self.buf = vec![0.0; k];
+        self.scratch = vec![f64::NAN; m * k];
     }
 
     /// Scores the forecasts whose target is the observation just added.
@@ -550,7 +556,7 @@ impl Forecaster {
             // One wild value must not dominate the scores for hundreds of observations.
             let cap = ERR_CLIP * e.scale * (h as f64).sqrt();
             for m in 0..MODELS.len() {
-                let p = e.preds[m * k + h - 1];
+                let p = f64::from(e.preds[m * k + h - 1]);
                 if p.is_finite() {
                     self.scores[m * k + h - 1].add((v - p).abs().min(cap));
                 }
@@ -600,8 +606,9 @@ impl Forecaster {
             profile: self.profile.as_ref(),
         };
         let t_last = *view.times.last().unwrap_or(&0.0);
+        let mut scratch = std::mem::take(&mut self.scratch);
         for m in 0..MODELS.len() {
-            let out = &mut e.preds[m * k..(m + 1) * k];
+            let out = &mut scratch[m * k..(m + 1) * k];
             match m {
                 NAIVE => naive::naive(view.values, out),
                 DRIFT => naive::drift(view.times, view.values, self.step, 6, out),
@@ -652,12 +659,16 @@ impl Forecaster {
                 _ => {}
             }
         }
+        for (kept, &p) in e.preds.iter_mut().zip(&scratch) {
+            *kept = p as f32;
+        }
         for h in 0..k {
-            e.combined[h] = self.combine(&e.preds, h);
+            e.combined[h] = self.combine(&scratch, h);
             let (_, p90, _) = self.band_of(&e, h);
             e.p90[h] = p90;
         }
         self.issued[slot] = e;
+        self.scratch = scratch;
     }
 
     fn band_of(&self, e: &Issued, k: usize) -> (f64, f64, f64) {

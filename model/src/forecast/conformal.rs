@@ -23,9 +23,11 @@ const TARGET_MISS: f64 = 0.1;
 pub(crate) struct Conformal {
     recent: Vec<VecDeque<f32>>,
     sorted: Vec<Vec<f32>>,
-    /// Unscaled residuals, sorted: their extremes bound the bands.
-    raw_recent: Vec<VecDeque<f32>>,
-    raw_sorted: Vec<Vec<f32>>,
+    /// The largest unscaled residual of each window (it bounds the bands), as a monotonic
+    /// queue of (arrival number, residual): the front is the maximum of the last `WINDOW`.
+    raw_max: Vec<VecDeque<(u64, f32)>>,
+    /// Residuals pushed so far, per horizon.
+    pushed: Vec<u64>,
     miss: Vec<f64>,
 }
 
@@ -35,8 +37,8 @@ impl Conformal {
         Conformal {
             recent: vec![VecDeque::new(); k],
             sorted: vec![Vec::new(); k],
-            raw_recent: vec![VecDeque::new(); k],
-            raw_sorted: vec![Vec::new(); k],
+            raw_max: vec![VecDeque::new(); k],
+            pushed: vec![0; k],
             miss: vec![TARGET_MISS; k],
         }
     }
@@ -45,8 +47,8 @@ impl Conformal {
     pub(crate) fn resize(&mut self, k: usize) {
         self.recent.resize(k, VecDeque::new());
         self.sorted.resize(k, Vec::new());
-        self.raw_recent.resize(k, VecDeque::new());
-        self.raw_sorted.resize(k, Vec::new());
+        self.raw_max.resize(k, VecDeque::new());
+        self.pushed.resize(k, 0);
         self.miss.resize(k, TARGET_MISS);
     }
 
@@ -57,14 +59,23 @@ impl Conformal {
             return;
         }
         slide(&mut self.recent[k], &mut self.sorted[k], r);
-        slide(&mut self.raw_recent[k], &mut self.raw_sorted[k], raw);
+        let n = self.pushed[k];
+        self.pushed[k] += 1;
+        let max = &mut self.raw_max[k];
+        while max.back().is_some_and(|&(_, v)| v <= raw) {
+            max.pop_back();
+        }
+        max.push_back((n, raw));
+        while max.front().is_some_and(|&(i, _)| i + (WINDOW as u64) <= n) {
+            max.pop_front();
+        }
     }
 
     /// The largest unscaled residual of horizon index `k`'s window: no band needs to reach
     /// further than the worst miss seen (this keeps scaled residuals from a quiet spell from
     /// exploding once the series is busy again).
     pub(crate) fn worst(&self, k: usize) -> Option<f64> {
-        self.raw_sorted[k].last().map(|&w| f64::from(w))
+        self.raw_max[k].front().map(|&(_, w)| f64::from(w))
     }
 
     /// Records whether the P90 issued for horizon index `k` covered the actual value.
@@ -132,6 +143,25 @@ mod tests {
         }
         let (q90, q99) = c.offsets(0).expect("enough");
         assert!((q90 - 0.9).abs() < 0.01 && (q99 - 0.99).abs() < 0.01);
+    }
+
+    /// The worst residual is the largest of the last `WINDOW`, as a sorted window would say.
+    #[test]
+    fn worst_is_the_window_maximum() {
+        let mut c = Conformal::new(1);
+        let mut all = Vec::new();
+        let mut x: u64 = 7;
+        for _ in 0..3 * WINDOW {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let raw = (x >> 40) as f64 / 1e3;
+            all.push(raw as f32);
+            c.push(0, 0.0, raw);
+            let from = all.len().saturating_sub(WINDOW);
+            let want = all[from..].iter().copied().fold(f32::MIN, f32::max);
+            assert_eq!(c.worst(0), Some(f64::from(want)));
+        }
     }
 
     #[test]
