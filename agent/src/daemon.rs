@@ -197,7 +197,10 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         db_path: db_path.clone(),
     });
 
-    let (writer_tx, writer_rx) = mpsc::sync_channel(4096);
+    // Batches in flight to the writer: one per rollup close, so 256 is many minutes of a
+    // writer stuck inside SQLite; the channel's slots are all written up front, so it stays
+    // small. The writer keeps its own backlog of batches that failed to commit.
+    let (writer_tx, writer_rx) = mpsc::sync_channel(256);
     let (writer_done_tx, writer_done_rx) = mpsc::channel();
     let writer = {
         let (shared, cfg) = (shared.clone(), cfg.clone());

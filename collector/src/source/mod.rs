@@ -49,8 +49,9 @@ pub enum SourceError {
     App(String),
 }
 
-/// Initial capacity of a file buffer; it grows (once) if a file is larger.
-const INITIAL_BUF: usize = 16 * 1024;
+/// Initial capacity of a file buffer; it grows (once, at the first read) if a file is larger.
+/// Most proc files fit in one page; the buffers are written whole, so each stays resident.
+const INITIAL_BUF: usize = 4 * 1024;
 /// Upper bound on what one file read may take, so a runaway file cannot exhaust memory.
 const MAX_FILE: usize = 64 * 1024 * 1024;
 
