@@ -628,6 +628,118 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// The ingest load generator: `clients` keep-alive connections on one thread (a tokio
+/// current-thread runtime writing preformatted requests and reading just the status line and
+/// `Content-Length`), so that one generator core can outrun the coordinator's. Each client is
+/// one (host, epoch) stream with contiguous seqs; returns the signals sent and every
+/// request's latency in seconds. Bounded by `per_client` requests and `deadline`.
+fn generate_load(
+    addr: std::net::SocketAddr,
+    clients: usize,
+    per_client: u64,
+    batch: u64,
+    deadline: Instant,
+) -> (u64, Vec<f64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn client(
+        addr: std::net::SocketAddr,
+        i: usize,
+        per_client: u64,
+        batch: u64,
+        deadline: Instant,
+    ) -> (u64, Vec<f64>) {
+        const MARK: &str = "987654321987";
+        let template = signal("web", &format!("host-{i}"), "e", 0, 0.5)
+            .to_string()
+            .replace("\"seq\":0", &format!("\"seq\":{MARK}"));
+        let (pre, post) = template.split_once(MARK).unwrap();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut latencies = Vec::with_capacity(per_client as usize);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut body = String::new();
+        let mut request = Vec::new();
+        let mut sent = 0;
+        for r in 0..per_client {
+            if Instant::now() > deadline {
+                break;
+            }
+            body.clear();
+            if batch > 1 {
+                body.push('[');
+            }
+            for b in 0..batch {
+                if b > 0 {
+                    body.push(',');
+                }
+                body.push_str(&format!("{pre}{}{post}", r * batch + b + 1));
+            }
+            if batch > 1 {
+                body.push(']');
+            }
+            request.clear();
+            request.extend_from_slice(
+                format!(
+                    "POST /v1/signals HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
+                     Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            request.extend_from_slice(body.as_bytes());
+            let t = Instant::now();
+            s.write_all(&request).await.unwrap();
+            // The answer: headers up to the blank line, then Content-Length bytes of body.
+            let mut have = 0;
+            let (head_end, length) = loop {
+                let n = s.read(&mut buf[have..]).await.unwrap();
+                assert!(n > 0, "the coordinator closed the connection");
+                have += n;
+                if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = std::str::from_utf8(&buf[..end]).unwrap();
+                    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .expect("Content-Length");
+                    break (end + 4, length);
+                }
+            };
+            while have < head_end + length {
+                let n = s.read(&mut buf[have..]).await.unwrap();
+                assert!(n > 0, "the coordinator closed the connection");
+                have += n;
+            }
+            latencies.push(t.elapsed().as_secs_f64());
+            sent += batch;
+        }
+        (sent, latencies)
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let tasks: Vec<_> = (0..clients)
+            .map(|i| tokio::spawn(client(addr, i, per_client, batch, deadline)))
+            .collect();
+        let mut total = 0;
+        let mut latencies = Vec::new();
+        for t in tasks {
+            let (n, l) = t.await.unwrap();
+            total += n;
+            latencies.extend(l);
+        }
+        (total, latencies)
+    })
+}
+
 /// Ingest load: many concurrent agents on loopback, bounded in count and time. Prints
 /// signals/s, latency percentiles and the coordinator's CPU time per signal (all its threads,
 /// from schedstat: the figure that holds on a loaded machine, where wall-clock rates measure
@@ -662,59 +774,11 @@ fn ingest_load() {
         &[("HEADROOM_LOG", "warn")],
         pin.as_deref(),
     );
+    let addr: std::net::SocketAddr = c.url.trim_start_matches("http://").parse().unwrap();
     let cpu_before = cpu_ns(c.child.id());
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|i| {
-            let url = c.url.clone();
-            std::thread::spawn(move || {
-                let agent = http();
-                let mut latencies = Vec::with_capacity(per_client as usize);
-                let mut sent = 0u64;
-                for r in 0..per_client {
-                    if Instant::now() > deadline {
-                        break;
-                    }
-                    let signals: Vec<Value> = (0..batch)
-                        .map(|b| signal("web", &format!("host-{i}"), "e", r * batch + b + 1, 0.5))
-                        .collect();
-                    let body = if batch == 1 {
-                        signals[0].to_string()
-                    } else {
-                        serde_json::to_string(&signals).unwrap()
-                    };
-                    let t = Instant::now();
-                    let mut resp = agent
-                        .post(format!("{url}/v1/signals"))
-                        .header("Authorization", &format!("Bearer {TOKEN}"))
-                        .header("Content-Type", "application/json")
-                        .send(&body)
-                        .unwrap();
-                    // Reading the answer to its end returns the connection to the agent's
-                    // pool (HTTP/1.1 keep-alive, as agents do); unread, each request would
-                    // pay a TCP connect and close.
-                    let answer = resp.body_mut().read_to_vec().unwrap();
-                    latencies.push(t.elapsed().as_secs_f64());
-                    assert_eq!(
-                        resp.status().as_u16(),
-                        200,
-                        "{}",
-                        String::from_utf8_lossy(&answer)
-                    );
-                    sent += batch;
-                }
-                (sent, latencies)
-            })
-        })
-        .collect();
-    let mut total = 0;
-    let mut latencies = Vec::new();
-    for h in handles {
-        let (n, l) = h.join().unwrap();
-        total += n;
-        latencies.extend(l);
-    }
+    let (total, mut latencies) = generate_load(addr, clients, per_client, batch, deadline);
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_s = cpu_ns(c.child.id()).saturating_sub(cpu_before) as f64 / 1e9;
     latencies.sort_by(f64::total_cmp);

@@ -82,7 +82,8 @@ pub struct SourcesSection {
     pub sock_diag: bool,
     /// Ring buffer between sampler and pipeline, in samples. Each slot holds a whole sample
     /// (about 4 KiB) and the sampler cycles through all of them, so every slot ends up
-    /// resident: 128 rides out two minutes of a stalled pipeline at a 1 s cadence.
+    /// resident: 64 rides out a minute of a stalled pipeline at a 1 s cadence (the pipeline
+    /// hands every write to its own thread, so it does not wait on the disk).
     pub ring_capacity: usize,
     /// The local application's Prometheus endpoint.
     pub app: AppSection,
@@ -95,7 +96,7 @@ impl Default for SourcesSection {
             sys_root: PathBuf::from("/sys"),
             include_loopback: false,
             sock_diag: true,
-            ring_capacity: 128,
+            ring_capacity: 64,
             app: AppSection::default(),
         }
     }
@@ -148,7 +149,7 @@ impl Default for StoreSection {
             retention_10s: Duration::from_secs(24 * 3600),
             retention_1m: Duration::from_secs(14 * 86_400),
             retention_events: Duration::from_secs(14 * 86_400),
-            cache_kib: 512,
+            cache_kib: 256,
         }
     }
 }

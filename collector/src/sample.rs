@@ -516,7 +516,7 @@ mod tests {
     fn sample_stays_small_enough_to_copy_each_tick() {
         let size = std::mem::size_of::<Sample>();
         eprintln!("Sample is {size} bytes");
-        // The ring holds `capacity` of these (128 by default: about 0.5 MiB).
+        // The ring holds `capacity` of these (64 by default: about 250 KiB).
         assert!(size <= 8192, "{size}");
     }
 }

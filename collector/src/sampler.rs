@@ -60,7 +60,7 @@ impl Default for SamplerConfig {
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
             interval: Duration::from_secs(1),
-            ring_capacity: 128,
+            ring_capacity: 64,
             include_loopback: false,
             app_endpoint: None,
             app_gauges: Vec::new(),
