@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use common::{
-    BIN, Coordinator, get, group_toml, group_toml_with, http, now, post_signals as post, wait_for,
+    BIN, Coordinator, get, group_toml, group_toml_with, now, post_signals as post, wait_for,
     write_script, write_token,
 };
 

@@ -35,8 +35,8 @@ use view::GroupView;
 
 /// Demand history restored into a group's forecaster at start, seconds.
 const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
-/// How often the state file's WAL is checkpointed, off the commit path.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often the state file's WAL is checkpointed (passively), off the commit path.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Unix seconds now.
 pub fn now() -> f64 {

@@ -7,9 +7,15 @@
 //!
 //! The running coordinator checkpoints the WAL from a [`Checkpointer`] thread with its own
 //! connection. SQLite's automatic checkpoint would run inside whichever commit crosses the
-//! threshold, and its fsyncs would stall every request waiting for that commit.
+//! threshold, and its fsyncs would stall every request waiting for that commit. A passive
+//! checkpoint never blocks the writer but, under steady writes, never catches up either, so
+//! the log would grow without bound; once it is past [`RESTART_FRAMES`] the writer restarts it
+//! between two batches ([`State::restart_wal_if_due`]), copying only the frames written since
+//! the last passive pass.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,14 +82,27 @@ impl Drop for Checkpointer {
     }
 }
 
-fn checkpoint_loop(conn: &Connection, file: &Path, every: Duration, stop: &mpsc::Receiver<()>) {
+fn checkpoint_loop(
+    conn: &Connection,
+    file: &Path,
+    every: Duration,
+    stop: &mpsc::Receiver<()>,
+    restart_due: &AtomicBool,
+) {
     let mut failing = false;
+    let mut wait = every;
     loop {
         let last = !matches!(
-            stop.recv_timeout(every),
+            stop.recv_timeout(wait),
             Err(mpsc::RecvTimeoutError::Timeout)
         );
-        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+        let result = checkpoint(conn, restart_due);
+        // While the log is long (a burst of writes), go again soon rather than let it grow
+        // for a whole interval.
+        wait = match result {
+            Ok(true) => every.min(BUSY_EVERY),
+            _ => every,
+        };
         match result {
             Ok(_) if failing => {
                 failing = false;
@@ -102,9 +121,36 @@ fn checkpoint_loop(conn: &Connection, file: &Path, every: Duration, stop: &mpsc:
     }
 }
 
+/// WAL pages past which the writer restarts the log (16 MiB; the passive passes in between
+/// copy most of it, so a restart copies little).
+const RESTART_FRAMES: i64 = 4000;
+
+/// Bytes the log file keeps after a restart.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// How long a statement waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Pause between checkpoints while the log is past [`RESTART_FRAMES`].
+const BUSY_EVERY: Duration = Duration::from_millis(10);
+
+/// One passive checkpoint: copies what it can without blocking anyone, and asks the writer
+/// for a restart when the log has grown past [`RESTART_FRAMES`] (then returns true).
+fn checkpoint(conn: &Connection, restart_due: &AtomicBool) -> rusqlite::Result<bool> {
+    let log_frames =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))?;
+    let long = log_frames >= RESTART_FRAMES;
+    if long {
+        restart_due.store(true, Ordering::Relaxed);
+    }
+    Ok(long)
+}
+
 /// The state file.
 pub struct State {
     conn: Connection,
+    /// Set by the checkpoint thread when the log should start over.
+    restart_due: Arc<AtomicBool>,
 }
 
 impl State {
@@ -131,7 +177,10 @@ impl State {
                  id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);",
         )
         .with_context(|| format!("initialising {}", path.display()))?;
-        Ok(State { conn })
+        Ok(State {
+            conn,
+            restart_due: Arc::default(),
+        })
     }
 
     /// Moves WAL checkpoints of `path` (this state's file) off the commit path: commits stop
@@ -143,20 +192,50 @@ impl State {
         every: Duration,
     ) -> anyhow::Result<Checkpointer> {
         let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         self.conn
             .pragma_update(None, "wal_autocheckpoint", 0)
             .context("turning automatic checkpoints off")?;
+        // After a restart the log file is cut back to this size, so a burst does not keep its
+        // disk space for good.
+        self.conn
+            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
+            .context("limiting the log file's size")?;
         let (stop, stopped) = mpsc::channel::<()>();
         let file = path.to_path_buf();
+        let restart_due = self.restart_due.clone();
         let thread = std::thread::Builder::new()
             .name("checkpoint".into())
-            .spawn(move || checkpoint_loop(&conn, &file, every, &stopped))
+            .spawn(move || checkpoint_loop(&conn, &file, every, &stopped, &restart_due))
             .context("starting the checkpoint thread")?;
         Ok(Checkpointer {
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+
+    /// Whether the checkpoint thread has asked for the log to start over.
+    pub fn restart_wal_due(&self) -> bool {
+        self.restart_due.load(Ordering::Relaxed)
+    }
+
+    /// Restarts the WAL when the checkpoint thread asked for it: copies the frames not yet
+    /// copied and makes the next commit write the log from its start. Called by the writer
+    /// between batches, so no other write waits on it.
+    pub fn restart_wal_if_due(&self) -> anyhow::Result<()> {
+        if !self.restart_due.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Without waiting: while the checkpoint thread is mid-pass, the next batch tries again.
+        self.conn.busy_timeout(Duration::ZERO)?;
+        let busy = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        if busy.context("restarting the WAL")? == 0 {
+            self.restart_due.store(false, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Records a batch in one transaction; `fresh(signal)` says whether a new one is applied.
@@ -391,6 +470,38 @@ mod tests {
             db_len()
         );
         assert_eq!(st.counts("g").unwrap().applied, 4000);
+    }
+
+    /// Under steady writes the log restarts once it passes the threshold instead of growing.
+    #[test]
+    fn the_log_restarts_under_steady_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut st = State::open(&path).unwrap();
+        let _checkpointer = st
+            .checkpoint_in_background(&path, Duration::from_millis(5))
+            .unwrap();
+        let mut restarts = 0;
+        for b in 0..3000u64 {
+            let batch: Vec<Signal> = (0..5)
+                .map(|i| signal("h", "e", b * 5 + i + 1, 100.0))
+                .collect();
+            st.record(1.0, &batch, |_| true).unwrap();
+            if st.restart_wal_due() {
+                restarts += 1;
+            }
+            st.restart_wal_if_due().unwrap();
+        }
+        let other = Connection::open(&path).unwrap();
+        let log_frames: i64 = other
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .unwrap();
+        // 3,000 commits write several thousand frames; a log that never restarted holds them all.
+        assert!(restarts >= 1, "no restart was asked for");
+        assert!(
+            log_frames < 2 * RESTART_FRAMES,
+            "{log_frames} frames in the log"
+        );
     }
 
     #[test]

@@ -108,6 +108,19 @@ async fn run(state: Arc<Mutex<State>>, mut rx: mpsc::Receiver<Pending>) {
             Ok((taken, (result, outcomes))) => answer(taken, &result, &outcomes),
             Err(e) => tracing::error!("signal writer: {e}"),
         }
+        // Between batches, once the requests of this one are answered: restart the WAL when
+        // the checkpoint thread says it has grown (see `State::restart_wal_if_due`).
+        if state.lock().is_ok_and(|db| db.restart_wal_due()) {
+            let db = state.clone();
+            let restarted = tokio::task::spawn_blocking(move || match db.lock() {
+                Ok(db) => db.restart_wal_if_due().map_err(|e| format!("{e:#}")),
+                Err(_) => Err("state lock poisoned".to_string()),
+            })
+            .await;
+            if let Ok(Err(e)) = restarted {
+                tracing::warn!("signal writer: {e}");
+            }
+        }
         batch = Vec::with_capacity(MAX_BATCH);
     }
 }
