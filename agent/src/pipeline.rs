@@ -25,7 +25,7 @@ use crate::store::{Batch, Committed, DecisionRecord, ForecastRecord, HealthRecor
 /// Horizons reported by `headroom forecast`, seconds; the lead is added to them. The longest
 /// sets how many horizons the forecaster keeps scored, and its memory grows with the square
 /// of that: 15 minutes covers any instance warm-up with room to spare.
-const REPORT_HORIZONS: [f64; 5] = [60.0, 120.0, 300.0, 600.0, 900.0];
+pub const REPORT_HORIZONS: [f64; 5] = [60.0, 120.0, 300.0, 600.0, 900.0];
 /// How long raw demand values stay in memory (`headroom history --resolution raw`).
 const RAW_WINDOW_S: f64 = 300.0;
 /// How many 10-second demand points the in-memory chart keeps (one hour).
@@ -414,6 +414,7 @@ impl Pipeline {
     fn tick(&mut self) {
         let mut batch = Batch::default();
         let mut latest = None;
+        let mut latest_demand = None;
         let mut demand_closed = Vec::new();
         while let Some(s) = self.rx.try_recv() {
             self.b1m.add(&s, &mut self.key, &mut batch.rollups_1m);
@@ -430,7 +431,8 @@ impl Pipeline {
                     }
                 }
             }
-            if let Some(value) = demand_of(&s, &self.cfg.model.demand) {
+            latest_demand = demand_of(&s, &self.cfg.model.demand);
+            if let Some(value) = latest_demand {
                 self.raw.push(RawPoint {
                     ts: s.wall_unix,
                     value,
@@ -447,7 +449,7 @@ impl Pipeline {
 
         // Decide every decision interval, and at once when demand outgrows the host.
         if let (Some(s), Some(now)) = (latest, now_wall) {
-            let demand = demand_of(&s, &self.cfg.model.demand);
+            let demand = latest_demand;
             let saturated = is_saturated(&s, &self.cfg.model.demand);
             let due = self
                 .last_decision

@@ -6,7 +6,7 @@ use headroom_model::{ForecastConfig, Forecaster};
 use serde_json::{Value, json};
 
 use crate::control::Request;
-use crate::pipeline::{Shared, Snapshot};
+use crate::pipeline::{REPORT_HORIZONS, Shared, Snapshot};
 use crate::store::{Point, Reader, Resolution};
 
 /// Answers one request from the snapshot and the database.
@@ -117,7 +117,6 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
             for p in &points {
                 f.observe(p.ts as f64, p.mean);
             }
-            let horizons = [60.0, 120.0, 300.0, 600.0, 900.0];
             let hour_ago = (now - 3600.0) as i64;
             let recent: Vec<&Point> = fine.iter().filter(|p| p.ts >= hour_ago).collect();
             Ok(json!({
@@ -125,7 +124,7 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
                 "now": now,
                 "value": points.last().map(|p| p.mean),
                 "lead_s": lead,
-                "forecast": f.forecast(&horizons),
+                "forecast": f.forecast(&REPORT_HORIZONS),
                 "recent": recent,
             }))
         }
