@@ -40,23 +40,3 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
         }
     }
 }
-
-/// Replaces this process with the binary `name` installed next to this one, passing the same
-/// arguments. Returns only on failure, with an error that says where the binary was expected.
-pub fn run_sibling(name: &str) -> anyhow::Result<()> {
-    use std::os::unix::process::CommandExt;
-
-    let exe = std::env::current_exe()
-        .map_err(|e| Exit::new(UNAVAILABLE, format!("finding this executable: {e}")))?;
-    let sibling = exe.with_file_name(name);
-    let err = std::process::Command::new(&sibling)
-        .args(std::env::args_os().skip(1))
-        .exec();
-    Err(Exit::new(
-        UNAVAILABLE,
-        format!(
-            "cannot run {}: {err} (it ships next to headroom; from source: cargo build --release --bin {name})",
-            sibling.display()
-        ),
-    ))
-}

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         }
         Command::Backtest(args) => replay::backtest(&args),
         Command::Simulate(args) => replay::simulate(&args),
-        Command::Coordinator(_) | Command::Groups(_) => exit::run_sibling(COORDINATOR_BIN),
+        Command::Coordinator(_) | Command::Groups(_) => run_sibling(COORDINATOR_BIN),
         Command::Generate(args) => generate(&args),
     };
     exit::report(result)
@@ -65,4 +65,24 @@ fn generate(args: &cli::GenerateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Replaces this process with the binary `name` installed next to this one, passing the same
+/// arguments. Returns only on failure, with an error that says where the binary was expected.
+fn run_sibling(name: &str) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+
+    let exe = std::env::current_exe()
+        .map_err(|e| exit::Exit::new(exit::UNAVAILABLE, format!("finding this executable: {e}")))?;
+    let sibling = exe.with_file_name(name);
+    let err = std::process::Command::new(&sibling)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Err(exit::Exit::new(
+        exit::UNAVAILABLE,
+        format!(
+            "cannot run {}: {err} (it ships next to headroom; from source: cargo build --release --bin {name})",
+            sibling.display()
+        ),
+    ))
 }
