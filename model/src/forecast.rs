@@ -9,6 +9,8 @@
 //! the recent leaders; P90 and P99 come from the combination's own recent residuals per
 //! horizon (conformal, with adaptive levels). Refits run on a schedule of observations, so
 //! `observe` is amortised O(K) and `forecast` is a lookup. Time is always passed in.
+//! History past the last 30 hours is kept as 1-minute means, so a forecaster fed 10-second
+//! points for weeks holds a bounded window (about 30,000 rows for 14 days).
 
 mod ar;
 mod conformal;
@@ -25,13 +27,20 @@ use self::ar::Ar;
 use self::conformal::Conformal;
 use self::decompose::Profile;
 use self::ets::Ets;
-use self::history::{History, recent_step};
+use self::history::{History, Retention, recent_step};
 
 /// How a [`Forecaster`] keeps history and refits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForecastConfig {
     /// Longest history kept, seconds (default 14 days).
     pub max_history_s: f64,
+    /// History younger than this, seconds, keeps full resolution; older observations of a
+    /// series finer than `bucket_s` are merged into `bucket_s` means (default 30 hours: a
+    /// day-ago lookup across the training windows stays at full resolution).
+    pub fine_history_s: f64,
+    /// Width of the buckets older history is merged into, seconds (default 60, the agent's
+    /// coarse rollup).
+    pub bucket_s: f64,
     /// Observations between refits of the models (default 32).
     pub refit_every: usize,
     /// Horizons kept ready and scored, in steps of the series' cadence (grown on demand).
@@ -44,6 +53,8 @@ impl Default for ForecastConfig {
     fn default() -> Self {
         ForecastConfig {
             max_history_s: 14.0 * 86_400.0,
+            fine_history_s: 30.0 * 3_600.0,
+            bucket_s: 60.0,
             refit_every: 32,
             min_horizon_steps: 1,
             horizon_s: 900.0,
@@ -97,6 +108,8 @@ pub(crate) struct View<'a> {
     pub(crate) times: &'a [f64],
     pub(crate) values: &'a [f64],
     pub(crate) step: f64,
+    /// Width of the buckets older rows were merged into (seconds; 0 when none).
+    pub(crate) bucket_s: f64,
     pub(crate) profile: Option<&'a Profile>,
 }
 
@@ -113,9 +126,9 @@ impl View<'_> {
         }
     }
 
-    /// Deseasonalised value of the row nearest `t`, if one lies within half a step.
+    /// Deseasonalised value of the row nearest `t`, if one lies within half its spacing.
     pub(crate) fn x_near(&self, t: f64) -> Option<f64> {
-        history::nearest(self.times, t, self.step * 0.5 + 1e-9).map(|i| self.x(i))
+        history::nearest(self.times, t, self.step, self.bucket_s).map(|i| self.x(i))
     }
 }
 
@@ -278,7 +291,14 @@ impl Forecaster {
                 self.long_scale = 0.998 * self.long_scale + 0.002 * d;
             }
         }
-        self.hist.push(t, v, self.config.max_history_s);
+        let keep = Retention {
+            max_age_s: self.config.max_history_s,
+            fine_age_s: self.config.fine_history_s,
+            bucket_s: self.config.bucket_s,
+        };
+        // A series no finer than the buckets has nothing to merge.
+        let merge = self.step > 0.0 && self.step * 2.0 <= self.config.bucket_s;
+        self.hist.push(t, v, &keep, merge);
         self.rows += 1;
         self.nonneg &= v >= 0.0;
         self.since_refit += 1;
@@ -361,6 +381,7 @@ impl Forecaster {
             times,
             values,
             step: self.step,
+            bucket_s: self.config.bucket_s,
             profile: self.profile.as_ref(),
         };
         let from = view.len().saturating_sub(ETS_ROWS);
@@ -603,6 +624,7 @@ impl Forecaster {
             times: self.hist.times(),
             values: self.hist.values(),
             step: self.step,
+            bucket_s: self.config.bucket_s,
             profile: self.profile.as_ref(),
         };
         let t_last = *view.times.last().unwrap_or(&0.0);
@@ -613,9 +635,7 @@ impl Forecaster {
                 NAIVE => naive::naive(view.values, out),
                 DRIFT => naive::drift(view.times, view.values, self.step, 6, out),
                 SNAIVE => match (self.period, self.step > 0.0) {
-                    (Some(p), true) => {
-                        seasonal_naive::seasonal_naive(view.times, view.values, self.step, p, out)
-                    }
+                    (Some(p), true) => seasonal_naive::seasonal_naive(&view, p, out),
                     _ => out.iter_mut().for_each(|o| *o = f64::NAN),
                 },
                 SLEVEL => match &self.profile {

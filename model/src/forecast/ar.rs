@@ -4,7 +4,7 @@
 //! linfa's estimators fit one target at a time and elastic net does not converge on raw lags).
 //! Features and targets are winsorised so that spikes do not steer the fit.
 
-use ndarray::{Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2, Axis};
 
 use super::View;
 
@@ -63,7 +63,6 @@ impl Ar {
         let base = lo - max_lag;
         let xs: Vec<f64> = (base..=hi + k).map(|i| view.x(i)).collect();
         let mut x = Array2::zeros((rows, p));
-        let mut y = Array2::zeros((rows, k));
         for (r, i) in (lo..=hi).enumerate() {
             let xi = xs[i - base];
             let row = x.row_mut(r).into_slice()?;
@@ -72,19 +71,13 @@ impl Ar {
                 *o = xi - xs[i - l - base];
             }
             model.seasonal_features(view, i, xi, &mut row[1 + LAGS.len()..]);
-            for j in 0..k {
-                y[[r, j]] = xs[i + j + 1 - base] - xi;
-            }
         }
+        let mut scratch = Vec::with_capacity(rows);
         let mut clip = Vec::with_capacity(p);
         for mut col in x.axis_iter_mut(Axis(1)) {
-            let b = bound(col.view());
+            let b = bound(col.iter().copied(), &mut scratch);
             col.mapv_inplace(|v| v.clamp(-b, b));
             clip.push(b);
-        }
-        for mut col in y.axis_iter_mut(Axis(1)) {
-            let b = bound(col.view());
-            col.mapv_inplace(|v| v.clamp(-b, b));
         }
         clip[0] = f64::INFINITY;
         let mut g = x.t().dot(&x);
@@ -93,7 +86,18 @@ impl Ar {
             g[[j, j]] += 1e-12;
         }
         g[[0, 0]] += 1e-9;
-        let b = x.t().dot(&y);
+        // Xᵀy one horizon at a time: the targets of every horizon at once would be the
+        // largest allocation of a refit (rows × horizons), for no gain.
+        let mut b = Array2::zeros((p, k));
+        let mut target = Array1::zeros(rows);
+        for j in 0..k {
+            for (o, i) in target.iter_mut().zip(lo..=hi) {
+                *o = xs[i + j + 1 - base] - xs[i - base];
+            }
+            let bj = bound(target.iter().copied(), &mut scratch);
+            target.mapv_inplace(|v| v.clamp(-bj, bj));
+            b.column_mut(j).assign(&x.t().dot(&target));
+        }
         model.coef = cholesky_solve(g, b)?;
         model.clip = clip;
         Some(model)
@@ -147,10 +151,14 @@ impl Ar {
 }
 
 /// Winsorising bound of a column: `CLIP` times its median absolute value.
-fn bound(col: ArrayView1<f64>) -> f64 {
-    let mut a: Vec<f64> = col.iter().map(|v| v.abs()).collect();
-    let mid = a.len() / 2;
-    let (_, m, _) = a.select_nth_unstable_by(mid, f64::total_cmp);
+fn bound(col: impl Iterator<Item = f64>, scratch: &mut Vec<f64>) -> f64 {
+    scratch.clear();
+    scratch.extend(col.map(f64::abs));
+    if scratch.is_empty() {
+        return f64::INFINITY;
+    }
+    let mid = scratch.len() / 2;
+    let (_, m, _) = scratch.select_nth_unstable_by(mid, f64::total_cmp);
     let m = *m;
     if m > 0.0 { CLIP * m } else { f64::INFINITY }
 }
@@ -219,6 +227,7 @@ mod tests {
             times: &t,
             values: &x,
             step: 1.0,
+            bucket_s: 0.0,
             profile: None,
         };
         let m = Ar::fit(&view, 5).expect("fit");

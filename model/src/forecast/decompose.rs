@@ -21,15 +21,10 @@ impl Profile {
         let n = times.len();
         let last = *times.last()?;
         let nbins = ((period / step).round() as usize).clamp(2, MAX_BINS);
-        // Centered moving average over one period (by time), via prefix sums.
-        let mut prefix = Vec::with_capacity(n + 1);
-        prefix.push(0.0);
-        for v in values {
-            prefix.push(prefix.last().copied().unwrap_or(0.0) + v);
-        }
         let from_t = last - CYCLES * period - period / 2.0;
         let first = times.partition_point(|&t| t < from_t);
-        let (mut lo, mut hi) = (first, first);
+        // Centred moving average over one period (by time): a running sum of rows [lo, hi).
+        let (mut lo, mut hi, mut sum_window) = (first, first, 0.0);
         let mut sum = vec![0.0; nbins];
         let mut cnt = vec![0u32; nbins];
         for i in first..n {
@@ -40,16 +35,18 @@ impl Profile {
             if t - period / 2.0 < times[0] {
                 continue;
             }
-            while lo < n && times[lo] < t - period / 2.0 {
-                lo += 1;
-            }
             while hi < n && times[hi] <= t + period / 2.0 {
+                sum_window += values[hi];
                 hi += 1;
+            }
+            while lo < hi && times[lo] < t - period / 2.0 {
+                sum_window -= values[lo];
+                lo += 1;
             }
             if hi <= lo {
                 continue;
             }
-            let ma = (prefix[hi] - prefix[lo]) / (hi - lo) as f64;
+            let ma = sum_window / (hi - lo) as f64;
             let b = bin(t, period, nbins);
             sum[b] += values[i] - ma;
             cnt[b] += 1;

@@ -1,30 +1,91 @@
-//! The recent window of observations, trimmed by age, with lookups by time.
+//! The window of observations, trimmed by age: recent rows at full resolution, older rows
+//! merged into fixed time buckets (their means), so memory stays bounded over weeks of a
+//! 10-second series while day-ago and week-ago lookups still find a value.
 
-/// Observations in time order; old ones are dropped lazily so a push is amortised O(1).
+/// Fine rows merged in one pass: compaction moves the fine rows down once per this many.
+const COMPACT_ROWS: usize = 1024;
+
+/// How long observations are kept, and at what resolution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Retention {
+    /// Rows older than this, seconds, are forgotten.
+    pub(crate) max_age_s: f64,
+    /// Rows younger than this, seconds, keep full resolution.
+    pub(crate) fine_age_s: f64,
+    /// Width of the buckets older rows are merged into, seconds (0: never merge).
+    pub(crate) bucket_s: f64,
+}
+
+/// Observations in time order; old ones are dropped and merged lazily, so a push is amortised
+/// O(1) and the rows held are bounded by `fine_age_s / step + max_age_s / bucket_s`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct History {
     t: Vec<f64>,
     y: Vec<f64>,
+    /// First row still within `max_age_s`.
     head: usize,
+    /// First full-resolution row: rows before it are bucket means.
+    fine: usize,
 }
 
 impl History {
-    /// Appends an observation and forgets those older than `max_age_s` before it.
-    pub(crate) fn push(&mut self, t: f64, y: f64, max_age_s: f64) {
+    /// Appends an observation, forgets those older than the retention and merges those past
+    /// the fine window. `merge` is false when the series is no finer than the buckets.
+    pub(crate) fn push(&mut self, t: f64, y: f64, keep: &Retention, merge: bool) {
         self.t.push(t);
         self.y.push(y);
-        let cutoff = t - max_age_s;
+        let cutoff = t - keep.max_age_s;
         while self.head + 1 < self.t.len() && self.t[self.head] < cutoff {
             self.head += 1;
         }
-        if self.head >= 1024 && self.head * 2 >= self.t.len() {
-            self.t.drain(..self.head);
-            self.y.drain(..self.head);
-            self.head = 0;
+        let start = self.head.max(self.fine);
+        if merge && keep.bucket_s > 0.0 {
+            let cut = ((t - keep.fine_age_s) / keep.bucket_s).floor() * keep.bucket_s;
+            if self.t.get(start + COMPACT_ROWS).is_some_and(|&x| x < cut) {
+                self.compact(cut, keep.bucket_s);
+                return;
+            }
+        }
+        if self.head >= COMPACT_ROWS && self.head * 2 >= self.t.len() {
+            self.compact(f64::NEG_INFINITY, keep.bucket_s);
         }
     }
 
-    /// Timestamps held, oldest first.
+    /// Drops the forgotten rows and replaces the fine rows before `cut` by their bucket means.
+    /// Buckets are aligned to multiples of `bucket_s` and `cut` is one, so a bucket is merged
+    /// whole, once.
+    fn compact(&mut self, cut: f64, bucket_s: f64) {
+        let start = self.head.max(self.fine);
+        let end = start + self.t[start..].partition_point(|&x| x < cut);
+        // Live coarse rows move to the front.
+        self.t.copy_within(self.head..start, 0);
+        self.y.copy_within(self.head..start, 0);
+        let mut w = start - self.head;
+        let mut i = start;
+        while i < end {
+            let b = (self.t[i] / bucket_s).floor();
+            let (mut st, mut sy, mut n) = (0.0, 0.0, 0.0);
+            while i < end && (self.t[i] / bucket_s).floor() == b {
+                st += self.t[i];
+                sy += self.y[i];
+                n += 1.0;
+                i += 1;
+            }
+            self.t[w] = st / n;
+            self.y[w] = sy / n;
+            w += 1;
+        }
+        let fine = w;
+        self.t.copy_within(end.., w);
+        self.y.copy_within(end.., w);
+        let len = w + self.t.len() - end;
+        self.t.truncate(len);
+        self.y.truncate(len);
+        self.head = 0;
+        self.fine = fine;
+    }
+
+    /// Timestamps held, oldest first (bucket means carry the mean time of their rows).
     pub(crate) fn times(&self) -> &[f64] {
         &self.t[self.head..]
     }
@@ -40,8 +101,11 @@ impl History {
     }
 }
 
-/// Index of the element of the sorted `times` nearest `t`, if within `tolerance`.
-pub(crate) fn nearest(times: &[f64], t: f64, tolerance: f64) -> Option<usize> {
+/// Index of the row of the sorted `times` nearest `t`, if it lies within half a row's spacing
+/// of `t`. The spacing is the row's gap to its nearer neighbour, at least `step` (the series'
+/// cadence) and at most `max(step, bucket_s)`: a merged row stands for its bucket, while a
+/// row beside an outage does not stand for the outage.
+pub(crate) fn nearest(times: &[f64], t: f64, step: f64, bucket_s: f64) -> Option<usize> {
     let i = times.partition_point(|&x| x < t);
     let mut best: Option<usize> = None;
     for j in [i.checked_sub(1), Some(i)].into_iter().flatten() {
@@ -49,7 +113,16 @@ pub(crate) fn nearest(times: &[f64], t: f64, tolerance: f64) -> Option<usize> {
             best = Some(j);
         }
     }
-    best.filter(|&b| (times[b] - t).abs() <= tolerance)
+    let b = best?;
+    let before = b.checked_sub(1).map(|p| times[b] - times[p]);
+    let after = times.get(b + 1).map(|n| n - times[b]);
+    let gap = match (before, after) {
+        (Some(x), Some(y)) => x.min(y),
+        (Some(x), None) | (None, Some(x)) => x,
+        (None, None) => step,
+    };
+    let spacing = gap.clamp(step, step.max(bucket_s));
+    ((times[b] - t).abs() <= 0.5 * spacing + 1e-9).then_some(b)
 }
 
 /// Median of the last (up to) `n` positive steps of `times`; `None` with fewer than two rows.
@@ -72,11 +145,17 @@ pub(crate) fn recent_step(times: &[f64], n: usize) -> Option<f64> {
 mod tests {
     use super::*;
 
+    const KEEP_ALL: Retention = Retention {
+        max_age_s: 100.0,
+        fine_age_s: f64::INFINITY,
+        bucket_s: 0.0,
+    };
+
     #[test]
     fn trims_by_age_and_keeps_order() {
         let mut h = History::default();
         for i in 0..5000 {
-            h.push(i as f64, i as f64 * 2.0, 100.0);
+            h.push(i as f64, i as f64 * 2.0, &KEEP_ALL, false);
         }
         assert_eq!(h.len(), 101);
         assert_eq!(h.times()[0], 4899.0);
@@ -84,12 +163,66 @@ mod tests {
     }
 
     #[test]
-    fn nearest_respects_tolerance_across_gaps() {
+    fn merges_old_rows_into_bucket_means() {
+        let keep = Retention {
+            max_age_s: 86_400.0,
+            fine_age_s: 3_600.0,
+            bucket_s: 60.0,
+        };
+        let mut h = History::default();
+        // Ten-second rows for a day: value = the minute it falls in.
+        for i in 0..8_640 {
+            let t = i as f64 * 10.0;
+            h.push(t, (t / 60.0).floor(), &keep, true);
+        }
+        let (t, y) = (h.times(), h.values());
+        assert!(t.windows(2).all(|w| w[0] < w[1]), "times stay increasing");
+        let last = t[t.len() - 1];
+        // Older rows are one per minute: the mean of its six rows, at their mean time.
+        let merged = t.windows(2).take_while(|w| w[1] - w[0] >= 60.0).count() + 1;
+        assert!((1_300..=1_380).contains(&merged), "{merged} merged rows");
+        for (mt, my) in t[..merged].iter().zip(y) {
+            assert_eq!(*my, (mt / 60.0).floor());
+            assert_eq!(mt % 60.0, 25.0);
+        }
+        // Every row of the last hour keeps full resolution.
+        assert!(t[merged] <= last - 3_600.0);
+        assert!(t[merged..].windows(2).all(|w| w[1] - w[0] == 10.0));
+        assert!(t[merged] - t[merged - 1] < 60.0);
+        assert!(h.len() < 8_640 / 6 + 360 + COMPACT_ROWS + 1);
+    }
+
+    #[test]
+    fn bounded_over_weeks_of_ten_second_rows() {
+        let keep = Retention {
+            max_age_s: 14.0 * 86_400.0,
+            fine_age_s: 30.0 * 3_600.0,
+            bucket_s: 60.0,
+        };
+        let mut h = History::default();
+        for i in 0..20 * 8_640 {
+            h.push(i as f64 * 10.0, 1.0, &keep, true);
+        }
+        let bound = (14 * 1_440) + 30 * 360 + COMPACT_ROWS;
+        assert!(h.len() <= bound, "{} rows held", h.len());
+        assert!(h.t.capacity() <= 2 * bound);
+        assert!(h.times()[0] >= 6.0 * 86_400.0 - 60.0);
+    }
+
+    #[test]
+    fn nearest_respects_spacing_across_gaps() {
         let t = [0.0, 60.0, 120.0, 600.0, 660.0];
-        assert_eq!(nearest(&t, 100.0, 30.0), Some(2));
-        assert_eq!(nearest(&t, 300.0, 30.0), None);
-        assert_eq!(nearest(&t, 700.0, 60.0), Some(4));
-        assert_eq!(nearest(&[], 1.0, 1.0), None);
+        assert_eq!(nearest(&t, 100.0, 60.0, 0.0), Some(2));
+        assert_eq!(nearest(&t, 300.0, 60.0, 0.0), None);
+        assert_eq!(nearest(&t, 700.0, 60.0, 0.0), None);
+        assert_eq!(nearest(&t, 689.0, 60.0, 0.0), Some(4));
+        assert_eq!(nearest(&[], 1.0, 1.0, 0.0), None);
+        // Minute buckets in a 10-second series: found within half a minute, not across a gap.
+        let t = [0.0, 60.0, 120.0, 130.0, 140.0];
+        assert_eq!(nearest(&t, 85.0, 10.0, 60.0), Some(1));
+        assert_eq!(nearest(&t, 146.0, 10.0, 60.0), None);
+        let t = [0.0, 60.0, 900.0, 960.0];
+        assert_eq!(nearest(&t, 400.0, 10.0, 60.0), None);
     }
 
     #[test]

@@ -1,25 +1,21 @@
 //! Seasonal naive: the value one period before the target time, found by time (the row
 //! nearest `target - period`), so gaps in the trace do not shift it.
 
+use super::View;
 use super::decompose::Profile;
 use super::history::nearest;
 
 /// Fills `out[k-1]` with the value nearest `t_last + k*step - period` (NaN where a gap leaves
-/// no row within half a step of it).
-pub(crate) fn seasonal_naive(
-    times: &[f64],
-    values: &[f64],
-    step: f64,
-    period: f64,
-    out: &mut [f64],
-) {
-    let Some(&last) = times.last() else {
+/// no row within half a row's spacing of it).
+pub(crate) fn seasonal_naive(view: &View, period: f64, out: &mut [f64]) {
+    let Some(&last) = view.times.last() else {
         out.iter_mut().for_each(|o| *o = f64::NAN);
         return;
     };
     for (k, o) in out.iter_mut().enumerate() {
-        let target = last + (k + 1) as f64 * step - period;
-        *o = nearest(times, target, step * 0.5 + 1e-9).map_or(f64::NAN, |i| values[i]);
+        let target = last + (k + 1) as f64 * view.step - period;
+        *o = nearest(view.times, target, view.step, view.bucket_s)
+            .map_or(f64::NAN, |i| view.values[i]);
     }
 }
 
@@ -49,8 +45,15 @@ mod tests {
         // Period 100 s, cadence 10 s, rows 30..=50 missing.
         let t: Vec<f64> = (0..30).chain(51..60).map(|i| i as f64 * 10.0).collect();
         let y: Vec<f64> = t.iter().map(|t| t / 10.0).collect();
+        let view = View {
+            times: &t,
+            values: &y,
+            step: 10.0,
+            bucket_s: 60.0,
+            profile: None,
+        };
         let mut out = [0.0; 3];
-        seasonal_naive(&t, &y, 10.0, 100.0, &mut out);
+        seasonal_naive(&view, 100.0, &mut out);
         // Last row is t = 590: targets 600, 610, 620 -> 500 (missing), 510, 520.
         assert!(out[0].is_nan());
         assert_eq!(out[1], 51.0);
