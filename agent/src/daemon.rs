@@ -14,8 +14,10 @@ use crate::cli::AgentArgs;
 use crate::config::Config;
 use crate::exit::{CONFIG_INVALID, Exit};
 use crate::health::{Health, HealthState};
-use crate::pipeline::{Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot};
-use crate::store::{Point, Reader, Resolution, Store};
+use crate::pipeline::{
+    Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot, Warmup,
+};
+use crate::store::{Reader, Resolution, Store};
 use crate::{control, metrics, paths, sender};
 
 /// The default configuration path; missing there means defaults.
@@ -108,22 +110,25 @@ fn now_unix() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Stored demand history to warm the model: 1-minute rollups, then the finer 10-second ones.
-fn warm_history(db: &Path, metric: &str, now: f64) -> anyhow::Result<Vec<Point>> {
-    let reader = Reader::open(db)?;
-    let fine = reader.history(metric, (now - 86_400.0) as i64, Resolution::TenSeconds)?;
-    let fine_from = fine.first().map(|p| p.ts).unwrap_or(i64::MAX);
-    let mut out: Vec<Point> = reader
-        .history(
-            metric,
-            (now - 14.0 * 86_400.0) as i64,
-            Resolution::OneMinute,
-        )?
-        .into_iter()
-        .filter(|p| p.ts + 60 <= fine_from)
-        .collect();
-    out.extend(fine);
-    Ok(out)
+/// Page cache of the start-up scan of stored history, KiB: it reads each page once.
+const WARM_CACHE_KIB: u32 = 64;
+
+/// Warms the model from stored demand history: 1-minute rollups, then the finer 10-second
+/// ones, streamed (two weeks of rows are never all in memory).
+fn warm_from_history(db: &Path, metric: &str, now: f64) -> anyhow::Result<Warmup> {
+    let reader = Reader::open_with_cache(db, WARM_CACHE_KIB)?;
+    let day_ago = (now - 86_400.0) as i64;
+    let fine_from = reader
+        .first_ts(metric, day_ago, Resolution::TenSeconds)?
+        .unwrap_or(i64::MAX);
+    let mut warm = Warmup::new();
+    // A minute that overlaps the first 10-second bucket is left to the finer rows.
+    let coarse = (now - 14.0 * 86_400.0) as i64..fine_from.saturating_sub(59);
+    reader.each_point(metric, coarse, Resolution::OneMinute, |p| warm.feed(p))?;
+    reader.each_point(metric, fine_from..i64::MAX, Resolution::TenSeconds, |p| {
+        warm.feed(p)
+    })?;
+    Ok(warm)
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -141,8 +146,8 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", db_path.display()))?;
     let epoch = store.epoch().to_string();
     let started = Instant::now();
-    let history =
-        warm_history(&db_path, &cfg.model.demand, now_unix()).context("reading stored history")?;
+    let warm = warm_from_history(&db_path, &cfg.model.demand, now_unix())
+        .context("reading stored history")?;
 
     let sampler_cfg = SamplerConfig {
         proc_root: cfg.sources.proc_root.clone(),
@@ -236,7 +241,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         shared: shared.clone(),
         control: control_rx,
         state_dir: state_dir.clone(),
-        history,
+        warm,
         on_tick,
         instance_id: instance_id(&cfg),
     });

@@ -307,6 +307,38 @@ pub struct Pipeline {
     instance_id: Option<String>,
 }
 
+/// The forecaster and the chart's recent points, fed stored history (oldest first) before the
+/// pipeline starts, so a restart does not send the model back to cold start.
+pub struct Warmup {
+    forecaster: Forecaster,
+    recent: VecDeque<Point>,
+}
+
+impl Warmup {
+    /// Nothing seen yet.
+    pub fn new() -> Warmup {
+        Warmup {
+            forecaster: Forecaster::new(ForecastConfig::default()),
+            recent: VecDeque::with_capacity(RECENT_POINTS + 1),
+        }
+    }
+
+    /// Feeds the next stored point of the demand metric.
+    pub fn feed(&mut self, p: Point) {
+        self.forecaster.observe(p.ts as f64, p.mean);
+        if self.recent.len() == RECENT_POINTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(p);
+    }
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Warmup::new()
+    }
+}
+
 /// Everything the pipeline needs to start.
 pub struct PipelineParts {
     pub cfg: Arc<Config>,
@@ -317,7 +349,7 @@ pub struct PipelineParts {
     pub shared: Arc<Shared>,
     pub control: Receiver<Control>,
     pub state_dir: PathBuf,
-    pub history: Vec<Point>,
+    pub warm: Warmup,
     pub on_tick: Box<dyn FnMut() + Send>,
     pub instance_id: Option<String>,
 }
@@ -325,16 +357,9 @@ pub struct PipelineParts {
 impl Pipeline {
     /// Builds the pipeline and warms the forecaster from stored history.
     pub fn new(parts: PipelineParts) -> Pipeline {
-        let mut forecaster = Forecaster::new(ForecastConfig::default());
-        for p in &parts.history {
-            forecaster.observe(p.ts as f64, p.mean);
-        }
+        let Warmup { forecaster, recent } = parts.warm;
         let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
-        {
-            let mut snap = parts.shared.lock();
-            let start = parts.history.len().saturating_sub(RECENT_POINTS);
-            snap.recent = parts.history[start..].iter().copied().collect();
-        }
+        parts.shared.lock().recent = recent;
         Pipeline {
             cfg: parts.cfg,
             capacity: parts.capacity,

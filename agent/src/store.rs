@@ -427,12 +427,18 @@ pub struct OutboxStats {
 impl Reader {
     /// Opens `path` for reading.
     pub fn open(path: &Path) -> Result<Reader> {
+        Reader::open_with_cache(path, 256)
+    }
+
+    /// Opens `path` for reading with a page cache of `cache_kib`: a one-off scan needs only a
+    /// few pages, and a cache it fills stays on the heap as free chunks after it closes.
+    pub fn open_with_cache(path: &Path, cache_kib: u32) -> Result<Reader> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(2))?;
-        conn.pragma_update(None, "cache_size", -256)?;
+        conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
         Ok(Reader { conn })
     }
 
@@ -447,20 +453,50 @@ impl Reader {
 
     /// Points of `metric` at `resolution` with `ts >= since`, oldest first.
     pub fn history(&self, metric: &str, since: i64, resolution: Resolution) -> Result<Vec<Point>> {
+        let mut out = Vec::new();
+        self.each_point(metric, since..i64::MAX, resolution, |p| out.push(p))?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each point of `metric` at `resolution` whose `ts` is in `range`, oldest
+    /// first, without holding them all (days of history at start-up).
+    pub fn each_point(
+        &self,
+        metric: &str,
+        range: std::ops::Range<i64>,
+        resolution: Resolution,
+        mut f: impl FnMut(Point),
+    ) -> Result<()> {
         let mut q = self.conn.prepare_cached(&format!(
             "SELECT r.ts, r.mean, r.max, r.last FROM {} r JOIN metric m ON m.id = r.metric
-             WHERE m.name = ?1 AND r.ts >= ?2 ORDER BY r.ts",
+             WHERE m.name = ?1 AND r.ts >= ?2 AND r.ts < ?3 ORDER BY r.ts",
             resolution.table()
         ))?;
-        let rows = q.query_map(params![metric, since], |r| {
-            Ok(Point {
+        let mut rows = q.query(params![metric, range.start, range.end])?;
+        while let Some(r) = rows.next()? {
+            f(Point {
                 ts: r.get(0)?,
                 mean: r.get(1)?,
                 max: r.get(2)?,
                 last: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+            });
+        }
+        Ok(())
+    }
+
+    /// Timestamp of the oldest point of `metric` at `resolution` with `ts >= since`.
+    pub fn first_ts(
+        &self,
+        metric: &str,
+        since: i64,
+        resolution: Resolution,
+    ) -> Result<Option<i64>> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT MIN(r.ts) FROM {} r JOIN metric m ON m.id = r.metric
+             WHERE m.name = ?1 AND r.ts >= ?2",
+            resolution.table()
+        ))?;
+        Ok(q.query_row(params![metric, since], |r| r.get(0))?)
     }
 
     /// Decisions since `since`, oldest first.
