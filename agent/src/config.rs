@@ -82,8 +82,8 @@ pub struct SourcesSection {
     pub sock_diag: bool,
     /// Ring buffer between sampler and pipeline, in samples. Each slot holds a whole sample
     /// (about 4 KiB) and the sampler cycles through all of them, so every slot ends up
-    /// resident: 64 rides out a minute of a stalled pipeline at a 1 s cadence (the pipeline
-    /// hands every write to its own thread, so it does not wait on the disk).
+    /// resident: 16 rides out a 16 s stall of the pipeline at a 1 s cadence, far longer than
+    /// its slowest step (a refit, milliseconds); writes go to their own thread.
     pub ring_capacity: usize,
     /// The local application's Prometheus endpoint.
     pub app: AppSection,
@@ -96,7 +96,7 @@ impl Default for SourcesSection {
             sys_root: PathBuf::from("/sys"),
             include_loopback: false,
             sock_diag: true,
-            ring_capacity: 64,
+            ring_capacity: 16,
             app: AppSection::default(),
         }
     }
