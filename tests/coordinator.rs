@@ -633,20 +633,27 @@ fn cpu_ns(pid: u32) -> u64 {
 /// `Content-Length`), so that one generator core can outrun the coordinator's. Each client is
 /// one (host, epoch) stream with contiguous seqs; returns the signals sent and every
 /// request's latency in seconds. Bounded by `per_client` requests and `deadline`.
+///
+/// With `rate` (signals/s over all clients) each client sends on a fixed schedule instead of
+/// as soon as its previous answer arrives, and latency counts from the scheduled time, so a
+/// slow answer also counts against the requests it delayed (no coordinated omission).
 fn generate_load(
     addr: std::net::SocketAddr,
     clients: usize,
     per_client: u64,
     batch: u64,
+    rate: Option<f64>,
     deadline: Instant,
 ) -> (u64, Vec<f64>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    #[allow(clippy::too_many_arguments)]
     async fn client(
         addr: std::net::SocketAddr,
         i: usize,
         per_client: u64,
         batch: u64,
+        schedule: Option<(tokio::time::Instant, Duration)>,
         deadline: Instant,
     ) -> (u64, Vec<f64>) {
         const MARK: &str = "987654321987";
@@ -688,7 +695,14 @@ fn generate_load(
                 .as_bytes(),
             );
             request.extend_from_slice(body.as_bytes());
-            let t = Instant::now();
+            let t = match schedule {
+                Some((first, every)) => {
+                    let at = first + every * u32::try_from(r).unwrap();
+                    tokio::time::sleep_until(at).await;
+                    at.into_std()
+                }
+                None => Instant::now(),
+            };
             s.write_all(&request).await.unwrap();
             // The answer: headers up to the blank line, then Content-Length bytes of body.
             let mut have = 0;
@@ -726,8 +740,14 @@ fn generate_load(
         .build()
         .unwrap();
     runtime.block_on(async move {
+        // Paced clients start staggered over one interval, then keep their own schedule.
+        let every = rate.map(|r| Duration::from_secs_f64(clients as f64 * batch as f64 / r));
+        let start = tokio::time::Instant::now() + Duration::from_millis(50);
         let tasks: Vec<_> = (0..clients)
-            .map(|i| tokio::spawn(client(addr, i, per_client, batch, deadline)))
+            .map(|i| {
+                let schedule = every.map(|e| (start + e * i as u32 / clients as u32, e));
+                tokio::spawn(client(addr, i, per_client, batch, schedule, deadline))
+            })
             .collect();
         let mut total = 0;
         let mut latencies = Vec::new();
@@ -760,6 +780,10 @@ fn ingest_load() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
+    // Offered signals/s over all clients; unset: each client sends as fast as it is answered.
+    let rate: Option<f64> = std::env::var("HEADROOM_LOAD_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
     let config = write_config(
@@ -778,14 +802,15 @@ fn ingest_load() {
     let cpu_before = cpu_ns(c.child.id());
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();
-    let (total, mut latencies) = generate_load(addr, clients, per_client, batch, deadline);
+    let (total, mut latencies) = generate_load(addr, clients, per_client, batch, rate, deadline);
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_s = cpu_ns(c.child.id()).saturating_sub(cpu_before) as f64 / 1e9;
     latencies.sort_by(f64::total_cmp);
     let pct =
         |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] * 1e3;
     println!(
-        "ingest: {clients} clients x {per_client} requests x {batch} signals: {total} signals in {elapsed:.2}s = {:.0} signals/s, {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "ingest: {clients} clients x {per_client} requests x {batch} signals{}: {total} signals in {elapsed:.2}s = {:.0} signals/s, {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        rate.map_or(String::new(), |r| format!(", offered {r:.0}/s")),
         total as f64 / elapsed,
         latencies.len() as f64 / elapsed,
         pct(0.50),
