@@ -72,7 +72,13 @@ impl GroupState {
         GroupState {
             config,
             hosts: BTreeMap::new(),
-            forecaster: Forecaster::new(headroom_model::ForecastConfig::default()),
+            // The group decides at one horizon, the lead: scoring every horizon up to 15
+            // minutes at a sub-second decision interval made each refit tens of
+            // milliseconds, with the group's lock held and ingest waiting on it.
+            forecaster: Forecaster::new(headroom_model::ForecastConfig {
+                horizon_s: policy.config().lead_s(),
+                ..headroom_model::ForecastConfig::default()
+            }),
             policy,
             policy_capacity: capacity,
             needs: VecDeque::new(),
