@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod group;
 pub mod metrics;
+pub mod replay;
 pub mod state;
 pub mod view;
 pub mod writer;
@@ -380,7 +381,7 @@ async fn prune_loop(app: Arc<App>, retention_s: f64, mut stop: tokio::sync::watc
         let db = app.state.clone();
         let before = now() - retention_s;
         let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(db) = db.lock()
+            if let Ok(mut db) = db.lock()
                 && let Err(e) = db.prune(before)
             {
                 tracing::warn!("pruning the state file: {e:#}");

@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::replay::{ReplayWindow, Seen, Senders};
 use crate::signal::Signal;
 
 /// What happened to one received signal.
@@ -156,11 +157,32 @@ fn checkpoint(conn: &Connection, restart_due: &AtomicBool) -> rusqlite::Result<b
     Ok(long)
 }
 
+/// Layout of the state file, in `PRAGMA user_version`. 0: signals keyed by (host, epoch,
+/// seq) in a WITHOUT ROWID table; 1: an append-only signal log plus one replay window per
+/// sender (`senders`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
+         id INTEGER PRIMARY KEY, host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+         grp TEXT NOT NULL, received_at REAL NOT NULL, decided_at REAL NOT NULL,
+         applied INTEGER NOT NULL, body TEXT NOT NULL);
+     CREATE INDEX IF NOT EXISTS signals_grp_received ON signals (grp, received_at);
+     CREATE TABLE IF NOT EXISTS senders (
+         host TEXT NOT NULL, epoch TEXT NOT NULL, high INTEGER NOT NULL, seen INTEGER NOT NULL,
+         last_at REAL NOT NULL, PRIMARY KEY (host, epoch)) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS demand (
+         grp TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL,
+         PRIMARY KEY (grp, t)) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS actions (
+         id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);";
+
 /// The state file.
 pub struct State {
     conn: Connection,
     /// Set by the checkpoint thread when the log should start over.
     restart_due: Arc<AtomicBool>,
+    /// Each sender's recorded seqs, as stored in `senders`.
+    senders: Senders,
 }
 
 impl State {
@@ -169,27 +191,20 @@ impl State {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut conn =
+            Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS signals (
-                 host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
-                 grp TEXT NOT NULL, received_at REAL NOT NULL, decided_at REAL NOT NULL,
-                 applied INTEGER NOT NULL, body TEXT NOT NULL,
-                 PRIMARY KEY (host, epoch, seq)) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS signals_grp_received ON signals (grp, received_at);
-             CREATE TABLE IF NOT EXISTS demand (
-                 grp TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL,
-                 PRIMARY KEY (grp, t)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS actions (
-                 id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);",
+             PRAGMA busy_timeout = 5000;",
         )
-        .with_context(|| format!("initialising {}", path.display()))?;
+        .with_context(|| format!("opening {}", path.display()))?;
+        migrate(&mut conn).with_context(|| format!("initialising {}", path.display()))?;
+        let senders = load_senders(&conn).with_context(|| format!("reading {}", path.display()))?;
         Ok(State {
             conn,
             restart_due: Arc::default(),
+            senders,
         })
     }
 
@@ -283,24 +298,60 @@ impl State {
         items: impl IntoIterator<Item = (f64, &'a Signal, bool)>,
         out: &mut Vec<Outcome>,
     ) -> anyhow::Result<()> {
+        // Windows this batch moved, applied to `self.senders` only once the commit succeeded.
+        let mut moved = Senders::default();
+        let mut touched: Vec<(&'a str, &'a str, f64)> = Vec::new();
         let tx = self.conn.transaction().context("beginning a transaction")?;
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO signals
+                    "INSERT INTO signals
                      (host, epoch, seq, grp, received_at, decided_at, applied, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .context("preparing insert")?;
             for (now, s, applied) in items {
-                let body = serde_json::to_string(s).context("encoding signal")?;
                 let (host, epoch, seq) = s.key();
-                let seq = i64::try_from(seq).unwrap_or(i64::MAX);
-                let n = insert
-                    .execute(params![
+                let seen = match moved
+                    .get(host, epoch)
+                    .or_else(|| self.senders.get(host, epoch))
+                {
+                    Some(mut w) => {
+                        let seen = w.record(seq);
+                        moved.set(host, epoch, w);
+                        seen
+                    }
+                    None => {
+                        moved.set(host, epoch, ReplayWindow::first(seq));
+                        Seen::New
+                    }
+                };
+                match touched
+                    .iter_mut()
+                    .find(|(h, e, _)| *h == host && *e == epoch)
+                {
+                    Some(t) => t.2 = t.2.max(now),
+                    None => touched.push((host, epoch, now)),
+                }
+                if seen == Seen::TooOld {
+                    tracing::warn!(
                         host,
                         epoch,
                         seq,
+                        "signal more than {} behind its sender's newest: treated as a retry",
+                        super::replay::WINDOW
+                    );
+                }
+                if seen != Seen::New {
+                    out.push(Outcome::Duplicate);
+                    continue;
+                }
+                let body = serde_json::to_string(s).context("encoding signal")?;
+                insert
+                    .execute(params![
+                        host,
+                        epoch,
+                        i64::try_from(seq).unwrap_or(i64::MAX),
                         s.group,
                         now,
                         s.decided_at,
@@ -308,14 +359,31 @@ impl State {
                         body
                     ])
                     .context("storing signal")?;
-                out.push(match (n, applied) {
-                    (0, _) => Outcome::Duplicate,
-                    (_, true) => Outcome::Applied,
-                    (_, false) => Outcome::Stored,
+                out.push(if applied {
+                    Outcome::Applied
+                } else {
+                    Outcome::Stored
                 });
+            }
+            let mut save = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO senders (host, epoch, high, seen, last_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .context("preparing sender update")?;
+            for &(host, epoch, at) in &touched {
+                if let Some(w) = moved.get(host, epoch) {
+                    save.execute(params![host, epoch, w.high as i64, w.seen as i64, at])
+                        .context("storing a sender's window")?;
+                }
             }
         }
         tx.commit().context("committing signals")?;
+        for (host, epoch, _) in touched {
+            if let Some(w) = moved.get(host, epoch) {
+                self.senders.set(host, epoch, w);
+            }
+        }
         Ok(())
     }
 
@@ -410,18 +478,115 @@ impl State {
             .and_then(|a| if a.ok { a.to } else { a.from }))
     }
 
-    /// Deletes what is older than `before`.
-    pub fn prune(&self, before: f64) -> anyhow::Result<()> {
+    /// Deletes what is older than `before`, and forgets senders silent since then (as the
+    /// signals they sent are gone, so is the proof that a replay of them is one).
+    pub fn prune(&mut self, before: f64) -> anyhow::Result<()> {
         self.conn.execute(
             "DELETE FROM signals WHERE received_at < ?1",
             params![before],
         )?;
+        let gone: Vec<(String, String)> = self
+            .conn
+            .prepare("DELETE FROM senders WHERE last_at < ?1 RETURNING host, epoch")?
+            .query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (host, epoch) in gone {
+            self.senders.remove(&host, &epoch);
+        }
         self.conn
             .execute("DELETE FROM demand WHERE t < ?1", params![before])?;
         self.conn
             .execute("DELETE FROM actions WHERE at < ?1", params![before])?;
         Ok(())
     }
+}
+
+/// Brings the state file to [`SCHEMA_VERSION`] in one transaction.
+fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        anyhow::bail!(
+            "state file layout {version} is newer than this coordinator's ({SCHEMA_VERSION}); \
+             upgrade the coordinator"
+        );
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let keyed: bool = tx
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'signals'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)?;
+    if keyed {
+        // Layout 0: the keyed table becomes the log, in arrival order, and each sender's
+        // window is rebuilt from the keys it held.
+        tx.execute_batch(
+            "ALTER TABLE signals RENAME TO signals_keyed;
+             DROP INDEX IF EXISTS signals_grp_received;",
+        )?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(
+            "INSERT INTO signals (host, epoch, seq, grp, received_at, decided_at, applied, body)
+                 SELECT host, epoch, seq, grp, received_at, decided_at, applied, body
+                 FROM signals_keyed ORDER BY received_at, host, epoch, seq;",
+        )?;
+        let mut senders: Vec<(String, String, ReplayWindow, f64)> = Vec::new();
+        {
+            let mut keys = tx.prepare(
+                "SELECT host, epoch, seq, received_at FROM signals_keyed ORDER BY host, epoch, seq",
+            )?;
+            let mut rows = keys.query([])?;
+            while let Some(r) = rows.next()? {
+                let (host, epoch): (String, String) = (r.get(0)?, r.get(1)?);
+                let seq = r.get::<_, i64>(2)?.max(0) as u64;
+                let at: f64 = r.get(3)?;
+                match senders.last_mut() {
+                    Some((h, e, w, last)) if *h == host && *e == epoch => {
+                        w.record(seq);
+                        *last = last.max(at);
+                    }
+                    _ => senders.push((host, epoch, ReplayWindow::first(seq), at)),
+                }
+            }
+        }
+        let mut save = tx.prepare(
+            "INSERT INTO senders (host, epoch, high, seen, last_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (host, epoch, w, at) in &senders {
+            save.execute(params![host, epoch, w.high as i64, w.seen as i64, at])?;
+        }
+        drop(save);
+        tx.execute_batch("DROP TABLE signals_keyed;")?;
+        tracing::info!(
+            senders = senders.len(),
+            "state file migrated to an append-only signal log with a replay window per sender"
+        );
+    } else {
+        tx.execute_batch(SCHEMA)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Every sender's window, from `senders`.
+fn load_senders(conn: &Connection) -> anyhow::Result<Senders> {
+    let mut senders = Senders::default();
+    let mut stmt = conn.prepare("SELECT host, epoch, high, seen FROM senders")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (host, epoch): (String, String) = (r.get(0)?, r.get(1)?);
+        let window = ReplayWindow {
+            high: r.get::<_, i64>(2)?.max(0) as u64,
+            seen: r.get::<_, i64>(3)? as u64,
+        };
+        senders.set(&host, &epoch, window);
+    }
+    Ok(senders)
 }
 
 #[cfg(test)]
@@ -551,5 +716,156 @@ mod tests {
             }
         );
         assert_eq!(st.latest_signals("g", 0.0).unwrap().len(), 2);
+    }
+    #[test]
+    fn late_signals_within_the_window_are_applied_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let all = |_: &Signal| true;
+        {
+            let mut st = State::open(&path).unwrap();
+            let first = [signal("h", "e", 1, 100.0), signal("h", "e", 4, 100.0)];
+            assert_eq!(
+                st.record(1.0, &first, all).unwrap(),
+                vec![Outcome::Applied, Outcome::Applied]
+            );
+        }
+        // After a restart, 2 and 3 arrive late; 1 and 4 again are retries.
+        let mut st = State::open(&path).unwrap();
+        let late = [
+            signal("h", "e", 3, 100.0),
+            signal("h", "e", 1, 100.0),
+            signal("h", "e", 2, 100.0),
+            signal("h", "e", 4, 100.0),
+            signal("h", "e", 3, 100.0),
+        ];
+        assert_eq!(
+            st.record(2.0, &late, all).unwrap(),
+            vec![
+                Outcome::Applied,
+                Outcome::Duplicate,
+                Outcome::Applied,
+                Outcome::Duplicate,
+                Outcome::Duplicate
+            ]
+        );
+        assert_eq!(st.counts("g").unwrap().applied, 4);
+    }
+
+    #[test]
+    fn a_failed_batch_moves_no_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut st = State::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        st.conn.busy_timeout(Duration::ZERO).unwrap();
+        let mut out = Vec::new();
+        let batch = [signal("h", "e", 1, 100.0)];
+        assert!(
+            st.record_all(batch.iter().map(|s| (1.0, s, true)), &mut out)
+                .is_err()
+        );
+        assert!(out.is_empty());
+        other.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(
+            st.record(1.0, &batch, |_| true).unwrap(),
+            vec![Outcome::Applied]
+        );
+    }
+
+    #[test]
+    fn a_keyed_state_file_migrates_with_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        {
+            // The layout of earlier versions, with two senders' signals.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE signals (
+                     host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+                     grp TEXT NOT NULL, received_at REAL NOT NULL, decided_at REAL NOT NULL,
+                     applied INTEGER NOT NULL, body TEXT NOT NULL,
+                     PRIMARY KEY (host, epoch, seq)) WITHOUT ROWID;
+                 CREATE INDEX signals_grp_received ON signals (grp, received_at);
+                 CREATE TABLE demand (grp TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL,
+                     PRIMARY KEY (grp, t)) WITHOUT ROWID;
+                 CREATE TABLE actions (id INTEGER PRIMARY KEY, grp TEXT NOT NULL,
+                     at REAL NOT NULL, body TEXT NOT NULL);",
+            )
+            .unwrap();
+            for (host, seq, at) in [
+                ("a", 1, 10.0),
+                ("a", 2, 11.0),
+                ("a", 5, 12.0),
+                ("b", 7, 13.0),
+            ] {
+                let body = serde_json::to_string(&signal(host, "e", seq, 100.0)).unwrap();
+                old.execute(
+                    "INSERT INTO signals VALUES (?1, 'e', ?2, 'g', ?3, 100.0, 1, ?4)",
+                    params![host, seq, at, body],
+                )
+                .unwrap();
+            }
+        }
+        let mut st = State::open(&path).unwrap();
+        assert_eq!(st.counts("g").unwrap().applied, 4);
+        assert_eq!(st.latest_signals("g", 0.0).unwrap().len(), 4);
+        let again = [
+            signal("a", "e", 2, 100.0),
+            signal("a", "e", 3, 100.0),
+            signal("b", "e", 7, 100.0),
+            signal("b", "e", 8, 100.0),
+        ];
+        assert_eq!(
+            st.record(20.0, &again, |_| true).unwrap(),
+            vec![
+                Outcome::Duplicate,
+                Outcome::Applied,
+                Outcome::Duplicate,
+                Outcome::Applied
+            ]
+        );
+        drop(st);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn pruning_forgets_silent_senders_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut st = State::open(&path).unwrap();
+        st.record(10.0, &[signal("old", "e", 1, 100.0)], |_| true)
+            .unwrap();
+        st.record(50.0, &[signal("new", "e", 1, 100.0)], |_| true)
+            .unwrap();
+        st.prune(20.0).unwrap();
+        assert_eq!(st.senders.get("old", "e"), None);
+        assert!(st.senders.get("new", "e").is_some());
+        assert_eq!(
+            st.record(60.0, &[signal("new", "e", 1, 100.0)], |_| true)
+                .unwrap(),
+            vec![Outcome::Duplicate]
+        );
+        let reopened = State::open(&path).unwrap();
+        assert_eq!(reopened.senders.get("old", "e"), None);
+        assert!(reopened.senders.get("new", "e").is_some());
+    }
+
+    #[test]
+    fn refuses_a_newer_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = State::open(&path).err().expect("refused");
+        assert!(format!("{err:#}").contains("newer"), "{err:#}");
     }
 }
