@@ -27,9 +27,14 @@ fn cli_text(a: &Agent, args: &[&str]) -> String {
 fn every_cli_command_answers_in_both_forms() {
     let mut a = agent();
     a.start();
-    let st = a.wait_status("a committed rollup and decision", 40, |v| {
+    // The first 10 s bucket can close after a single sample (buckets follow the wall clock),
+    // so wait for the ticks too.
+    let st = a.wait_status("a committed rollup and decision, three ticks", 40, |v| {
         let (r, s) = committed(v);
-        r.is_some() && s.is_some() && v["decision"].is_object()
+        r.is_some()
+            && s.is_some()
+            && v["decision"].is_object()
+            && v["sampler"]["ticks"].as_u64().is_some_and(|t| t >= 3)
     });
     assert_eq!(st["host"], "test-host");
     assert_eq!(st["interval_s"], 0.2);
