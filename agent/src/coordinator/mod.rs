@@ -1,7 +1,8 @@
 //! `headroom coordinator`: receives signals from a group's agents and drives its actuator.
 //!
 //! Agents POST [`Signal`](crate::signal::Signal)s; each (host, epoch, seq) is recorded once in
-//! the SQLite state file, so resends (at-least-once delivery) and coordinator restarts never
+//! the SQLite state file (an append-only log, with a replay window per sender to tell resends
+//! apart, see [`replay`]), so resends (at-least-once delivery) and coordinator restarts never
 //! apply a signal twice. Every `decision_interval` each group sums its live hosts' current
 //! demand, forecasts and decides with the model crate, and asks its actuator for the capacity
 //! (rate-limited, logged with its reason). SIGHUP re-reads the token files; SIGTERM/SIGINT stop.
