@@ -4,7 +4,7 @@
 //! linfa's estimators fit one target at a time and elastic net does not converge on raw lags).
 //! Features and targets are winsorised so that spikes do not steer the fit.
 
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array2, Axis, s};
 
 use super::View;
 
@@ -12,6 +12,8 @@ use super::View;
 const LAGS: [usize; 9] = [1, 2, 3, 5, 8, 13, 21, 34, 55];
 /// Rows of the recent window used for training.
 const TRAIN_ROWS: usize = 1500;
+/// Horizons whose targets are built and multiplied together in a fit.
+const HORIZON_BLOCK: usize = 8;
 /// Winsorising bound, in medians of the absolute column.
 const CLIP: f64 = 6.0;
 /// Ridge penalty relative to each feature's own sum of squares.
@@ -86,17 +88,24 @@ impl Ar {
             g[[j, j]] += 1e-12;
         }
         g[[0, 0]] += 1e-9;
-        // Xᵀy one horizon at a time: the targets of every horizon at once would be the
-        // largest allocation of a refit (rows × horizons), for no gain.
+        // Xᵀy a block of horizons at a time: the targets of every horizon at once would be
+        // the largest allocation of a refit (rows × horizons); a block keeps the product a
+        // matrix multiplication.
         let mut b = Array2::zeros((p, k));
-        let mut target = Array1::zeros(rows);
-        for j in 0..k {
-            for (o, i) in target.iter_mut().zip(lo..=hi) {
-                *o = xs[i + j + 1 - base] - xs[i - base];
+        let mut block = Array2::zeros((rows, HORIZON_BLOCK.min(k)));
+        for first in (0..k).step_by(HORIZON_BLOCK) {
+            let width = HORIZON_BLOCK.min(k - first);
+            let mut targets = block.slice_mut(s![.., ..width]);
+            for (c, mut col) in targets.axis_iter_mut(Axis(1)).enumerate() {
+                let j = first + c;
+                for (o, i) in col.iter_mut().zip(lo..=hi) {
+                    *o = xs[i + j + 1 - base] - xs[i - base];
+                }
+                let bj = bound(col.iter().copied(), &mut scratch);
+                col.mapv_inplace(|v| v.clamp(-bj, bj));
             }
-            let bj = bound(target.iter().copied(), &mut scratch);
-            target.mapv_inplace(|v| v.clamp(-bj, bj));
-            b.column_mut(j).assign(&x.t().dot(&target));
+            b.slice_mut(s![.., first..first + width])
+                .assign(&x.t().dot(&targets));
         }
         model.coef = cholesky_solve(g, b)?;
         model.clip = clip;
