@@ -13,6 +13,7 @@
 //! between two batches ([`State::restart_wal_if_due`]), copying only the frames written since
 //! the last passive pass.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -300,7 +301,8 @@ impl State {
     ) -> anyhow::Result<()> {
         // Windows this batch moved, applied to `self.senders` only once the commit succeeded.
         let mut moved = Senders::default();
-        let mut touched: Vec<(&'a str, &'a str, f64)> = Vec::new();
+        // The senders in this batch, with their latest receipt time.
+        let mut touched: HashMap<(&'a str, &'a str), f64> = HashMap::new();
         let tx = self.conn.transaction().context("beginning a transaction")?;
         {
             let mut insert = tx
@@ -326,13 +328,8 @@ impl State {
                         Seen::New
                     }
                 };
-                match touched
-                    .iter_mut()
-                    .find(|(h, e, _)| *h == host && *e == epoch)
-                {
-                    Some(t) => t.2 = t.2.max(now),
-                    None => touched.push((host, epoch, now)),
-                }
+                let last = touched.entry((host, epoch)).or_insert(now);
+                *last = last.max(now);
                 if seen == Seen::TooOld {
                     tracing::warn!(
                         host,
@@ -351,7 +348,7 @@ impl State {
                     .execute(params![
                         host,
                         epoch,
-                        i64::try_from(seq).unwrap_or(i64::MAX),
+                        stored_seq(seq),
                         s.group,
                         now,
                         s.decided_at,
@@ -371,15 +368,15 @@ impl State {
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .context("preparing sender update")?;
-            for &(host, epoch, at) in &touched {
+            for (&(host, epoch), &at) in &touched {
                 if let Some(w) = moved.get(host, epoch) {
-                    save.execute(params![host, epoch, w.high as i64, w.seen as i64, at])
+                    save.execute(params![host, epoch, stored_seq(w.high), w.seen as i64, at])
                         .context("storing a sender's window")?;
                 }
             }
         }
         tx.commit().context("committing signals")?;
-        for (host, epoch, _) in touched {
+        for (host, epoch) in touched.into_keys() {
             if let Some(w) = moved.get(host, epoch) {
                 self.senders.set(host, epoch, w);
             }
@@ -501,6 +498,11 @@ impl State {
     }
 }
 
+/// A seq as SQLite stores it (seqs past `i64::MAX` are clamped; no agent gets there).
+fn stored_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
 /// Brings the state file to [`SCHEMA_VERSION`] in one transaction.
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -557,7 +559,7 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             "INSERT INTO senders (host, epoch, high, seen, last_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (host, epoch, w, at) in &senders {
-            save.execute(params![host, epoch, w.high as i64, w.seen as i64, at])?;
+            save.execute(params![host, epoch, stored_seq(w.high), w.seen as i64, at])?;
         }
         drop(save);
         tx.execute_batch("DROP TABLE signals_keyed;")?;
