@@ -647,7 +647,6 @@ fn generate_load(
 ) -> (u64, Vec<f64>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[allow(clippy::too_many_arguments)]
     async fn client(
         addr: std::net::SocketAddr,
         i: usize,

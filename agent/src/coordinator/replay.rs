@@ -38,6 +38,18 @@ impl ReplayWindow {
         ReplayWindow { high: seq, seen: 0 }
     }
 
+    /// The window after `seq` arrives at a sender whose window was `before` (`None`: nothing
+    /// recorded yet), and what `seq` was to it.
+    pub fn after(before: Option<ReplayWindow>, seq: u64) -> (ReplayWindow, Seen) {
+        match before {
+            Some(mut w) => {
+                let seen = w.record(seq);
+                (w, seen)
+            }
+            None => (ReplayWindow::first(seq), Seen::New),
+        }
+    }
+
     /// Classifies `seq` and, when new, records it.
     pub fn record(&mut self, seq: u64) -> Seen {
         if seq > self.high {
@@ -167,13 +179,8 @@ mod tests {
             let mut w: Option<ReplayWindow> = None;
             let mut set = std::collections::HashSet::new();
             for seq in order {
-                let seen = match w.as_mut() {
-                    Some(w) => w.record(seq),
-                    None => {
-                        w = Some(ReplayWindow::first(seq));
-                        Seen::New
-                    }
-                };
+                let (next, seen) = ReplayWindow::after(w, seq);
+                w = Some(next);
                 assert_eq!(seen == Seen::New, set.insert(seq), "seq {seq}");
             }
         }

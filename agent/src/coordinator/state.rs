@@ -314,20 +314,11 @@ impl State {
                 .context("preparing insert")?;
             for (now, s, applied) in items {
                 let (host, epoch, seq) = s.key();
-                let seen = match moved
+                let before = moved
                     .get(host, epoch)
-                    .or_else(|| self.senders.get(host, epoch))
-                {
-                    Some(mut w) => {
-                        let seen = w.record(seq);
-                        moved.set(host, epoch, w);
-                        seen
-                    }
-                    None => {
-                        moved.set(host, epoch, ReplayWindow::first(seq));
-                        Seen::New
-                    }
-                };
+                    .or_else(|| self.senders.get(host, epoch));
+                let (window, seen) = ReplayWindow::after(before, seq);
+                moved.set(host, epoch, window);
                 let last = touched.entry((host, epoch)).or_insert(now);
                 *last = last.max(now);
                 if seen == Seen::TooOld {
@@ -362,16 +353,9 @@ impl State {
                     Outcome::Stored
                 });
             }
-            let mut save = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO senders (host, epoch, high, seen, last_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .context("preparing sender update")?;
             for (&(host, epoch), &at) in &touched {
                 if let Some(w) = moved.get(host, epoch) {
-                    save.execute(params![host, epoch, stored_seq(w.high), w.seen as i64, at])
-                        .context("storing a sender's window")?;
+                    save_window(&tx, host, epoch, w, at).context("storing a sender's window")?;
                 }
             }
         }
@@ -503,6 +487,22 @@ fn stored_seq(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
+/// Stores the window of (`host`, `epoch`), last heard from at `at`. The bitmap is stored as
+/// its bits (an `i64` in SQLite); [`load_senders`] reads it back.
+fn save_window(
+    conn: &Connection,
+    host: &str,
+    epoch: &str,
+    w: ReplayWindow,
+    at: f64,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO senders (host, epoch, high, seen, last_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![host, epoch, stored_seq(w.high), w.seen as i64, at])
+}
+
 /// Brings the state file to [`SCHEMA_VERSION`] in one transaction.
 fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -555,13 +555,9 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
                 }
             }
         }
-        let mut save = tx.prepare(
-            "INSERT INTO senders (host, epoch, high, seen, last_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
         for (host, epoch, w, at) in &senders {
-            save.execute(params![host, epoch, stored_seq(w.high), w.seen as i64, at])?;
+            save_window(&tx, host, epoch, *w, *at)?;
         }
-        drop(save);
         tx.execute_batch("DROP TABLE signals_keyed;")?;
         tracing::info!(
             senders = senders.len(),
