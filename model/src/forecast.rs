@@ -243,9 +243,14 @@ impl Forecaster {
     /// A forecaster with no history.
     pub fn new(config: ForecastConfig) -> Self {
         let k = config.min_horizon_steps.clamp(1, MAX_STEPS);
+        let hist = History::new(Retention {
+            max_age_s: config.max_history_s,
+            fine_age_s: config.fine_history_s,
+            bucket_s: config.bucket_s,
+        });
         let mut f = Forecaster {
             config,
-            hist: History::default(),
+            hist,
             rows: 0,
             step: 0.0,
             scale: 0.0,
@@ -291,14 +296,9 @@ impl Forecaster {
                 self.long_scale = 0.998 * self.long_scale + 0.002 * d;
             }
         }
-        let keep = Retention {
-            max_age_s: self.config.max_history_s,
-            fine_age_s: self.config.fine_history_s,
-            bucket_s: self.config.bucket_s,
-        };
         // A series no finer than the buckets has nothing to merge.
         let merge = self.step > 0.0 && self.step * 2.0 <= self.config.bucket_s;
-        self.hist.push(t, v, &keep, merge);
+        self.hist.push(t, v, merge);
         self.rows += 1;
         self.nonneg &= v >= 0.0;
         self.since_refit += 1;

@@ -18,8 +18,9 @@ pub(crate) struct Retention {
 
 /// Observations in time order; old ones are dropped and merged lazily, so a push is amortised
 /// O(1) and the rows held are bounded by `fine_age_s / step + max_age_s / bucket_s`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct History {
+    keep: Retention,
     t: Vec<f64>,
     y: Vec<f64>,
     /// First row still within `max_age_s`.
@@ -29,9 +30,21 @@ pub(crate) struct History {
 }
 
 impl History {
+    /// An empty history kept as `keep` says.
+    pub(crate) fn new(keep: Retention) -> History {
+        History {
+            keep,
+            t: Vec::new(),
+            y: Vec::new(),
+            head: 0,
+            fine: 0,
+        }
+    }
+
     /// Appends an observation, forgets those older than the retention and merges those past
     /// the fine window. `merge` is false when the series is no finer than the buckets.
-    pub(crate) fn push(&mut self, t: f64, y: f64, keep: &Retention, merge: bool) {
+    pub(crate) fn push(&mut self, t: f64, y: f64, merge: bool) {
+        let keep = self.keep;
         self.t.push(t);
         self.y.push(y);
         let cutoff = t - keep.max_age_s;
@@ -153,9 +166,9 @@ mod tests {
 
     #[test]
     fn trims_by_age_and_keeps_order() {
-        let mut h = History::default();
+        let mut h = History::new(KEEP_ALL);
         for i in 0..5000 {
-            h.push(i as f64, i as f64 * 2.0, &KEEP_ALL, false);
+            h.push(i as f64, i as f64 * 2.0, false);
         }
         assert_eq!(h.len(), 101);
         assert_eq!(h.times()[0], 4899.0);
@@ -169,11 +182,11 @@ mod tests {
             fine_age_s: 3_600.0,
             bucket_s: 60.0,
         };
-        let mut h = History::default();
+        let mut h = History::new(keep);
         // Ten-second rows for a day: value = the minute it falls in.
         for i in 0..8_640 {
             let t = i as f64 * 10.0;
-            h.push(t, (t / 60.0).floor(), &keep, true);
+            h.push(t, (t / 60.0).floor(), true);
         }
         let (t, y) = (h.times(), h.values());
         assert!(t.windows(2).all(|w| w[0] < w[1]), "times stay increasing");
@@ -199,9 +212,9 @@ mod tests {
             fine_age_s: 30.0 * 3_600.0,
             bucket_s: 60.0,
         };
-        let mut h = History::default();
+        let mut h = History::new(keep);
         for i in 0..20 * 8_640 {
-            h.push(i as f64 * 10.0, 1.0, &keep, true);
+            h.push(i as f64 * 10.0, 1.0, true);
         }
         let bound = (14 * 1_440) + 30 * 360 + COMPACT_ROWS;
         assert!(h.len() <= bound, "{} rows held", h.len());
