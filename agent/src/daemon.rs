@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use headroom_collector::{Sampler, SamplerConfig};
+use headroom_model::ForecastConfig;
 
 use crate::cli::AgentArgs;
 use crate::config::Config;
 use crate::exit::{CONFIG_INVALID, Exit};
 use crate::health::{Health, HealthState};
 use crate::pipeline::{
-    Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot, Warmup,
+    Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot, Warmup, host_forecast,
 };
 use crate::store::{Reader, Resolution, Store};
 use crate::{control, metrics, paths, sender};
@@ -115,13 +116,18 @@ const WARM_CACHE_KIB: u32 = 64;
 
 /// Warms the model from stored demand history: 1-minute rollups, then the finer 10-second
 /// ones, streamed (two weeks of rows are never all in memory).
-fn warm_from_history(db: &Path, metric: &str, now: f64) -> anyhow::Result<Warmup> {
+fn warm_from_history(
+    db: &Path,
+    metric: &str,
+    forecast: ForecastConfig,
+    now: f64,
+) -> anyhow::Result<Warmup> {
     let reader = Reader::open_with_cache(db, WARM_CACHE_KIB)?;
     let day_ago = (now - 86_400.0) as i64;
     let fine_from = reader
         .first_ts(metric, day_ago, Resolution::TenSeconds)?
         .unwrap_or(i64::MAX);
-    let mut warm = Warmup::new();
+    let mut warm = Warmup::new(forecast);
     // A minute that overlaps the first 10-second bucket is left to the finer rows.
     let coarse = (now - 14.0 * 86_400.0) as i64..fine_from.saturating_sub(59);
     reader.each_point(metric, coarse, Resolution::OneMinute, |p| warm.feed(p))?;
@@ -146,7 +152,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", db_path.display()))?;
     let epoch = store.epoch().to_string();
     let started = Instant::now();
-    let warm = warm_from_history(&db_path, &cfg.model.demand, now_unix())
+    let warm = warm_from_history(&db_path, &cfg.model.demand, host_forecast(&cfg), now_unix())
         .context("reading stored history")?;
 
     let sampler_cfg = SamplerConfig {

@@ -14,6 +14,7 @@ use headroom_collector::sampler::SamplerStats;
 use headroom_collector::{MetricName, Sample, SampleReceiver, SourceKind, SourceState};
 use headroom_model::{
     Decision, Forecast, ForecastConfig, Forecaster, Observation, Policy, PolicyConfig, PolicyMode,
+    lead_horizons,
 };
 use serde::Serialize;
 
@@ -22,9 +23,9 @@ use crate::health::{self, Health, HealthState};
 use crate::signal::{SIGNAL_VERSION, Signal};
 use crate::store::{Batch, Committed, DecisionRecord, ForecastRecord, HealthRecord, Point, Rollup};
 
-/// Horizons reported by `headroom forecast`, seconds; the lead is added to them. The longest
-/// sets how many horizons the forecaster keeps scored, and its memory grows with the square
-/// of that: 15 minutes covers any instance warm-up with room to spare.
+/// Horizons reported by `headroom forecast` and stored, seconds; the lead is added to them.
+/// The forecaster scores every step up to the lead (the policy plans over them all) and these
+/// beyond it: 15 minutes covers any instance warm-up with room to spare.
 pub const REPORT_HORIZONS: [f64; 5] = [60.0, 120.0, 300.0, 600.0, 900.0];
 /// How long raw demand values stay in memory (`headroom history --resolution raw`).
 const RAW_WINDOW_S: f64 = 300.0;
@@ -256,6 +257,17 @@ pub fn demand_of(s: &Sample, metric: &str) -> Option<f64> {
     found
 }
 
+/// The forecaster of a host: every step up to the lead is scored, as the policy plans over
+/// them all (as `headroom simulate` does), and the reported horizons beyond it, those only.
+pub fn host_forecast(cfg: &Config) -> ForecastConfig {
+    let lead = host_policy(cfg, 1.0).lead_s();
+    ForecastConfig {
+        horizon_s: lead,
+        extra_horizons_s: REPORT_HORIZONS.into_iter().filter(|&h| h > lead).collect(),
+        ..ForecastConfig::default()
+    }
+}
+
 /// The policy configuration for one host's share of the group.
 pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
     let m = &cfg.model;
@@ -316,9 +328,9 @@ pub struct Warmup {
 
 impl Warmup {
     /// Nothing seen yet.
-    pub fn new() -> Warmup {
+    pub fn new(forecast: ForecastConfig) -> Warmup {
         Warmup {
-            forecaster: Forecaster::new(ForecastConfig::default()),
+            forecaster: Forecaster::new(forecast),
             recent: VecDeque::with_capacity(RECENT_POINTS + 1),
         }
     }
@@ -330,12 +342,6 @@ impl Warmup {
             self.recent.pop_front();
         }
         self.recent.push_back(p);
-    }
-}
-
-impl Default for Warmup {
-    fn default() -> Self {
-        Warmup::new()
     }
 }
 
@@ -570,8 +576,9 @@ impl Pipeline {
     fn decide(&mut self, now: f64, demand: f64, saturated: bool, batch: &mut Batch) {
         self.last_decision = Some(now);
         let lead = self.policy.config().lead_s();
-        let mut horizons: Vec<f64> = REPORT_HORIZONS.to_vec();
-        horizons.push(lead);
+        let mut horizons = Vec::new();
+        lead_horizons(self.forecaster.step_s(), lead, &mut horizons);
+        horizons.extend(REPORT_HORIZONS);
         horizons.sort_by(f64::total_cmp);
         horizons.dedup();
         let forecast = self.forecaster.forecast(&horizons);
@@ -583,6 +590,12 @@ impl Pipeline {
         };
         let decision = self.policy.decide(&obs, forecast.as_ref());
         let metric = self.cfg.model.demand.clone();
+        // Reported and stored: the lead and the fixed horizons, not every step before it.
+        let forecast = forecast.map(|mut f| {
+            f.points
+                .retain(|p| p.horizon_s == lead || REPORT_HORIZONS.contains(&p.horizon_s));
+            f
+        });
         if let Some(f) = &forecast {
             batch.forecasts = f
                 .points

@@ -5,7 +5,8 @@
 //! smoothing and a ridge autoregression (the last two on the deseasonalised series when the
 //! data shows a season). Each makes a forecast for horizons 1..K at every observation, and
 //! each is scored out of sample when the target arrives, per horizon, with an exponentially
-//! weighted absolute error. The P50 combines the models per horizon with weights that favour
+//! weighted absolute error. The horizons scored are every step up to `horizon_s`, a few
+//! farther ones (`extra_horizons_s`) and any other asked for, from when it is first asked. The P50 combines the models per horizon with weights that favour
 //! the recent leaders; P90 and P99 come from the combination's own recent residuals per
 //! horizon (conformal, with adaptive levels). Refits run on a schedule of observations, so
 //! `observe` is amortised O(K) and `forecast` is a lookup. Time is always passed in.
@@ -45,8 +46,14 @@ pub struct ForecastConfig {
     pub refit_every: usize,
     /// Horizons kept ready and scored, in steps of the series' cadence (grown on demand).
     pub min_horizon_steps: usize,
-    /// Horizons kept ready and scored, seconds (default 900; grown on demand).
+    /// Horizons kept ready and scored, seconds: every step up to this (default 900; grown on
+    /// demand).
     pub horizon_s: f64,
+    /// Horizons beyond `horizon_s` also kept ready and scored, seconds: these steps only, not
+    /// every step up to them (default none). A forecaster's memory grows with the horizons it
+    /// scores times the farthest one, so a caller that plans over every step up to a lead and
+    /// shows a few farther horizons keeps just those few.
+    pub extra_horizons_s: Vec<f64>,
 }
 
 impl Default for ForecastConfig {
@@ -58,6 +65,7 @@ impl Default for ForecastConfig {
             refit_every: 32,
             min_horizon_steps: 1,
             horizon_s: 900.0,
+            extra_horizons_s: Vec::new(),
         }
     }
 }
@@ -230,19 +238,31 @@ pub struct Forecaster {
     ets: Option<Ets>,
     theta: Option<Ets>,
     ar: Option<Ar>,
+    /// Every step up to this is scored.
+    dense: usize,
+    /// Horizons scored beyond `dense` steps, seconds.
+    extra_s: Vec<f64>,
+    /// The steps scored, ascending: index `j` of the score, residual and issued tables is
+    /// `steps[j]` rows ahead.
+    steps: Vec<usize>,
+    /// `steps.len()`, the stride of the tables.
     k: usize,
+    /// The farthest step scored.
+    kmax: usize,
     issued: Vec<Issued>,
     scores: Vec<Score>,
     conformal: Conformal,
-    buf: Vec<f64>,
-    /// Every model's forecast at the latest observation, full precision, for combining.
+    /// Every model's forecast for steps 1..=kmax at the latest observation.
+    path: Vec<f64>,
+    /// Every model's forecast at the scored steps, full precision, for combining.
     scratch: Vec<f64>,
 }
 
 impl Forecaster {
     /// A forecaster with no history.
     pub fn new(config: ForecastConfig) -> Self {
-        let k = config.min_horizon_steps.clamp(1, MAX_STEPS);
+        let dense = config.min_horizon_steps.clamp(1, MAX_STEPS);
+        let extra_s = config.extra_horizons_s.clone();
         let hist = History::new(Retention {
             max_age_s: config.max_history_s,
             fine_age_s: config.fine_history_s,
@@ -263,14 +283,18 @@ impl Forecaster {
             ets: None,
             theta: None,
             ar: None,
-            k,
+            dense,
+            extra_s,
+            steps: Vec::new(),
+            k: 0,
+            kmax: 0,
             issued: Vec::new(),
             scores: Vec::new(),
-            conformal: Conformal::new(k),
-            buf: Vec::new(),
+            conformal: Conformal::new(0),
+            path: Vec::new(),
             scratch: Vec::new(),
         };
-        f.resize(k);
+        f.retrack();
         f
     }
 
@@ -365,10 +389,9 @@ impl Forecaster {
             let want = ((self.config.horizon_s / self.step).ceil() as usize)
                 .max(self.config.min_horizon_steps)
                 .min(MAX_STEPS);
-            if want > self.k {
-                self.resize(want);
-            }
+            self.dense = self.dense.max(want);
         }
+        self.retrack();
         let times = self.hist.times();
         if detect || self.refits % DETECT_EVERY == 1 {
             self.period = seasonality::detect(times, self.hist.values(), self.step);
@@ -389,9 +412,9 @@ impl Forecaster {
         // Spikes are clipped for fitting only: later values are followed as they come.
         let (lo, hi) = robust_bounds(&x);
         x.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
-        self.ets = Ets::fit(&x, self.k.div_ceil(2));
-        self.theta = Ets::fit_theta(&x, self.k.div_ceil(2));
-        self.ar = Ar::fit(&view, self.k);
+        self.ets = Ets::fit(&x, self.kmax.div_ceil(2));
+        self.theta = Ets::fit_theta(&x, self.kmax.div_ceil(2));
+        self.ar = Ar::fit(&view, self.kmax, &self.steps);
     }
 
     /// Forecasts each horizon (seconds after the last observation).
@@ -399,13 +422,16 @@ impl Forecaster {
         if self.step <= 0.0 {
             return self.cold(horizons_s);
         }
-        let steps: Vec<usize> = horizons_s
-            .iter()
-            .map(|&h| ((h / self.step).round().max(1.0) as usize).min(MAX_STEPS))
-            .collect();
-        let need = steps.iter().copied().max().unwrap_or(1);
-        if need > self.k {
-            self.resize(need);
+        let steps: Vec<usize> = horizons_s.iter().map(|&h| self.step_of(h)).collect();
+        let mut missing = false;
+        for (&h, s) in horizons_s.iter().zip(&steps) {
+            if self.steps.binary_search(s).is_err() {
+                self.extra_s.push(h);
+                missing = true;
+            }
+        }
+        if missing {
+            self.retrack();
             self.issue();
         }
         self.build(horizons_s, &steps)
@@ -414,8 +440,9 @@ impl Forecaster {
     /// Forecasts 1..=`k` rows ahead (the backtest's horizons); `horizon_s` = k × cadence.
     pub fn forecast_steps(&mut self, k: usize) -> Option<Forecast> {
         let k = k.clamp(1, MAX_STEPS);
-        if k > self.k {
-            self.resize(k);
+        if k > self.dense {
+            self.dense = k;
+            self.retrack();
             self.issue();
         }
         let steps: Vec<usize> = (1..=k).collect();
@@ -458,8 +485,11 @@ impl Forecaster {
             return None;
         }
         let mut points = Vec::with_capacity(steps.len());
-        for (&h, &s) in horizons_s.iter().zip(steps) {
-            let (p50, p90, p99) = self.band(e, s - 1);
+        let mut jmax = 0;
+        for (&h, s) in horizons_s.iter().zip(steps) {
+            let j = self.steps.binary_search(s).ok()?;
+            jmax = jmax.max(j);
+            let (p50, p90, p99) = self.band(e, j);
             points.push(ForecastPoint {
                 horizon_s: h,
                 p50,
@@ -467,8 +497,7 @@ impl Forecaster {
                 p99,
             });
         }
-        let kmax = steps.iter().copied().max().unwrap_or(1) - 1;
-        let cold = self.scores[DRIFT * self.k + kmax].mae().is_none() || self.ets.is_none();
+        let cold = self.scores[DRIFT * self.k + jmax].mae().is_none() || self.ets.is_none();
         let fallback = cold.then(|| {
             format!(
                 "cold start: {} observations ({:.0} s) of history; reactive forecast (last \
@@ -478,8 +507,8 @@ impl Forecaster {
             )
         });
         let error_ratio = match (
-            self.scores[COMBINED * self.k + kmax].mae(),
-            self.scores[NAIVE * self.k + kmax].mae(),
+            self.scores[COMBINED * self.k + jmax].mae(),
+            self.scores[NAIVE * self.k + jmax].mae(),
         ) {
             (Some(c), Some(n)) if n > 0.0 => Some(c / n),
             (Some(c), Some(_)) => Some(if c > 0.0 { f64::INFINITY } else { 1.0 }),
@@ -488,7 +517,7 @@ impl Forecaster {
         let model = if cold {
             MODELS[DRIFT]
         } else {
-            MODELS[self.leader(kmax)]
+            MODELS[self.leader(jmax)]
         };
         Some(Forecast {
             origin,
@@ -502,6 +531,7 @@ impl Forecaster {
 
     /// P50, P90, P99 at horizon index `k` of an issued forecast.
     fn band(&self, e: &Issued, k: usize) -> (f64, f64, f64) {
+        let step = self.steps[k] as f64;
         let p50 = e.combined[k];
         let (o90, o99) = match self.conformal.offsets(k) {
             Some((a, b)) => {
@@ -509,7 +539,7 @@ impl Forecaster {
                 ((a * e.scale).min(worst), (b * e.scale).min(worst))
             }
             None => {
-                let sigma = 1.25 * e.scale * ((k + 1) as f64).sqrt();
+                let sigma = 1.25 * e.scale * step.sqrt();
                 (1.2816 * sigma, 2.3263 * sigma)
             }
         };
@@ -528,25 +558,52 @@ impl Forecaster {
     }
 
     fn slot(&self, row: u64) -> usize {
-        (row % (self.k as u64 + 1)) as usize
+        (row % (self.kmax as u64 + 1)) as usize
     }
 
-    /// Changes the number of horizons kept. Scores and residuals of the horizons kept carry
-    /// over, so a cadence that turns out finer than first measured (irregular arrivals, as at a
+    /// The step of a horizon in seconds at the current cadence.
+    fn step_of(&self, horizon_s: f64) -> usize {
+        ((horizon_s / self.step).round().max(1.0) as usize).min(MAX_STEPS)
+    }
+
+    /// Scores the steps asked for: every step up to `dense`, and the extra horizons at the
+    /// current cadence.
+    fn retrack(&mut self) {
+        let mut steps: Vec<usize> = (1..=self.dense).collect();
+        if self.step > 0.0 {
+            steps.extend(self.extra_s.iter().map(|&h| self.step_of(h)));
+        }
+        steps.sort_unstable();
+        steps.dedup();
+        if steps != self.steps {
+            self.resize(steps);
+        }
+    }
+
+    /// Changes the steps scored. Scores and residuals of the steps kept carry over, so a
+    /// cadence that turns out finer than first measured (irregular arrivals, as at a
     /// coordinator) does not send a warm forecaster back into cold start.
-    fn resize(&mut self, k: usize) {
-        let old_k = self.k;
+    fn resize(&mut self, steps: Vec<usize>) {
         let m = MODELS.len();
+        let k = steps.len();
+        let kmax = steps.last().copied().unwrap_or(1);
+        let from: Vec<Option<usize>> = steps
+            .iter()
+            .map(|s| self.steps.binary_search(s).ok())
+            .collect();
         let mut scores = vec![Score::default(); (m + 1) * k];
         for model in 0..=m {
-            for h in 0..old_k.min(k) {
-                if let Some(s) = self.scores.get(model * old_k + h) {
-                    scores[model * k + h] = *s;
+            for (j, i) in from.iter().enumerate() {
+                if let Some(s) = i.and_then(|i| self.scores.get(model * self.k + i)) {
+                    scores[model * k + j] = *s;
                 }
             }
         }
+        self.conformal.remap(&from);
+        self.steps = steps;
         self.k = k;
-        self.issued = (0..=k)
+        self.kmax = kmax;
+        self.issued = (0..=kmax)
             .map(|_| Issued {
                 row: u64::MAX,
                 preds: vec![f32::NAN; m * k],
@@ -556,8 +613,7 @@ impl Forecaster {
             })
             .collect();
         self.scores = scores;
-        self.conformal.resize(k);
-        self.buf = vec![0.0; k];
+        self.path = vec![f64::NAN; m * kmax];
         self.scratch = vec![f64::NAN; m * k];
     }
 
@@ -565,7 +621,8 @@ impl Forecaster {
     fn score(&mut self, v: f64) {
         let row = self.rows - 1;
         let k = self.k;
-        for h in 1..=k {
+        for j in 0..k {
+            let h = self.steps[j];
             let Some(origin) = row.checked_sub(h as u64) else {
                 break;
             };
@@ -577,20 +634,20 @@ impl Forecaster {
             // One wild value must not dominate the scores for hundreds of observations.
             let cap = ERR_CLIP * e.scale * (h as f64).sqrt();
             for m in 0..MODELS.len() {
-                let p = f64::from(e.preds[m * k + h - 1]);
+                let p = f64::from(e.preds[m * k + j]);
                 if p.is_finite() {
-                    self.scores[m * k + h - 1].add((v - p).abs().min(cap));
+                    self.scores[m * k + j].add((v - p).abs().min(cap));
                 }
             }
-            let c = e.combined[h - 1];
+            let c = e.combined[j];
             if c.is_finite() {
-                self.scores[COMBINED * k + h - 1].add((v - c).abs().min(cap));
+                self.scores[COMBINED * k + j].add((v - c).abs().min(cap));
                 if e.scale > 0.0 {
-                    self.conformal.push(h - 1, (v - c) / e.scale, v - c);
+                    self.conformal.push(j, (v - c) / e.scale, v - c);
                 }
-                let p90 = e.p90[h - 1];
-                if p90.is_finite() && self.conformal.count(h - 1) >= conformal::MIN_RESIDUALS {
-                    self.conformal.covered(h - 1, v <= p90 + 1e-12);
+                let p90 = e.p90[j];
+                if p90.is_finite() && self.conformal.count(j) >= conformal::MIN_RESIDUALS {
+                    self.conformal.covered(j, v <= p90 + 1e-12);
                 }
             }
         }
@@ -628,9 +685,11 @@ impl Forecaster {
             profile: self.profile.as_ref(),
         };
         let t_last = *view.times.last().unwrap_or(&0.0);
+        let kmax = self.kmax;
+        let mut path = std::mem::take(&mut self.path);
         let mut scratch = std::mem::take(&mut self.scratch);
         for m in 0..MODELS.len() {
-            let out = &mut scratch[m * k..(m + 1) * k];
+            let out = &mut path[m * kmax..(m + 1) * kmax];
             match m {
                 NAIVE => naive::naive(view.values, out),
                 DRIFT => naive::drift(view.times, view.values, self.step, 6, out),
@@ -678,6 +737,9 @@ impl Forecaster {
                 },
                 _ => {}
             }
+            for (j, &s) in self.steps.iter().enumerate() {
+                scratch[m * k + j] = path[m * kmax + s - 1];
+            }
         }
         for (kept, &p) in e.preds.iter_mut().zip(&scratch) {
             *kept = p as f32;
@@ -688,6 +750,7 @@ impl Forecaster {
             e.p90[h] = p90;
         }
         self.issued[slot] = e;
+        self.path = path;
         self.scratch = scratch;
     }
 
@@ -929,6 +992,47 @@ mod tests {
             }
         }
         assert!(err < 0.8 * naive, "model {err} vs naive {naive}");
+    }
+
+    /// Scoring every step up to the lead and two farther horizons gives, at those horizons,
+    /// the forecast that scoring every step up to the farthest gives.
+    #[test]
+    fn extra_horizons_forecast_as_every_step_would() {
+        let mut dense = Forecaster::new(ForecastConfig::default());
+        let mut sparse = Forecaster::new(ForecastConfig {
+            horizon_s: 310.0,
+            extra_horizons_s: vec![600.0, 900.0],
+            ..Default::default()
+        });
+        let horizons = [60.0, 120.0, 300.0, 310.0, 600.0, 900.0];
+        let mut next = rng(7);
+        let mut compared = 0;
+        for i in 0..3_000 {
+            let t = 1.7e9 + i as f64 * 10.0;
+            let y = 4.0 + 2.0 * (t * std::f64::consts::TAU / 1_800.0).sin() + 0.3 * next();
+            dense.observe(t, y);
+            sparse.observe(t, y);
+            let (Some(a), Some(b)) = (dense.forecast(&horizons), sparse.forecast(&horizons)) else {
+                continue;
+            };
+            assert_eq!(
+                (a.model, &a.fallback, a.error_ratio),
+                (b.model, &b.fallback, b.error_ratio),
+                "at row {i}"
+            );
+            for (p, q) in a.points.iter().zip(&b.points) {
+                for (x, y) in [(p.p50, q.p50), (p.p90, q.p90), (p.p99, q.p99)] {
+                    assert!(
+                        (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                        "row {i}, {} s: {x} vs {y}",
+                        p.horizon_s
+                    );
+                }
+            }
+            compared += 1;
+        }
+        assert!(compared > 2_900 && dense.season_s().is_some());
+        assert_eq!((dense.k, sparse.k), (90, 33));
     }
 
     #[test]

@@ -18,4 +18,4 @@ pub mod policy;
 pub mod replay;
 
 pub use forecast::{Forecast, ForecastConfig, ForecastPoint, Forecaster};
-pub use policy::{Action, Decision, Observation, Policy, PolicyConfig, PolicyMode};
+pub use policy::{Action, Decision, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons};

@@ -95,6 +95,18 @@ impl PolicyConfig {
     }
 }
 
+/// Appends the horizons the policy plans over to `out`: every step of a series of cadence
+/// `step_s` up to the lead, the last one the lead itself (just the lead before the cadence is
+/// known). The live agent and `simulate` both forecast these.
+pub fn lead_horizons(step_s: f64, lead_s: f64, out: &mut Vec<f64>) {
+    if step_s <= 0.0 {
+        out.push(lead_s);
+        return;
+    }
+    let steps = (lead_s / step_s).ceil().max(1.0) as usize;
+    out.extend((1..=steps).map(|k| (k as f64 * step_s).min(lead_s)));
+}
+
 /// What the policy sees at decision time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observation {

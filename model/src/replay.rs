@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use crate::forecast::{ForecastConfig, Forecaster};
-use crate::policy::{Decision, Observation, Policy, PolicyConfig, PolicyMode};
+use crate::policy::{Decision, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons};
 
 /// One backtest output row.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,14 +122,8 @@ pub fn simulate_decisions(
         let fc = if config.mode == PolicyMode::Reactive {
             None
         } else {
-            let step = f.step_s();
-            let steps = if step > 0.0 {
-                (config.lead_s() / step).ceil().max(1.0) as usize
-            } else {
-                1
-            };
             horizons.clear();
-            horizons.extend((1..=steps).map(|k| (k as f64 * step).min(config.lead_s())));
+            lead_horizons(f.step_s(), config.lead_s(), &mut horizons);
             f.forecast(&horizons)
         };
         let obs = Observation {

@@ -84,11 +84,17 @@ fn heap_stops_growing_past_the_fine_window() {
 }
 
 /// The agent's own configuration over 15 days (release build: `cargo test --release -p
-/// headroom-model --test memory -- --ignored --nocapture`).
+/// headroom-model --test memory -- --ignored --nocapture`): every step up to a 310-second
+/// lead scored, and the 10- and 15-minute horizons it reports.
 #[test]
 #[ignore = "long: run in release"]
 fn agent_forecaster_heap_over_fifteen_days() {
-    let heap = heap_by_period(ForecastConfig::default(), 24, 15);
+    let agent = ForecastConfig {
+        horizon_s: 310.0,
+        extra_horizons_s: vec![600.0, 900.0],
+        ..ForecastConfig::default()
+    };
+    let heap = heap_by_period(agent, 24, 15);
     report("agent config, daily", &heap);
     let first = heap[0];
     let last = heap[heap.len() - 1];

@@ -25,6 +25,8 @@ pub(crate) struct Ar {
     seasonal: Option<[f64; 2]>,
     period: f64,
     clip: Vec<f64>,
+    /// The horizons fitted, in rows ahead.
+    steps: Vec<usize>,
     /// Coefficients, features × horizons.
     coef: Array2<f64>,
 }
@@ -35,8 +37,11 @@ impl Ar {
         1 + LAGS.len() + if seasonal { 2 } else { 0 }
     }
 
-    /// Fits horizons 1..=`k` on the recent window of `view`.
-    pub(crate) fn fit(view: &View, k: usize) -> Option<Ar> {
+    /// Fits the horizons `steps` (rows ahead, none beyond `k`) on the recent window of
+    /// `view`. The training window leaves room for horizon `k`, so a horizon's coefficients
+    /// do not depend on which others are fitted with it.
+    pub(crate) fn fit(view: &View, k: usize, steps: &[usize]) -> Option<Ar> {
+        let steps: Vec<usize> = steps.iter().copied().filter(|&s| s <= k).collect();
         let n = view.len();
         let max_lag = LAGS[LAGS.len() - 1];
         let hi = n.checked_sub(k + 1)?;
@@ -56,11 +61,13 @@ impl Ar {
             return None;
         }
         let rows = hi - lo + 1;
+        let fitted = steps.len();
         let mut model = Ar {
             seasonal,
             period,
             clip: vec![f64::INFINITY; p],
-            coef: Array2::zeros((p, k)),
+            steps,
+            coef: Array2::zeros((p, fitted)),
         };
         let base = lo - max_lag;
         let xs: Vec<f64> = (base..=hi + k).map(|i| view.x(i)).collect();
@@ -91,15 +98,15 @@ impl Ar {
         // Xᵀy a block of horizons at a time: the targets of every horizon at once would be
         // the largest allocation of a refit (rows × horizons); a block keeps the product a
         // matrix multiplication.
-        let mut b = Array2::zeros((p, k));
-        let mut block = Array2::zeros((rows, HORIZON_BLOCK.min(k)));
-        for first in (0..k).step_by(HORIZON_BLOCK) {
-            let width = HORIZON_BLOCK.min(k - first);
+        let mut b = Array2::zeros((p, fitted));
+        let mut block = Array2::zeros((rows, HORIZON_BLOCK.min(fitted)));
+        for first in (0..fitted).step_by(HORIZON_BLOCK) {
+            let width = HORIZON_BLOCK.min(fitted - first);
             let mut targets = block.slice_mut(s![.., ..width]);
             for (c, mut col) in targets.axis_iter_mut(Axis(1)).enumerate() {
-                let j = first + c;
+                let ahead = model.steps[first + c];
                 for (o, i) in col.iter_mut().zip(lo..=hi) {
-                    *o = xs[i + j + 1 - base] - xs[i - base];
+                    *o = xs[i + ahead - base] - xs[i - base];
                 }
                 let bj = bound(col.iter().copied(), &mut scratch);
                 col.mapv_inplace(|v| v.clamp(-bj, bj));
@@ -112,14 +119,15 @@ impl Ar {
         Some(model)
     }
 
-    /// Fills `out[k-1]` with the forecast of the deseasonalised series k rows ahead.
+    /// Fills `out[k-1]` with the forecast of the deseasonalised series k rows ahead, for
+    /// the horizons fitted (NaN elsewhere).
     pub(crate) fn predict(&self, view: &View, out: &mut [f64]) {
         let n = view.len();
         let p = self.clip.len();
         let mut f = [0.0; 16];
         let f = &mut f[..p];
+        out.iter_mut().for_each(|o| *o = f64::NAN);
         if n <= LAGS[LAGS.len() - 1] {
-            out.iter_mut().for_each(|o| *o = f64::NAN);
             return;
         }
         self.features(view, n - 1, f);
@@ -127,16 +135,10 @@ impl Ar {
             *v = v.clamp(-b, *b);
         }
         let base = view.x(n - 1);
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = if j < self.coef.ncols() {
-                base + f
-                    .iter()
-                    .zip(self.coef.column(j))
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-            } else {
-                f64::NAN
-            };
+        for (&ahead, coef) in self.steps.iter().zip(self.coef.columns()) {
+            if let Some(o) = out.get_mut(ahead - 1) {
+                *o = base + f.iter().zip(coef).map(|(a, b)| a * b).sum::<f64>();
+            }
         }
     }
 
@@ -239,9 +241,24 @@ mod tests {
             bucket_s: 0.0,
             profile: None,
         };
-        let m = Ar::fit(&view, 5).expect("fit");
+        let m = Ar::fit(&view, 5, &[1, 2, 3, 4, 5]).expect("fit");
         let mut out = [0.0; 5];
         m.predict(&view, &mut out);
         assert!(out[0] < 5.0 && out[4] < out[0], "{out:?}");
+        // A horizon's model does not depend on the others fitted with it.
+        let some = Ar::fit(&view, 5, &[2, 5]).expect("fit");
+        let mut part = [0.0; 5];
+        some.predict(&view, &mut part);
+        for (s, (p, o)) in part.iter().zip(&out).enumerate() {
+            if s == 1 || s == 4 {
+                assert!(
+                    (p - o).abs() <= 1e-9 * o.abs().max(1.0),
+                    "step {}: {p} vs {o}",
+                    s + 1
+                );
+            } else {
+                assert!(p.is_nan(), "step {} was not fitted: {p}", s + 1);
+            }
+        }
     }
 }

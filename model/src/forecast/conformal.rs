@@ -43,15 +43,28 @@ impl Conformal {
         }
     }
 
-    /// Keeps `k` horizons: the residuals of those kept stay, new ones start empty.
-    pub(crate) fn resize(&mut self, k: usize) {
-        self.recent.resize(k, VecDeque::new());
-        self.sorted.resize(k, Vec::new());
-        self.raw_max.resize(k, VecDeque::new());
-        self.pushed.resize(k, 0);
-        self.miss.resize(k, TARGET_MISS);
+    /// Rearranges the horizons: new horizon `j` takes over the residuals of old horizon
+    /// `from[j]`, or starts empty.
+    pub(crate) fn remap(&mut self, from: &[Option<usize>]) {
+        self.recent = pick(&mut self.recent, from, VecDeque::new);
+        self.sorted = pick(&mut self.sorted, from, Vec::new);
+        self.raw_max = pick(&mut self.raw_max, from, VecDeque::new);
+        self.pushed = pick(&mut self.pushed, from, || 0);
+        self.miss = pick(&mut self.miss, from, || TARGET_MISS);
     }
+}
 
+/// The entries of `old` named by `from`, moved out, or `fresh()` where `from` names none.
+fn pick<T: Default>(old: &mut [T], from: &[Option<usize>], fresh: impl Fn() -> T) -> Vec<T> {
+    from.iter()
+        .map(|i| match i.and_then(|i| old.get_mut(i)) {
+            Some(v) => std::mem::take(v),
+            None => fresh(),
+        })
+        .collect()
+}
+
+impl Conformal {
     /// Records the residual `actual - p50` for horizon index `k`, scaled and as is.
     pub(crate) fn push(&mut self, k: usize, r: f64, raw: f64) {
         let (r, raw) = (r as f32, raw as f32);
