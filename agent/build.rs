@@ -3,6 +3,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
+    // The agent binary's code layout (agent/link/order-link.sh, the linker driver): a new
+    // list relinks it.
+    println!("cargo:rerun-if-changed=link/hot-functions.txt");
+    println!("cargo:rerun-if-changed=link/order-link.sh");
     #[cfg(feature = "keda")]
     {
         println!("cargo:rerun-if-changed=proto/externalscaler.proto");

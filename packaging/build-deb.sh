@@ -26,6 +26,8 @@ if [ -n "$binary" ]; then
     agent_bin=$binary
     coordinator_bin=$(dirname "$binary")/headroom-coordinator
 else
+    # From the workspace, so that its .cargo/config.toml (linker flags, code layout) applies.
+    cd "$root"
     cargo build --locked --release -p headroom --bin headroom-coordinator --manifest-path "$root/Cargo.toml"
     cargo build --locked --profile agent -p headroom --bin headroom --manifest-path "$root/Cargo.toml"
     agent_bin=$target/agent/headroom
