@@ -6,9 +6,10 @@
 //! data shows a season). Each makes a forecast for horizons 1..K at every observation, and
 //! each is scored out of sample when the target arrives, per horizon, with an exponentially
 //! weighted absolute error. The horizons scored are every step up to `horizon_s`, a few
-//! farther ones (`extra_horizons_s`) and any other asked for, from when it is first asked. The P50 combines the models per horizon with weights that favour
-//! the recent leaders; P90 and P99 come from the combination's own recent residuals per
-//! horizon (conformal, with adaptive levels). Refits run on a schedule of observations, so
+//! farther ones (`extra_horizons_s`) and any other asked for, from when it is first asked.
+//! The P50 combines the models per horizon with weights that favour the recent leaders; P90
+//! and P99 come from the combination's own recent residuals per horizon (conformal, with
+//! adaptive levels). Refits run on a schedule of observations, so
 //! `observe` is amortised O(K) and `forecast` is a lookup. Time is always passed in.
 //! History past the last 30 hours is kept as 1-minute means, so a forecaster fed 10-second
 //! points for weeks holds a bounded window (about 30,000 rows for 14 days).
