@@ -3,8 +3,9 @@
 //!
 //! IMDSv2 is a session protocol: `PUT /latest/api/token` with a TTL header returns a token,
 //! which `GET /latest/meta-data/instance-id` must carry. The endpoint is configurable (the
-//! standard one is [`DEFAULT_ENDPOINT`]); off EC2 the call fails fast with the timeout.
-//! Blocking (ureq): call it once at agent start, from a thread or `spawn_blocking`.
+//! standard one is [`DEFAULT_ENDPOINT`](crate::actuator::imds::DEFAULT_ENDPOINT)); off EC2
+//! the call fails fast with the timeout. Blocking (ureq): call it once at agent start, from a
+//! thread or `spawn_blocking`.
 
 use std::time::Duration;
 

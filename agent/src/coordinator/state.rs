@@ -9,7 +9,7 @@
 //! connection. SQLite's automatic checkpoint would run inside whichever commit crosses the
 //! threshold, and its fsyncs would stall every request waiting for that commit. A passive
 //! checkpoint never blocks the writer but, under steady writes, never catches up either, so
-//! the log would grow without bound; once it is past [`RESTART_FRAMES`] the writer restarts it
+//! the log would grow without bound; once it is past `RESTART_FRAMES` the writer restarts it
 //! between two batches ([`State::restart_wal_if_due`]), copying only the frames written since
 //! the last passive pass.
 
