@@ -6,9 +6,9 @@
 Runs the agent under callgrind in its steady state (14 days of stored history, so start-up
 warms a full forecaster, and the Prometheus endpoint on), serves every control request in both
 forms, scrapes /metrics, reloads the configuration, checkpoints its write-ahead log, then stops
-it cleanly, so start-up, steady-state and shutdown code are all seen. Every function of the binary that executed is
-written, by symbol name without its hash, in the order of the profiled binary.
-agent/link/order-link.sh lays them out first in the next build. Needs valgrind.
+it cleanly, so start-up, steady-state and shutdown code are all seen. Every function of the
+binary that executed is written, by symbol name without its hash, in the order of the profiled
+binary. agent/link/order-link.sh lays them out first in the next build. Needs valgrind.
 """
 import argparse
 import os
@@ -36,7 +36,8 @@ SUFFIX = re.compile(r"(\.llvm)?\.[0-9]+$")
 
 
 def key(name):
-    return SUFFIX.sub("", HASH.sub("", name))
+    # As order-link.sh: the first hash only, then a trailing suffix.
+    return SUFFIX.sub("", HASH.sub("", name, count=1))
 
 
 def executed(callgrind_out, exe_name):

@@ -243,13 +243,9 @@ pub struct Forecaster {
     dense: usize,
     /// Horizons scored beyond `dense` steps, seconds.
     extra_s: Vec<f64>,
-    /// The steps scored, ascending: index `j` of the score, residual and issued tables is
-    /// `steps[j]` rows ahead.
+    /// The steps scored, ascending and never empty: index `j` of the score, residual and
+    /// issued tables is `steps[j]` rows ahead.
     steps: Vec<usize>,
-    /// `steps.len()`, the stride of the tables.
-    k: usize,
-    /// The farthest step scored.
-    kmax: usize,
     issued: Vec<Issued>,
     scores: Vec<Score>,
     conformal: Conformal,
@@ -287,8 +283,6 @@ impl Forecaster {
             dense,
             extra_s,
             steps: Vec::new(),
-            k: 0,
-            kmax: 0,
             issued: Vec::new(),
             scores: Vec::new(),
             conformal: Conformal::new(0),
@@ -413,9 +407,9 @@ impl Forecaster {
         // Spikes are clipped for fitting only: later values are followed as they come.
         let (lo, hi) = robust_bounds(&x);
         x.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
-        self.ets = Ets::fit(&x, self.kmax.div_ceil(2));
-        self.theta = Ets::fit_theta(&x, self.kmax.div_ceil(2));
-        self.ar = Ar::fit(&view, self.kmax, &self.steps);
+        self.ets = Ets::fit(&x, self.kmax().div_ceil(2));
+        self.theta = Ets::fit_theta(&x, self.kmax().div_ceil(2));
+        self.ar = Ar::fit(&view, self.kmax(), &self.steps);
     }
 
     /// Forecasts each horizon (seconds after the last observation).
@@ -498,7 +492,8 @@ impl Forecaster {
                 p99,
             });
         }
-        let cold = self.scores[DRIFT * self.k + jmax].mae().is_none() || self.ets.is_none();
+        let k = self.k();
+        let cold = self.scores[DRIFT * k + jmax].mae().is_none() || self.ets.is_none();
         let fallback = cold.then(|| {
             format!(
                 "cold start: {} observations ({:.0} s) of history; reactive forecast (last \
@@ -508,8 +503,8 @@ impl Forecaster {
             )
         });
         let error_ratio = match (
-            self.scores[COMBINED * self.k + jmax].mae(),
-            self.scores[NAIVE * self.k + jmax].mae(),
+            self.scores[COMBINED * k + jmax].mae(),
+            self.scores[NAIVE * k + jmax].mae(),
         ) {
             (Some(c), Some(n)) if n > 0.0 => Some(c / n),
             (Some(c), Some(_)) => Some(if c > 0.0 { f64::INFINITY } else { 1.0 }),
@@ -553,13 +548,23 @@ impl Forecaster {
 
     fn leader(&self, k: usize) -> usize {
         (0..MODELS.len())
-            .filter_map(|m| self.scores[m * self.k + k].mae().map(|e| (m, e)))
+            .filter_map(|m| self.scores[m * self.k() + k].mae().map(|e| (m, e)))
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map_or(NAIVE, |(m, _)| m)
     }
 
     fn slot(&self, row: u64) -> usize {
-        (row % (self.kmax as u64 + 1)) as usize
+        (row % (self.kmax() as u64 + 1)) as usize
+    }
+
+    /// Horizons scored: the stride of the score, residual and issued tables.
+    fn k(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The farthest step scored.
+    fn kmax(&self) -> usize {
+        self.steps.last().copied().unwrap_or(1)
     }
 
     /// The step of a horizon in seconds at the current cadence.
@@ -586,7 +591,7 @@ impl Forecaster {
     /// coordinator) does not send a warm forecaster back into cold start.
     fn resize(&mut self, steps: Vec<usize>) {
         let m = MODELS.len();
-        let k = steps.len();
+        let (old_k, k) = (self.k(), steps.len());
         let kmax = steps.last().copied().unwrap_or(1);
         let from: Vec<Option<usize>> = steps
             .iter()
@@ -595,15 +600,13 @@ impl Forecaster {
         let mut scores = vec![Score::default(); (m + 1) * k];
         for model in 0..=m {
             for (j, i) in from.iter().enumerate() {
-                if let Some(s) = i.and_then(|i| self.scores.get(model * self.k + i)) {
+                if let Some(s) = i.and_then(|i| self.scores.get(model * old_k + i)) {
                     scores[model * k + j] = *s;
                 }
             }
         }
         self.conformal.remap(&from);
         self.steps = steps;
-        self.k = k;
-        self.kmax = kmax;
         self.issued = (0..=kmax)
             .map(|_| Issued {
                 row: u64::MAX,
@@ -621,7 +624,7 @@ impl Forecaster {
     /// Scores the forecasts whose target is the observation just added.
     fn score(&mut self, v: f64) {
         let row = self.rows - 1;
-        let k = self.k;
+        let k = self.k();
         for j in 0..k {
             let h = self.steps[j];
             let Some(origin) = row.checked_sub(h as u64) else {
@@ -656,7 +659,7 @@ impl Forecaster {
 
     /// Makes and stores every model's forecast at the latest observation.
     fn issue(&mut self) {
-        let k = self.k;
+        let k = self.k();
         let Some(row) = self.rows.checked_sub(1) else {
             return;
         };
@@ -686,7 +689,7 @@ impl Forecaster {
             profile: self.profile.as_ref(),
         };
         let t_last = *view.times.last().unwrap_or(&0.0);
-        let kmax = self.kmax;
+        let kmax = self.kmax();
         let mut path = std::mem::take(&mut self.path);
         let mut scratch = std::mem::take(&mut self.scratch);
         for m in 0..MODELS.len() {
@@ -761,7 +764,7 @@ impl Forecaster {
 
     /// Weighted combination at horizon index `h` of the models scored well enough.
     fn combine(&self, preds: &[f64], h: usize) -> f64 {
-        let k = self.k;
+        let k = self.k();
         let maes: Vec<Option<f64>> = (0..MODELS.len())
             .map(|m| {
                 let p = preds[m * k + h];
@@ -1033,7 +1036,7 @@ mod tests {
             compared += 1;
         }
         assert!(compared > 2_900 && dense.season_s().is_some());
-        assert_eq!((dense.k, sparse.k), (90, 33));
+        assert_eq!((dense.k(), sparse.k()), (90, 33));
     }
 
     #[test]

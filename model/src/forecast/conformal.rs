@@ -52,19 +52,7 @@ impl Conformal {
         self.pushed = pick(&mut self.pushed, from, || 0);
         self.miss = pick(&mut self.miss, from, || TARGET_MISS);
     }
-}
 
-/// The entries of `old` named by `from`, moved out, or `fresh()` where `from` names none.
-fn pick<T: Default>(old: &mut [T], from: &[Option<usize>], fresh: impl Fn() -> T) -> Vec<T> {
-    from.iter()
-        .map(|i| match i.and_then(|i| old.get_mut(i)) {
-            Some(v) => std::mem::take(v),
-            None => fresh(),
-        })
-        .collect()
-}
-
-impl Conformal {
     /// Records the residual `actual - p50` for horizon index `k`, scaled and as is.
     pub(crate) fn push(&mut self, k: usize, r: f64, raw: f64) {
         let (r, raw) = (r as f32, raw as f32);
@@ -133,6 +121,16 @@ fn slide(w: &mut VecDeque<f32>, sorted: &mut Vec<f32>, r: f32) {
     w.push_back(r);
     let i = sorted.partition_point(|&x| x < r);
     sorted.insert(i, r);
+}
+
+/// The entries of `old` named by `from`, moved out, or `fresh()` where `from` names none.
+fn pick<T: Default>(old: &mut [T], from: &[Option<usize>], fresh: impl Fn() -> T) -> Vec<T> {
+    from.iter()
+        .map(|i| match i.and_then(|i| old.get_mut(i)) {
+            Some(v) => std::mem::take(v),
+            None => fresh(),
+        })
+        .collect()
 }
 
 /// Linear-interpolated quantile of a sorted slice.
