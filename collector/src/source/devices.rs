@@ -1,7 +1,10 @@
 //! Previous counters per device (disk or interface), in a table sized once at start-up so that
-//! looking a device up on each tick allocates nothing.
+//! looking a device up on each tick allocates nothing, and the rates between two reads.
 
-use crate::sample::ShortName;
+use std::time::Instant;
+
+use super::{SourceError, seconds};
+use crate::sample::{MAX_DEVICES, ShortName};
 
 /// How many devices a table remembers; devices beyond it are reported without rates.
 pub(crate) const TABLE_SIZE: usize = 256;
@@ -92,6 +95,63 @@ impl<C: Copy + Default> DeviceTable<C> {
     }
 }
 
+/// Per-device rates from successive reads of a counters file: the previous counters of each
+/// device, which devices are kept, and when the last read was.
+#[derive(Debug)]
+pub(crate) struct DeviceRates<C: Copy + Default> {
+    table: DeviceTable<C>,
+    prev_at: Option<Instant>,
+}
+
+impl<C: Copy + Default> DeviceRates<C> {
+    pub(crate) fn new() -> Self {
+        DeviceRates {
+            table: DeviceTable::new(),
+            prev_at: None,
+        }
+    }
+
+    /// Forgets every device: the next read only sets the baseline.
+    pub(crate) fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// One read at `now`: `read` passes every device's counters to the callback it is given;
+    /// `keep` decides once per device whether it is reported; `rates` turns two counters
+    /// `dt` seconds apart into the device's figures (`None` on a counter reset). Fills `out`
+    /// with up to [`MAX_DEVICES`] devices and `Ok(true)` once rates exist. A failed read
+    /// leaves the previous counters as they were.
+    pub(crate) fn read<S>(
+        &mut self,
+        now: Instant,
+        out: &mut [S; MAX_DEVICES],
+        count: &mut u8,
+        read: impl FnOnce(&mut dyn FnMut(&str, C)) -> Result<(), SourceError>,
+        mut keep: impl FnMut(&str) -> bool,
+        rates: impl Fn(&str, &C, &C, f64) -> Option<S>,
+    ) -> Result<bool, SourceError> {
+        let dt = self.prev_at.map(|t| seconds(t, now));
+        let table = &mut self.table;
+        let mut n = 0usize;
+        table.begin();
+        read(&mut |name, c| {
+            let kept = table.verdict(name).unwrap_or_else(|| keep(name));
+            let prev = table.update(name, kept, c);
+            if let (true, Some(p), Some(dt)) = (kept, prev, dt)
+                && n < MAX_DEVICES
+                && let Some(r) = rates(name, &p, &c, dt)
+            {
+                out[n] = r;
+                n += 1;
+            }
+        })?;
+        table.end();
+        *count = n as u8;
+        self.prev_at = Some(now);
+        Ok(dt.is_some())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +181,59 @@ mod tests {
         }
         t.end();
         assert_eq!(t.len, TABLE_SIZE);
+    }
+
+    #[test]
+    fn rates_between_reads_of_kept_devices() {
+        let mut r = DeviceRates::<u64>::new();
+        let mut out = [0.0f64; MAX_DEVICES];
+        let mut count = 0u8;
+        let t0 = Instant::now();
+        let devices = [("sda", 100u64), ("loop0", 7)];
+        let read = |add: u64| {
+            move |each: &mut dyn FnMut(&str, u64)| {
+                for (name, c) in devices {
+                    each(name, c + add);
+                }
+                Ok(())
+            }
+        };
+        let keep = |name: &str| !name.starts_with("loop");
+        let per_s = |_: &str, p: &u64, c: &u64, dt: f64| c.checked_sub(*p).map(|d| d as f64 / dt);
+        // The first read only sets the baseline.
+        assert!(
+            !r.read(t0, &mut out, &mut count, read(0), keep, per_s)
+                .unwrap()
+        );
+        assert_eq!(count, 0);
+        let t1 = t0 + std::time::Duration::from_secs(2);
+        assert!(
+            r.read(t1, &mut out, &mut count, read(10), keep, per_s)
+                .unwrap()
+        );
+        assert_eq!((count, out[0]), (1, 5.0));
+        // A failed read changes nothing: the next rate spans both intervals.
+        let failed = |_: &mut dyn FnMut(&str, u64)| {
+            Err(SourceError::Parse {
+                path: "diskstats".into(),
+                what: "short line",
+            })
+        };
+        let t2 = t1 + std::time::Duration::from_secs(2);
+        assert!(
+            r.read(t2, &mut out, &mut count, failed, keep, per_s)
+                .is_err()
+        );
+        let t3 = t2 + std::time::Duration::from_secs(2);
+        assert!(
+            r.read(t3, &mut out, &mut count, read(30), keep, per_s)
+                .unwrap()
+        );
+        assert_eq!((count, out[0]), (1, 5.0));
+        r.reset();
+        assert!(
+            !r.read(t3, &mut out, &mut count, read(40), keep, per_s)
+                .unwrap()
+        );
     }
 }

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::devices::DeviceTable;
-use super::{ProcFile, SourceError, seconds};
+use super::devices::DeviceRates;
+use super::{ProcFile, SourceError};
 use crate::parse::{counter_delta, fields, lines, parse_u64};
 use crate::sample::{DiskStats, MAX_DEVICES, ShortName};
 
@@ -114,8 +114,7 @@ pub(crate) struct DiskSource {
     diskstats: ProcFile,
     sys_block: PathBuf,
     skip_prefixes: Vec<String>,
-    table: DeviceTable<DiskCounters>,
-    prev_at: Option<Instant>,
+    rates: DeviceRates<DiskCounters>,
 }
 
 impl DiskSource {
@@ -124,15 +123,13 @@ impl DiskSource {
             diskstats: ProcFile::new(proc_root, "diskstats"),
             sys_block: sys_root.join("block"),
             skip_prefixes: skip_prefixes.to_vec(),
-            table: DeviceTable::new(),
-            prev_at: None,
+            rates: DeviceRates::new(),
         }
     }
 
     pub(crate) fn reopen(&mut self) {
         self.diskstats.close();
-        self.table = DeviceTable::new();
-        self.prev_at = None;
+        self.rates.reset();
     }
 
     fn whole_disk(sys_block: &Path, skip: &[String], name: &str) -> bool {
@@ -153,30 +150,16 @@ impl DiskSource {
         out: &mut [DiskStats; MAX_DEVICES],
         count: &mut u8,
     ) -> Result<bool, SourceError> {
-        let dt = self.prev_at.map(|t| seconds(t, now));
-        let table = &mut self.table;
-        let (sys_block, skip) = (&self.sys_block, &self.skip_prefixes);
-        let mut n = 0usize;
-        table.begin();
-        self.diskstats.parse(|buf| {
-            parse_diskstats(buf, |name, c| {
-                let keep = table
-                    .verdict(name)
-                    .unwrap_or_else(|| Self::whole_disk(sys_block, skip, name));
-                let prev = table.update(name, keep, c);
-                if let (true, Some(p), Some(dt)) = (keep, prev, dt)
-                    && n < MAX_DEVICES
-                    && let Some(r) = rates(name, &p, &c, dt)
-                {
-                    out[n] = r;
-                    n += 1;
-                }
-            })
-        })?;
-        table.end();
-        *count = n as u8;
-        self.prev_at = Some(now);
-        Ok(dt.is_some())
+        let (diskstats, sys_block, skip) =
+            (&mut self.diskstats, &self.sys_block, &self.skip_prefixes);
+        self.rates.read(
+            now,
+            out,
+            count,
+            |each| diskstats.parse(|buf| parse_diskstats(buf, each)),
+            |name| Self::whole_disk(sys_block, skip, name),
+            rates,
+        )
     }
 }
 

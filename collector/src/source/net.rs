@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::devices::DeviceTable;
-use super::{ProcFile, SourceError, seconds};
+use super::devices::DeviceRates;
+use super::{ProcFile, SourceError};
 use crate::parse::{counter_delta, fields, lines, parse_u64};
 use crate::sample::{MAX_DEVICES, NetStats, ShortName};
 
@@ -94,8 +94,7 @@ pub(crate) fn rates(name: &str, p: &NetCounters, c: &NetCounters, dt: f64) -> Op
 pub(crate) struct NetSource {
     dev: ProcFile,
     include_loopback: bool,
-    table: DeviceTable<NetCounters>,
-    prev_at: Option<Instant>,
+    rates: DeviceRates<NetCounters>,
 }
 
 impl NetSource {
@@ -103,15 +102,13 @@ impl NetSource {
         NetSource {
             dev: ProcFile::new(proc_root, "net/dev"),
             include_loopback,
-            table: DeviceTable::new(),
-            prev_at: None,
+            rates: DeviceRates::new(),
         }
     }
 
     pub(crate) fn reopen(&mut self) {
         self.dev.close();
-        self.table = DeviceTable::new();
-        self.prev_at = None;
+        self.rates.reset();
     }
 
     /// Fills `out` with up to [`MAX_DEVICES`] interfaces; `Ok(true)` once rates exist.
@@ -121,28 +118,15 @@ impl NetSource {
         out: &mut [NetStats; MAX_DEVICES],
         count: &mut u8,
     ) -> Result<bool, SourceError> {
-        let dt = self.prev_at.map(|t| seconds(t, now));
-        let table = &mut self.table;
-        let include_lo = self.include_loopback;
-        let mut n = 0usize;
-        table.begin();
-        self.dev.parse(|buf| {
-            parse_net_dev(buf, |name, c| {
-                let keep = include_lo || name != "lo";
-                let prev = table.update(name, keep, c);
-                if let (true, Some(p), Some(dt)) = (keep, prev, dt)
-                    && n < MAX_DEVICES
-                    && let Some(r) = rates(name, &p, &c, dt)
-                {
-                    out[n] = r;
-                    n += 1;
-                }
-            })
-        })?;
-        table.end();
-        *count = n as u8;
-        self.prev_at = Some(now);
-        Ok(dt.is_some())
+        let (dev, include_lo) = (&mut self.dev, self.include_loopback);
+        self.rates.read(
+            now,
+            out,
+            count,
+            |each| dev.parse(|buf| parse_net_dev(buf, each)),
+            |name| include_lo || name != "lo",
+            rates,
+        )
     }
 }
 
