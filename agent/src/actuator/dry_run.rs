@@ -23,11 +23,7 @@ impl DryRun {
 impl Actuate for DryRun {
     async fn current(&self) -> Result<Option<Capacity>, ActuatorError> {
         let last = self.last.lock().map(|g| *g).unwrap_or(None);
-        Ok(last.map(|desired| Capacity {
-            desired,
-            min: None,
-            max: None,
-        }))
+        Ok(last.map(Capacity::unbounded))
     }
 
     async fn set_capacity(

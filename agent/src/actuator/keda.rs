@@ -101,11 +101,7 @@ impl Keda {
 impl Actuate for Keda {
     async fn current(&self) -> Result<Option<Capacity>, ActuatorError> {
         let desired = self.board.get(&self.group).and_then(|e| e.desired);
-        Ok(desired.map(|desired| Capacity {
-            desired,
-            min: None,
-            max: None,
-        }))
+        Ok(desired.map(Capacity::unbounded))
     }
 
     async fn set_capacity(

@@ -41,6 +41,17 @@ pub struct Capacity {
     pub max: Option<u32>,
 }
 
+impl Capacity {
+    /// A capacity known only by its desired count: a scaler without bounds of its own.
+    pub fn unbounded(desired: u32) -> Capacity {
+        Capacity {
+            desired,
+            min: None,
+            max: None,
+        }
+    }
+}
+
 /// Why an actuation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ActuatorError {
