@@ -173,6 +173,28 @@ fn socket_is_not_world_accessible() {
 }
 
 #[test]
+fn log_filter_from_the_environment_wins_and_a_bad_one_is_reported() {
+    // $HEADROOM_LOG beats $RUST_LOG (info): the agent's INFO lines are filtered out.
+    let mut a = agent();
+    a.env = vec![("HEADROOM_LOG", "warn")];
+    a.start();
+    a.cli(&["status"]);
+    assert!(a.term().success(), "{}", a.log());
+    assert!(!a.log().contains("INFO"), "{}", a.log());
+    // A filter that does not parse is ignored, with a warning, and $RUST_LOG applies.
+    let mut a = agent();
+    a.env = vec![("HEADROOM_LOG", "warn,headroom=loud")];
+    a.start();
+    let log = a.log();
+    assert!(
+        log.contains("ignoring the log filter in the environment")
+            && log.contains("HEADROOM_LOG")
+            && log.contains("INFO"),
+        "{log}"
+    );
+}
+
+#[test]
 fn history_survives_sigterm_and_restart() {
     let mut a = agent();
     a.start();

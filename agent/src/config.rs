@@ -50,7 +50,7 @@ pub struct AgentSection {
     /// $XDG_RUNTIME_DIR/headroom.
     pub socket: String,
     /// Log filter: a default level and per-target levels, e.g. `info` or
-    /// `warn,headroom::pipeline=debug`; $RUST_LOG wins when set.
+    /// `warn,headroom::pipeline=debug`; $HEADROOM_LOG, else $RUST_LOG, wins when set.
     pub log: String,
 }
 
@@ -410,14 +410,8 @@ impl Config {
         if a.group.trim().is_empty() {
             bad("agent.group", "must not be empty".into());
         }
-        if let Err(e) = a.log.parse::<tracing_subscriber::filter::Targets>() {
-            bad(
-                "agent.log",
-                format!(
-                    "{:?} is not a filter like \"info\" or \"warn,headroom=debug\": {e}",
-                    a.log
-                ),
-            );
+        if let Err(e) = crate::logging::parse_filter(&a.log) {
+            bad("agent.log", e);
         }
         if a.host_id
             .chars()

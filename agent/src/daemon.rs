@@ -30,29 +30,6 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
         .map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
 }
 
-fn init_logging(cfg: &Config) {
-    use tracing_subscriber::filter::Targets;
-    use tracing_subscriber::prelude::*;
-    // Per-target levels, no span or field matching: a filter that needs no regex engine.
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse::<Targets>().ok())
-        .or_else(|| cfg.agent.log.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    // Under systemd the journal adds timestamps; elsewhere keep them.
-    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(ansi && !journal)
-        .with_writer(std::io::stderr);
-    let registry = tracing_subscriber::registry().with(filter);
-    if journal {
-        registry.with(layer.without_time()).init();
-    } else {
-        registry.with(layer).init();
-    }
-}
-
 /// The host id: configured, else /etc/machine-id, else the kernel's hostname.
 fn host_id(cfg: &Config) -> String {
     if !cfg.agent.host_id.is_empty() {
@@ -140,7 +117,7 @@ fn warm_from_history(
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let cfg = Arc::new(load_config(&args.config)?);
-    init_logging(&cfg);
+    crate::logging::init(Some(&cfg.agent.log));
     let state_dir = paths::state_dir(&cfg.agent.state_directory)?;
     if !state_dir.exists() {
         std::fs::create_dir_all(&state_dir)

@@ -12,6 +12,7 @@ pub mod coordinator;
 pub mod daemon;
 pub mod exit;
 pub mod health;
+pub mod logging;
 pub mod metrics;
 pub mod paths;
 pub mod pipeline;

@@ -18,6 +18,8 @@ pub struct Agent {
     pub child: Option<Child>,
     /// How many times it was spawned.
     pub starts: u32,
+    /// Environment set on every spawn, after the default `RUST_LOG=info`.
+    pub env: Vec<(&'static str, &'static str)>,
 }
 
 /// How to lay out a new [`Agent`]: cadence, identity and where its state lives.
@@ -70,6 +72,7 @@ impl AgentOptions {
             state,
             child: None,
             starts: 0,
+            env: Vec::new(),
         }
     }
 }
@@ -122,6 +125,7 @@ impl Agent {
             .args(["agent", "--config"])
             .arg(self.config_path())
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -85,20 +85,7 @@ pub struct App {
 
 /// Runs the coordinator until SIGTERM or SIGINT.
 pub fn run(args: CoordinatorArgs) -> anyhow::Result<()> {
-    use tracing_subscriber::filter::Targets;
-    use tracing_subscriber::prelude::*;
-    let filter = std::env::var("HEADROOM_LOG")
-        .ok()
-        .and_then(|v| v.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-        )
-        .try_init();
+    crate::logging::init(None);
     let config = CoordinatorConfig::load(&args)?;
     let tokens = Tokens::load(&config).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
