@@ -16,7 +16,7 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
     match req {
         Request::Status { .. } => status(&snap, now),
         Request::Health { .. } => {
-            let reader = Reader::open(&snap.db_path).context("opening the history database")?;
+            let reader = history_db(&snap)?;
             let transitions = reader.health(now - 86_400.0)?;
             Ok(json!({
                 "state": snap.health.state,
@@ -26,11 +26,11 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
             }))
         }
         Request::Decisions { since_s, .. } => {
-            let reader = Reader::open(&snap.db_path).context("opening the history database")?;
+            let reader = history_db(&snap)?;
             Ok(json!({ "decisions": reader.decisions(now - since_s)? }))
         }
         Request::Metrics { .. } => {
-            let reader = Reader::open(&snap.db_path).context("opening the history database")?;
+            let reader = history_db(&snap)?;
             Ok(json!({ "metrics": reader.metrics()?, "demand": snap.demand_metric }))
         }
         Request::History {
@@ -64,7 +64,7 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
                 None => Resolution::OneMinute,
                 Some(other) => anyhow::bail!("unknown resolution {other:?} (raw, 10s or 1m)"),
             };
-            let reader = Reader::open(&snap.db_path).context("opening the history database")?;
+            let reader = history_db(&snap)?;
             let points = reader.history(&metric, (now - since_s) as i64, res)?;
             if points.is_empty() && !reader.metrics()?.contains(&metric) {
                 anyhow::bail!("no history for metric {metric:?} (see `headroom history --list`)");
@@ -77,6 +77,12 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
         }
         Request::Forecast { metric, .. } => forecast(&snap, metric.as_deref(), now),
     }
+}
+
+/// The agent's database, read-only, opened for one answer: the CLI sends one request per
+/// connection, so a connection kept per client would be opened as often.
+fn history_db(snap: &Snapshot) -> anyhow::Result<Reader> {
+    Reader::open(&snap.db_path).context("opening the history database")
 }
 
 fn now_unix() -> f64 {
@@ -104,7 +110,7 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
         Some(m) if m == demand => forecast(snap, None, now),
         Some(m) => {
             // Any other metric: the same model, warmed from its stored history.
-            let reader = Reader::open(&snap.db_path).context("opening the history database")?;
+            let reader = history_db(snap)?;
             let mut points =
                 reader.history(m, (now - 14.0 * 86_400.0) as i64, Resolution::OneMinute)?;
             let recent_from = points.last().map(|p| p.ts + 60).unwrap_or(0);
