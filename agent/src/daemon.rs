@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use headroom_collector::{Sampler, SamplerConfig};
-use headroom_model::ForecastConfig;
 
 use crate::cli::AgentArgs;
 use crate::config::Config;
@@ -18,7 +17,7 @@ use crate::health::{Health, HealthState};
 use crate::pipeline::{
     Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot, Warmup, host_forecast,
 };
-use crate::store::{Reader, Resolution, Store};
+use crate::store::{Reader, Store};
 use crate::{control, metrics, paths, sender};
 
 /// The default configuration path; missing there means defaults.
@@ -91,29 +90,6 @@ fn now_unix() -> f64 {
 /// Page cache of the start-up scan of stored history, KiB: it reads each page once.
 const WARM_CACHE_KIB: u32 = 64;
 
-/// Warms the model from stored demand history: 1-minute rollups, then the finer 10-second
-/// ones, streamed (two weeks of rows are never all in memory).
-fn warm_from_history(
-    db: &Path,
-    metric: &str,
-    forecast: ForecastConfig,
-    now: f64,
-) -> anyhow::Result<Warmup> {
-    let reader = Reader::open_with_cache(db, WARM_CACHE_KIB)?;
-    let day_ago = (now - 86_400.0) as i64;
-    let fine_from = reader
-        .first_ts(metric, day_ago, Resolution::TenSeconds)?
-        .unwrap_or(i64::MAX);
-    let mut warm = Warmup::new(forecast);
-    // A minute that overlaps the first 10-second bucket is left to the finer rows.
-    let coarse = (now - 14.0 * 86_400.0) as i64..fine_from.saturating_sub(59);
-    reader.each_point(metric, coarse, Resolution::OneMinute, |p| warm.feed(p))?;
-    reader.each_point(metric, fine_from..i64::MAX, Resolution::TenSeconds, |p| {
-        warm.feed(p)
-    })?;
-    Ok(warm)
-}
-
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let cfg = Arc::new(load_config(&args.config)?);
@@ -129,8 +105,11 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", db_path.display()))?;
     let epoch = store.epoch().to_string();
     let started = Instant::now();
-    let warm = warm_from_history(&db_path, &cfg.model.demand, host_forecast(&cfg), now_unix())
+    let reader = Reader::open_with_cache(&db_path, WARM_CACHE_KIB)
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let warm = Warmup::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), now_unix())
         .context("reading stored history")?;
+    drop(reader);
 
     let sampler_cfg = SamplerConfig {
         proc_root: cfg.sources.proc_root.clone(),

@@ -21,7 +21,10 @@ use serde::Serialize;
 use crate::config::{Config, ModeSetting};
 use crate::health::{self, Health, HealthState};
 use crate::signal::{SIGNAL_VERSION, Signal};
-use crate::store::{Batch, Committed, DecisionRecord, ForecastRecord, HealthRecord, Point, Rollup};
+use crate::store::{
+    Batch, Committed, DecisionRecord, ForecastRecord, HealthRecord, Point, Reader, Resolution,
+    Rollup,
+};
 
 /// Horizons reported by `headroom forecast` and stored, seconds; the lead is added to them.
 /// The forecaster scores every step up to the lead (the policy plans over them all) and these
@@ -342,6 +345,39 @@ impl Warmup {
             self.recent.pop_front();
         }
         self.recent.push_back(p);
+    }
+
+    /// Warmed from `metric`'s stored history as far back as the model keeps: 1-minute
+    /// rollups, then the 10-second ones from where they start, streamed (two weeks of rows
+    /// are never all in memory).
+    pub fn from_store(
+        reader: &Reader,
+        metric: &str,
+        forecast: ForecastConfig,
+        now: f64,
+    ) -> anyhow::Result<Warmup> {
+        let day_ago = (now - 86_400.0) as i64;
+        let fine_from = reader
+            .first_ts(metric, day_ago, Resolution::TenSeconds)?
+            .unwrap_or(i64::MAX);
+        // A minute that overlaps the first 10-second bucket is left to the finer rows.
+        let coarse = (now - forecast.max_history_s) as i64..fine_from.saturating_sub(59);
+        let mut warm = Warmup::new(forecast);
+        reader.each_point(metric, coarse, Resolution::OneMinute, |p| warm.feed(p))?;
+        reader.each_point(metric, fine_from..i64::MAX, Resolution::TenSeconds, |p| {
+            warm.feed(p)
+        })?;
+        Ok(warm)
+    }
+
+    /// The last points fed, oldest first (up to an hour of 10-second rollups).
+    pub fn recent(&self) -> &VecDeque<Point> {
+        &self.recent
+    }
+
+    /// The forecaster, warmed.
+    pub fn forecaster(&mut self) -> &mut Forecaster {
+        &mut self.forecaster
     }
 }
 

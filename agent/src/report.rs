@@ -2,11 +2,11 @@
 
 use anyhow::Context;
 use headroom_collector::{Sample, SourceKind, SourceState};
-use headroom_model::{ForecastConfig, Forecaster};
+use headroom_model::ForecastConfig;
 use serde_json::{Value, json};
 
 use crate::control::Request;
-use crate::pipeline::{REPORT_HORIZONS, Shared, Snapshot};
+use crate::pipeline::{REPORT_HORIZONS, Shared, Snapshot, Warmup};
 use crate::store::{Point, Reader, Resolution};
 
 /// Answers one request from the snapshot and the database.
@@ -110,27 +110,20 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
         Some(m) if m == demand => forecast(snap, None, now),
         Some(m) => {
             // Any other metric: the same model, warmed from its stored history.
-            let reader = history_db(snap)?;
-            let mut points =
-                reader.history(m, (now - 14.0 * 86_400.0) as i64, Resolution::OneMinute)?;
-            let recent_from = points.last().map(|p| p.ts + 60).unwrap_or(0);
-            let fine = reader.history(m, (now - 86_400.0) as i64, Resolution::TenSeconds)?;
-            points.extend(fine.iter().filter(|p| p.ts >= recent_from));
-            if points.is_empty() {
+            let mut warm =
+                Warmup::from_store(&history_db(snap)?, m, ForecastConfig::default(), now)?;
+            let Some(latest) = warm.recent().back().map(|p| p.mean) else {
                 anyhow::bail!("no history for metric {m:?} (see `headroom history --list`)");
-            }
-            let mut f = Forecaster::new(ForecastConfig::default());
-            for p in &points {
-                f.observe(p.ts as f64, p.mean);
-            }
+            };
+            let forecast = warm.forecaster().forecast(&REPORT_HORIZONS);
             let hour_ago = (now - 3600.0) as i64;
-            let recent: Vec<&Point> = fine.iter().filter(|p| p.ts >= hour_ago).collect();
+            let recent: Vec<&Point> = warm.recent().iter().filter(|p| p.ts >= hour_ago).collect();
             Ok(json!({
                 "metric": m,
                 "now": now,
-                "value": points.last().map(|p| p.mean),
+                "value": latest,
                 "lead_s": lead,
-                "forecast": f.forecast(&REPORT_HORIZONS),
+                "forecast": forecast,
                 "recent": recent,
             }))
         }
