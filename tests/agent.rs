@@ -131,10 +131,15 @@ fn every_cli_command_answers_in_both_forms() {
     // Another stored metric: the same model, warmed from its history on request.
     let other = a.json(&["forecast", "--metric", "memory.used"]);
     assert_eq!(other["metric"], "memory.used");
-    assert!(other["value"].as_f64().is_some_and(|v| v > 0.0), "{other:#}");
+    assert!(
+        other["value"].as_f64().is_some_and(|v| v > 0.0),
+        "{other:#}"
+    );
     assert!(
         other["recent"].as_array().is_some_and(|r| !r.is_empty())
-            && other["forecast"]["points"].as_array().is_some_and(|p| !p.is_empty()),
+            && other["forecast"]["points"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty()),
         "{other:#}"
     );
     let bad = a.cli(&["forecast", "--metric", "no.such.metric"]);
