@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Agent, BIN, free_port, write_script};
+use common::{
+    Agent, BIN, Coordinator, TOKEN, coordinator_toml, free_port, write_script, write_token,
+};
 
 /// Highest `systemd-analyze security` exposure accepted for either unit.
 const MAX_EXPOSURE: f64 = 1.5;
@@ -183,6 +185,8 @@ fn units_declare_notify_watchdog_and_directories() {
     let coord = std::fs::read_to_string(packaging().join("headroom-coordinator.service")).unwrap();
     for line in [
         "ExecStart=/usr/bin/headroom-coordinator coordinator --config /etc/headroom/coordinator.toml",
+        "Type=notify",
+        "NotifyAccess=main",
         "StateDirectory=headroom-coordinator",
         "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
         "Restart=on-failure",
@@ -283,6 +287,38 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The coordinator says READY=1 once it accepts signals, and STOPPING=1 on SIGTERM.
+#[test]
+fn coordinator_notifies_ready_when_listening_and_stopping_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&notify).unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = dir.path().join("c.toml");
+    let toml = coordinator_toml(
+        "127.0.0.1:0",
+        &dir.path().join("state.db"),
+        &token,
+        "kind = \"dry-run\"",
+    );
+    std::fs::write(&config, toml).unwrap();
+    let notify_env = notify.to_str().unwrap();
+    let c = Coordinator::start(dir.path(), &config, &[("NOTIFY_SOCKET", notify_env)]);
+    let mut log = Vec::new();
+    wait_for(&sock, &mut log, 10, "READY=1", |m| m == "READY=1");
+    let accepts = std::net::TcpStream::connect(c.url.trim_start_matches("http://"));
+    assert!(accepts.is_ok(), "READY=1 before the listener accepts");
+    let pid = c.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for(&sock, &mut log, 10, "STOPPING=1", |m| m == "STOPPING=1");
 }
 
 #[test]

@@ -193,6 +193,8 @@ async fn serve(
         }
     };
     tracing::info!(%addr, groups = app.groups.len(), state = %config.state.display(), "coordinator started");
+    // Under systemd (Type=notify): units ordered after this one start once it accepts signals.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -210,6 +212,7 @@ async fn serve(
         }
     }
     tracing::info!("stopping");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     handle.graceful_shutdown(Some(Duration::from_secs(5)));
     match server.await {
