@@ -163,12 +163,16 @@ pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
             );
         }
         if let Some(ls) = l["listeners"].as_array() {
+            let total = l["listeners_total"].as_u64().unwrap_or(ls.len() as u64);
+            let shown = if total > ls.len() as u64 {
+                format!(" (the first {} shown)", ls.len())
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 o,
-                "  accept queues: {} listening sockets; overflows {} drops {} in the last interval",
-                ls.len(),
-                l["listen_overflows"],
-                l["listen_drops"]
+                "  accept queues: {total} listening sockets{shown}; overflows {} drops {} in the last interval",
+                l["listen_overflows"], l["listen_drops"]
             );
             for q in ls {
                 let fam = if q["ipv6"].as_bool().unwrap_or(false) {

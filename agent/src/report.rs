@@ -217,6 +217,7 @@ pub fn sample_json(s: &Sample) -> Value {
             .map(|q| json!({ "port": q.port, "ipv6": q.ipv6, "depth": q.depth, "backlog": q.backlog }))
             .collect();
         obj.insert("listeners".into(), Value::Array(l));
+        obj.insert("listeners_total".into(), json!(s.accept_totals.listeners));
     }
     if s.has(SourceKind::Netstat) {
         obj.insert("listen_overflows".into(), json!(s.listen_overflows));

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::sample::{Sample, SourceKind, SourceState};
+use crate::sample::{AcceptTotals, Sample, SourceKind, SourceState};
 use crate::sampler::SamplerConfig;
 use crate::source::accept_queue::AcceptQueueSource;
 use crate::source::app_metrics::AppSource;
@@ -185,10 +185,17 @@ impl Collector {
             &mut h[K::AcceptQueue.index()],
             now,
             &mut self.accept,
-            |s| s.read(&mut out.listeners, &mut out.listener_count),
+            |s| {
+                s.read(
+                    &mut out.listeners,
+                    &mut out.listener_count,
+                    &mut out.accept_totals,
+                )
+            },
         );
         if !aq_ok {
             out.listener_count = 0;
+            out.accept_totals = AcceptTotals::default();
         }
         set(K::AcceptQueue, aq_ok);
         set(

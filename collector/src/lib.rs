@@ -49,8 +49,8 @@ pub mod fuzz;
 pub use collector::Collector;
 pub use ring::{SampleSender, ring};
 pub use sample::{
-    AcceptQueue, AppGauge, CpuStats, DiskStats, MemoryStats, MetricName, NetStats, PressureStats,
-    Sample, ShortName, SourceKind, SourceState,
+    AcceptQueue, AcceptTotals, AppGauge, CpuStats, DiskStats, MemoryStats, MetricName, NetStats,
+    PressureStats, Sample, ShortName, SourceKind, SourceState,
 };
 pub use sampler::{SampleReceiver, Sampler, SamplerConfig, SamplerHandle, SamplerStats};
 pub use source::SourceError;

@@ -237,6 +237,18 @@ pub struct AcceptQueue {
     pub backlog: u32,
 }
 
+/// Every listening TCP socket of the host, including those beyond the per-port table: what
+/// the host-wide accept-queue metrics are computed from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AcceptTotals {
+    /// Listening (port, family) groups seen; more than `listener_count` when the table is full.
+    pub listeners: u32,
+    /// Connections completed but not yet accepted, summed over every listener.
+    pub depth: u64,
+    /// The fullest accept queue's depth over its backlog (0 where backlogs are unknown).
+    pub max_fill: f64,
+}
+
 /// One configured application gauge.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct AppGauge {
@@ -279,6 +291,8 @@ pub struct Sample {
     pub listeners: [AcceptQueue; MAX_LISTENERS],
     /// Number of valid entries in `listeners`.
     pub listener_count: u8,
+    /// Every listener's queue, the ones past [`MAX_LISTENERS`] included.
+    pub accept_totals: AcceptTotals,
     /// ListenOverflows and ListenDrops in the last interval.
     pub listen_overflows: u64,
     /// ListenDrops in the last interval.
@@ -309,6 +323,7 @@ impl Default for Sample {
             net_count: 0,
             listeners: [AcceptQueue::default(); MAX_LISTENERS],
             listener_count: 0,
+            accept_totals: AcceptTotals::default(),
             listen_overflows: 0,
             listen_drops: 0,
             app: [AppGauge::default(); MAX_APP_GAUGES],
@@ -449,17 +464,8 @@ impl Sample {
             }
         }
         if self.has(SourceKind::AcceptQueue) {
-            let mut total = 0u64;
-            let mut max_fill = 0.0f64;
-            let listeners = &self.listeners[..(self.listener_count as usize).min(MAX_LISTENERS)];
-            for q in listeners {
-                total += q.depth as u64;
-                if q.backlog > 0 {
-                    max_fill = max_fill.max(f64::from(q.depth) / f64::from(q.backlog));
-                }
-            }
-            f(host("accept_queue.depth"), total as f64);
-            f(host("accept_queue.max_fill"), max_fill);
+            f(host("accept_queue.depth"), self.accept_totals.depth as f64);
+            f(host("accept_queue.max_fill"), self.accept_totals.max_fill);
         }
         if self.has(SourceKind::Netstat) {
             f(host("tcp.listen_overflows"), self.listen_overflows as f64);
@@ -498,6 +504,12 @@ mod tests {
             ipv6: false,
             depth: 3,
             backlog: 4,
+        };
+        // The host-wide metrics come from the totals, which cover listeners past the table.
+        s.accept_totals = AcceptTotals {
+            listeners: 300,
+            depth: 3,
+            max_fill: 0.75,
         };
         let mut n = 0;
         let mut fill = None;

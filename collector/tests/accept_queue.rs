@@ -126,3 +126,35 @@ fn proc_net_tcp_fallback() {
         "/proc/net/tcp carries no backlog"
     );
 }
+
+/// More listening ports than the sample's table holds: the table stops at its size, and the
+/// host-wide totals (the `accept_queue.*` metrics, a possible demand signal) still count every
+/// listener's queue.
+#[test]
+fn listeners_past_the_table_still_count_in_the_totals() {
+    use headroom_collector::sample::MAX_LISTENERS;
+    let ports = MAX_LISTENERS + 6;
+    let listeners: Vec<(Socket, SocketAddr)> =
+        (0..ports).map(|_| listener("127.0.0.1:0")).collect();
+    // One connection waits in every queue.
+    let _clients: Vec<TcpStream> = listeners
+        .iter()
+        .map(|(_, addr)| TcpStream::connect(addr).unwrap())
+        .collect();
+    let mut collector = Collector::new(&SamplerConfig::default()).unwrap();
+    let mut s = Sample::default();
+    assert!(eventually(|| {
+        collector.sample_into(&mut s);
+        s.accept_totals.depth >= ports as u64
+    }));
+    assert_eq!(s.listener_count as usize, MAX_LISTENERS);
+    assert!(s.accept_totals.listeners as usize >= ports);
+    assert!(s.accept_totals.max_fill >= 1.0 / f64::from(BACKLOG));
+    let mut depth = None;
+    s.visit(|m, v| {
+        if m.family == "accept_queue.depth" {
+            depth = Some(v);
+        }
+    });
+    assert!(depth.is_some_and(|d| d >= ports as f64), "{depth:?}");
+}

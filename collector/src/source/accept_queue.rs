@@ -19,7 +19,7 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::{ProcFile, SourceError};
 use crate::parse::{fields, lines, parse_hex_u32};
-use crate::sample::{AcceptQueue, MAX_LISTENERS};
+use crate::sample::{AcceptQueue, AcceptTotals, MAX_LISTENERS};
 
 const NLMSG_HDR: usize = 16;
 const NLMSG_ERROR: u16 = 2;
@@ -291,8 +291,6 @@ pub(crate) struct AcceptQueueSource {
     backend: Backend,
     use_diag: bool,
     proc_root: std::path::PathBuf,
-    /// Listeners that did not fit in the sample on the last read.
-    pub(crate) omitted: u32,
 }
 
 impl AcceptQueueSource {
@@ -302,7 +300,6 @@ impl AcceptQueueSource {
             backend,
             use_diag: sock_diag,
             proc_root: proc_root.to_path_buf(),
-            omitted: 0,
         }
     }
 
@@ -337,16 +334,21 @@ impl AcceptQueueSource {
         self.backend = Self::backend(&self.proc_root, self.use_diag);
     }
 
+    /// Fills `out` with up to [`MAX_LISTENERS`] (port, family) groups and `totals` with every
+    /// listener, those that did not fit included.
     pub(crate) fn read(
         &mut self,
         out: &mut [AcceptQueue; MAX_LISTENERS],
         count: &mut u8,
+        totals: &mut AcceptTotals,
     ) -> Result<bool, SourceError> {
         let mut n = 0usize;
-        let mut omitted = 0u32;
+        let mut omitted = AcceptTotals::default();
         let mut add = |q: AcceptQueue| {
             if !merge(out, &mut n, q) {
-                omitted = omitted.saturating_add(1);
+                omitted.listeners = omitted.listeners.saturating_add(1);
+                omitted.depth += u64::from(q.depth);
+                omitted.max_fill = omitted.max_fill.max(fill(&q));
             }
         };
         match &mut self.backend {
@@ -356,9 +358,23 @@ impl AcceptQueueSource {
                 tcp6.parse(|b| parse_proc_tcp(b, true, &mut add))?;
             }
         }
-        self.omitted = omitted;
         *count = n as u8;
+        let listed = &out[..n];
+        *totals = AcceptTotals {
+            listeners: n as u32 + omitted.listeners,
+            depth: listed.iter().map(|q| u64::from(q.depth)).sum::<u64>() + omitted.depth,
+            max_fill: listed.iter().map(fill).fold(omitted.max_fill, f64::max),
+        };
         Ok(true)
+    }
+}
+
+/// Depth over backlog; 0 where the backlog is unknown (the /proc fallback).
+fn fill(q: &AcceptQueue) -> f64 {
+    if q.backlog > 0 {
+        f64::from(q.depth) / f64::from(q.backlog)
+    } else {
+        0.0
     }
 }
 
