@@ -241,7 +241,8 @@ pub struct AcceptQueue {
 /// the host-wide accept-queue metrics are computed from.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct AcceptTotals {
-    /// Listening (port, family) groups seen; more than `listener_count` when the table is full.
+    /// Listeners seen: the table's (port, family) groups, plus each socket that did not fit
+    /// (so more than `listener_count` once the table is full).
     pub listeners: u32,
     /// Connections completed but not yet accepted, summed over every listener.
     pub depth: u64,
