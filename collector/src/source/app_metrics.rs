@@ -95,7 +95,13 @@ pub(crate) fn parse_prometheus(body: &[u8], wanted: &[String], out: &mut AppSnap
         };
         let series = &line[..end];
         let name = series.split(|&b| b == b'{').next().unwrap_or(series);
-        let Some(value) = fields(&line[end..]).next().and_then(parse_f64) else {
+        // NaN and ±Inf are valid exposition values (an empty summary's quantile) but no
+        // measure of load: the gauge reads as absent rather than poisoning sums and rollups.
+        let Some(value) = fields(&line[end..])
+            .next()
+            .and_then(parse_f64)
+            .filter(|v| v.is_finite())
+        else {
             continue;
         };
         for (i, w) in wanted.iter().take(MAX_APP_GAUGES).enumerate() {
@@ -118,7 +124,13 @@ pub(crate) fn is_loopback_http(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else {
         return false;
     };
-    let host_port = rest.split('/').next().unwrap_or("");
+    let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Host and port only: user info (`127.0.0.1:80@elsewhere`) would send the request to the
+    // host after the `@`.
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']' | '-');
+    if !host_port.chars().all(plain) {
+        return false;
+    }
     let host = if let Some(v6) = host_port.strip_prefix('[') {
         v6.split(']').next().unwrap_or("")
     } else {
@@ -312,12 +324,26 @@ up 1
     }
 
     #[test]
+    fn non_finite_values_read_as_absent() {
+        let body = b"a NaN\nb +Inf\nc -Inf\nd 2\nd NaN\n";
+        let wanted = ["a", "b", "c", "d"].map(String::from);
+        let mut s = AppSnapshot::default();
+        parse_prometheus(body, &wanted, &mut s);
+        assert_eq!(s.found, 0b1000);
+        assert_eq!(s.values[3], 2.0);
+    }
+
+    #[test]
     fn loopback_only() {
         assert!(is_loopback_http("http://127.0.0.1:9100/metrics"));
         assert!(is_loopback_http("http://[::1]:9100/metrics"));
         assert!(is_loopback_http("http://localhost/metrics"));
         assert!(!is_loopback_http("https://127.0.0.1/metrics"));
         assert!(!is_loopback_http("http://10.0.0.1:9100/metrics"));
+        assert!(!is_loopback_http("http://127.0.0.1:80@example.com/metrics"));
+        assert!(!is_loopback_http("http://localhost@10.0.0.1/metrics"));
+        assert!(!is_loopback_http("http://127.0.0.1%2f@10.0.0.1/"));
+        assert!(is_loopback_http("http://127.0.0.1:9100?x=@y"));
     }
 
     proptest! {
