@@ -257,7 +257,9 @@ pub fn demand_of(s: &Sample, metric: &str) -> Option<f64> {
             found = Some(v);
         }
     });
-    found
+    // Load is finite and never below zero (an application gauge may be either): a value that
+    // is not reads as none, and one below zero as zero, so decisions and signals stay valid.
+    found.filter(|v| v.is_finite()).map(|v| v.max(0.0))
 }
 
 /// The forecaster of a host: every step up to the lead is scored, as the policy plans over
@@ -309,7 +311,9 @@ pub struct Pipeline {
     policy: Policy,
     /// Demand of the samples drained this tick, on their way to [`Snapshot::raw`].
     raw: Vec<RawPoint>,
-    last_decision: Option<f64>,
+    /// When the last decision was made, on the sampler's monotonic clock: a wall clock stepped
+    /// back (NTP at boot, a VM resumed) must not hold the next decision back by the step.
+    last_decision: Option<Duration>,
     last_health: Option<Health>,
     last_prune: Option<Instant>,
     last_statvfs: Option<(Instant, Option<f64>)>,
@@ -518,9 +522,15 @@ impl Pipeline {
         if let (Some(s), Some(now)) = (latest, now_wall) {
             let demand = latest_demand;
             let saturated = is_saturated(&s, &self.cfg.model.demand);
+            // A sampler restarted by a reload starts its clock again: then the decision is due.
+            let interval = self
+                .cfg
+                .agent
+                .decision_interval
+                .saturating_sub(Duration::from_micros(1));
             let due = self
                 .last_decision
-                .is_none_or(|t| now - t >= self.cfg.agent.decision_interval.as_secs_f64() - 1e-6);
+                .is_none_or(|t| s.mono.checked_sub(t).is_none_or(|d| d >= interval));
             let excess = demand
                 .is_some_and(|d| d > self.capacity * self.cfg.model.target_utilization)
                 || saturated;
@@ -529,6 +539,7 @@ impl Pipeline {
             if let Some(d) = demand
                 && (due || reactive)
             {
+                self.last_decision = Some(s.mono);
                 self.decide(now, d, saturated, &mut batch);
             }
         }
@@ -610,7 +621,6 @@ impl Pipeline {
     }
 
     fn decide(&mut self, now: f64, demand: f64, saturated: bool, batch: &mut Batch) {
-        self.last_decision = Some(now);
         let lead = self.policy.config().lead_s();
         let mut horizons = Vec::new();
         lead_horizons(self.forecaster.step_s(), lead, &mut horizons);
@@ -679,8 +689,9 @@ impl Pipeline {
             demand_now: demand,
             capacity: self.capacity,
             lead_s: decision.lead_s,
-            p50_at_lead: decision.p50_at_lead,
-            p90_at_lead: decision.p90_at_lead,
+            // A forecast of a series that went below zero may too; a signal's figures may not.
+            p50_at_lead: decision.p50_at_lead.map(|v| v.max(0.0)),
+            p90_at_lead: decision.p90_at_lead.map(|v| v.max(0.0)),
             saturated,
             action: action.into(),
             desired_change: decision.desired as i32 - decision.current as i32,
@@ -888,6 +899,128 @@ mod tests {
         let mut k = String::new();
         metric_key(n, &mut k);
         assert_eq!(k, "app.http_requests_in_flight");
+    }
+
+    /// A pipeline over a ring the test feeds, with the writer's channel to read.
+    fn pipeline(
+        cfg: Config,
+    ) -> (
+        Pipeline,
+        headroom_collector::SampleSender,
+        Receiver<WriterMsg>,
+    ) {
+        let cfg = Arc::new(cfg);
+        let (tx, rx) = headroom_collector::ring(64);
+        let (writer, written) = std::sync::mpsc::sync_channel(64);
+        let shared = Shared::new(Snapshot {
+            started_at: 0.0,
+            host: "h".into(),
+            group: "g".into(),
+            interval_s: 1.0,
+            decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
+            demand_metric: cfg.model.demand.clone(),
+            capacity: 4.0,
+            sample: None,
+            sources: Vec::new(),
+            ticks: 0,
+            ring_dropped: 0,
+            late_ticks: 0,
+            decision: None,
+            forecast: None,
+            health: Health {
+                state: HealthState::Healthy,
+                reasons: Vec::new(),
+            },
+            committed: Default::default(),
+            store_error: None,
+            store_backlog: 0,
+            writer_busy_since: None,
+            store_locked_since: None,
+            recent: Default::default(),
+            raw: Default::default(),
+            db_path: PathBuf::new(),
+        });
+        let (_, control) = std::sync::mpsc::channel();
+        let p = Pipeline::new(PipelineParts {
+            capacity: 4.0,
+            rx,
+            stats: Arc::default(),
+            writer,
+            shared,
+            control,
+            state_dir: std::env::temp_dir(),
+            warm: Warmup::new(host_forecast(&cfg)),
+            on_tick: Box::new(|| {}),
+            instance_id: None,
+            cfg,
+        });
+        (p, tx, written)
+    }
+
+    /// Feeds one sample at `mono` seconds of the sampler's clock and `wall` of the wall clock;
+    /// says whether that tick made a decision.
+    fn decides_at(
+        p: &mut Pipeline,
+        tx: &mut headroom_collector::SampleSender,
+        written: &Receiver<WriterMsg>,
+        mono: f64,
+        wall: f64,
+    ) -> bool {
+        let mut s = Sample {
+            valid: 1, // cpu
+            mono: Duration::from_secs_f64(mono),
+            wall_unix: wall,
+            ..Sample::default()
+        };
+        s.cpu.busy_cores = 1.0;
+        assert!(tx.push(s));
+        p.tick();
+        written.try_iter().any(|m| match m {
+            WriterMsg::Batch(b) => b.decision.is_some(),
+            WriterMsg::Prune { .. } => false,
+        })
+    }
+
+    #[test]
+    fn decisions_keep_their_interval_when_the_wall_clock_steps_back() {
+        let (mut p, mut tx, written) = pipeline(Config::default());
+        let interval = p.cfg.agent.decision_interval.as_secs_f64();
+        let wall = 1.7e9;
+        assert!(
+            decides_at(&mut p, &mut tx, &written, 0.0, wall),
+            "first sample"
+        );
+        assert!(!decides_at(&mut p, &mut tx, &written, 1.0, wall + 1.0));
+        // The wall clock steps back an hour; the sampler's clock goes on.
+        let mut decided = Vec::new();
+        for i in 2..=(interval as i64 + 1) {
+            let t = i as f64;
+            if decides_at(&mut p, &mut tx, &written, t, wall - 3600.0 + t) {
+                decided.push(t);
+            }
+        }
+        assert_eq!(
+            decided,
+            [interval],
+            "decided at sampler seconds {decided:?}"
+        );
+    }
+
+    #[test]
+    fn demand_is_finite_and_never_below_zero() {
+        let mut s = Sample {
+            valid: 1, // cpu
+            ..Sample::default()
+        };
+        for (v, want) in [
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+            (-2.0, Some(0.0)),
+            (1.5, Some(1.5)),
+        ] {
+            s.cpu.busy_cores = v;
+            assert_eq!(demand_of(&s, "cpu.busy_cores"), want, "{v}");
+        }
     }
 
     #[test]

@@ -15,7 +15,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::config::Config;
-use crate::signal::Signal;
 use crate::store::Reader;
 
 /// Stops the sender thread.
@@ -213,10 +212,11 @@ impl Sender {
     }
 }
 
-/// Sets `sent_at` on a stored signal.
+/// Sets `sent_at` on a stored signal, leaving every other field as stored: a row written by
+/// another version of the agent is sent as it was, for the coordinator to judge.
 fn stamp(payload: &str) -> anyhow::Result<String> {
-    let mut s: Signal = serde_json::from_str(payload)?;
-    s.sent_at = now_unix();
+    let mut s: serde_json::Map<String, serde_json::Value> = serde_json::from_str(payload)?;
+    s.insert("sent_at".into(), now_unix().into());
     Ok(serde_json::to_string(&s)?)
 }
 
@@ -252,6 +252,15 @@ mod tests {
             b = n;
         }
         assert!(b >= Duration::from_secs(15), "{b:?}");
+    }
+
+    #[test]
+    fn stamping_keeps_fields_this_version_does_not_know() {
+        let stored = r#"{"version":1,"seq":7,"sent_at":0.0,"field_of_a_later_version":[1,2]}"#;
+        let v: serde_json::Value = serde_json::from_str(&stamp(stored).unwrap()).unwrap();
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["field_of_a_later_version"], serde_json::json!([1, 2]));
+        assert!(v["sent_at"].as_f64().unwrap() > 1.0e9);
     }
 
     #[test]
