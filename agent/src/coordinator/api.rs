@@ -226,10 +226,8 @@ async fn ingest(
             seq: signal.seq,
             outcome,
         });
-        if let Some(group) = app.groups.get(&signal.group)
-            && let Ok(mut g) = group.state.lock()
-        {
-            g.ingest(signal, outcome, now);
+        if let Some(group) = app.groups.get(&signal.group) {
+            super::locked(&group.state).ingest(signal, outcome, now);
         }
     }
     for (group, [applied, stored, duplicate]) in tally {

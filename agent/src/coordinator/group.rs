@@ -129,7 +129,12 @@ impl GroupState {
         let unhealthy = signal.health_state() == Health::Unhealthy;
         let host = signal.host.clone();
         match self.hosts.get_mut(&host) {
-            Some(h) if signal.decided_at < h.latest.decided_at => {}
+            // An older signal of the same record (delivered out of order) is not the host's
+            // state, but it shows the host alive. Order is the agent's seq, not its clock: a
+            // host whose clock steps back must not look stale until it expires.
+            Some(h) if signal.epoch == h.latest.epoch && signal.seq < h.latest.seq => {
+                h.received_at = received_at;
+            }
             Some(h) => {
                 h.unhealthy_streak = if unhealthy {
                     h.unhealthy_streak.saturating_add(1)
@@ -243,7 +248,8 @@ impl GroupState {
         }
         let mut step = None;
         let since = now - self.last_actuation_at;
-        let rate_ok = since >= c.actuation_interval.0;
+        // A clock stepped back (since < 0) must not hold every actuation back by the step.
+        let rate_ok = since >= c.actuation_interval.0 || since < 0.0;
         if desired != actual {
             if rate_ok {
                 step = Some(Step::SetCapacity {
@@ -325,6 +331,13 @@ impl GroupState {
     pub fn record(&mut self, action: ActionRecord) {
         if action.kind == "set_capacity" && action.ok {
             self.last_set = action.to;
+        }
+        // A replacement that failed is asked for again by the host's next unhealthy signal.
+        if action.kind == "replace"
+            && !action.ok
+            && let Some(h) = action.host.as_ref().and_then(|h| self.hosts.get_mut(h))
+        {
+            h.reported = false;
         }
         self.actions.push_front(action);
         self.actions.truncate(ACTIONS_KEPT);
@@ -507,5 +520,75 @@ mod tests {
             "{step:?}"
         );
         assert_eq!(g.view("g", "dry-run", 150.0).hosts.len(), 1, "b expired");
+    }
+
+    #[test]
+    fn a_clock_stepped_back_neither_freezes_hosts_nor_holds_actuation() {
+        let mut c = config();
+        c.actuation_interval = Secs(60.0);
+        let mut g = GroupState::new(c, 0.0);
+        g.ingest(
+            signal("a", 1, 1000.0, 2.0, "healthy"),
+            Outcome::Applied,
+            1000.0,
+        );
+        assert!(g.evaluate(1000.0, Some(1)).is_some(), "scales out to 2");
+        // The host's and the coordinator's clocks step back an hour: the newer signal (by seq)
+        // is the host's state, and the group acts on it at once.
+        g.ingest(
+            signal("a", 2, -2600.0, 5.0, "healthy"),
+            Outcome::Applied,
+            -2600.0,
+        );
+        let step = g.evaluate(-2600.0, Some(2));
+        assert!(
+            matches!(step, Some(Step::SetCapacity { to: 5, .. })),
+            "{step:?} {:?}",
+            g.evaluation()
+        );
+        // A retry of an older signal refreshes the host, without becoming its state.
+        g.ingest(
+            signal("a", 1, 1000.0, 2.0, "healthy"),
+            Outcome::Applied,
+            -2500.0,
+        );
+        let h = &g.view("g", "dry-run", -2500.0).hosts;
+        assert_eq!(h.len(), 1);
+        assert_eq!(g.hosts["a"].latest.seq, 2);
+        assert_eq!(g.hosts["a"].received_at, -2500.0);
+    }
+
+    #[test]
+    fn a_failed_replacement_is_asked_for_again() {
+        let mut c = config();
+        c.replace_unhealthy_after = 2;
+        let mut g = GroupState::new(c, 0.0);
+        for seq in 1..=2 {
+            g.ingest(
+                signal("a", seq, seq as f64, 1.0, "unhealthy"),
+                Outcome::Applied,
+                2.0,
+            );
+        }
+        let Some(Step::Replace { host, reason, .. }) = g.evaluate(3.0, Some(1)) else {
+            panic!("{:?}", g.evaluation())
+        };
+        g.record(ActionRecord {
+            at: 3.0,
+            kind: "replace".into(),
+            from: None,
+            to: None,
+            host: Some(host),
+            reason,
+            ok: false,
+            detail: "throttled".into(),
+        });
+        assert_eq!(g.evaluate(4.0, Some(1)), None, "no signal since");
+        g.ingest(signal("a", 3, 5.0, 1.0, "unhealthy"), Outcome::Applied, 5.0);
+        let step = g.evaluate(6.0, Some(1));
+        assert!(
+            matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+            "{step:?}"
+        );
     }
 }

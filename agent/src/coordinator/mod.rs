@@ -19,7 +19,7 @@ pub mod view;
 pub mod writer;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -60,11 +60,15 @@ pub struct Group {
 impl Group {
     /// The API view.
     pub fn view(&self, name: &str, now: f64) -> GroupView {
-        match self.state.lock() {
-            Ok(g) => g.view(name, self.actuator.kind(), now),
-            Err(poisoned) => poisoned.into_inner().view(name, self.actuator.kind(), now),
-        }
+        locked(&self.state).view(name, self.actuator.kind(), now)
     }
+}
+
+/// Locks `m`, taking the data of a lock poisoned by a panic elsewhere: a group that stopped
+/// deciding, or a state file that refused every signal, after one panicked request would be
+/// worse than going on with what that request left.
+pub fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Everything the HTTP handlers and the decision loops share.
@@ -246,11 +250,10 @@ async fn decision_loop(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         };
         let t = now();
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
-        let decided = tokio::task::block_in_place(|| match group.state.lock() {
-            Ok(mut g) => Some((g.evaluate(t, reported), g.evaluation().cloned())),
-            Err(_) => None,
+        let (step, eval) = tokio::task::block_in_place(|| {
+            let mut g = locked(&group.state);
+            (g.evaluate(t, reported), g.evaluation().cloned())
         });
-        let Some((step, eval)) = decided else { return };
         if let Some(e) = &eval {
             app.metrics
                 .desired
@@ -269,9 +272,7 @@ async fn decision_loop(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 let (db, demand) = (app.state.clone(), e.demand);
                 let group_name = name.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    if let Ok(db) = db.lock()
-                        && let Err(err) = db.add_demand(&group_name, t, demand)
-                    {
+                    if let Err(err) = locked(&db).add_demand(&group_name, t, demand) {
                         tracing::warn!(group = %group_name, "storing demand: {err:#}");
                     }
                 })
@@ -289,15 +290,11 @@ async fn decision_loop(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 outcome: outcome.into(),
             })
             .inc();
-        if let Ok(mut g) = group.state.lock() {
-            g.record(record.clone());
-        }
+        locked(&group.state).record(record.clone());
         let db = app.state.clone();
         let group_name = name.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(db) = db.lock()
-                && let Err(err) = db.add_action(&group_name, &record)
-            {
+            if let Err(err) = locked(&db).add_action(&group_name, &record) {
                 tracing::warn!(group = %group_name, "storing action: {err:#}");
             }
         })
@@ -372,9 +369,7 @@ async fn prune_loop(app: Arc<App>, retention_s: f64, mut stop: tokio::sync::watc
         let db = app.state.clone();
         let before = now() - retention_s;
         let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(mut db) = db.lock()
-                && let Err(e) = db.prune(before)
-            {
+            if let Err(e) = locked(&db).prune(before) {
                 tracing::warn!("pruning the state file: {e:#}");
             }
         })

@@ -84,11 +84,7 @@ impl Writer {
 }
 
 async fn run(state: Arc<Mutex<State>>, mut rx: mpsc::Receiver<Pending>) {
-    let restart_due = match state.lock() {
-        Ok(db) => db.restart_wal_flag(),
-        // Commits fail on a poisoned lock anyway; no restart is ever due then.
-        Err(_) => Arc::default(),
-    };
+    let restart_due = super::locked(&state).restart_wal_flag();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Let handlers that are already runnable (parsed, about to queue) join this commit:
@@ -118,9 +114,10 @@ async fn run(state: Arc<Mutex<State>>, mut rx: mpsc::Receiver<Pending>) {
         // the checkpoint thread says it has grown (see `State::restart_wal_if_due`).
         if restart_due.load(Ordering::Relaxed) {
             let db = state.clone();
-            let restarted = tokio::task::spawn_blocking(move || match db.lock() {
-                Ok(db) => db.restart_wal_if_due().map_err(|e| format!("{e:#}")),
-                Err(_) => Err("state lock poisoned".to_string()),
+            let restarted = tokio::task::spawn_blocking(move || {
+                super::locked(&db)
+                    .restart_wal_if_due()
+                    .map_err(|e| format!("{e:#}"))
             })
             .await;
             if let Ok(Err(e)) = restarted {
@@ -134,20 +131,17 @@ async fn run(state: Arc<Mutex<State>>, mut rx: mpsc::Receiver<Pending>) {
 /// Records every queued request in one transaction.
 fn commit(state: &Mutex<State>, batch: &[Pending]) -> (Result<(), String>, Vec<Outcome>) {
     let mut outcomes = Vec::new();
-    let result = match state.lock() {
-        Ok(mut db) => db
-            .record_all(
-                batch.iter().flat_map(|p| {
-                    p.signals
-                        .iter()
-                        .zip(&p.fresh)
-                        .map(|(s, &f)| (p.received_at, s, f))
-                }),
-                &mut outcomes,
-            )
-            .map_err(|e| format!("{e:#}")),
-        Err(_) => Err("state lock poisoned".to_string()),
-    };
+    let result = super::locked(state)
+        .record_all(
+            batch.iter().flat_map(|p| {
+                p.signals
+                    .iter()
+                    .zip(&p.fresh)
+                    .map(|(s, &f)| (p.received_at, s, f))
+            }),
+            &mut outcomes,
+        )
+        .map_err(|e| format!("{e:#}"));
     (result, outcomes)
 }
 
