@@ -40,7 +40,7 @@ pub struct AgentSection {
     /// Sampling cadence, 100ms to 60s.
     #[serde(with = "humantime_serde_compat")]
     pub interval: Duration,
-    /// How often a forecast and a decision are made, at least the sampling cadence.
+    /// How often a forecast and a decision are made, at least the sampling cadence, at most 10m.
     #[serde(with = "humantime_serde_compat")]
     pub decision_interval: Duration,
     /// State directory for the database; empty = $STATE_DIRECTORY, /var/lib/headroom (root),
@@ -83,7 +83,7 @@ pub struct SourcesSection {
     /// Ring buffer between sampler and pipeline, in samples. Each slot holds a whole sample
     /// (about 4 KiB) and the sampler cycles through all of them, so every slot ends up
     /// resident: 16 rides out a 16 s stall of the pipeline at a 1 s cadence, far longer than
-    /// its slowest step (a refit, milliseconds); writes go to their own thread.
+    /// its slowest step (a refit, milliseconds); writes go to their own thread. 2..=4096.
     pub ring_capacity: usize,
     /// The local application's Prometheus endpoint.
     pub app: AppSection,
@@ -111,7 +111,7 @@ pub struct AppSection {
     pub endpoint: String,
     /// Gauges or counters to read from it, e.g. ["http_requests_in_flight"].
     pub gauges: Vec<String>,
-    /// Timeout of one read.
+    /// Timeout of one read (at least 10ms).
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
 }
@@ -178,7 +178,7 @@ pub struct ModelSection {
     pub capacity: f64,
     /// Target utilisation of expected demand, above 0 and at most 1.
     pub target_utilization: f64,
-    /// Instance warm-up time: the lead the forecast must beat.
+    /// Instance warm-up time: the lead the forecast must beat (at most 2h).
     #[serde(with = "humantime_serde_compat")]
     pub warmup: Duration,
     /// Scale in only after demand allowed it for this long.
@@ -240,15 +240,16 @@ pub struct CoordinatorSection {
     pub urls: Vec<String>,
     /// File holding the bearer token; must not be readable by others.
     pub token_file: String,
-    /// Timeout of one request.
+    /// Timeout of one request (at least 100ms).
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
     /// Most signals sent per second while draining a backlog.
     pub max_send_rate: u32,
-    /// Undelivered signals older than this are dropped (counted and logged).
+    /// Undelivered signals older than this are dropped (counted and logged); at least 10m.
     #[serde(with = "humantime_serde_compat")]
     pub outbox_max_age: Duration,
-    /// At most this many signals are kept; the oldest undelivered beyond it are dropped.
+    /// At most this many signals are kept; the oldest undelivered beyond it are dropped (at
+    /// least 1000).
     pub outbox_max_rows: u64,
     /// EC2 instance metadata (IMDSv2) endpoint to learn this host's instance id from, so the
     /// coordinator can mark an unhealthy host for replacement; empty = do not ask.
@@ -407,28 +408,39 @@ impl Config {
                 ),
             );
         }
+        if a.decision_interval > Duration::from_secs(600) {
+            bad(
+                "agent.decision_interval",
+                format!("{} is longer than 10m", fmt_dur(a.decision_interval)),
+            );
+        }
         if a.group.trim().is_empty() {
             bad("agent.group", "must not be empty".into());
+        } else if let Err(why) = crate::signal::check_id(&a.group) {
+            bad("agent.group", why.into());
         }
         if let Err(e) = crate::logging::parse_filter(&a.log) {
             bad("agent.log", e);
         }
-        if a.host_id
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
+        if !a.host_id.is_empty()
+            && let Err(why) = crate::signal::check_id(&a.host_id)
         {
-            bad(
-                "agent.host_id",
-                "must not contain spaces or control characters".into(),
-            );
+            bad("agent.host_id", why.into());
         }
-        if self.sources.ring_capacity < 2 || self.sources.ring_capacity > 1 << 20 {
+        // Every slot of the ring ends up resident (a sample is about 4 KiB).
+        if self.sources.ring_capacity < 2 || self.sources.ring_capacity > 4096 {
             bad(
                 "sources.ring_capacity",
-                format!("{} is outside 2..=1048576", self.sources.ring_capacity),
+                format!("{} is outside 2..=4096", self.sources.ring_capacity),
             );
         }
         let app = &self.sources.app;
+        if app.timeout < Duration::from_millis(10) {
+            bad(
+                "sources.app.timeout",
+                format!("{} is shorter than 10ms", fmt_dur(app.timeout)),
+            );
+        }
         if !app.endpoint.is_empty() {
             if !app.endpoint.starts_with("http://") {
                 bad(
@@ -486,6 +498,15 @@ impl Config {
                 format!("{} is outside (0, 1]", m.target_utilization),
             );
         }
+        if m.warmup > Duration::from_secs(7200) {
+            bad(
+                "model.warmup",
+                format!(
+                    "{} is longer than 2h, past what the forecaster looks ahead",
+                    fmt_dur(m.warmup)
+                ),
+            );
+        }
         if m.max_scale_in_step == 0 {
             bad("model.max_scale_in_step", "must be at least 1".into());
         }
@@ -524,6 +545,25 @@ impl Config {
             bad(
                 "coordinator.token_file",
                 "required when coordinator.urls is set".into(),
+            );
+        }
+        // A bound this tight would drop undelivered signals during a short outage.
+        if c.outbox_max_age < Duration::from_secs(600) {
+            bad(
+                "coordinator.outbox_max_age",
+                format!("{} is shorter than 10m", fmt_dur(c.outbox_max_age)),
+            );
+        }
+        if c.outbox_max_rows < 1000 {
+            bad(
+                "coordinator.outbox_max_rows",
+                format!("{} is fewer than 1000", c.outbox_max_rows),
+            );
+        }
+        if c.timeout < Duration::from_millis(100) {
+            bad(
+                "coordinator.timeout",
+                format!("{} is shorter than 100ms", fmt_dur(c.timeout)),
             );
         }
         if c.max_send_rate == 0 {
@@ -670,6 +710,31 @@ mod tests {
             text.contains("/etc/headroom/headroom.toml: agent.interval: 10ms is outside"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
+        let err = parse(
+            "[agent]\nhost_id = \"-x\"\ngroup = \"a b\"\ndecision_interval = \"1h\"\n\
+             [sources]\nring_capacity = 1048576\n[sources.app]\ntimeout = \"0s\"\n\
+             [model]\nwarmup = \"100y\"\n\
+             [coordinator]\noutbox_max_age = \"0s\"\noutbox_max_rows = 0\ntimeout = \"1ms\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "agent.host_id",
+            "agent.group",
+            "agent.decision_interval",
+            "sources.ring_capacity",
+            "sources.app.timeout",
+            "model.warmup",
+            "coordinator.outbox_max_age",
+            "coordinator.outbox_max_rows",
+            "coordinator.timeout",
+        ] {
+            assert!(keys.contains(&key), "{key} not reported: {err}");
+        }
     }
 
     #[test]

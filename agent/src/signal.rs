@@ -65,14 +65,32 @@ pub struct Signal {
     pub instance_id: Option<String>,
 }
 
+/// Whether `id` may name a host, group, epoch or instance. Ids reach logs, metric labels and
+/// the command actuator's arguments: no spaces or control characters (no forged log lines),
+/// and no leading '-' (no id read as an option).
+pub fn check_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err("must be 1..=256 bytes");
+    }
+    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters");
+    }
+    if id.starts_with('-') {
+        return Err("must not start with '-'");
+    }
+    Ok(())
+}
+
 /// Why a Signal is refused although it parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
     /// The version is not one this coordinator understands.
     #[error("unsupported signal version {0} (this coordinator understands {SIGNAL_VERSION})")]
     Version(u32),
-    /// An id is empty or too long.
-    #[error("field `{0}` must be 1..={MAX_ID_LEN} bytes")]
+    /// An id is not one [`check_id`] accepts.
+    #[error(
+        "field `{0}` must be 1..={MAX_ID_LEN} bytes, without spaces or control characters, not starting with '-'"
+    )]
     Id(&'static str),
     /// A text field is too long.
     #[error("field `{0}` is longer than {MAX_TEXT_LEN} bytes")]
@@ -124,12 +142,12 @@ impl Signal {
             ("group", &self.group),
             ("epoch", &self.epoch),
         ] {
-            if value.is_empty() || value.len() > MAX_ID_LEN {
+            if check_id(value).is_err() {
                 return Err(SignalError::Id(name));
             }
         }
         if let Some(id) = &self.instance_id
-            && (id.is_empty() || id.len() > MAX_ID_LEN)
+            && check_id(id).is_err()
         {
             return Err(SignalError::Id("instance_id"));
         }
@@ -229,6 +247,17 @@ mod tests {
         let mut s = sample();
         s.health = "meh".into();
         assert!(s.validate().is_err());
+        for (host, ok) in [
+            ("web-1.example", true),
+            ("--config=/tmp/x", false),
+            ("web 1", false),
+            ("web\nforged log line", false),
+            ("", false),
+        ] {
+            let mut s = sample();
+            s.host = host.into();
+            assert_eq!(s.validate().is_ok(), ok, "{host:?}");
+        }
         assert!(sample().validate().is_ok());
     }
 

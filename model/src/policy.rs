@@ -98,14 +98,25 @@ impl PolicyConfig {
 /// Appends the horizons the policy plans over to `out`: every step of a series of cadence
 /// `step_s` up to the lead, the last one the lead itself (just the lead before the cadence is
 /// known). The live agent and `simulate` both forecast these.
+///
+/// At most [`MAX_LEAD_HORIZONS`]: a longer lead is planned over that many horizons evenly
+/// spaced up to it, so a huge lead (a replay's argument, say) cannot exhaust memory.
 pub fn lead_horizons(step_s: f64, lead_s: f64, out: &mut Vec<f64>) {
     if step_s <= 0.0 {
         out.push(lead_s);
         return;
     }
     let steps = (lead_s / step_s).ceil().max(1.0) as usize;
+    if steps > MAX_LEAD_HORIZONS {
+        let step = lead_s / MAX_LEAD_HORIZONS as f64;
+        out.extend((1..=MAX_LEAD_HORIZONS).map(|k| (k as f64 * step).min(lead_s)));
+        return;
+    }
     out.extend((1..=steps).map(|k| (k as f64 * step_s).min(lead_s)));
 }
+
+/// Most horizons [`lead_horizons`] gives (the forecaster looks no further steps ahead).
+pub const MAX_LEAD_HORIZONS: usize = 1024;
 
 /// What the policy sees at decision time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -363,6 +374,19 @@ mod tests {
             tail_margin: 0.0,
             upper_quantile: 0.9,
             ..PolicyConfig::default()
+        }
+    }
+
+    #[test]
+    fn lead_horizons_step_to_the_lead_and_are_bounded() {
+        let mut h = Vec::new();
+        lead_horizons(10.0, 35.0, &mut h);
+        assert_eq!(h, [10.0, 20.0, 30.0, 35.0]);
+        for lead in [1.0e7, 1.0e13, f64::INFINITY] {
+            h.clear();
+            lead_horizons(10.0, lead, &mut h);
+            assert_eq!(h.len(), MAX_LEAD_HORIZONS, "{lead}");
+            assert_eq!(h.last(), Some(&lead));
         }
     }
 

@@ -350,8 +350,8 @@ impl CoordinatorConfig {
         }
         for (name, g) in &self.groups {
             let key = |k: &str| format!("groups.{name}.{k}");
-            if name.is_empty() || name.len() > crate::signal::MAX_ID_LEN {
-                out.push(format!("groups.{name:?}: name must be 1..=256 bytes"));
+            if let Err(why) = crate::signal::check_id(name) {
+                out.push(format!("groups.{name:?}: name {why}"));
             }
             if g.token_files.is_empty() {
                 out.push(format!(
