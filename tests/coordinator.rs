@@ -584,6 +584,36 @@ mod aws {
         );
         assert_eq!(v["evaluation"]["actual_source"], "actuator");
 
+        // An instance id outside the group is refused, and nothing is marked.
+        let foreign = "i-0123456789abcdef0";
+        send(0.3, "unhealthy", Some(foreign));
+        send(0.3, "unhealthy", Some(foreign));
+        let refused = wait_for(Duration::from_secs(10), || {
+            group_view(&c.url, "web")["last_actions"]
+                .as_array()?
+                .iter()
+                .find(|a| a["kind"] == "replace" && a["ok"] == false)
+                .cloned()
+        });
+        let refused = refused.unwrap_or_else(|| panic!("no refused replacement: {}", c.log()));
+        assert!(
+            refused["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not in auto scaling group"),
+            "{refused}"
+        );
+        let g = asg(&moto);
+        assert!(
+            g["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i[1] == "Healthy"),
+            "{g}"
+        );
+        send(0.3, "healthy", None);
+
         // Two consecutive unhealthy signals with an instance id: SetInstanceHealth marks it.
         let victim = asg(&moto)["instances"][0][0].as_str().unwrap().to_string();
         send(0.3, "unhealthy", Some(&victim));

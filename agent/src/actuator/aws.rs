@@ -8,6 +8,7 @@
 
 use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
 use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::AutoScalingGroup;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use super::{Actuate, ActuatorError, AwsConfig, Capacity, duration};
@@ -45,6 +46,26 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// The group as DescribeAutoScalingGroups has it.
+    async fn describe(&self) -> Result<AutoScalingGroup, ActuatorError> {
+        let out = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.name)
+            .send()
+            .await
+            .map_err(err)?;
+        out.auto_scaling_groups
+            .unwrap_or_default()
+            .into_iter()
+            .find(|g| g.auto_scaling_group_name() == Some(self.name.as_str()))
+            .ok_or_else(|| {
+                ActuatorError::Aws(format!("auto scaling group {:?} not found", self.name))
+            })
+    }
+}
+
 fn err(e: impl std::error::Error) -> ActuatorError {
     let mut msg = e.to_string();
     let mut source = e.source();
@@ -62,20 +83,7 @@ fn count(v: Option<i32>) -> Option<u32> {
 
 impl Actuate for Aws {
     async fn current(&self) -> Result<Option<Capacity>, ActuatorError> {
-        let out = self
-            .client
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&self.name)
-            .send()
-            .await
-            .map_err(err)?;
-        let group = out
-            .auto_scaling_groups()
-            .iter()
-            .find(|g| g.auto_scaling_group_name() == Some(self.name.as_str()))
-            .ok_or_else(|| {
-                ActuatorError::Aws(format!("auto scaling group {:?} not found", self.name))
-            })?;
+        let group = self.describe().await?;
         Ok(count(group.desired_capacity()).map(|desired| Capacity {
             desired,
             min: count(group.min_size()),
@@ -117,6 +125,19 @@ impl Actuate for Aws {
                 "host {host} sent no instance_id"
             )));
         };
+        // The id comes from the host's signal: only an instance of this group is marked, so a
+        // host holding a token cannot have another group's (or any account's) instance replaced.
+        let group = self.describe().await?;
+        if !group
+            .instances()
+            .iter()
+            .any(|i| i.instance_id() == Some(id))
+        {
+            return Err(ActuatorError::Unsupported(format!(
+                "instance {id} of host {host} is not in auto scaling group {:?}; not marked",
+                self.name
+            )));
+        }
         self.client
             .set_instance_health()
             .instance_id(id)
