@@ -625,6 +625,49 @@ impl Drop for SetAside {
     }
 }
 
+/// While alive, a `policy-rc.d` that forbids starting services (`deb-systemd-invoke` honours
+/// it), so installing the package does the same with or without a running systemd. One the
+/// machine already has is left as it is.
+struct NoServiceStarts(bool);
+
+impl NoServiceStarts {
+    const PATH: &str = "/usr/sbin/policy-rc.d";
+
+    fn new() -> Self {
+        if Path::new(Self::PATH).exists() {
+            return NoServiceStarts(false);
+        }
+        write_script(Path::new(Self::PATH), "#!/bin/sh\nexit 101\n");
+        NoServiceStarts(true)
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = std::fs::remove_file(Self::PATH);
+        }
+    }
+}
+
+/// Purges the package on drop if it is still on the machine: a test that fails half-way
+/// leaves no package (and no users' state) behind for the next run.
+struct PurgeOnDrop;
+
+impl Drop for PurgeOnDrop {
+    fn drop(&mut self) {
+        let status = Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", "headroom"])
+            .output();
+        if status.is_ok_and(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).into_owned();
+            !s.is_empty() && !s.ends_with("not-installed")
+        }) {
+            let _ = Command::new("dpkg").args(["--purge", "headroom"]).output();
+        }
+    }
+}
+
 /// Installs with dpkg, runs the installed binary, verifies the units where ExecStart points,
 /// upgrades (keeping a local conffile edit), removes, and purges.
 #[test]
@@ -653,6 +696,8 @@ fn deb_installs_upgrades_and_purges() {
     // State or configuration left by an agent run by hand (not by the package): kept aside
     // while the test installs and purges, put back after, pass or fail.
     let _kept = ["/var/lib/headroom", "/etc/headroom"].map(SetAside::new);
+    let _no_starts = NoServiceStarts::new();
+    let _purge = PurgeOnDrop;
     let dir = tempfile::tempdir().unwrap();
     let v1 = build_deb(dir.path(), "0.1.0-1");
     let v2 = build_deb(dir.path(), "0.1.0-2");

@@ -121,7 +121,7 @@ impl Agent {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let child = Command::new(BIN)
+        let child = super::without_ambient(&mut Command::new(BIN))
             .args(["agent", "--config"])
             .arg(self.config_path())
             .env("RUST_LOG", "info")

@@ -45,7 +45,8 @@ impl Coordinator {
             }
             None => Command::new(BIN),
         };
-        cmd.arg("coordinator")
+        super::without_ambient(&mut cmd)
+            .arg("coordinator")
             .arg("--config")
             .arg(config)
             .env("HEADROOM_LOG", "info")

@@ -26,6 +26,28 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_headroom");
 /// The bearer token the fault, access and load tests' coordinators accept.
 pub const TOKEN: &str = "s3cret-token-7f1e2d3c4b5a69788796a5b4";
 
+/// Variables a test runner may inherit (from a systemd unit, or an operator's shell) that would
+/// change how the binary logs, where it keeps state, or whom it notifies.
+const AMBIENT: [&str; 9] = [
+    "HEADROOM_LOG",
+    "HEADROOM_SOCKET",
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "STATE_DIRECTORY",
+    "RUNTIME_DIRECTORY",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+];
+
+/// Removes [`AMBIENT`] from `cmd`'s environment; a test sets what it needs after.
+pub fn without_ambient(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for var in AMBIENT {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
 /// Unix time now, seconds.
 pub fn now() -> f64 {
     SystemTime::now()
