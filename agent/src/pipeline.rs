@@ -857,6 +857,13 @@ pub fn run_writer(
                     }
                     snap.store_backlog = backlog.len();
                 }
+                Err(e) if e.is_in_the_data() => {
+                    // Kept, it would hold back every batch after it (they merge into it) for
+                    // ever; no value the agent makes should get here.
+                    backlog.pop_front();
+                    lost += 1;
+                    tracing::error!(lost, error = %e, "a batch the database refuses as data was dropped");
+                }
                 Err(e) => {
                     let mut snap = shared.lock();
                     if e.is_locked() {
@@ -1004,6 +1011,45 @@ mod tests {
             [interval],
             "decided at sampler seconds {decided:?}"
         );
+    }
+
+    #[test]
+    fn a_batch_the_database_refuses_does_not_hold_back_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("headroom.db");
+        let store = crate::store::Store::open(&path, 256).unwrap();
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (p, _, _) = pipeline(Config::default());
+        let (shared, cfg) = (p.shared.clone(), p.cfg.clone());
+        let writer = std::thread::spawn(move || run_writer(store, rx, shared, cfg, done_tx));
+        let rollup = |ts: i64, mean: f64| Rollup {
+            metric: "cpu.busy_cores".into(),
+            ts,
+            mean,
+            max: 1.0,
+            last: 1.0,
+            n: 1,
+        };
+        for (ts, mean) in [(100, f64::NAN), (110, 1.0)] {
+            let batch = Batch {
+                rollups_10s: vec![rollup(ts, mean)],
+                ..Batch::default()
+            };
+            tx.send(WriterMsg::Batch(Box::new(batch))).unwrap();
+        }
+        drop(tx);
+        done_rx.recv().unwrap();
+        writer.join().unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let stored: Vec<i64> = conn
+            .prepare("SELECT ts FROM rollup_10s")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, [110]);
     }
 
     #[test]

@@ -35,6 +35,22 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether SQLite refused the data itself (a constraint, a value it cannot store): writing
+    /// the same batch again can never succeed, unlike a full disk or a lock.
+    pub fn is_in_the_data(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch
+            ),
+            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(_)) => true,
+            StoreError::Json(_) => true,
+            _ => false,
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Each migration takes the schema from version i to i + 1.
