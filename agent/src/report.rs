@@ -82,7 +82,8 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
 /// The agent's database, read-only, opened for one answer: the CLI sends one request per
 /// connection, so a connection kept per client would be opened as often.
 fn history_db(snap: &Snapshot) -> anyhow::Result<Reader> {
-    Reader::open(&snap.db_path).context("opening the history database")
+    Reader::open(&snap.db_path)
+        .with_context(|| format!("opening the history database {}", snap.db_path.display()))
 }
 
 fn now_unix() -> f64 {

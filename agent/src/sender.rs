@@ -112,7 +112,7 @@ impl Sender {
         while !self.stop.load(Ordering::Relaxed) {
             if reader.is_none() {
                 reader = Reader::open(&self.db)
-                    .map_err(|e| tracing::warn!(error = %e, "outbox: opening the database failed"))
+                    .map_err(|e| tracing::warn!(error = %e, db = %self.db.display(), "outbox: opening the database failed"))
                     .ok();
             }
             let Some(r) = reader.as_ref() else {

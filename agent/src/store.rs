@@ -19,6 +19,9 @@ pub enum StoreError {
     /// The file was written by a newer headroom.
     #[error("database schema version {found} is newer than this headroom understands ({known})")]
     TooNew { found: i64, known: i64 },
+    /// The file's schema version is not one any headroom writes.
+    #[error("database schema version {0} is not a headroom version (the file is damaged)")]
+    BadVersion(i64),
     /// A stored signal could not be encoded.
     #[error("encoding a signal: {0}")]
     Json(#[from] serde_json::Error),
@@ -404,7 +407,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             known: SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    let Ok(done) = usize::try_from(version) else {
+        return Err(StoreError::BadVersion(version));
+    };
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -733,6 +739,13 @@ mod tests {
         assert!(matches!(
             Store::open(&path, 256),
             Err(StoreError::TooNew { found: 99, .. })
+        ));
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", -1).unwrap();
+        drop(c);
+        assert!(matches!(
+            Store::open(&path, 256),
+            Err(StoreError::BadVersion(-1))
         ));
     }
 

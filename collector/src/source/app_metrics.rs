@@ -244,12 +244,12 @@ fn fetch(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, SourceError> {
     let mut resp = agent
         .get(url)
         .call()
-        .map_err(|e| SourceError::App(e.to_string()))?;
+        .map_err(|e| SourceError::App(format!("{url}: {e}")))?;
     resp.body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec()
-        .map_err(|e| SourceError::App(e.to_string()))
+        .map_err(|e| SourceError::App(format!("{url}: {e}")))
 }
 
 fn reader(
