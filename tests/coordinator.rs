@@ -552,12 +552,12 @@ mod aws {
         let dropped_at = now();
         send(0.3, "healthy", None);
         std::thread::sleep(Duration::from_secs_f64(stabilization / 2.0));
-        assert_eq!(
-            asg(&moto)["desired"],
-            5,
-            "scaled in before the window: {}",
-            c.log()
-        );
+        // Judged only when read inside the window (the python call can take seconds); the
+        // recorded time of the scale-in below is checked in any case.
+        let desired = asg(&moto)["desired"].clone();
+        if now() - dropped_at < stabilization - 0.25 {
+            assert_eq!(desired, 5, "scaled in before the window: {}", c.log());
+        }
         let fell = wait_for(Duration::from_secs(20), || {
             (asg(&moto)["desired"] == 1).then_some(())
         });

@@ -151,7 +151,12 @@ endpoint = "{endpoint}"
             ahead = Some((t, v.clone()));
         }
         if t > drop_at && t < drop_at + STABILIZATION_S - 3.0 {
-            before_window_min = before_window_min.min(asg_desired(&moto));
+            // Counted only when read inside the window: the call (python, boto3) can take
+            // seconds on a loaded machine.
+            let d = asg_desired(&moto);
+            if start.elapsed().as_secs_f64() < drop_at + STABILIZATION_S {
+                before_window_min = before_window_min.min(d);
+            }
         }
         if t > drop_at + STABILIZATION_S
             && scaled_in_at.is_none()
