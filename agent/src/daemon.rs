@@ -13,7 +13,6 @@ use headroom_collector::{Sampler, SamplerConfig};
 use crate::cli::AgentArgs;
 use crate::config::Config;
 use crate::exit::{CONFIG_INVALID, Exit};
-use crate::health::{Health, HealthState};
 use crate::pipeline::{
     Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot, Warmup, host_forecast,
 };
@@ -133,36 +132,17 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             .unwrap_or(1.0)
     };
     let host = host_id(&cfg);
-    let shared = Shared::new(Snapshot {
-        started_at: now_unix(),
-        host: host.clone(),
-        group: cfg.agent.group.clone(),
-        interval_s: cfg.agent.interval.as_secs_f64(),
-        decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
-        demand_metric: cfg.model.demand.clone(),
+    let committed = Reader::open(&db_path)
+        .and_then(|r| r.committed())
+        .unwrap_or_default();
+    let shared = Shared::new(Snapshot::starting(
+        &cfg,
+        host.clone(),
         capacity,
-        sample: None,
-        sources: Vec::new(),
-        ticks: 0,
-        ring_dropped: 0,
-        late_ticks: 0,
-        decision: None,
-        forecast: None,
-        health: Health {
-            state: HealthState::Healthy,
-            reasons: Vec::new(),
-        },
-        committed: Reader::open(&db_path)
-            .and_then(|r| r.committed())
-            .unwrap_or_default(),
-        store_error: None,
-        store_backlog: 0,
-        writer_busy_since: None,
-        store_locked_since: None,
-        recent: Default::default(),
-        raw: Default::default(),
-        db_path: db_path.clone(),
-    });
+        committed,
+        db_path.clone(),
+        now_unix(),
+    ));
 
     // Batches in flight to the writer: one per rollup close, so 256 is many minutes of a
     // writer stuck inside SQLite; the channel's slots are all written up front, so it stays

@@ -776,6 +776,46 @@ pub fn action_name(a: headroom_model::Action) -> &'static str {
 }
 
 impl Snapshot {
+    /// The state of an agent that has just started: nothing sampled or decided yet, healthy
+    /// until judged, `committed` as the database has it.
+    pub fn starting(
+        cfg: &Config,
+        host: String,
+        capacity: f64,
+        committed: Committed,
+        db_path: PathBuf,
+        started_at: f64,
+    ) -> Snapshot {
+        Snapshot {
+            started_at,
+            host,
+            group: cfg.agent.group.clone(),
+            interval_s: cfg.agent.interval.as_secs_f64(),
+            decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
+            demand_metric: cfg.model.demand.clone(),
+            capacity,
+            sample: None,
+            sources: Vec::new(),
+            ticks: 0,
+            ring_dropped: 0,
+            late_ticks: 0,
+            decision: None,
+            forecast: None,
+            health: Health {
+                state: HealthState::Healthy,
+                reasons: Vec::new(),
+            },
+            committed,
+            store_error: None,
+            store_backlog: 0,
+            writer_busy_since: None,
+            store_locked_since: None,
+            recent: Default::default(),
+            raw: Default::default(),
+            db_path,
+        }
+    }
+
     /// Whether the pipeline is making progress: the store writer is neither stuck inside one
     /// transaction nor locked out by another process for longer than `limit`. A full disk is
     /// not a stall: the agent keeps working and says so in its health.
@@ -919,34 +959,14 @@ mod tests {
         let cfg = Arc::new(cfg);
         let (tx, rx) = headroom_collector::ring(64);
         let (writer, written) = std::sync::mpsc::sync_channel(64);
-        let shared = Shared::new(Snapshot {
-            started_at: 0.0,
-            host: "h".into(),
-            group: "g".into(),
-            interval_s: 1.0,
-            decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
-            demand_metric: cfg.model.demand.clone(),
-            capacity: 4.0,
-            sample: None,
-            sources: Vec::new(),
-            ticks: 0,
-            ring_dropped: 0,
-            late_ticks: 0,
-            decision: None,
-            forecast: None,
-            health: Health {
-                state: HealthState::Healthy,
-                reasons: Vec::new(),
-            },
-            committed: Default::default(),
-            store_error: None,
-            store_backlog: 0,
-            writer_busy_since: None,
-            store_locked_since: None,
-            recent: Default::default(),
-            raw: Default::default(),
-            db_path: PathBuf::new(),
-        });
+        let shared = Shared::new(Snapshot::starting(
+            &cfg,
+            "h".into(),
+            4.0,
+            Committed::default(),
+            PathBuf::new(),
+            0.0,
+        ));
         let (_, control) = std::sync::mpsc::channel();
         let p = Pipeline::new(PipelineParts {
             capacity: 4.0,
