@@ -177,6 +177,59 @@ fn every_cli_command_answers_in_both_forms() {
     assert!(!a.socket().exists(), "socket removed on exit");
 }
 
+/// A second agent started on the same state directory (an operator running it by hand while
+/// the service runs) is refused, and leaves the running agent's socket in place; a file that
+/// is not a socket is never taken for a stale one.
+#[test]
+fn a_second_agent_is_refused_and_leaves_the_first_answering() {
+    let mut a = agent();
+    a.start();
+    let second = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(a.config_path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{err}");
+    assert!(err.contains("another headroom agent is running"), "{err}");
+    assert!(
+        a.cli(&["status"]).status.success(),
+        "first agent lost its socket"
+    );
+
+    // Another state directory, the same socket: refused at the socket, which stays.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("headroom.toml");
+    let same_socket = std::fs::read_to_string(a.config_path())
+        .unwrap()
+        .replace(a.state.to_str().unwrap(), dir.path().to_str().unwrap());
+    std::fs::write(&config, same_socket).unwrap();
+    let third = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert!(!third.status.success(), "{err}");
+    assert!(err.contains("already listening"), "{err}");
+    assert!(
+        a.cli(&["status"]).status.success(),
+        "first agent lost its socket"
+    );
+    assert!(a.term().success());
+
+    // A regular file where the socket goes is reported, not replaced.
+    std::fs::write(a.socket(), "not a socket").unwrap();
+    let fourth = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(a.config_path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&fourth.stderr);
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(std::fs::read_to_string(a.socket()).unwrap(), "not a socket");
+}
+
 #[test]
 fn socket_is_not_world_accessible() {
     use std::os::unix::fs::PermissionsExt;

@@ -82,7 +82,11 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
             .with_context(|| format!("setting the mode of {}", dir.display()))?;
     }
-    if path.exists() {
+    if let Ok(md) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !md.file_type().is_socket() {
+            bail!("{} exists and is not a socket", path.display());
+        }
         if StdUnixStream::connect(path).is_ok() {
             bail!("another agent is already listening on {}", path.display());
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use headroom_collector::{Sampler, SamplerConfig};
 
 use crate::cli::AgentArgs;
@@ -89,6 +89,30 @@ fn now_unix() -> f64 {
 /// Page cache of the start-up scan of stored history, KiB: it reads each page once.
 const WARM_CACHE_KIB: u32 = 64;
 
+/// Holds the state directory for this process: one agent per database, or two would write
+/// the same history and send the same outbox. The kernel drops the lock when the process
+/// ends, however it ends.
+fn lock_state_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("headroom.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o640)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => bail!(
+            "another headroom agent is running on the state directory {} (it holds {})",
+            dir.display(),
+            path.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let cfg = Arc::new(load_config(&args.config)?);
@@ -99,6 +123,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
             .with_context(|| format!("creating state directory {}", state_dir.display()))?;
         std::fs::set_permissions(&state_dir, std::fs::Permissions::from_mode(0o750)).ok();
     }
+    let _lock = lock_state_dir(&state_dir)?;
     let db_path = state_dir.join("headroom.db");
     let store = Store::open(&db_path, cfg.store.cache_kib)
         .with_context(|| format!("opening {}", db_path.display()))?;
@@ -200,6 +225,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let bound = std::sync::atomic::AtomicBool::new(false);
     let result = runtime.block_on(serve(
         &args.config,
         cfg.clone(),
@@ -209,6 +235,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         &epoch,
         &host,
         started,
+        &bound,
     ));
 
     control.send(Control::Stop);
@@ -219,7 +246,10 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         stop.stop();
     }
     sampler.stop();
-    let _ = std::fs::remove_file(&socket_path);
+    // Only a socket this agent bound: a refused start must not unlink a running agent's.
+    if bound.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = std::fs::remove_file(&socket_path);
+    }
     tracing::info!("stopped");
     result
 }
@@ -234,9 +264,11 @@ async fn serve(
     epoch: &str,
     host: &str,
     started: Instant,
+    bound: &std::sync::atomic::AtomicBool,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let listener = control::bind(&socket_path)?;
+    bound.store(true, std::sync::atomic::Ordering::Relaxed);
     let control_task = tokio::spawn(control::serve(listener, shared.clone()));
     let metrics_task = if cfg.metrics.listen.is_empty() {
         None
