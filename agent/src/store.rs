@@ -265,8 +265,15 @@ impl Store {
             if rollups.is_empty() {
                 continue;
             }
+            // A bucket already stored (flushed part-full at a stop, or seen again after the
+            // wall clock stepped back) is merged with, not replaced: a restart keeps its samples.
             let mut ins = tx.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO {table} (metric, ts, mean, max, last, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                "INSERT INTO {table} (metric, ts, mean, max, last, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (metric, ts) DO UPDATE SET
+                     mean = (mean * n + excluded.mean * excluded.n) / (n + excluded.n),
+                     max = max(max, excluded.max),
+                     last = excluded.last,
+                     n = n + excluded.n"
             ))?;
             for r in rollups {
                 let id = metric_id(&tx, &r.metric)?;
@@ -726,6 +733,44 @@ mod tests {
         assert_eq!(r.metrics().unwrap(), vec!["cpu.busy_cores".to_string()]);
         assert_eq!(r.decisions(0.0).unwrap().len(), 2);
         assert_eq!(r.committed().unwrap().seq, Some(2));
+    }
+
+    #[test]
+    fn a_bucket_written_twice_keeps_every_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut s = Store::open(&path, 256).unwrap();
+        let part = |mean: f64, max: f64, last: f64, n: u32| Rollup {
+            metric: "cpu.busy_cores".into(),
+            ts: 60,
+            mean,
+            max,
+            last,
+            n,
+        };
+        // 30 samples before a restart, 30 after it, in the same minute.
+        for r in [part(1.0, 2.0, 1.5, 30), part(3.0, 4.0, 2.5, 30)] {
+            s.apply(&Batch {
+                rollups_1m: vec![r],
+                ..Batch::default()
+            })
+            .unwrap();
+        }
+        let h = Reader::open(&path)
+            .unwrap()
+            .history("cpu.busy_cores", 0, Resolution::OneMinute)
+            .unwrap();
+        assert_eq!(
+            h.iter()
+                .map(|p| (p.ts, p.mean, p.max, p.last))
+                .collect::<Vec<_>>(),
+            [(60, 2.0, 4.0, 2.5)]
+        );
+        let n: u32 = s
+            .conn
+            .query_row("SELECT n FROM rollup_1m", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 60);
     }
 
     #[test]
