@@ -455,6 +455,23 @@ impl Config {
                 );
             }
         }
+        for g in &app.gauges {
+            let max = headroom_collector::sample::SHORT_NAME_MAX;
+            if g.len() > max {
+                bad(
+                    "sources.app.gauges",
+                    format!("{g:?} is longer than {max} bytes (a sample holds names that long)"),
+                );
+            }
+        }
+        if let Some(gauge) = self.model.demand.strip_prefix("app.")
+            && !app.gauges.iter().any(|g| g == gauge)
+        {
+            bad(
+                "model.demand",
+                format!("{gauge:?} is not one of sources.app.gauges"),
+            );
+        }
         if app.gauges.len() > headroom_collector::sample::MAX_APP_GAUGES {
             bad(
                 "sources.app.gauges",
@@ -717,7 +734,8 @@ mod tests {
         let err = parse(
             "[agent]\nhost_id = \"-x\"\ngroup = \"a b\"\ndecision_interval = \"1h\"\n\
              [sources]\nring_capacity = 1048576\n[sources.app]\ntimeout = \"0s\"\n\
-             [model]\nwarmup = \"100y\"\n\
+             gauges = [\"a_gauge_name_longer_than_the_sample_holds\"]\n\
+             [model]\nwarmup = \"100y\"\ndemand = \"app.queue\"\ncapacity = 1.0\n\
              [coordinator]\noutbox_max_age = \"0s\"\noutbox_max_rows = 0\ntimeout = \"1ms\"\n",
         )
         .unwrap_err();
@@ -727,6 +745,8 @@ mod tests {
             "agent.group",
             "agent.decision_interval",
             "sources.ring_capacity",
+            "sources.app.gauges",
+            "model.demand",
             "sources.app.timeout",
             "model.warmup",
             "coordinator.outbox_max_age",

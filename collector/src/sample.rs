@@ -131,21 +131,24 @@ pub struct MemoryStats {
     pub available_bytes: u64,
 }
 
+/// Longest [`ShortName`], bytes; a longer one is cut.
+pub const SHORT_NAME_MAX: usize = 31;
+
 /// A short, fixed-capacity device or metric name (no heap).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShortName {
     len: u8,
-    bytes: [u8; 31],
+    bytes: [u8; SHORT_NAME_MAX],
 }
 
 impl ShortName {
-    /// Builds a name, truncating at 31 bytes on a char boundary.
+    /// Builds a name, truncating at [`SHORT_NAME_MAX`] bytes on a char boundary.
     pub fn new(s: &str) -> Self {
-        let mut end = s.len().min(31);
+        let mut end = s.len().min(SHORT_NAME_MAX);
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        let mut bytes = [0u8; 31];
+        let mut bytes = [0u8; SHORT_NAME_MAX];
         bytes[..end].copy_from_slice(&s.as_bytes()[..end]);
         ShortName {
             len: end as u8,
