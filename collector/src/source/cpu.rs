@@ -112,11 +112,21 @@ pub(crate) fn parse_loadavg(buf: &[u8]) -> Result<[f64; 3], &'static str> {
 
 /// Fills the per-mode fractions of `out` from two snapshots; `None` when a counter went back
 /// (reset) or no time passed.
+///
+/// Idle and iowait are the exception: the kernel documents that iowait can decrease, and both
+/// are estimated on tickless CPUs, so either one stepping back a little counts as no time in
+/// that mode rather than as a reset (which would leave the CPU sample, the default demand,
+/// with a gap).
 pub(crate) fn fill_fractions(prev: &CpuTimes, cur: &CpuTimes, out: &mut CpuStats) -> Option<()> {
+    const IDLE: usize = 3;
+    const IOWAIT: usize = 4;
     let (p, c) = (prev.as_array(), cur.as_array());
     let mut d = [0u64; 8];
     for i in 0..8 {
-        d[i] = counter_delta(p[i], c[i])?;
+        d[i] = match i {
+            IDLE | IOWAIT => c[i].saturating_sub(p[i]),
+            _ => counter_delta(p[i], c[i])?,
+        };
     }
     let total = d.iter().try_fold(0u64, |a, &x| a.checked_add(x))?;
     if total == 0 {
@@ -257,6 +267,29 @@ mod tests {
         let mut out = CpuStats::default();
         assert!(fill_fractions(&prev, &cur, &mut out).is_none());
         assert_eq!(out, CpuStats::default());
+    }
+
+    #[test]
+    fn iowait_stepping_back_is_no_reset() {
+        let prev = CpuTimes {
+            user: 100,
+            idle: 1000,
+            iowait: 50,
+            ..Default::default()
+        };
+        let cur = CpuTimes {
+            user: 150,
+            idle: 1050,
+            iowait: 48,
+            ..Default::default()
+        };
+        let mut out = CpuStats {
+            cores: 2,
+            ..CpuStats::default()
+        };
+        assert!(fill_fractions(&prev, &cur, &mut out).is_some());
+        assert_eq!((out.user, out.iowait, out.busy), (0.5, 0.0, 0.5));
+        assert_eq!(out.busy_cores, 1.0);
     }
 
     #[test]
