@@ -473,6 +473,49 @@ mod keda {
             assert_eq!(err.unwrap_err().code(), tonic::Code::NotFound);
         });
     }
+
+    /// A group whose demand fits the hosts it has needs no change, and KEDA still reads its
+    /// capacity (it asks every polling interval; an error would send it to its fallback).
+    #[test]
+    fn keda_reads_a_steady_group_without_a_change() {
+        let (_dir, c) = web_coordinator(
+            "[keda]\nlisten = \"127.0.0.1:0\"\n",
+            5.0,
+            "kind = \"keda\"\nmetric_name = \"web_desired\"",
+        );
+        // 3 x 0.9 = 2.7 busy cores -> 3 instances, as many as the hosts: hold.
+        for i in 0..3 {
+            let s = signal("web", &format!("h{i}"), "e", 1, 0.9);
+            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+        }
+        let held = wait_for(Duration::from_secs(10), || {
+            let v = group_view(&c.url, "web");
+            (v["evaluation"]["live_hosts"] == 3).then_some(v)
+        });
+        let v = held.unwrap_or_else(|| panic!("{}", c.log()));
+        assert_eq!(v["evaluation"]["desired"], 3, "{v}");
+        let endpoint = c.keda.clone().expect("keda listen line");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let value = rt.block_on(async {
+            let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
+            let object = ScaledObjectRef {
+                name: "web".into(),
+                namespace: "default".into(),
+                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
+            };
+            client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(object),
+                    metric_name: "web_desired".into(),
+                })
+                .await
+                .map(|m| m.into_inner().metric_values[0].metric_value)
+        });
+        assert_eq!(value.map_err(|e| e.to_string()), Ok(3), "{}", c.log());
+    }
 }
 
 #[cfg(feature = "aws")]

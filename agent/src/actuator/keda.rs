@@ -98,6 +98,26 @@ impl Keda {
     }
 }
 
+impl Keda {
+    /// Publishes `actual` if nothing is published yet.
+    pub fn seed(&self, actual: u32) {
+        if self
+            .board
+            .get(&self.group)
+            .is_some_and(|e| e.desired.is_none())
+        {
+            self.board.set(
+                &self.group,
+                Entry {
+                    metric_name: self.metric_name.clone(),
+                    desired: Some(actual),
+                },
+            );
+            tracing::info!(group = %self.group, actual, "keda: published the group's capacity");
+        }
+    }
+}
+
 impl Actuate for Keda {
     async fn current(&self) -> Result<Option<Capacity>, ActuatorError> {
         let desired = self.board.get(&self.group).and_then(|e| e.desired);

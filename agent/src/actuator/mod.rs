@@ -279,6 +279,20 @@ impl Actuator {
         }
     }
 
+    /// Gives a scaler that reads its value from the coordinator the capacity the group has
+    /// (`actual`), when nothing was published since the coordinator started: KEDA asks for its
+    /// metric whether or not the group needs a change, and must not get an error (and scale to
+    /// its fallback) because demand held steady.
+    pub fn seed(&self, actual: u32) {
+        match self {
+            #[cfg(feature = "keda")]
+            Actuator::Keda(a) => a.seed(actual),
+            _ => {
+                let _ = actual;
+            }
+        }
+    }
+
     /// See [`Actuate::set_capacity`].
     pub async fn set_capacity(
         &self,

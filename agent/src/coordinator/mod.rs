@@ -255,6 +255,10 @@ async fn decision_loop(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             (g.evaluate(t, reported), g.evaluation().cloned())
         });
         if let Some(e) = &eval {
+            // Not for a group no host has spoken for: that would publish its minimum.
+            if e.live_hosts > 0 {
+                group.actuator.seed(e.actual);
+            }
             app.metrics
                 .desired
                 .get_or_create(&label)
