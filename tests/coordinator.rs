@@ -64,6 +64,45 @@ fn web_coordinator(
     (dir, c)
 }
 
+/// An agent that gives up on a slow commit (its timeout) and hangs up still has the signal
+/// applied: the commit goes on, and so does applying it to the group, as the agent's retry
+/// will be answered "duplicate".
+#[test]
+fn a_client_that_hangs_up_during_the_commit_still_has_its_signal_applied() {
+    use std::io::Write;
+    let (dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    // Another connection holds the write lock, so the commit waits (busy timeout).
+    let db = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let body = signal("web", "hung-up", "e", 1, 1.0).to_string();
+    let mut conn = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    write!(
+        conn,
+        "POST /v1/signals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(500));
+    db.execute_batch("COMMIT").unwrap();
+    let applied = wait_for(Duration::from_secs(10), || {
+        let v = group_view(&c.url, "web");
+        v["hosts"]
+            .as_array()?
+            .iter()
+            .any(|h| h["host"] == "hung-up")
+            .then_some(())
+    });
+    assert!(
+        applied.is_some(),
+        "{}\n{}",
+        group_view(&c.url, "web"),
+        c.log()
+    );
+}
+
 #[test]
 fn refuses_missing_wrong_malformed_and_oversized_requests() {
     let (_dir, c) = web_coordinator("max_body_bytes = 4096\n", 5.0, "kind = \"dry-run\"");

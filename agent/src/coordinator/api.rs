@@ -176,6 +176,26 @@ async fn ingest(
             now - s.decided_at <= ttl
         })
         .collect();
+    // Recording and applying run on their own task: a client that hangs up while its signals
+    // commit must not leave them stored (answered as duplicates on the retry) but never
+    // applied to the group.
+    let task = tokio::spawn(record_and_apply(app.clone(), now, signals, fresh));
+    task.await.unwrap_or_else(|e| {
+        tracing::error!("recording signals: {e}");
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "recording signals failed",
+        )
+    })
+}
+
+/// Stores `signals` and applies the new ones to their groups; the response to the request.
+async fn record_and_apply(
+    app: Arc<App>,
+    now: f64,
+    signals: Vec<Signal>,
+    fresh: Vec<bool>,
+) -> Response {
     let (signals, outcomes) = match app.writer.record(now, signals, fresh).await {
         Ok(v) => v,
         Err(e) => {
