@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 /// Current Signal schema version.
 pub const SIGNAL_VERSION: u32 = 1;
 
+/// Largest demand, capacity, lead or forecast a signal may carry.
+pub const MAX_FIGURE: f64 = 1e15;
+
 /// Longest accepted host, group or epoch id, bytes.
 pub const MAX_ID_LEN: usize = 256;
 
@@ -98,8 +101,8 @@ pub enum SignalError {
     /// A number is NaN, infinite or out of range.
     #[error("field `{0}` must be a finite number{1}")]
     Number(&'static str, &'static str),
-    /// The sequence number is 0 (sequences start at 1).
-    #[error("field `seq` must be >= 1")]
+    /// The sequence number is 0 (sequences start at 1) or past `i64::MAX`.
+    #[error("field `seq` must be in 1..=9223372036854775807")]
     Seq,
     /// `health` is not one of the known states.
     #[error("field `health` must be healthy, degraded or unhealthy, not {0:?}")]
@@ -151,7 +154,8 @@ impl Signal {
         {
             return Err(SignalError::Id("instance_id"));
         }
-        if self.seq == 0 {
+        // Stored as SQLite integers: past i64::MAX a seq could not be told apart after a restart.
+        if self.seq == 0 || i64::try_from(self.seq).is_err() {
             return Err(SignalError::Seq);
         }
         let texts = [
@@ -175,10 +179,11 @@ impl Signal {
             ("p90_at_lead", self.p90_at_lead),
         ];
         for (name, value) in non_negative {
+            // Bounded so that a group's sum over any number of hosts stays finite.
             if let Some(v) = value
-                && !(v.is_finite() && v >= 0.0)
+                && !(v.is_finite() && (0.0..=MAX_FIGURE).contains(&v))
             {
-                return Err(SignalError::Number(name, " >= 0"));
+                return Err(SignalError::Number(name, " in 0..=1e15"));
             }
         }
         for (name, v) in [("decided_at", self.decided_at), ("sent_at", self.sent_at)] {
@@ -239,8 +244,14 @@ mod tests {
         s.demand_now = f64::NAN;
         assert_eq!(
             s.validate(),
-            Err(SignalError::Number("demand_now", " >= 0"))
+            Err(SignalError::Number("demand_now", " in 0..=1e15"))
         );
+        let mut s = sample();
+        s.demand_now = 1e308;
+        assert!(s.validate().is_err(), "two of these would sum to infinity");
+        let mut s = sample();
+        s.seq = u64::MAX;
+        assert_eq!(s.validate(), Err(SignalError::Seq));
         let mut s = sample();
         s.version = 2;
         assert_eq!(s.validate(), Err(SignalError::Version(2)));
