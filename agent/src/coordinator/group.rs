@@ -104,9 +104,23 @@ impl GroupState {
         for &(t, v) in demand {
             self.forecaster.observe(t, v);
         }
+        // When each host's current unhealthy streak began, to tell a replacement already made
+        // for it (before the restart) from one still to make.
+        let mut streak_from: BTreeMap<String, f64> = BTreeMap::new();
         for (at, s) in signals {
+            if s.health_state() == Health::Unhealthy {
+                streak_from.entry(s.host.clone()).or_insert(at);
+            } else {
+                streak_from.remove(&s.host);
+            }
             self.apply(s, at);
         }
+        self.pending_replacements.retain(|(host, _)| {
+            let from = streak_from.get(host).copied().unwrap_or(f64::INFINITY);
+            !actions.iter().any(|a| {
+                a.kind == "replace" && a.ok && a.host.as_deref() == Some(host) && a.at >= from
+            })
+        });
         self.last_set = last_set;
         self.actions = actions.into_iter().take(ACTIONS_KEPT).collect();
         self.counts = counts;
@@ -589,6 +603,47 @@ mod tests {
         assert!(
             matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
             "{step:?}"
+        );
+    }
+
+    #[test]
+    fn a_restart_does_not_repeat_a_replacement_already_made() {
+        let mut c = config();
+        c.replace_unhealthy_after = 2;
+        let signals = || {
+            (1..=2)
+                .map(|seq| (seq as f64, signal("a", seq, seq as f64, 1.0, "unhealthy")))
+                .collect::<Vec<_>>()
+        };
+        let replaced = ActionRecord {
+            at: 2.5,
+            kind: "replace".into(),
+            from: None,
+            to: None,
+            host: Some("a".into()),
+            reason: String::new(),
+            ok: true,
+            detail: String::new(),
+        };
+        let mut g = GroupState::new(c.clone(), 0.0);
+        g.restore(
+            &[],
+            signals(),
+            Some(1),
+            vec![replaced],
+            SignalCounts::default(),
+        );
+        assert_eq!(
+            g.evaluate(3.0, Some(1)),
+            None,
+            "replaced before the restart"
+        );
+        let mut g = GroupState::new(c, 0.0);
+        g.restore(&[], signals(), Some(1), Vec::new(), SignalCounts::default());
+        let step = g.evaluate(3.0, Some(1));
+        assert!(
+            matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+            "not yet replaced: {step:?}"
         );
     }
 }
