@@ -105,7 +105,10 @@ pub fn render(shared: &Shared) -> String {
             "demand",
             "gauge",
             "Latest 10 s mean of the demand signal.",
-            &[(format!("{{metric=\"{}\"}}", s.demand_metric), last.mean)],
+            &[(
+                format!("{{metric=\"{}\"}}", label_value(&s.demand_metric)),
+                last.mean,
+            )],
         );
     }
     m(
@@ -181,4 +184,33 @@ pub fn render(shared: &Shared) -> String {
     );
     drop(s);
     out
+}
+
+/// `v` as a label value of the text exposition: backslash, double quote and newline escaped
+/// (a demand such as `app.q{pool="a"}` would otherwise break the whole scrape).
+fn label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("cpu.busy_cores"), "cpu.busy_cores");
+        assert_eq!(
+            label_value("app.q{pool=\"a\\b\"}\n"),
+            "app.q{pool=\\\"a\\\\b\\\"}\\n"
+        );
+    }
 }
