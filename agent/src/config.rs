@@ -29,6 +29,47 @@ pub struct Config {
     pub metrics: MetricsSection,
 }
 
+impl Config {
+    /// What a reload (SIGHUP) applies of `new`: everything but the keys only a restart can
+    /// change (the sampler, the paths, the identity, the demand series the forecaster was
+    /// trained on, the store writer's and the sender's settings, the endpoints), which keep
+    /// their running values. Returns that configuration and the keys `new` changed in vain.
+    pub fn reloaded(&self, new: &Config) -> (Config, Vec<&'static str>) {
+        let mut applied = new.clone();
+        let mut kept = Vec::new();
+        let mut keep = |name: &'static str, changed: bool| {
+            if changed {
+                kept.push(name);
+            }
+        };
+        let (a, b) = (&self.agent, &new.agent);
+        keep("agent.interval", a.interval != b.interval);
+        keep(
+            "agent.state_directory",
+            a.state_directory != b.state_directory,
+        );
+        keep("agent.socket", a.socket != b.socket);
+        keep("agent.host_id", a.host_id != b.host_id);
+        keep("agent.group", a.group != b.group);
+        keep("agent.log", a.log != b.log);
+        keep("sources", self.sources != new.sources);
+        keep("store", self.store != new.store);
+        keep("model.demand", self.model.demand != new.model.demand);
+        keep("coordinator", self.coordinator != new.coordinator);
+        keep("metrics", self.metrics != new.metrics);
+        applied.agent = AgentSection {
+            decision_interval: b.decision_interval,
+            ..a.clone()
+        };
+        applied.sources = self.sources.clone();
+        applied.store = self.store.clone();
+        applied.model.demand = self.model.demand.clone();
+        applied.coordinator = self.coordinator.clone();
+        applied.metrics = self.metrics.clone();
+        (applied, kept)
+    }
+}
+
 /// `[agent]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -755,6 +796,25 @@ mod tests {
         ] {
             assert!(keys.contains(&key), "{key} not reported: {err}");
         }
+    }
+
+    #[test]
+    fn a_reload_applies_the_policy_and_keeps_what_needs_a_restart() {
+        let old = Config::default();
+        let mut new = Config::default();
+        new.model.target_utilization = 0.5;
+        new.agent.decision_interval = Duration::from_secs(20);
+        new.model.demand = "cpu.busy".into();
+        new.coordinator.urls = vec!["http://127.0.0.1:1".into()];
+        new.agent.socket = "/tmp/elsewhere.sock".into();
+        let (applied, kept) = old.reloaded(&new);
+        assert_eq!(applied.model.target_utilization, 0.5);
+        assert_eq!(applied.agent.decision_interval, Duration::from_secs(20));
+        assert_eq!(applied.model.demand, old.model.demand);
+        assert!(applied.coordinator.urls.is_empty());
+        assert_eq!(applied.agent.socket, old.agent.socket);
+        assert_eq!(kept, ["agent.socket", "model.demand", "coordinator"]);
+        assert_eq!(old.reloaded(&old).1, Vec::<&str>::new());
     }
 
     #[test]

@@ -468,11 +468,14 @@ impl Pipeline {
     }
 
     fn reload(&mut self, cfg: Arc<Config>) {
-        if cfg.sources != self.cfg.sources || cfg.agent.interval != self.cfg.agent.interval {
+        let (applied, kept) = self.cfg.reloaded(&cfg);
+        if !kept.is_empty() {
             tracing::warn!(
-                "changes to [sources] and agent.interval take effect at the next restart"
+                keys = %kept.join(", "),
+                "these changes take effect at the next restart; the rest is applied now"
             );
         }
+        let cfg = Arc::new(applied);
         if cfg.model.capacity > 0.0 {
             self.capacity = cfg.model.capacity;
         }
