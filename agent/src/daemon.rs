@@ -240,8 +240,15 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
 
     control.send(Control::Stop);
     let _ = pipeline.join();
-    let _ = writer_done_rx.recv_timeout(Duration::from_secs(30));
-    let _ = writer.join();
+    // A writer still inside SQLite after 30 s is left to the process's exit.
+    match writer_done_rx.recv_timeout(Duration::from_secs(30)) {
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            tracing::error!("the store writer did not finish within 30 s; stopping without it");
+        }
+        _ => {
+            let _ = writer.join();
+        }
+    }
     if let Some(stop) = sender_stop {
         stop.stop();
     }

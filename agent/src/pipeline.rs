@@ -422,7 +422,9 @@ impl Pipeline {
             raw: Vec::new(),
             last_decision: None,
             last_health: None,
-            last_prune: None,
+            // The first prune an hour after start, not at once: a clock that boots far ahead
+            // (before NTP steps it back) would make retention delete real history.
+            last_prune: Some(Instant::now()),
             last_statvfs: None,
             state_dir: parts.state_dir,
             on_tick: parts.on_tick,
@@ -923,6 +925,13 @@ pub fn run_writer(
                 }
             }
         }
+    }
+    if !backlog.is_empty() {
+        tracing::error!(
+            batches = backlog.len(),
+            error = shared.lock().store_error.as_deref().unwrap_or(""),
+            "stopping with history the database did not take; it is lost"
+        );
     }
     let _ = done.send(());
 }
