@@ -230,6 +230,35 @@ fn a_second_agent_is_refused_and_leaves_the_first_answering() {
     assert_eq!(std::fs::read_to_string(a.socket()).unwrap(), "not a socket");
 }
 
+/// Idle clients cannot take the agent's file descriptors: past 64 open control connections a
+/// new one gets a one-line error, and the CLI works again once they close.
+#[test]
+fn control_connections_are_bounded() {
+    let mut a = agent();
+    a.start();
+    let idle: Vec<_> = (0..64)
+        .map(|_| std::os::unix::net::UnixStream::connect(a.socket()).unwrap())
+        .collect();
+    // The agent counts a connection once it accepts it: give it the moment to.
+    let refused = (0..50).find_map(|_| {
+        let out = a.cli(&["status"]);
+        if out.status.success() {
+            std::thread::sleep(Duration::from_millis(50));
+            return None;
+        }
+        Some(String::from_utf8_lossy(&out.stderr).into_owned())
+    });
+    let refused = refused.expect("a 65th connection was served");
+    assert!(refused.contains("control connections at most"), "{refused}");
+    drop(idle);
+    let served = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        a.cli(&["status"]).status.success()
+    });
+    assert!(served, "{}", a.log());
+    assert!(a.term().success());
+}
+
 #[test]
 fn socket_is_not_world_accessible() {
     use std::os::unix::fs::PermissionsExt;

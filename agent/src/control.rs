@@ -25,6 +25,14 @@ use crate::report;
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
+/// Connections served at once; more are answered with an error and closed, so idle clients
+/// cannot take every file descriptor.
+const MAX_CONNECTIONS: usize = 64;
+/// Answers computed at once (a warm-up of another metric reads days of history): the agent's
+/// own work keeps a core.
+const MAX_ANSWERS: usize = 1;
+/// Longest wait for a client to take an answer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A request from the CLI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,25 +113,53 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 
 /// Serves connections until the task is dropped.
 pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let answers = Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERS));
+    let mut last_warning: Option<std::time::Instant> = None;
     loop {
-        let stream = match listener.accept().await {
+        let mut stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "accepting a control connection failed");
+                // Out of file descriptors, typically: once per 10 s is enough to say so.
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    last_warning = Some(std::time::Instant::now());
+                    tracing::warn!(error = %e, "accepting a control connection failed");
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let shared = shared.clone();
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(
+                max = MAX_CONNECTIONS,
+                "control connection refused: too many open"
+            );
+            tokio::spawn(async move {
+                let busy = error_response(format!(
+                    "the agent serves {MAX_CONNECTIONS} control connections at most; try again"
+                ));
+                if let Ok(mut out) = serde_json::to_vec(&busy) {
+                    out.push(b'\n');
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)).await;
+                }
+            });
+            continue;
+        };
+        let (shared, answers) = (shared.clone(), answers.clone());
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, shared).await {
+            if let Err(e) = handle(stream, shared, &answers).await {
                 tracing::debug!(error = %e, "control connection ended with an error");
             }
+            drop(permit);
         });
     }
 }
 
-async fn handle(stream: UnixStream, shared: Arc<Shared>) -> anyhow::Result<()> {
+async fn handle(
+    stream: UnixStream,
+    shared: Arc<Shared>,
+    answers: &tokio::sync::Semaphore,
+) -> anyhow::Result<()> {
     let cred = stream.peer_cred().ok();
     let (read, mut write) = stream.into_split();
     let mut lines = AsyncBufReader::new(read);
@@ -149,14 +185,19 @@ async fn handle(stream: UnixStream, shared: Arc<Shared>) -> anyhow::Result<()> {
                         request = ?req,
                         "control request"
                     );
-                    answer(req, shared.clone()).await
+                    match answers.acquire().await {
+                        Ok(_turn) => answer(req, shared.clone()).await,
+                        Err(_) => error_response("the agent is stopping".into()),
+                    }
                 }
                 Err(e) => error_response(format!("malformed request: {e}")),
             }
         };
         let mut out = serde_json::to_vec(&response)?;
         out.push(b'\n');
-        write.write_all(&out).await?;
+        tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&out))
+            .await
+            .context("client not reading its answer")??;
         if line.len() > MAX_REQUEST {
             return Ok(());
         }
@@ -213,9 +254,16 @@ pub fn request(candidates: &[PathBuf], req: &Request) -> anyhow::Result<Value> {
     w.write_all(&line).map_err(|e| unavailable(e.to_string()))?;
     let mut reader = BufReader::new(&stream);
     let mut answer = String::new();
-    reader
-        .read_line(&mut answer)
-        .map_err(|e| unavailable(e.to_string()))?;
+    reader.read_line(&mut answer).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Exit::new(
+            UNAVAILABLE,
+            format!(
+                "the agent at {} did not answer within 30 s (busy or stuck)",
+                path.display()
+            ),
+        ),
+        _ => unavailable(e.to_string()),
+    })?;
     if answer.is_empty() {
         return Err(unavailable("the agent closed the connection".into()));
     }
