@@ -103,6 +103,38 @@ fn a_client_that_hangs_up_during_the_commit_still_has_its_signal_applied() {
     );
 }
 
+/// A client without a valid token is answered before it sends its body (it cannot hold a
+/// connection by trickling one), and group names cannot be probed with a bad token.
+#[test]
+fn a_bad_token_is_refused_before_the_body_and_reveals_no_group() {
+    use std::io::{Read, Write};
+    let (_dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    let mut conn = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Headers announcing a body that never comes.
+    write!(
+        conn,
+        "POST /v1/signals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-token-0123456789\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = [0u8; 64];
+    let n = conn.read(&mut answer).expect("answered without the body");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let probe = |group: &str| {
+        get(
+            &c.url,
+            &format!("/v1/groups/{group}"),
+            Some("wrong-token-0123456789"),
+        )
+    };
+    let (known, unknown) = (probe("web"), probe("nope"));
+    assert_eq!((known.0, unknown.0), (401, 401));
+    assert_eq!(known.1.replace("web", "G"), unknown.1.replace("nope", "G"));
+}
+
 #[test]
 fn refuses_missing_wrong_malformed_and_oversized_requests() {
     let (_dir, c) = web_coordinator("max_body_bytes = 4096\n", 5.0, "kind = \"dry-run\"");

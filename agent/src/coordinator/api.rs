@@ -9,12 +9,11 @@
 //! 503 and connection errors are worth a retry with backoff.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +25,21 @@ use super::metrics::GroupLabel;
 use super::state::Outcome;
 use super::view::GroupsView;
 use crate::signal::Signal;
+
+/// How long a sender may take to send a request's body, once its token is accepted.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether reading a body failed on the size limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
 
 /// The router over the shared coordinator state.
 pub fn router(app: Arc<App>) -> Router {
@@ -76,24 +90,17 @@ pub struct IngestResponse {
     pub results: Vec<SignalResult>,
 }
 
-async fn post_signals(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn post_signals(State(app): State<Arc<App>>, request: Request) -> Response {
     let started = Instant::now();
-    let response = ingest(&app, &headers, body).await;
+    let (parts, body) = request.into_parts();
+    let response = ingest(&app, &parts.headers, body).await;
     app.metrics
         .ingest_latency
         .observe(started.elapsed().as_secs_f64());
     response
 }
 
-async fn ingest(
-    app: &Arc<App>,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn ingest(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Response {
     let Some(token) = bearer(headers.get(header::AUTHORIZATION)) else {
         app.metrics.reject("unauthorized");
         return error(
@@ -107,9 +114,16 @@ async fn ingest(
         app.metrics.reject("unauthorized");
         return error(StatusCode::UNAUTHORIZED, "token not valid for any group");
     }
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+    // The body is read only now, after the token, and within a time limit: a client without
+    // a token, or one trickling its body, holds no connection for long.
+    let read = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, app.max_body_bytes),
+    )
+    .await;
+    let body = match read {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if is_length_limit(&e) => {
             app.metrics.reject("too_large");
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -119,11 +133,15 @@ async fn ingest(
                 ),
             );
         }
-        Err(rejection) => {
+        Ok(Err(e)) => {
+            app.metrics.reject("malformed");
+            return error(StatusCode::BAD_REQUEST, format!("cannot read body: {e}"));
+        }
+        Err(_) => {
             app.metrics.reject("malformed");
             return error(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read body: {rejection}"),
+                StatusCode::REQUEST_TIMEOUT,
+                format!("body not received within {} s", BODY_READ_TIMEOUT.as_secs()),
             );
         }
     };
@@ -295,18 +313,16 @@ async fn get_group(
             "missing bearer token (Authorization: Bearer TOKEN)",
         );
     };
-    let Some(group) = app.groups.get(&name) else {
-        if app.tokens.groups_for(token).is_empty() {
-            return error(StatusCode::UNAUTHORIZED, "token not valid for any group");
-        }
-        return error(StatusCode::NOT_FOUND, format!("no group {name:?}"));
-    };
+    // The same answer whether or not the group exists: a token cannot probe group names.
     if !app.tokens.allows(&name, token) {
         return error(
             StatusCode::UNAUTHORIZED,
             format!("token not valid for group {name:?}"),
         );
     }
+    let Some(group) = app.groups.get(&name) else {
+        return error(StatusCode::NOT_FOUND, format!("no group {name:?}"));
+    };
     axum::Json(group.view(&name, super::now())).into_response()
 }
 
