@@ -184,18 +184,21 @@ fn every_cli_command_answers_in_both_forms() {
 fn a_second_agent_is_refused_and_leaves_the_first_answering() {
     let mut a = agent();
     a.start();
-    let second = Command::new(BIN)
-        .args(["agent", "--config"])
-        .arg(a.config_path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "{err}");
-    assert!(err.contains("another headroom agent is running"), "{err}");
-    assert!(
-        a.cli(&["status"]).status.success(),
-        "first agent lost its socket"
-    );
+    // Another `headroom agent` with `config`: refused with `why`, the first still answering.
+    let refused = |config: &std::path::Path, why: &str| {
+        let out = Command::new(BIN)
+            .args(["agent", "--config"])
+            .arg(config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(why), "{err}");
+        assert!(
+            a.cli(&["status"]).status.success(),
+            "first agent lost its socket"
+        );
+    };
+    refused(&a.config_path(), "another headroom agent is running");
 
     // Another state directory, the same socket: refused at the socket, which stays.
     let dir = tempfile::tempdir().unwrap();
@@ -204,18 +207,7 @@ fn a_second_agent_is_refused_and_leaves_the_first_answering() {
         .unwrap()
         .replace(a.state.to_str().unwrap(), dir.path().to_str().unwrap());
     std::fs::write(&config, same_socket).unwrap();
-    let third = Command::new(BIN)
-        .args(["agent", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&third.stderr);
-    assert!(!third.status.success(), "{err}");
-    assert!(err.contains("already listening"), "{err}");
-    assert!(
-        a.cli(&["status"]).status.success(),
-        "first agent lost its socket"
-    );
+    refused(&config, "already listening");
     assert!(a.term().success());
 
     // A regular file where the socket goes is reported, not replaced.
