@@ -353,6 +353,13 @@ impl Store {
             "DELETE FROM rollup_1m WHERE ts < ?1",
             [before(retention_1m) as i64],
         )?;
+        // Names with no history left (an interface or disk gone, a container's veth): a host
+        // with churning devices would otherwise list every name it ever saw.
+        tx.execute(
+            "DELETE FROM metric WHERE NOT EXISTS (SELECT 1 FROM rollup_10s WHERE metric = metric.id)
+                 AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE metric = metric.id)",
+            [],
+        )?;
         let ev = before(retention_events);
         tx.execute("DELETE FROM forecast WHERE ts < ?1", [ev])?;
         tx.execute(
@@ -828,5 +835,38 @@ mod tests {
         let back: crate::signal::Signal = serde_json::from_str(payload).unwrap();
         assert_eq!(back.seq, 7);
         assert_eq!(back.epoch, s.epoch());
+    }
+
+    #[test]
+    fn prune_forgets_names_without_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut s = Store::open(&path, 256).unwrap();
+        let b = Batch {
+            rollups_10s: vec![
+                rollup("net.veth1a2b.rx_bytes", 1_000, 1.0),
+                rollup("cpu.busy_cores", 100_000, 1.0),
+            ],
+            ..Batch::default()
+        };
+        s.apply(&b).unwrap();
+        let limits = OutboxLimits {
+            max_age: Duration::from_secs(86_400),
+            max_rows: 1000,
+        };
+        let day = Duration::from_secs(86_400);
+        s.prune(100_000.0, day, day, day, limits).unwrap();
+        let r = Reader::open(&path).unwrap();
+        assert_eq!(r.metrics().unwrap(), ["cpu.busy_cores"]);
+        // A name seen again gets a new row.
+        s.apply(&Batch {
+            rollups_10s: vec![rollup("net.veth1a2b.rx_bytes", 100_010, 2.0)],
+            ..Batch::default()
+        })
+        .unwrap();
+        let h = r
+            .history("net.veth1a2b.rx_bytes", 0, Resolution::TenSeconds)
+            .unwrap();
+        assert_eq!(h.len(), 1);
     }
 }
