@@ -6,7 +6,7 @@
 //! group. 200 means every signal of the request is durably recorded (its outcome is `applied`,
 //! `stored` or `duplicate`): all are delivered and may leave the outbox. 401 (token), 400
 //! (malformed or invalid signal) and 413 (split the batch) will not succeed on retry as they are;
-//! 503 and connection errors are worth a retry with backoff.
+//! 503, 408 (body not received within 10 s) and connection errors are worth a retry with backoff.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
