@@ -1,5 +1,6 @@
 //! `command`: runs a configured program (no shell) with the desired capacity and reason as
-//! arguments and environment, killed after a timeout. For Terraform, Ansible or anything else.
+//! arguments and environment, in its own process group, killed whole after a timeout. For
+//! Terraform, Ansible or anything else.
 //!
 //! Environment given to the program: `HEADROOM_ACTION` (`set_capacity` or `replace`),
 //! `HEADROOM_GROUP`, `HEADROOM_REASON`, and `HEADROOM_DESIRED`/`HEADROOM_CURRENT` or
