@@ -135,6 +135,30 @@ fn a_bad_token_is_refused_before_the_body_and_reveals_no_group() {
     assert_eq!(known.1.replace("web", "G"), unknown.1.replace("nope", "G"));
 }
 
+/// A client that connects and sends nothing is closed within the header timeout (10 s), as
+/// one trickling its headers is: neither holds a descriptor for long.
+#[test]
+fn a_silent_client_is_closed() {
+    use std::io::Read;
+    let (_dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    let mut conn = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let closed = match conn.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn refuses_missing_wrong_malformed_and_oversized_requests() {
     let (_dir, c) = web_coordinator("max_body_bytes = 4096\n", 5.0, "kind = \"dry-run\"");

@@ -191,7 +191,7 @@ async fn serve(
         }
         None => {
             println!("headroom coordinator listening on http://{addr}");
-            let mut server = axum_server::from_tcp(listener);
+            let mut server = axum_server::from_tcp(listener).acceptor(SilentClientLimit);
             slow_client_limits(server.http_builder());
             tokio::spawn(server.handle(handle.clone()).serve(service))
         }
@@ -378,6 +378,35 @@ async fn prune_loop(app: Arc<App>, retention_s: f64, mut stop: tokio::sync::watc
             }
         })
         .await;
+    }
+}
+
+/// Closes a plain-HTTP connection that sends nothing within [`HEADER_READ_TIMEOUT`]: hyper
+/// starts its header timeout only once it has bytes to tell HTTP/1 from HTTP/2, so a silent
+/// client held its connection (and a descriptor) for ever. TLS connections have the
+/// handshake's own timeout.
+#[derive(Clone, Copy)]
+struct SilentClientLimit;
+
+impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S>
+    for SilentClientLimit
+{
+    type Stream = tokio::net::TcpStream;
+    type Service = S;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = std::io::Result<(tokio::net::TcpStream, S)>> + Send>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        Box::pin(async move {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
+                Ok(peeked) => peeked.map(|_| (stream, service)),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "nothing received",
+                )),
+            }
+        })
     }
 }
 
