@@ -136,7 +136,7 @@ fn a_bad_token_is_refused_before_the_body_and_reveals_no_group() {
 }
 
 /// A client that connects and sends nothing is closed within the header timeout (10 s), as
-/// one trickling its headers is: neither holds a descriptor for long.
+/// one trickling its headers is, and HTTP/2 by prior knowledge at once.
 #[test]
 fn a_silent_client_is_closed() {
     use std::io::Read;
@@ -157,6 +157,19 @@ fn a_silent_client_is_closed() {
         "{:?}",
         started.elapsed()
     );
+
+    // HTTP/2 by prior knowledge (no header timeout there) is closed at once.
+    use std::io::Write;
+    let mut h2 = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    h2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match h2.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "HTTP/2 prior knowledge served");
 }
 
 #[test]

@@ -381,10 +381,11 @@ async fn prune_loop(app: Arc<App>, retention_s: f64, mut stop: tokio::sync::watc
     }
 }
 
-/// Closes a plain-HTTP connection that sends nothing within [`HEADER_READ_TIMEOUT`]: hyper
-/// starts its header timeout only once it has bytes to tell HTTP/1 from HTTP/2, so a silent
-/// client held its connection (and a descriptor) for ever. TLS connections have the
-/// handshake's own timeout.
+/// Admits a plain-HTTP connection only once its first bytes show an HTTP/1 request, within
+/// [`HEADER_READ_TIMEOUT`]. A client that sends nothing held its connection (and a
+/// descriptor) for ever, since hyper starts its header timeout only with the first bytes; and
+/// HTTP/2 by prior knowledge, which the API does not need, has no header timeout at all. TLS
+/// connections have the handshake's own timeout and negotiate HTTP/1.1.
 #[derive(Clone, Copy)]
 struct SilentClientLimit;
 
@@ -398,13 +399,23 @@ impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S>
 
     fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
         Box::pin(async move {
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
-                Ok(peeked) => peeked.map(|_| (stream, service)),
-                Err(_) => Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "nothing received",
-                )),
+            let refuse = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+            let first = async {
+                // Enough to tell `PRI * HTTP/2.0` from an HTTP/1 method.
+                let mut head = [0u8; 3];
+                loop {
+                    let n = stream.peek(&mut head).await?;
+                    if n == 0 || n == head.len() {
+                        return Ok::<_, std::io::Error>(head[..n] == *b"PRI");
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, first).await {
+                Ok(Ok(false)) => Ok((stream, service)),
+                Ok(Ok(true)) => Err(refuse("HTTP/2 by prior knowledge")),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(refuse("nothing received")),
             }
         })
     }
