@@ -1072,6 +1072,15 @@ fn serves_https_when_a_certificate_is_configured() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["groups"][0]["name"], "web");
+    // HTTP/1.1 only: a client asking for HTTP/2 (no header timeout there) does not get it.
+    let alpn = Command::new("openssl")
+        .args(["s_client", "-connect", c.url.trim_start_matches("https://")])
+        .args(["-alpn", "h2,http/1.1", "-CAfile", &ca])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let alpn = String::from_utf8_lossy(&alpn.stdout);
+    assert!(alpn.contains("ALPN protocol: http/1.1"), "{alpn}");
     // Without trusting the certificate the client refuses the connection.
     let out = Command::new(BIN)
         .args(["groups", "--url", &c.url, "--token-file"])

@@ -184,6 +184,10 @@ async fn serve(
                         tls.key.display()
                     )
                 })?;
+            // HTTP/1.1 only, as over plain HTTP: HTTP/2 has no header timeout.
+            let mut only_http1 = (*rustls.get_inner()).clone();
+            only_http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+            rustls.reload_from_config(Arc::new(only_http1));
             println!("headroom coordinator listening on https://{addr}");
             let mut server = axum_server::from_tcp_rustls(listener, rustls);
             slow_client_limits(server.http_builder());
