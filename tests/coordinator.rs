@@ -496,6 +496,28 @@ fn sighup_reloads_tokens() {
     });
     assert!(ok.is_some(), "new token refused after SIGHUP: {}", c.log());
     assert_eq!(post(&c.url, Some(TOKEN), &s).0, 401);
+    // Deleting a token's file revokes the token at the next SIGHUP (the reload does not fail
+    // and keep it), and the log names the file.
+    std::fs::remove_file(dir.path().join("token")).unwrap();
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(c.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let revoked = wait_for(Duration::from_secs(5), || {
+        (post(&c.url, Some(rotated), &s).0 == 401).then_some(())
+    });
+    assert!(
+        revoked.is_some(),
+        "deleted token still accepted: {}",
+        c.log()
+    );
+    assert!(
+        c.log().contains("no token of this file is accepted"),
+        "{}",
+        c.log()
+    );
 }
 
 #[cfg(feature = "keda")]

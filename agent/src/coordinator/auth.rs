@@ -74,6 +74,25 @@ impl Tokens {
         Ok(out)
     }
 
+    /// Reads every group's token files for a reload, each on its own: a file that cannot be
+    /// read or is unsafe gives no token (and is reported), so deleting a token's file revokes
+    /// it, rather than failing the reload and keeping every old token, the revoked one too.
+    pub fn reload(config: &CoordinatorConfig) -> (BTreeMap<String, Vec<Vec<u8>>>, Vec<TokenError>) {
+        let mut out = BTreeMap::new();
+        let mut refused = Vec::new();
+        for (name, group) in &config.groups {
+            let mut tokens = Vec::new();
+            for path in &group.token_files {
+                match read_token(path) {
+                    Ok(t) => tokens.push(t),
+                    Err(e) => refused.push(e),
+                }
+            }
+            out.insert(name.clone(), tokens);
+        }
+        (out, refused)
+    }
+
     /// Replaces every token at once.
     pub fn set(&self, tokens: BTreeMap<String, Vec<Vec<u8>>>) {
         if let Ok(mut guard) = self.by_group.write() {

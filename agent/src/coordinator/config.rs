@@ -14,7 +14,7 @@
 //! listen = "0.0.0.0:9090"
 //!
 //! [groups.web]
-//! token_files = ["/etc/headroom/tokens/web"]    # not world-readable; reloaded on SIGHUP
+//! token_files = ["/etc/headroom/tokens/web"]    # not world-readable; reloaded on SIGHUP (deleting one revokes it)
 //! capacity_per_instance = 4.0                   # default: mean of the hosts' reported capacity
 //! target_utilization = 0.7
 //! warmup = "5m"

@@ -208,13 +208,14 @@ async fn serve(
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     loop {
         tokio::select! {
-            _ = hup.recv() => match Tokens::load(&config) {
-                Ok(t) => {
-                    app.tokens.set(t);
-                    tracing::info!("SIGHUP: token files reloaded");
+            _ = hup.recv() => {
+                let (tokens, refused) = Tokens::reload(&config);
+                app.tokens.set(tokens);
+                for e in &refused {
+                    tracing::error!("SIGHUP: {e}; no token of this file is accepted now");
                 }
-                Err(e) => tracing::error!("SIGHUP: keeping the previous tokens: {e}"),
-            },
+                tracing::info!(refused = refused.len(), "SIGHUP: token files reloaded");
+            }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
