@@ -142,6 +142,13 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
                     out.push(b'\n');
                     let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&out)).await;
                 }
+                // Take the client's request before closing, or its write fails (EPIPE) before
+                // it reads the answer.
+                let mut sink = [0u8; 1024];
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                })
+                .await;
             });
             continue;
         };
@@ -251,10 +258,18 @@ pub fn request(candidates: &[PathBuf], req: &Request) -> anyhow::Result<Value> {
     let mut w = &stream;
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
-    w.write_all(&line).map_err(|e| unavailable(e.to_string()))?;
+    // An agent that refuses the connection answers before closing it: a failed write may
+    // still leave its answer to read.
+    let wrote = w.write_all(&line);
     let mut reader = BufReader::new(&stream);
     let mut answer = String::new();
-    reader.read_line(&mut answer).map_err(|e| match e.kind() {
+    let read = reader.read_line(&mut answer);
+    if let Err(e) = wrote
+        && answer.is_empty()
+    {
+        return Err(unavailable(e.to_string()));
+    }
+    read.map_err(|e| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Exit::new(
             UNAVAILABLE,
             format!(
