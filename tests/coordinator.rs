@@ -481,16 +481,19 @@ fn send_round_offline(hosts: &[&str], seq: u64, out: &mut Vec<Value>) {
 #[test]
 fn sighup_reloads_tokens() {
     let (dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    let hup = || {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(c.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
     let s = signal("web", "h1", "e1", 1, 1.0).to_string();
     assert_eq!(post(&c.url, Some(TOKEN), &s).0, 200);
     let rotated = "rotated-token-0123456789abcdef";
     write_token(dir.path(), "token", rotated);
-    let status = Command::new("kill")
-        .arg("-HUP")
-        .arg(c.child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    hup();
     let ok = wait_for(Duration::from_secs(5), || {
         (post(&c.url, Some(rotated), &s).0 == 200).then_some(())
     });
@@ -499,12 +502,7 @@ fn sighup_reloads_tokens() {
     // Deleting a token's file revokes the token at the next SIGHUP (the reload does not fail
     // and keep it), and the log names the file.
     std::fs::remove_file(dir.path().join("token")).unwrap();
-    let status = Command::new("kill")
-        .arg("-HUP")
-        .arg(c.child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    hup();
     let revoked = wait_for(Duration::from_secs(5), || {
         (post(&c.url, Some(rotated), &s).0 == 401).then_some(())
     });
