@@ -62,16 +62,11 @@ pub struct Tokens {
 impl Tokens {
     /// Reads every group's token files; any unreadable or unsafe file fails the whole load.
     pub fn load(config: &CoordinatorConfig) -> Result<BTreeMap<String, Vec<Vec<u8>>>, TokenError> {
-        let mut out = BTreeMap::new();
-        for (name, group) in &config.groups {
-            let tokens = group
-                .token_files
-                .iter()
-                .map(|p| read_token(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            out.insert(name.clone(), tokens);
+        let (tokens, refused) = Tokens::reload(config);
+        match refused.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(tokens),
         }
-        Ok(out)
     }
 
     /// Reads every group's token files for a reload, each on its own: a file that cannot be
