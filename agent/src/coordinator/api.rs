@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,15 +42,16 @@ fn is_length_limit(e: &axum::Error) -> bool {
 }
 
 /// The router over the shared coordinator state.
+///
+/// No route takes a body through an extractor: `POST /v1/signals` reads its own, bounded by
+/// `max_body_bytes`, once the token is accepted.
 pub fn router(app: Arc<App>) -> Router {
-    let limit = app.max_body_bytes;
     Router::new()
         .route("/v1/signals", post(post_signals))
         .route("/v1/groups", get(get_groups))
         .route("/v1/groups/{name}", get(get_group))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
 
