@@ -195,7 +195,7 @@ async fn serve(
         }
         None => {
             println!("headroom coordinator listening on http://{addr}");
-            let mut server = axum_server::from_tcp(listener).acceptor(SilentClientLimit);
+            let mut server = axum_server::from_tcp(listener).acceptor(Http1Gate);
             slow_client_limits(server.http_builder());
             tokio::spawn(server.handle(handle.clone()).serve(service))
         }
@@ -392,11 +392,9 @@ async fn prune_loop(app: Arc<App>, retention_s: f64, mut stop: tokio::sync::watc
 /// HTTP/2 by prior knowledge, which the API does not need, has no header timeout at all. TLS
 /// connections have the handshake's own timeout and negotiate HTTP/1.1.
 #[derive(Clone, Copy)]
-struct SilentClientLimit;
+struct Http1Gate;
 
-impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S>
-    for SilentClientLimit
-{
+impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S> for Http1Gate {
     type Stream = tokio::net::TcpStream;
     type Service = S;
     type Future =
