@@ -458,7 +458,7 @@ impl Config {
         if a.group.trim().is_empty() {
             bad("agent.group", "must not be empty".into());
         } else if let Err(why) = crate::signal::check_id(&a.group) {
-            bad("agent.group", why.into());
+            bad("agent.group", why);
         }
         if let Err(e) = crate::logging::parse_filter(&a.log) {
             bad("agent.log", e);
@@ -466,7 +466,7 @@ impl Config {
         if !a.host_id.is_empty()
             && let Err(why) = crate::signal::check_id(&a.host_id)
         {
-            bad("agent.host_id", why.into());
+            bad("agent.host_id", why);
         }
         // Every slot of the ring ends up resident (a sample is about 4 KiB).
         if self.sources.ring_capacity < 2 || self.sources.ring_capacity > 4096 {

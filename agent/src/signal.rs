@@ -71,15 +71,15 @@ pub struct Signal {
 /// Whether `id` may name a host, group, epoch or instance. Ids reach logs, metric labels and
 /// the command actuator's arguments: no spaces or control characters (no forged log lines),
 /// and no leading '-' (no id read as an option).
-pub fn check_id(id: &str) -> Result<(), &'static str> {
+pub fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err("must be 1..=256 bytes");
+        return Err(format!("must be 1..={MAX_ID_LEN} bytes"));
     }
     if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("must not contain spaces or control characters");
+        return Err("must not contain spaces or control characters".into());
     }
     if id.starts_with('-') {
-        return Err("must not start with '-'");
+        return Err("must not start with '-'".into());
     }
     Ok(())
 }
