@@ -1,20 +1,8 @@
-//! Compiles KEDA's external scaler proto (feature `keda`) in pure Rust: protox parses the
-//! file, so no `protoc` binary is needed at build time.
+//! Relinks the agent when its code layout changes: `link/order-link.sh` (the workspace's
+//! linker driver) lays out the functions listed in `link/hot-functions.txt` first.
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    // The agent binary's code layout (agent/link/order-link.sh, the linker driver): a new
-    // list relinks it.
     println!("cargo:rerun-if-changed=link/hot-functions.txt");
     println!("cargo:rerun-if-changed=link/order-link.sh");
-    #[cfg(feature = "keda")]
-    {
-        println!("cargo:rerun-if-changed=proto/externalscaler.proto");
-        let fds = protox::compile(["externalscaler.proto"], ["proto"])?;
-        tonic_prost_build::configure()
-            .build_client(true)
-            .build_server(true)
-            .compile_fds(fds)?;
-    }
-    Ok(())
 }

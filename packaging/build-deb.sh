@@ -3,10 +3,10 @@
 #
 #   packaging/build-deb.sh [--binary PATH] [cargo-deb options...]
 #
-# By default both binaries are built first: `headroom` (agent and CLI) with the size-optimised
-# `agent` profile, `headroom-coordinator` with the release profile. With --binary, that prebuilt
-# `headroom` and the `headroom-coordinator` beside it are packaged instead (the tests package
-# their debug build this way: no release build needed). Either way the two are staged in a
+# By default both binaries are built first: `headroom` (agent and CLI, package `headroom`) with
+# the size-optimised `agent` profile, `headroom-coordinator` (its own package) with the release
+# profile. With --binary, that prebuilt `headroom` and the `headroom-coordinator` beside it are
+# packaged instead (the tests package their debug build this way: no release build needed). Either way the two are staged in a
 # temporary target directory under release/, which is where cargo-deb's assets expect them.
 # The man pages and shell completions are generated from the binary's clap definitions into
 # the staging directory. Extra options (--output DIR, --deb-version V, --fast, ...) go to
@@ -28,8 +28,9 @@ if [ -n "$binary" ]; then
 else
     # From the workspace, so that its .cargo/config.toml (linker flags, code layout) applies.
     cd "$root"
-    cargo build --locked --release -p headroom --bin headroom-coordinator --manifest-path "$root/Cargo.toml"
-    cargo build --locked --profile agent -p headroom --bin headroom --manifest-path "$root/Cargo.toml"
+    # Two commands, not one: each package is built with its own features and profile.
+    cargo build --locked --release -p headroom-coordinator --manifest-path "$root/Cargo.toml"
+    cargo build --locked --profile agent -p headroom --manifest-path "$root/Cargo.toml"
     agent_bin=$target/agent/headroom
     coordinator_bin=$target/release/headroom-coordinator
 fi

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use headroom_common::cli::{CoordinatorArgs, GroupsArgs};
 
 /// headroom: predictive autoscaling for Linux hosts.
 #[derive(Debug, Parser)]
 #[command(name = "headroom", version, about, propagate_version = true)]
 pub struct Cli {
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,9 +36,11 @@ pub enum Command {
     Backtest(BacktestArgs),
     /// Replay a demand trace through forecaster and policy and write the capacity plan.
     Simulate(SimulateArgs),
-    /// Run the group coordinator: receive signals, decide group capacity, drive actuators.
+    /// Run the group coordinator: receive signals, decide group capacity, drive actuators
+    /// (runs `headroom-coordinator`, installed beside this binary).
     Coordinator(CoordinatorArgs),
-    /// Show a coordinator's groups: desired vs actual capacity, hosts, last actions.
+    /// Show a coordinator's groups: desired vs actual capacity, hosts, last actions (runs
+    /// `headroom-coordinator`).
     Groups(GroupsArgs),
     /// Write shell completions or the man page (for packaging).
     #[command(hide = true)]
@@ -70,6 +74,7 @@ pub struct QueryArgs {
 /// `headroom forecast`.
 #[derive(Debug, Args)]
 pub struct ForecastArgs {
+    /// Where the agent is and how to print.
     #[command(flatten)]
     pub query: QueryArgs,
     /// Metric to forecast (default: the demand signal).
@@ -83,8 +88,10 @@ pub enum Resolution {
     /// Every sample of the last five minutes, kept in memory for the demand metric only.
     #[value(name = "raw")]
     Raw,
+    /// 10-second rollups (kept for `store.retention_10s`).
     #[value(name = "10s")]
     TenSeconds,
+    /// 1-minute rollups (kept for `store.retention_1m`).
     #[value(name = "1m")]
     OneMinute,
 }
@@ -92,6 +99,7 @@ pub enum Resolution {
 /// `headroom history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    /// Where the agent is and how to print.
     #[command(flatten)]
     pub query: QueryArgs,
     /// Metric (default: the demand signal).
@@ -115,6 +123,7 @@ pub struct HistoryArgs {
 /// `headroom decisions`.
 #[derive(Debug, Args)]
 pub struct DecisionsArgs {
+    /// Where the agent is and how to print.
     #[command(flatten)]
     pub query: QueryArgs,
     /// How far back, e.g. `1h`.
@@ -160,7 +169,9 @@ pub struct BacktestArgs {
 /// Policy used by `simulate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SimPolicy {
+    /// Plan ahead with the forecast (the default).
     Predictive,
+    /// Follow current demand only (reactive target tracking).
     Reactive,
 }
 
@@ -179,10 +190,13 @@ pub struct SimulateArgs {
     /// Instance warm-up, seconds.
     #[arg(long)]
     pub warmup: f64,
+    /// Fewest instances.
     #[arg(long, default_value_t = 1)]
     pub min: u32,
+    /// Most instances.
     #[arg(long, default_value_t = 1000)]
     pub max: u32,
+    /// Which policy decides.
     #[arg(long, value_enum, default_value_t = SimPolicy::Predictive)]
     pub policy: SimPolicy,
     /// Output CSV `timestamp,desired`.
@@ -202,57 +216,19 @@ pub struct SimulateArgs {
     pub max_scale_in_step: u32,
 }
 
-/// `headroom coordinator`.
-#[derive(Debug, Args)]
-pub struct CoordinatorArgs {
-    /// Coordinator configuration file.
-    #[arg(long, env = "HEADROOM_COORDINATOR_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Listen address (overrides the file), e.g. 127.0.0.1:7070.
-    #[arg(long)]
-    pub listen: Option<String>,
-    /// File holding the bearer token for every group (overrides the file).
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
-    /// SQLite state file (overrides the file).
-    #[arg(long)]
-    pub state: Option<PathBuf>,
-}
-
-/// `headroom groups`.
-#[derive(Debug, Args)]
-pub struct GroupsArgs {
-    /// Coordinator base URL.
-    #[arg(
-        long,
-        env = "HEADROOM_COORDINATOR_URL",
-        default_value = "http://127.0.0.1:7070"
-    )]
-    pub url: String,
-    /// File holding the bearer token.
-    #[arg(long, env = "HEADROOM_TOKEN_FILE")]
-    pub token_file: Option<PathBuf>,
-    /// PEM file of the CA (or self-signed certificate) to trust for an https URL, instead of
-    /// the built-in web roots.
-    #[arg(long)]
-    pub ca_cert: Option<PathBuf>,
-    /// One group only.
-    pub group: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// What `generate` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GenerateKind {
+    /// Man pages (one per command).
     Man,
+    /// bash, zsh and fish completions.
     Completions,
 }
 
 /// `headroom generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
+    /// What to write.
     #[arg(value_enum)]
     pub kind: GenerateKind,
     /// Output directory.

@@ -1,12 +1,18 @@
 //! The agent's configuration: TOML, every key optional, validated as a whole.
 //!
 //! A missing file at the default path means built-in defaults, so the agent runs with zero setup.
-//! Validation reports every problem it finds at once, each as `file: key: reason`.
+//! Validation reports every problem it finds at once, each as `file: key: reason`
+//! ([`headroom_common::config`]). [`Config::parse`] judges the text alone; [`Config::load`]
+//! also reads the files it names (the coordinator token), so that a token the coordinator
+//! would refuse stops the agent at start, and a reload keeps the running configuration.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use headroom_common::config::{self as loader, ConfigError, Problem};
+use headroom_common::duration::{self, format as fmt_dur};
+use headroom_common::id::check_id;
+use headroom_common::token::Token;
 use serde::{Deserialize, Serialize};
 
 /// The whole agent configuration.
@@ -79,10 +85,10 @@ pub struct AgentSection {
     /// The scaling group this host belongs to.
     pub group: String,
     /// Sampling cadence, 100ms to 60s.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub interval: Duration,
     /// How often a forecast and a decision are made, at least the sampling cadence, at most 10m.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub decision_interval: Duration,
     /// State directory for the database; empty = $STATE_DIRECTORY, /var/lib/headroom (root),
     /// else $XDG_STATE_HOME/headroom or ~/.local/state/headroom.
@@ -153,7 +159,7 @@ pub struct AppSection {
     /// Gauges or counters to read from it, e.g. ["http_requests_in_flight"].
     pub gauges: Vec<String>,
     /// Timeout of one read (at least 10ms).
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub timeout: Duration,
 }
 
@@ -172,13 +178,13 @@ impl Default for AppSection {
 #[serde(default)]
 pub struct StoreSection {
     /// How long 10-second rollups are kept.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub retention_10s: Duration,
     /// How long 1-minute rollups are kept.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub retention_1m: Duration,
     /// How long decisions, forecasts and health transitions are kept.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub retention_events: Duration,
     /// SQLite page cache, KiB (small keeps the agent's memory small).
     pub cache_kib: u32,
@@ -220,10 +226,10 @@ pub struct ModelSection {
     /// Target utilisation of expected demand, above 0 and at most 1.
     pub target_utilization: f64,
     /// Instance warm-up time: the lead the forecast must beat (at most 2h).
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub warmup: Duration,
     /// Scale in only after demand allowed it for this long.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub scale_in_stabilization: Duration,
     /// Largest scale-in step, instances.
     pub max_scale_in_step: u32,
@@ -282,12 +288,12 @@ pub struct CoordinatorSection {
     /// File holding the bearer token; must not be readable by others.
     pub token_file: String,
     /// Timeout of one request (at least 100ms).
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub timeout: Duration,
     /// Most signals sent per second while draining a backlog.
     pub max_send_rate: u32,
     /// Undelivered signals older than this are dropped (counted and logged); at least 10m.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "duration")]
     pub outbox_max_age: Duration,
     /// At most this many signals are kept; the oldest undelivered beyond it are dropped (at
     /// least 1000).
@@ -319,107 +325,49 @@ pub struct MetricsSection {
     pub listen: String,
 }
 
-/// One problem found in a configuration file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Dotted key, e.g. `agent.interval`; empty for file-level problems.
-    pub key: String,
-    /// What is wrong.
-    pub reason: String,
-}
-
-/// Every problem found in one file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// The file checked.
-    pub file: PathBuf,
-    /// What is wrong, in file order where known.
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
-        write!(
-            f,
-            "invalid configuration {} ({n} problem{})",
-            self.file.display(),
-            plural(n)
-        )?;
-        for p in &self.problems {
-            if p.key.is_empty() {
-                write!(f, "\n  {}: {}", self.file.display(), p.reason)?;
-            } else {
-                write!(f, "\n  {}: {}: {}", self.file.display(), p.key, p.reason)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
 impl Config {
-    /// Loads `path`; a missing file at the default path gives the defaults.
+    /// Loads `path` and checks the files it names; a missing file at the default path gives
+    /// the defaults.
     pub fn load(path: &Path, is_default_path: bool) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && is_default_path => {
-                Ok(Config::default())
-            }
-            Err(e) => Err(ConfigError {
-                file: path.to_path_buf(),
-                problems: vec![Problem {
-                    key: String::new(),
-                    reason: format!("cannot read: {e}"),
-                }],
-            }),
+        let config = match loader::read(path, is_default_path)? {
+            Some(text) => Config::parse(path, &text)?,
+            None => Config::default(),
+        };
+        loader::finish(path, config.clone(), config.file_problems())?;
+        Ok(config)
+    }
+
+    /// Parses and validates a configuration text read from `file`, without reading the files
+    /// it names.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let (config, mut problems) = loader::parse::<Config>(file, text)?;
+        problems.extend(config.problems());
+        loader::finish(file, config, problems)
+    }
+
+    /// Problems of the files the configuration names: the coordinator token must be one the
+    /// coordinator accepts.
+    pub fn file_problems(&self) -> Vec<Problem> {
+        let c = &self.coordinator;
+        if c.urls.is_empty() || c.token_file.is_empty() {
+            return Vec::new();
+        }
+        match Token::read(Path::new(&c.token_file)) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![Problem::new("coordinator.token_file", e.to_string())],
         }
     }
 
-    /// Parses and validates a configuration text read from `file`.
-    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-        let err = |problems| ConfigError {
-            file: file.to_path_buf(),
-            problems,
-        };
-        let mut problems = Vec::new();
-        let de = toml::Deserializer::parse(text).map_err(|e| {
-            err(vec![Problem {
-                key: String::new(),
-                reason: toml_reason(text, &e),
-            }])
-        })?;
-        let mut unknown = Vec::new();
-        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-        let ignored = serde_ignored::Deserializer::new(de, &mut on_unknown);
-        let parsed: Result<Config, _> = serde_path_to_error::deserialize(ignored);
-        for key in unknown {
-            problems.push(Problem {
-                key,
-                reason: "unknown key".into(),
-            });
-        }
-        match parsed {
-            Ok(config) => {
-                problems.extend(config.problems());
-                if problems.is_empty() {
-                    Ok(config)
-                } else {
-                    Err(err(problems))
-                }
-            }
-            Err(e) => {
-                let key = e.path().to_string();
-                let key = if key == "." { String::new() } else { key };
-                problems.push(Problem {
-                    key,
-                    reason: toml_reason(text, &e.into_inner()),
-                });
-                Err(err(problems))
-            }
+    /// How long the store keeps each kind of row, and the outbox's bounds.
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            ten_seconds: self.store.retention_10s,
+            one_minute: self.store.retention_1m,
+            events: self.store.retention_events,
+            outbox: crate::store::OutboxLimits {
+                max_age: self.coordinator.outbox_max_age,
+                max_rows: self.coordinator.outbox_max_rows,
+            },
         }
     }
 
@@ -457,14 +405,14 @@ impl Config {
         }
         if a.group.trim().is_empty() {
             bad("agent.group", "must not be empty".into());
-        } else if let Err(why) = crate::signal::check_id(&a.group) {
+        } else if let Err(why) = check_id(&a.group) {
             bad("agent.group", why);
         }
-        if let Err(e) = crate::logging::parse_filter(&a.log) {
+        if let Err(e) = headroom_common::logging::parse_filter(&a.log) {
             bad("agent.log", e);
         }
         if !a.host_id.is_empty()
-            && let Err(why) = crate::signal::check_id(&a.host_id)
+            && let Err(why) = check_id(&a.host_id)
         {
             bad("agent.host_id", why);
         }
@@ -642,43 +590,6 @@ impl Config {
     }
 }
 
-fn fmt_dur(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
-
-/// A TOML error as `line N: message`, without the multi-line source excerpt.
-fn toml_reason(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
-            format!("line {line}: {}", one_line(e.message()))
-        }
-        None => one_line(e.message()),
-    }
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Durations as humantime strings ("10s", "5m", "14d"), the form operators write.
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            D::Error::custom(format!("{text:?} is not a duration like 10s or 5m: {e}"))
-        })
-    }
-}
-
 /// The default configuration file, every key commented. `headroom config default` prints it
 /// and packaging installs it; a test keeps it equal to [`Config::default`].
 pub const DEFAULT_FILE: &str = include_str!("default_config.toml");
@@ -837,6 +748,44 @@ mod tests {
     fn coordinator_needs_a_token() {
         let err = parse("[coordinator]\nurls = [\"http://127.0.0.1:1\"]\n").unwrap_err();
         assert_eq!(err.problems[0].key, "coordinator.token_file");
+    }
+
+    /// A token the coordinator would refuse stops the agent at start (exit 64 at the edge),
+    /// rather than a 401 answered for ever.
+    #[test]
+    fn a_token_the_coordinator_would_refuse_is_a_config_error() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        let config = dir.path().join("headroom.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[coordinator]\nurls = [\"http://127.0.0.1:1\"]\ntoken_file = \"{}\"\n",
+                token.display()
+            ),
+        )
+        .unwrap();
+        for (text, mode, refused) in [
+            ("secret\n", 0o600, Some("at least 16 bytes")),
+            (
+                "0123456789abcdef0123\n",
+                0o644,
+                Some("accessible by others"),
+            ),
+            ("0123456789abcdef0123\n", 0o640, None),
+        ] {
+            std::fs::write(&token, text).unwrap();
+            std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).unwrap();
+            match (Config::load(&config, false), refused) {
+                (Ok(_), None) => {}
+                (Err(e), Some(why)) => {
+                    assert_eq!(e.problems[0].key, "coordinator.token_file", "{e}");
+                    assert!(e.to_string().contains(why), "{e}");
+                }
+                (other, _) => panic!("{text:?} {mode:o}: {other:?}"),
+            }
+        }
     }
 
     proptest::proptest! {

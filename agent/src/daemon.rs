@@ -12,20 +12,20 @@ use headroom_collector::{Sampler, SamplerConfig};
 
 use crate::cli::AgentArgs;
 use crate::config::Config;
-use crate::exit::{CONFIG_INVALID, Exit};
 use crate::pipeline::{
     Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot, Warmup, host_forecast,
 };
-use crate::store::{Reader, Store};
+use crate::store::{Reader, Writer};
 use crate::{control, metrics, paths, sender};
+use headroom_common::clock::unix_now;
+use headroom_common::exit::Exit;
 
 /// The default configuration path; missing there means defaults.
 pub const DEFAULT_CONFIG: &str = "/etc/headroom/headroom.toml";
 
 /// Loads the configuration or fails with exit code 64.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path, path == Path::new(DEFAULT_CONFIG))
-        .map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
+    Config::load(path, path == Path::new(DEFAULT_CONFIG)).map_err(Exit::config)
 }
 
 /// The host id: configured, else /etc/machine-id, else the kernel's hostname.
@@ -70,20 +70,13 @@ fn instance_id(cfg: &Config) -> Option<String> {
     if endpoint.is_empty() {
         return None;
     }
-    match crate::actuator::imds::instance_id(endpoint, Duration::from_secs(2)) {
+    match crate::imds::instance_id(endpoint, Duration::from_secs(2)) {
         Ok(id) => Some(id),
         Err(e) => {
             tracing::warn!(error = %e, endpoint, "instance id lookup failed; signals go without it");
             None
         }
     }
-}
-
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Page cache of the start-up scan of stored history, KiB: it reads each page once.
@@ -116,7 +109,7 @@ fn lock_state_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let cfg = Arc::new(load_config(&args.config)?);
-    crate::logging::init(Some(&cfg.agent.log));
+    headroom_common::logging::init(Some(&cfg.agent.log));
     let state_dir = paths::state_dir(&cfg.agent.state_directory)?;
     if !state_dir.exists() {
         std::fs::create_dir_all(&state_dir)
@@ -125,13 +118,13 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     }
     let _lock = lock_state_dir(&state_dir)?;
     let db_path = state_dir.join("headroom.db");
-    let store = Store::open(&db_path, cfg.store.cache_kib)
+    let store = Writer::open(&db_path, cfg.store.cache_kib)
         .with_context(|| format!("opening {}", db_path.display()))?;
     let epoch = store.epoch().to_string();
     let started = Instant::now();
     let reader = Reader::open_with_cache(&db_path, WARM_CACHE_KIB)
         .with_context(|| format!("opening {}", db_path.display()))?;
-    let warm = Warmup::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), now_unix())
+    let warm = Warmup::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), unix_now())
         .context("reading stored history")?;
     drop(reader);
 
@@ -166,7 +159,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         capacity,
         committed,
         db_path.clone(),
-        now_unix(),
+        unix_now(),
     ));
 
     // Batches in flight to the writer: one per rollup close, so 256 is many minutes of a
@@ -175,11 +168,11 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let (writer_tx, writer_rx) = mpsc::sync_channel(256);
     let (writer_done_tx, writer_done_rx) = mpsc::channel();
     let writer = {
-        let (shared, cfg) = (shared.clone(), cfg.clone());
+        let (shared, retention) = (shared.clone(), cfg.retention());
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                crate::pipeline::run_writer(store, writer_rx, shared, cfg, writer_done_tx)
+                crate::pipeline::run_writer(store, writer_rx, shared, retention, writer_done_tx)
             })
             .context("starting the store writer")?
     };
@@ -204,7 +197,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         capacity,
         rx,
         stats: sampler.stats().clone(),
-        writer: writer_tx,
+        writer: writer_tx.clone(),
         shared: shared.clone(),
         control: control_rx,
         state_dir: state_dir.clone(),
@@ -218,7 +211,8 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .context("starting the pipeline")?;
     let control = PipelineControl::new(control_tx, pipeline.thread().clone());
 
-    let sender_stop = sender::spawn(&cfg, &db_path)?;
+    // The sender reads the outbox and hands what became of each signal to the store writer.
+    let sender_stop = sender::spawn(&cfg, &db_path, writer_tx)?;
 
     let socket_path = paths::agent_socket(&cfg.agent.socket)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -240,6 +234,11 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
 
     control.send(Control::Stop);
     let _ = pipeline.join();
+    // The writer ends once every sender of batches has gone: the pipeline (joined above),
+    // then the sender (which waits at most one request timeout).
+    if let Some(stop) = sender_stop {
+        stop.stop();
+    }
     // A writer still inside SQLite after 30 s is left to the process's exit.
     match writer_done_rx.recv_timeout(Duration::from_secs(30)) {
         Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -248,9 +247,6 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         _ => {
             let _ = writer.join();
         }
-    }
-    if let Some(stop) = sender_stop {
-        stop.stop();
     }
     sampler.stop();
     // Only a socket this agent bound: a refused start must not unlink a running agent's.

@@ -31,7 +31,9 @@ impl HealthState {
 /// A state with the reasons behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Health {
+    /// The worst state any reason calls for.
     pub state: HealthState,
+    /// Why it is not healthy, one line each.
     pub reasons: Vec<String>,
 }
 

@@ -1,24 +1,20 @@
-//! The library behind the `headroom` and `headroom-coordinator` binaries.
+//! The library behind the `headroom` binary: the agent daemon, its local CLI and the replay
+//! tools (`backtest`, `simulate`).
 //!
-//! Two binaries share these modules so that the agent, which runs on every VM, carries none
-//! of the coordinator's code (AWS SDK, gRPC, TLS server): each binary links only what its
-//! commands reach, and a smaller agent keeps fewer pages resident.
+//! The coordinator is its own crate and binary (`headroom-coordinator`); `headroom coordinator`
+//! and `headroom groups` run it. This crate links none of its stack (cloud SDKs, gRPC, its
+//! API server): what the two share, the Signal first, is in `headroom-common`.
 
-pub mod actuator;
 pub mod cli;
 pub mod config;
 pub mod control;
-pub mod coordinator;
 pub mod daemon;
-pub mod exit;
 pub mod health;
-pub mod logging;
+pub mod imds;
 pub mod metrics;
 pub mod paths;
 pub mod pipeline;
 pub mod query;
 pub mod replay;
-pub mod report;
 pub mod sender;
-pub mod signal;
 pub mod store;

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use headroom::cli::{self, Cli, Command, ConfigCommand, GenerateKind};
-use headroom::{config, daemon, exit, query, replay};
+use headroom::{config, daemon, query, replay};
+use headroom_common::exit;
 
 /// The binary that serves `headroom coordinator` and `headroom groups`.
 const COORDINATOR_BIN: &str = "headroom-coordinator";
@@ -37,8 +38,7 @@ fn main() -> ExitCode {
 
 /// `headroom config check PATH`: every problem, or a one-line OK.
 fn config_check(path: &std::path::Path) -> anyhow::Result<()> {
-    config::Config::load(path, false)
-        .map_err(|e| exit::Exit::new(exit::CONFIG_INVALID, e.to_string()))?;
+    config::Config::load(path, false).map_err(exit::Exit::config)?;
     println!("{}: OK", path.display());
     Ok(())
 }
@@ -81,7 +81,7 @@ fn run_sibling(name: &str) -> anyhow::Result<()> {
     Err(exit::Exit::new(
         exit::UNAVAILABLE,
         format!(
-            "cannot run {}: {err} (it ships next to headroom; from source: cargo build --release --bin {name})",
+            "cannot run {}: {err} (it ships next to headroom; from source: cargo build --release -p {name})",
             sibling.display()
         ),
     ))

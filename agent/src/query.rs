@@ -2,11 +2,12 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context;
+use headroom_common::duration;
+use headroom_common::exit::Exit;
 use serde_json::Value;
 
 use crate::cli::{DecisionsArgs, ForecastArgs, HistoryArgs, QueryArgs, Resolution};
-use crate::control::{PROTOCOL_VERSION, Request, request};
+use crate::control::protocol::{PROTOCOL_VERSION, Request, request};
 use crate::paths::client_socket_candidates;
 
 fn ask(q: &QueryArgs, req: Request) -> anyhow::Result<Value> {
@@ -19,9 +20,9 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
 }
 
 fn parse_since(s: &str) -> anyhow::Result<f64> {
-    humantime::parse_duration(s)
+    duration::parse(s)
         .map(|d| d.as_secs_f64())
-        .with_context(|| format!("--since {s:?} is not a duration like 30m, 1h or 7d"))
+        .map_err(|why| Exit::config(format!("--since: {why}")))
 }
 
 fn f(v: &Value) -> f64 {
@@ -70,7 +71,7 @@ pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
         "headroom {} (pid {}), up {}, host {} in group {}",
         v["version"].as_str().unwrap_or("?"),
         v["pid"],
-        humantime::format_duration(std::time::Duration::from_secs(f(&v["uptime_s"]) as u64)),
+        duration::format(std::time::Duration::from_secs(f(&v["uptime_s"]) as u64)),
         v["host"].as_str().unwrap_or("?"),
         v["group"].as_str().unwrap_or("?"),
     );
@@ -282,7 +283,7 @@ pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
         };
         println!(
             "  {:>7} {:>10} {:>10} {:>10}{mark}",
-            humantime::format_duration(std::time::Duration::from_secs(h as u64)).to_string(),
+            duration::format(std::time::Duration::from_secs(h as u64)),
             num(f(&p["p50"])),
             num(f(&p["p90"])),
             num(f(&p["p99"]))
@@ -523,6 +524,10 @@ mod tests {
     #[test]
     fn bad_since_is_a_clear_error() {
         let e = parse_since("yesterday").unwrap_err();
-        assert!(e.to_string().contains("--since \"yesterday\""));
+        assert!(
+            e.to_string()
+                .contains("--since: \"yesterday\" is not a duration"),
+            "{e}"
+        );
     }
 }

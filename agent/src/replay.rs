@@ -14,7 +14,7 @@ use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{BacktestArgs, SimPolicy, SimulateArgs};
-use crate::exit::{CONFIG_INVALID, Exit};
+use headroom_common::exit::{CONFIG_INVALID, Exit};
 
 /// Inputs at least this long get a progress bar (when stderr is a terminal).
 const PROGRESS_ROWS: usize = 20_000;

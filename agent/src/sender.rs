@@ -3,19 +3,24 @@
 //!
 //! A signal leaves the outbox's pending set only when the coordinator acknowledged it (2xx), or
 //! when it refused its content for good (400, 413, 422), which is logged with the seq; it then
-//! stays in the table for audit until retention.
+//! stays in the table for audit until retention. The sender reads the outbox on a read-only
+//! connection ([`Outbox`]) and writes nothing itself: what became of each signal goes to the
+//! store writer, the database's one writer, as a [`Delivery`].
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use headroom_common::clock::unix_now;
+use headroom_common::token::Token;
 
 use crate::config::Config;
-use crate::store::Reader;
+use crate::pipeline::WriterMsg;
+use crate::store::{Batch, Delivery, Outbox};
 
 /// Stops the sender thread.
 pub struct SenderHandle {
@@ -32,34 +37,20 @@ impl SenderHandle {
     }
 }
 
-/// Reads a token file, refusing one that other users may read.
-pub fn read_token(path: &Path) -> anyhow::Result<String> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("reading token file {}", path.display()))?;
-    if meta.mode() & 0o004 != 0 {
-        bail!(
-            "token file {} is readable by every user; chmod o-r it",
-            path.display()
-        );
-    }
-    let token = std::fs::read_to_string(path)
-        .with_context(|| format!("reading token file {}", path.display()))?;
-    let token = token.trim().to_string();
-    if token.is_empty() {
-        bail!("token file {} is empty", path.display());
-    }
-    Ok(token)
-}
-
-/// Starts the sender when a coordinator is configured.
-pub fn spawn(cfg: &Config, db: &Path) -> anyhow::Result<Option<SenderHandle>> {
+/// Starts the sender when a coordinator is configured; what becomes of each signal goes to
+/// the store writer through `writer`.
+pub fn spawn(
+    cfg: &Config,
+    db: &Path,
+    writer: SyncSender<WriterMsg>,
+) -> anyhow::Result<Option<SenderHandle>> {
     if cfg.coordinator.urls.is_empty() {
         tracing::info!("no coordinator configured: running standalone");
         return Ok(None);
     }
     let token_file = PathBuf::from(&cfg.coordinator.token_file);
-    // Fail at start-up on an unreadable token rather than retrying forever.
-    read_token(&token_file)?;
+    // The configuration's own check read it at start; a bad one now (rotated since) is
+    // reported by the loop, and signals wait in the outbox.
     let stop = Arc::new(AtomicBool::new(false));
     let mut sender = Sender {
         urls: cfg.coordinator.urls.clone(),
@@ -67,6 +58,7 @@ pub fn spawn(cfg: &Config, db: &Path) -> anyhow::Result<Option<SenderHandle>> {
         timeout: cfg.coordinator.timeout,
         rate: cfg.coordinator.max_send_rate.max(1),
         db: db.to_path_buf(),
+        writer,
         stop: stop.clone(),
     };
     let thread = std::thread::Builder::new()
@@ -82,19 +74,25 @@ struct Sender {
     timeout: Duration,
     rate: u32,
     db: PathBuf,
+    writer: SyncSender<WriterMsg>,
     stop: Arc<AtomicBool>,
 }
 
 /// What became of one delivery attempt.
 enum Outcome {
+    /// The coordinator took it (2xx).
     Acknowledged,
+    /// The coordinator refused its content for good (400, 413, 422).
     Refused(String),
+    /// The stored row cannot be read back as JSON.
+    Unreadable(String),
+    /// Worth another try: unreachable, 401/403, 5xx, 408.
     Retry(String),
 }
 
 impl Sender {
     fn sleep(&self, d: Duration) {
-        if !self.stop.load(Ordering::Relaxed) {
+        if !d.is_zero() && !self.stopping() {
             std::thread::park_timeout(d);
         }
     }
@@ -106,20 +104,24 @@ impl Sender {
             .build()
             .new_agent();
         let mut backoff = Duration::ZERO;
-        let mut reader: Option<Reader> = None;
-        let mut token: Option<String> = None;
+        let mut outbox: Option<Outbox> = None;
+        let mut token: Option<Token> = None;
+        // The newest seq this run finished with: its outcome is on its way to the writer, and
+        // until that commits the row still reads as pending.
+        let mut after = 0;
+        let mut done = Vec::new();
         let gap = Duration::from_secs_f64(1.0 / self.rate as f64);
-        while !self.stop.load(Ordering::Relaxed) {
-            if reader.is_none() {
-                reader = Reader::open(&self.db)
+        while !self.stopping() {
+            if outbox.is_none() {
+                outbox = Outbox::open(&self.db)
                     .map_err(|e| tracing::warn!(error = %e, db = %self.db.display(), "outbox: opening the database failed"))
                     .ok();
             }
-            let Some(r) = reader.as_ref() else {
+            let Some(o) = outbox.as_ref() else {
                 self.sleep(Duration::from_secs(5));
                 continue;
             };
-            let pending = match r.pending(self.rate as usize) {
+            let pending = match o.pending(after, self.rate as usize) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox: reading pending signals failed");
@@ -131,45 +133,58 @@ impl Sender {
                 self.sleep(Duration::from_secs(1));
                 continue;
             }
+            let mut wait = Duration::ZERO;
             for (seq, payload) in pending {
-                if self.stop.load(Ordering::Relaxed) {
-                    return;
+                if self.stopping() {
+                    break;
                 }
                 if token.is_none() {
-                    match read_token(&self.token_file) {
+                    match Token::read(&self.token_file) {
                         Ok(t) => token = Some(t),
                         Err(e) => {
                             tracing::error!(error = %e, "outbox: no token; signals wait");
-                            self.sleep(Duration::from_secs(10));
+                            wait = Duration::from_secs(10);
                             break;
                         }
                     }
                 }
-                let body = match stamp(&payload) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(seq, error = %e, "outbox: stored signal unreadable; skipped");
-                        let _ = r.mark_delivered(&[seq], now_unix());
-                        continue;
+                let outcome = match stamp(&payload) {
+                    Ok(body) => {
+                        self.deliver(&agent, token.as_ref().map_or("", Token::as_str), &body)
                     }
+                    Err(e) => Outcome::Unreadable(e.to_string()),
                 };
-                match self.deliver(&agent, token.as_deref().unwrap_or(""), &body) {
+                match outcome {
                     Outcome::Acknowledged => {
                         if backoff > Duration::ZERO {
                             tracing::info!(seq, "coordinator reachable again: draining the outbox");
                         }
                         backoff = Duration::ZERO;
-                        if let Err(e) = r.mark_delivered(&[seq], now_unix()) {
-                            tracing::warn!(seq, error = %e, "outbox: marking delivered failed; will resend");
-                        }
+                        done.push(Delivery::Delivered {
+                            seq,
+                            at: unix_now(),
+                        });
+                        after = seq;
                         self.sleep(gap);
                     }
                     Outcome::Refused(why) => {
                         tracing::error!(seq, reason = %why, "coordinator refused a signal for good; kept for audit");
-                        let _ = r.mark_delivered(&[seq], now_unix());
+                        done.push(Delivery::Delivered {
+                            seq,
+                            at: unix_now(),
+                        });
+                        after = seq;
+                    }
+                    Outcome::Unreadable(why) => {
+                        tracing::error!(seq, error = %why, "outbox: stored signal unreadable; skipped");
+                        done.push(Delivery::Delivered {
+                            seq,
+                            at: unix_now(),
+                        });
+                        after = seq;
                     }
                     Outcome::Retry(why) => {
-                        let _ = r.mark_attempt(seq);
+                        done.push(Delivery::Failed { seq });
                         if why.contains("401") || why.contains("403") {
                             token = None;
                         }
@@ -177,11 +192,34 @@ impl Sender {
                         if backoff <= Duration::from_secs(1) || backoff >= Duration::from_secs(60) {
                             tracing::warn!(seq, reason = %why, retry_in_ms = backoff.as_millis() as u64, "coordinator unreachable; signals wait in the outbox");
                         }
-                        self.sleep(backoff);
+                        wait = backoff;
                         break;
                     }
                 }
             }
+            self.record(&mut done);
+            self.sleep(wait);
+        }
+        self.record(&mut done);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Hands the outcomes gathered so far to the store writer.
+    fn record(&self, done: &mut Vec<Delivery>) {
+        if done.is_empty() {
+            return;
+        }
+        let batch = Batch {
+            deliveries: std::mem::take(done),
+            ..Batch::default()
+        };
+        if self.writer.send(WriterMsg::Batch(Box::new(batch))).is_err() {
+            tracing::warn!(
+                "outbox: the store writer has stopped; these signals are sent again after a restart"
+            );
         }
     }
 
@@ -216,7 +254,7 @@ impl Sender {
 /// another version of the agent is sent as it was, for the coordinator to judge.
 fn stamp(payload: &str) -> anyhow::Result<String> {
     let mut s: serde_json::Map<String, serde_json::Value> = serde_json::from_str(payload)?;
-    s.insert("sent_at".into(), now_unix().into());
+    s.insert("sent_at".into(), unix_now().into());
     Ok(serde_json::to_string(&s)?)
 }
 
@@ -229,13 +267,6 @@ fn next_backoff(prev: Duration) -> Duration {
     };
     let half = base / 2;
     half + Duration::from_secs_f64(half.as_secs_f64() * fastrand::f64())
-}
-
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[cfg(test)]
@@ -261,19 +292,5 @@ mod tests {
         assert_eq!(v["seq"], 7);
         assert_eq!(v["field_of_a_later_version"], serde_json::json!([1, 2]));
         assert!(v["sent_at"].as_f64().unwrap() > 1.0e9);
-    }
-
-    #[test]
-    fn world_readable_tokens_are_refused() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("token");
-        std::fs::write(&p, "secret\n").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = read_token(&p).unwrap_err().to_string();
-        assert!(e.contains("readable by every user"), "{e}");
-        assert!(!e.contains("secret"));
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_token(&p).unwrap(), "secret");
     }
 }

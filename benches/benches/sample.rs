@@ -1,13 +1,62 @@
 //! Cost of one full sample (every source, real /proc, sock_diag) next to its floor: `pread` of
 //! the same files into reused buffers on kept-open descriptors plus the same sock_diag
 //! exchange, with no parsing. Goal: full sample <= 1.5x the floor.
+//!
+//! And next to `sysinfo`, the crate the project's card named for host metrics, refreshing the
+//! signals it has of ours (CPU usage, memory, disks, network interfaces; it has no PSI, accept
+//! queues or listen overflows): time per refresh, and heap allocations per refresh counted by
+//! this binary's allocator, printed before the timings.
 
+use std::alloc::System;
 use std::fs::File;
 use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use headroom_collector::{Collector, Sample, SamplerConfig, SockDiagSocket};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// sysinfo's objects for the signals it shares with the collector.
+struct Sysinfo {
+    system: sysinfo::System,
+    disks: sysinfo::Disks,
+    networks: sysinfo::Networks,
+}
+
+impl Sysinfo {
+    fn new() -> Self {
+        Sysinfo {
+            system: sysinfo::System::new().expect("sysinfo system"),
+            disks: sysinfo::Disks::new_with_refreshed_list().expect("sysinfo disks"),
+            networks: sysinfo::Networks::new_with_refreshed_list().expect("sysinfo networks"),
+        }
+    }
+
+    /// One refresh of CPU usage, memory, disks and interfaces, as a sampler would each tick.
+    fn refresh(&mut self) {
+        self.system.refresh_cpu_usage();
+        self.system.refresh_memory();
+        self.disks.refresh(true);
+        self.networks.refresh(true);
+    }
+}
+
+/// Heap allocations (and bytes) per call of `f`, over `n` calls after a warm-up call.
+fn allocations(n: u32, mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let region = Region::new(GLOBAL);
+    for _ in 0..n {
+        f();
+    }
+    let stats = region.change();
+    (
+        stats.allocations as f64 / f64::from(n),
+        stats.bytes_allocated as f64 / f64::from(n),
+    )
+}
 
 const FILES: [&str; 9] = [
     "/proc/stat",
@@ -64,6 +113,13 @@ fn bench(c: &mut Criterion) {
     let mut collector = Collector::new(&SamplerConfig::default()).expect("collector");
     let mut sample = Sample::default();
     let mut floor = Floor::open();
+    let mut peer = Sysinfo::new();
+    let ours = allocations(100, || collector.sample_into(&mut sample));
+    let theirs = allocations(100, || peer.refresh());
+    println!(
+        "allocations per refresh: collector (7 sources) {:.1} ({:.0} bytes), sysinfo (cpu, memory, disks, networks) {:.1} ({:.0} bytes)",
+        ours.0, ours.1, theirs.0, theirs.1
+    );
     // The floor is measured before and after the full sample, so drift in a shared machine's
     // load shows up as a gap between the two floors rather than as a skewed ratio.
     let mut g = c.benchmark_group("sample");
@@ -72,6 +128,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             collector.sample_into(&mut sample);
             black_box(&sample);
+        })
+    });
+    g.bench_function("sysinfo_refresh", |b| {
+        b.iter(|| {
+            peer.refresh();
+            black_box(&peer.system);
         })
     });
     g.bench_function("raw_floor_after", |b| b.iter(|| black_box(floor.read())));

@@ -4,7 +4,7 @@
 #   benches/overhead/run.sh [SECONDS]        (default 300; run as root on a fresh machine)
 #
 # Installs the peers (Debian's collectd-core and prometheus-node-exporter), builds the agent as
-# shipped (the size-optimised `agent` profile, every feature), then runs for the same duration at one sample a second:
+# shipped (the size-optimised `agent` profile), then runs for the same duration at one sample a second:
 #   headroom agent (all sources, forecasting, SQLite history and decisions on),
 #   prometheus-node-exporter with its default collectors, scraped once a second,
 #   prometheus-node-exporter with five collectors (cpu, diskstats, netdev, loadavg, meminfo), scraped once a second,
@@ -19,5 +19,5 @@ if ! command -v collectd >/dev/null || ! command -v prometheus-node-exporter >/d
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends collectd-core prometheus-node-exporter >/dev/null
 fi
-cargo build --profile agent -p headroom --bin headroom --all-features
+cargo build --locked --profile agent -p headroom
 exec python3 benches/overhead/measure.py --duration "$duration" --headroom target/agent/headroom

@@ -1,1 +1,2 @@
-//! Shared helpers for the benches (trace loading).
+//! No library: the criterion benches are in `benches/`, the whole-process harnesses in
+//! `overhead/` and `reaction/` (see README.md).

@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::config::SamplerConfig;
 use crate::sample::{AcceptTotals, Sample, SourceKind, SourceState};
-use crate::sampler::SamplerConfig;
 use crate::source::accept_queue::AcceptQueueSource;
 use crate::source::app_metrics::AppSource;
 use crate::source::cpu::CpuSource;

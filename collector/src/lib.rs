@@ -19,9 +19,9 @@
 //! with a counting allocator checks it). Why by hand: `sysinfo` and `procfs` return owned
 //! collections and re-open or re-allocate on each refresh, which is a heap allocation storm at
 //! one sample per second for the life of the host; and neither exposes accept queues or PSI
-//! stall deltas. No crate is needed for static facts today ([`Collector`] counts CPUs from
-//! `/proc/stat` each tick, which also follows CPU hotplug); `sysinfo` is used once at start-up
-//! for the host name in [`host_facts`].
+//! stall deltas. `benches/benches/sample.rs` measures a sample against `sysinfo`'s refresh of
+//! the same signals. [`Collector`] counts CPUs from `/proc/stat` each tick, which also follows
+//! CPU hotplug.
 //!
 //! Every parser returns an error instead of panicking on any input (property tests feed each
 //! arbitrary bytes). A missing or unparsable file disables its source with one warning; the
@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod collector;
+pub mod config;
 pub mod ring;
 pub mod sample;
 pub mod sampler;
@@ -47,33 +48,12 @@ mod parse;
 pub mod fuzz;
 
 pub use collector::Collector;
+pub use config::SamplerConfig;
 pub use ring::{SampleSender, ring};
 pub use sample::{
     AcceptQueue, AcceptTotals, AppGauge, CpuStats, DiskStats, MemoryStats, MetricName, NetStats,
     PressureStats, Sample, ShortName, SourceKind, SourceState,
 };
-pub use sampler::{SampleReceiver, Sampler, SamplerConfig, SamplerHandle, SamplerStats};
+pub use sampler::{SampleReceiver, Sampler, SamplerHandle, SamplerStats};
 pub use source::SourceError;
 pub use source::accept_queue::SockDiagSocket;
-
-/// Static facts about the host, read once at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostFacts {
-    /// The host name, if the OS reports one.
-    pub hostname: Option<String>,
-    /// Online CPUs, as the process sees them.
-    pub cpus: usize,
-    /// Kernel release (e.g. `6.8.0`), if known.
-    pub kernel: Option<String>,
-}
-
-/// Reads the static [`HostFacts`] (through `sysinfo`, which is cheap for these one-off reads).
-pub fn host_facts() -> HostFacts {
-    HostFacts {
-        hostname: sysinfo::System::host_name().ok(),
-        cpus: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        kernel: sysinfo::System::kernel_version().ok(),
-    }
-}

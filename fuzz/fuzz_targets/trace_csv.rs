@@ -1,11 +1,8 @@
 //! Arbitrary text as a `backtest`/`simulate` input CSV (`timestamp,value`, unix seconds or
-//! ISO 8601). The agent is a binary crate, so its self-contained `replay::trace` module is
-//! compiled in by path.
+//! ISO 8601).
 #![no_main]
-#![allow(dead_code)]
 
-#[path = "../../agent/src/replay/trace.rs"]
-mod trace;
+use headroom::replay::trace;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {

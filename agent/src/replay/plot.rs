@@ -11,7 +11,7 @@ const PAD: f64 = 50.0;
 const MAX_POINTS: usize = 3000;
 
 /// One polyline.
-pub struct Line<'a> {
+pub(crate) struct Line<'a> {
     /// Legend label.
     pub label: &'a str,
     /// CSS colour.
@@ -23,7 +23,7 @@ pub struct Line<'a> {
 }
 
 /// A shaded band between two series sharing x.
-pub struct Band<'a> {
+pub(crate) struct Band<'a> {
     /// Legend label.
     pub label: &'a str,
     /// CSS colour.
@@ -33,7 +33,7 @@ pub struct Band<'a> {
 }
 
 /// Renders a chart with a title, optional band and lines; x is unix seconds.
-pub fn render(title: &str, band: Option<&Band>, lines: &[Line]) -> String {
+pub(crate) fn render(title: &str, band: Option<&Band>, lines: &[Line]) -> String {
     let mut xs = f64::INFINITY..f64::NEG_INFINITY;
     let mut ys = f64::INFINITY..f64::NEG_INFINITY;
     let mut see = |x: f64, y: f64| {

@@ -10,26 +10,42 @@ pub enum TraceError {
     /// The file could not be opened or read.
     #[error("{file}: cannot read: {source}")]
     Io {
+        /// The trace file.
         file: String,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
     /// The file holds no header.
     #[error("{file}: empty file (expected a header `timestamp,value`)")]
-    Empty { file: String },
+    Empty {
+        /// The trace file.
+        file: String,
+    },
     /// The header is not `timestamp,value`.
     #[error("{file}: line 1: header is {found:?}, expected `timestamp,value`")]
-    Header { file: String, found: String },
+    Header {
+        /// The trace file.
+        file: String,
+        /// The header it has.
+        found: String,
+    },
     /// A row is malformed.
     #[error("{file}: line {line}: {reason}")]
     Row {
+        /// The trace file.
         file: String,
+        /// The row's line, from 1.
         line: usize,
+        /// What is wrong with it.
         reason: String,
     },
     /// No data rows.
     #[error("{file}: no data rows after the header")]
-    NoRows { file: String },
+    NoRows {
+        /// The trace file.
+        file: String,
+    },
 }
 
 /// A series read from a trace file.

@@ -4,7 +4,7 @@
 //! linfa's estimators fit one target at a time and elastic net does not converge on raw lags).
 //! Features and targets are winsorised so that spikes do not steer the fit.
 
-use ndarray::{Array2, Axis, s};
+use ndarray::{Array2, Axis, Slice};
 
 use super::View;
 
@@ -102,7 +102,7 @@ impl Ar {
         let mut block = Array2::zeros((rows, HORIZON_BLOCK.min(fitted)));
         for first in (0..fitted).step_by(HORIZON_BLOCK) {
             let width = HORIZON_BLOCK.min(fitted - first);
-            let mut targets = block.slice_mut(s![.., ..width]);
+            let mut targets = block.slice_axis_mut(Axis(1), Slice::from(..width));
             for (c, mut col) in targets.axis_iter_mut(Axis(1)).enumerate() {
                 let ahead = model.steps[first + c];
                 for (o, i) in col.iter_mut().zip(lo..=hi) {
@@ -111,7 +111,7 @@ impl Ar {
                 let bj = bound(col.iter().copied(), &mut scratch);
                 col.mapv_inplace(|v| v.clamp(-bj, bj));
             }
-            b.slice_mut(s![.., first..first + width])
+            b.slice_axis_mut(Axis(1), Slice::from(first..first + width))
                 .assign(&x.t().dot(&targets));
         }
         model.coef = cholesky_solve(g, b)?;

@@ -1,0 +1,173 @@
+//! Deciding: the forecast over every step up to the lead, the policy's decision for this
+//! host's share, and what a decision writes (its record, the forecast's reported horizons and
+//! the signal for the coordinator, all in the step's batch).
+
+use headroom_collector::{Sample, SourceKind};
+use headroom_common::signal::{SIGNAL_VERSION, Signal};
+use headroom_model::{
+    Action, ForecastConfig, Observation, PolicyConfig, PolicyMode, lead_horizons,
+};
+
+use super::Pipeline;
+use crate::config::{Config, ModeSetting};
+use crate::store::{Batch, DecisionRecord, ForecastRecord};
+
+/// Horizons reported by `headroom forecast` and stored, seconds; the lead is added to them.
+/// The forecaster scores every step up to the lead (the policy plans over them all) and these
+/// beyond it: 15 minutes covers any instance warm-up with room to spare.
+pub const REPORT_HORIZONS: [f64; 5] = [60.0, 120.0, 300.0, 600.0, 900.0];
+
+/// The forecaster of a host: every step up to the lead is scored, as the policy plans over
+/// them all (as `headroom simulate` does), and the reported horizons beyond it, those only.
+pub fn host_forecast(cfg: &Config) -> ForecastConfig {
+    let lead = host_policy(cfg, 1.0).lead_s();
+    ForecastConfig {
+        horizon_s: lead,
+        extra_horizons_s: REPORT_HORIZONS.into_iter().filter(|&h| h > lead).collect(),
+        ..ForecastConfig::default()
+    }
+}
+
+/// The policy configuration for one host's share of the group.
+pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
+    let m = &cfg.model;
+    PolicyConfig {
+        capacity_per_instance: capacity,
+        target_utilization: m.target_utilization,
+        warmup_s: m.warmup.as_secs_f64(),
+        decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
+        // A host cannot remove itself; its decisions say whether its share needs more.
+        min_instances: 1,
+        max_instances: 10_000,
+        max_scale_in_step: m.max_scale_in_step,
+        scale_in_stabilization_s: m.scale_in_stabilization.as_secs_f64(),
+        mode: match m.mode {
+            ModeSetting::Predictive => PolicyMode::Predictive,
+            ModeSetting::Reactive => PolicyMode::Reactive,
+            ModeSetting::ForecastOnly => PolicyMode::ForecastOnly,
+        },
+        ..PolicyConfig::default()
+    }
+}
+
+/// Demand is censored, so the observed value understates it: the accept queue is overflowing
+/// (connections are refused before they count), or the demand is CPU time and the CPU is at its
+/// limit. A full CPU does not censor other demand signals (a queue keeps growing).
+pub fn is_saturated(s: &Sample, demand_metric: &str) -> bool {
+    (demand_metric.starts_with("cpu.") && s.has(SourceKind::Cpu) && s.cpu.busy >= 0.97)
+        || (s.has(SourceKind::Netstat) && s.listen_overflows > 0)
+}
+
+/// Stable name of an action.
+pub fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::ScaleOut => "scale_out",
+        Action::Hold => "hold",
+        Action::ScaleIn => "scale_in",
+    }
+}
+
+impl Pipeline {
+    /// Forecasts, decides and writes the decision (with its forecast and signal) into `batch`.
+    pub(super) fn decide(&mut self, now: f64, demand: f64, saturated: bool, batch: &mut Batch) {
+        let lead = self.policy.config().lead_s();
+        let mut horizons = Vec::new();
+        lead_horizons(self.forecaster.step_s(), lead, &mut horizons);
+        horizons.extend(REPORT_HORIZONS);
+        horizons.sort_by(f64::total_cmp);
+        horizons.dedup();
+        let forecast = self.forecaster.forecast(&horizons);
+        let obs = Observation {
+            t: now,
+            demand,
+            saturated,
+            current_instances: 1,
+        };
+        let decision = self.policy.decide(&obs, forecast.as_ref());
+        let metric = self.cfg.model.demand.clone();
+        // Reported and stored: the lead and the fixed horizons, not every step before it.
+        let forecast = forecast.map(|mut f| {
+            f.points
+                .retain(|p| p.horizon_s == lead || REPORT_HORIZONS.contains(&p.horizon_s));
+            f
+        });
+        if let Some(f) = &forecast {
+            batch.forecasts = f
+                .points
+                .iter()
+                .map(|p| ForecastRecord {
+                    ts: now,
+                    metric: metric.clone(),
+                    model: f.model.into(),
+                    horizon_s: p.horizon_s,
+                    p50: p.p50,
+                    p90: p.p90,
+                    p99: p.p99,
+                })
+                .collect();
+        }
+        let action = action_name(decision.action);
+        // The health judged on the previous tick, with its current figures.
+        let health = self.shared.lock().health.clone();
+        batch.decision = Some(DecisionRecord {
+            seq: 0,
+            ts: now,
+            action: action.into(),
+            current: decision.current,
+            desired: decision.desired,
+            lead_s: decision.lead_s,
+            demand,
+            p50: decision.p50_at_lead,
+            p90: decision.p90_at_lead,
+            fallback: decision.fallback,
+            reason: decision.reason.clone(),
+        });
+        let (host, group) = {
+            let snap = self.shared.lock();
+            (snap.host.clone(), snap.group.clone())
+        };
+        batch.signal = (!self.cfg.coordinator.urls.is_empty()).then(|| Signal {
+            version: SIGNAL_VERSION,
+            host,
+            group,
+            epoch: String::new(),
+            seq: 0,
+            decided_at: now,
+            sent_at: 0.0,
+            metric,
+            demand_now: demand,
+            capacity: self.capacity,
+            lead_s: decision.lead_s,
+            // A forecast of a series that went below zero may too; a signal's figures may not.
+            p50_at_lead: decision.p50_at_lead.map(|v| v.max(0.0)),
+            p90_at_lead: decision.p90_at_lead.map(|v| v.max(0.0)),
+            saturated,
+            action: action.into(),
+            desired_change: decision.desired as i32 - decision.current as i32,
+            reason: decision.reason.clone(),
+            health: health.state.name().into(),
+            health_reasons: health.reasons,
+            instance_id: self.instance_id.clone(),
+        });
+        let changed = self
+            .shared
+            .lock()
+            .decision
+            .as_ref()
+            .map(|d| (d.action, d.desired))
+            != Some((decision.action, decision.desired));
+        if changed {
+            tracing::info!(
+                action,
+                desired = decision.desired,
+                demand,
+                p90 = decision.p90_at_lead,
+                "{}",
+                decision.reason
+            );
+        }
+        let mut snap = self.shared.lock();
+        snap.decision = Some(decision);
+        snap.forecast = forecast;
+    }
+}

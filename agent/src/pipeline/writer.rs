@@ -1,0 +1,171 @@
+//! The store writer thread: the pipeline's batches, the sender's delivery outcomes and the
+//! hourly prune, each written by the one [`Writer`] connection. A batch SQLite cannot take now
+//! (a full disk, a lock) is kept and retried with the next; one it refuses as data is dropped
+//! and said. What it is doing shows in the [`Snapshot`](super::Snapshot) (the watchdog stops
+//! while it is stuck).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::Instant;
+
+use super::Shared;
+use crate::store::{Batch, Retention, Writer};
+
+/// Messages to the store writer.
+pub enum WriterMsg {
+    /// Write this batch in one transaction.
+    Batch(Box<Batch>),
+    /// Delete what is past its retention, as of `now` (unix seconds).
+    Prune {
+        /// Unix seconds now.
+        now: f64,
+    },
+}
+
+/// Runs the store writer until the channel closes: one transaction per batch; a failed batch
+/// is kept and retried with the next, so a full disk delays history instead of losing it.
+pub fn run_writer(
+    mut store: Writer,
+    rx: Receiver<WriterMsg>,
+    shared: Arc<Shared>,
+    retention: Retention,
+    done: Sender<()>,
+) {
+    let mut backlog: VecDeque<Batch> = VecDeque::new();
+    const MAX_BACKLOG: usize = 8192;
+    let mut lost: u64 = 0;
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            WriterMsg::Batch(b) => {
+                let b = *b;
+                match backlog.back_mut() {
+                    Some(last) => {
+                        if let Some(rest) = last.merge(b) {
+                            backlog.push_back(rest);
+                        }
+                    }
+                    None => backlog.push_back(b),
+                }
+                while backlog.len() > MAX_BACKLOG {
+                    backlog.pop_front();
+                    lost += 1;
+                    tracing::error!(lost, "store backlog full: oldest unwritten batch dropped");
+                }
+            }
+            WriterMsg::Prune { now } => match store.prune(now, &retention) {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(
+                    dropped = n,
+                    "outbox bound reached: undelivered signals dropped"
+                ),
+                Err(e) => tracing::warn!(error = %e, "pruning history failed"),
+            },
+        }
+        while let Some(b) = backlog.front() {
+            shared.lock().writer_busy_since = Some(Instant::now());
+            let result = store.apply(b);
+            shared.lock().writer_busy_since = None;
+            match result {
+                Ok(c) => {
+                    backlog.pop_front();
+                    let mut snap = shared.lock();
+                    snap.store_locked_since = None;
+                    if c.rollup_ts.is_some() {
+                        snap.committed.rollup_ts = c.rollup_ts.max(snap.committed.rollup_ts);
+                    }
+                    if c.seq.is_some() {
+                        snap.committed.seq = c.seq;
+                    }
+                    if snap.store_error.take().is_some() {
+                        tracing::info!("history writes recovered");
+                    }
+                    snap.store_backlog = backlog.len();
+                }
+                Err(e) if e.is_in_the_data() => {
+                    // Kept, it would hold back every batch after it (they merge into it) for
+                    // ever; no value the agent makes should get here.
+                    backlog.pop_front();
+                    lost += 1;
+                    tracing::error!(lost, error = %e, "a batch the database refuses as data was dropped");
+                }
+                Err(e) => {
+                    let mut snap = shared.lock();
+                    if e.is_locked() {
+                        snap.store_locked_since.get_or_insert_with(Instant::now);
+                    } else {
+                        snap.store_locked_since = None;
+                    }
+                    if snap.store_error.is_none() {
+                        tracing::error!(error = %e, "writing history failed; keeping the batch to retry");
+                    }
+                    snap.store_error = Some(e.to_string());
+                    snap.store_backlog = backlog.len();
+                    break;
+                }
+            }
+        }
+    }
+    if !backlog.is_empty() {
+        tracing::error!(
+            batches = backlog.len(),
+            error = shared.lock().store_error.as_deref().unwrap_or(""),
+            "stopping with history the database did not take; it is lost"
+        );
+    }
+    let _ = done.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::pipeline::Snapshot;
+    use crate::store::{Committed, Rollup};
+
+    #[test]
+    fn a_batch_the_database_refuses_does_not_hold_back_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("headroom.db");
+        let store = Writer::open(&path, 256).unwrap();
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let shared = Shared::new(Snapshot::starting(
+            &Config::default(),
+            "h".into(),
+            4.0,
+            Committed::default(),
+            path.clone(),
+            0.0,
+        ));
+        let retention = Config::default().retention();
+        let writer = std::thread::spawn(move || run_writer(store, rx, shared, retention, done_tx));
+        let rollup = |ts: i64, mean: f64| Rollup {
+            metric: "cpu.busy_cores".into(),
+            ts,
+            mean,
+            max: 1.0,
+            last: 1.0,
+            n: 1,
+        };
+        for (ts, mean) in [(100, f64::NAN), (110, 1.0)] {
+            let batch = Batch {
+                rollups_10s: vec![rollup(ts, mean)],
+                ..Batch::default()
+            };
+            tx.send(WriterMsg::Batch(Box::new(batch))).unwrap();
+        }
+        drop(tx);
+        done_rx.recv().unwrap();
+        writer.join().unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let stored: Vec<i64> = conn
+            .prepare("SELECT ts FROM rollup_10s")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, [110]);
+    }
+}

@@ -1,0 +1,77 @@
+//! The agent's history in SQLite (WAL): rollups, forecasts, decisions, health transitions and the
+//! signal outbox.
+//!
+//! One connection writes: the [`Writer`], driven by the store writer thread. All writes of one
+//! pipeline step go in one transaction ([`Batch`]), so `kill -9` loses at most the batch being
+//! written and never half of one; a decision and its signal commit together, and the sender's
+//! delivery marks ([`Delivery`]) reach the database the same way, in a later batch. Everything
+//! else reads on connections of its own, opened read-only, which never wait for the writer
+//! (WAL): the [`Reader`] answers the CLI, the [`Outbox`] hands the sender its pending signals.
+
+mod outbox;
+mod reader;
+mod record;
+mod schema;
+mod writer;
+
+pub use outbox::Outbox;
+pub use reader::Reader;
+pub use record::{
+    Batch, Committed, DecisionRecord, Delivery, ForecastRecord, HealthRecord, OutboxLimits,
+    OutboxStats, Point, Resolution, Retention, Rollup,
+};
+pub use schema::SCHEMA_VERSION;
+pub use writer::Writer;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file was written by a newer headroom.
+    #[error("database schema version {found} is newer than this headroom understands ({known})")]
+    TooNew {
+        /// The file's schema version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// The file's schema version is not one any headroom writes.
+    #[error("database schema version {0} is not a headroom version (the file is damaged)")]
+    BadVersion(i64),
+    /// A stored signal could not be encoded.
+    #[error("encoding a signal: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// Whether another connection holds a lock that kept this write out.
+    pub fn is_locked(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+
+    /// Whether SQLite refused the data itself (a constraint, a value it cannot store): writing
+    /// the same batch again can never succeed, unlike a full disk or a lock.
+    pub fn is_in_the_data(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::ConstraintViolation | rusqlite::ErrorCode::TypeMismatch
+            ),
+            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(_)) => true,
+            StoreError::Json(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A store operation's result.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests;

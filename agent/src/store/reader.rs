@@ -1,0 +1,165 @@
+//! Queries for the CLI's answers and the agent's start-up, on a read-only connection of their
+//! own: they never wait for the writer (WAL), and cannot write.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::record::{Committed, DecisionRecord, HealthRecord, OutboxStats, Point, Resolution};
+use super::{Result, schema};
+
+/// Read-only queries.
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    /// Opens `path` for reading.
+    pub fn open(path: &Path) -> Result<Reader> {
+        Reader::open_with_cache(path, 256)
+    }
+
+    /// Opens `path` for reading with a page cache of `cache_kib`: a one-off scan needs only a
+    /// few pages, and a cache it fills stays on the heap as free chunks after it closes.
+    pub fn open_with_cache(path: &Path, cache_kib: u32) -> Result<Reader> {
+        let conn = schema::open_read_only(path, cache_kib, Duration::from_secs(2))?;
+        Ok(Reader { conn })
+    }
+
+    /// Every metric name with stored history.
+    pub fn metrics(&self) -> Result<Vec<String>> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT name FROM metric ORDER BY name")?;
+        let rows = q.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Points of `metric` at `resolution` with `ts >= since`, oldest first.
+    pub fn history(&self, metric: &str, since: i64, resolution: Resolution) -> Result<Vec<Point>> {
+        let mut out = Vec::new();
+        self.each_point(metric, since..i64::MAX, resolution, |p| out.push(p))?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each point of `metric` at `resolution` whose `ts` is in `range`, oldest
+    /// first, without holding them all (days of history at start-up).
+    pub fn each_point(
+        &self,
+        metric: &str,
+        range: std::ops::Range<i64>,
+        resolution: Resolution,
+        mut f: impl FnMut(Point),
+    ) -> Result<()> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT r.ts, r.mean, r.max, r.last FROM {} r JOIN metric m ON m.id = r.metric
+             WHERE m.name = ?1 AND r.ts >= ?2 AND r.ts < ?3 ORDER BY r.ts",
+            resolution.table()
+        ))?;
+        let mut rows = q.query(params![metric, range.start, range.end])?;
+        while let Some(r) = rows.next()? {
+            f(Point {
+                ts: r.get(0)?,
+                mean: r.get(1)?,
+                max: r.get(2)?,
+                last: r.get(3)?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Timestamp of the oldest point of `metric` at `resolution` with `ts >= since`.
+    pub fn first_ts(
+        &self,
+        metric: &str,
+        since: i64,
+        resolution: Resolution,
+    ) -> Result<Option<i64>> {
+        let mut q = self.conn.prepare_cached(&format!(
+            "SELECT MIN(r.ts) FROM {} r JOIN metric m ON m.id = r.metric
+             WHERE m.name = ?1 AND r.ts >= ?2",
+            resolution.table()
+        ))?;
+        Ok(q.query_row(params![metric, since], |r| r.get(0))?)
+    }
+
+    /// Decisions since `since`, oldest first.
+    pub fn decisions(&self, since: f64) -> Result<Vec<DecisionRecord>> {
+        let mut q = self.conn.prepare_cached(
+            "SELECT seq, ts, action, current, desired, lead_s, demand, p50, p90, fallback, reason
+             FROM decision WHERE ts >= ?1 ORDER BY seq",
+        )?;
+        let rows = q.query_map([since], |r| {
+            Ok(DecisionRecord {
+                seq: r.get(0)?,
+                ts: r.get(1)?,
+                action: r.get(2)?,
+                current: r.get(3)?,
+                desired: r.get(4)?,
+                lead_s: r.get(5)?,
+                demand: r.get(6)?,
+                p50: r.get(7)?,
+                p90: r.get(8)?,
+                fallback: r.get(9)?,
+                reason: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Health transitions since `since`, oldest first.
+    pub fn health(&self, since: f64) -> Result<Vec<HealthRecord>> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT ts, state, reasons FROM health WHERE ts >= ?1 ORDER BY ts")?;
+        let rows = q.query_map([since], |r| {
+            let reasons: String = r.get(2)?;
+            Ok(HealthRecord {
+                ts: r.get(0)?,
+                state: r.get(1)?,
+                reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// What is committed now.
+    pub fn committed(&self) -> Result<Committed> {
+        let rollup_ts: Option<i64> =
+            self.conn
+                .query_row("SELECT MAX(ts) FROM rollup_10s", [], |r| r.get(0))?;
+        let seq: Option<u64> = self
+            .conn
+            .query_row("SELECT MAX(seq) FROM decision", [], |r| r.get(0))?;
+        Ok(Committed { rollup_ts, seq })
+    }
+
+    /// Outbox counters.
+    pub fn outbox_stats(&self) -> Result<OutboxStats> {
+        let (pending, oldest): (u64, Option<f64>) = self.conn.query_row(
+            "SELECT COUNT(*), MIN(created) FROM outbox WHERE delivered IS NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let delivered: u64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE delivered IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        let dropped: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'outbox_dropped'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(OutboxStats {
+            pending,
+            delivered,
+            dropped: dropped.and_then(|d| d.parse().ok()).unwrap_or(0),
+            oldest_pending: oldest,
+        })
+    }
+}

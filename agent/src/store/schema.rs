@@ -1,0 +1,85 @@
+//! The database's layout and its migrations, and how every connection is set up.
+//!
+//! `PRAGMA user_version` holds the schema version; each entry of [`MIGRATIONS`] takes the
+//! schema from version i to i + 1 in a transaction of its own. A file written by a newer
+//! headroom is refused, never rewritten.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::{Result, StoreError};
+
+/// Each migration takes the schema from version i to i + 1.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+     CREATE TABLE metric (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+     CREATE TABLE rollup_10s (metric INTEGER NOT NULL, ts INTEGER NOT NULL, mean REAL NOT NULL,
+         max REAL NOT NULL, last REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (metric, ts)) WITHOUT ROWID;
+     CREATE TABLE rollup_1m (metric INTEGER NOT NULL, ts INTEGER NOT NULL, mean REAL NOT NULL,
+         max REAL NOT NULL, last REAL NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (metric, ts)) WITHOUT ROWID;
+     CREATE TABLE forecast (ts REAL NOT NULL, metric TEXT NOT NULL, model TEXT NOT NULL,
+         horizon_s REAL NOT NULL, p50 REAL NOT NULL, p90 REAL NOT NULL, p99 REAL NOT NULL);
+     CREATE INDEX forecast_ts ON forecast (ts);
+     CREATE TABLE decision (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, action TEXT NOT NULL,
+         current INTEGER NOT NULL, desired INTEGER NOT NULL, lead_s REAL NOT NULL,
+         demand REAL NOT NULL, p50 REAL, p90 REAL, fallback INTEGER NOT NULL, reason TEXT NOT NULL);
+     CREATE INDEX decision_ts ON decision (ts);
+     CREATE TABLE health (ts REAL NOT NULL, state TEXT NOT NULL, reasons TEXT NOT NULL);
+     CREATE TABLE outbox (seq INTEGER PRIMARY KEY, created REAL NOT NULL, payload TEXT NOT NULL,
+         attempts INTEGER NOT NULL DEFAULT 0, delivered REAL);
+     CREATE INDEX outbox_pending ON outbox (seq) WHERE delivered IS NULL;",
+];
+
+/// Current schema version.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Sets up the writer's connection: WAL, a crash-safe sync level, a small page cache.
+pub(super) fn configure(conn: &Connection, cache_kib: u32) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // NORMAL in WAL mode survives a process crash (kill -9); only an OS crash can lose the
+    // last transactions.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -(cache_kib as i64))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Opens `path` read-only with a page cache of `cache_kib`, waiting at most `busy` for a lock.
+pub(super) fn open_read_only(
+    path: &std::path::Path,
+    cache_kib: u32,
+    busy: Duration,
+) -> Result<Connection> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy)?;
+    conn.pragma_update(None, "cache_size", -i64::from(cache_kib))?;
+    Ok(conn)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], refusing a newer or a damaged file.
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    let Ok(done) = usize::try_from(version) else {
+        return Err(StoreError::BadVersion(version));
+    };
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

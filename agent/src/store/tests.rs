@@ -1,0 +1,287 @@
+//! The store's tests: real SQLite files in temporary directories.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::*;
+
+fn rollup(metric: &str, ts: i64, v: f64) -> Rollup {
+    Rollup {
+        metric: metric.into(),
+        ts,
+        mean: v,
+        max: v,
+        last: v,
+        n: 10,
+    }
+}
+
+fn decision(ts: f64) -> DecisionRecord {
+    DecisionRecord {
+        seq: 0,
+        ts,
+        action: "hold".into(),
+        current: 1,
+        desired: 1,
+        lead_s: 310.0,
+        demand: 0.5,
+        p50: Some(0.5),
+        p90: Some(0.7),
+        fallback: false,
+        reason: "test".into(),
+    }
+}
+
+fn retention(outbox_max_age: Duration, outbox_max_rows: u64) -> Retention {
+    let day = Duration::from_secs(86_400);
+    Retention {
+        ten_seconds: day,
+        one_minute: day,
+        events: day,
+        outbox: OutboxLimits {
+            max_age: outbox_max_age,
+            max_rows: outbox_max_rows,
+        },
+    }
+}
+
+fn example_signal() -> headroom_common::signal::Signal {
+    headroom_common::signal::Signal {
+        version: headroom_common::signal::SIGNAL_VERSION,
+        host: "h1".into(),
+        group: "g".into(),
+        epoch: String::new(),
+        seq: 0,
+        decided_at: 1000.0,
+        sent_at: 0.0,
+        metric: "cpu.busy_cores".into(),
+        demand_now: 1.0,
+        capacity: 2.0,
+        lead_s: 310.0,
+        p50_at_lead: Some(1.0),
+        p90_at_lead: Some(1.5),
+        saturated: false,
+        action: "hold".into(),
+        desired_change: 0,
+        reason: "test".into(),
+        health: "healthy".into(),
+        instance_id: None,
+        health_reasons: vec![],
+    }
+}
+
+#[test]
+fn batches_commit_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let epoch = s.epoch().to_string();
+    let b = Batch {
+        rollups_10s: vec![
+            rollup("cpu.busy_cores", 100, 1.0),
+            rollup("cpu.busy_cores", 110, 2.0),
+        ],
+        decision: Some(decision(110.0)),
+        ..Batch::default()
+    };
+    let c = s.apply(&b).unwrap();
+    assert_eq!(
+        c,
+        Committed {
+            rollup_ts: Some(110),
+            seq: Some(1)
+        }
+    );
+    let c = s
+        .apply(&Batch {
+            decision: Some(decision(120.0)),
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(c.seq, Some(2));
+    drop(s);
+    let s = Writer::open(&path, 256).unwrap();
+    assert_eq!(s.epoch(), epoch, "epoch survives reopening");
+    let r = Reader::open(&path).unwrap();
+    let h = r
+        .history("cpu.busy_cores", 0, Resolution::TenSeconds)
+        .unwrap();
+    assert_eq!(h.iter().map(|p| p.mean).collect::<Vec<_>>(), vec![1.0, 2.0]);
+    assert_eq!(r.metrics().unwrap(), vec!["cpu.busy_cores".to_string()]);
+    assert_eq!(r.decisions(0.0).unwrap().len(), 2);
+    assert_eq!(r.committed().unwrap().seq, Some(2));
+}
+
+#[test]
+fn a_bucket_written_twice_keeps_every_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let part = |mean: f64, max: f64, last: f64, n: u32| Rollup {
+        metric: "cpu.busy_cores".into(),
+        ts: 60,
+        mean,
+        max,
+        last,
+        n,
+    };
+    // 30 samples before a restart, 30 after it, in the same minute.
+    for r in [part(1.0, 2.0, 1.5, 30), part(3.0, 4.0, 2.5, 30)] {
+        s.apply(&Batch {
+            rollups_1m: vec![r],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let h = Reader::open(&path)
+        .unwrap()
+        .history("cpu.busy_cores", 0, Resolution::OneMinute)
+        .unwrap();
+    assert_eq!(
+        h.iter()
+            .map(|p| (p.ts, p.mean, p.max, p.last))
+            .collect::<Vec<_>>(),
+        [(60, 2.0, 4.0, 2.5)]
+    );
+    let n: u32 = s
+        .connection()
+        .query_row("SELECT n FROM rollup_1m", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 60);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    drop(Writer::open(&path, 256).unwrap());
+    let c = Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    drop(c);
+    assert!(matches!(
+        Writer::open(&path, 256),
+        Err(StoreError::TooNew { found: 99, .. })
+    ));
+    let c = Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", -1).unwrap();
+    drop(c);
+    assert!(matches!(
+        Writer::open(&path, 256),
+        Err(StoreError::BadVersion(-1))
+    ));
+}
+
+#[test]
+fn prune_bounds_the_outbox_and_counts_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let signal = example_signal();
+    for i in 0..10 {
+        let b = Batch {
+            decision: Some(decision(1000.0 + i as f64)),
+            signal: Some(signal.clone()),
+            ..Batch::default()
+        };
+        s.apply(&b).unwrap();
+    }
+    let dropped = s
+        .prune(1010.0, &retention(Duration::from_secs(3600), 4))
+        .unwrap();
+    assert_eq!(dropped, 6);
+    let r = Reader::open(&path).unwrap();
+    let outbox = Outbox::open(&path).unwrap();
+    let pending: Vec<u64> = outbox
+        .pending(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(pending, vec![7, 8, 9, 10], "the newest are kept");
+    assert_eq!(r.outbox_stats().unwrap().dropped, 6);
+    let payload = &outbox.pending(0, 1).unwrap()[0].1;
+    let back: headroom_common::signal::Signal = serde_json::from_str(payload).unwrap();
+    assert_eq!(back.seq, 7);
+    assert_eq!(back.epoch, s.epoch());
+}
+
+#[test]
+fn prune_forgets_names_without_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let b = Batch {
+        rollups_10s: vec![
+            rollup("net.veth1a2b.rx_bytes", 1_000, 1.0),
+            rollup("cpu.busy_cores", 100_000, 1.0),
+        ],
+        ..Batch::default()
+    };
+    s.apply(&b).unwrap();
+    s.prune(100_000.0, &retention(Duration::from_secs(86_400), 1000))
+        .unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.metrics().unwrap(), ["cpu.busy_cores"]);
+    // A name seen again gets a new row.
+    s.apply(&Batch {
+        rollups_10s: vec![rollup("net.veth1a2b.rx_bytes", 100_010, 2.0)],
+        ..Batch::default()
+    })
+    .unwrap();
+    let h = r
+        .history("net.veth1a2b.rx_bytes", 0, Resolution::TenSeconds)
+        .unwrap();
+    assert_eq!(h.len(), 1);
+}
+
+/// The sender's outcomes reach the database through the writer, and the outbox reads after
+/// its cursor; the read-only connections cannot write.
+#[test]
+fn deliveries_are_written_by_the_writer_and_readers_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    for i in 0..3 {
+        s.apply(&Batch {
+            decision: Some(decision(1000.0 + f64::from(i))),
+            signal: Some(example_signal()),
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let outbox = Outbox::open(&path).unwrap();
+    let seqs = |after| -> Vec<u64> {
+        outbox
+            .pending(after, 10)
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect()
+    };
+    assert_eq!(seqs(0), [1, 2, 3]);
+    assert_eq!(seqs(1), [2, 3], "after the cursor");
+    s.apply(&Batch {
+        deliveries: vec![
+            Delivery::Delivered { seq: 1, at: 2000.0 },
+            Delivery::Failed { seq: 2 },
+        ],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(seqs(0), [2, 3]);
+    let stats = Reader::open(&path).unwrap().outbox_stats().unwrap();
+    assert_eq!((stats.pending, stats.delivered), (2, 1));
+    let attempts: Vec<(u64, u32)> = s
+        .connection()
+        .prepare("SELECT seq, attempts FROM outbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<std::result::Result<_, _>>()
+        .unwrap();
+    assert_eq!(attempts, [(1, 1), (2, 1), (3, 0)]);
+    // The connection the Reader and the Outbox run on.
+    let read_only = schema::open_read_only(&path, 64, Duration::from_secs(1)).unwrap();
+    assert!(read_only.execute("DELETE FROM outbox", []).is_err());
+}

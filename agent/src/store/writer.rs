@@ -1,0 +1,220 @@
+//! The one connection that writes the agent's database, owned by the store writer thread:
+//! each [`Batch`] in one transaction, and the hourly prune.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::record::{Batch, Committed, Delivery, Retention};
+use super::{Result, schema};
+
+/// The database's writer.
+pub struct Writer {
+    conn: Connection,
+    epoch: String,
+}
+
+impl Writer {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path, cache_kib: u32) -> Result<Writer> {
+        let mut conn = Connection::open(path)?;
+        schema::configure(&conn, cache_kib)?;
+        schema::migrate(&mut conn)?;
+        let epoch = match conn
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+        {
+            Some(e) => e,
+            None => {
+                let e = new_epoch();
+                conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&e])?;
+                e
+            }
+        };
+        Ok(Writer { conn, epoch })
+    }
+
+    /// Random id of this database, new when the file is recreated; signals carry it so a
+    /// reinstalled host is not taken for a replay.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Writes a batch in one transaction.
+    pub fn apply(&mut self, batch: &Batch) -> Result<Committed> {
+        let tx = self.conn.transaction()?;
+        let mut committed = Committed::default();
+        for (table, rollups) in [
+            ("rollup_10s", &batch.rollups_10s),
+            ("rollup_1m", &batch.rollups_1m),
+        ] {
+            if rollups.is_empty() {
+                continue;
+            }
+            // A bucket already stored (flushed part-full at a stop, or seen again after the
+            // wall clock stepped back) is merged with, not replaced: a restart keeps its samples.
+            let mut ins = tx.prepare_cached(&format!(
+                "INSERT INTO {table} (metric, ts, mean, max, last, n) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (metric, ts) DO UPDATE SET
+                     mean = (mean * n + excluded.mean * excluded.n) / (n + excluded.n),
+                     max = max(max, excluded.max),
+                     last = excluded.last,
+                     n = n + excluded.n"
+            ))?;
+            for r in rollups {
+                let id = metric_id(&tx, &r.metric)?;
+                ins.execute(params![id, r.ts, r.mean, r.max, r.last, r.n])?;
+                if table == "rollup_10s" {
+                    committed.rollup_ts = committed.rollup_ts.max(Some(r.ts));
+                }
+            }
+        }
+        if !batch.forecasts.is_empty() {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO forecast (ts, metric, model, horizon_s, p50, p90, p99) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for f in &batch.forecasts {
+                ins.execute(params![
+                    f.ts,
+                    f.metric,
+                    f.model,
+                    f.horizon_s,
+                    f.p50,
+                    f.p90,
+                    f.p99
+                ])?;
+            }
+        }
+        if let Some(d) = &batch.decision {
+            let seq: u64 =
+                tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM decision", [], |r| {
+                    r.get(0)
+                })?;
+            tx.execute(
+                "INSERT INTO decision (seq, ts, action, current, desired, lead_s, demand, p50, p90, fallback, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    seq, d.ts, d.action, d.current, d.desired, d.lead_s, d.demand, d.p50, d.p90,
+                    d.fallback, d.reason
+                ],
+            )?;
+            if let Some(signal) = &batch.signal {
+                let mut signal = signal.clone();
+                signal.seq = seq;
+                signal.epoch = self.epoch.clone();
+                tx.execute(
+                    "INSERT INTO outbox (seq, created, payload) VALUES (?1, ?2, ?3)",
+                    params![seq, d.ts, serde_json::to_string(&signal)?],
+                )?;
+            }
+            committed.seq = Some(seq);
+        }
+        for d in &batch.deliveries {
+            match *d {
+                Delivery::Delivered { seq, at } => tx
+                    .prepare_cached(
+                        "UPDATE outbox SET delivered = ?2, attempts = attempts + 1 WHERE seq = ?1",
+                    )?
+                    .execute(params![seq, at])?,
+                Delivery::Failed { seq } => tx
+                    .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?
+                    .execute([seq])?,
+            };
+        }
+        if let Some(h) = &batch.health {
+            tx.execute(
+                "INSERT INTO health (ts, state, reasons) VALUES (?1, ?2, ?3)",
+                params![h.ts, h.state, serde_json::to_string(&h.reasons)?],
+            )?;
+        }
+        tx.commit()?;
+        Ok(committed)
+    }
+
+    /// Deletes rows past their retention and bounds the outbox. Returns undelivered signals
+    /// dropped.
+    pub fn prune(&mut self, now: f64, retention: &Retention) -> Result<u64> {
+        let tx = self.conn.transaction()?;
+        let before = |d: Duration| now - d.as_secs_f64();
+        tx.execute(
+            "DELETE FROM rollup_10s WHERE ts < ?1",
+            [before(retention.ten_seconds) as i64],
+        )?;
+        tx.execute(
+            "DELETE FROM rollup_1m WHERE ts < ?1",
+            [before(retention.one_minute) as i64],
+        )?;
+        // Names with no history left (an interface or disk gone, a container's veth): a host
+        // with churning devices would otherwise list every name it ever saw.
+        tx.execute(
+            "DELETE FROM metric WHERE NOT EXISTS (SELECT 1 FROM rollup_10s WHERE metric = metric.id)
+                 AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE metric = metric.id)",
+            [],
+        )?;
+        let ev = before(retention.events);
+        tx.execute("DELETE FROM forecast WHERE ts < ?1", [ev])?;
+        tx.execute(
+            "DELETE FROM decision WHERE ts < ?1 AND seq < (SELECT MAX(seq) FROM decision)",
+            [ev],
+        )?;
+        tx.execute("DELETE FROM health WHERE ts < ?1", [ev])?;
+        tx.execute(
+            "DELETE FROM outbox WHERE delivered IS NOT NULL AND created < ?1",
+            [ev],
+        )?;
+        let mut dropped = tx.execute(
+            "DELETE FROM outbox WHERE delivered IS NULL AND created < ?1",
+            [before(retention.outbox.max_age)],
+        )? as u64;
+        let rows: u64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+        if rows > retention.outbox.max_rows {
+            // Delivered signals (kept for audit) go first; only then undelivered ones, counted.
+            let excess = rows - retention.outbox.max_rows;
+            let audit = tx.execute(
+                "DELETE FROM outbox WHERE seq IN
+                 (SELECT seq FROM outbox WHERE delivered IS NOT NULL ORDER BY seq LIMIT ?1)",
+                [excess],
+            )? as u64;
+            if excess > audit {
+                dropped += tx.execute(
+                    "DELETE FROM outbox WHERE seq IN
+                     (SELECT seq FROM outbox WHERE delivered IS NULL ORDER BY seq LIMIT ?1)",
+                    [excess - audit],
+                )? as u64;
+            }
+        }
+        if dropped > 0 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('outbox_dropped', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + ?1",
+                [dropped],
+            )?;
+        }
+        tx.commit()?;
+        Ok(dropped)
+    }
+}
+
+fn metric_id(conn: &Connection, name: &str) -> Result<i64> {
+    let mut get = conn.prepare_cached("SELECT id FROM metric WHERE name = ?1")?;
+    if let Some(id) = get.query_row([name], |r| r.get(0)).optional()? {
+        return Ok(id);
+    }
+    conn.execute("INSERT INTO metric (name) VALUES (?1)", [name])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn new_epoch() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+#[cfg(test)]
+impl Writer {
+    /// The connection, for tests that look at rows no query returns.
+    pub(super) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}

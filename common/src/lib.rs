@@ -1,0 +1,17 @@
+//! What both headroom binaries share, written once so that the two cannot drift: the
+//! [`signal::Signal`] the agent sends and the coordinator applies, the [`id`] rule, the
+//! [`duration`] syntax, [`token`] files, [`config`] loading with every problem reported,
+//! [`logging`], [`exit`] codes, the [`clock`], and the [`cli`] arguments of the commands the
+//! coordinator binary serves.
+//!
+//! No sockets, no SQLite: the agent links this crate and nothing of the coordinator's stack.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod duration;
+pub mod exit;
+pub mod id;
+pub mod logging;
+pub mod signal;
+pub mod token;

@@ -1,0 +1,272 @@
+//! The versioned Signal an agent sends its coordinator after every decision, and the only type
+//! the two binaries exchange.
+//!
+//! This is the wire contract of `POST /v1/signals`: a JSON object (or an array of them, to drain
+//! a backlog in one request). Unknown fields are refused so that a newer agent talking to an
+//! older coordinator fails loudly instead of being half understood; new optional fields are
+//! added with `#[serde(default)]` so older agents keep working.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::{MAX_ID_LEN, check_id};
+
+/// Current Signal schema version.
+pub const SIGNAL_VERSION: u32 = 1;
+
+/// Largest demand, capacity, lead or forecast a signal may carry.
+pub const MAX_FIGURE: f64 = 1e15;
+
+/// Longest accepted free-text field (reason, metric, each health reason), bytes.
+pub const MAX_TEXT_LEN: usize = 4096;
+
+/// One decision, with health and a forecast summary, as sent to `POST /v1/signals`.
+/// Applied exactly once per (host, epoch, seq).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signal {
+    /// Schema version ([`SIGNAL_VERSION`]).
+    pub version: u32,
+    /// Stable host id (config `host_id`, else the machine id or hostname).
+    pub host: String,
+    /// The scaling group this host belongs to.
+    pub group: String,
+    /// Random id of the host's store, new when the store is recreated (reinstall).
+    pub epoch: String,
+    /// Sequence number within the epoch, contiguous from 1.
+    pub seq: u64,
+    /// When the decision was made, unix seconds.
+    pub decided_at: f64,
+    /// When the signal was (last) sent, unix seconds.
+    pub sent_at: f64,
+    /// Demand signal name (e.g. `cpu.busy_cores`).
+    pub metric: String,
+    /// The demand signal's value now, in the metric's unit.
+    pub demand_now: f64,
+    /// This host's capacity in the demand unit.
+    pub capacity: f64,
+    /// Lead time of the forecast summary, seconds.
+    pub lead_s: f64,
+    /// Median forecast at the lead time (absent in cold start).
+    pub p50_at_lead: Option<f64>,
+    /// 90th percentile forecast at the lead time (absent in cold start).
+    pub p90_at_lead: Option<f64>,
+    /// Demand is censored (saturated CPU, overflowing accept queue).
+    pub saturated: bool,
+    /// `scale_out`, `hold` or `scale_in`.
+    pub action: String,
+    /// Desired change for this host's share, in instances.
+    pub desired_change: i32,
+    /// Why the host decided so.
+    pub reason: String,
+    /// `healthy`, `degraded` or `unhealthy`.
+    pub health: String,
+    /// Why the host is not healthy (empty when healthy).
+    pub health_reasons: Vec<String>,
+    /// EC2 instance id (from IMDSv2, read by the agent at start), used to mark the instance unhealthy
+    /// in its Auto Scaling group; absent off EC2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+}
+
+/// Why a Signal is refused although it parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignalError {
+    /// The version is not one this coordinator understands.
+    #[error("unsupported signal version {0} (this coordinator understands {SIGNAL_VERSION})")]
+    Version(u32),
+    /// An id is not one [`check_id`] accepts.
+    #[error(
+        "field `{0}` must be 1..={MAX_ID_LEN} bytes, without spaces or control characters, not starting with '-'"
+    )]
+    Id(&'static str),
+    /// A text field is too long.
+    #[error("field `{0}` is longer than {MAX_TEXT_LEN} bytes")]
+    Text(&'static str),
+    /// A number is NaN, infinite or out of range.
+    #[error("field `{0}` must be a finite number{1}")]
+    Number(&'static str, &'static str),
+    /// The sequence number is 0 (sequences start at 1) or past `i64::MAX`.
+    #[error("field `seq` must be in 1..=9223372036854775807")]
+    Seq,
+    /// `health` is not one of the known states.
+    #[error("field `health` must be healthy, degraded or unhealthy, not {0:?}")]
+    Health(String),
+}
+
+/// A host's health as reported in a Signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Everything works.
+    Healthy,
+    /// Works with reduced confidence (a source missing, forecast fallback).
+    Degraded,
+    /// The host should be replaced if this persists.
+    Unhealthy,
+}
+
+impl Signal {
+    /// The exactly-once key: (host, epoch, seq).
+    pub fn key(&self) -> (&str, &str, u64) {
+        (&self.host, &self.epoch, self.seq)
+    }
+
+    /// The parsed health state (call after [`Signal::validate`]).
+    pub fn health_state(&self) -> Health {
+        match self.health.as_str() {
+            "unhealthy" => Health::Unhealthy,
+            "degraded" => Health::Degraded,
+            _ => Health::Healthy,
+        }
+    }
+
+    /// Checks what serde cannot: version, id lengths, finite numbers, known health.
+    pub fn validate(&self) -> Result<(), SignalError> {
+        if self.version == 0 || self.version > SIGNAL_VERSION {
+            return Err(SignalError::Version(self.version));
+        }
+        for (name, value) in [
+            ("host", &self.host),
+            ("group", &self.group),
+            ("epoch", &self.epoch),
+        ] {
+            if check_id(value).is_err() {
+                return Err(SignalError::Id(name));
+            }
+        }
+        if let Some(id) = &self.instance_id
+            && check_id(id).is_err()
+        {
+            return Err(SignalError::Id("instance_id"));
+        }
+        // Stored as SQLite integers: past i64::MAX a seq could not be told apart after a restart.
+        if self.seq == 0 || i64::try_from(self.seq).is_err() {
+            return Err(SignalError::Seq);
+        }
+        let texts = [
+            ("metric", &self.metric),
+            ("reason", &self.reason),
+            ("action", &self.action),
+        ];
+        for (name, value) in texts {
+            if value.len() > MAX_TEXT_LEN {
+                return Err(SignalError::Text(name));
+            }
+        }
+        if self.health_reasons.iter().map(String::len).sum::<usize>() > MAX_TEXT_LEN {
+            return Err(SignalError::Text("health_reasons"));
+        }
+        let non_negative = [
+            ("demand_now", Some(self.demand_now)),
+            ("capacity", Some(self.capacity)),
+            ("lead_s", Some(self.lead_s)),
+            ("p50_at_lead", self.p50_at_lead),
+            ("p90_at_lead", self.p90_at_lead),
+        ];
+        for (name, value) in non_negative {
+            // Bounded so that a group's sum over any number of hosts stays finite.
+            if let Some(v) = value
+                && !(v.is_finite() && (0.0..=MAX_FIGURE).contains(&v))
+            {
+                return Err(SignalError::Number(name, " in 0..=1e15"));
+            }
+        }
+        for (name, v) in [("decided_at", self.decided_at), ("sent_at", self.sent_at)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(SignalError::Number(name, " (unix seconds)"));
+            }
+        }
+        match self.health.as_str() {
+            "healthy" | "degraded" | "unhealthy" => Ok(()),
+            other => Err(SignalError::Health(other.chars().take(64).collect())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Signal {
+        Signal {
+            version: 1,
+            host: "h1".into(),
+            group: "web".into(),
+            epoch: "e1".into(),
+            seq: 1,
+            decided_at: 1.0e9,
+            sent_at: 1.0e9,
+            metric: "cpu.busy_cores".into(),
+            demand_now: 1.5,
+            capacity: 4.0,
+            lead_s: 310.0,
+            p50_at_lead: Some(1.6),
+            p90_at_lead: None,
+            saturated: false,
+            action: "hold".into(),
+            desired_change: 0,
+            reason: "ok".into(),
+            health: "healthy".into(),
+            health_reasons: vec![],
+            instance_id: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_and_omits_absent_instance_id() {
+        let s = sample();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("instance_id"));
+        assert_eq!(serde_json::from_str::<Signal>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_bad_values() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["extra"] = 1.into();
+        assert!(serde_json::from_value::<Signal>(v).is_err());
+        let mut s = sample();
+        s.demand_now = f64::NAN;
+        assert_eq!(
+            s.validate(),
+            Err(SignalError::Number("demand_now", " in 0..=1e15"))
+        );
+        let mut s = sample();
+        s.demand_now = 1e308;
+        assert!(s.validate().is_err(), "two of these would sum to infinity");
+        let mut s = sample();
+        s.seq = u64::MAX;
+        assert_eq!(s.validate(), Err(SignalError::Seq));
+        let mut s = sample();
+        s.version = 2;
+        assert_eq!(s.validate(), Err(SignalError::Version(2)));
+        let mut s = sample();
+        s.health = "meh".into();
+        assert!(s.validate().is_err());
+        for (host, ok) in [
+            ("web-1.example", true),
+            ("--config=/tmp/x", false),
+            ("web 1", false),
+            ("web\nforged log line", false),
+            ("", false),
+        ] {
+            let mut s = sample();
+            s.host = host.into();
+            assert_eq!(s.validate().is_ok(), ok, "{host:?}");
+        }
+        assert!(sample().validate().is_ok());
+    }
+
+    proptest::proptest! {
+        /// Any body, as the coordinator reads it, is an error or a signal, never a panic.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+                                        text in "[\\[\\]{}\",:0-9a-z_. -]{0,300}") {
+            for b in [&body[..], text.as_bytes()] {
+                if let Ok(s) = serde_json::from_slice::<Signal>(b) {
+                    let _ = s.validate();
+                }
+                let _ = serde_json::from_slice::<Vec<Signal>>(b);
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `aws`: drives an EC2 Auto Scaling group through the official SDK.
+//!
+//! DescribeAutoScalingGroups reads desired/min/max, SetDesiredCapacity asks for a count clamped
+//! to the group's own min/max, SetInstanceHealth marks an unhealthy host's instance so the group
+//! replaces it. Credentials come from the standard chain (environment, profile, web identity,
+//! container, IMDS); region and endpoint may be set in the config. The HTTPS client is rustls
+//! with the ring provider (no aws-lc, so no cmake at build time).
+
+use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
+use aws_sdk_autoscaling::Client;
+use aws_sdk_autoscaling::types::AutoScalingGroup;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use super::{Actuate, ActuatorError, AwsConfig, Capacity};
+
+/// An Auto Scaling group.
+pub struct Aws {
+    client: Client,
+    name: String,
+}
+
+impl Aws {
+    /// Loads the SDK configuration (standard credential chain) for the group.
+    pub async fn new(config: &AwsConfig) -> Aws {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(config.timeout)
+                    .build(),
+            );
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let sdk = loader.load().await;
+        Aws {
+            client: Client::new(&sdk),
+            name: config.auto_scaling_group.clone(),
+        }
+    }
+}
+
+impl Aws {
+    /// The group as DescribeAutoScalingGroups has it.
+    async fn describe(&self) -> Result<AutoScalingGroup, ActuatorError> {
+        let out = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.name)
+            .send()
+            .await
+            .map_err(err)?;
+        out.auto_scaling_groups
+            .unwrap_or_default()
+            .into_iter()
+            .find(|g| g.auto_scaling_group_name() == Some(self.name.as_str()))
+            .ok_or_else(|| {
+                ActuatorError::Aws(format!("auto scaling group {:?} not found", self.name))
+            })
+    }
+}
+
+fn err(e: impl std::error::Error) -> ActuatorError {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    ActuatorError::Aws(msg)
+}
+
+fn count(v: Option<i32>) -> Option<u32> {
+    v.and_then(|n| u32::try_from(n).ok())
+}
+
+impl Actuate for Aws {
+    async fn current(&self) -> Result<Option<Capacity>, ActuatorError> {
+        let group = self.describe().await?;
+        Ok(count(group.desired_capacity()).map(|desired| Capacity {
+            desired,
+            min: count(group.min_size()),
+            max: count(group.max_size()),
+        }))
+    }
+
+    async fn set_capacity(
+        &self,
+        desired: u32,
+        _current: u32,
+        reason: &str,
+    ) -> Result<u32, ActuatorError> {
+        let bounds = self.current().await?;
+        let min = bounds.and_then(|b| b.min).unwrap_or(0);
+        let max = bounds.and_then(|b| b.max).unwrap_or(u32::MAX).max(min);
+        let applied = desired.clamp(min, max);
+        let n = i32::try_from(applied).unwrap_or(i32::MAX);
+        self.client
+            .set_desired_capacity()
+            .auto_scaling_group_name(&self.name)
+            .desired_capacity(n)
+            .honor_cooldown(false)
+            .send()
+            .await
+            .map_err(err)?;
+        tracing::info!(asg = %self.name, desired, applied, reason, "aws: set desired capacity");
+        Ok(applied)
+    }
+
+    async fn replace(
+        &self,
+        host: &str,
+        instance_id: Option<&str>,
+        reason: &str,
+    ) -> Result<String, ActuatorError> {
+        let Some(id) = instance_id else {
+            return Err(ActuatorError::Unsupported(format!(
+                "host {host} sent no instance_id"
+            )));
+        };
+        // The id comes from the host's signal: only an instance of this group is marked, so a
+        // host holding a token cannot have another group's (or any account's) instance replaced.
+        let group = self.describe().await?;
+        if !group
+            .instances()
+            .iter()
+            .any(|i| i.instance_id() == Some(id))
+        {
+            return Err(ActuatorError::Unsupported(format!(
+                "instance {id} of host {host} is not in auto scaling group {:?}; not marked",
+                self.name
+            )));
+        }
+        self.client
+            .set_instance_health()
+            .instance_id(id)
+            .health_status("Unhealthy")
+            .should_respect_grace_period(true)
+            .send()
+            .await
+            .map_err(err)?;
+        tracing::info!(asg = %self.name, host, instance_id = id, reason, "aws: marked instance unhealthy");
+        Ok(format!("instance {id} marked Unhealthy"))
+    }
+}

@@ -1,0 +1,249 @@
+//! `command`: runs a configured program (no shell) with the desired capacity and reason as
+//! arguments and environment, in its own process group, killed whole after a timeout. For
+//! Terraform, Ansible or anything else.
+//!
+//! Environment given to the program: `HEADROOM_ACTION` (`set_capacity` or `replace`),
+//! `HEADROOM_GROUP`, `HEADROOM_REASON`, and `HEADROOM_DESIRED`/`HEADROOM_CURRENT` or
+//! `HEADROOM_HOST`/`HEADROOM_INSTANCE_ID`. Exit status 0 means applied.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command as Process;
+
+use super::{Actuate, ActuatorError, Capacity, CommandConfig};
+
+/// Longest part of the program's stderr kept in an error, bytes.
+const STDERR_TAIL: usize = 512;
+
+/// Runs a program per actuation.
+pub struct Command {
+    group: String,
+    config: CommandConfig,
+}
+
+impl Command {
+    /// A command actuator for `group`.
+    pub fn new(group: &str, config: CommandConfig) -> Command {
+        Command {
+            group: group.to_string(),
+            config,
+        }
+    }
+
+    async fn run(
+        &self,
+        args: &[String],
+        vars: &[(&str, &str)],
+        env: &[(&str, String)],
+    ) -> Result<(), ActuatorError> {
+        let expand = |a: &String| vars.iter().fold(a.clone(), |s, (k, v)| s.replace(k, v));
+        let program = &self.config.program;
+        let mut cmd = Process::new(program);
+        cmd.args(args.iter().map(expand))
+            .env("HEADROOM_GROUP", &self.group)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own process group: a timeout kills what it started too.
+            .process_group(0)
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ActuatorError::Command(format!("cannot start {program}: {e}")))?;
+        let group = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        let stderr = child.stderr.take().map(|e| tokio::spawn(stderr_tail(e)));
+        let status = match tokio::time::timeout(self.config.timeout, child.wait()).await {
+            Ok(status) => {
+                status.map_err(|e| ActuatorError::Command(format!("waiting for {program}: {e}")))?
+            }
+            Err(_) => {
+                if let Some(pg) = group {
+                    let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
+                }
+                let _ = child.wait().await;
+                return Err(ActuatorError::Command(format!(
+                    "{program} killed after {}",
+                    headroom_common::duration::format(self.config.timeout)
+                )));
+            }
+        };
+        if status.success() {
+            return Ok(());
+        }
+        // A process it left running may hold stderr open: what arrived shortly after is enough.
+        let tail = match stderr {
+            Some(task) => tokio::time::timeout(Duration::from_millis(200), task)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        Err(ActuatorError::Command(format!(
+            "{program} exited with {status}: {}",
+            tail.trim()
+        )))
+    }
+}
+
+/// The last [`STDERR_TAIL`] bytes of a program's stderr, read to its end.
+async fn stderr_tail(mut stderr: tokio::process::ChildStderr) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut tail: Vec<u8> = Vec::with_capacity(STDERR_TAIL);
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stderr.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > STDERR_TAIL {
+            tail.drain(..tail.len() - STDERR_TAIL);
+        }
+    }
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+impl Actuate for Command {
+    async fn current(&self) -> Result<Option<Capacity>, ActuatorError> {
+        Ok(None)
+    }
+
+    async fn set_capacity(
+        &self,
+        desired: u32,
+        current: u32,
+        reason: &str,
+    ) -> Result<u32, ActuatorError> {
+        let (d, c) = (desired.to_string(), current.to_string());
+        let vars = [
+            ("{group}", self.group.as_str()),
+            ("{desired}", &d),
+            ("{current}", &c),
+            ("{reason}", reason),
+        ];
+        let env = [
+            ("HEADROOM_ACTION", "set_capacity".to_string()),
+            ("HEADROOM_DESIRED", d.clone()),
+            ("HEADROOM_CURRENT", c.clone()),
+            ("HEADROOM_REASON", reason.to_string()),
+        ];
+        self.run(&self.config.args, &vars, &env).await?;
+        Ok(desired)
+    }
+
+    async fn replace(
+        &self,
+        host: &str,
+        instance_id: Option<&str>,
+        reason: &str,
+    ) -> Result<String, ActuatorError> {
+        let Some(args) = &self.config.replace_args else {
+            return Err(ActuatorError::Unsupported(
+                "command actuator has no replace_args".into(),
+            ));
+        };
+        let id = instance_id.unwrap_or("");
+        let vars = [
+            ("{group}", self.group.as_str()),
+            ("{host}", host),
+            ("{instance_id}", id),
+            ("{reason}", reason),
+        ];
+        let env = [
+            ("HEADROOM_ACTION", "replace".to_string()),
+            ("HEADROOM_HOST", host.to_string()),
+            ("HEADROOM_INSTANCE_ID", id.to_string()),
+            ("HEADROOM_REASON", reason.to_string()),
+        ];
+        self.run(args, &vars, &env).await?;
+        Ok(format!("{} ran", self.config.program))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actuator(dir: &std::path::Path, script: &str, timeout_s: f64) -> Command {
+        use std::os::unix::fs::PermissionsExt;
+        let program = dir.join("hook");
+        std::fs::write(&program, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Command::new(
+            "g",
+            CommandConfig {
+                program: program.display().to_string(),
+                args: Vec::new(),
+                replace_args: None,
+                timeout: Duration::from_secs_f64(timeout_s),
+            },
+        )
+    }
+
+    /// Whether the process is running (a killed one may stay a zombie until init reaps it).
+    fn alive(pid_file: &std::path::Path) -> bool {
+        let pid = std::fs::read_to_string(pid_file).unwrap();
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        })
+    }
+
+    #[tokio::test]
+    async fn a_hook_that_leaves_a_process_behind_succeeds_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = actuator(dir.path(), "sleep 30 &\necho $! > \"$0.pid\"\nexit 0", 5.0);
+        let started = std::time::Instant::now();
+        assert_eq!(a.set_capacity(3, 2, "r").await.unwrap(), 3);
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let pid = dir.path().join("hook.pid");
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(
+                std::fs::read_to_string(&pid)
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap(),
+            )
+            .unwrap(),
+            rustix::process::Signal::KILL,
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_hook_and_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = actuator(dir.path(), "sleep 30 &\necho $! > \"$0.pid\"\nwait", 0.5);
+        let started = std::time::Instant::now();
+        let e = a.set_capacity(3, 2, "r").await.unwrap_err().to_string();
+        assert!(e.contains("killed after"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let pid = dir.path().join("hook.pid");
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !alive(&pid)
+        });
+        assert!(gone, "the hook's child outlived the timeout");
+    }
+
+    #[tokio::test]
+    async fn a_failure_reports_the_end_of_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = actuator(
+            dir.path(),
+            "echo first >&2\necho last words >&2\nexit 3",
+            5.0,
+        );
+        let e = a.set_capacity(3, 2, "r").await.unwrap_err().to_string();
+        assert!(
+            e.contains("exit status: 3") && e.contains("last words"),
+            "{e}"
+        );
+    }
+}

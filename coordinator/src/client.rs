@@ -1,0 +1,179 @@
+//! `headroom groups`: asks a coordinator for its groups and prints them as a table or JSON.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::view::{GroupView, GroupsView};
+use headroom_common::cli::GroupsArgs;
+use headroom_common::exit::{CONFIG_INVALID, Exit, UNAVAILABLE};
+use headroom_common::token::Token;
+
+/// Longest accepted answer, bytes.
+const MAX_ANSWER: u64 = 16 * 1024 * 1024;
+
+/// Runs `headroom groups`.
+pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
+    let Some(token_file) = &args.token_file else {
+        return Err(Exit::new(
+            CONFIG_INVALID,
+            "groups: --token-file (or HEADROOM_TOKEN_FILE) is needed",
+        ));
+    };
+    let token = Token::read(token_file).map_err(Exit::config)?;
+    let base = args.url.trim_end_matches('/');
+    let url = match &args.group {
+        Some(g) => format!("{base}/v1/groups/{g}"),
+        None => format!("{base}/v1/groups"),
+    };
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false);
+    if let Some(ca) = &args.ca_cert {
+        config = config.tls_config(trusting(ca)?);
+    }
+    let agent: ureq::Agent = config.build().into();
+    let mut resp = agent
+        .get(&url)
+        .header("Authorization", &format!("Bearer {}", token.as_str()))
+        .call()
+        .map_err(|e| {
+            Exit::new(
+                UNAVAILABLE,
+                format!("cannot reach coordinator at {base}: {e}"),
+            )
+        })?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_string()
+        .with_context(|| format!("reading the answer of {url}"))?;
+    if status != 200 {
+        let msg = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or(body);
+        anyhow::bail!("{url}: HTTP {status}: {msg}");
+    }
+    let groups = match &args.group {
+        Some(_) => vec![serde_json::from_str::<GroupView>(&body).context("decoding the group")?],
+        None => {
+            serde_json::from_str::<GroupsView>(&body)
+                .context("decoding the groups")?
+                .groups
+        }
+    };
+    if args.json {
+        let text = match &args.group {
+            Some(_) => serde_json::to_string_pretty(&groups[0])?,
+            None => serde_json::to_string_pretty(&GroupsView { groups })?,
+        };
+        println!("{text}");
+    } else {
+        print!("{}", render(&groups));
+    }
+    Ok(())
+}
+
+/// A TLS config trusting only the certificates in the PEM file `path`.
+fn trusting(path: &std::path::Path) -> anyhow::Result<ureq::tls::TlsConfig> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Exit::new(
+            CONFIG_INVALID,
+            format!("{}: cannot read: {e}", path.display()),
+        )
+    })?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(Exit::new(
+            CONFIG_INVALID,
+            format!("{}: no PEM certificate in it", path.display()),
+        ));
+    }
+    let roots = ureq::tls::RootCerts::new_with_certs(&certs);
+    Ok(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
+}
+
+/// The readable table.
+pub fn render(groups: &[GroupView]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16} {:<9} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9}  REASON",
+        "GROUP", "ACTUATOR", "HOSTS", "DESIRED", "ACTUAL", "DEMAND", "P50@LEAD", "P90@LEAD"
+    );
+    for g in groups {
+        let e = g.evaluation.as_ref();
+        let desired = e.map_or_else(|| "-".into(), |e| e.desired.to_string());
+        let actual = e.map_or_else(|| "-".into(), |e| e.actual.to_string());
+        let f = e.and_then(|e| e.forecast.as_ref());
+        let _ = writeln!(
+            out,
+            "{:<16} {:<9} {:>6} {:>7} {:>6} {:>9} {:>9} {:>9}  {}",
+            g.name,
+            g.actuator,
+            g.hosts.len(),
+            desired,
+            actual,
+            opt(e.map(|e| e.demand)),
+            opt(f.map(|f| f.p50)),
+            opt(f.map(|f| f.p90)),
+            e.map_or("no evaluation yet", |e| e.reason.as_str()),
+        );
+    }
+    for g in groups {
+        let _ = writeln!(out, "\n{} hosts:", g.name);
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>8} {:>8} {:>8} {:>8} {:<10} {:<9} REASON",
+            "HOST", "AGE_S", "DEMAND", "CAPACITY", "P90", "HEALTH", "ACTION"
+        );
+        for h in &g.hosts {
+            let _ = writeln!(
+                out,
+                "  {:<24} {:>8.1} {:>8.2} {:>8.2} {:>8} {:<10} {:<9} {}",
+                h.host,
+                h.age_s,
+                h.demand_now,
+                h.capacity,
+                opt(h.p90_at_lead),
+                h.health,
+                h.action,
+                h.reason
+            );
+        }
+        if !g.last_actions.is_empty() {
+            let _ = writeln!(out, "{} last actions:", g.name);
+            for a in g.last_actions.iter().take(5) {
+                let what = match (a.from, a.to, &a.host) {
+                    (Some(f), Some(t), _) => format!("{f} -> {t}"),
+                    (_, _, Some(h)) => format!("replace {h}"),
+                    _ => a.kind.clone(),
+                };
+                let ok = if a.ok { "ok" } else { "FAILED" };
+                let at = chrono::DateTime::from_timestamp(a.at as i64, 0).map_or_else(
+                    || format!("{:.0}", a.at),
+                    |d| d.format("%Y-%m-%d %H:%M:%S").to_string(),
+                );
+                let _ = writeln!(
+                    out,
+                    "  {at}  {what:<14} {ok:<6} {}  ({})",
+                    a.reason, a.detail
+                );
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,409 @@
+//! The coordinator's TOML configuration, its defaults and its validation. Loaded as the agent's
+//! is ([`headroom_common::config`]): every problem at once, as `FILE: key: reason`, exit 64;
+//! durations are written with their unit ([`headroom_common::duration`]).
+//!
+//! ```toml
+//! listen = "0.0.0.0:7070"                      # HTTP API
+//! state = "/var/lib/headroom-coordinator/coordinator.db"  # default: $STATE_DIRECTORY/coordinator.db
+//! max_body_bytes = 65536                       # larger POST bodies get 413
+//! retention = "14d"                            # stored signals/actions older than this are pruned
+//!
+//! [tls]                                         # optional: serve HTTPS (rustls)
+//! cert = "/etc/headroom/tls/cert.pem"
+//! key = "/etc/headroom/tls/key.pem"
+//!
+//! [keda]                                        # optional: KEDA external scaler gRPC service
+//! listen = "0.0.0.0:9090"
+//!
+//! [groups.web]
+//! token_files = ["/etc/headroom/tokens/web"]    # not world-readable; reloaded on SIGHUP (deleting one revokes it)
+//! capacity_per_instance = 4.0                   # default: mean of the hosts' reported capacity
+//! target_utilization = 0.7
+//! warmup = "5m"
+//! decision_interval = "10s"
+//! min = 1
+//! max = 20
+//! scale_in_stabilization = "5m"
+//! max_scale_in_step = 1
+//! mode = "predictive"                           # or "reactive"
+//! host_ttl = "1m"                               # hosts silent this long leave the group
+//! signal_ttl = "2m"                             # older signals are stored for audit only
+//! replace_unhealthy_after = 0                   # N consecutive unhealthy signals; 0 = off
+//! actuation_interval = "10s"                    # at most one actuation per interval
+//!
+//! [groups.web.actuator]
+//! kind = "aws"                                  # aws | keda | command | dry-run
+//! auto_scaling_group = "web-asg"
+//! region = "eu-west-1"                          # default: the standard chain
+//! endpoint = "http://127.0.0.1:5000"            # default: the real service
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use headroom_common::cli::CoordinatorArgs;
+use headroom_common::config::{self as loader, ConfigError, Problem};
+use headroom_common::duration;
+use headroom_common::id::check_id;
+use serde::Deserialize;
+
+use crate::actuator::ActuatorConfig;
+
+/// Default listen address of the HTTP API.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// Default state file
+/// (used when `$STATE_DIRECTORY`, which systemd sets for the unit, is not).
+pub const DEFAULT_STATE: &str = "/var/lib/headroom-coordinator/coordinator.db";
+/// The group used when no configuration file is given.
+pub const DEFAULT_GROUP: &str = "default";
+/// Shortest accepted decision interval.
+const MIN_DECISION_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The whole coordinator configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CoordinatorConfig {
+    /// Address the HTTP API listens on (`host:port`; port 0 picks a free one).
+    pub listen: String,
+    /// SQLite state file: applied signal keys, group demand series and actions, so a restarted
+    /// coordinator applies each (host, epoch, seq) exactly once.
+    pub state: PathBuf,
+    /// Largest accepted request body, bytes (larger gets 413).
+    pub max_body_bytes: usize,
+    /// How long stored signals, demand points and actions are kept.
+    #[serde(with = "duration")]
+    pub retention: Duration,
+    /// Serve HTTPS with this certificate and key (PEM).
+    pub tls: Option<TlsConfig>,
+    /// Serve KEDA's external scaler gRPC service (for groups whose actuator is `keda`).
+    pub keda: Option<KedaConfig>,
+    /// The scaled groups, by name.
+    pub groups: BTreeMap<String, GroupConfig>,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            listen: DEFAULT_LISTEN.into(),
+            state: default_state(),
+            max_body_bytes: 64 * 1024,
+            retention: Duration::from_secs(14 * 86_400),
+            tls: None,
+            keda: None,
+            groups: BTreeMap::new(),
+        }
+    }
+}
+
+/// TLS certificate and key, PEM files.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// Where the KEDA external scaler gRPC service listens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KedaConfig {
+    /// `host:port` of the gRPC service (plain HTTP/2: keep it on the cluster network).
+    pub listen: String,
+}
+
+/// Forecast mode of a group's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMode {
+    /// Plan for the forecast at the lead time.
+    Predictive,
+    /// Follow current demand only.
+    Reactive,
+}
+
+/// One scaled group: who may signal it, how it decides, and what it drives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GroupConfig {
+    /// Files each holding one bearer token accepted for this group (several allow rotation).
+    /// A file readable or writable by others is refused; group-readable is allowed.
+    pub token_files: Vec<PathBuf>,
+    /// Demand one instance serves at full capacity; default: mean capacity the hosts report.
+    pub capacity_per_instance: Option<f64>,
+    /// Target utilisation of expected demand, (0, 1].
+    pub target_utilization: f64,
+    /// Instance warm-up.
+    #[serde(with = "duration")]
+    pub warmup: Duration,
+    /// How often the group decides (at least 50ms).
+    #[serde(with = "duration")]
+    pub decision_interval: Duration,
+    /// Fewest instances.
+    pub min: u32,
+    /// Most instances.
+    pub max: u32,
+    /// Scale in only after demand allowed it for this long.
+    #[serde(with = "duration")]
+    pub scale_in_stabilization: Duration,
+    /// Largest scale-in step, instances.
+    pub max_scale_in_step: u32,
+    /// `predictive` or `reactive`.
+    pub mode: GroupMode,
+    /// A host that has not signalled for this long leaves the group.
+    #[serde(with = "duration")]
+    pub host_ttl: Duration,
+    /// Only signals decided less than this long ago drive actuation; older ones (a drained
+    /// backlog) are stored for audit.
+    #[serde(with = "duration")]
+    pub signal_ttl: Duration,
+    /// Report a host to the actuator for replacement after this many consecutive unhealthy
+    /// signals; 0 turns replacement off.
+    pub replace_unhealthy_after: u32,
+    /// At most one actuation (capacity change or replacement) per this interval.
+    #[serde(with = "duration")]
+    pub actuation_interval: Duration,
+    /// What applies the desired capacity.
+    pub actuator: ActuatorConfig,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            token_files: Vec::new(),
+            capacity_per_instance: None,
+            target_utilization: 0.7,
+            warmup: Duration::from_secs(300),
+            decision_interval: Duration::from_secs(10),
+            min: 1,
+            max: 100,
+            scale_in_stabilization: Duration::from_secs(300),
+            max_scale_in_step: 1,
+            mode: GroupMode::Predictive,
+            host_ttl: Duration::from_secs(60),
+            signal_ttl: Duration::from_secs(120),
+            replace_unhealthy_after: 0,
+            actuation_interval: Duration::from_secs(10),
+            actuator: ActuatorConfig::default(),
+        }
+    }
+}
+
+fn default_state() -> PathBuf {
+    match std::env::var_os("STATE_DIRECTORY") {
+        Some(d) if !d.is_empty() => {
+            let first = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            PathBuf::from(first).join("coordinator.db")
+        }
+        _ => PathBuf::from(DEFAULT_STATE),
+    }
+}
+
+impl CoordinatorConfig {
+    /// Reads the file (if any), applies the quick-start flags and validates, reporting every
+    /// problem with its key. Without a file, one group named [`DEFAULT_GROUP`] is served.
+    pub fn load(args: &CoordinatorArgs) -> Result<CoordinatorConfig, ConfigError> {
+        let (origin, mut config, mut problems) = match &args.config {
+            Some(path) => {
+                let text = loader::read(path, false)?.unwrap_or_default();
+                let (config, problems) = loader::parse::<CoordinatorConfig>(path, &text)?;
+                (path.clone(), config, problems)
+            }
+            None => {
+                let config = CoordinatorConfig {
+                    groups: BTreeMap::from([(DEFAULT_GROUP.to_string(), GroupConfig::default())]),
+                    ..CoordinatorConfig::default()
+                };
+                (PathBuf::from("command line"), config, Vec::new())
+            }
+        };
+        if let Some(listen) = &args.listen {
+            config.listen = listen.clone();
+        }
+        if let Some(state) = &args.state {
+            config.state = state.clone();
+        }
+        if let Some(token) = &args.token_file {
+            for group in config.groups.values_mut() {
+                group.token_files = vec![token.clone()];
+            }
+        }
+        problems.extend(config.problems());
+        loader::finish(&origin, config, problems)
+    }
+
+    /// Parses and validates a configuration text read from `file`.
+    pub fn parse(file: &Path, text: &str) -> Result<CoordinatorConfig, ConfigError> {
+        let (config, mut problems) = loader::parse::<CoordinatorConfig>(file, text)?;
+        problems.extend(config.problems());
+        loader::finish(file, config, problems)
+    }
+
+    /// Every problem of a well-typed configuration, with its dotted key.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: String, reason: String| out.push(Problem::new(key, reason));
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            bad(
+                "listen".into(),
+                format!(
+                    "{:?} is not host:port (an IP address and a port)",
+                    self.listen
+                ),
+            );
+        }
+        if let Some(keda) = &self.keda
+            && keda.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            bad(
+                "keda.listen".into(),
+                format!("{:?} is not an IP address and port", keda.listen),
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            bad("max_body_bytes".into(), "must be at least 1024".into());
+        }
+        if self.groups.is_empty() {
+            bad("groups".into(), "at least one group is needed".into());
+        }
+        for (name, g) in &self.groups {
+            let key = |k: &str| format!("groups.{name}.{k}");
+            if let Err(why) = check_id(name) {
+                bad(format!("groups.{name:?}"), format!("name {why}"));
+            }
+            if g.token_files.is_empty() {
+                bad(
+                    key("token_files"),
+                    "at least one token file is needed (or --token-file)".into(),
+                );
+            }
+            if let Some(c) = g.capacity_per_instance
+                && !(c.is_finite() && c > 0.0)
+            {
+                bad(key("capacity_per_instance"), format!("{c} must be > 0"));
+            }
+            if !(g.target_utilization > 0.0 && g.target_utilization <= 1.0) {
+                bad(
+                    key("target_utilization"),
+                    format!("{} is outside (0, 1]", g.target_utilization),
+                );
+            }
+            if g.decision_interval < MIN_DECISION_INTERVAL {
+                bad(
+                    key("decision_interval"),
+                    format!(
+                        "{} is shorter than 50ms",
+                        duration::format(g.decision_interval)
+                    ),
+                );
+            }
+            if g.max == 0 || g.min > g.max {
+                bad(
+                    key("max"),
+                    format!("need 0 < max and min <= max (min {}, max {})", g.min, g.max),
+                );
+            }
+            if g.max_scale_in_step == 0 {
+                bad(key("max_scale_in_step"), "must be at least 1".into());
+            }
+            for (k, d) in [("host_ttl", g.host_ttl), ("signal_ttl", g.signal_ttl)] {
+                if d.is_zero() {
+                    bad(key(k), "must be longer than 0s".into());
+                }
+            }
+            for p in g.actuator.problems() {
+                bad(key(&format!("actuator.{}", p.key)), p.reason);
+            }
+            if matches!(g.actuator, ActuatorConfig::Keda(_)) && self.keda.is_none() {
+                bad(
+                    key("actuator.kind"),
+                    "\"keda\" needs a [keda] section with listen".into(),
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<CoordinatorConfig, ConfigError> {
+        CoordinatorConfig::parse(Path::new("/etc/headroom/coordinator.toml"), text)
+    }
+
+    #[test]
+    fn parses_a_full_group_and_defaults() {
+        let c = parse(
+            r#"
+            listen = "127.0.0.1:0"
+            state = "/tmp/x.db"
+            [groups.web]
+            token_files = ["/t"]
+            warmup = "30s"
+            scale_in_stabilization = "5s"
+            [groups.web.actuator]
+            kind = "command"
+            program = "/bin/true"
+            args = ["{desired}"]
+            "#,
+        )
+        .unwrap();
+        let g = &c.groups["web"];
+        assert_eq!(g.warmup, Duration::from_secs(30));
+        assert_eq!(g.scale_in_stabilization, Duration::from_secs(5));
+        assert_eq!(g.min, 1);
+    }
+
+    #[test]
+    fn reports_every_problem_with_file_and_key() {
+        let err = parse(
+            "listen = \"nope\"\ncolour = 1\n[groups.web]\ntoken_files = []\ntarget_utilization = 2.0\nbogus = 1\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "colour",
+            "groups.web.bogus",
+            "listen",
+            "groups.web.token_files",
+            "groups.web.target_utilization",
+        ] {
+            assert!(keys.contains(&key), "{key} not reported: {err}");
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("/etc/headroom/coordinator.toml: listen: \"nope\" is not host:port"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn durations_are_written_with_their_unit() {
+        let err = parse("[groups.web]\nwarmup = \"soon\"\n").unwrap_err();
+        assert_eq!(err.problems[0].key, "groups.web.warmup", "{err}");
+        let err = parse("[groups.web]\nscale_in_stabilization = 5\n").unwrap_err();
+        assert_eq!(err.problems[0].key, "groups.web.scale_in_stabilization");
+        assert!(err.to_string().contains("write it with its unit"), "{err}");
+    }
+
+    #[test]
+    fn actuator_problems_name_their_key() {
+        let err = parse(
+            "[groups.web]\ntoken_files = [\"/t\"]\n[groups.web.actuator]\nkind = \"command\"\nprogram = \"\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.problems[0].key, "groups.web.actuator.program", "{err}");
+        let err = parse(
+            "[groups.web]\ntoken_files = [\"/t\"]\n[groups.web.actuator]\nkind = \"command\"\nprogram = \"/bin/true\"\nshell = true\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("shell"), "{err}");
+    }
+}

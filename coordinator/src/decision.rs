@@ -1,0 +1,149 @@
+//! The decision loop of one group: every `decision_interval`, read the engine's capacity,
+//! evaluate the group (summed demand, forecast, policy, scale-in guard, rate limit), publish
+//! the figures, and run the step it asks for on the group's actuator, recording the outcome.
+//!
+//! One task per group awaits its actuator, so two actuations of a group never overlap.
+
+use std::sync::Arc;
+
+use headroom_common::clock::unix_now;
+
+use crate::app::{App, Group, locked};
+use crate::group::Step;
+use crate::metrics::{ActuationLabel, GroupLabel};
+use crate::state::ActionRecord;
+
+/// Evaluates one group every decision interval and applies what it decides.
+pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(group) = app.groups.get(&name).cloned() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(group.config.decision_interval);
+    let label = GroupLabel {
+        group: name.clone(),
+    };
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let reported = match group.actuator.current().await {
+            Ok(c) => c.map(|c| c.desired),
+            Err(e) => {
+                tracing::warn!(group = %name, "reading actual capacity: {e}");
+                None
+            }
+        };
+        let t = unix_now();
+        // Forecasting may take milliseconds with a long history: keep it off the async workers.
+        let (step, eval) = tokio::task::block_in_place(|| {
+            let mut g = locked(&group.state);
+            (g.evaluate(t, reported), g.evaluation().cloned())
+        });
+        if let Some(e) = &eval {
+            // Not for a group no host has spoken for: that would publish its minimum.
+            if e.live_hosts > 0 {
+                group.actuator.seed(e.actual);
+            }
+            app.metrics
+                .desired
+                .get_or_create(&label)
+                .set(i64::from(e.desired));
+            app.metrics
+                .actual
+                .get_or_create(&label)
+                .set(i64::from(e.actual));
+            app.metrics.demand.get_or_create(&label).set(e.demand);
+            app.metrics
+                .hosts
+                .get_or_create(&label)
+                .set(e.live_hosts as i64);
+            if e.live_hosts > 0 {
+                let (db, demand) = (app.state.clone(), e.demand);
+                let group_name = name.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(err) = locked(&db).add_demand(&group_name, t, demand) {
+                        tracing::warn!(group = %group_name, "storing demand: {err:#}");
+                    }
+                })
+                .await;
+            }
+        }
+        let Some(step) = step else { continue };
+        let record = act(&group, step).await;
+        let outcome = if record.ok { "ok" } else { "error" };
+        app.metrics
+            .actuations
+            .get_or_create(&ActuationLabel {
+                group: name.clone(),
+                kind: record.kind.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        locked(&group.state).record(record.clone());
+        let db = app.state.clone();
+        let group_name = name.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(err) = locked(&db).add_action(&group_name, &record) {
+                tracing::warn!(group = %group_name, "storing action: {err:#}");
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs one step on the group's actuator and describes it.
+async fn act(group: &Group, step: Step) -> ActionRecord {
+    let at = unix_now();
+    match step {
+        Step::SetCapacity { from, to, reason } => {
+            let result = group.actuator.set_capacity(to, from, &reason).await;
+            match &result {
+                Ok(applied) => {
+                    tracing::info!(actuator = group.actuator.kind(), from, to, applied, %reason, "actuation")
+                }
+                Err(e) => {
+                    tracing::warn!(actuator = group.actuator.kind(), from, to, %reason, "actuation failed: {e}")
+                }
+            }
+            ActionRecord {
+                at,
+                kind: "set_capacity".into(),
+                from: Some(from),
+                to: Some(*result.as_ref().unwrap_or(&to)),
+                host: None,
+                reason,
+                ok: result.is_ok(),
+                detail: result.map_or_else(|e| e.to_string(), |n| format!("applied {n}")),
+            }
+        }
+        Step::Replace {
+            host,
+            instance_id,
+            reason,
+        } => {
+            let result = group
+                .actuator
+                .replace(&host, instance_id.as_deref(), &reason)
+                .await;
+            match &result {
+                Ok(d) => {
+                    tracing::info!(actuator = group.actuator.kind(), %host, %reason, "replacement: {d}")
+                }
+                Err(e) => {
+                    tracing::warn!(actuator = group.actuator.kind(), %host, %reason, "replacement failed: {e}")
+                }
+            }
+            ActionRecord {
+                at,
+                kind: "replace".into(),
+                from: None,
+                to: None,
+                host: Some(host),
+                reason,
+                ok: result.is_ok(),
+                detail: result.unwrap_or_else(|e| e.to_string()),
+            }
+        }
+    }
+}

@@ -1,0 +1,659 @@
+//! One scaled group: its hosts' latest signals, the forecast of their summed demand, the
+//! policy decision and the scale-in guard.
+//!
+//! Host forecasts are not summed (quantiles do not add up): the group forecasts the sum of the
+//! hosts' *current* demand as one series with the same `Forecaster` and `Policy` as `simulate`.
+//! The scale-in guard keeps an actuator from scaling in before the summed demand has allowed
+//! the lower count for the whole stabilisation window, and by more than `max_scale_in_step` at
+//! once, whatever the model decides; when the policy stabilises on its own the two windows start
+//! together (both count from the demand drop), so the wait is not paid twice.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use headroom_model::{Action, Forecaster, Observation, Policy, PolicyConfig, PolicyMode};
+
+use crate::config::{GroupConfig, GroupMode};
+use crate::state::{ActionRecord, Outcome, SignalCounts};
+use crate::view::{Evaluation, ForecastView, GroupView, HostView, PolicyView};
+use headroom_common::signal::{Health, Signal};
+
+/// Actions kept in memory for the API.
+const ACTIONS_KEPT: usize = 20;
+
+/// A host's latest state.
+#[derive(Debug, Clone)]
+pub struct HostState {
+    /// Latest applied signal (by decision time).
+    pub latest: Signal,
+    /// When it was received, unix seconds.
+    pub received_at: f64,
+    /// Consecutive unhealthy signals.
+    pub unhealthy_streak: u32,
+    /// Already reported for replacement in this unhealthy streak.
+    pub reported: bool,
+}
+
+/// What the decision loop should do after an evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Set the capacity from `from` to `to`.
+    SetCapacity {
+        /// The capacity now.
+        from: u32,
+        /// The capacity asked for.
+        to: u32,
+        /// Why.
+        reason: String,
+    },
+    /// Report a host for replacement.
+    Replace {
+        /// The host.
+        host: String,
+        /// Its EC2 instance id, when it reported one.
+        instance_id: Option<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The mutable state of a group (behind a mutex; never held across an await).
+pub struct GroupState {
+    config: GroupConfig,
+    hosts: BTreeMap<String, HostState>,
+    forecaster: Forecaster,
+    policy: Policy,
+    policy_capacity: f64,
+    /// (time, instances the demand needed) over the stabilisation window.
+    needs: VecDeque<(f64, u32)>,
+    started_at: f64,
+    last_actuation_at: f64,
+    last_set: Option<u32>,
+    pending_replacements: VecDeque<(String, Option<String>)>,
+    evaluation: Option<Evaluation>,
+    actions: VecDeque<ActionRecord>,
+    counts: SignalCounts,
+}
+
+impl GroupState {
+    /// A group with no history, started at `now`.
+    pub fn new(config: GroupConfig, now: f64) -> GroupState {
+        let capacity = config.capacity_per_instance.unwrap_or(1.0);
+        let policy = Policy::new(policy_config(&config, capacity));
+        GroupState {
+            config,
+            hosts: BTreeMap::new(),
+            // The group decides at one horizon, the lead: scoring every horizon up to 15
+            // minutes at a sub-second decision interval made each refit tens of
+            // milliseconds, with the group's lock held and ingest waiting on it.
+            forecaster: Forecaster::new(headroom_model::ForecastConfig {
+                horizon_s: policy.config().lead_s(),
+                ..headroom_model::ForecastConfig::default()
+            }),
+            policy,
+            policy_capacity: capacity,
+            needs: VecDeque::new(),
+            started_at: now,
+            last_actuation_at: f64::NEG_INFINITY,
+            last_set: None,
+            pending_replacements: VecDeque::new(),
+            evaluation: None,
+            actions: VecDeque::new(),
+            counts: SignalCounts::default(),
+        }
+    }
+
+    /// Restores what the state file holds: demand series, hosts, last capacity, actions, counts.
+    pub fn restore(
+        &mut self,
+        demand: &[(f64, f64)],
+        signals: Vec<(f64, Signal)>,
+        last_set: Option<u32>,
+        actions: Vec<ActionRecord>,
+        counts: SignalCounts,
+    ) {
+        for &(t, v) in demand {
+            self.forecaster.observe(t, v);
+        }
+        // When each host's current unhealthy streak began, to tell a replacement already made
+        // for it (before the restart) from one still to make.
+        let mut streak_from: BTreeMap<String, f64> = BTreeMap::new();
+        for (at, s) in signals {
+            if s.health_state() == Health::Unhealthy {
+                streak_from.entry(s.host.clone()).or_insert(at);
+            } else {
+                streak_from.remove(&s.host);
+            }
+            self.apply(s, at);
+        }
+        self.pending_replacements.retain(|(host, _)| {
+            let from = streak_from.get(host).copied().unwrap_or(f64::INFINITY);
+            !actions.iter().any(|a| {
+                a.kind == "replace" && a.ok && a.host.as_deref() == Some(host) && a.at >= from
+            })
+        });
+        self.last_set = last_set;
+        self.actions = actions.into_iter().take(ACTIONS_KEPT).collect();
+        self.counts = counts;
+    }
+
+    /// Takes the outcome of a stored signal into account.
+    pub fn ingest(&mut self, signal: Signal, outcome: Outcome, now: f64) {
+        match outcome {
+            Outcome::Applied => {
+                self.counts.applied += 1;
+                self.apply(signal, now);
+            }
+            Outcome::Stored => self.counts.stored += 1,
+            Outcome::Duplicate => {}
+        }
+    }
+
+    fn apply(&mut self, signal: Signal, received_at: f64) {
+        let n = self.config.replace_unhealthy_after;
+        let unhealthy = signal.health_state() == Health::Unhealthy;
+        let host = signal.host.clone();
+        match self.hosts.get_mut(&host) {
+            // An older signal of the same record (delivered out of order) is not the host's
+            // state, but it shows the host alive. Order is the agent's seq, not its clock: a
+            // host whose clock steps back must not look stale until it expires.
+            Some(h) if signal.epoch == h.latest.epoch && signal.seq < h.latest.seq => {
+                h.received_at = received_at;
+            }
+            Some(h) => {
+                h.unhealthy_streak = if unhealthy {
+                    h.unhealthy_streak.saturating_add(1)
+                } else {
+                    0
+                };
+                if !unhealthy {
+                    h.reported = false;
+                }
+                h.latest = signal;
+                h.received_at = received_at;
+            }
+            None => {
+                let state = HostState {
+                    latest: signal,
+                    received_at,
+                    unhealthy_streak: u32::from(unhealthy),
+                    reported: false,
+                };
+                self.hosts.insert(host.clone(), state);
+            }
+        }
+        if let Some(h) = self.hosts.get_mut(&host)
+            && n > 0
+            && h.unhealthy_streak >= n
+            && !h.reported
+        {
+            h.reported = true;
+            self.pending_replacements
+                .push_back((host, h.latest.instance_id.clone()));
+        }
+    }
+
+    /// Decides at `now` with the actuator's view of capacity (`reported`), and says what to do.
+    pub fn evaluate(&mut self, now: f64, reported: Option<u32>) -> Option<Step> {
+        let c = self.config.clone();
+        let ttl = c.host_ttl.as_secs_f64();
+        self.hosts.retain(|name, h| {
+            let live = now - h.received_at <= ttl;
+            if !live {
+                tracing::info!(host = %name, silent_s = now - h.received_at, "host expired: no signal within host_ttl");
+            }
+            live
+        });
+        let live = self.hosts.len();
+        let (actual, actual_source) = match (reported, self.last_set) {
+            (Some(n), _) => (n, "actuator"),
+            (None, Some(n)) => (n, "last_set"),
+            (None, None) => ((live as u32).clamp(c.min, c.max), "hosts"),
+        };
+        if live == 0 {
+            self.evaluation = Some(Evaluation {
+                at: now,
+                live_hosts: 0,
+                demand: 0.0,
+                saturated: false,
+                capacity_per_instance: self.policy_capacity,
+                forecast: None,
+                policy_desired: actual,
+                desired: actual,
+                actual,
+                actual_source: actual_source.into(),
+                reason: "no live hosts: holding".into(),
+            });
+            return None;
+        }
+        let demand: f64 = self.hosts.values().map(|h| h.latest.demand_now).sum();
+        let saturated = self.hosts.values().any(|h| h.latest.saturated);
+        self.refresh_capacity();
+        let cap = self.policy_capacity;
+
+        self.forecaster.observe(now, demand);
+        let lead = self.policy.config().lead_s();
+        let forecast = self.forecaster.forecast(&[lead]);
+        let obs = Observation {
+            t: now,
+            demand,
+            saturated,
+            current_instances: actual,
+        };
+        let decision = self.policy.decide(&obs, forecast.as_ref());
+
+        let per = (cap * c.target_utilization).max(f64::MIN_POSITIVE);
+        let need = ((demand / per).ceil().clamp(0.0, u32::MAX as f64) as u32).clamp(c.min, c.max);
+        self.needs.push_back((now, need));
+        let window = c.scale_in_stabilization.as_secs_f64();
+        while self.needs.front().is_some_and(|&(t, _)| t < now - window) {
+            self.needs.pop_front();
+        }
+
+        let mut desired = decision.desired.clamp(c.min, c.max);
+        let mut reason = decision.reason.clone();
+        if desired < actual {
+            let full_window = now - self.started_at >= window;
+            let floor = if full_window {
+                self.needs.iter().map(|&(_, n)| n).max().unwrap_or(need)
+            } else {
+                actual
+            };
+            let step_floor = actual.saturating_sub(c.max_scale_in_step);
+            let guarded = desired.max(floor.min(actual)).max(step_floor);
+            if guarded != desired {
+                reason = format!(
+                    "{reason}; scale-in guard: {guarded} instead of {desired} (demand needed {} within the last {}s, step <= {})",
+                    floor.min(actual),
+                    window,
+                    c.max_scale_in_step
+                );
+                desired = guarded;
+            }
+        }
+        let mut step = None;
+        let since = now - self.last_actuation_at;
+        // A clock stepped back (since < 0) must not hold every actuation back by the step.
+        let rate_ok = since >= c.actuation_interval.as_secs_f64() || since < 0.0;
+        if desired != actual {
+            if rate_ok {
+                step = Some(Step::SetCapacity {
+                    from: actual,
+                    to: desired,
+                    reason: reason.clone(),
+                });
+            } else {
+                reason = format!(
+                    "{reason}; rate-limited: next actuation in {:.1}s",
+                    c.actuation_interval.as_secs_f64() - since
+                );
+            }
+        } else if rate_ok && let Some((host, instance_id)) = self.pending_replacements.pop_front() {
+            step = Some(Step::Replace {
+                host: host.clone(),
+                instance_id,
+                reason: format!(
+                    "{host} unhealthy for {} consecutive signals",
+                    c.replace_unhealthy_after
+                ),
+            });
+        }
+        let forecast = forecast.and_then(|f| {
+            let p = *f.at(lead)?;
+            Some(ForecastView {
+                lead_s: lead,
+                p50: p.p50,
+                p90: p.p90,
+                model: f.model.to_string(),
+                fallback: f.fallback,
+            })
+        });
+        if decision.action != Action::Hold || desired != actual {
+            tracing::debug!(demand, actual, desired, %reason, "group decision");
+        }
+        self.evaluation = Some(Evaluation {
+            at: now,
+            live_hosts: live,
+            demand,
+            saturated,
+            capacity_per_instance: cap,
+            forecast,
+            policy_desired: decision.desired,
+            desired,
+            actual,
+            actual_source: actual_source.into(),
+            reason,
+        });
+        if step.is_some() {
+            self.last_actuation_at = now;
+        }
+        step
+    }
+
+    /// Uses the configured capacity, else the mean the hosts report; rebuilds the policy when
+    /// that moves by more than 1 %.
+    fn refresh_capacity(&mut self) {
+        let cap = self.config.capacity_per_instance.unwrap_or_else(|| {
+            let caps: Vec<f64> = self
+                .hosts
+                .values()
+                .map(|h| h.latest.capacity)
+                .filter(|c| *c > 0.0)
+                .collect();
+            if caps.is_empty() {
+                self.policy_capacity
+            } else {
+                caps.iter().sum::<f64>() / caps.len() as f64
+            }
+        });
+        if (cap - self.policy_capacity).abs() > 0.01 * self.policy_capacity.max(f64::MIN_POSITIVE) {
+            self.policy_capacity = cap;
+            self.policy = Policy::new(policy_config(&self.config, cap));
+        }
+    }
+
+    /// Records the result of an actuation.
+    pub fn record(&mut self, action: ActionRecord) {
+        if action.kind == "set_capacity" && action.ok {
+            self.last_set = action.to;
+        }
+        // A replacement that failed is asked for again by the host's next unhealthy signal.
+        if action.kind == "replace"
+            && !action.ok
+            && let Some(h) = action.host.as_ref().and_then(|h| self.hosts.get_mut(h))
+        {
+            h.reported = false;
+        }
+        self.actions.push_front(action);
+        self.actions.truncate(ACTIONS_KEPT);
+    }
+
+    /// The latest evaluation.
+    pub fn evaluation(&self) -> Option<&Evaluation> {
+        self.evaluation.as_ref()
+    }
+
+    /// The API view.
+    pub fn view(&self, name: &str, actuator: &str, now: f64) -> GroupView {
+        let c = &self.config;
+        GroupView {
+            name: name.to_string(),
+            actuator: actuator.to_string(),
+            policy: PolicyView {
+                capacity_per_instance: c.capacity_per_instance,
+                target_utilization: c.target_utilization,
+                min: c.min,
+                max: c.max,
+                warmup_s: c.warmup.as_secs_f64(),
+                decision_interval_s: c.decision_interval.as_secs_f64(),
+                scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
+                max_scale_in_step: c.max_scale_in_step,
+                host_ttl_s: c.host_ttl.as_secs_f64(),
+                signal_ttl_s: c.signal_ttl.as_secs_f64(),
+                replace_unhealthy_after: c.replace_unhealthy_after,
+            },
+            hosts: self
+                .hosts
+                .values()
+                .map(|h| {
+                    let s = &h.latest;
+                    HostView {
+                        host: s.host.clone(),
+                        epoch: s.epoch.clone(),
+                        seq: s.seq,
+                        age_s: (now - h.received_at).max(0.0),
+                        decided_at: s.decided_at,
+                        metric: s.metric.clone(),
+                        demand_now: s.demand_now,
+                        capacity: s.capacity,
+                        p50_at_lead: s.p50_at_lead,
+                        p90_at_lead: s.p90_at_lead,
+                        saturated: s.saturated,
+                        action: s.action.clone(),
+                        reason: s.reason.clone(),
+                        health: s.health.clone(),
+                        health_reasons: s.health_reasons.clone(),
+                        unhealthy_streak: h.unhealthy_streak,
+                        instance_id: s.instance_id.clone(),
+                    }
+                })
+                .collect(),
+            evaluation: self.evaluation.clone(),
+            last_actions: self.actions.iter().cloned().collect(),
+            signals: self.counts,
+        }
+    }
+}
+
+/// The model's policy config for a group with `capacity` per instance.
+fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
+    PolicyConfig {
+        capacity_per_instance: capacity,
+        target_utilization: c.target_utilization,
+        warmup_s: c.warmup.as_secs_f64(),
+        decision_interval_s: c.decision_interval.as_secs_f64(),
+        min_instances: c.min,
+        max_instances: c.max,
+        max_scale_in_step: c.max_scale_in_step,
+        scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
+        mode: match c.mode {
+            GroupMode::Predictive => PolicyMode::Predictive,
+            GroupMode::Reactive => PolicyMode::Reactive,
+        },
+        ..PolicyConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn signal(host: &str, seq: u64, t: f64, demand: f64, health: &str) -> Signal {
+        Signal {
+            version: 1,
+            host: host.into(),
+            group: "g".into(),
+            epoch: "e".into(),
+            seq,
+            decided_at: t,
+            sent_at: t,
+            metric: "cpu.busy_cores".into(),
+            demand_now: demand,
+            capacity: 1.0,
+            lead_s: 10.0,
+            p50_at_lead: None,
+            p90_at_lead: None,
+            saturated: false,
+            action: "hold".into(),
+            desired_change: 0,
+            reason: String::new(),
+            health: health.into(),
+            health_reasons: vec![],
+            instance_id: Some(format!("i-{host}")),
+        }
+    }
+
+    fn config() -> GroupConfig {
+        GroupConfig {
+            capacity_per_instance: Some(1.0),
+            target_utilization: 1.0,
+            min: 1,
+            max: 10,
+            scale_in_stabilization: Duration::from_secs(30),
+            actuation_interval: Duration::from_secs(0),
+            host_ttl: Duration::from_secs(100),
+            ..GroupConfig::default()
+        }
+    }
+
+    #[test]
+    fn sums_current_demand_and_scales_out_at_once() {
+        let mut g = GroupState::new(config(), 0.0);
+        for (i, h) in ["a", "b", "c"].iter().enumerate() {
+            g.ingest(
+                signal(h, 1, 1.0, 1.5 + i as f64, "healthy"),
+                Outcome::Applied,
+                1.0,
+            );
+        }
+        let step = g.evaluate(2.0, Some(2));
+        assert_eq!(
+            step,
+            Some(Step::SetCapacity {
+                from: 2,
+                to: 8,
+                reason: g.evaluation().unwrap().reason.clone()
+            })
+        );
+        assert_eq!(g.evaluation().unwrap().demand, 7.5);
+    }
+
+    #[test]
+    fn scale_in_waits_for_the_window_and_steps() {
+        let mut g = GroupState::new(config(), 0.0);
+        g.ingest(signal("a", 1, 0.0, 5.0, "healthy"), Outcome::Applied, 0.0);
+        for t in 1..10 {
+            assert_eq!(g.evaluate(f64::from(t), Some(5)), None);
+        }
+        g.ingest(signal("a", 2, 10.0, 1.0, "healthy"), Outcome::Applied, 10.0);
+        for t in [11.0, 20.0, 35.0, 39.0] {
+            assert_eq!(g.evaluate(t, Some(5)), None, "at {t}: {:?}", g.evaluation());
+        }
+        let Some(Step::SetCapacity { to, .. }) = g.evaluate(40.5, Some(5)) else {
+            panic!("{:?}", g.evaluation())
+        };
+        assert_eq!(to, 4, "one step at a time");
+    }
+
+    #[test]
+    fn expires_silent_hosts_and_reports_unhealthy_ones() {
+        let mut c = config();
+        c.replace_unhealthy_after = 2;
+        let mut g = GroupState::new(c, 0.0);
+        g.ingest(signal("a", 1, 0.0, 1.0, "unhealthy"), Outcome::Applied, 0.0);
+        g.ingest(signal("b", 1, 0.0, 1.0, "healthy"), Outcome::Applied, 0.0);
+        assert_eq!(g.evaluate(1.0, Some(2)).map(|_| ()), None);
+        g.ingest(
+            signal("a", 2, 2.0, 1.0, "unhealthy"),
+            Outcome::Applied,
+            150.0,
+        );
+        let step = g.evaluate(150.0, Some(1));
+        assert!(
+            matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+            "{step:?}"
+        );
+        assert_eq!(g.view("g", "dry-run", 150.0).hosts.len(), 1, "b expired");
+    }
+
+    #[test]
+    fn a_clock_stepped_back_neither_freezes_hosts_nor_holds_actuation() {
+        let mut c = config();
+        c.actuation_interval = Duration::from_secs(60);
+        let mut g = GroupState::new(c, 0.0);
+        g.ingest(
+            signal("a", 1, 1000.0, 2.0, "healthy"),
+            Outcome::Applied,
+            1000.0,
+        );
+        assert!(g.evaluate(1000.0, Some(1)).is_some(), "scales out to 2");
+        // The host's and the coordinator's clocks step back an hour: the newer signal (by seq)
+        // is the host's state, and the group acts on it at once.
+        g.ingest(
+            signal("a", 2, -2600.0, 5.0, "healthy"),
+            Outcome::Applied,
+            -2600.0,
+        );
+        let step = g.evaluate(-2600.0, Some(2));
+        assert!(
+            matches!(step, Some(Step::SetCapacity { to: 5, .. })),
+            "{step:?} {:?}",
+            g.evaluation()
+        );
+        // A retry of an older signal refreshes the host, without becoming its state.
+        g.ingest(
+            signal("a", 1, 1000.0, 2.0, "healthy"),
+            Outcome::Applied,
+            -2500.0,
+        );
+        let h = &g.view("g", "dry-run", -2500.0).hosts;
+        assert_eq!(h.len(), 1);
+        assert_eq!(g.hosts["a"].latest.seq, 2);
+        assert_eq!(g.hosts["a"].received_at, -2500.0);
+    }
+
+    #[test]
+    fn a_failed_replacement_is_asked_for_again() {
+        let mut c = config();
+        c.replace_unhealthy_after = 2;
+        let mut g = GroupState::new(c, 0.0);
+        for seq in 1..=2 {
+            g.ingest(
+                signal("a", seq, seq as f64, 1.0, "unhealthy"),
+                Outcome::Applied,
+                2.0,
+            );
+        }
+        let Some(Step::Replace { host, reason, .. }) = g.evaluate(3.0, Some(1)) else {
+            panic!("{:?}", g.evaluation())
+        };
+        g.record(ActionRecord {
+            at: 3.0,
+            kind: "replace".into(),
+            from: None,
+            to: None,
+            host: Some(host),
+            reason,
+            ok: false,
+            detail: "throttled".into(),
+        });
+        assert_eq!(g.evaluate(4.0, Some(1)), None, "no signal since");
+        g.ingest(signal("a", 3, 5.0, 1.0, "unhealthy"), Outcome::Applied, 5.0);
+        let step = g.evaluate(6.0, Some(1));
+        assert!(
+            matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn a_restart_does_not_repeat_a_replacement_already_made() {
+        let mut c = config();
+        c.replace_unhealthy_after = 2;
+        let signals = || {
+            (1..=2)
+                .map(|seq| (seq as f64, signal("a", seq, seq as f64, 1.0, "unhealthy")))
+                .collect::<Vec<_>>()
+        };
+        let replaced = ActionRecord {
+            at: 2.5,
+            kind: "replace".into(),
+            from: None,
+            to: None,
+            host: Some("a".into()),
+            reason: String::new(),
+            ok: true,
+            detail: String::new(),
+        };
+        let mut g = GroupState::new(c.clone(), 0.0);
+        g.restore(
+            &[],
+            signals(),
+            Some(1),
+            vec![replaced],
+            SignalCounts::default(),
+        );
+        assert_eq!(
+            g.evaluate(3.0, Some(1)),
+            None,
+            "replaced before the restart"
+        );
+        let mut g = GroupState::new(c, 0.0);
+        g.restore(&[], signals(), Some(1), Vec::new(), SignalCounts::default());
+        let step = g.evaluate(3.0, Some(1));
+        assert!(
+            matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+            "not yet replaced: {step:?}"
+        );
+    }
+}

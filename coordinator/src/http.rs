@@ -1,0 +1,132 @@
+//! The coordinator's HTTP listener: plain HTTP or TLS (rustls), HTTP/1.1 only, and slow or
+//! silent clients closed.
+//!
+//! HTTP/2 is refused (by prior knowledge over plain HTTP, by ALPN over TLS): the API needs
+//! nothing of it, and hyper's HTTP/2 has no header timeout. A client must send its headers
+//! within [`HEADER_READ_TIMEOUT`] of connecting, so neither a silent client nor a slowloris
+//! one holds a connection and a descriptor for ever.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::CoordinatorConfig;
+
+/// How long a client may take to send a request's headers before its connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a stop waits for requests in flight.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// The running listener.
+pub struct Server {
+    /// The address it listens on (the configured port, or the one picked for port 0).
+    pub addr: SocketAddr,
+    handle: axum_server::Handle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `config.listen` and serves `router` on it, over TLS when `config.tls` is set.
+    pub async fn start(config: &CoordinatorConfig, router: axum::Router) -> anyhow::Result<Server> {
+        let listener = std::net::TcpListener::bind(&config.listen)
+            .with_context(|| format!("binding listen address {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let handle = axum_server::Handle::new();
+        let service = router.into_make_service();
+        let task = match &config.tls {
+            Some(tls) => {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let rustls =
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "loading TLS certificate {} and key {}",
+                                tls.cert.display(),
+                                tls.key.display()
+                            )
+                        })?;
+                // HTTP/1.1 only, as over plain HTTP: HTTP/2 has no header timeout.
+                let mut only_http1 = (*rustls.get_inner()).clone();
+                only_http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+                rustls.reload_from_config(Arc::new(only_http1));
+                println!("headroom coordinator listening on https://{addr}");
+                let mut server = axum_server::from_tcp_rustls(listener, rustls);
+                slow_client_limits(server.http_builder());
+                tokio::spawn(server.handle(handle.clone()).serve(service))
+            }
+            None => {
+                println!("headroom coordinator listening on http://{addr}");
+                let mut server = axum_server::from_tcp(listener).acceptor(Http1Gate);
+                slow_client_limits(server.http_builder());
+                tokio::spawn(server.handle(handle.clone()).serve(service))
+            }
+        };
+        Ok(Server { addr, handle, task })
+    }
+
+    /// Stops accepting, lets requests in flight finish (at most 5 s) and returns how
+    /// the server ended.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(GRACE));
+        match self.task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e).context("HTTP server"),
+            Err(e) => Err(e).context("HTTP server task"),
+        }
+    }
+}
+
+/// Admits a plain-HTTP connection only once its first bytes show an HTTP/1 request, within
+/// [`HEADER_READ_TIMEOUT`]. A client that sends nothing held its connection (and a
+/// descriptor) for ever, since hyper starts its header timeout only with the first bytes; and
+/// HTTP/2 by prior knowledge, which the API does not need, has no header timeout at all. TLS
+/// connections have the handshake's own timeout and negotiate HTTP/1.1.
+#[derive(Clone, Copy)]
+struct Http1Gate;
+
+impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S> for Http1Gate {
+    type Stream = tokio::net::TcpStream;
+    type Service = S;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = std::io::Result<(tokio::net::TcpStream, S)>> + Send>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        Box::pin(async move {
+            let refuse = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+            let first = async {
+                // Enough to tell `PRI * HTTP/2.0` from an HTTP/1 method.
+                let mut head = [0u8; 3];
+                loop {
+                    let n = stream.peek(&mut head).await?;
+                    if n == 0 || n == head.len() {
+                        return Ok::<_, std::io::Error>(head[..n] == *b"PRI");
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            match tokio::time::timeout(HEADER_READ_TIMEOUT, first).await {
+                Ok(Ok(false)) => Ok((stream, service)),
+                Ok(Ok(true)) => Err(refuse("HTTP/2 by prior knowledge")),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(refuse("nothing received")),
+            }
+        })
+    }
+}
+
+/// Closes connections whose headers do not arrive within [`HEADER_READ_TIMEOUT`]: hyper only
+/// enforces its header timeout when given a timer, and without one a slowloris client
+/// (trickling header bytes) holds a connection and a descriptor forever.
+fn slow_client_limits(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+}

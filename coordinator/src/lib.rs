@@ -1,0 +1,30 @@
+//! headroom's group coordinator: receives the agents' signals over HTTP, applies each exactly
+//! once, decides every group's capacity from its summed demand with the same model code the
+//! agents run, and drives the group's engine through an actuator.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`app`] | wiring: state file, groups, listeners, signals (SIGHUP, SIGTERM) |
+//! | [`config`] | the TOML configuration and its validation |
+//! | [`http`], [`api`], [`auth`] | the HTTP listener, the `/v1` routes, per-group tokens |
+//! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
+//! | [`group`], [`decision`] | a group's hosts, forecaster and policy; its decision loop |
+//! | [`actuator`] | AWS Auto Scaling, KEDA, a command hook, dry-run |
+//! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
+//!
+//! The agent binary links none of this crate: it depends on `headroom-common` for the Signal.
+
+pub mod actuator;
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod decision;
+pub mod dedup;
+pub mod group;
+pub mod http;
+pub mod metrics;
+pub mod state;
+pub mod view;
+pub mod writer;

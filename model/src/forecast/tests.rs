@@ -1,0 +1,250 @@
+//! The forecaster's tests: synthetic series with known structure.
+
+use super::*;
+
+fn rng(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed.max(1);
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Daily sine plus noise at 5-minute cadence.
+fn daily(days: usize, noise: f64, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut r = rng(seed);
+    (0..days * 288)
+        .map(|i| {
+            let t = 1_700_000_000.0 + i as f64 * 300.0;
+            let s = (2.0 * std::f64::consts::PI * t / 86_400.0).sin();
+            (t, 100.0 + 40.0 * s + noise * (r() - 0.5))
+        })
+        .unzip()
+}
+
+#[test]
+fn detects_the_daily_season_and_beats_naive() {
+    let (t, y) = daily(8, 10.0, 1);
+    let mut f = Forecaster::new(ForecastConfig {
+        min_horizon_steps: 6,
+        ..Default::default()
+    });
+    let (mut err, mut naive) = (0.0, 0.0);
+    for i in 0..t.len() {
+        f.observe(t[i], y[i]);
+        if i >= 6 * 288 && i + 6 < t.len() {
+            let fc = f.forecast_steps(6).expect("forecast");
+            err += (fc.points[5].p50 - y[i + 6]).abs();
+            naive += (y[i] - y[i + 6]).abs();
+        }
+    }
+    assert_eq!(f.season_s(), Some(86_400.0));
+    assert!(err < 0.7 * naive, "model {err} vs naive {naive}");
+}
+
+#[test]
+fn p90_covers_about_ninety_percent() {
+    let mut r = rng(9);
+    let mut f = Forecaster::new(ForecastConfig {
+        min_horizon_steps: 5,
+        ..Default::default()
+    });
+    let (mut hit, mut n) = (0, 0);
+    let mut pending: Vec<(usize, f64)> = Vec::new();
+    for i in 0..6000 {
+        let v = 50.0 + 10.0 * r() + 5.0 * (i as f64 / 500.0).sin();
+        for &(due, p90) in pending.iter().filter(|p| p.0 == i) {
+            let _ = due;
+            hit += usize::from(v <= p90);
+            n += 1;
+        }
+        pending.retain(|p| p.0 > i);
+        f.observe(i as f64 * 60.0, v);
+        if i > 1500 {
+            let fc = f.forecast_steps(5).expect("forecast");
+            pending.push((i + 5, fc.points[4].p90));
+        }
+    }
+    let cov = hit as f64 / n as f64;
+    assert!((0.85..=0.95).contains(&cov), "coverage {cov}");
+}
+
+#[test]
+fn a_past_forecast_does_not_depend_on_future_data() {
+    let (t, y) = daily(4, 20.0, 5);
+    let cut = 700;
+    let mut other = y.clone();
+    other[cut + 1..]
+        .iter_mut()
+        .for_each(|v| *v = *v * 5.0 + 1000.0);
+    let run = |vals: &[f64]| {
+        let mut f = Forecaster::new(ForecastConfig::default());
+        let mut out = Vec::new();
+        for i in 0..=cut + 50 {
+            f.observe(t[i], vals[i]);
+            if i <= cut {
+                out.push(f.forecast(&[300.0, 900.0]));
+            }
+        }
+        out
+    };
+    assert_eq!(run(&y), run(&other));
+}
+
+#[test]
+fn cold_start_says_so_then_stops() {
+    let mut f = Forecaster::new(ForecastConfig::default());
+    assert!(f.forecast(&[60.0]).is_none());
+    f.observe(0.0, 1.0);
+    assert!(f.forecast(&[60.0]).expect("some").fallback.is_some());
+    for i in 1..10 {
+        f.observe(i as f64 * 10.0, 1.0 + i as f64);
+    }
+    let fc = f.forecast(&[60.0]).expect("some");
+    assert!(
+        fc.fallback
+            .as_deref()
+            .is_some_and(|w| w.contains("cold start"))
+    );
+    // Reactive plus short-term trend: a ramp is extrapolated upwards.
+    assert!(fc.points[0].p50 > 10.0, "{fc:?}");
+    let mut r = rng(3);
+    for i in 10..400 {
+        f.observe(i as f64 * 10.0, 5.0 + r());
+    }
+    let fc = f.forecast(&[60.0]).expect("some");
+    assert!(fc.fallback.is_none(), "{fc:?}");
+    assert!(fc.error_ratio.is_some());
+}
+
+#[test]
+fn survives_gaps_irregular_cadence_and_bad_values() {
+    let mut r = rng(11);
+    let mut f = Forecaster::new(ForecastConfig::default());
+    let mut t = 0.0;
+    for i in 0..3000 {
+        t += if i % 700 == 0 {
+            3600.0
+        } else {
+            5.0 + 10.0 * r()
+        };
+        f.observe(t, if i % 97 == 0 { f64::NAN } else { 10.0 + r() });
+        // Out of order: ignored.
+        f.observe(t - 1e6, 1e9);
+    }
+    let fc = f.forecast(&[10.0, 300.0, 600.0]).expect("forecast");
+    for p in &fc.points {
+        assert!(
+            p.p50.is_finite() && p.p50 <= p.p90 && p.p90 <= p.p99,
+            "{p:?}"
+        );
+        assert!(p.p50 > 5.0 && p.p50 < 15.0, "{p:?}");
+    }
+    assert_eq!(fc.points.len(), 3);
+}
+
+#[test]
+fn beats_naive_after_thirty_minutes_of_ten_second_data() {
+    // A morning ramp with noise: after 30 minutes (180 points) the forecast for 5 minutes
+    // ahead must beat "no change" over the next 30 minutes.
+    let mut r = rng(21);
+    let y: Vec<f64> = (0..400)
+        .map(|i| 20.0 + 0.05 * i as f64 + 2.0 * (r() - 0.5))
+        .collect();
+    let mut f = Forecaster::new(ForecastConfig::default());
+    let (mut err, mut naive) = (0.0, 0.0);
+    for i in 0..y.len() - 30 {
+        f.observe(i as f64 * 10.0, y[i]);
+        if (180..360).contains(&i) {
+            let fc = f.forecast(&[300.0]).expect("forecast");
+            assert!(fc.fallback.is_none(), "{i}: {fc:?}");
+            err += (fc.points[0].p50 - y[i + 30]).abs();
+            naive += (y[i] - y[i + 30]).abs();
+        }
+    }
+    assert!(err < 0.8 * naive, "model {err} vs naive {naive}");
+}
+
+/// Scoring every step up to the lead and two farther horizons gives, at those horizons,
+/// the forecast that scoring every step up to the farthest gives.
+#[test]
+fn extra_horizons_forecast_as_every_step_would() {
+    let mut dense = Forecaster::new(ForecastConfig::default());
+    let mut sparse = Forecaster::new(ForecastConfig {
+        horizon_s: 310.0,
+        extra_horizons_s: vec![600.0, 900.0],
+        ..Default::default()
+    });
+    let horizons = [60.0, 120.0, 300.0, 310.0, 600.0, 900.0];
+    let mut next = rng(7);
+    let mut compared = 0;
+    for i in 0..3_000 {
+        let t = 1.7e9 + i as f64 * 10.0;
+        let y = 4.0 + 2.0 * (t * std::f64::consts::TAU / 1_800.0).sin() + 0.3 * next();
+        dense.observe(t, y);
+        sparse.observe(t, y);
+        let (Some(a), Some(b)) = (dense.forecast(&horizons), sparse.forecast(&horizons)) else {
+            continue;
+        };
+        assert_eq!(
+            (a.model, &a.fallback, a.error_ratio),
+            (b.model, &b.fallback, b.error_ratio),
+            "at row {i}"
+        );
+        for (p, q) in a.points.iter().zip(&b.points) {
+            for (x, y) in [(p.p50, q.p50), (p.p90, q.p90), (p.p99, q.p99)] {
+                assert!(
+                    (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                    "row {i}, {} s: {x} vs {y}",
+                    p.horizon_s
+                );
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared > 2_900 && dense.season_s().is_some());
+    assert_eq!((dense.k(), sparse.k()), (90, 33));
+}
+
+#[test]
+fn history_is_bounded_by_age() {
+    let mut f = Forecaster::new(ForecastConfig {
+        max_history_s: 3600.0,
+        horizon_s: 10.0,
+        ..Default::default()
+    });
+    for i in 0..10_000 {
+        f.observe(i as f64, 1.0);
+    }
+    assert_eq!(f.len(), 3601);
+}
+
+/// A coordinator observes on its own loop, so the measured cadence can shrink after the
+/// first refits; a warm forecaster must not fall back into cold start when it does.
+#[test]
+fn finer_cadence_later_keeps_a_warm_forecaster_warm() {
+    let mut f = Forecaster::new(ForecastConfig::default());
+    let level = |t: f64| 20.0 + (t * 0.3).sin();
+    let mut t = 0.0;
+    let mut warm = false;
+    for i in 0..400 {
+        t += if i < 150 { 1.5 } else { 1.0 };
+        f.observe(t, level(t));
+        let fc = f.forecast(&[21.0]).expect("a forecast");
+        let cold = fc
+            .fallback
+            .as_deref()
+            .is_some_and(|r| r.starts_with("cold start"));
+        if warm {
+            assert!(
+                !cold,
+                "back in cold start at observation {i}: {:?}",
+                fc.fallback
+            );
+        }
+        warm |= i > 100 && !cold;
+    }
+    assert!(warm, "the forecaster never warmed up");
+}

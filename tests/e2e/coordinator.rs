@@ -1,0 +1,1136 @@
+//! End-to-end tests of `headroom coordinator` and `headroom groups`: the built binary on
+//! 127.0.0.1 with temp dirs, real HTTP, a real SQLite state file, a real moto server for the
+//! `aws` actuator and a real tonic client for the `keda` service.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{
+    Coordinator, bin, get, group_toml, group_toml_with, now, post_signals as post, wait_for,
+    write_script, write_token,
+};
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A signal as an agent sends it.
+fn signal(group: &str, host: &str, epoch: &str, seq: u64, demand: f64) -> Value {
+    let t = now();
+    json!({
+        "version": 1, "host": host, "group": group, "epoch": epoch, "seq": seq,
+        "decided_at": t, "sent_at": t, "metric": "cpu.busy_cores", "demand_now": demand,
+        "capacity": 1.0, "lead_s": 2.0, "p50_at_lead": demand, "p90_at_lead": demand * 1.2,
+        "saturated": false, "action": "hold", "desired_change": 0, "reason": "scripted",
+        "health": "healthy", "health_reasons": []
+    })
+}
+
+fn group_view(url: &str, group: &str) -> Value {
+    let (status, body) = get(url, &format!("/v1/groups/{group}"), Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Writes `dir/c.toml`: a coordinator on a free loopback port keeping its state in
+/// `dir/state.db`, with `top` (top-level keys and tables) before `groups`.
+fn write_config(dir: &Path, top: &str, groups: &str) -> PathBuf {
+    let config = dir.join("c.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{top}{groups}",
+        dir.join("state.db").display()
+    );
+    std::fs::write(&config, toml).unwrap();
+    config
+}
+
+/// A coordinator in a new temporary directory, accepting [`TOKEN`] for one group `web`
+/// ([`group_toml`] with `stabilization_s` and `actuator`), with `top` as in [`write_config`].
+fn web_coordinator(
+    top: &str,
+    stabilization_s: f64,
+    actuator: &str,
+) -> (tempfile::TempDir, Coordinator) {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let groups = group_toml("web", &token, stabilization_s, actuator);
+    let config = write_config(dir.path(), top, &groups);
+    let c = Coordinator::start(dir.path(), &config, &[]);
+    (dir, c)
+}
+
+/// An agent that gives up on a slow commit (its timeout) and hangs up still has the signal
+/// applied: the commit goes on, and so does applying it to the group, as the agent's retry
+/// will be answered "duplicate".
+#[test]
+fn a_client_that_hangs_up_during_the_commit_still_has_its_signal_applied() {
+    use std::io::Write;
+    let (dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    // Another connection holds the write lock, so the commit waits (busy timeout).
+    let db = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let body = signal("web", "hung-up", "e", 1, 1.0).to_string();
+    let mut conn = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    write!(
+        conn,
+        "POST /v1/signals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(500));
+    db.execute_batch("COMMIT").unwrap();
+    let applied = wait_for(Duration::from_secs(10), || {
+        let v = group_view(&c.url, "web");
+        v["hosts"]
+            .as_array()?
+            .iter()
+            .any(|h| h["host"] == "hung-up")
+            .then_some(())
+    });
+    assert!(
+        applied.is_some(),
+        "{}\n{}",
+        group_view(&c.url, "web"),
+        c.log()
+    );
+}
+
+/// A client without a valid token is answered before it sends its body (it cannot hold a
+/// connection by trickling one), and group names cannot be probed with a bad token.
+#[test]
+fn a_bad_token_is_refused_before_the_body_and_reveals_no_group() {
+    use std::io::{Read, Write};
+    let (_dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    let mut conn = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Headers announcing a body that never comes.
+    write!(
+        conn,
+        "POST /v1/signals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong-token-0123456789\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = [0u8; 64];
+    let n = conn.read(&mut answer).expect("answered without the body");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let probe = |group: &str| {
+        get(
+            &c.url,
+            &format!("/v1/groups/{group}"),
+            Some("wrong-token-0123456789"),
+        )
+    };
+    let (known, unknown) = (probe("web"), probe("nope"));
+    assert_eq!((known.0, unknown.0), (401, 401));
+    assert_eq!(known.1.replace("web", "G"), unknown.1.replace("nope", "G"));
+}
+
+/// A client that connects and sends nothing is closed within the header timeout (10 s), as
+/// one trickling its headers is, and HTTP/2 by prior knowledge at once.
+#[test]
+fn a_silent_client_is_closed() {
+    use std::io::Read;
+    let (_dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    let mut conn = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let closed = match conn.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // HTTP/2 by prior knowledge (no header timeout there) is closed at once.
+    use std::io::Write;
+    let mut h2 = std::net::TcpStream::connect(c.url.trim_start_matches("http://")).unwrap();
+    h2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let closed = match h2.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "HTTP/2 prior knowledge served");
+}
+
+#[test]
+fn refuses_missing_wrong_malformed_and_oversized_requests() {
+    let (_dir, c) = web_coordinator("max_body_bytes = 4096\n", 5.0, "kind = \"dry-run\"");
+    let good = signal("web", "h1", "e1", 1, 1.0).to_string();
+
+    assert_eq!(post(&c.url, None, &good).0, 401);
+    assert_eq!(post(&c.url, Some("wrong-token-0123456789"), &good).0, 401);
+    let (status, body) = post(&c.url, Some(TOKEN), "{\"version\": 1, \"host\": ");
+    assert_eq!(status, 400);
+    assert!(body.contains("malformed signal JSON"), "{body}");
+    let (status, body) = post(&c.url, Some(TOKEN), &json!({"version": 1}).to_string());
+    assert_eq!(status, 400, "{body}");
+    let mut bad = signal("web", "h1", "e1", 1, 1.0);
+    bad["health"] = json!("sideways");
+    assert_eq!(post(&c.url, Some(TOKEN), &bad.to_string()).0, 400);
+    let other_group = signal("db", "h1", "e1", 1, 1.0).to_string();
+    assert_eq!(post(&c.url, Some(TOKEN), &other_group).0, 401);
+    let big: Vec<Value> = (1..=40)
+        .map(|i| signal("web", "h1", "e1", i, 1.0))
+        .collect();
+    let (status, body) = post(&c.url, Some(TOKEN), &serde_json::to_string(&big).unwrap());
+    assert_eq!(status, 413, "{body}");
+
+    let (status, body) = post(&c.url, Some(TOKEN), &good);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["applied"], 1);
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &good).1).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(v["results"][0]["outcome"], "duplicate");
+    // A signal older than the signal TTL (a drained backlog) is stored for audit, not applied.
+    let mut old = signal("web", "h-old", "e1", 1, 9.0);
+    old["decided_at"] = json!(now() - 3600.0);
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &old.to_string()).1).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["stored"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    let view = group_view(&c.url, "web");
+    assert!(
+        view["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["host"] != "h-old"),
+        "{view}"
+    );
+    assert_eq!(view["signals"]["stored"], 1);
+
+    assert_eq!(get(&c.url, "/healthz", None).0, 200);
+    assert_eq!(get(&c.url, "/v1/groups", None).0, 401);
+    assert_eq!(
+        get(&c.url, "/v1/groups", Some("wrong-token-0123456789")).0,
+        401
+    );
+    let (status, metrics) = get(&c.url, "/metrics", None);
+    assert_eq!(status, 200);
+    for needle in [
+        "headroom_coordinator_requests_rejected_total{reason=\"unauthorized\"} 3",
+        "headroom_coordinator_requests_rejected_total{reason=\"malformed\"} 2",
+        "headroom_coordinator_requests_rejected_total{reason=\"invalid\"} 1",
+        "headroom_coordinator_requests_rejected_total{reason=\"too_large\"} 1",
+        "headroom_coordinator_signals_applied_total{group=\"web\"} 1",
+        "headroom_coordinator_signals_duplicate_total{group=\"web\"} 1",
+        "headroom_coordinator_ingest_seconds_bucket",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
+}
+
+/// `headroom coordinator` runs the `headroom-coordinator` binary beside it; without that
+/// binary it says where it looked, in one line, and exits 69.
+#[test]
+fn coordinator_commands_run_the_sibling_binary_or_say_it_is_missing() {
+    let out = Command::new(bin())
+        .args(["coordinator", "--config", "/nonexistent/coordinator.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/coordinator.toml"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let alone = dir.path().join("headroom");
+    std::fs::copy(bin(), &alone).unwrap();
+    let out = Command::new(&alone)
+        .args(["coordinator", "--config", "/nonexistent/coordinator.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(69));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            &dir.path()
+                .join("headroom-coordinator")
+                .display()
+                .to_string()
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn refuses_world_readable_token_files_and_bad_config_with_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        group_toml("web", &token, 5.0, "kind = \"dry-run\""),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["coordinator", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("accessible by others"), "{err}");
+
+    std::fs::write(&config, "[groups.web]\ntarget_utilization = 3\n").unwrap();
+    let out = Command::new(bin())
+        .args(["coordinator", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml") && err.contains("groups.web.target_utilization"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let calls = dir.path().join("calls.txt");
+    let script = write_script(
+        &dir.path().join("scale.sh"),
+        &format!(
+            "#!/bin/sh\nprintf '%s|' \"$@\" >> '{0}'\nprintf 'env=%s,%s\\n' \"$HEADROOM_DESIRED\" \"$HEADROOM_GROUP\" >> '{0}'\n",
+            calls.display()
+        ),
+    );
+    let actuator = format!(
+        "kind = \"command\"\nprogram = \"{}\"\nargs = [\"--group\", \"{{group}}\", \"--desired\", \"{{desired}}\", \"--reason\", \"{{reason}}\"]\ntimeout = \"5s\"",
+        script.display()
+    );
+    let config = write_config(dir.path(), "", &group_toml("web", &token, 60.0, &actuator));
+    let mut c = Coordinator::start(dir.path(), &config, &[]);
+
+    let hosts = ["h1", "h2", "h3"];
+    let mut produced: Vec<Value> = Vec::new();
+    let mut seq = 0;
+    let mut send_round = |url: &str, demand: [f64; 3], produced: &mut Vec<Value>| {
+        seq += 1;
+        for (h, d) in hosts.iter().zip(demand) {
+            let s = signal("web", h, &format!("epoch-{h}"), seq, d);
+            let (status, body) = post(url, Some(TOKEN), &s.to_string());
+            assert_eq!(status, 200, "{body}");
+            produced.push(s);
+        }
+    };
+    // Three hosts, 1.0 + 0.8 + 0.9 = 2.7 busy cores -> 3 instances: as many as there are hosts.
+    send_round(&c.url, [1.0, 0.8, 0.9], &mut produced);
+    let held = wait_for(Duration::from_secs(5), || {
+        let v = group_view(&c.url, "web");
+        (v["evaluation"]["live_hosts"] == 3).then_some(v)
+    })
+    .unwrap_or_else(|| panic!("no evaluation: {}", c.log()));
+    assert_eq!(held["evaluation"]["desired"], 3, "{held}");
+    assert!(!calls.exists(), "no actuation while demand fits");
+    // Step: 2 + 3 + 2.5 = 7.5 -> 8 instances.
+    send_round(&c.url, [2.0, 3.0, 2.5], &mut produced);
+    let line = wait_for(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&calls).ok()?;
+        text.lines()
+            .find(|l| l.contains("--desired|8|"))
+            .map(str::to_string)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no actuation to 8: {:?}\n{}",
+            std::fs::read_to_string(&calls),
+            c.log()
+        )
+    });
+    assert!(
+        line.starts_with("--group|web|--desired|8|--reason|"),
+        "{line}"
+    );
+    assert!(line.ends_with("env=8,web"), "{line}");
+
+    let v = group_view(&c.url, "web");
+    assert_eq!(v["name"], "web");
+    assert_eq!(v["actuator"], "command");
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 3);
+    assert_eq!(v["hosts"][0]["host"], "h1");
+    assert_eq!(v["evaluation"]["demand"].as_f64(), Some(7.5));
+    assert_eq!(v["evaluation"]["desired"], 8);
+    assert!(
+        v["evaluation"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert_eq!(v["last_actions"][0]["kind"], "set_capacity");
+    assert_eq!(v["last_actions"][0]["to"], 8);
+    assert_eq!(v["signals"]["applied"], 6);
+    let (status, body) = get(&c.url, "/v1/groups", Some(TOKEN));
+    assert_eq!(status, 200);
+    let all: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all["groups"].as_array().unwrap().len(), 1);
+
+    // `headroom groups` against it: JSON and the table.
+    let out = Command::new(bin())
+        .args(["groups", "--json", "--url", &c.url, "--token-file"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["groups"][0]["name"], "web");
+    let out = Command::new(bin())
+        .args(["groups", "web", "--url", &c.url, "--token-file"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("GROUP") && table.contains("h3"),
+        "{table}"
+    );
+
+    // Resending everything (at-least-once delivery) applies nothing twice.
+    let batch = serde_json::to_string(&produced).unwrap();
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &batch).1).unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(6))
+    );
+
+    // Stop the coordinator; agents keep producing; restart on the same state file and drain.
+    c.kill();
+    let mut backlog = Vec::new();
+    send_round_offline(&hosts, 3, &mut backlog);
+    let mut c = Coordinator::start(dir.path(), &config, &[]);
+    let mut all_sent = produced.clone();
+    all_sent.extend(backlog.iter().cloned());
+    let v: Value = serde_json::from_str(
+        &post(
+            &c.url,
+            Some(TOKEN),
+            &serde_json::to_string(&all_sent).unwrap(),
+        )
+        .1,
+    )
+    .unwrap();
+    assert_eq!(
+        (v["applied"].as_u64(), v["duplicates"].as_u64()),
+        (Some(3), Some(6)),
+        "{v}"
+    );
+    let v: Value = serde_json::from_str(
+        &post(
+            &c.url,
+            Some(TOKEN),
+            &serde_json::to_string(&all_sent).unwrap(),
+        )
+        .1,
+    )
+    .unwrap();
+    assert_eq!(v["applied"], 0);
+    let distinct_produced = all_sent.len() as u64;
+    let v = group_view(&c.url, "web");
+    assert_eq!(
+        v["signals"]["applied"].as_u64(),
+        Some(distinct_produced),
+        "{v}"
+    );
+    assert_eq!(
+        v["hosts"].as_array().unwrap().len(),
+        3,
+        "hosts restored: {v}"
+    );
+    c.kill();
+}
+
+/// Signals produced while the coordinator is down (round `seq`, same epochs).
+fn send_round_offline(hosts: &[&str], seq: u64, out: &mut Vec<Value>) {
+    for h in hosts {
+        out.push(signal("web", h, &format!("epoch-{h}"), seq, 2.0));
+    }
+}
+
+#[test]
+fn sighup_reloads_tokens() {
+    let (dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    let hup = || {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(c.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let s = signal("web", "h1", "e1", 1, 1.0).to_string();
+    assert_eq!(post(&c.url, Some(TOKEN), &s).0, 200);
+    let rotated = "rotated-token-0123456789abcdef";
+    write_token(dir.path(), "token", rotated);
+    hup();
+    let ok = wait_for(Duration::from_secs(5), || {
+        (post(&c.url, Some(rotated), &s).0 == 200).then_some(())
+    });
+    assert!(ok.is_some(), "new token refused after SIGHUP: {}", c.log());
+    assert_eq!(post(&c.url, Some(TOKEN), &s).0, 401);
+    // Deleting a token's file revokes the token at the next SIGHUP (the reload does not fail
+    // and keep it), and the log names the file.
+    std::fs::remove_file(dir.path().join("token")).unwrap();
+    hup();
+    let revoked = wait_for(Duration::from_secs(5), || {
+        (post(&c.url, Some(rotated), &s).0 == 401).then_some(())
+    });
+    assert!(
+        revoked.is_some(),
+        "deleted token still accepted: {}",
+        c.log()
+    );
+    assert!(
+        c.log().contains("no token of this file is accepted"),
+        "{}",
+        c.log()
+    );
+}
+
+mod keda {
+    use super::*;
+
+    use headroom_coordinator::actuator::keda::proto::external_scaler_client::ExternalScalerClient;
+    use headroom_coordinator::actuator::keda::proto::{GetMetricsRequest, ScaledObjectRef};
+
+    #[test]
+    fn keda_external_scaler_reports_desired_capacity() {
+        let (_dir, c) = web_coordinator(
+            "[keda]\nlisten = \"127.0.0.1:0\"\n",
+            5.0,
+            "kind = \"keda\"\nmetric_name = \"web_desired\"",
+        );
+        for (i, d) in [1.2, 2.0, 1.5].iter().enumerate() {
+            let s = signal("web", &format!("h{i}"), "e", 1, *d);
+            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+        }
+        // 4.7 busy cores at capacity 1 and target 1.0 -> 5 instances.
+        let decided = wait_for(Duration::from_secs(10), || {
+            (group_view(&c.url, "web")["evaluation"]["actual"] == 5).then_some(())
+        });
+        assert!(decided.is_some(), "{}", c.log());
+        let endpoint = c.keda.clone().expect("keda listen line");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
+            let object = ScaledObjectRef {
+                name: "web".into(),
+                namespace: "default".into(),
+                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
+            };
+            let spec = client
+                .get_metric_spec(object.clone())
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(spec.metric_specs[0].metric_name, "web_desired");
+            assert_eq!(spec.metric_specs[0].target_size_float, 1.0);
+            let metrics = client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(object.clone()),
+                    metric_name: "web_desired".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(metrics.metric_values[0].metric_value, 5);
+            assert_eq!(metrics.metric_values[0].metric_value_float, 5.0);
+            assert!(
+                client
+                    .is_active(object.clone())
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .result
+            );
+            let mut stream = client
+                .stream_is_active(object.clone())
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(stream.message().await.unwrap().unwrap().result);
+            let mut unknown = object.clone();
+            unknown
+                .scaler_metadata
+                .insert("group".into(), "nope".into());
+            let err = client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(unknown),
+                    metric_name: String::new(),
+                })
+                .await;
+            assert_eq!(err.unwrap_err().code(), tonic::Code::NotFound);
+        });
+    }
+
+    /// A group whose demand fits the hosts it has needs no change, and KEDA still reads its
+    /// capacity (it asks every polling interval; an error would send it to its fallback).
+    #[test]
+    fn keda_reads_a_steady_group_without_a_change() {
+        let (_dir, c) = web_coordinator(
+            "[keda]\nlisten = \"127.0.0.1:0\"\n",
+            5.0,
+            "kind = \"keda\"\nmetric_name = \"web_desired\"",
+        );
+        // 3 x 0.9 = 2.7 busy cores -> 3 instances, as many as the hosts: hold.
+        for i in 0..3 {
+            let s = signal("web", &format!("h{i}"), "e", 1, 0.9);
+            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+        }
+        let held = wait_for(Duration::from_secs(10), || {
+            let v = group_view(&c.url, "web");
+            (v["evaluation"]["live_hosts"] == 3).then_some(v)
+        });
+        let v = held.unwrap_or_else(|| panic!("{}", c.log()));
+        assert_eq!(v["evaluation"]["desired"], 3, "{v}");
+        let endpoint = c.keda.clone().expect("keda listen line");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let value = rt.block_on(async {
+            let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
+            let object = ScaledObjectRef {
+                name: "web".into(),
+                namespace: "default".into(),
+                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
+            };
+            client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(object),
+                    metric_name: "web_desired".into(),
+                })
+                .await
+                .map(|m| m.into_inner().metric_values[0].metric_value)
+        });
+        assert_eq!(value.map_err(|e| e.to_string()), Ok(3), "{}", c.log());
+    }
+}
+
+mod aws {
+    use super::*;
+    use crate::common::Moto;
+
+    fn asg(moto: &Moto) -> Value {
+        moto.boto(
+            "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+             print(json.dumps({'desired': g['DesiredCapacity'], 'instances': \
+             [[i['InstanceId'], i['HealthStatus']] for i in g['Instances']]}))",
+        )
+    }
+
+    #[test]
+    fn aws_actuator_follows_the_group_on_moto() {
+        let Some(moto) = Moto::start() else { return };
+        moto.boto(
+            "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
+             c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
+             MaxSize=6, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
+        );
+        assert_eq!(asg(&moto)["desired"], 2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let token = write_token(dir.path(), "token", TOKEN);
+        let stabilization = 4.0;
+        let actuator = format!(
+            "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
+            moto.endpoint
+        );
+        let config = write_config(
+            dir.path(),
+            "",
+            &group_toml_with(
+                "web",
+                &token,
+                stabilization,
+                "replace_unhealthy_after = 2",
+                &actuator,
+            ),
+        );
+        let c = Coordinator::start(dir.path(), &config, &moto.env());
+
+        let mut seq = 0;
+        let mut send = |demand: f64, health: &str, instance: Option<&str>| {
+            seq += 1;
+            for h in ["h1", "h2", "h3"] {
+                let mut s = signal("web", h, "e", seq, demand);
+                if h == "h1" {
+                    s["health"] = json!(health);
+                    if let Some(id) = instance {
+                        s["instance_id"] = json!(id);
+                    }
+                }
+                let (status, body) = post(&c.url, Some(TOKEN), &s.to_string());
+                assert_eq!(status, 200, "{body}");
+            }
+        };
+        // 3 x 0.5 = 1.5 -> 2 (as is); then the step 3 x 1.6 = 4.8 -> 5.
+        send(0.5, "healthy", None);
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(asg(&moto)["desired"], 2, "{}", c.log());
+        send(1.6, "healthy", None);
+        let risen = wait_for(Duration::from_secs(15), || {
+            (asg(&moto)["desired"] == 5).then_some(())
+        });
+        assert!(
+            risen.is_some(),
+            "DesiredCapacity did not rise to 5: {}\n{}",
+            asg(&moto),
+            c.log()
+        );
+
+        // Demand falls to 3 x 0.3 = 0.9 -> 1, but only after the stabilisation window.
+        let dropped_at = now();
+        send(0.3, "healthy", None);
+        std::thread::sleep(Duration::from_secs_f64(stabilization / 2.0));
+        // Judged only when read inside the window (the python call can take seconds); the
+        // recorded time of the scale-in below is checked in any case.
+        let desired = asg(&moto)["desired"].clone();
+        if now() - dropped_at < stabilization - 0.25 {
+            assert_eq!(desired, 5, "scaled in before the window: {}", c.log());
+        }
+        let fell = wait_for(Duration::from_secs(20), || {
+            (asg(&moto)["desired"] == 1).then_some(())
+        });
+        assert!(
+            fell.is_some(),
+            "DesiredCapacity did not fall: {}\n{}",
+            asg(&moto),
+            c.log()
+        );
+        let v = group_view(&c.url, "web");
+        let scale_in = v["last_actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "set_capacity" && a["to"] == 1)
+            .cloned()
+            .unwrap_or_else(|| panic!("no scale-in recorded: {v}"));
+        // The window counts from the last evaluation that saw the high demand (one decision
+        // interval, 200 ms, before the drop at most).
+        let waited = scale_in["at"].as_f64().unwrap() - dropped_at;
+        assert!(
+            waited >= stabilization - 0.25,
+            "scaled in {waited:.2}s after the drop"
+        );
+        assert_eq!(v["evaluation"]["actual_source"], "actuator");
+
+        // An instance id outside the group is refused, and nothing is marked.
+        let foreign = "i-0123456789abcdef0";
+        send(0.3, "unhealthy", Some(foreign));
+        send(0.3, "unhealthy", Some(foreign));
+        let refused = wait_for(Duration::from_secs(10), || {
+            group_view(&c.url, "web")["last_actions"]
+                .as_array()?
+                .iter()
+                .find(|a| a["kind"] == "replace" && a["ok"] == false)
+                .cloned()
+        });
+        let refused = refused.unwrap_or_else(|| panic!("no refused replacement: {}", c.log()));
+        assert!(
+            refused["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not in auto scaling group"),
+            "{refused}"
+        );
+        let g = asg(&moto);
+        assert!(
+            g["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i[1] == "Healthy"),
+            "{g}"
+        );
+        send(0.3, "healthy", None);
+
+        // Two consecutive unhealthy signals with an instance id: SetInstanceHealth marks it.
+        let victim = asg(&moto)["instances"][0][0].as_str().unwrap().to_string();
+        send(0.3, "unhealthy", Some(&victim));
+        send(0.3, "unhealthy", Some(&victim));
+        let marked = wait_for(Duration::from_secs(10), || {
+            let g = asg(&moto);
+            let unhealthy = g["instances"]
+                .as_array()?
+                .iter()
+                .any(|i| i[0] == victim.as_str() && i[1] == "Unhealthy");
+            let gone = !g["instances"]
+                .as_array()?
+                .iter()
+                .any(|i| i[0] == victim.as_str());
+            (unhealthy || gone).then_some(())
+        });
+        assert!(
+            marked.is_some(),
+            "instance not marked: {}\n{}",
+            asg(&moto),
+            c.log()
+        );
+        let v = group_view(&c.url, "web");
+        let replaced = v["last_actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "replace" && a["ok"] == true);
+        assert!(replaced, "{v}");
+    }
+}
+
+/// On-CPU nanoseconds of every thread of process `pid` (from /proc/PID/task/*/schedstat).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The ingest load generator: `clients` keep-alive connections on one thread (a tokio
+/// current-thread runtime writing preformatted requests and reading just the status line and
+/// `Content-Length`), so that one generator core can outrun the coordinator's. Each client is
+/// one (host, epoch) stream with contiguous seqs; returns the signals sent and every
+/// request's latency in seconds. Bounded by `per_client` requests and `deadline`.
+///
+/// With `rate` (signals/s over all clients) each client sends on a fixed schedule instead of
+/// as soon as its previous answer arrives, and latency counts from the scheduled time, so a
+/// slow answer also counts against the requests it delayed (no coordinated omission).
+fn generate_load(
+    addr: std::net::SocketAddr,
+    clients: usize,
+    per_client: u64,
+    batch: u64,
+    rate: Option<f64>,
+    deadline: Instant,
+) -> (u64, Vec<f64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn client(
+        addr: std::net::SocketAddr,
+        i: usize,
+        per_client: u64,
+        batch: u64,
+        schedule: Option<(tokio::time::Instant, Duration)>,
+        deadline: Instant,
+    ) -> (u64, Vec<f64>) {
+        const MARK: &str = "987654321987";
+        let template = signal("web", &format!("host-{i}"), "e", 0, 0.5)
+            .to_string()
+            .replace("\"seq\":0", &format!("\"seq\":{MARK}"));
+        let (pre, post) = template.split_once(MARK).unwrap();
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut latencies = Vec::with_capacity(per_client as usize);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut body = String::new();
+        let mut request = Vec::new();
+        let mut sent = 0;
+        for r in 0..per_client {
+            if Instant::now() > deadline {
+                break;
+            }
+            body.clear();
+            if batch > 1 {
+                body.push('[');
+            }
+            for b in 0..batch {
+                if b > 0 {
+                    body.push(',');
+                }
+                body.push_str(&format!("{pre}{}{post}", r * batch + b + 1));
+            }
+            if batch > 1 {
+                body.push(']');
+            }
+            request.clear();
+            request.extend_from_slice(
+                format!(
+                    "POST /v1/signals HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
+                     Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            request.extend_from_slice(body.as_bytes());
+            let t = match schedule {
+                Some((first, every)) => {
+                    let at = first + every * u32::try_from(r).unwrap();
+                    tokio::time::sleep_until(at).await;
+                    at.into_std()
+                }
+                None => Instant::now(),
+            };
+            s.write_all(&request).await.unwrap();
+            // The answer: headers up to the blank line, then Content-Length bytes of body.
+            let mut have = 0;
+            let (head_end, length) = loop {
+                let n = s.read(&mut buf[have..]).await.unwrap();
+                assert!(n > 0, "the coordinator closed the connection");
+                have += n;
+                if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = std::str::from_utf8(&buf[..end]).unwrap();
+                    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .expect("Content-Length");
+                    break (end + 4, length);
+                }
+            };
+            while have < head_end + length {
+                let n = s.read(&mut buf[have..]).await.unwrap();
+                assert!(n > 0, "the coordinator closed the connection");
+                have += n;
+            }
+            latencies.push(t.elapsed().as_secs_f64());
+            sent += batch;
+        }
+        (sent, latencies)
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        // Paced clients start staggered over one interval, then keep their own schedule.
+        let every = rate.map(|r| Duration::from_secs_f64(clients as f64 * batch as f64 / r));
+        let start = tokio::time::Instant::now() + Duration::from_millis(50);
+        let tasks: Vec<_> = (0..clients)
+            .map(|i| {
+                let schedule = every.map(|e| (start + e * i as u32 / clients as u32, e));
+                tokio::spawn(client(addr, i, per_client, batch, schedule, deadline))
+            })
+            .collect();
+        let mut total = 0;
+        let mut latencies = Vec::new();
+        for t in tasks {
+            let (n, l) = t.await.unwrap();
+            total += n;
+            latencies.extend(l);
+        }
+        (total, latencies)
+    })
+}
+
+/// Ingest load: many concurrent agents on loopback, bounded in count and time. Prints
+/// signals/s, latency percentiles and the coordinator's CPU time per signal (all its threads,
+/// from schedstat: the figure that holds on a loaded machine, where wall-clock rates measure
+/// the neighbours). Run (pinning coordinator and generator apart):
+/// `HEADROOM_LOAD_PIN=0 taskset -c 1 cargo test --release --test e2e -- --ignored ingest_load --nocapture`
+#[test]
+#[ignore]
+fn ingest_load() {
+    let clients: usize = std::env::var("HEADROOM_LOAD_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let per_client: u64 = std::env::var("HEADROOM_LOAD_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let batch: u64 = std::env::var("HEADROOM_LOAD_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    // Offered signals/s over all clients; unset: each client sends as fast as it is answered.
+    let rate: Option<f64> = std::env::var("HEADROOM_LOAD_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = write_config(
+        dir.path(),
+        "",
+        &group_toml("web", &token, 60.0, "kind = \"dry-run\""),
+    );
+    let pin = std::env::var("HEADROOM_LOAD_PIN").ok();
+    let c = Coordinator::start_pinned(
+        dir.path(),
+        &config,
+        &[("HEADROOM_LOG", "warn")],
+        pin.as_deref(),
+    );
+    let addr: std::net::SocketAddr = c.url.trim_start_matches("http://").parse().unwrap();
+    let cpu_before = cpu_ns(c.child.id());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let started = Instant::now();
+    let (total, mut latencies) = generate_load(addr, clients, per_client, batch, rate, deadline);
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_s = cpu_ns(c.child.id()).saturating_sub(cpu_before) as f64 / 1e9;
+    latencies.sort_by(f64::total_cmp);
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)] * 1e3;
+    println!(
+        "ingest: {clients} clients x {per_client} requests x {batch} signals{}: {total} signals in {elapsed:.2}s = {:.0} signals/s, {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        rate.map_or(String::new(), |r| format!(", offered {r:.0}/s")),
+        total as f64 / elapsed,
+        latencies.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "coordinator CPU: {cpu_s:.2}s = {:.1} us per signal, {:.0}% of one core; one core's worth = {:.0} signals/s",
+        cpu_s * 1e6 / total as f64,
+        cpu_s * 100.0 / elapsed,
+        total as f64 / cpu_s.max(1e-9)
+    );
+    let v = group_view(&c.url, "web");
+    assert_eq!(
+        v["signals"]["applied"].as_u64(),
+        Some(total),
+        "every distinct signal applied once"
+    );
+}
+
+#[test]
+fn serves_https_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let (ca, cert, key) = (p("ca.pem"), p("cert.pem"), p("key.pem"));
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let steps: [Vec<String>; 3] = [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=headroom-test-ca -keyout CAKEY -out CA",
+        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout KEY -out CSR",
+        "x509 -req -in CSR -CA CA -CAkey CAKEY -CAcreateserial -days 1 -extfile EXT -out CERT",
+    ]
+    .map(|cmd| {
+        cmd.split(' ')
+            .map(|a| match a {
+                "CAKEY" => p("ca.key"),
+                "CA" => ca.clone(),
+                "KEY" => key.clone(),
+                "CSR" => p("leaf.csr"),
+                "EXT" => p("ext.cnf"),
+                "CERT" => cert.clone(),
+                other => other.to_string(),
+            })
+            .collect()
+    });
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl is needed for the TLS test (.ci/apt-packages.txt)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = write_config(
+        dir.path(),
+        &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
+        &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
+    );
+    let c = Coordinator::start(dir.path(), &config, &[]);
+    assert!(c.url.starts_with("https://"), "{}", c.url);
+    let out = Command::new(bin())
+        .args(["groups", "--json", "--url", &c.url, "--ca-cert", &ca])
+        .arg("--token-file")
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.log()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["groups"][0]["name"], "web");
+    // HTTP/1.1 only: a client asking for HTTP/2 (no header timeout there) does not get it.
+    let alpn = Command::new("openssl")
+        .args(["s_client", "-connect", c.url.trim_start_matches("https://")])
+        .args(["-alpn", "h2,http/1.1", "-CAfile", &ca])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let alpn = String::from_utf8_lossy(&alpn.stdout);
+    assert!(alpn.contains("ALPN protocol: http/1.1"), "{alpn}");
+    // Without trusting the certificate the client refuses the connection.
+    let out = Command::new(bin())
+        .args(["groups", "--url", &c.url, "--token-file"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn quick_start_flags_run_one_dry_run_group_without_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let mut child = Command::new(bin())
+        .args(["coordinator", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&token)
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("headroom coordinator listening on ")
+        .map(str::to_string);
+    let result = std::panic::catch_unwind(|| {
+        let url = url.expect("listen line");
+        let s = signal("default", "h1", "e1", 1, 1.0);
+        assert_eq!(post(&url, Some(TOKEN), &s.to_string()).0, 200);
+        let v = group_view(&url, "default");
+        assert_eq!(v["actuator"], "dry-run");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    result.unwrap();
+}

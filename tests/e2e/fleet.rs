@@ -1,0 +1,227 @@
+//! The whole path end to end: three real agents (the built binary, each with its own scripted
+//! application gauge as demand) signal a real coordinator, whose `aws` actuator drives an Auto
+//! Scaling group on a real moto server through the AWS SDK.
+//!
+//! Demand ramps up, plateaus, then falls. The group must be scaled out ahead of demand (the
+//! instances the plateau needs are asked for before demand needs them), and scaled in only after
+//! the stabilisation window. Every signal the agents had delivered was applied exactly once.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{Agent, AppGauge, Coordinator, Moto, get, write_token};
+use serde_json::Value;
+
+const TOKEN: &str = "fleet-token-9f8e7d6c5b4a";
+const CAPACITY: f64 = 10.0;
+const TARGET: f64 = 0.7;
+const STABILIZATION_S: f64 = 15.0;
+
+fn need(demand: f64) -> u64 {
+    (demand / (CAPACITY * TARGET) - 1e-9).ceil().max(1.0) as u64
+}
+
+fn view(url: &str) -> Value {
+    let (status, body) = get(url, "/v1/groups/web", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("group json")
+}
+
+fn asg_desired(moto: &Moto) -> u64 {
+    moto.boto(
+        "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+         print(json.dumps(g['DesiredCapacity']))",
+    )
+    .as_u64()
+    .expect("desired capacity")
+}
+
+#[test]
+fn three_agents_scale_an_asg_ahead_of_a_ramp_and_in_after_the_window() {
+    let Some(moto) = Moto::start() else { return };
+    moto.boto(
+        "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
+         c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
+         MaxSize=12, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let config = dir.path().join("coordinator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:0"
+state = "{state}"
+
+[groups.web]
+token_files = ["{token}"]
+capacity_per_instance = {CAPACITY}
+target_utilization = {TARGET}
+warmup = "20s"
+decision_interval = "1s"
+min = 1
+max = 12
+scale_in_stabilization = "{STABILIZATION_S}s"
+max_scale_in_step = 12
+host_ttl = "30s"
+signal_ttl = "60s"
+actuation_interval = "0s"
+
+[groups.web.actuator]
+kind = "aws"
+auto_scaling_group = "web"
+region = "us-east-1"
+endpoint = "{endpoint}"
+"#,
+            state = dir.path().join("coordinator.db").display(),
+            token = token.display(),
+            endpoint = moto.endpoint,
+        ),
+    )
+    .unwrap();
+    let coordinator = Coordinator::start(dir.path(), &config, &moto.env());
+
+    // Three hosts with different loads.
+    let bases = [4.0, 6.0, 8.0];
+    let gauges: Vec<AppGauge> = bases
+        .iter()
+        .map(|b| AppGauge::serve("queue_depth", *b))
+        .collect();
+    let mut agents: Vec<Agent> = gauges
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            Agent::new(&format!(
+                "host_id = \"host-{i}\"\ngroup = \"web\"\n\
+                 [sources.app]\nendpoint = \"{url}\"\ngauges = [\"queue_depth\"]\n\
+                 [model]\ndemand = \"app.queue_depth\"\ncapacity = {CAPACITY}\nwarmup = \"20s\"\n\
+                 [coordinator]\nurls = [\"{coord}\"]\ntoken_file = \"{token}\"\nmax_send_rate = 200\n",
+                url = g.url,
+                coord = coordinator.url,
+                token = token.display(),
+            ))
+        })
+        .collect();
+    for a in &mut agents {
+        a.start();
+    }
+
+    // The script: a slightly wobbling base for 50 s, a 40 s ramp to three times the base,
+    // a 20 s plateau, then back to the base.
+    let (base_s, ramp_s, plateau_s) = (50.0, 40.0, 20.0);
+    let level = |t: f64, base: f64| -> f64 {
+        let wobble = 1.0 + 0.05 * (t * 0.7).sin();
+        let f = if t < base_s {
+            1.0
+        } else if t < base_s + ramp_s {
+            1.0 + 2.0 * (t - base_s) / ramp_s
+        } else if t < base_s + ramp_s + plateau_s {
+            3.0
+        } else {
+            1.0
+        };
+        base * f * wobble
+    };
+    let plateau_need = need(3.0 * bases.iter().sum::<f64>());
+    let start = Instant::now();
+    let mut ahead: Option<(f64, Value)> = None;
+    let mut crossed_at: Option<f64> = None;
+    let drop_at = base_s + ramp_s + plateau_s;
+    let mut scaled_in_at: Option<f64> = None;
+    let mut before_window_min = u64::MAX;
+    let mut timeline = Vec::new();
+    loop {
+        let t = start.elapsed().as_secs_f64();
+        for (g, b) in gauges.iter().zip(bases) {
+            g.set(level(t, b));
+        }
+        let v = view(&coordinator.url);
+        let desired = v["evaluation"]["desired"].as_u64().unwrap_or(0);
+        let demand = v["evaluation"]["demand"].as_f64().unwrap_or(0.0);
+        timeline.push(format!(
+            "{t:6.1}s demand {demand:6.2} desired {desired:2} {}",
+            v["evaluation"]["reason"]
+        ));
+        if crossed_at.is_none() && need(demand) >= plateau_need {
+            crossed_at = Some(t);
+        }
+        if ahead.is_none() && desired >= plateau_need && t < drop_at {
+            ahead = Some((t, v.clone()));
+        }
+        if t > drop_at && t < drop_at + STABILIZATION_S - 3.0 {
+            // Counted only when read inside the window: the call (python, boto3) can take
+            // seconds on a loaded machine.
+            let d = asg_desired(&moto);
+            if start.elapsed().as_secs_f64() < drop_at + STABILIZATION_S {
+                before_window_min = before_window_min.min(d);
+            }
+        }
+        if t > drop_at + STABILIZATION_S
+            && scaled_in_at.is_none()
+            && asg_desired(&moto) < plateau_need
+        {
+            scaled_in_at = Some(t);
+        }
+        if scaled_in_at.is_some() || t > drop_at + STABILIZATION_S + 40.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let (ahead_t, ahead_view) = ahead.unwrap_or_else(|| {
+        panic!(
+            "the group never reached {plateau_need} instances\n{}",
+            timeline.join("\n")
+        )
+    });
+    let crossed_t = crossed_at.expect("demand reached the plateau");
+    assert!(
+        ahead_t < crossed_t,
+        "scale-out to {plateau_need} came at {ahead_t:.1}s, not before demand needed it at {crossed_t:.1}s: {ahead_view:#}\n{}",
+        timeline.join("\n")
+    );
+    assert!(
+        before_window_min >= plateau_need,
+        "scaled in to {before_window_min} inside the {STABILIZATION_S}s stabilisation window"
+    );
+    let scaled_in_t = scaled_in_at
+        .unwrap_or_else(|| panic!("the group never scaled in\n{}", timeline.join("\n")));
+    assert!(
+        scaled_in_t >= drop_at + STABILIZATION_S,
+        "scaled in at {scaled_in_t:.1}s"
+    );
+    println!(
+        "scale-out to {plateau_need} at {ahead_t:.1}s, {:.1}s before demand needed it; scale-in at {scaled_in_t:.1}s, {:.1}s after the drop",
+        crossed_t - ahead_t,
+        scaled_in_t - drop_at
+    );
+
+    // Exactly once: every signal an agent saw acknowledged was applied, and only once.
+    let mut delivered = 0u64;
+    for a in &mut agents {
+        assert!(a.signal("-TERM").success());
+        let db = rusqlite::Connection::open(a.db()).unwrap();
+        let (rows, max_seq, done, pending_after_done): (u64, u64, u64, u64) = db
+            .query_row(
+                "SELECT COUNT(*), MAX(seq), COUNT(delivered),
+                        (SELECT COUNT(*) FROM outbox WHERE delivered IS NULL
+                          AND seq < (SELECT MAX(seq) FROM outbox WHERE delivered IS NOT NULL))
+                 FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(rows, max_seq, "outbox seqs are contiguous from 1");
+        assert_eq!(pending_after_done, 0, "delivery is in order");
+        assert!(
+            rows - done <= 3,
+            "only the last signals may be in flight at shutdown: {rows} vs {done}"
+        );
+        delivered += done;
+    }
+    let v = view(&coordinator.url);
+    let applied = v["signals"]["applied"].as_u64().expect("applied count");
+    assert_eq!(
+        applied, delivered,
+        "coordinator applied every acknowledged signal once: {v:#}"
+    );
+}

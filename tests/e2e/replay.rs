@@ -1,0 +1,268 @@
+//! End-to-end tests of `headroom backtest` and `headroom simulate` on the built binary, with
+//! real CSV files in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn headroom(args: &[&str]) -> Output {
+    Command::new(crate::common::bin())
+        .args(args)
+        .output()
+        .expect("run headroom")
+}
+
+fn write_trace(dir: &Path, name: &str, rows: usize, iso: bool) -> PathBuf {
+    let mut s = String::from("timestamp,value\n");
+    for i in 0..rows {
+        let t = 1_700_000_000 + i as i64 * 60;
+        let v = 50.0
+            + 30.0 * ((i as f64) * 2.0 * std::f64::consts::PI / 1440.0).sin()
+            + ((i * 7919) % 13) as f64;
+        if iso {
+            let dt = chrono::DateTime::from_timestamp(t, 0).expect("time");
+            s.push_str(&format!("{},{v}\n", dt.format("%Y-%m-%dT%H:%M:%S")));
+        } else {
+            s.push_str(&format!("{t},{v}\n"));
+        }
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, s).expect("write trace");
+    p
+}
+
+fn read_csv(p: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(p)
+        .expect("read output")
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn backtest_writes_the_stable_format_and_is_causal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_trace(dir.path(), "t.csv", 3000, false);
+    let out = dir.path().join("f.csv");
+    let plot = dir.path().join("f.svg");
+    let start = (1_700_000_000 + 2000 * 60).to_string();
+    let o = headroom(&[
+        "backtest",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "5",
+        "--start",
+        &start,
+        "--every",
+        "100",
+        "--output",
+        out.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&out);
+    assert_eq!(rows[0], ["origin", "target", "horizon", "p50", "p90"]);
+    assert_eq!(rows.len(), 1 + 10 * 5);
+    assert_eq!(rows[1][0], start);
+    assert_eq!(rows[1][1], (1_700_000_000 + 2001 * 60).to_string());
+    for r in &rows[1..] {
+        let (p50, p90): (f64, f64) = (r[3].parse().unwrap(), r[4].parse().unwrap());
+        assert!(p50.is_finite() && p90 >= p50);
+    }
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+
+    // Changing the data after an origin leaves the forecasts at or before it unchanged.
+    let changed = dir.path().join("c.csv");
+    let text = std::fs::read_to_string(&input).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for l in lines.iter_mut().skip(1 + 2501) {
+        let (t, v) = l.split_once(',').unwrap();
+        *l = format!("{t},{}", v.parse::<f64>().unwrap() * 5.0 + 1000.0);
+    }
+    std::fs::write(&changed, lines.join("\n")).unwrap();
+    let out2 = dir.path().join("f2.csv");
+    let o = headroom(&[
+        "backtest",
+        "--input",
+        changed.to_str().unwrap(),
+        "--horizon",
+        "5",
+        "--start",
+        &start,
+        "--every",
+        "100",
+        "--output",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let rows2 = read_csv(&out2);
+    let cut = (1_700_000_000 + 2500 * 60)
+        .to_string()
+        .parse::<i64>()
+        .unwrap();
+    for (a, b) in rows.iter().zip(&rows2).skip(1) {
+        if a[0].parse::<i64>().unwrap() <= cut {
+            assert_eq!(a, b);
+        }
+    }
+    assert_ne!(rows.last(), rows2.last());
+}
+
+#[test]
+fn backtest_reads_iso_timestamps_as_utc() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_trace(dir.path(), "iso.csv", 200, true);
+    let out = dir.path().join("f.csv");
+    let o = headroom(&[
+        "backtest",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "2",
+        "--start",
+        "2023-11-14T23:53:20Z",
+        "--every",
+        "50",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&out);
+    // 2023-11-14T23:53:20Z = 1700006000 = row 100.
+    assert_eq!(rows[1][0], "1700006000");
+    assert_eq!(rows.len(), 1 + 2 * 2);
+}
+
+#[test]
+fn simulate_writes_a_plan_and_a_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_trace(dir.path(), "d.csv", 2000, false);
+    let out = dir.path().join("plan.csv");
+    let plot = dir.path().join("plan.svg");
+    for policy in ["predictive", "reactive"] {
+        let o = headroom(&[
+            "simulate",
+            "--input",
+            input.to_str().unwrap(),
+            "--capacity-per-instance",
+            "10",
+            "--target-utilization",
+            "0.7",
+            "--warmup",
+            "300",
+            "--min",
+            "2",
+            "--max",
+            "50",
+            "--policy",
+            policy,
+            "--output",
+            out.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("instance-hours"), "{stdout}");
+        assert!(stdout.contains("under-provisioned") && stdout.contains("scaling actions"));
+        let rows = read_csv(&out);
+        assert_eq!(rows[0], ["timestamp", "desired"]);
+        assert_eq!(rows.len(), 2001);
+        assert_eq!(rows[1][0], "1700000000");
+        let counts: Vec<u32> = rows[1..].iter().map(|r| r[1].parse().unwrap()).collect();
+        assert!(counts.iter().all(|&c| (2..=50).contains(&c)));
+        assert!(
+            counts.iter().max() > counts.iter().min(),
+            "{policy}: the plan follows demand"
+        );
+        assert!(
+            std::fs::read_to_string(&plot)
+                .unwrap()
+                .contains("planned capacity")
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_reported_with_file_line_and_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("o.csv");
+    let cases: [(&str, &str); 6] = [
+        (
+            "timestamp,value\n1,2\n2,oops\n",
+            "line 3: value \"oops\" is not a number",
+        ),
+        (
+            "timestamp,value\n1,2\nlater,3\n",
+            "line 3: timestamp \"later\"",
+        ),
+        (
+            "timestamp,value\n5,2\n4,3\n",
+            "line 3: timestamp 4 is not after",
+        ),
+        ("time,v\n1,2\n", "line 1: header"),
+        ("", "empty file"),
+        ("timestamp,value\n1,2,3\n", "line 2: expected 2 fields"),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let p = dir.path().join(format!("bad{i}.csv"));
+        std::fs::write(&p, text).unwrap();
+        for cmd in ["backtest", "simulate"] {
+            let mut args = vec![
+                cmd,
+                "--input",
+                p.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ];
+            if cmd == "backtest" {
+                args.extend(["--horizon", "3"]);
+            } else {
+                args.extend([
+                    "--capacity-per-instance",
+                    "1",
+                    "--target-utilization",
+                    "0.5",
+                    "--warmup",
+                    "60",
+                ]);
+            }
+            let o = headroom(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success(), "{cmd} {i}");
+            assert!(
+                err.contains(&format!("bad{i}.csv")) && err.contains(want),
+                "{cmd} {i}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    let o = headroom(&[
+        "backtest",
+        "--input",
+        "/nonexistent/x.csv",
+        "--horizon",
+        "3",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x.csv"));
+    let good = write_trace(dir.path(), "g.csv", 10, false);
+    let o = headroom(&[
+        "simulate",
+        "--input",
+        good.to_str().unwrap(),
+        "--capacity-per-instance",
+        "0",
+        "--target-utilization",
+        "0.5",
+        "--warmup",
+        "60",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--capacity-per-instance"));
+}
