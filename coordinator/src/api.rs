@@ -19,8 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::app::{App, locked};
+use crate::app::App;
 use crate::auth::bearer;
+use crate::lock::locked;
 use crate::metrics::GroupLabel;
 use crate::state::Outcome;
 use crate::view::GroupsView;

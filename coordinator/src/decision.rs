@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use headroom_common::clock::unix_now;
 
-use crate::app::{App, Group, locked};
+use crate::app::{App, Group};
 use crate::group::Step;
+use crate::lock::locked;
 use crate::metrics::{ActuationLabel, GroupLabel};
 use crate::state::ActionRecord;
 

@@ -4,7 +4,8 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`app`] | wiring: state file, groups, listeners, signals (SIGHUP, SIGTERM) |
+//! | [`daemon`] | wiring: state file, groups, listeners, signals (SIGHUP, SIGTERM) |
+//! | [`app`], [`lock`] | what the handlers and loops share; locks that survive a panic |
 //! | [`config`] | the TOML configuration and its validation |
 //! | [`http`], [`api`], [`auth`] | the HTTP listener, the `/v1` routes, per-group tokens |
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
@@ -20,10 +21,12 @@ pub mod app;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod decision;
 pub mod dedup;
 pub mod group;
 pub mod http;
+pub mod lock;
 pub mod metrics;
 pub mod state;
 pub mod view;

@@ -29,7 +29,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Coordinator(args) => headroom_coordinator::app::run(&args),
+        Command::Coordinator(args) => headroom_coordinator::daemon::run(&args),
         Command::Groups(args) => headroom_coordinator::client::groups(&args),
     };
     exit::report(result)

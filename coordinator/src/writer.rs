@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::app::locked;
+use crate::lock::locked;
 use crate::state::{Outcome, State};
 use headroom_common::signal::Signal;
 

@@ -1,0 +1,200 @@
+//! The configuration's tests: the default file against the code, every problem reported with its key.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/headroom/headroom.toml"), text)
+}
+
+#[test]
+fn default_file_is_the_defaults() {
+    assert_eq!(parse(DEFAULT_FILE).unwrap(), Config::default());
+    let uncommented: String = DEFAULT_FILE
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.contains(" = ") => {
+                let key = rest.split(" = ").next().unwrap_or("");
+                if key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+                {
+                    rest.to_string()
+                } else {
+                    l.to_string()
+                }
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(parse(&uncommented).unwrap(), Config::default());
+}
+
+#[test]
+fn default_file_names_every_key() {
+    let value = toml::Value::try_from(Config::default()).unwrap();
+    let mut keys = Vec::new();
+    collect_keys(&value, "", &mut keys);
+    for key in keys {
+        let leaf = key.rsplit('.').next().unwrap();
+        assert!(
+            DEFAULT_FILE.contains(&format!("# {leaf} =")),
+            "default file lacks {key}"
+        );
+    }
+}
+
+fn collect_keys(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+    if let toml::Value::Table(t) = v {
+        for (k, v) in t {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if v.is_table() {
+                collect_keys(v, &key, out)
+            } else {
+                out.push(key)
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_file_is_valid() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn reports_every_problem_with_file_and_key() {
+    let err = parse(
+        "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ntarget_utilization = 1.5\ndemand = \"app.q\"\n",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert!(keys.contains(&"agent.log"), "{err}");
+    assert!(keys.contains(&"agent.colour"), "{err}");
+    assert!(keys.contains(&"agent.interval"), "{err}");
+    assert!(keys.contains(&"model.target_utilization"), "{err}");
+    assert!(keys.contains(&"model.capacity"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("/etc/headroom/headroom.toml: agent.interval: 10ms is outside"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
+    let err = parse(
+        "[agent]\nhost_id = \"-x\"\ngroup = \"a b\"\ndecision_interval = \"1h\"\n\
+         [sources]\nring_capacity = 1048576\n[sources.app]\ntimeout = \"0s\"\n\
+         gauges = [\"a_gauge_name_longer_than_the_sample_holds\"]\n\
+         [model]\nwarmup = \"100y\"\ndemand = \"app.queue\"\ncapacity = 1.0\n\
+         [coordinator]\noutbox_max_age = \"0s\"\noutbox_max_rows = 0\ntimeout = \"1ms\"\n",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    for key in [
+        "agent.host_id",
+        "agent.group",
+        "agent.decision_interval",
+        "sources.ring_capacity",
+        "sources.app.gauges",
+        "model.demand",
+        "sources.app.timeout",
+        "model.warmup",
+        "coordinator.outbox_max_age",
+        "coordinator.outbox_max_rows",
+        "coordinator.timeout",
+    ] {
+        assert!(keys.contains(&key), "{key} not reported: {err}");
+    }
+}
+
+#[test]
+fn a_reload_applies_the_policy_and_keeps_what_needs_a_restart() {
+    let old = Config::default();
+    let mut new = Config::default();
+    new.model.target_utilization = 0.5;
+    new.agent.decision_interval = Duration::from_secs(20);
+    new.model.demand = "cpu.busy".into();
+    new.coordinator.urls = vec!["http://127.0.0.1:1".into()];
+    new.agent.socket = "/tmp/elsewhere.sock".into();
+    let (applied, kept) = old.reloaded(&new);
+    assert_eq!(applied.model.target_utilization, 0.5);
+    assert_eq!(applied.agent.decision_interval, Duration::from_secs(20));
+    assert_eq!(applied.model.demand, old.model.demand);
+    assert!(applied.coordinator.urls.is_empty());
+    assert_eq!(applied.agent.socket, old.agent.socket);
+    assert_eq!(kept, ["agent.socket", "model.demand", "coordinator"]);
+    assert_eq!(old.reloaded(&old).1, Vec::<&str>::new());
+}
+
+#[test]
+fn type_errors_name_the_key() {
+    let err = parse("[agent]\ninterval = \"soon\"\n").unwrap_err();
+    assert_eq!(err.problems[0].key, "agent.interval");
+    assert!(err.problems[0].reason.contains("not a duration"), "{err}");
+    let err = parse("[model]\ntarget_utilization = \"high\"\n").unwrap_err();
+    assert_eq!(err.problems[0].key, "model.target_utilization");
+}
+
+#[test]
+fn syntax_errors_are_reported() {
+    let err = parse("[agent\n").unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert!(err.to_string().contains("headroom.toml"));
+}
+
+#[test]
+fn coordinator_needs_a_token() {
+    let err = parse("[coordinator]\nurls = [\"http://127.0.0.1:1\"]\n").unwrap_err();
+    assert_eq!(err.problems[0].key, "coordinator.token_file");
+}
+
+/// A token the coordinator would refuse stops the agent at start (exit 64 at the edge),
+/// rather than a 401 answered for ever.
+#[test]
+fn a_token_the_coordinator_would_refuse_is_a_config_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    let config = dir.path().join("headroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[coordinator]\nurls = [\"http://127.0.0.1:1\"]\ntoken_file = \"{}\"\n",
+            token.display()
+        ),
+    )
+    .unwrap();
+    for (text, mode, refused) in [
+        ("secret\n", 0o600, Some("at least 16 bytes")),
+        (
+            "0123456789abcdef0123\n",
+            0o644,
+            Some("accessible by others"),
+        ),
+        ("0123456789abcdef0123\n", 0o640, None),
+    ] {
+        std::fs::write(&token, text).unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).unwrap();
+        match (Config::load(&config, false), refused) {
+            (Ok(_), None) => {}
+            (Err(e), Some(why)) => {
+                assert_eq!(e.problems[0].key, "coordinator.token_file", "{e}");
+                assert!(e.to_string().contains(why), "{e}");
+            }
+            (other, _) => panic!("{text:?} {mode:o}: {other:?}"),
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn never_panics(text in "\\PC{0,200}") {
+        let _ = parse(&text);
+    }
+}

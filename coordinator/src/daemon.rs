@@ -1,0 +1,161 @@
+//! `headroom coordinator`: the wiring of the running coordinator. It opens the state file,
+//! restores each group from it, starts the decision loops, the hourly prune, the KEDA service
+//! and the HTTP listener, then waits for signals: SIGHUP re-reads the token files, SIGTERM and
+//! SIGINT stop it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use headroom_common::cli::CoordinatorArgs;
+use headroom_common::clock::unix_now;
+use headroom_common::exit::Exit;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::actuator::{Actuator, Shared};
+use crate::app::{App, Group};
+use crate::auth::{GroupTokens, Tokens};
+use crate::config::CoordinatorConfig;
+use crate::group::GroupState;
+use crate::lock::locked;
+use crate::metrics::Metrics;
+use crate::state::State;
+use crate::{api, decision, http, writer};
+
+/// Demand history restored into a group's forecaster at start, seconds.
+const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
+/// How often the state file's WAL is checkpointed (passively), off the commit path.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often stored data past its retention is deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs the coordinator until SIGTERM or SIGINT.
+pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
+    headroom_common::logging::init(None);
+    let config = CoordinatorConfig::load(args).map_err(Exit::config)?;
+    let tokens = Tokens::load(&config).map_err(Exit::config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(serve(config, tokens))
+}
+
+async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result<()> {
+    let state = State::open(&config.state)?;
+    let _checkpointer = state.checkpoint_in_background(&config.state, CHECKPOINT_EVERY)?;
+    let shared = Shared::default();
+    let start = unix_now();
+    let mut groups = BTreeMap::new();
+    for (name, gc) in &config.groups {
+        let actuator = Actuator::build(name, &gc.actuator, &shared).await?;
+        let mut gs = GroupState::new(gc.clone(), start);
+        gs.restore(
+            &state.demand(name, start - RESTORE_HISTORY_S)?,
+            state.latest_signals(name, start - gc.host_ttl.as_secs_f64())?,
+            state.last_set(name)?,
+            state.actions(name, 20)?,
+            state.counts(name)?,
+        );
+        groups.insert(
+            name.clone(),
+            Arc::new(Group {
+                config: gc.clone(),
+                state: Mutex::new(gs),
+                actuator,
+            }),
+        );
+    }
+    let tokens = Tokens::default();
+    tokens.set(loaded);
+    let state = Arc::new(Mutex::new(state));
+    let app = Arc::new(App {
+        groups,
+        tokens,
+        writer: writer::Writer::spawn(state.clone()),
+        state,
+        metrics: Metrics::new(),
+        max_body_bytes: config.max_body_bytes,
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for name in app.groups.keys() {
+        tokio::spawn(decision::run_group(
+            app.clone(),
+            name.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    tokio::spawn(prune_loop(app.clone(), config.retention, stop_rx.clone()));
+
+    #[cfg(feature = "keda")]
+    if let Some(keda) = &config.keda {
+        let listener = tokio::net::TcpListener::bind(&keda.listen)
+            .await
+            .with_context(|| format!("binding keda.listen {}", keda.listen))?;
+        println!(
+            "keda external scaler listening on {}",
+            listener.local_addr()?
+        );
+        let mut rx = stop_rx.clone();
+        let board = shared.keda.clone();
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = crate::actuator::keda::serve(listener, board, stop).await {
+                tracing::error!("keda service stopped: {e:#}");
+            }
+        });
+    }
+
+    let server = http::Server::start(&config, api::router(app.clone())).await?;
+    tracing::info!(addr = %server.addr, groups = app.groups.len(), state = %config.state.display(), "coordinator started");
+    // Under systemd (Type=notify): units ordered after this one start once it accepts signals.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let (tokens, refused) = Tokens::reload(&config);
+                app.tokens.set(tokens);
+                for e in &refused {
+                    tracing::error!("SIGHUP: {e}; no token of this file is accepted now");
+                }
+                tracing::info!(refused = refused.len(), "SIGHUP: token files reloaded");
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("stopping");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    server.stop().await
+}
+
+/// Deletes stored data older than the retention, hourly.
+async fn prune_loop(
+    app: Arc<App>,
+    retention: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let db = app.state.clone();
+        let before = unix_now() - retention.as_secs_f64();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = locked(&db).prune(before) {
+                tracing::warn!("pruning the state file: {e:#}");
+            }
+        })
+        .await;
+    }
+}

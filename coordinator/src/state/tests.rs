@@ -1,0 +1,279 @@
+//! The state file's tests: real SQLite files in temporary directories.
+
+use super::*;
+
+fn signal(host: &str, epoch: &str, seq: u64, decided_at: f64) -> Signal {
+    let json = serde_json::json!({
+        "version": 1, "host": host, "group": "g", "epoch": epoch, "seq": seq,
+        "decided_at": decided_at, "sent_at": 100.0, "metric": "m", "demand_now": 1.0,
+        "capacity": 1.0, "lead_s": 1.0, "p50_at_lead": null, "p90_at_lead": null,
+        "saturated": false, "action": "hold", "desired_change": 0, "reason": "",
+        "health": "healthy", "health_reasons": []
+    });
+    serde_json::from_value(json).unwrap()
+}
+
+/// Commits leave the WAL alone; the background thread copies it into the database file.
+#[test]
+fn checkpoints_run_in_the_background_not_in_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut st = State::open(&path).unwrap();
+    let write = |st: &mut State, from: u64| {
+        for b in 0..400 {
+            let batch: Vec<Signal> = (0..5)
+                .map(|i| signal("h", "e", from + b * 5 + i, 100.0))
+                .collect();
+            st.record(1.0, &batch, |_| true).unwrap();
+        }
+    };
+    let db_len = || std::fs::metadata(&path).unwrap().len();
+
+    // 400 commits write well over SQLite's automatic threshold (1,000 WAL pages).
+    let idle = st
+        .checkpoint_in_background(&path, Duration::from_secs(3600))
+        .unwrap();
+    let before = db_len();
+    write(&mut st, 1);
+    assert_eq!(db_len(), before, "a commit checkpointed");
+    drop(idle);
+    let after_last = db_len();
+    assert!(after_last > before + 64 * 1024, "{before} -> {after_last}");
+
+    let _every = st
+        .checkpoint_in_background(&path, Duration::from_millis(20))
+        .unwrap();
+    write(&mut st, 10_000);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db_len() < after_last + 64 * 1024 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        db_len() >= after_last + 64 * 1024,
+        "{after_last} -> {}",
+        db_len()
+    );
+    assert_eq!(st.counts("g").unwrap().applied, 4000);
+}
+
+/// Under steady writes the log restarts once it passes the threshold instead of growing.
+#[test]
+fn the_log_restarts_under_steady_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut st = State::open(&path).unwrap();
+    let _checkpointer = st
+        .checkpoint_in_background(&path, Duration::from_millis(5))
+        .unwrap();
+    let mut restarts = 0;
+    for b in 0..12_000u64 {
+        let batch: Vec<Signal> = (0..5)
+            .map(|i| signal("h", "e", b * 5 + i + 1, 100.0))
+            .collect();
+        st.record(1.0, &batch, |_| true).unwrap();
+        if st.restart_wal_flag().load(Ordering::Relaxed) {
+            restarts += 1;
+        }
+        st.restart_wal_if_due().unwrap();
+    }
+    let other = Connection::open(&path).unwrap();
+    let log_frames: i64 = other
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .unwrap();
+    // 12,000 commits write tens of thousands of frames; a log that never restarted holds
+    // them all.
+    assert!(restarts >= 1, "no restart was asked for");
+    assert!(
+        log_frames < 2 * RESTART_FRAMES,
+        "{log_frames} frames in the log"
+    );
+}
+
+#[test]
+fn records_each_key_once_across_batches_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let fresh = |s: &Signal| s.decided_at > 50.0;
+    let a = [signal("h", "e1", 1, 100.0), signal("h", "e1", 2, 100.0)];
+    let b = [
+        signal("h", "e1", 2, 100.0),
+        signal("h", "e2", 1, 10.0),
+        signal("h", "e2", 1, 10.0),
+    ];
+    {
+        let mut st = State::open(&path).unwrap();
+        assert_eq!(
+            st.record(1.0, &a, fresh).unwrap(),
+            vec![Outcome::Applied, Outcome::Applied]
+        );
+        let out = st.record(1.0, &b, fresh).unwrap();
+        assert_eq!(
+            out,
+            vec![Outcome::Duplicate, Outcome::Stored, Outcome::Duplicate]
+        );
+    }
+    let mut st = State::open(&path).unwrap();
+    assert_eq!(
+        st.record(2.0, &a, fresh).unwrap(),
+        vec![Outcome::Duplicate, Outcome::Duplicate]
+    );
+    assert_eq!(
+        st.counts("g").unwrap(),
+        SignalCounts {
+            applied: 2,
+            stored: 1
+        }
+    );
+    assert_eq!(st.latest_signals("g", 0.0).unwrap().len(), 2);
+}
+#[test]
+fn late_signals_within_the_window_are_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let all = |_: &Signal| true;
+    {
+        let mut st = State::open(&path).unwrap();
+        let first = [signal("h", "e", 1, 100.0), signal("h", "e", 4, 100.0)];
+        assert_eq!(
+            st.record(1.0, &first, all).unwrap(),
+            vec![Outcome::Applied, Outcome::Applied]
+        );
+    }
+    // After a restart, 2 and 3 arrive late; 1 and 4 again are retries.
+    let mut st = State::open(&path).unwrap();
+    let late = [
+        signal("h", "e", 3, 100.0),
+        signal("h", "e", 1, 100.0),
+        signal("h", "e", 2, 100.0),
+        signal("h", "e", 4, 100.0),
+        signal("h", "e", 3, 100.0),
+    ];
+    assert_eq!(
+        st.record(2.0, &late, all).unwrap(),
+        vec![
+            Outcome::Applied,
+            Outcome::Duplicate,
+            Outcome::Applied,
+            Outcome::Duplicate,
+            Outcome::Duplicate
+        ]
+    );
+    assert_eq!(st.counts("g").unwrap().applied, 4);
+}
+
+#[test]
+fn a_failed_batch_moves_no_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut st = State::open(&path).unwrap();
+    let other = Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    st.conn.busy_timeout(Duration::ZERO).unwrap();
+    let mut out = Vec::new();
+    let batch = [signal("h", "e", 1, 100.0)];
+    assert!(
+        st.record_all(batch.iter().map(|s| (1.0, s, true)), &mut out)
+            .is_err()
+    );
+    assert!(out.is_empty());
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        st.record(1.0, &batch, |_| true).unwrap(),
+        vec![Outcome::Applied]
+    );
+}
+
+#[test]
+fn a_keyed_state_file_migrates_with_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        // The layout of earlier versions, with two senders' signals.
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE signals (
+                 host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
+                 grp TEXT NOT NULL, received_at REAL NOT NULL, decided_at REAL NOT NULL,
+                 applied INTEGER NOT NULL, body TEXT NOT NULL,
+                 PRIMARY KEY (host, epoch, seq)) WITHOUT ROWID;
+             CREATE INDEX signals_grp_received ON signals (grp, received_at);
+             CREATE TABLE demand (grp TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL,
+                 PRIMARY KEY (grp, t)) WITHOUT ROWID;
+             CREATE TABLE actions (id INTEGER PRIMARY KEY, grp TEXT NOT NULL,
+                 at REAL NOT NULL, body TEXT NOT NULL);",
+        )
+        .unwrap();
+        for (host, seq, at) in [
+            ("a", 1, 10.0),
+            ("a", 2, 11.0),
+            ("a", 5, 12.0),
+            ("b", 7, 13.0),
+        ] {
+            let body = serde_json::to_string(&signal(host, "e", seq, 100.0)).unwrap();
+            old.execute(
+                "INSERT INTO signals VALUES (?1, 'e', ?2, 'g', ?3, 100.0, 1, ?4)",
+                params![host, seq, at, body],
+            )
+            .unwrap();
+        }
+    }
+    let mut st = State::open(&path).unwrap();
+    assert_eq!(st.counts("g").unwrap().applied, 4);
+    assert_eq!(st.latest_signals("g", 0.0).unwrap().len(), 4);
+    let again = [
+        signal("a", "e", 2, 100.0),
+        signal("a", "e", 3, 100.0),
+        signal("b", "e", 7, 100.0),
+        signal("b", "e", 8, 100.0),
+    ];
+    assert_eq!(
+        st.record(20.0, &again, |_| true).unwrap(),
+        vec![
+            Outcome::Duplicate,
+            Outcome::Applied,
+            Outcome::Duplicate,
+            Outcome::Applied
+        ]
+    );
+    drop(st);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn pruning_forgets_silent_senders_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut st = State::open(&path).unwrap();
+    st.record(10.0, &[signal("old", "e", 1, 100.0)], |_| true)
+        .unwrap();
+    st.record(50.0, &[signal("new", "e", 1, 100.0)], |_| true)
+        .unwrap();
+    st.prune(20.0).unwrap();
+    assert_eq!(st.senders.get("old", "e"), None);
+    assert!(st.senders.get("new", "e").is_some());
+    assert_eq!(
+        st.record(60.0, &[signal("new", "e", 1, 100.0)], |_| true)
+            .unwrap(),
+        vec![Outcome::Duplicate]
+    );
+    let reopened = State::open(&path).unwrap();
+    assert_eq!(reopened.senders.get("old", "e"), None);
+    assert!(reopened.senders.get("new", "e").is_some());
+}
+
+#[test]
+fn refuses_a_newer_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let err = State::open(&path).err().expect("refused");
+    assert!(format!("{err:#}").contains("newer"), "{err:#}");
+}
