@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::{Agent, bin, committed};
+use crate::common::{Agent, TOKEN, bin, committed, free_port, wait_for, write_token};
 
 /// An agent with a fixed host id, as these tests expect.
 fn agent() -> Agent {
@@ -428,4 +428,52 @@ fn cli_without_agent_says_so_in_one_line() {
         assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
         assert!(err.contains("no agent running at"), "{cmd}: {err}");
     }
+}
+
+/// A token the coordinator would refuse is the agent's configuration error: it stops the start
+/// (exit 64, naming the key and why) rather than meeting a 401 for ever, and a reload that
+/// would bring one in keeps the running configuration and says why.
+#[test]
+fn a_token_the_coordinator_would_refuse_stops_the_start_and_no_reload_takes_it() {
+    let tokens = tempfile::tempdir().unwrap();
+    let token = write_token(tokens.path(), "token", "short");
+    let mut a = Agent::new(&format!(
+        "[coordinator]\nurls = [\"http://127.0.0.1:{}\"]\ntoken_file = \"{}\"\n",
+        free_port(),
+        token.display()
+    ));
+    a.spawn();
+    let status = a.child.take().unwrap().wait().unwrap();
+    assert_eq!(status.code(), Some(64), "{}", a.log());
+    assert!(
+        a.log().contains("coordinator.token_file: ")
+            && a.log()
+                .contains("token must be at least 16 bytes (it has 5)"),
+        "{}",
+        a.log()
+    );
+    assert!(
+        !a.log().contains("short"),
+        "the token itself is never printed"
+    );
+
+    write_token(tokens.path(), "token", TOKEN);
+    a.start();
+    write_token(tokens.path(), "token", "short");
+    let pid = a.pid().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let kept = wait_for(Duration::from_secs(10), || {
+        a.log()
+            .contains("reloading the configuration failed; keeping the old one")
+            .then_some(())
+    });
+    assert!(kept.is_some(), "{}", a.log());
+    assert!(a.log().contains("at least 16 bytes"), "{}", a.log());
+    assert!(a.cli(&["status"]).status.success(), "still running");
 }

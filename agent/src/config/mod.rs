@@ -285,7 +285,8 @@ impl Default for HealthSection {
 pub struct CoordinatorSection {
     /// Base URLs of the coordinator(s), tried in order; empty = standalone.
     pub urls: Vec<String>,
-    /// File holding the bearer token; must not be readable by others.
+    /// File holding the bearer token: at least 16 bytes of printable ASCII, in a file others
+    /// may not access ([`headroom_common::token`], the coordinator's rule too).
     pub token_file: String,
     /// Timeout of one request (at least 100ms).
     #[serde(with = "duration")]
