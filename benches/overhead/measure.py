@@ -1,5 +1,12 @@
 #!/usr/bin/env python3
-"""Starts headroom and its peers, measures their CPU and RSS over the same window, prints a table."""
+"""Starts headroom and its peers, measures their CPU and RSS over the same window, prints a table.
+
+    python3 benches/overhead/measure.py --headroom target/agent/headroom [--duration 300]
+        [--aged-days 14] [--baseline PATH/TO/EARLIER/headroom]
+
+With --baseline, an earlier build of the agent runs beside this one as one more peer, so a
+change is judged by a ratio measured in one window rather than by two runs at different times.
+"""
 import argparse
 import glob
 import math
@@ -89,6 +96,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=300)
     ap.add_argument("--headroom", required=True)
+    ap.add_argument("--baseline", help="another headroom binary (an earlier build) run beside it, "
+                    "with its own state, as one more peer")
     ap.add_argument("--warmup", type=float, default=15, help="seconds before measuring")
     ap.add_argument("--aged-days", type=float, default=0,
                     help="start headroom with this many days of stored history (its steady state)")
@@ -96,18 +105,23 @@ def main():
     tmp = tempfile.mkdtemp(prefix="headroom-overhead-")
     procs = {}
     try:
-        cfg = os.path.join(tmp, "headroom.toml")
-        with open(cfg, "w") as f:
-            f.write(
-                f'[agent]\nstate_directory = "{tmp}/state"\nsocket = "{tmp}/headroom.sock"\n'
-                'interval = "1s"\n'
+        agents = [("headroom", args.headroom, "")]
+        if args.baseline:
+            agents.append(("headroom (baseline)", args.baseline, "-baseline"))
+        for name, exe, suffix in agents:
+            cfg = os.path.join(tmp, f"headroom{suffix}.toml")
+            state = f"{tmp}/state{suffix}"
+            with open(cfg, "w") as f:
+                f.write(
+                    f'[agent]\nstate_directory = "{state}"\nsocket = "{tmp}/headroom{suffix}.sock"\n'
+                    'interval = "1s"\n'
+                )
+            if args.aged_days > 0:
+                age_store(exe, cfg, state, int(args.aged_days))
+            procs[name] = subprocess.Popen(
+                [exe, "agent", "--config", cfg],
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, f"headroom{suffix}.log"), "w"),
             )
-        if args.aged_days > 0:
-            age_store(args.headroom, cfg, f"{tmp}/state", int(args.aged_days))
-        procs["headroom"] = subprocess.Popen(
-            [args.headroom, "agent", "--config", cfg],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "headroom.log"), "w"),
-        )
         ne = shutil.which("prometheus-node-exporter") or "node_exporter"
         p_def, p_min = free_port(), free_port()
         procs["node_exporter (defaults)"] = subprocess.Popen(
