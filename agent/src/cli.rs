@@ -175,6 +175,15 @@ pub enum SimPolicy {
     Reactive,
 }
 
+/// What scales in during `simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimScaleIn {
+    /// The plan, after the stabilisation window.
+    Predictive,
+    /// Target tracking alone.
+    Reactive,
+}
+
 /// `headroom simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -184,7 +193,8 @@ pub struct SimulateArgs {
     /// Demand one instance serves at full capacity.
     #[arg(long)]
     pub capacity_per_instance: f64,
-    /// Target utilisation of expected demand (0, 1].
+    /// Target tracking's utilisation (0, 1]: the reactive policy, the cold-start fallback and
+    /// the shadow the plan is compared with.
     #[arg(long)]
     pub target_utilization: f64,
     /// Instance warm-up, seconds.
@@ -214,6 +224,14 @@ pub struct SimulateArgs {
     /// Largest scale-in step, instances per decision.
     #[arg(long, default_value_t = 1)]
     pub max_scale_in_step: u32,
+    /// The share of time demand may find too little ready capacity (0 < b < 0.5); the plan
+    /// covers the forecast's `1 - b` quantile up to the lead.
+    #[arg(long, default_value_t = headroom_model::policy::DEFAULT_SHORTFALL_BUDGET)]
+    pub shortfall_budget: f64,
+    /// What scales in: the plan (`predictive`), or only target tracking (`reactive`: the plan
+    /// only adds capacity).
+    #[arg(long, value_enum, default_value_t = SimScaleIn::Predictive)]
+    pub scale_in: SimScaleIn,
 }
 
 /// What `generate` writes.

@@ -10,10 +10,10 @@ use std::path::Path;
 
 use anyhow::Context;
 use headroom_model::replay::{self, Origins};
-use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode};
+use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode, ScaleIn};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{BacktestArgs, SimPolicy, SimulateArgs};
+use crate::cli::{BacktestArgs, SimPolicy, SimScaleIn, SimulateArgs};
 use headroom_common::exit::{CONFIG_INVALID, Exit};
 
 /// Inputs at least this long get a progress bar (when stderr is a terminal).
@@ -124,6 +124,9 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if !(args.target_utilization > 0.0 && args.target_utilization <= 1.0) {
         return Err(bad("--target-utilization must be in (0, 1]".into()));
     }
+    if !(args.shortfall_budget > 0.0 && args.shortfall_budget < 0.5) {
+        return Err(bad("--shortfall-budget must be in (0, 0.5)".into()));
+    }
     if !(args.warmup.is_finite() && args.warmup >= 0.0) {
         return Err(bad(
             "--warmup must be a non-negative number of seconds".into()
@@ -154,6 +157,11 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         max_instances: args.max,
         max_scale_in_step: args.max_scale_in_step,
         scale_in_stabilization_s: args.stabilization,
+        shortfall_budget: args.shortfall_budget,
+        scale_in: match args.scale_in {
+            SimScaleIn::Predictive => ScaleIn::Predictive,
+            SimScaleIn::Reactive => ScaleIn::Reactive,
+        },
         mode: match args.policy {
             SimPolicy::Predictive => PolicyMode::Predictive,
             SimPolicy::Reactive => PolicyMode::Reactive,

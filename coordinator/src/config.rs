@@ -18,7 +18,9 @@
 //! [groups.web]
 //! token_files = ["/etc/headroom/tokens/web"]    # not world-readable; reloaded on SIGHUP (deleting one revokes it)
 //! capacity_per_instance = 4.0                   # default: mean of the hosts' reported capacity
-//! target_utilization = 0.7
+//! target_utilization = 0.7                     # target tracking's (fallback, shadow, reactive scale-in)
+//! shortfall_budget = 0.05                       # share of time the group may run short
+//! scale_in = "predictive"                       # or "reactive": only target tracking scales in
 //! warmup = "5m"
 //! decision_interval = "10s"
 //! min = 1
@@ -47,6 +49,9 @@ use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration;
 use headroom_common::id::check_id;
 use serde::Deserialize;
+
+use headroom_model::ScaleIn;
+use headroom_model::policy::DEFAULT_SHORTFALL_BUDGET;
 
 use crate::actuator::ActuatorConfig;
 
@@ -131,8 +136,15 @@ pub struct GroupConfig {
     pub token_files: Vec<PathBuf>,
     /// Demand one instance serves at full capacity; default: mean capacity the hosts report.
     pub capacity_per_instance: Option<f64>,
-    /// Target utilisation of expected demand, (0, 1].
+    /// Target tracking's utilisation, (0, 1]: the reactive rule of the fallback, of
+    /// `scale_in = "reactive"` and of the ledger's shadow.
     pub target_utilization: f64,
+    /// The share of time the group may run short of full capacity, (0, 0.5): it prices a
+    /// short sample, and the plan spends capacity where it pays.
+    pub shortfall_budget: f64,
+    /// `predictive` (the plan scales in after the stabilisation window) or `reactive` (only
+    /// target tracking scales in; the plan only adds).
+    pub scale_in: ScaleIn,
     /// Instance warm-up.
     #[serde(with = "duration")]
     pub warmup: Duration,
@@ -173,6 +185,8 @@ impl Default for GroupConfig {
             token_files: Vec::new(),
             capacity_per_instance: None,
             target_utilization: 0.7,
+            shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
+            scale_in: ScaleIn::Predictive,
             warmup: Duration::from_secs(300),
             decision_interval: Duration::from_secs(10),
             min: 1,
@@ -291,6 +305,12 @@ impl CoordinatorConfig {
                 bad(
                     key("target_utilization"),
                     format!("{} is outside (0, 1]", g.target_utilization),
+                );
+            }
+            if !(g.shortfall_budget > 0.0 && g.shortfall_budget < 0.5) {
+                bad(
+                    key("shortfall_budget"),
+                    format!("{} is outside (0, 0.5)", g.shortfall_budget),
                 );
             }
             if g.decision_interval < MIN_DECISION_INTERVAL {

@@ -50,7 +50,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
     let mut groups = BTreeMap::new();
     for (name, gc) in &config.groups {
         let actuator = Actuator::build(name, &gc.actuator, &shared).await?;
-        let mut gs = GroupState::new(gc.clone(), start);
+        let mut gs = GroupState::new(gc.clone());
         gs.restore(
             &state.demand(name, start - RESTORE_HISTORY_S)?,
             state.latest_signals(name, start - gc.host_ttl.as_secs_f64())?,

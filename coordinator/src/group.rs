@@ -10,7 +10,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use headroom_model::{Action, Forecaster, Observation, Policy, PolicyConfig, PolicyMode};
+use headroom_model::{
+    Action, Forecaster, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons,
+};
 
 use crate::config::{GroupConfig, GroupMode};
 use crate::state::{ActionRecord, Outcome, SignalCounts};
@@ -63,9 +65,8 @@ pub struct GroupState {
     forecaster: Forecaster,
     policy: Policy,
     policy_capacity: f64,
-    /// (time, instances the demand needed) over the stabilisation window.
-    needs: VecDeque<(f64, u32)>,
-    started_at: f64,
+    /// Whether the policy has been told the capacity in force when deciding started.
+    seeded: bool,
     last_actuation_at: f64,
     last_set: Option<u32>,
     pending_replacements: VecDeque<(String, Option<String>)>,
@@ -75,8 +76,8 @@ pub struct GroupState {
 }
 
 impl GroupState {
-    /// A group with no history, started at `now`.
-    pub fn new(config: GroupConfig, now: f64) -> GroupState {
+    /// A group with no history.
+    pub fn new(config: GroupConfig) -> GroupState {
         let capacity = config.capacity_per_instance.unwrap_or(1.0);
         let policy = Policy::new(policy_config(&config, capacity));
         GroupState {
@@ -91,8 +92,7 @@ impl GroupState {
             }),
             policy,
             policy_capacity: capacity,
-            needs: VecDeque::new(),
-            started_at: now,
+            seeded: false,
             last_actuation_at: f64::NEG_INFINITY,
             last_set: None,
             pending_replacements: VecDeque::new(),
@@ -232,7 +232,16 @@ impl GroupState {
 
         self.forecaster.observe(now, demand);
         let lead = self.policy.config().lead_s();
-        let forecast = self.forecaster.forecast(&[lead]);
+        // Every step up to the lead, as the agent and `simulate` plan.
+        let mut horizons = Vec::new();
+        lead_horizons(self.forecaster.step_s(), lead, &mut horizons);
+        let forecast = self.forecaster.forecast(&horizons);
+        if !self.seeded {
+            // What is in service when deciding starts (a restart, a takeover) is held through
+            // a stabilisation window before any scale-in.
+            self.policy.hold(now, actual);
+            self.seeded = true;
+        }
         let obs = Observation {
             t: now,
             demand,
@@ -241,35 +250,8 @@ impl GroupState {
         };
         let decision = self.policy.decide(&obs, forecast.as_ref());
 
-        let per = (cap * c.target_utilization).max(f64::MIN_POSITIVE);
-        let need = ((demand / per).ceil().clamp(0.0, u32::MAX as f64) as u32).clamp(c.min, c.max);
-        self.needs.push_back((now, need));
-        let window = c.scale_in_stabilization.as_secs_f64();
-        while self.needs.front().is_some_and(|&(t, _)| t < now - window) {
-            self.needs.pop_front();
-        }
-
-        let mut desired = decision.desired.clamp(c.min, c.max);
+        let desired = decision.desired.clamp(c.min, c.max);
         let mut reason = decision.reason.clone();
-        if desired < actual {
-            let full_window = now - self.started_at >= window;
-            let floor = if full_window {
-                self.needs.iter().map(|&(_, n)| n).max().unwrap_or(need)
-            } else {
-                actual
-            };
-            let step_floor = actual.saturating_sub(c.max_scale_in_step);
-            let guarded = desired.max(floor.min(actual)).max(step_floor);
-            if guarded != desired {
-                reason = format!(
-                    "{reason}; scale-in guard: {guarded} instead of {desired} (demand needed {} within the last {}s, step <= {})",
-                    floor.min(actual),
-                    window,
-                    c.max_scale_in_step
-                );
-                desired = guarded;
-            }
-        }
         let mut step = None;
         let since = now - self.last_actuation_at;
         // A clock stepped back (since < 0) must not hold every actuation back by the step.
@@ -347,7 +329,7 @@ impl GroupState {
         });
         if (cap - self.policy_capacity).abs() > 0.01 * self.policy_capacity.max(f64::MIN_POSITIVE) {
             self.policy_capacity = cap;
-            self.policy = Policy::new(policy_config(&self.config, cap));
+            self.policy.reconfigure(policy_config(&self.config, cap));
         }
     }
 
@@ -390,6 +372,8 @@ impl GroupState {
                 host_ttl_s: c.host_ttl.as_secs_f64(),
                 signal_ttl_s: c.signal_ttl.as_secs_f64(),
                 replace_unhealthy_after: c.replace_unhealthy_after,
+                shortfall_budget: c.shortfall_budget,
+                scale_in: c.scale_in,
             },
             hosts: self
                 .hosts
@@ -434,11 +418,15 @@ fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
         min_instances: c.min,
         max_instances: c.max,
         max_scale_in_step: c.max_scale_in_step,
+        // A group's `max_scale_in_step` is its largest step, whatever its size.
+        max_scale_in_fraction: 0.0,
         scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
         mode: match c.mode {
             GroupMode::Predictive => PolicyMode::Predictive,
             GroupMode::Reactive => PolicyMode::Reactive,
         },
+        shortfall_budget: c.shortfall_budget,
+        scale_in: c.scale_in,
         ..PolicyConfig::default()
     }
 }
@@ -488,7 +476,7 @@ mod tests {
 
     #[test]
     fn sums_current_demand_and_scales_out_at_once() {
-        let mut g = GroupState::new(config(), 0.0);
+        let mut g = GroupState::new(config());
         for (i, h) in ["a", "b", "c"].iter().enumerate() {
             g.ingest(
                 signal(h, 1, 1.0, 1.5 + i as f64, "healthy"),
@@ -510,7 +498,7 @@ mod tests {
 
     #[test]
     fn scale_in_waits_for_the_window_and_steps() {
-        let mut g = GroupState::new(config(), 0.0);
+        let mut g = GroupState::new(config());
         g.ingest(signal("a", 1, 0.0, 5.0, "healthy"), Outcome::Applied, 0.0);
         for t in 1..10 {
             assert_eq!(g.evaluate(f64::from(t), Some(5)), None);
@@ -529,7 +517,7 @@ mod tests {
     fn expires_silent_hosts_and_reports_unhealthy_ones() {
         let mut c = config();
         c.replace_unhealthy_after = 2;
-        let mut g = GroupState::new(c, 0.0);
+        let mut g = GroupState::new(c);
         g.ingest(signal("a", 1, 0.0, 1.0, "unhealthy"), Outcome::Applied, 0.0);
         g.ingest(signal("b", 1, 0.0, 1.0, "healthy"), Outcome::Applied, 0.0);
         assert_eq!(g.evaluate(1.0, Some(2)).map(|_| ()), None);
@@ -550,7 +538,7 @@ mod tests {
     fn a_clock_stepped_back_neither_freezes_hosts_nor_holds_actuation() {
         let mut c = config();
         c.actuation_interval = Duration::from_secs(60);
-        let mut g = GroupState::new(c, 0.0);
+        let mut g = GroupState::new(c);
         g.ingest(
             signal("a", 1, 1000.0, 2.0, "healthy"),
             Outcome::Applied,
@@ -586,7 +574,7 @@ mod tests {
     fn a_failed_replacement_is_asked_for_again() {
         let mut c = config();
         c.replace_unhealthy_after = 2;
-        let mut g = GroupState::new(c, 0.0);
+        let mut g = GroupState::new(c);
         for seq in 1..=2 {
             g.ingest(
                 signal("a", seq, seq as f64, 1.0, "unhealthy"),
@@ -635,7 +623,7 @@ mod tests {
             ok: true,
             detail: String::new(),
         };
-        let mut g = GroupState::new(c.clone(), 0.0);
+        let mut g = GroupState::new(c.clone());
         g.restore(
             &[],
             signals(),
@@ -648,7 +636,7 @@ mod tests {
             None,
             "replaced before the restart"
         );
-        let mut g = GroupState::new(c, 0.0);
+        let mut g = GroupState::new(c);
         g.restore(&[], signals(), Some(1), Vec::new(), SignalCounts::default());
         let step = g.evaluate(3.0, Some(1));
         assert!(

@@ -55,6 +55,12 @@ pub struct PolicyView {
     pub signal_ttl_s: f64,
     /// 0 = replacement off.
     pub replace_unhealthy_after: u32,
+    /// The share of time the group may run short of full capacity.
+    #[serde(default)]
+    pub shortfall_budget: f64,
+    /// `predictive` or `reactive`: what scales in.
+    #[serde(default = "predictive")]
+    pub scale_in: headroom_model::ScaleIn,
 }
 
 /// A live host and its latest applied signal.
@@ -136,4 +142,9 @@ pub struct Evaluation {
     pub actual_source: String,
     /// Why.
     pub reason: String,
+}
+
+/// `scale_in` of an answer from a coordinator that predates it.
+fn predictive() -> headroom_model::ScaleIn {
+    headroom_model::ScaleIn::Predictive
 }

@@ -18,4 +18,6 @@ pub mod policy;
 pub mod replay;
 
 pub use forecast::{Forecast, ForecastConfig, ForecastPoint, Forecaster};
-pub use policy::{Action, Decision, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons};
+pub use policy::{
+    Action, Decision, Observation, Policy, PolicyConfig, PolicyMode, ScaleIn, lead_horizons,
+};

@@ -365,7 +365,7 @@ fn malformed_configs_exit_64_with_file_key_and_reason() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
-        "[agent]\ninterval = \"5ms\"\nflavour = 1\n[model]\ntarget_utilization = 2.0\n",
+        "[agent]\ninterval = \"5ms\"\nflavour = 1\n[policy]\ntarget_utilization = 2.0\n",
     )
     .unwrap();
     for args in [vec!["config", "check"], vec!["agent", "--config"]] {
@@ -378,7 +378,7 @@ fn malformed_configs_exit_64_with_file_key_and_reason() {
         for want in [
             format!("{p}: agent.interval: 5ms is outside 100ms..=60s"),
             format!("{p}: agent.flavour: unknown key"),
-            format!("{p}: model.target_utilization: 2 is outside (0, 1]"),
+            format!("{p}: policy.target_utilization: 2 is outside (0, 1]"),
         ] {
             assert!(err.contains(&want), "{args:?}: missing {want:?} in\n{err}");
         }

@@ -93,7 +93,7 @@ endpoint = "{endpoint}"
             Agent::new(&format!(
                 "host_id = \"host-{i}\"\ngroup = \"web\"\n\
                  [sources.app]\nendpoint = \"{url}\"\ngauges = [\"queue_depth\"]\n\
-                 [model]\ndemand = \"app.queue_depth\"\ncapacity = {CAPACITY}\nwarmup = \"20s\"\n\
+                 [model]\ndemand = \"app.queue_depth\"\ncapacity = {CAPACITY}\n[policy]\nwarmup = \"20s\"\n\
                  [coordinator]\nurls = [\"{coord}\"]\ntoken_file = \"{token}\"\nmax_send_rate = 200\n",
                 url = g.url,
                 coord = coordinator.url,

@@ -13,6 +13,8 @@ use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration::{self, format as fmt_dur};
 use headroom_common::id::check_id;
 use headroom_common::token::Token;
+use headroom_model::ScaleIn;
+use headroom_model::policy::DEFAULT_SHORTFALL_BUDGET;
 use serde::{Deserialize, Serialize};
 
 /// The whole agent configuration.
@@ -25,8 +27,10 @@ pub struct Config {
     pub sources: SourcesSection,
     /// History kept in SQLite.
     pub store: StoreSection,
-    /// Demand signal, forecasting and scaling policy.
+    /// The demand signal and this host's capacity.
     pub model: ModelSection,
+    /// How decisions are made from the forecast.
+    pub policy: PolicySection,
     /// Thresholds of the health state.
     pub health: HealthSection,
     /// Where decisions are signalled.
@@ -223,7 +227,29 @@ pub struct ModelSection {
     /// Demand one host serves at full capacity, in the demand's unit; 0 = the number of CPUs
     /// (only valid for cpu.busy_cores).
     pub capacity: f64,
-    /// Target utilisation of expected demand, above 0 and at most 1.
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection {
+            demand: "cpu.busy_cores".into(),
+            capacity: 0.0,
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicySection {
+    /// predictive, reactive or forecast-only.
+    pub mode: ModeSetting,
+    /// The share of time this host's share may run short of full capacity, above 0 and below
+    /// 0.5: it prices a short sample, and the plan spends capacity where it pays.
+    pub shortfall_budget: f64,
+    /// Target tracking's utilisation, above 0 and at most 1: the reactive rule of the fallback
+    /// (cold start, a distrusted forecast), of `scale_in = "reactive"` and of the ledger's
+    /// shadow policy.
     pub target_utilization: f64,
     /// Instance warm-up time: the lead the forecast must beat (at most 2h).
     #[serde(with = "duration")]
@@ -233,23 +259,33 @@ pub struct ModelSection {
     pub scale_in_stabilization: Duration,
     /// Largest scale-in step, instances.
     pub max_scale_in_step: u32,
-    /// predictive, reactive or forecast-only.
-    pub mode: ModeSetting,
+    /// What scales in: "predictive" (the plan) or "reactive" (only target tracking; the plan
+    /// only adds, as AWS's predictive scaling does).
+    pub scale_in: ScaleIn,
 }
 
-impl Default for ModelSection {
+impl Default for PolicySection {
     fn default() -> Self {
-        ModelSection {
-            demand: "cpu.busy_cores".into(),
-            capacity: 0.0,
+        PolicySection {
+            mode: ModeSetting::Predictive,
+            shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
             target_utilization: 0.7,
             warmup: Duration::from_secs(300),
             scale_in_stabilization: Duration::from_secs(300),
             max_scale_in_step: 1,
-            mode: ModeSetting::Predictive,
+            scale_in: ScaleIn::Predictive,
         }
     }
 }
+
+/// Keys that were in `[model]` before the policy had its own table.
+const MOVED_TO_POLICY: [&str; 5] = [
+    "target_utilization",
+    "warmup",
+    "scale_in_stabilization",
+    "max_scale_in_step",
+    "mode",
+];
 
 /// `[health]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -341,7 +377,11 @@ impl Config {
     /// Parses and validates a configuration text read from `file`, without reading the files
     /// it names.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-        let (config, mut problems) = loader::parse::<Config>(file, text)?;
+        let (config, mut problems) = loader::parse::<Config>(file, text).map_err(|mut e| {
+            moved_keys(&mut e.problems);
+            e
+        })?;
+        moved_keys(&mut problems);
         problems.extend(config.problems());
         loader::finish(file, config, problems)
     }
@@ -482,6 +522,7 @@ impl Config {
             );
         }
         let m = &self.model;
+        let p = &self.policy;
         if m.demand.trim().is_empty() {
             bad(
                 "model.demand",
@@ -499,23 +540,29 @@ impl Config {
                 format!("{} must be a finite number >= 0", m.capacity),
             );
         }
-        if !(m.target_utilization > 0.0 && m.target_utilization <= 1.0) {
+        if !(p.target_utilization > 0.0 && p.target_utilization <= 1.0) {
             bad(
-                "model.target_utilization",
-                format!("{} is outside (0, 1]", m.target_utilization),
+                "policy.target_utilization",
+                format!("{} is outside (0, 1]", p.target_utilization),
             );
         }
-        if m.warmup > Duration::from_secs(7200) {
+        if !(p.shortfall_budget > 0.0 && p.shortfall_budget < 0.5) {
             bad(
-                "model.warmup",
+                "policy.shortfall_budget",
+                format!("{} is outside (0, 0.5)", p.shortfall_budget),
+            );
+        }
+        if p.warmup > Duration::from_secs(7200) {
+            bad(
+                "policy.warmup",
                 format!(
                     "{} is longer than 2h, past what the forecaster looks ahead",
-                    fmt_dur(m.warmup)
+                    fmt_dur(p.warmup)
                 ),
             );
         }
-        if m.max_scale_in_step == 0 {
-            bad("model.max_scale_in_step", "must be at least 1".into());
+        if p.max_scale_in_step == 0 {
+            bad("policy.max_scale_in_step", "must be at least 1".into());
         }
         let h = &self.health;
         for (key, v) in [
@@ -588,6 +635,18 @@ impl Config {
             );
         }
         out
+    }
+}
+
+/// Says where a key that moved to `[policy]` lives now, instead of "unknown key".
+fn moved_keys(problems: &mut [Problem]) {
+    for p in problems {
+        if let Some(key) = p.key.strip_prefix("model.")
+            && MOVED_TO_POLICY.contains(&key)
+            && p.reason == "unknown key"
+        {
+            p.reason = format!("moved to [policy]: write it as policy.{key}");
+        }
     }
 }
 

@@ -69,14 +69,19 @@ fn empty_file_is_valid() {
 #[test]
 fn reports_every_problem_with_file_and_key() {
     let err = parse(
-        "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ntarget_utilization = 1.5\ndemand = \"app.q\"\n",
+        "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ndemand = \"app.q\"\nwarmup = \"1m\"\n[policy]\ntarget_utilization = 1.5\n",
     )
     .unwrap_err();
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
     assert!(keys.contains(&"agent.log"), "{err}");
     assert!(keys.contains(&"agent.colour"), "{err}");
     assert!(keys.contains(&"agent.interval"), "{err}");
-    assert!(keys.contains(&"model.target_utilization"), "{err}");
+    assert!(keys.contains(&"policy.target_utilization"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("model.warmup: moved to [policy]: write it as policy.warmup"),
+        "{err}"
+    );
     assert!(keys.contains(&"model.capacity"), "{err}");
     let text = err.to_string();
     assert!(
@@ -91,7 +96,7 @@ fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
         "[agent]\nhost_id = \"-x\"\ngroup = \"a b\"\ndecision_interval = \"1h\"\n\
          [sources]\nring_capacity = 1048576\n[sources.app]\ntimeout = \"0s\"\n\
          gauges = [\"a_gauge_name_longer_than_the_sample_holds\"]\n\
-         [model]\nwarmup = \"100y\"\ndemand = \"app.queue\"\ncapacity = 1.0\n\
+         [model]\ndemand = \"app.queue\"\ncapacity = 1.0\n[policy]\nwarmup = \"100y\"\n\
          [coordinator]\noutbox_max_age = \"0s\"\noutbox_max_rows = 0\ntimeout = \"1ms\"\n",
     )
     .unwrap_err();
@@ -104,7 +109,7 @@ fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
         "sources.app.gauges",
         "model.demand",
         "sources.app.timeout",
-        "model.warmup",
+        "policy.warmup",
         "coordinator.outbox_max_age",
         "coordinator.outbox_max_rows",
         "coordinator.timeout",
@@ -117,13 +122,13 @@ fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
 fn a_reload_applies_the_policy_and_keeps_what_needs_a_restart() {
     let old = Config::default();
     let mut new = Config::default();
-    new.model.target_utilization = 0.5;
+    new.policy.target_utilization = 0.5;
     new.agent.decision_interval = Duration::from_secs(20);
     new.model.demand = "cpu.busy".into();
     new.coordinator.urls = vec!["http://127.0.0.1:1".into()];
     new.agent.socket = "/tmp/elsewhere.sock".into();
     let (applied, kept) = old.reloaded(&new);
-    assert_eq!(applied.model.target_utilization, 0.5);
+    assert_eq!(applied.policy.target_utilization, 0.5);
     assert_eq!(applied.agent.decision_interval, Duration::from_secs(20));
     assert_eq!(applied.model.demand, old.model.demand);
     assert!(applied.coordinator.urls.is_empty());
@@ -137,8 +142,8 @@ fn type_errors_name_the_key() {
     let err = parse("[agent]\ninterval = \"soon\"\n").unwrap_err();
     assert_eq!(err.problems[0].key, "agent.interval");
     assert!(err.problems[0].reason.contains("not a duration"), "{err}");
-    let err = parse("[model]\ntarget_utilization = \"high\"\n").unwrap_err();
-    assert_eq!(err.problems[0].key, "model.target_utilization");
+    let err = parse("[policy]\ntarget_utilization = \"high\"\n").unwrap_err();
+    assert_eq!(err.problems[0].key, "policy.target_utilization");
 }
 
 #[test]

@@ -30,10 +30,12 @@ pub fn host_forecast(cfg: &Config) -> ForecastConfig {
 
 /// The policy configuration for one host's share of the group.
 pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
-    let m = &cfg.model;
+    let m = &cfg.policy;
     PolicyConfig {
         capacity_per_instance: capacity,
         target_utilization: m.target_utilization,
+        shortfall_budget: m.shortfall_budget,
+        scale_in: m.scale_in,
         warmup_s: m.warmup.as_secs_f64(),
         decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
         // A host cannot remove itself; its decisions say whether its share needs more.

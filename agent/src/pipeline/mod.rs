@@ -204,7 +204,7 @@ impl Pipeline {
         if cfg.model.capacity > 0.0 {
             self.capacity = cfg.model.capacity;
         }
-        self.policy = Policy::new(host_policy(&cfg, self.capacity));
+        self.policy.reconfigure(host_policy(&cfg, self.capacity));
         self.cfg = cfg;
         tracing::info!("configuration reloaded");
     }
@@ -260,7 +260,7 @@ impl Pipeline {
                 .last_decision
                 .is_none_or(|t| s.mono.checked_sub(t).is_none_or(|d| d >= interval));
             let excess = demand
-                .is_some_and(|d| d > self.capacity * self.cfg.model.target_utilization)
+                .is_some_and(|d| d > self.capacity * self.cfg.policy.target_utilization)
                 || saturated;
             let reactive = excess && !self.reactive_fired;
             self.reactive_fired = excess;

@@ -1,0 +1,514 @@
+//! The scaling policy shared by the agent, the coordinator and `simulate`.
+//!
+//! Rule (chosen by measurement with shared/eval/sim_eval.py; see the README's "Choosing the
+//! shortfall budget"):
+//! - plan at full capacity for every horizon up to the lead (warm-up + decision interval), and
+//!   spend capacity where it pays: a short sample is priced from the operator's
+//!   `shortfall_budget` and each horizon's forecast is covered as far as one more instance still
+//!   buys its price's worth of certainty (`newsvendor.rs`); the count covers the largest of those;
+//! - horizons before the warm-up, and demand now, are served by instances already asked for: a
+//!   higher count now would arrive after them, so they only hold a scale-in back (a floor on
+//!   current demand at full capacity), they never cause a scale-out;
+//! - saturation means demand is censored (at least what is served now): scale out by a step;
+//! - scale out at once; scale in only to the largest count planned during the stabilisation
+//!   window, by at most `max_scale_in_step` instances per decision; with `scale_in = reactive`
+//!   the plan only ever adds to what target tracking keeps ([`reactive`]), as AWS's predictive
+//!   scaling leaves scale-in to its dynamic policy;
+//! - while the forecast is in cold start or its recent error is worse than the naive
+//!   forecast's by `max_error_ratio`, fall back to target tracking at `target_utilization` and
+//!   say so.
+//!
+//! `target_utilization` has one meaning: the utilisation target tracking runs at, in that
+//! fallback, in `scale_in = reactive` and in the ledger's shadow policy.
+
+mod newsvendor;
+pub mod reactive;
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::forecast::Forecast;
+use newsvendor::{price_of_budget, worth_covering};
+use reactive::Reactive;
+
+/// Predictive, purely reactive, or forecast-only (decides but recommends no change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    /// Plans from the forecast.
+    Predictive,
+    /// Target tracking on current demand only.
+    Reactive,
+    /// Computes the predictive plan and reports it, but recommends keeping the current count.
+    ForecastOnly,
+}
+
+/// What decides a scale-in (`scale_in = "predictive" | "reactive"` in a configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleIn {
+    /// The plan, after the stabilisation window.
+    Predictive,
+    /// Target tracking alone: the plan only ever adds capacity.
+    Reactive,
+}
+
+/// Capacity, budget and limits for one scaled group (or one host's share of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyConfig {
+    /// Demand one instance serves at full capacity (same unit as the demand signal).
+    pub capacity_per_instance: f64,
+    /// Target tracking's utilisation, 0 < u <= 1 (fallback, `scale_in = reactive`, shadow).
+    pub target_utilization: f64,
+    /// Instance warm-up, seconds.
+    pub warmup_s: f64,
+    /// Decision interval, seconds; lead = warmup + interval.
+    pub decision_interval_s: f64,
+    /// Fewest instances.
+    pub min_instances: u32,
+    /// Most instances.
+    pub max_instances: u32,
+    /// Largest scale-in step, instances per decision (or `max_scale_in_fraction` of the
+    /// current count, whichever is larger).
+    pub max_scale_in_step: u32,
+    /// Largest scale-in step as a fraction of the current count per decision.
+    pub max_scale_in_fraction: f64,
+    /// Scale in only after demand allowed it for this long.
+    pub scale_in_stabilization_s: f64,
+    /// Predictive, reactive or forecast-only.
+    pub mode: PolicyMode,
+    /// Fall back to target tracking when the forecast's recent error exceeds the naive
+    /// forecast's by this factor.
+    pub max_error_ratio: f64,
+    /// The share of time the group may run short of full capacity, 0 < b < 0.5 (it prices a
+    /// short sample, see `newsvendor.rs`).
+    pub shortfall_budget: f64,
+    /// What decides a scale-in.
+    pub scale_in: ScaleIn,
+}
+
+/// The default shortfall budget: see the README's "Choosing the shortfall budget" for the
+/// measurements it was chosen by.
+pub const DEFAULT_SHORTFALL_BUDGET: f64 = 0.05;
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            capacity_per_instance: 1.0,
+            target_utilization: 0.7,
+            warmup_s: 300.0,
+            decision_interval_s: 10.0,
+            min_instances: 1,
+            max_instances: 100,
+            max_scale_in_step: 1,
+            max_scale_in_fraction: 0.5,
+            scale_in_stabilization_s: 300.0,
+            mode: PolicyMode::Predictive,
+            max_error_ratio: 1.25,
+            shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
+            scale_in: ScaleIn::Predictive,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// Seconds ahead a decision must plan for.
+    pub fn lead_s(&self) -> f64 {
+        self.warmup_s + self.decision_interval_s
+    }
+
+    /// Target tracking with this configuration's capacity, utilisation and bounds.
+    pub fn target_tracking(&self) -> Reactive {
+        Reactive::new(
+            self.capacity_per_instance,
+            self.target_utilization,
+            self.min_instances,
+            self.max_instances,
+        )
+    }
+}
+
+/// Appends the horizons the policy plans over to `out`: every step of a series of cadence
+/// `step_s` up to the lead, the last one the lead itself (just the lead before the cadence is
+/// known). The live agent and `simulate` both forecast these.
+///
+/// At most [`MAX_LEAD_HORIZONS`]: a longer lead is planned over that many horizons evenly
+/// spaced up to it, so a huge lead (a replay's argument, say) cannot exhaust memory.
+pub fn lead_horizons(step_s: f64, lead_s: f64, out: &mut Vec<f64>) {
+    if step_s <= 0.0 {
+        out.push(lead_s);
+        return;
+    }
+    let steps = (lead_s / step_s).ceil().max(1.0) as usize;
+    if steps > MAX_LEAD_HORIZONS {
+        let step = lead_s / MAX_LEAD_HORIZONS as f64;
+        out.extend((1..=MAX_LEAD_HORIZONS).map(|k| (k as f64 * step).min(lead_s)));
+        return;
+    }
+    out.extend((1..=steps).map(|k| (k as f64 * step_s).min(lead_s)));
+}
+
+/// Most horizons [`lead_horizons`] gives (the forecaster looks no further steps ahead).
+pub const MAX_LEAD_HORIZONS: usize = 1024;
+
+/// What the policy sees at decision time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    /// Unix seconds.
+    pub t: f64,
+    /// Current demand.
+    pub demand: f64,
+    /// Demand is censored (CPU at its limit, accept queue overflowing).
+    pub saturated: bool,
+    /// Instances in service now.
+    pub current_instances: u32,
+}
+
+/// Direction of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Add instances.
+    ScaleOut,
+    /// Keep the count.
+    Hold,
+    /// Remove instances.
+    ScaleIn,
+}
+
+/// A scaling decision with its reason and inputs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// Unix seconds of the observation decided on.
+    pub t: f64,
+    /// Direction relative to `current`.
+    pub action: Action,
+    /// Instances in service when deciding.
+    pub current: u32,
+    /// Instances recommended.
+    pub desired: u32,
+    /// Seconds ahead the decision planned for.
+    pub lead_s: f64,
+    /// Demand observed at `t`.
+    pub demand_now: f64,
+    /// Forecast P50 at the lead (largest up to the lead).
+    pub p50_at_lead: Option<f64>,
+    /// Forecast P90 at the lead (largest up to the lead).
+    pub p90_at_lead: Option<f64>,
+    /// Reactive fallback was used.
+    pub fallback: bool,
+    /// Why, in words, with the numbers that decided it.
+    pub reason: String,
+    /// What the rule computed before forecast-only mode kept the current count.
+    pub planned: u32,
+}
+
+/// A policy with its stabilisation state.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    config: PolicyConfig,
+    /// Recent recommendations, (t, count), decreasing counts (a monotonic queue for the max).
+    window: VecDeque<(f64, u32)>,
+    /// Target tracking, for the fallback's and `scale_in = reactive`'s count.
+    tracking: Reactive,
+    /// The plan's counts over the last warm-up, (t, count), increasing counts (a monotonic
+    /// queue for the minimum): capacity asked for at t serves from t + warm-up, so what serves
+    /// demand now is the least asked for since then.
+    asked: VecDeque<(f64, u32)>,
+    /// How far above the budget's own price a short sample is priced now (natural log, >= 0):
+    /// raised while the realised shortfall runs above the budget, so that the budget is a
+    /// ceiling, and let down again as it falls below.
+    surcharge: f64,
+}
+
+/// How fast the surcharge follows the realised shortfall, per decision.
+const SURCHARGE_GAIN: f64 = 0.05;
+/// The largest surcharge (natural log): a short sample at most this much dearer than the
+/// budget says.
+const SURCHARGE_MAX: f64 = 6.9;
+
+/// The plan's counts from a forecast.
+struct Plan {
+    /// Worth asking for now: the largest covered demand from the warm-up to the lead.
+    ask: u32,
+    /// Must stay in service until new instances are ready: demand now and the horizons before
+    /// the warm-up.
+    keep: u32,
+    /// The covered demand at those horizons, for the reason.
+    covered: f64,
+    /// The largest P50 and P90 up to the lead.
+    p50: f64,
+    p90: f64,
+}
+
+impl Policy {
+    /// A policy with fresh state.
+    pub fn new(config: PolicyConfig) -> Self {
+        let tracking = config.target_tracking();
+        Policy {
+            config,
+            window: VecDeque::new(),
+            tracking,
+            asked: VecDeque::new(),
+            surcharge: 0.0,
+        }
+    }
+
+    /// Updates the surcharge with whether `demand` at `t` found the capacity the plan had made
+    /// ready (the least it asked for over the last warm-up).
+    fn account(&mut self, t: f64, demand: f64) {
+        let since = t - self.config.warmup_s - 1e-9;
+        while self.asked.front().is_some_and(|&(at, _)| at < since) {
+            self.asked.pop_front();
+        }
+        let Some(&(_, ready)) = self.asked.front() else {
+            return;
+        };
+        let cap = self.config.capacity_per_instance.max(f64::MIN_POSITIVE);
+        let short = if demand > f64::from(ready) * cap {
+            1.0
+        } else {
+            0.0
+        };
+        let budget = self.config.shortfall_budget.clamp(1e-6, 0.5);
+        self.surcharge =
+            (self.surcharge + SURCHARGE_GAIN * (short - budget)).clamp(0.0, SURCHARGE_MAX);
+    }
+
+    /// Records the plan's count at `t`: it serves from `t` + warm-up.
+    fn ask(&mut self, t: f64, count: u32) {
+        while self.asked.back().is_some_and(|&(_, n)| n >= count) {
+            self.asked.pop_back();
+        }
+        self.asked.push_back((t, count));
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration (a new capacity per instance, a reload), keeping the
+    /// stabilisation window: a change of settings must not undo a scale-in held back.
+    pub fn reconfigure(&mut self, config: PolicyConfig) {
+        self.tracking = config.target_tracking();
+        self.config = config;
+    }
+
+    /// Records that `count` instances were in force at `t` (a start, a takeover): no scale-in
+    /// below it within the stabilisation window after `t`.
+    pub fn hold(&mut self, t: f64, count: u32) {
+        self.remember(t, count);
+    }
+
+    /// Adds `count` at `t` to the stabilisation window and drops what fell out of it; returns
+    /// the window's largest count.
+    fn remember(&mut self, t: f64, count: u32) -> u32 {
+        while self.window.back().is_some_and(|&(_, n)| n <= count) {
+            self.window.pop_back();
+        }
+        self.window.push_back((t, count));
+        let since = t - self.config.scale_in_stabilization_s;
+        while self.window.front().is_some_and(|&(at, _)| at < since) {
+            self.window.pop_front();
+        }
+        self.window.front().map_or(count, |&(_, n)| n)
+    }
+
+    /// The plan's counts from `forecast`'s points up to the lead.
+    fn plan(&self, forecast: &Forecast, demand: f64) -> Option<Plan> {
+        let c = &self.config;
+        let cap = c.capacity_per_instance.max(f64::MIN_POSITIVE);
+        let lead = c.lead_s();
+        let price = price_of_budget(c.shortfall_budget) * self.surcharge.exp();
+        let mut pts: Vec<&crate::forecast::ForecastPoint> = forecast
+            .points
+            .iter()
+            .filter(|p| p.horizon_s <= lead + 1e-9)
+            .collect();
+        if pts.is_empty() {
+            pts.extend(forecast.at(lead));
+        }
+        let (mut p50, mut p90) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        let (mut ask, mut keep) = (f64::NEG_INFINITY, demand);
+        for p in pts {
+            let q = worth_covering(p, cap, price);
+            p50 = p50.max(p.p50);
+            p90 = p90.max(p.p90);
+            if p.horizon_s < c.warmup_s - 1e-9 {
+                keep = keep.max(q);
+            } else {
+                ask = ask.max(q);
+            }
+        }
+        // A lead shorter than any horizon (no warm-up): the nearest one is what is asked.
+        if !ask.is_finite() {
+            ask = keep;
+        }
+        (ask.is_finite() && p50.is_finite()).then(|| Plan {
+            ask: count(ask / cap),
+            keep: count(keep / cap),
+            covered: ask,
+            p50,
+            p90,
+        })
+    }
+
+    /// Decides the desired instance count at `obs.t`.
+    pub fn decide(&mut self, obs: &Observation, forecast: Option<&Forecast>) -> Decision {
+        let demand = if obs.demand.is_finite() {
+            obs.demand.max(0.0)
+        } else {
+            0.0
+        };
+        let tracked = self.tracking.decide(obs.t, demand);
+        self.account(obs.t, demand);
+        let c = &self.config;
+        let u = c.target_utilization.clamp(0.01, 1.0);
+        let lead = c.lead_s();
+        let current = obs.current_instances;
+        let mut why: Vec<String> = Vec::new();
+        let distrust = forecast.and_then(|f| {
+            if let Some(why) = &f.fallback {
+                return Some(format!("forecast in fallback ({why})"));
+            }
+            match f.error_ratio {
+                Some(r) if r > c.max_error_ratio => Some(format!(
+                    "forecast error {r:.2}x the naive forecast's (limit {:.2})",
+                    c.max_error_ratio
+                )),
+                _ => None,
+            }
+        });
+        let plan = forecast.and_then(|f| self.plan(f, demand));
+        let c = &self.config;
+        let (mut raw, fallback) =
+            match (c.mode, &plan, &distrust) {
+                (PolicyMode::Reactive, ..) => {
+                    why.push(format!(
+                        "reactive: demand {demand:.3} at {:.0}% of {:.3} per instance needs {}",
+                        u * 100.0,
+                        c.capacity_per_instance,
+                        self.tracking.need(demand)
+                    ));
+                    (self.tracking.need(demand), false)
+                }
+                (_, Some(p), None) => {
+                    let planned = p.ask.max(p.keep.min(current));
+                    why.push(format!(
+                    "planned for {lead:.0} s ahead at full capacity: {:.3} worth covering needs {} \
+                     (P50 {:.3}, P90 {:.3}; shortfall budget {:.1}%{}); {} must stay until new \
+                     instances are ready",
+                    p.covered,
+                    p.ask,
+                    p.p50,
+                    p.p90,
+                    c.shortfall_budget * 100.0,
+                    if self.surcharge > 0.01 {
+                        format!(", short more often than it: priced {:.1}x", self.surcharge.exp())
+                    } else {
+                        String::new()
+                    },
+                    p.keep
+                ));
+                    (planned, false)
+                }
+                _ => {
+                    let need = self.tracking.need(demand);
+                    why.push(format!(
+                        "reactive fallback ({}): demand {demand:.3} at {:.0}% needs {need}",
+                        distrust.as_deref().unwrap_or("no forecast"),
+                        u * 100.0
+                    ));
+                    (need, true)
+                }
+            };
+        if obs.saturated {
+            let bump = current.saturating_add((current / 10).max(1));
+            if bump > raw {
+                why.push(format!(
+                    "saturated: demand is censored, scaling out to {bump}"
+                ));
+                raw = bump;
+            }
+        }
+        let hi = c.max_instances.max(c.min_instances);
+        let raw = raw.clamp(c.min_instances, hi);
+
+        // Stabilisation: the largest recommendation of the window.
+        let held = self.remember(obs.t, raw);
+        let c = &self.config;
+        let mut desired = if raw >= current {
+            raw
+        } else if held >= current {
+            why.push(format!(
+                "scale-in to {raw} held: {held} was needed within the last {:.0} s",
+                c.scale_in_stabilization_s
+            ));
+            current
+        } else {
+            let by_fraction =
+                (current as f64 * c.max_scale_in_fraction.clamp(0.0, 1.0)).ceil() as u32;
+            let step = c.max_scale_in_step.max(by_fraction).max(1);
+            let d = held.max(current.saturating_sub(step));
+            if d > held {
+                why.push(format!("scale-in limited to {step} per decision"));
+            }
+            d
+        };
+        if c.scale_in == ScaleIn::Reactive && desired < current && desired < tracked {
+            why.push(format!(
+                "scale-in left to target tracking, which keeps {}",
+                tracked.min(current)
+            ));
+            desired = desired.max(tracked.min(current));
+        }
+        let desired = desired.clamp(c.min_instances, hi);
+        if desired == c.max_instances && raw >= hi {
+            why.push(format!("capped at max {hi}"));
+        }
+        let planned = desired;
+        self.ask(obs.t, planned);
+        let c = &self.config;
+        let desired = if c.mode == PolicyMode::ForecastOnly {
+            why.push(format!(
+                "forecast-only: would set {planned}, keeping {current}"
+            ));
+            current
+        } else {
+            desired
+        };
+        let action = match desired.cmp(&current) {
+            std::cmp::Ordering::Greater => Action::ScaleOut,
+            std::cmp::Ordering::Less => Action::ScaleIn,
+            std::cmp::Ordering::Equal => Action::Hold,
+        };
+        Decision {
+            t: obs.t,
+            action,
+            current,
+            desired,
+            lead_s: lead,
+            demand_now: demand,
+            p50_at_lead: plan.as_ref().map(|p| p.p50),
+            p90_at_lead: plan.as_ref().map(|p| p.p90),
+            fallback,
+            reason: why.join("; "),
+            planned,
+        }
+    }
+}
+
+/// The instances `x` instances' worth of demand needs (0 for nothing or nonsense).
+fn count(x: f64) -> u32 {
+    let n = (x - 1e-9).ceil();
+    if n.is_finite() && n > 0.0 {
+        n.min(u32::MAX as f64) as u32
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests;

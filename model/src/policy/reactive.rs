@@ -1,0 +1,78 @@
+//! Target tracking as operators run it today (an AWS target-tracking policy, an HPA): the count
+//! that keeps current demand at the target utilisation, scaled in only to the largest count
+//! needed during the last five minutes. It is the reference the plan is judged against (the
+//! ledger's shadow), and what scales in when `scale_in = "reactive"`. The same rule as
+//! `shared/eval/sim_eval.py`'s reactive policy.
+
+use std::collections::VecDeque;
+
+/// How long target tracking keeps a count after demand stopped needing it, seconds.
+pub const HOLD_S: f64 = 300.0;
+
+/// Target tracking's state: its counts of the last [`HOLD_S`].
+#[derive(Debug, Clone)]
+pub struct Reactive {
+    capacity_per_instance: f64,
+    utilization: f64,
+    bounds: (u32, u32),
+    /// (t, count), decreasing counts: a monotonic queue for the window's maximum.
+    window: VecDeque<(f64, u32)>,
+}
+
+impl Reactive {
+    /// Target tracking at `utilization` of instances serving `capacity_per_instance`, between
+    /// `min` and `max` instances.
+    pub fn new(capacity_per_instance: f64, utilization: f64, min: u32, max: u32) -> Reactive {
+        Reactive {
+            capacity_per_instance: capacity_per_instance.max(f64::MIN_POSITIVE),
+            utilization: utilization.clamp(0.01, 1.0),
+            bounds: (min, max.max(min)),
+            window: VecDeque::new(),
+        }
+    }
+
+    /// The count that keeps `demand` at the target utilisation, before the hold.
+    pub fn need(&self, demand: f64) -> u32 {
+        let x = demand.max(0.0) / (self.capacity_per_instance * self.utilization);
+        let n = (x - 1e-9).ceil();
+        let n = if n.is_finite() && n > 0.0 {
+            n.min(u32::MAX as f64) as u32
+        } else {
+            0
+        };
+        n.clamp(self.bounds.0, self.bounds.1)
+    }
+
+    /// Target tracking's count at `t` for `demand`: the largest need of the last [`HOLD_S`].
+    pub fn decide(&mut self, t: f64, demand: f64) -> u32 {
+        let need = self.need(demand);
+        while self.window.back().is_some_and(|&(_, n)| n <= need) {
+            self.window.pop_back();
+        }
+        self.window.push_back((t, need));
+        while self
+            .window
+            .front()
+            .is_some_and(|&(at, _)| at < t - HOLD_S - 1e-9)
+        {
+            self.window.pop_front();
+        }
+        self.window.front().map_or(need, |&(_, n)| n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_the_target_and_holds_five_minutes() {
+        let mut r = Reactive::new(10.0, 0.5, 1, 100);
+        assert_eq!(r.decide(0.0, 52.0), 11);
+        assert_eq!(r.decide(60.0, 4.0), 11, "held");
+        assert_eq!(r.decide(300.0, 4.0), 11, "still within five minutes");
+        assert_eq!(r.decide(301.0, 4.0), 1);
+        assert_eq!(r.decide(302.0, 0.0), 1, "never below min");
+        assert_eq!(r.decide(303.0, 1e12), 100, "never above max");
+    }
+}

@@ -1,0 +1,299 @@
+//! The policy's tests: decisions on hand-made forecasts.
+
+use super::*;
+use crate::forecast::{Forecast, ForecastPoint};
+
+fn cfg() -> PolicyConfig {
+    PolicyConfig {
+        capacity_per_instance: 10.0,
+        target_utilization: 0.5,
+        warmup_s: 60.0,
+        decision_interval_s: 10.0,
+        min_instances: 2,
+        max_instances: 20,
+        max_scale_in_step: 1,
+        max_scale_in_fraction: 0.0,
+        scale_in_stabilization_s: 300.0,
+        ..PolicyConfig::default()
+    }
+}
+
+#[test]
+fn lead_horizons_step_to_the_lead_and_are_bounded() {
+    let mut h = Vec::new();
+    lead_horizons(10.0, 35.0, &mut h);
+    assert_eq!(h, [10.0, 20.0, 30.0, 35.0]);
+    for lead in [1.0e7, 1.0e13, f64::INFINITY] {
+        h.clear();
+        lead_horizons(10.0, lead, &mut h);
+        assert_eq!(h.len(), MAX_LEAD_HORIZONS, "{lead}");
+        assert_eq!(h.last(), Some(&lead));
+    }
+}
+
+fn fc(p50: f64, p90: f64) -> Forecast {
+    Forecast {
+        origin: 0.0,
+        points: vec![ForecastPoint {
+            horizon_s: 70.0,
+            p50,
+            p90,
+            p99: p90 * 1.2,
+        }],
+        model: "ets",
+        fallback: None,
+        error_ratio: Some(0.8),
+        season_s: None,
+    }
+}
+
+/// A forecast a tenth of an instance wide around `p50`, at the lead.
+fn narrow(p50: f64) -> Forecast {
+    let mut f = fc(p50, p50 + 0.1);
+    f.points[0].p99 = p50 + 0.2;
+    f
+}
+
+fn obs(t: f64, demand: f64, current: u32) -> Observation {
+    Observation {
+        t,
+        demand,
+        saturated: false,
+        current_instances: current,
+    }
+}
+
+#[test]
+fn plans_at_full_capacity_as_far_as_the_budget_prices_it() {
+    // P50 40, P90 90, P99 108: about 4 instances wide per unit of z, so a 2% budget covers
+    // less than P90 and a 0.1% one more, all at full capacity (no target utilisation).
+    let f = fc(40.0, 90.0);
+    let at = |budget: f64| {
+        Policy::new(PolicyConfig {
+            shortfall_budget: budget,
+            ..cfg()
+        })
+        .decide(&obs(0.0, 10.0, 2), Some(&f))
+    };
+    let (loose, tight) = (at(0.2), at(0.001));
+    assert!(
+        loose.desired < 9 && tight.desired > 9,
+        "{loose:?} {tight:?}"
+    );
+    assert!(
+        loose.reason.contains("at full capacity"),
+        "{}",
+        loose.reason
+    );
+    assert!(!loose.fallback);
+    assert_eq!(loose.p90_at_lead, Some(90.0));
+    // A narrow forecast is covered far up its tail.
+    let d = at(0.02);
+    let tight = Policy::new(cfg()).decide(&obs(0.0, 10.0, 2), Some(&narrow(40.0)));
+    assert!(tight.desired == 5 && d.desired >= 5, "{tight:?}");
+}
+
+#[test]
+fn demand_now_and_horizons_before_the_warm_up_hold_a_scale_in_but_ask_for_nothing() {
+    // Demand now needs 8 at full capacity; the forecast past the warm-up needs 3.
+    let mut f = narrow(25.0);
+    f.points.insert(
+        0,
+        ForecastPoint {
+            horizon_s: 30.0,
+            p50: 75.0,
+            p90: 76.0,
+            p99: 77.0,
+        },
+    );
+    let d = Policy::new(cfg()).decide(&obs(0.0, 71.0, 2), Some(&f));
+    assert_eq!(
+        d.desired, 3,
+        "instances asked now arrive too late: {}",
+        d.reason
+    );
+    let d = Policy::new(cfg()).decide(&obs(0.0, 71.0, 9), Some(&f));
+    assert_eq!(d.desired, 8, "but no scale-in below what serves until then");
+}
+
+#[test]
+fn scale_out_at_once_scale_in_after_the_window_by_steps() {
+    let mut p = Policy::new(cfg());
+    let d = p.decide(&obs(0.0, 100.0, 2), Some(&fc(190.0, 195.0)));
+    assert_eq!(d.desired, 20);
+    let mut cur = d.desired;
+    let mut t = 10.0;
+    while t < 300.0 {
+        let d = p.decide(&obs(t, 10.0, cur), Some(&fc(10.0, 12.0)));
+        assert_eq!(d.desired, 20, "at {t}: {}", d.reason);
+        cur = d.desired;
+        t += 10.0;
+    }
+    let d = p.decide(&obs(310.0, 10.0, cur), Some(&fc(10.0, 12.0)));
+    assert_eq!((d.desired, d.action), (19, Action::ScaleIn), "{}", d.reason);
+    assert!(d.reason.contains("limited"));
+}
+
+#[test]
+fn min_max_and_saturation() {
+    let mut p = Policy::new(cfg());
+    let d = p.decide(&obs(0.0, 0.0, 2), Some(&fc(0.0, 0.0)));
+    assert_eq!(d.desired, 2);
+    let d = p.decide(&obs(1.0, 1e6, 2), Some(&fc(1e6, 1e6)));
+    assert_eq!(d.desired, 20);
+    assert!(d.reason.contains("max"));
+    let mut p = Policy::new(cfg());
+    let sat = Observation {
+        t: 0.0,
+        demand: 5.0,
+        saturated: true,
+        current_instances: 4,
+    };
+    let d = p.decide(&sat, Some(&fc(5.0, 6.0)));
+    assert_eq!(d.desired, 5);
+    assert!(d.reason.contains("saturated"));
+}
+
+#[test]
+fn falls_back_to_reactive_when_the_forecast_is_distrusted() {
+    let mut p = Policy::new(cfg());
+    let mut bad = fc(1000.0, 1000.0);
+    bad.error_ratio = Some(3.0);
+    let d = p.decide(&obs(0.0, 30.0, 2), Some(&bad));
+    assert!(
+        d.fallback && d.reason.contains("reactive fallback"),
+        "{}",
+        d.reason
+    );
+    assert_eq!(d.desired, 6);
+    let mut cold = fc(1000.0, 1000.0);
+    cold.fallback = Some("cold start".into());
+    let d = Policy::new(cfg()).decide(&obs(0.0, 30.0, 2), Some(&cold));
+    assert!(d.fallback && d.desired == 6);
+    let d = Policy::new(cfg()).decide(&obs(0.0, 30.0, 2), None);
+    assert!(d.fallback && d.desired == 6);
+}
+
+/// The count the predictive plan sets for `fc(40, 90)` at `budget`, from 2 instances.
+fn at_budget(budget: f64) -> u32 {
+    Policy::new(PolicyConfig {
+        shortfall_budget: budget,
+        ..cfg()
+    })
+    .decide(&obs(0.0, 10.0, 2), Some(&fc(40.0, 90.0)))
+    .desired
+}
+
+#[test]
+fn forecast_only_and_reactive_modes() {
+    let mut p = Policy::new(PolicyConfig {
+        mode: PolicyMode::ForecastOnly,
+        ..cfg()
+    });
+    let d = p.decide(&obs(0.0, 10.0, 3), Some(&fc(40.0, 90.0)));
+    assert_eq!((d.desired, d.action), (3, Action::Hold));
+    assert_eq!(
+        d.planned,
+        at_budget(DEFAULT_SHORTFALL_BUDGET),
+        "what the plan would have set"
+    );
+    assert!(d.reason.contains("forecast-only"));
+    let mut p = Policy::new(PolicyConfig {
+        mode: PolicyMode::Reactive,
+        ..cfg()
+    });
+    let d = p.decide(&obs(0.0, 30.0, 3), Some(&fc(400.0, 900.0)));
+    assert_eq!(d.desired, 6);
+    assert!(!d.fallback && d.reason.starts_with("reactive"));
+}
+
+#[test]
+fn cost_falls_as_the_budget_rises() {
+    let f = fc(40.0, 90.0);
+    let counts: Vec<u32> = [0.001, 0.01, 0.05, 0.2]
+        .iter()
+        .map(|&b| {
+            Policy::new(PolicyConfig {
+                shortfall_budget: b,
+                ..cfg()
+            })
+            .decide(&obs(0.0, 1.0, 2), Some(&f))
+            .desired
+        })
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    assert!(counts[0] > counts[3], "{counts:?}");
+}
+
+#[test]
+fn with_reactive_scale_in_the_plan_only_adds_to_target_tracking() {
+    let mut p = Policy::new(PolicyConfig {
+        scale_in: ScaleIn::Reactive,
+        scale_in_stabilization_s: 0.0,
+        max_scale_in_step: 20,
+        ..cfg()
+    });
+    // Demand 60 at 50% of 10 needs 12 by target tracking; the forecast says 3.
+    let d = p.decide(&obs(0.0, 60.0, 15), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 12, "{}", d.reason);
+    assert!(d.reason.contains("target tracking"), "{}", d.reason);
+    // Target tracking holds its count five minutes, then lets go.
+    let d = p.decide(&obs(200.0, 5.0, 12), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 12);
+    let d = p.decide(&obs(301.0, 5.0, 12), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 3, "{}", d.reason);
+    // It never holds back a scale-out.
+    let d = p.decide(&obs(302.0, 5.0, 3), Some(&narrow(195.0)));
+    assert_eq!(d.desired, 20);
+}
+
+#[test]
+fn a_held_count_or_a_new_configuration_keeps_the_window() {
+    let mut p = Policy::new(cfg());
+    p.hold(0.0, 12);
+    let d = p.decide(&obs(10.0, 1.0, 12), Some(&narrow(1.0)));
+    assert_eq!(d.desired, 12, "held since start: {}", d.reason);
+    p.reconfigure(PolicyConfig {
+        capacity_per_instance: 20.0,
+        ..cfg()
+    });
+    let d = p.decide(&obs(20.0, 1.0, 12), Some(&narrow(1.0)));
+    assert_eq!(
+        d.desired, 12,
+        "still held after a new capacity: {}",
+        d.reason
+    );
+    let d = p.decide(&obs(301.0, 1.0, 12), Some(&narrow(1.0)));
+    assert_eq!(d.desired, 11, "then by steps: {}", d.reason);
+}
+
+#[test]
+fn running_short_more_often_than_the_budget_raises_the_plan() {
+    let f = fc(40.0, 90.0);
+    let mut p = Policy::new(cfg());
+    let first = p.decide(&obs(0.0, 10.0, 2), Some(&f));
+    // Demand keeps finding too little ready capacity.
+    let mut d = first.clone();
+    for i in 1..=100 {
+        d = p.decide(&obs(f64::from(i) * 10.0, 150.0, d.desired), Some(&f));
+    }
+    assert!(
+        d.desired > first.desired,
+        "{} then {}",
+        first.desired,
+        d.desired
+    );
+    assert!(
+        d.reason.contains("short more often than it"),
+        "{}",
+        d.reason
+    );
+    // Within its budget a plan is never priced below it.
+    let mut p = Policy::new(cfg());
+    let mut d = p.decide(&obs(0.0, 10.0, 2), Some(&f));
+    for i in 1..=100 {
+        d = p.decide(&obs(f64::from(i) * 10.0, 1.0, d.desired), Some(&f));
+    }
+    assert_eq!(d.desired, first.desired, "{}", d.reason);
+    assert!(!d.reason.contains("short more often"), "{}", d.reason);
+}
