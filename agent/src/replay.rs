@@ -10,6 +10,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use headroom_model::replay::{self, Origins};
+use headroom_model::ledger::Hour;
 use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode, ScaleIn};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -222,6 +223,8 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if fallbacks > 0 {
         println!("reactive fallback: {fallbacks} decisions (cold start or distrusted forecast)");
     }
+    let ledger = replay::ledger(&tr.times, &tr.values, &decisions, &config);
+    print!("{}", ledger_text(&ledger, &config));
     if let Some(path) = &args.plot {
         let demand = plot::Line {
             label: "demand",
@@ -247,6 +250,39 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         write_file(path, &plot::render(&title, None, &[demand, capacity]))?;
     }
     Ok(())
+}
+
+/// The ledger of a replay, as `simulate` prints it.
+fn ledger_text(l: &Hour, config: &PolicyConfig) -> String {
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v));
+    let share = |s: f64| {
+        if l.observed_s > 0.0 {
+            100.0 * s / l.observed_s
+        } else {
+            0.0
+        }
+    };
+    format!(
+        "ledger, next to target tracking at {:.0}% on the same demand:\n  \
+         instance-hours: plan {:.1}, target tracking {:.1} ({})\n  \
+         under-provisioned: plan {:.2}% of the time ({:.1} min), target tracking {:.2}% ({:.1} min)\n  \
+         forecast at the lead ({:.0} s): MAPE {} ({} scored, {} at zero demand left out), WAPE {}, P90 coverage {}\n",
+        100.0 * config.target_utilization,
+        l.plan_instance_hours(),
+        l.shadow_instance_hours(),
+        l.cost_ratio()
+            .map_or_else(|| "-".into(), |r| format!("{r:.2}x")),
+        share(l.plan_short_s),
+        l.plan_short_s / 60.0,
+        share(l.shadow_short_s),
+        l.shadow_short_s / 60.0,
+        config.lead_s(),
+        pct(l.mape()),
+        l.scored,
+        l.zero_actuals,
+        pct(l.wape()),
+        pct(l.p90_coverage()),
+    )
 }
 
 fn read_trace(path: &Path) -> anyhow::Result<trace::Trace> {

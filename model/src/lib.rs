@@ -10,14 +10,18 @@
 //!   inputs; keeps its stabilisation window.
 //! - [`replay`]: strictly causal `backtest` and `simulate` over in-memory series, plus
 //!   `summarize` and `median_step`.
+//! - [`Ledger`]: what a plan spent and how often it fell short next to target tracking on the
+//!   same demand, and the forecast's error at the lead, per hour.
 //!
 //! The names and fields above are a stable contract for the agent and the coordinator.
 
 pub mod forecast;
+pub mod ledger;
 pub mod policy;
 pub mod replay;
 
 pub use forecast::{Forecast, ForecastConfig, ForecastPoint, Forecaster};
+pub use ledger::Ledger;
 pub use policy::{
     Action, Decision, Observation, Policy, PolicyConfig, PolicyMode, ScaleIn, lead_horizons,
 };

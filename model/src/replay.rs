@@ -2,9 +2,8 @@
 //! Every row is observed in order and a forecast or decision at a row uses only the rows up
 //! to it.
 
-use std::collections::VecDeque;
-
 use crate::forecast::{ForecastConfig, Forecaster};
+use crate::ledger::{Hour, Ledger, Ready};
 use crate::policy::{Decision, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons};
 
 /// One backtest output row.
@@ -169,7 +168,7 @@ pub fn summarize(
 ) -> Summary {
     let n = times.len().min(values.len()).min(plan.len());
     let step = median_step(times);
-    let mut ready_q: VecDeque<(f64, u32)> = VecDeque::new();
+    let mut ready = Ready::default();
     let mut s = Summary {
         instance_hours: 0.0,
         under_fraction: 0.0,
@@ -196,18 +195,7 @@ pub fn summarize(
                 s.scale_outs += 1;
             }
         }
-        // Ready = the smallest count asked for over the warm-up window (monotonic min-queue).
-        while ready_q.back().is_some_and(|&(_, c)| c >= d) {
-            ready_q.pop_back();
-        }
-        ready_q.push_back((t, d));
-        while ready_q
-            .front()
-            .is_some_and(|&(tt, _)| tt < t - config.warmup_s - 1e-9)
-        {
-            ready_q.pop_front();
-        }
-        let ready = ready_q.front().map_or(d, |&(_, c)| c) as f64 * config.capacity_per_instance;
+        let ready = f64::from(ready.ask(t, d, config.warmup_s)) * config.capacity_per_instance;
         let demand = values[i].max(0.0);
         total += demand;
         if demand > ready + 1e-9 {
@@ -223,6 +211,36 @@ pub fn summarize(
         s.lost_fraction = lost / total;
     }
     s
+}
+
+/// The ledger of a replayed plan: its decisions against the demand, next to target tracking
+/// on the same demand, summed over the whole trace. A row's decision is in force until the next
+/// row (the last one for a median step; a gap counts at most four steps, as [`summarize`]).
+pub fn ledger(
+    times: &[f64],
+    values: &[f64],
+    decisions: &[Decision],
+    config: &PolicyConfig,
+) -> Hour {
+    let n = times.len().min(values.len()).min(decisions.len());
+    let step = median_step(times);
+    let mut ledger = Ledger::new(config);
+    let mut total = Hour::default();
+    for i in 0..n {
+        let dt = if i + 1 < n {
+            (times[i + 1] - times[i]).min(4.0 * step)
+        } else {
+            step
+        };
+        let d = &decisions[i];
+        if let Some(h) = ledger.record(times[i], dt, values[i], d.planned, d.at_lead) {
+            total.add(&h);
+        }
+    }
+    if let Some(h) = ledger.take_open() {
+        total.add(&h);
+    }
+    total
 }
 
 /// Median spacing of a series, seconds (1 for fewer than two points).

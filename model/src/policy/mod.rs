@@ -196,6 +196,9 @@ pub struct Decision {
     pub p50_at_lead: Option<f64>,
     /// Forecast P90 at the lead (largest up to the lead).
     pub p90_at_lead: Option<f64>,
+    /// The forecast at the lead itself, (P50, P90), to score the forecast against the demand
+    /// that comes (the ledger).
+    pub at_lead: Option<(f64, f64)>,
     /// Reactive fallback was used.
     pub fallback: bool,
     /// Why, in words, with the numbers that decided it.
@@ -491,6 +494,7 @@ impl Policy {
             desired,
             lead_s: lead,
             demand_now: demand,
+            at_lead: forecast.and_then(|f| f.at(lead)).map(|p| (p.p50, p.p90)),
             p50_at_lead: plan.as_ref().map(|p| p.p50),
             p90_at_lead: plan.as_ref().map(|p| p.p90),
             fallback,

@@ -1,0 +1,318 @@
+//! The ledger: what the plan spent and how often it fell short, next to target tracking run on
+//! the same demand (the shadow), and how good the forecast was at the lead, accumulated per
+//! hour. It is the evidence an operator reads before letting headroom act: `simulate` prints it,
+//! the agent keeps it for its host's share and the coordinator for each group.
+//!
+//! Judged as `shared/eval/sim_eval.py` judges a plan: capacity asked for at t serves from
+//! t + warm-up and a scale-in is at once, so what is ready at t is the least asked for over the
+//! last warm-up; a sample is short when demand exceeds that at full capacity. Both counts are
+//! paid from the moment they are asked for (warming instances included). The shadow is
+//! [`Reactive`]: the count that keeps demand at the target utilisation, scaled in only to the
+//! largest count of the last five minutes.
+//!
+//! The forecast at the lead is scored against the demand observed when its target time comes:
+//! MAPE as AWS defines it, the mean of `|actual - forecast| / actual` over the scored samples
+//! whose actual is above zero (the others are counted as skipped), WAPE
+//! `sum |actual - forecast| / sum actual`, and the share of actuals at or below the P90.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::PolicyConfig;
+use crate::policy::reactive::Reactive;
+
+/// Seconds in a ledger entry.
+pub const HOUR_S: f64 = 3600.0;
+
+/// One hour of the ledger (or a sum of hours). Every field adds up across hours and across the
+/// parts of an hour written at different times (a restart), so stored hours merge by summing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hour {
+    /// Start of the hour, unix seconds (a multiple of 3600); of the first hour in a sum.
+    pub start: i64,
+    /// Seconds of demand observed.
+    pub observed_s: f64,
+    /// Instance-seconds the plan asked for.
+    pub plan_instance_s: f64,
+    /// Instance-seconds target tracking would have asked for.
+    pub shadow_instance_s: f64,
+    /// Seconds the plan's ready capacity fell short of demand.
+    pub plan_short_s: f64,
+    /// Seconds target tracking's ready capacity would have fallen short.
+    pub shadow_short_s: f64,
+    /// Forecasts at the lead scored against the demand at their target time.
+    pub scored: u64,
+    /// Sum of `|actual - P50|` over the scored forecasts.
+    pub abs_error: f64,
+    /// Sum of the actuals scored.
+    pub actual: f64,
+    /// Sum of `|actual - P50| / actual` over the scored forecasts whose actual is above zero.
+    pub pct_error: f64,
+    /// Scored forecasts whose actual was zero (left out of the MAPE).
+    pub zero_actuals: u64,
+    /// Scored forecasts whose actual was at or below their P90.
+    pub p90_covered: u64,
+}
+
+impl Hour {
+    /// Adds `other` into this sum (the earliest start stays).
+    pub fn add(&mut self, other: &Hour) {
+        if self.observed_s == 0.0 && self.scored == 0 || other.start < self.start {
+            self.start = other.start;
+        }
+        self.observed_s += other.observed_s;
+        self.plan_instance_s += other.plan_instance_s;
+        self.shadow_instance_s += other.shadow_instance_s;
+        self.plan_short_s += other.plan_short_s;
+        self.shadow_short_s += other.shadow_short_s;
+        self.scored += other.scored;
+        self.abs_error += other.abs_error;
+        self.actual += other.actual;
+        self.pct_error += other.pct_error;
+        self.zero_actuals += other.zero_actuals;
+        self.p90_covered += other.p90_covered;
+    }
+
+    /// Instance-hours the plan asked for.
+    pub fn plan_instance_hours(&self) -> f64 {
+        self.plan_instance_s / HOUR_S
+    }
+
+    /// Instance-hours target tracking would have asked for.
+    pub fn shadow_instance_hours(&self) -> f64 {
+        self.shadow_instance_s / HOUR_S
+    }
+
+    /// The plan's cost over target tracking's (`None` before either spent anything).
+    pub fn cost_ratio(&self) -> Option<f64> {
+        (self.shadow_instance_s > 0.0).then(|| self.plan_instance_s / self.shadow_instance_s)
+    }
+
+    /// MAPE of the forecast at the lead, over the scored samples whose actual was above zero.
+    pub fn mape(&self) -> Option<f64> {
+        let rows = self.scored - self.zero_actuals;
+        (rows > 0).then(|| self.pct_error / rows as f64)
+    }
+
+    /// WAPE of the forecast at the lead.
+    pub fn wape(&self) -> Option<f64> {
+        (self.actual > 0.0).then(|| self.abs_error / self.actual)
+    }
+
+    /// Share of the scored actuals at or below their P90.
+    pub fn p90_coverage(&self) -> Option<f64> {
+        (self.scored > 0).then(|| self.p90_covered as f64 / self.scored as f64)
+    }
+}
+
+/// The least count asked for over a warm-up: what is ready to serve.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ready {
+    /// (t, count), increasing counts: a monotonic queue for the minimum.
+    asked: VecDeque<(f64, u32)>,
+}
+
+impl Ready {
+    /// Records `count` asked for at `t` and returns what serves at `t`.
+    pub(crate) fn ask(&mut self, t: f64, count: u32, warmup_s: f64) -> u32 {
+        while self.asked.back().is_some_and(|&(_, n)| n >= count) {
+            self.asked.pop_back();
+        }
+        self.asked.push_back((t, count));
+        while self
+            .asked
+            .front()
+            .is_some_and(|&(at, _)| at < t - warmup_s - 1e-9)
+        {
+            self.asked.pop_front();
+        }
+        self.asked.front().map_or(count, |&(_, n)| n)
+    }
+}
+
+/// The ledger of one plan (a host's share, a group, a replay).
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    capacity_per_instance: f64,
+    warmup_s: f64,
+    lead_s: f64,
+    shadow: Reactive,
+    plan_ready: Ready,
+    shadow_ready: Ready,
+    /// Forecasts at the lead waiting for their target time: (target t, P50, P90).
+    pending: VecDeque<(f64, f64, f64)>,
+    open: Option<Hour>,
+}
+
+impl Ledger {
+    /// A ledger for plans made with `config` (its capacity, warm-up, lead, and target tracking
+    /// at its `target_utilization` as the shadow).
+    pub fn new(config: &PolicyConfig) -> Ledger {
+        Ledger {
+            capacity_per_instance: config.capacity_per_instance.max(f64::MIN_POSITIVE),
+            warmup_s: config.warmup_s,
+            lead_s: config.lead_s(),
+            shadow: config.target_tracking(),
+            plan_ready: Ready::default(),
+            shadow_ready: Ready::default(),
+            pending: VecDeque::new(),
+            open: None,
+        }
+    }
+
+    /// Follows a new configuration (a capacity per instance that moved, a reload) from now on.
+    pub fn reconfigure(&mut self, config: &PolicyConfig) {
+        self.capacity_per_instance = config.capacity_per_instance.max(f64::MIN_POSITIVE);
+        self.warmup_s = config.warmup_s;
+        self.lead_s = config.lead_s();
+        self.shadow = config.target_tracking();
+    }
+
+    /// Records the decision at `t`, in force for `dt` seconds: the demand seen, the count the
+    /// plan asked for, and its forecast at the lead (P50, P90) if it had one. Returns the hour
+    /// that closed, if `t` started a new one.
+    pub fn record(
+        &mut self,
+        t: f64,
+        dt: f64,
+        demand: f64,
+        planned: u32,
+        at_lead: Option<(f64, f64)>,
+    ) -> Option<Hour> {
+        let start = ((t / HOUR_S).floor() * HOUR_S) as i64;
+        let closed = match self.open {
+            Some(h) if h.start != start => self.open.replace(Hour {
+                start,
+                ..Hour::default()
+            }),
+            Some(_) => None,
+            None => {
+                self.open = Some(Hour {
+                    start,
+                    ..Hour::default()
+                });
+                None
+            }
+        };
+        let demand = if demand.is_finite() {
+            demand.max(0.0)
+        } else {
+            0.0
+        };
+        let dt = if dt.is_finite() { dt.max(0.0) } else { 0.0 };
+        let shadow = self.shadow.decide(t, demand);
+        let plan_ready = self.plan_ready.ask(t, planned, self.warmup_s);
+        let shadow_ready = self.shadow_ready.ask(t, shadow, self.warmup_s);
+        let cap = self.capacity_per_instance;
+        let mut scored = Hour::default();
+        while self.pending.front().is_some_and(|&(target, ..)| target <= t + 1e-9) {
+            let Some((_, p50, p90)) = self.pending.pop_front() else {
+                break;
+            };
+            let err = (demand - p50).abs();
+            scored.scored += 1;
+            scored.abs_error += err;
+            scored.actual += demand;
+            if demand > 0.0 {
+                scored.pct_error += err / demand;
+            } else {
+                scored.zero_actuals += 1;
+            }
+            scored.p90_covered += u64::from(demand <= p90 + 1e-9);
+        }
+        if let Some((p50, p90)) = at_lead
+            && p50.is_finite()
+            && p90.is_finite()
+        {
+            self.pending.push_back((t + self.lead_s, p50, p90));
+        }
+        let h = self.open.as_mut()?;
+        h.observed_s += dt;
+        h.plan_instance_s += f64::from(planned) * dt;
+        h.shadow_instance_s += f64::from(shadow) * dt;
+        if demand > f64::from(plan_ready) * cap + 1e-9 {
+            h.plan_short_s += dt;
+        }
+        if demand > f64::from(shadow_ready) * cap + 1e-9 {
+            h.shadow_short_s += dt;
+        }
+        scored.start = h.start;
+        h.add(&scored);
+        closed
+    }
+
+    /// The hour being filled, taken out (at a stop, to store it part-full).
+    pub fn take_open(&mut self) -> Option<Hour> {
+        self.open.take()
+    }
+
+    /// The hour being filled.
+    pub fn open(&self) -> Option<&Hour> {
+        self.open.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> PolicyConfig {
+        PolicyConfig {
+            capacity_per_instance: 10.0,
+            target_utilization: 0.5,
+            warmup_s: 60.0,
+            decision_interval_s: 60.0,
+            min_instances: 1,
+            max_instances: 100,
+            ..PolicyConfig::default()
+        }
+    }
+
+    #[test]
+    fn costs_and_shortfalls_are_judged_with_the_warm_up() {
+        let mut l = Ledger::new(&config());
+        // Minute 0: demand 15 with 2 asked for (ready: 2, 20 of capacity). Minute 1: demand 35,
+        // 4 asked for but only 2 ready (asked a minute ago serve from now, so 2). Minute 2: 4 ready.
+        for (i, (demand, planned)) in [(15.0, 2), (35.0, 4), (35.0, 4)].iter().enumerate() {
+            l.record(i as f64 * 60.0, 60.0, *demand, *planned, None);
+        }
+        let h = *l.open().unwrap();
+        assert_eq!(h.observed_s, 180.0);
+        assert_eq!(h.plan_instance_s, 600.0);
+        assert_eq!(h.plan_short_s, 60.0, "short the minute the new ones were warming");
+        // Target tracking at 50%: 3, then 7 (held): 3 ready at minute 1 (30 < 35: short), 7 at 2.
+        assert_eq!(h.shadow_instance_s, 60.0 * (3.0 + 7.0 + 7.0));
+        assert_eq!(h.shadow_short_s, 60.0);
+        assert_eq!(h.cost_ratio(), Some(600.0 / 1020.0));
+    }
+
+    #[test]
+    fn the_forecast_at_the_lead_is_scored_when_its_target_comes() {
+        let mut l = Ledger::new(&config());
+        // Lead 120 s: the forecast made at 0 is scored at 120, the one at 60 at 180.
+        l.record(0.0, 60.0, 10.0, 1, Some((20.0, 30.0)));
+        l.record(60.0, 60.0, 10.0, 1, Some((10.0, 12.0)));
+        l.record(120.0, 60.0, 25.0, 1, None);
+        l.record(180.0, 60.0, 0.0, 1, None);
+        let h = *l.open().unwrap();
+        assert_eq!(h.scored, 2);
+        assert_eq!(h.zero_actuals, 1);
+        assert_eq!(h.abs_error, 5.0 + 10.0);
+        assert_eq!(h.mape(), Some(5.0 / 25.0));
+        assert_eq!(h.wape(), Some(15.0 / 25.0));
+        assert_eq!(h.p90_coverage(), Some(1.0));
+    }
+
+    #[test]
+    fn hours_close_and_sum() {
+        let mut l = Ledger::new(&config());
+        assert!(l.record(3540.0, 60.0, 1.0, 1, None).is_none());
+        let closed = l.record(3600.0, 60.0, 1.0, 1, None).expect("closed");
+        assert_eq!((closed.start, closed.observed_s), (0, 60.0));
+        let mut sum = closed;
+        sum.add(&l.take_open().unwrap());
+        assert_eq!((sum.start, sum.observed_s), (0, 120.0));
+        assert!(l.open().is_none());
+    }
+}
