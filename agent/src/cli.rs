@@ -29,6 +29,9 @@ pub enum Command {
     Health(QueryArgs),
     /// Show recent scaling decisions and their reasons.
     Decisions(DecisionsArgs),
+    /// Show the ledger: what the plan spent and how often it fell short, next to target
+    /// tracking on the same demand, and the forecast's error at the lead.
+    Report(ReportArgs),
     /// Check or print configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -128,6 +131,17 @@ pub struct DecisionsArgs {
     pub query: QueryArgs,
     /// How far back, e.g. `1h`.
     #[arg(long, default_value = "1h")]
+    pub since: String,
+}
+
+/// `headroom report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where the agent is and how to print.
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// How far back, e.g. `24h` or `7d`.
+    #[arg(long, default_value = "7d")]
     pub since: String,
 }
 

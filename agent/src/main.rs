@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::History(a) => query::history(&a),
         Command::Health(q) => query::health(&q),
         Command::Decisions(a) => query::decisions(&a),
+        Command::Report(a) => query::report(&a),
         Command::Config(ConfigCommand::Check { path }) => config_check(&path),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", config::DEFAULT_FILE);

@@ -9,8 +9,8 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Context;
-use headroom_model::replay::{self, Origins};
 use headroom_model::ledger::Hour;
+use headroom_model::replay::{self, Origins};
 use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode, ScaleIn};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

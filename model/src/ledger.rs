@@ -206,7 +206,11 @@ impl Ledger {
         let shadow_ready = self.shadow_ready.ask(t, shadow, self.warmup_s);
         let cap = self.capacity_per_instance;
         let mut scored = Hour::default();
-        while self.pending.front().is_some_and(|&(target, ..)| target <= t + 1e-9) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|&(target, ..)| target <= t + 1e-9)
+        {
             let Some((_, p50, p90)) = self.pending.pop_front() else {
                 break;
             };
@@ -280,7 +284,10 @@ mod tests {
         let h = *l.open().unwrap();
         assert_eq!(h.observed_s, 180.0);
         assert_eq!(h.plan_instance_s, 600.0);
-        assert_eq!(h.plan_short_s, 60.0, "short the minute the new ones were warming");
+        assert_eq!(
+            h.plan_short_s, 60.0,
+            "short the minute the new ones were warming"
+        );
         // Target tracking at 50%: 3, then 7 (held): 3 ready at minute 1 (30 < 35: short), 7 at 2.
         assert_eq!(h.shadow_instance_s, 60.0 * (3.0 + 7.0 + 7.0));
         assert_eq!(h.shadow_short_s, 60.0);

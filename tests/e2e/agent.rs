@@ -166,6 +166,25 @@ fn every_cli_command_answers_in_both_forms() {
         "{text}"
     );
 
+    // The ledger: the hour being filled counts every decided second, on both sides.
+    let r = a.json(&["report", "--since", "1h"]);
+    let t = &r["total"];
+    assert!(t["observed_s"].as_f64().is_some_and(|s| s >= 2.0), "{r:#}");
+    assert!(
+        t["plan_instance_hours"].as_f64().is_some_and(|h| h > 0.0)
+            && t["shadow_instance_hours"].as_f64().is_some_and(|h| h > 0.0),
+        "{r:#}"
+    );
+    assert_eq!(r["demand_metric"], "cpu.busy_cores");
+    assert!(r["hours"].as_array().is_some_and(|h| !h.is_empty()), "{r:#}");
+    let text = cli_text(&a, &["report"]);
+    assert!(
+        text.starts_with("ledger of the last 7d")
+            && text.contains("instance-hours")
+            && text.contains("under-provisioned"),
+        "{text}"
+    );
+
     let status = a.signal("-TERM");
     assert!(
         status.success(),
@@ -291,7 +310,18 @@ fn history_survives_sigterm_and_restart() {
     a.start();
     let st = a.wait_status("a committed rollup", 40, |v| committed(v).0.is_some());
     let (rollup, _) = committed(&st);
+    let observed = |a: &Agent| a.json(&["report"])["total"]["observed_s"].as_f64().unwrap();
+    let before = observed(&a);
     assert!(a.signal("-TERM").success());
+    // The hour being filled is written at the stop, not lost with the process.
+    let conn = rusqlite::Connection::open(a.db()).unwrap();
+    let stored: f64 = conn
+        .query_row("SELECT COALESCE(SUM(observed_s), 0) FROM ledger", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    drop(conn);
+    assert!(stored >= before, "ledger at stop {stored} < {before} seen");
     a.start();
     // The model warms up from the stored history: the first decision after the restart
     // already has a forecast, though no new 10 s rollup has closed yet.
@@ -314,6 +344,7 @@ fn history_survives_sigterm_and_restart() {
         ts.contains(&rollup.unwrap()),
         "rollup {rollup:?} still there after restart: {ts:?}"
     );
+    assert!(observed(&a) >= stored, "the ledger restarted from zero");
 }
 
 #[test]
@@ -417,7 +448,14 @@ fn default_config_prints_and_checks_ok() {
 fn cli_without_agent_says_so_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("none.sock");
-    for cmd in ["status", "forecast", "history", "health", "decisions"] {
+    for cmd in [
+        "status",
+        "forecast",
+        "history",
+        "health",
+        "decisions",
+        "report",
+    ] {
         let out = Command::new(bin())
             .args([cmd, "--socket"])
             .arg(&sock)

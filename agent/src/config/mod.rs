@@ -405,6 +405,7 @@ impl Config {
             ten_seconds: self.store.retention_10s,
             one_minute: self.store.retention_1m,
             events: self.store.retention_events,
+            ledger: self.store.retention_1m,
             outbox: crate::store::OutboxLimits {
                 max_age: self.coordinator.outbox_max_age,
                 max_rows: self.coordinator.outbox_max_rows,

@@ -5,6 +5,7 @@ use anyhow::Context;
 use headroom_collector::{Sample, SourceKind, SourceState};
 use headroom_common::clock::unix_now;
 use headroom_model::ForecastConfig;
+use headroom_model::ledger::{self, Hour};
 use serde_json::{Value, json};
 
 use super::protocol::Request;
@@ -78,6 +79,7 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
             }))
         }
         Request::Forecast { metric, .. } => forecast(&snap, metric.as_deref(), now),
+        Request::Report { since_s, .. } => report(&snap, *since_s, now),
     }
 }
 
@@ -124,6 +126,49 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
             }))
         }
     }
+}
+
+/// The ledger since `since_s` ago: its hours (stored, and the one being filled) and their sum,
+/// with the figures an operator reads.
+fn report(snap: &Snapshot, since_s: f64, now: f64) -> anyhow::Result<Value> {
+    let since = (((now - since_s) / ledger::HOUR_S).floor() * ledger::HOUR_S) as i64;
+    let mut hours = history_db(snap)?.ledger(since)?;
+    if let Some(open) = snap.ledger_open.filter(|h| h.start >= since) {
+        match hours.iter_mut().find(|h| h.start == open.start) {
+            Some(h) => h.add(&open),
+            None => hours.push(open),
+        }
+    }
+    let mut total = Hour::default();
+    for h in &hours {
+        total.add(h);
+    }
+    let figures = |h: &Hour| {
+        json!({
+            "start": h.start,
+            "observed_s": h.observed_s,
+            "plan_instance_hours": h.plan_instance_hours(),
+            "shadow_instance_hours": h.shadow_instance_hours(),
+            "cost_ratio": h.cost_ratio(),
+            "plan_short_s": h.plan_short_s,
+            "shadow_short_s": h.shadow_short_s,
+            "forecasts_scored": h.scored,
+            "zero_actuals": h.zero_actuals,
+            "mape": h.mape(),
+            "wape": h.wape(),
+            "p90_coverage": h.p90_coverage(),
+        })
+    };
+    let policy = snap.decision.as_ref();
+    Ok(json!({
+        "since_s": since_s,
+        "demand_metric": snap.demand_metric,
+        "capacity": snap.capacity,
+        "lead_s": policy.map(|d| d.lead_s),
+        "target_utilization": snap.target_utilization,
+        "total": figures(&total),
+        "hours": hours.iter().map(figures).collect::<Vec<_>>(),
+    }))
 }
 
 fn state_json(st: &SourceState) -> (&'static str, Option<&str>) {

@@ -60,6 +60,13 @@ pub enum Request {
         /// How far back, seconds.
         since_s: f64,
     },
+    /// The ledger since some seconds ago.
+    Report {
+        /// Protocol version.
+        v: u32,
+        /// How far back, seconds.
+        since_s: f64,
+    },
 }
 
 impl Request {
@@ -71,7 +78,8 @@ impl Request {
             | Request::History { v, .. }
             | Request::Metrics { v }
             | Request::Health { v }
-            | Request::Decisions { v, .. } => *v,
+            | Request::Decisions { v, .. }
+            | Request::Report { v, .. } => *v,
         }
     }
 }
@@ -165,7 +173,7 @@ mod tests {
         /// serialises back to one that parses the same.
         #[test]
         fn arbitrary_request_lines_never_panic(
-            line in "\\{(\"(cmd|v|metric|since_s|resolution)\":(\"(status|forecast|history|metrics|health|decisions|raw|10s|1m)\"|-?[0-9]{1,20}(\\.[0-9]+)?(e[0-9]{1,3})?|null),?){0,5}\\}",
+            line in "\\{(\"(cmd|v|metric|since_s|resolution)\":(\"(status|forecast|history|metrics|health|decisions|report|raw|10s|1m)\"|-?[0-9]{1,20}(\\.[0-9]+)?(e[0-9]{1,3})?|null),?){0,5}\\}",
             raw in "\\PC{0,200}",
         ) {
             for l in [&line, &raw] {

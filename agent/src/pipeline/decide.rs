@@ -168,6 +168,8 @@ impl Pipeline {
                 decision.reason
             );
         }
+        self.planned = Some(decision.planned);
+        self.at_lead = decision.at_lead;
         let mut snap = self.shared.lock();
         snap.decision = Some(decision);
         snap.forecast = forecast;

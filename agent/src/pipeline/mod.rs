@@ -1,5 +1,6 @@
 //! The pipeline thread: drains the ring every tick, rolls samples up, forecasts and decides,
-//! judges health, and hands each step's writes to the store writer as one batch.
+//! keeps the ledger (the plan next to target tracking on the same demand), judges health, and
+//! hands each step's writes to the store writer as one batch.
 //!
 //! It runs on its own OS thread: forecasting is CPU work and the store writer is a blocking
 //! thread of its own, so the async runtime only ever serves sockets.
@@ -30,12 +31,16 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use headroom_collector::{SampleReceiver, SamplerStats};
-use headroom_model::{Forecaster, Policy};
+use headroom_model::ledger::Hour;
+use headroom_model::{Forecaster, Ledger, Policy};
 
 use self::rollup::Buckets;
 use crate::config::Config;
 use crate::health::{self, Health, HealthState};
 use crate::store::{Batch, HealthRecord, Point};
+
+/// Observed seconds of the ledger's open hour kept in memory before they go to the store.
+const LEDGER_CHECKPOINT_S: f64 = 60.0;
 
 /// Messages to the pipeline thread.
 pub enum Control {
@@ -95,6 +100,14 @@ pub struct Pipeline {
     reactive_fired: bool,
     /// This host's EC2 instance id, sent with signals so the coordinator can replace it.
     instance_id: Option<String>,
+    /// The plan's ledger next to target tracking, judged every tick.
+    ledger: Ledger,
+    /// The count the latest decision planned (in force until the next one).
+    planned: Option<u32>,
+    /// The latest decision's forecast at the lead, until the ledger takes it.
+    at_lead: Option<(f64, f64)>,
+    /// What of the ledger went to the store since start, summed.
+    ledger_stored: Hour,
 }
 
 /// Everything the pipeline needs to start.
@@ -128,6 +141,7 @@ impl Pipeline {
     pub fn new(parts: PipelineParts) -> Pipeline {
         let Warmup { forecaster, recent } = parts.warm;
         let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
+        let ledger = Ledger::new(policy.config());
         parts.shared.lock().recent = recent;
         Pipeline {
             cfg: parts.cfg,
@@ -153,6 +167,10 @@ impl Pipeline {
             on_tick: parts.on_tick,
             reactive_fired: false,
             instance_id: parts.instance_id,
+            ledger,
+            planned: None,
+            at_lead: None,
+            ledger_stored: Hour::default(),
         }
     }
 
@@ -187,6 +205,8 @@ impl Pipeline {
         let mut batch = Batch::default();
         self.b10.flush(&mut batch.rollups_10s);
         self.b1m.flush(&mut batch.rollups_1m);
+        // The hour being filled, part-full: the next start adds the rest to it.
+        batch.ledger.extend(self.ledger.take_open());
         if !batch.is_empty() {
             let _ = self.writer.send(WriterMsg::Batch(Box::new(batch)));
         }
@@ -205,6 +225,7 @@ impl Pipeline {
             self.capacity = cfg.model.capacity;
         }
         self.policy.reconfigure(host_policy(&cfg, self.capacity));
+        self.ledger.reconfigure(self.policy.config());
         self.cfg = cfg;
         tracing::info!("configuration reloaded");
     }
@@ -215,7 +236,9 @@ impl Pipeline {
         let mut latest = None;
         let mut latest_demand = None;
         let mut demand_closed = Vec::new();
+        let mut drained = 0u32;
         while let Some(s) = self.rx.try_recv() {
+            drained += 1;
             self.b1m.add(&s, &mut self.key, &mut batch.rollups_1m);
             let start = batch.rollups_10s.len();
             if self.b10.add(&s, &mut self.key, &mut batch.rollups_10s) {
@@ -272,6 +295,30 @@ impl Pipeline {
             }
         }
 
+        // The ledger judges every sample against the count in force.
+        if let (Some(s), Some(demand), Some(planned)) = (latest, latest_demand, self.planned) {
+            let dt = self.cfg.agent.interval.as_secs_f64() * f64::from(drained);
+            let at_lead = self.at_lead.take();
+            if let Some(hour) = self
+                .ledger
+                .record(s.wall_unix, dt, demand, planned, at_lead)
+            {
+                self.ledger_stored.add(&hour);
+                batch.ledger.push(hour);
+            }
+            // The hour being filled goes to the store a minute at a time (rows add up), so a
+            // kill -9 loses at most that minute of the ledger.
+            if self
+                .ledger
+                .open()
+                .is_some_and(|h| h.observed_s >= LEDGER_CHECKPOINT_S)
+                && let Some(part) = self.ledger.take_open()
+            {
+                self.ledger_stored.add(&part);
+                batch.ledger.push(part);
+            }
+        }
+
         let health = {
             let snap = self.shared.lock();
             let fallback = snap.forecast.as_ref().and_then(|f| f.fallback.clone());
@@ -315,7 +362,14 @@ impl Pipeline {
                 .load(std::sync::atomic::Ordering::Relaxed);
             snap.health = health;
             snap.capacity = self.capacity;
+            snap.target_utilization = self.cfg.policy.target_utilization;
             snap.push_recent(demand_closed);
+            snap.ledger_open = self.ledger.open().copied();
+            let mut total = self.ledger_stored;
+            if let Some(open) = self.ledger.open() {
+                total.add(open);
+            }
+            snap.ledger_total = total;
             snap.push_raw(self.raw.drain(..));
         }
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use headroom_collector::{Sample, SourceKind, SourceState};
+use headroom_model::ledger::Hour;
 use headroom_model::{Decision, Forecast};
 use serde::Serialize;
 
@@ -36,6 +37,8 @@ pub struct Snapshot {
     pub demand_metric: String,
     /// This host's capacity in the demand metric's unit.
     pub capacity: f64,
+    /// Target tracking's utilisation (the ledger's shadow).
+    pub target_utilization: f64,
     /// The latest sample.
     #[serde(skip)]
     pub sample: Option<Sample>,
@@ -76,6 +79,10 @@ pub struct Snapshot {
     pub raw: VecDeque<RawPoint>,
     /// The database file.
     pub db_path: PathBuf,
+    /// The ledger's hour being filled (not stored yet).
+    pub ledger_open: Option<Hour>,
+    /// The ledger since this agent started, summed (for `/metrics`' counters).
+    pub ledger_total: Hour,
 }
 
 /// The demand metric at one sample.
@@ -125,6 +132,7 @@ impl Snapshot {
             decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),
             demand_metric: cfg.model.demand.clone(),
             capacity,
+            target_utilization: cfg.policy.target_utilization,
             sample: None,
             sources: Vec::new(),
             ticks: 0,
@@ -144,6 +152,8 @@ impl Snapshot {
             recent: Default::default(),
             raw: Default::default(),
             db_path,
+            ledger_open: None,
+            ledger_total: Hour::default(),
         }
     }
 

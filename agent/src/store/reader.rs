@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use headroom_model::ledger::Hour;
+
 use super::record::{Committed, DecisionRecord, HealthRecord, OutboxStats, Point, Resolution};
 use super::{Result, schema};
 
@@ -119,6 +121,32 @@ impl Reader {
                 ts: r.get(0)?,
                 state: r.get(1)?,
                 reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The ledger's hours starting at or after `since` (unix seconds), oldest first.
+    pub fn ledger(&self, since: i64) -> Result<Vec<Hour>> {
+        let mut q = self.conn.prepare_cached(
+            "SELECT hour, observed_s, plan_instance_s, shadow_instance_s, plan_short_s,
+                 shadow_short_s, scored, abs_error, actual, pct_error, zero_actuals, p90_covered
+             FROM ledger WHERE hour >= ?1 ORDER BY hour",
+        )?;
+        let rows = q.query_map([since], |r| {
+            Ok(Hour {
+                start: r.get(0)?,
+                observed_s: r.get(1)?,
+                plan_instance_s: r.get(2)?,
+                shadow_instance_s: r.get(3)?,
+                plan_short_s: r.get(4)?,
+                shadow_short_s: r.get(5)?,
+                scored: r.get(6)?,
+                abs_error: r.get(7)?,
+                actual: r.get(8)?,
+                pct_error: r.get(9)?,
+                zero_actuals: r.get(10)?,
+                p90_covered: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use headroom_common::signal::Signal;
+use headroom_model::ledger::Hour;
 use serde::Serialize;
 
 /// One rolled-up bucket of one metric.
@@ -135,6 +136,8 @@ pub struct Batch {
     pub health: Option<HealthRecord>,
     /// The sender's delivery outcomes.
     pub deliveries: Vec<Delivery>,
+    /// Ledger hours (whole, or part-full at a stop): added to what is stored for the hour.
+    pub ledger: Vec<Hour>,
 }
 
 impl Batch {
@@ -146,6 +149,7 @@ impl Batch {
             && self.decision.is_none()
             && self.health.is_none()
             && self.deliveries.is_empty()
+            && self.ledger.is_empty()
     }
 
     /// Appends `later` to this batch (used when a failed write is retried with the next one);
@@ -159,6 +163,7 @@ impl Batch {
         self.rollups_1m.extend(later.rollups_1m);
         self.forecasts.extend(later.forecasts);
         self.deliveries.extend(later.deliveries);
+        self.ledger.extend(later.ledger);
         if later.decision.is_some() {
             self.decision = later.decision;
             self.signal = later.signal;
@@ -197,6 +202,8 @@ pub struct Retention {
     pub one_minute: Duration,
     /// Decisions, forecasts, health transitions, delivered signals.
     pub events: Duration,
+    /// The ledger's hours (as long as the 1-minute rollups).
+    pub ledger: Duration,
     /// Bounds of the outbox's undelivered signals.
     pub outbox: OutboxLimits,
 }

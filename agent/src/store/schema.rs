@@ -30,6 +30,12 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE outbox (seq INTEGER PRIMARY KEY, created REAL NOT NULL, payload TEXT NOT NULL,
          attempts INTEGER NOT NULL DEFAULT 0, delivered REAL);
      CREATE INDEX outbox_pending ON outbox (seq) WHERE delivered IS NULL;",
+    // 2: the ledger, an hour a row (model::ledger::Hour); parts of an hour written apart sum.
+    "CREATE TABLE ledger (hour INTEGER PRIMARY KEY, observed_s REAL NOT NULL,
+         plan_instance_s REAL NOT NULL, shadow_instance_s REAL NOT NULL,
+         plan_short_s REAL NOT NULL, shadow_short_s REAL NOT NULL, scored INTEGER NOT NULL,
+         abs_error REAL NOT NULL, actual REAL NOT NULL, pct_error REAL NOT NULL,
+         zero_actuals INTEGER NOT NULL, p90_covered INTEGER NOT NULL) WITHOUT ROWID;",
 ];
 
 /// Current schema version.

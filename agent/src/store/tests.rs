@@ -39,6 +39,7 @@ fn retention(outbox_max_age: Duration, outbox_max_rows: u64) -> Retention {
         ten_seconds: day,
         one_minute: day,
         events: day,
+        ledger: day,
         outbox: OutboxLimits {
             max_age: outbox_max_age,
             max_rows: outbox_max_rows,
@@ -284,4 +285,47 @@ fn deliveries_are_written_by_the_writer_and_readers_cannot_write() {
     // The connection the Reader and the Outbox run on.
     let read_only = schema::open_read_only(&path, 64, Duration::from_secs(1)).unwrap();
     assert!(read_only.execute("DELETE FROM outbox", []).is_err());
+}
+
+/// A ledger hour written in parts (a restart in the middle of it) sums; prune honours its
+/// retention.
+#[test]
+fn ledger_hours_written_in_parts_add_up() {
+    use headroom_model::ledger::Hour;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let part = |observed_s: f64, scored: u64| Hour {
+        start: 7200,
+        observed_s,
+        plan_instance_s: 2.0 * observed_s,
+        scored,
+        ..Hour::default()
+    };
+    for h in [part(600.0, 3), part(1200.0, 4)] {
+        s.apply(&Batch {
+            ledger: vec![h],
+            ..Batch::default()
+        })
+        .unwrap();
+    }
+    let r = Reader::open(&path).unwrap();
+    let hours = r.ledger(0).unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(
+        (
+            hours[0].start,
+            hours[0].observed_s,
+            hours[0].plan_instance_s,
+            hours[0].scored
+        ),
+        (7200, 1800.0, 3600.0, 7)
+    );
+    assert!(r.ledger(7201).unwrap().is_empty());
+    s.prune(
+        7200.0 + 86_400.0 + 3600.0,
+        &retention(Duration::from_secs(86_400), 1000),
+    )
+    .unwrap();
+    assert!(r.ledger(0).unwrap().is_empty(), "past the retention");
 }

@@ -124,6 +124,42 @@ impl Writer {
                     .execute([seq])?,
             };
         }
+        if !batch.ledger.is_empty() {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO ledger (hour, observed_s, plan_instance_s, shadow_instance_s,
+                     plan_short_s, shadow_short_s, scored, abs_error, actual, pct_error,
+                     zero_actuals, p90_covered)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (hour) DO UPDATE SET
+                     observed_s = observed_s + excluded.observed_s,
+                     plan_instance_s = plan_instance_s + excluded.plan_instance_s,
+                     shadow_instance_s = shadow_instance_s + excluded.shadow_instance_s,
+                     plan_short_s = plan_short_s + excluded.plan_short_s,
+                     shadow_short_s = shadow_short_s + excluded.shadow_short_s,
+                     scored = scored + excluded.scored,
+                     abs_error = abs_error + excluded.abs_error,
+                     actual = actual + excluded.actual,
+                     pct_error = pct_error + excluded.pct_error,
+                     zero_actuals = zero_actuals + excluded.zero_actuals,
+                     p90_covered = p90_covered + excluded.p90_covered",
+            )?;
+            for h in &batch.ledger {
+                add.execute(params![
+                    h.start,
+                    h.observed_s,
+                    h.plan_instance_s,
+                    h.shadow_instance_s,
+                    h.plan_short_s,
+                    h.shadow_short_s,
+                    h.scored,
+                    h.abs_error,
+                    h.actual,
+                    h.pct_error,
+                    h.zero_actuals,
+                    h.p90_covered
+                ])?;
+            }
+        }
         if let Some(h) = &batch.health {
             tx.execute(
                 "INSERT INTO health (ts, state, reasons) VALUES (?1, ?2, ?3)",
@@ -161,6 +197,10 @@ impl Writer {
             [ev],
         )?;
         tx.execute("DELETE FROM health WHERE ts < ?1", [ev])?;
+        tx.execute(
+            "DELETE FROM ledger WHERE hour < ?1",
+            [before(retention.ledger) as i64],
+        )?;
         tx.execute(
             "DELETE FROM outbox WHERE delivered IS NOT NULL AND created < ?1",
             [ev],
