@@ -170,6 +170,70 @@ pub fn render(shared: &Shared) -> String {
             &q,
         );
     }
+    // The ledger since this agent started, as counters: cost and shortfall ratios, WAPE and
+    // coverage are ratios of their rates over any window.
+    let l = &s.ledger_total;
+    let both = |plan: f64, shadow: f64| {
+        [
+            ("{policy=\"plan\"}".to_string(), plan),
+            ("{policy=\"target_tracking\"}".to_string(), shadow),
+        ]
+    };
+    let one = |v: f64| [(String::new(), v)];
+    m(
+        "ledger_observed_seconds_total",
+        "counter",
+        "Seconds the ledger judged.",
+        &one(l.observed_s),
+    );
+    m(
+        "ledger_instance_seconds_total",
+        "counter",
+        "Instance-seconds asked for: the plan, and target tracking on the same demand.",
+        &both(l.plan_instance_s, l.shadow_instance_s),
+    );
+    m(
+        "ledger_short_seconds_total",
+        "counter",
+        "Seconds demand exceeded the instances ready (asked for at least a warm-up before).",
+        &both(l.plan_short_s, l.shadow_short_s),
+    );
+    m(
+        "ledger_forecasts_scored_total",
+        "counter",
+        "Forecasts at the lead scored against the demand that came.",
+        &one(l.scored as f64),
+    );
+    m(
+        "ledger_forecast_zero_actuals_total",
+        "counter",
+        "Scored forecasts whose actual demand was zero (left out of MAPE).",
+        &one(l.zero_actuals as f64),
+    );
+    m(
+        "ledger_forecast_abs_error_total",
+        "counter",
+        "Summed |actual - P50| of scored forecasts (WAPE = its rate over actual_total's).",
+        &one(l.abs_error),
+    );
+    m(
+        "ledger_forecast_actual_total",
+        "counter",
+        "Summed actual demand of scored forecasts.",
+        &one(l.actual),
+    );
+    m(
+        "ledger_forecast_pct_error_total",
+        "counter",
+        "Summed |actual - P50| / actual over scored forecasts with actual > 0 (MAPE's numerator).",
+        &one(l.pct_error),
+    );
+    m(
+        "ledger_p90_covered_total",
+        "counter",
+        "Scored forecasts whose actual demand was at most the P90.",
+        &one(l.p90_covered as f64),
+    );
     m(
         "committed_seq",
         "gauge",

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::view::{GroupView, GroupsView};
+use crate::view::{GroupView, GroupsView, LedgerView};
 use headroom_common::cli::GroupsArgs;
 use headroom_common::exit::{CONFIG_INVALID, Exit, UNAVAILABLE};
 use headroom_common::token::Token;
+use headroom_model::ledger::Figures;
 
 /// Longest accepted answer, bytes.
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
@@ -102,6 +103,39 @@ fn trusting(path: &std::path::Path) -> anyhow::Result<ureq::tls::TlsConfig> {
     Ok(ureq::tls::TlsConfig::builder().root_certs(roots).build())
 }
 
+/// A group's ledger in three lines: the last day, then the hour being filled.
+fn ledger_line(name: &str, l: &LedgerView) -> String {
+    let pct = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{:.1}%", 100.0 * v));
+    let one = |f: &Figures| {
+        let short = |s: f64| {
+            if f.observed_s > 0.0 {
+                format!("{:.2}%", 100.0 * s / f.observed_s)
+            } else {
+                "-".into()
+            }
+        };
+        format!(
+            "plan {:.2} vs target tracking {:.2} instance-hours ({}), short {} vs {}; \
+             forecast at the lead: MAPE {}, WAPE {}, P90 coverage {} ({} scored)",
+            f.plan_instance_hours,
+            f.shadow_instance_hours,
+            f.cost_ratio
+                .map_or_else(|| "-".into(), |r| format!("{r:.2}x")),
+            short(f.plan_short_s),
+            short(f.shadow_short_s),
+            pct(f.mape),
+            pct(f.wape),
+            pct(f.p90_coverage),
+            f.forecasts_scored
+        )
+    };
+    let mut out = format!("{name} ledger, last 24h: {}", one(&l.last_day));
+    if let Some(h) = &l.this_hour {
+        let _ = write!(out, "\n  this hour: {}", one(h));
+    }
+    out
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
@@ -134,6 +168,9 @@ pub fn render(groups: &[GroupView]) -> String {
         );
     }
     for g in groups {
+        if let Some(l) = &g.ledger {
+            let _ = writeln!(out, "\n{}", ledger_line(&g.name, l));
+        }
         let _ = writeln!(out, "\n{} hosts:", g.name);
         let _ = writeln!(
             out,

@@ -27,6 +27,9 @@ use crate::{api, decision, http, writer};
 const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
 /// How often the state file's WAL is checkpointed (passively), off the commit path.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// Ledger hours read back at start: the day `headroom groups` shows.
+const LEDGER_RESTORED_S: f64 = 25.0 * 3600.0;
+
 /// How often stored data past its retention is deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -58,6 +61,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
             state.actions(name, 20)?,
             state.counts(name)?,
         );
+        gs.restore_ledger(state.ledger(name, start - LEDGER_RESTORED_S)?, start);
         groups.insert(
             name.clone(),
             Arc::new(Group {

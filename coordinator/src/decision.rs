@@ -1,12 +1,14 @@
 //! The decision loop of one group: every `decision_interval`, read the engine's capacity,
-//! evaluate the group (summed demand, forecast, policy, scale-in guard, rate limit), publish
-//! the figures, and run the step it asks for on the group's actuator, recording the outcome.
+//! evaluate the group (summed demand, forecast, policy, scale-in guard, rate limit, ledger),
+//! publish the figures, and run the step it asks for on the group's actuator, recording the
+//! outcome.
 //!
 //! One task per group awaits its actuator, so two actuations of a group never overlap.
 
 use std::sync::Arc;
 
 use headroom_common::clock::unix_now;
+use headroom_model::ledger::Hour;
 
 use crate::app::{App, Group};
 use crate::group::Step;
@@ -23,6 +25,8 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     let label = GroupLabel {
         group: name.clone(),
     };
+    // The ledger's running total already counted in /metrics.
+    let mut ledger_exported = Hour::default();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -37,10 +41,19 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         };
         let t = unix_now();
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
-        let (step, eval) = tokio::task::block_in_place(|| {
+        let (step, eval, ledger_unsaved, ledger_total) = tokio::task::block_in_place(|| {
             let mut g = locked(&group.state);
-            (g.evaluate(t, reported), g.evaluation().cloned())
+            let step = g.evaluate(t, reported);
+            (
+                step,
+                g.evaluation().cloned(),
+                g.take_ledger_unsaved(),
+                g.ledger_total(),
+            )
         });
+        app.metrics
+            .count_ledger(&name, &ledger_total.since(&ledger_exported));
+        ledger_exported = ledger_total;
         if let Some(e) = &eval {
             // Not for a group no host has spoken for: that would publish its minimum.
             if e.live_hosts > 0 {
@@ -63,8 +76,12 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 let (db, demand) = (app.state.clone(), e.demand);
                 let group_name = name.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    if let Err(err) = locked(&db).add_demand(&group_name, t, demand) {
+                    let db = locked(&db);
+                    if let Err(err) = db.add_demand(&group_name, t, demand) {
                         tracing::warn!(group = %group_name, "storing demand: {err:#}");
+                    }
+                    if let Err(err) = db.put_ledger(&group_name, &ledger_unsaved) {
+                        tracing::warn!(group = %group_name, "storing the ledger: {err:#}");
                     }
                 })
                 .await;

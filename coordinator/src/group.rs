@@ -10,11 +10,13 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use headroom_model::ledger::Hour;
 use headroom_model::{
     Action, Forecaster, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons,
 };
 
 use crate::config::{GroupConfig, GroupMode};
+use crate::ledger::GroupLedger;
 use crate::state::{ActionRecord, Outcome, SignalCounts};
 use crate::view::{Evaluation, ForecastView, GroupView, HostView, PolicyView};
 use headroom_common::signal::{Health, Signal};
@@ -73,6 +75,7 @@ pub struct GroupState {
     evaluation: Option<Evaluation>,
     actions: VecDeque<ActionRecord>,
     counts: SignalCounts,
+    ledger: GroupLedger,
 }
 
 impl GroupState {
@@ -80,6 +83,7 @@ impl GroupState {
     pub fn new(config: GroupConfig) -> GroupState {
         let capacity = config.capacity_per_instance.unwrap_or(1.0);
         let policy = Policy::new(policy_config(&config, capacity));
+        let ledger = GroupLedger::new(policy.config());
         GroupState {
             config,
             hosts: BTreeMap::new(),
@@ -99,6 +103,7 @@ impl GroupState {
             evaluation: None,
             actions: VecDeque::new(),
             counts: SignalCounts::default(),
+            ledger,
         }
     }
 
@@ -134,6 +139,21 @@ impl GroupState {
         self.last_set = last_set;
         self.actions = actions.into_iter().take(ACTIONS_KEPT).collect();
         self.counts = counts;
+    }
+
+    /// Restores the ledger's stored hours (oldest first), the one `now` is in going on.
+    pub fn restore_ledger(&mut self, hours: Vec<Hour>, now: f64) {
+        self.ledger.restore(hours, now);
+    }
+
+    /// The ledger's hours to store since the last call.
+    pub fn take_ledger_unsaved(&mut self) -> Vec<Hour> {
+        self.ledger.take_unsaved()
+    }
+
+    /// The ledger since this coordinator started.
+    pub fn ledger_total(&self) -> Hour {
+        self.ledger.total()
     }
 
     /// Takes the outcome of a stored signal into account.
@@ -251,6 +271,12 @@ impl GroupState {
         let decision = self.policy.decide(&obs, forecast.as_ref());
 
         let desired = decision.desired.clamp(c.min, c.max);
+        self.ledger.record(
+            now,
+            demand,
+            decision.planned.clamp(c.min, c.max),
+            decision.at_lead,
+        );
         let mut reason = decision.reason.clone();
         let mut step = None;
         let since = now - self.last_actuation_at;
@@ -330,6 +356,7 @@ impl GroupState {
         if (cap - self.policy_capacity).abs() > 0.01 * self.policy_capacity.max(f64::MIN_POSITIVE) {
             self.policy_capacity = cap;
             self.policy.reconfigure(policy_config(&self.config, cap));
+            self.ledger.reconfigure(self.policy.config());
         }
     }
 
@@ -404,6 +431,7 @@ impl GroupState {
             evaluation: self.evaluation.clone(),
             last_actions: self.actions.iter().cloned().collect(),
             signals: self.counts,
+            ledger: Some(self.ledger.view()),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! | [`config`] | the TOML configuration and its validation |
 //! | [`http`], [`api`], [`auth`] | the HTTP listener, the `/v1` routes, per-group tokens |
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
-//! | [`group`], [`decision`] | a group's hosts, forecaster and policy; its decision loop |
+//! | [`group`], [`decision`], [`ledger`] | a group's hosts, forecaster and policy; its decision loop; its ledger |
 //! | [`actuator`] | AWS Auto Scaling, KEDA, a command hook, dry-run |
 //! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
 //!
@@ -26,6 +26,7 @@ pub mod decision;
 pub mod dedup;
 pub mod group;
 pub mod http;
+pub mod ledger;
 pub mod lock;
 pub mod metrics;
 pub mod state;

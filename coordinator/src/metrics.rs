@@ -2,6 +2,7 @@
 
 use std::sync::atomic::AtomicU64;
 
+use headroom_model::ledger::Hour;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -34,6 +35,18 @@ pub struct ActuationLabel {
     pub outcome: String,
 }
 
+/// Labels of a ledger figure kept for the plan and for target tracking alike.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabel {
+    /// Group name.
+    pub group: String,
+    /// `plan` or `target_tracking`.
+    pub policy: String,
+}
+
+/// A counter of seconds or sums (not whole).
+type Sum = Counter<f64, AtomicU64>;
+
 /// Every metric the coordinator exports.
 pub struct Metrics {
     registry: Registry,
@@ -59,6 +72,24 @@ pub struct Metrics {
     pub demand: Family<GroupLabel, Gauge<f64, AtomicU64>>,
     /// Live hosts per group.
     pub hosts: Family<GroupLabel, Gauge>,
+    /// Seconds the ledger judged, per group.
+    pub ledger_observed: Family<GroupLabel, Sum>,
+    /// Instance-seconds asked for, per group and policy.
+    pub ledger_instance: Family<PolicyLabel, Sum>,
+    /// Seconds short of demand, per group and policy.
+    pub ledger_short: Family<PolicyLabel, Sum>,
+    /// Forecasts at the lead scored, per group.
+    pub ledger_scored: Family<GroupLabel, Counter>,
+    /// Scored forecasts with zero actual demand, per group.
+    pub ledger_zero_actuals: Family<GroupLabel, Counter>,
+    /// Summed |actual - P50|, per group.
+    pub ledger_abs_error: Family<GroupLabel, Sum>,
+    /// Summed actual demand of scored forecasts, per group.
+    pub ledger_actual: Family<GroupLabel, Sum>,
+    /// Summed |actual - P50| / actual over actuals above zero, per group.
+    pub ledger_pct_error: Family<GroupLabel, Sum>,
+    /// Scored forecasts at or below their P90, per group.
+    pub ledger_p90_covered: Family<GroupLabel, Counter>,
 }
 
 impl Metrics {
@@ -79,6 +110,15 @@ impl Metrics {
             actual: Family::default(),
             demand: Family::default(),
             hosts: Family::default(),
+            ledger_observed: Family::default(),
+            ledger_instance: Family::default(),
+            ledger_short: Family::default(),
+            ledger_scored: Family::default(),
+            ledger_zero_actuals: Family::default(),
+            ledger_abs_error: Family::default(),
+            ledger_actual: Family::default(),
+            ledger_pct_error: Family::default(),
+            ledger_p90_covered: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -132,6 +172,51 @@ impl Metrics {
             m.demand.clone(),
         );
         registry.register("hosts", "Live hosts per group", m.hosts.clone());
+        registry.register(
+            "ledger_observed_seconds",
+            "Seconds the ledger judged",
+            m.ledger_observed.clone(),
+        );
+        registry.register(
+            "ledger_instance_seconds",
+            "Instance-seconds asked for: the plan, and target tracking on the same demand",
+            m.ledger_instance.clone(),
+        );
+        registry.register(
+            "ledger_short_seconds",
+            "Seconds demand exceeded the instances ready (asked for at least a warm-up before)",
+            m.ledger_short.clone(),
+        );
+        registry.register(
+            "ledger_forecasts_scored",
+            "Forecasts at the lead scored against the demand that came",
+            m.ledger_scored.clone(),
+        );
+        registry.register(
+            "ledger_forecast_zero_actuals",
+            "Scored forecasts whose actual demand was zero (left out of MAPE)",
+            m.ledger_zero_actuals.clone(),
+        );
+        registry.register(
+            "ledger_forecast_abs_error",
+            "Summed |actual - P50| of scored forecasts",
+            m.ledger_abs_error.clone(),
+        );
+        registry.register(
+            "ledger_forecast_actual",
+            "Summed actual demand of scored forecasts",
+            m.ledger_actual.clone(),
+        );
+        registry.register(
+            "ledger_forecast_pct_error",
+            "Summed |actual - P50| / actual over scored forecasts with actual > 0",
+            m.ledger_pct_error.clone(),
+        );
+        registry.register(
+            "ledger_p90_covered",
+            "Scored forecasts whose actual demand was at most the P90",
+            m.ledger_p90_covered.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -142,6 +227,49 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// Counts what a group's ledger gained.
+    pub fn count_ledger(&self, group: &str, gained: &Hour) {
+        let g = GroupLabel {
+            group: group.to_string(),
+        };
+        let p = |policy: &str| PolicyLabel {
+            group: group.to_string(),
+            policy: policy.to_string(),
+        };
+        let add = |c: &Sum, v: f64| {
+            if v > 0.0 {
+                c.inc_by(v);
+            }
+        };
+        add(&self.ledger_observed.get_or_create(&g), gained.observed_s);
+        add(
+            &self.ledger_instance.get_or_create(&p("plan")),
+            gained.plan_instance_s,
+        );
+        add(
+            &self.ledger_instance.get_or_create(&p("target_tracking")),
+            gained.shadow_instance_s,
+        );
+        add(
+            &self.ledger_short.get_or_create(&p("plan")),
+            gained.plan_short_s,
+        );
+        add(
+            &self.ledger_short.get_or_create(&p("target_tracking")),
+            gained.shadow_short_s,
+        );
+        self.ledger_scored.get_or_create(&g).inc_by(gained.scored);
+        self.ledger_zero_actuals
+            .get_or_create(&g)
+            .inc_by(gained.zero_actuals);
+        add(&self.ledger_abs_error.get_or_create(&g), gained.abs_error);
+        add(&self.ledger_actual.get_or_create(&g), gained.actual);
+        add(&self.ledger_pct_error.get_or_create(&g), gained.pct_error);
+        self.ledger_p90_covered
+            .get_or_create(&g)
+            .inc_by(gained.p90_covered);
     }
 
     /// The text exposition.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use headroom_model::ledger::Figures;
+
 use crate::state::{ActionRecord, SignalCounts};
 
 /// `GET /v1/groups`.
@@ -28,6 +30,19 @@ pub struct GroupView {
     pub last_actions: Vec<ActionRecord>,
     /// Distinct signals stored for this group.
     pub signals: SignalCounts,
+    /// The plan next to target tracking on the same demand (absent from a coordinator that
+    /// predates it).
+    #[serde(default)]
+    pub ledger: Option<LedgerView>,
+}
+
+/// A group's ledger as `headroom groups` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LedgerView {
+    /// The hour being filled.
+    pub this_hour: Option<Figures>,
+    /// The last 24 hours, this one included.
+    pub last_day: Figures,
 }
 
 /// Policy settings of a group.

@@ -74,6 +74,43 @@ impl Hour {
         self.p90_covered += other.p90_covered;
     }
 
+    /// What this sum gained since `earlier`, a sum it grew from (field by field; counters read
+    /// the increase of a running total this way).
+    pub fn since(&self, earlier: &Hour) -> Hour {
+        Hour {
+            start: self.start,
+            observed_s: self.observed_s - earlier.observed_s,
+            plan_instance_s: self.plan_instance_s - earlier.plan_instance_s,
+            shadow_instance_s: self.shadow_instance_s - earlier.shadow_instance_s,
+            plan_short_s: self.plan_short_s - earlier.plan_short_s,
+            shadow_short_s: self.shadow_short_s - earlier.shadow_short_s,
+            scored: self.scored.saturating_sub(earlier.scored),
+            abs_error: self.abs_error - earlier.abs_error,
+            actual: self.actual - earlier.actual,
+            pct_error: self.pct_error - earlier.pct_error,
+            zero_actuals: self.zero_actuals.saturating_sub(earlier.zero_actuals),
+            p90_covered: self.p90_covered.saturating_sub(earlier.p90_covered),
+        }
+    }
+
+    /// The figures an operator reads.
+    pub fn figures(&self) -> Figures {
+        Figures {
+            start: self.start,
+            observed_s: self.observed_s,
+            plan_instance_hours: self.plan_instance_hours(),
+            shadow_instance_hours: self.shadow_instance_hours(),
+            cost_ratio: self.cost_ratio(),
+            plan_short_s: self.plan_short_s,
+            shadow_short_s: self.shadow_short_s,
+            forecasts_scored: self.scored,
+            zero_actuals: self.zero_actuals,
+            mape: self.mape(),
+            wape: self.wape(),
+            p90_coverage: self.p90_coverage(),
+        }
+    }
+
     /// Instance-hours the plan asked for.
     pub fn plan_instance_hours(&self) -> f64 {
         self.plan_instance_s / HOUR_S
@@ -104,6 +141,35 @@ impl Hour {
     pub fn p90_coverage(&self) -> Option<f64> {
         (self.scored > 0).then(|| self.p90_covered as f64 / self.scored as f64)
     }
+}
+
+/// An hour (or a sum of hours) as an operator reads it: `headroom report`, `headroom groups`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    /// Start of the (first) hour, unix seconds.
+    pub start: i64,
+    /// Seconds of demand observed.
+    pub observed_s: f64,
+    /// Instance-hours the plan asked for.
+    pub plan_instance_hours: f64,
+    /// Instance-hours target tracking would have asked for.
+    pub shadow_instance_hours: f64,
+    /// The plan's instance-hours over target tracking's.
+    pub cost_ratio: Option<f64>,
+    /// Seconds the plan's ready capacity fell short of demand.
+    pub plan_short_s: f64,
+    /// Seconds target tracking's would have.
+    pub shadow_short_s: f64,
+    /// Forecasts at the lead scored.
+    pub forecasts_scored: u64,
+    /// Scored forecasts left out of the MAPE (actual zero).
+    pub zero_actuals: u64,
+    /// MAPE of the forecast at the lead.
+    pub mape: Option<f64>,
+    /// WAPE of the forecast at the lead.
+    pub wape: Option<f64>,
+    /// Share of actuals at or below the P90.
+    pub p90_coverage: Option<f64>,
 }
 
 /// The least count asked for over a warm-up: what is ready to serve.
@@ -251,6 +317,14 @@ impl Ledger {
         self.open.take()
     }
 
+    /// Continues `hour`, stored before a restart, when nothing was recorded yet: records in the
+    /// same hour add to it, and the first of a later hour closes it.
+    pub fn resume(&mut self, hour: Hour) {
+        if self.open.is_none() {
+            self.open = Some(hour);
+        }
+    }
+
     /// The hour being filled.
     pub fn open(&self) -> Option<&Hour> {
         self.open.as_ref()
@@ -321,5 +395,25 @@ mod tests {
         sum.add(&l.take_open().unwrap());
         assert_eq!((sum.start, sum.observed_s), (0, 120.0));
         assert!(l.open().is_none());
+    }
+
+    #[test]
+    fn a_resumed_hour_goes_on_and_a_running_total_gives_its_increase() {
+        let mut before = Ledger::new(&config());
+        before.record(3600.0, 60.0, 1.0, 1, None);
+        let stored = *before.open().unwrap();
+        let mut after = Ledger::new(&config());
+        after.resume(stored);
+        assert!(after.record(3660.0, 60.0, 1.0, 2, None).is_none());
+        let h = *after.open().unwrap();
+        assert_eq!(
+            (h.start, h.observed_s, h.plan_instance_s),
+            (3600, 120.0, 180.0)
+        );
+        let gained = h.since(&stored);
+        assert_eq!((gained.observed_s, gained.plan_instance_s), (60.0, 120.0));
+        // The first record of the next hour closes the resumed one, whole.
+        let closed = after.record(7200.0, 60.0, 1.0, 1, None).expect("closed");
+        assert_eq!(closed, h);
     }
 }

@@ -176,7 +176,10 @@ fn every_cli_command_answers_in_both_forms() {
         "{r:#}"
     );
     assert_eq!(r["demand_metric"], "cpu.busy_cores");
-    assert!(r["hours"].as_array().is_some_and(|h| !h.is_empty()), "{r:#}");
+    assert!(
+        r["hours"].as_array().is_some_and(|h| !h.is_empty()),
+        "{r:#}"
+    );
     let text = cli_text(&a, &["report"]);
     assert!(
         text.starts_with("ledger of the last 7d")

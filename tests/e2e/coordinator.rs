@@ -386,6 +386,26 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
     assert_eq!(v["last_actions"][0]["kind"], "set_capacity");
     assert_eq!(v["last_actions"][0]["to"], 8);
     assert_eq!(v["signals"]["applied"], 6);
+    // The ledger: the plan next to target tracking on the same summed demand, every evaluation.
+    let day = &v["ledger"]["last_day"];
+    let judged = day["observed_s"].as_f64().unwrap_or(0.0);
+    assert!(
+        judged > 0.0
+            && day["plan_instance_hours"].as_f64().is_some_and(|h| h > 0.0)
+            && day["shadow_instance_hours"]
+                .as_f64()
+                .is_some_and(|h| h > 0.0),
+        "{v:#}"
+    );
+    assert!(v["ledger"]["this_hour"].is_object(), "{v:#}");
+    let (_, metrics) = get(&c.url, "/metrics", None);
+    for needle in [
+        "headroom_coordinator_ledger_instance_seconds_total{group=\"web\",policy=\"plan\"}",
+        "headroom_coordinator_ledger_short_seconds_total{group=\"web\",policy=\"target_tracking\"}",
+        "headroom_coordinator_ledger_observed_seconds_total{group=\"web\"}",
+    ] {
+        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    }
     let (status, body) = get(&c.url, "/v1/groups", Some(TOKEN));
     assert_eq!(status, 200);
     let all: Value = serde_json::from_str(&body).unwrap();
@@ -411,7 +431,10 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && table.contains("GROUP") && table.contains("h3"),
+        out.status.success()
+            && table.contains("GROUP")
+            && table.contains("h3")
+            && table.contains("web ledger, last 24h: plan"),
         "{table}"
     );
 
@@ -465,6 +488,13 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         v["hosts"].as_array().unwrap().len(),
         3,
         "hosts restored: {v}"
+    );
+    // The ledger's hours were stored as they filled: the restart goes on from them.
+    assert!(
+        v["ledger"]["last_day"]["observed_s"]
+            .as_f64()
+            .is_some_and(|s| s >= judged),
+        "ledger restarted from zero: {v:#}"
     );
     c.kill();
 }

@@ -919,6 +919,15 @@ const ALWAYS: &[&str] = &[
     "capacity",
     "committed_seq",
     "store_backlog_batches",
+    "ledger_observed_seconds_total",
+    "ledger_instance_seconds_total",
+    "ledger_short_seconds_total",
+    "ledger_forecasts_scored_total",
+    "ledger_forecast_zero_actuals_total",
+    "ledger_forecast_abs_error_total",
+    "ledger_forecast_actual_total",
+    "ledger_forecast_pct_error_total",
+    "ledger_p90_covered_total",
 ];
 
 #[test]

@@ -143,22 +143,6 @@ fn report(snap: &Snapshot, since_s: f64, now: f64) -> anyhow::Result<Value> {
     for h in &hours {
         total.add(h);
     }
-    let figures = |h: &Hour| {
-        json!({
-            "start": h.start,
-            "observed_s": h.observed_s,
-            "plan_instance_hours": h.plan_instance_hours(),
-            "shadow_instance_hours": h.shadow_instance_hours(),
-            "cost_ratio": h.cost_ratio(),
-            "plan_short_s": h.plan_short_s,
-            "shadow_short_s": h.shadow_short_s,
-            "forecasts_scored": h.scored,
-            "zero_actuals": h.zero_actuals,
-            "mape": h.mape(),
-            "wape": h.wape(),
-            "p90_coverage": h.p90_coverage(),
-        })
-    };
     let policy = snap.decision.as_ref();
     Ok(json!({
         "since_s": since_s,
@@ -166,8 +150,8 @@ fn report(snap: &Snapshot, since_s: f64, now: f64) -> anyhow::Result<Value> {
         "capacity": snap.capacity,
         "lead_s": policy.map(|d| d.lead_s),
         "target_utilization": snap.target_utilization,
-        "total": figures(&total),
-        "hours": hours.iter().map(figures).collect::<Vec<_>>(),
+        "total": total.figures(),
+        "hours": hours.iter().map(Hour::figures).collect::<Vec<_>>(),
     }))
 }
 

@@ -1,5 +1,6 @@
 //! The coordinator's SQLite state file: every received signal keyed by (host, epoch, seq) (the
-//! exactly-once record and the audit trail), each group's summed demand series, and actions.
+//! exactly-once record and the audit trail), each group's summed demand series, actions, and
+//! ledger hours.
 //!
 //! One connection behind a mutex, WAL with `synchronous = NORMAL`: an insert commits without an
 //! fsync, and a crash can lose at most the last transactions, which agents then resend (their
@@ -26,6 +27,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dedup::{Seen, Senders, Window};
 use headroom_common::signal::Signal;
+use headroom_model::ledger::Hour;
 
 /// What happened to one received signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -160,8 +162,8 @@ fn checkpoint(conn: &Connection, restart_due: &AtomicBool) -> rusqlite::Result<b
 
 /// Layout of the state file, in `PRAGMA user_version`. 0: signals keyed by (host, epoch,
 /// seq) in a WITHOUT ROWID table; 1: an append-only signal log plus one dedup window per
-/// sender (`senders`).
-const SCHEMA_VERSION: i64 = 1;
+/// sender (`senders`); 2: each group's ledger, an hour a row (`ledger`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
          id INTEGER PRIMARY KEY, host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -175,7 +177,10 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
          grp TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL,
          PRIMARY KEY (grp, t)) WITHOUT ROWID;
      CREATE TABLE IF NOT EXISTS actions (
-         id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);";
+         id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS ledger (
+         grp TEXT NOT NULL, hour INTEGER NOT NULL, body TEXT NOT NULL,
+         PRIMARY KEY (grp, hour)) WITHOUT ROWID;";
 
 /// The state file.
 pub struct State {
@@ -420,6 +425,33 @@ impl State {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Stores hours of the group's ledger, each replacing what its hour held.
+    pub fn put_ledger(&self, group: &str, hours: &[Hour]) -> anyhow::Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT OR REPLACE INTO ledger (grp, hour, body) VALUES (?1, ?2, ?3)",
+        )?;
+        for h in hours {
+            stmt.execute(params![group, h.start, serde_json::to_string(h)?])?;
+        }
+        Ok(())
+    }
+
+    /// The group's ledger hours starting at or after `since`, oldest first (rows this
+    /// coordinator cannot read are skipped).
+    pub fn ledger(&self, group: &str, since: f64) -> anyhow::Result<Vec<Hour>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM ledger WHERE grp = ?1 AND hour >= ?2 ORDER BY hour")?;
+        let rows = stmt.query_map(params![group, since], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            if let Ok(h) = serde_json::from_str(&body?) {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
     /// Records an action.
     pub fn add_action(&self, group: &str, action: &ActionRecord) -> anyhow::Result<()> {
         let body = serde_json::to_string(action)?;
@@ -479,6 +511,8 @@ impl State {
             .execute("DELETE FROM demand WHERE t < ?1", params![before])?;
         self.conn
             .execute("DELETE FROM actions WHERE at < ?1", params![before])?;
+        self.conn
+            .execute("DELETE FROM ledger WHERE hour < ?1", params![before])?;
         Ok(())
     }
 }
@@ -524,7 +558,7 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
             |r| r.get::<_, i64>(0),
         )
         .map(|n| n > 0)?;
-    if keyed {
+    if version == 0 && keyed {
         // Layout 0: the keyed table becomes the log, in arrival order, and each sender's
         // window is rebuilt from the keys it held.
         tx.execute_batch(

@@ -277,3 +277,41 @@ fn refuses_a_newer_layout() {
     let err = State::open(&path).err().expect("refused");
     assert!(format!("{err:#}").contains("newer"), "{err:#}");
 }
+
+/// A file of layout 1 (no ledger) keeps its signals and senders and gains the ledger table;
+/// hours replace themselves and are pruned by their start.
+#[test]
+fn a_layout_1_file_gains_the_ledger_and_its_signals_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let mut st = State::open(&path).unwrap();
+        st.record(10.0, &[signal("a", "e", 1, 100.0)], |_| true)
+            .unwrap();
+        st.conn.execute_batch("DROP TABLE ledger;").unwrap();
+        st.conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let mut st = State::open(&path).unwrap();
+    assert_eq!(st.counts("g").unwrap().applied, 1);
+    assert_eq!(
+        st.record(20.0, &[signal("a", "e", 1, 100.0)], |_| true)
+            .unwrap(),
+        vec![Outcome::Duplicate],
+        "the sender's window survived"
+    );
+    let hour = |start: i64, observed_s: f64| Hour {
+        start,
+        observed_s,
+        ..Hour::default()
+    };
+    st.put_ledger("g", &[hour(0, 10.0), hour(3600, 5.0)])
+        .unwrap();
+    st.put_ledger("g", &[hour(3600, 20.0)]).unwrap();
+    st.put_ledger("other", &[hour(3600, 99.0)]).unwrap();
+    assert_eq!(
+        st.ledger("g", 0.0).unwrap(),
+        vec![hour(0, 10.0), hour(3600, 20.0)]
+    );
+    st.prune(1800.0).unwrap();
+    assert_eq!(st.ledger("g", 0.0).unwrap(), vec![hour(3600, 20.0)]);
+}
