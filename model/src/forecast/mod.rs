@@ -161,6 +161,8 @@ const WEIGHT_POWER: i32 = 10;
 const WEIGHT_CUTOFF: f64 = 1.6;
 /// Refits between seasonality checks.
 const DETECT_EVERY: usize = 16;
+/// Growth of the history's span that triggers a seasonality check before the schedule does.
+const DETECT_GROWTH: f64 = 1.5;
 /// Largest step folded into the volatility, in multiples of the current volatility.
 const SCALE_CLIP: f64 = 4.0;
 /// Floor of the residual scale, as a fraction of the long-run volatility.
@@ -183,7 +185,11 @@ pub struct Forecaster {
     step: f64,
     scale: f64,
     long_scale: f64,
-    nonneg: bool,
+    /// The lowest value observed: no median goes below it (a trend extrapolated past anything
+    /// the series has shown is the extrapolation's error, not a forecast).
+    lowest: f64,
+    /// Span of the history at the last seasonality check, seconds.
+    detected_span_s: f64,
     since_refit: usize,
     refits: usize,
     /// The season and the models fitted at the latest refit.
@@ -221,7 +227,8 @@ impl Forecaster {
             step: 0.0,
             scale: 0.0,
             long_scale: 0.0,
-            nonneg: true,
+            lowest: f64::INFINITY,
+            detected_span_s: 0.0,
             since_refit: 0,
             refits: 0,
             fitted: Fitted::default(),
@@ -264,7 +271,7 @@ impl Forecaster {
         let merge = self.step > 0.0 && self.step * 2.0 <= self.config.bucket_s;
         self.hist.push(t, v, merge);
         self.rows += 1;
-        self.nonneg &= v >= 0.0;
+        self.lowest = self.lowest.min(v);
         self.since_refit += 1;
         if self.step <= 0.0 || self.refits == 0 {
             self.step = recent_step(self.hist.times(), 64).unwrap_or(0.0);
@@ -333,8 +340,14 @@ impl Forecaster {
         }
         self.retrack();
         let times = self.hist.times();
-        if detect || self.refits % DETECT_EVERY == 1 {
+        let span = times.last().zip(times.first()).map_or(0.0, |(l, f)| l - f);
+        // On a schedule of refits, and whenever the history has grown by half since the last
+        // check: at an hourly cadence the schedule alone would wait three weeks for a daily
+        // season that three days show.
+        if detect || self.refits % DETECT_EVERY == 1 || span >= DETECT_GROWTH * self.detected_span_s
+        {
             self.fitted.period = seasonality::detect(times, self.hist.values(), self.step);
+            self.detected_span_s = span;
         }
         let values = self.hist.values();
         self.fitted.profile = self

@@ -62,8 +62,7 @@ impl Forecaster {
                 (1.2816 * sigma, 2.3263 * sigma)
             }
         };
-        let lo = if self.nonneg { 0.0 } else { f64::NEG_INFINITY };
-        let p50 = p50.max(lo);
+        let p50 = p50.max(self.lowest);
         let p90 = (p50 + o90).max(p50);
         let p99 = (p50 + o99).max(p90);
         (p50, p90, p99)
@@ -233,7 +232,7 @@ impl Forecaster {
             *kept = p as f32;
         }
         for h in 0..k {
-            e.combined[h] = self.combine(&scratch, h);
+            e.combined[h] = self.combine(&scratch, h).max(self.lowest);
             let (_, p90, _) = self.band(&e, h);
             e.p90[h] = p90;
         }

@@ -1,19 +1,23 @@
-//! Seasonal naive: the value one period before the target time, found by time (the row
-//! nearest `target - period`), so gaps in the trace do not shift it.
+//! Seasonal naive: the value as many whole periods before the target time as it takes to reach
+//! the history (one within the first period ahead, two in the second...), found by time (the row
+//! nearest that time), so gaps in the trace do not shift it.
 
 use super::View;
 use super::decompose::Profile;
 use super::history::nearest;
 
-/// Fills `out[k-1]` with the value nearest `t_last + k*step - period` (NaN where a gap leaves
-/// no row within half a row's spacing of it).
+/// Fills `out[k-1]` with the value nearest `t_last + k*step - n*period`, `n` the fewest whole
+/// periods that reach back to the history (NaN where a gap leaves no row within half a row's
+/// spacing of it).
 pub(crate) fn seasonal_naive(view: &View, period: f64, out: &mut [f64]) {
     let Some(&last) = view.times.last() else {
         out.iter_mut().for_each(|o| *o = f64::NAN);
         return;
     };
     for (k, o) in out.iter_mut().enumerate() {
-        let target = last + (k + 1) as f64 * view.step - period;
+        let ahead = (k + 1) as f64 * view.step;
+        let back = period * (ahead / period - 1e-9).ceil().max(1.0);
+        let target = last + ahead - back;
         *o = nearest(view.times, target, view.step, view.bucket_s)
             .map_or(f64::NAN, |i| view.values[i]);
     }
