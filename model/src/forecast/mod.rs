@@ -8,7 +8,8 @@
 //! scored out of sample when the target arrives, per horizon, with an exponentially weighted
 //! absolute error (`scoring`). The horizons scored are every step up to `horizon_s`, a few
 //! farther ones (`extra_horizons_s`) and any other asked for, from when it is first asked.
-//! The P50 combines the models per horizon with weights that favour the recent leaders; P90
+//! The P50 combines the models per horizon with weights that favour the recent leaders (the
+//! last value until they are scored); P90
 //! and P99 come from the combination's own recent residuals per horizon (conformal, with
 //! adaptive levels). Refits run on a schedule of observations, so `observe` is amortised O(K)
 //! and `forecast` is a lookup. Time is always passed in. History past the last 30 hours is
@@ -455,8 +456,8 @@ impl Forecaster {
             self.score_of(Model::Drift.index(), jmax).mae().is_none() || self.fitted.ets.is_none();
         let fallback = cold.then(|| {
             format!(
-                "cold start: {} observations ({:.0} s) of history; reactive forecast (last \
-                 value plus short-term trend)",
+                "cold start: {} observations ({:.0} s) of history; the last value until the \
+                 models are scored",
                 self.len(),
                 origin - self.hist.times()[0]
             )
@@ -470,7 +471,7 @@ impl Forecaster {
             _ => None,
         };
         let model = if cold {
-            Model::Drift
+            Model::Naive
         } else {
             self.leader(jmax)
         };

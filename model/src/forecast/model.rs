@@ -21,7 +21,7 @@ const DRIFT_ROWS: usize = 6;
 pub(crate) enum Model {
     /// The last value.
     Naive,
-    /// The recent level plus a damped short-term trend (also the cold-start forecast).
+    /// The recent level plus a damped short-term trend.
     Drift,
     /// The value one season before the target time.
     SeasonalNaive,

@@ -241,7 +241,9 @@ impl Forecaster {
         self.scratch = scratch;
     }
 
-    /// Weighted combination at horizon index `h` of the models scored well enough.
+    /// Weighted combination at horizon index `h` of the models scored well enough; the last
+    /// value until the models are scored (a member not yet scored is not trusted, and the last
+    /// value is the member that needs no history).
     pub(super) fn combine(&self, preds: &[f64], h: usize) -> f64 {
         let k = self.k();
         let drift = Model::Drift.index();
@@ -255,11 +257,12 @@ impl Forecaster {
                 }
             })
             .collect();
+        let naive = preds[Model::Naive.index() * k + h];
         let Some(best) = maes.iter().flatten().copied().min_by(f64::total_cmp) else {
-            return preds[drift * k + h];
+            return naive;
         };
         if self.fitted.ets.is_none() || maes[drift].is_none() {
-            return preds[drift * k + h];
+            return naive;
         }
         let (mut sw, mut s) = (0.0, 0.0);
         for (m, mae) in maes.iter().enumerate() {

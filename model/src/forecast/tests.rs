@@ -108,8 +108,10 @@ fn cold_start_says_so_then_stops() {
             .as_deref()
             .is_some_and(|w| w.contains("cold start"))
     );
-    // Reactive plus short-term trend: a ramp is extrapolated upwards.
-    assert!(fc.points[0].p50 > 10.0, "{fc:?}");
+    // The last value until the models are scored: no member is trusted before it is scored,
+    // and a trend extrapolated from a few rows loses to the last value more often than not.
+    assert_eq!(fc.points[0].p50, 10.0, "{fc:?}");
+    assert_eq!(fc.model, "naive");
     let mut r = rng(3);
     for i in 10..400 {
         f.observe(i as f64 * 10.0, 5.0 + r());
