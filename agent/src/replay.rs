@@ -193,7 +193,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if fallbacks > 0 {
         println!("reactive fallback: {fallbacks} decisions (cold start or distrusted forecast)");
     }
-    let ledger = replay::ledger(&tr.times, &tr.values, &decisions, &config);
+    let (ledger, judged) = replay::ledger_judged(&tr.times, &tr.values, &decisions, &config);
     print!("{}", ledger_text(&ledger, &config));
     if let Some(path) = &args.plot {
         let title = format!(
@@ -201,7 +201,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             args.input.display(),
             config.capacity_per_instance
         );
-        let svg = figures::simulate(&title, &tr.times, &tr.values, &plan, &config);
+        let svg = figures::simulate(&title, &tr.times, &tr.values, &judged, &config);
         write_file(path, &svg)?;
     }
     Ok(())

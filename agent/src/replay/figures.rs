@@ -1,14 +1,17 @@
 //! The `--plot` pictures of `backtest` and `simulate`: which series they draw and where each
 //! comes from.
 //!
-//! Invariants: demand is the trace as read; the plan is the counts `simulate` writes. Capacity
-//! is a count times the capacity per instance, drawn as steps (a count holds until the next
-//! decision).
+//! Invariants: `simulate`'s picture takes the plan, target tracking and the under-provisioned
+//! spans from the ledger's judgement of each row ([`Judged`]), the counts and the rule its printed
+//! ledger adds up, so the picture and the numbers cannot disagree; nothing is judged here. Demand
+//! is the trace as read. Capacity is a count times the capacity per instance, drawn as steps (a
+//! count holds until the next decision).
 
 use headroom_model::PolicyConfig;
-use headroom_model::replay::{BacktestRow, PlanRow};
+use headroom_model::ledger::Judged;
+use headroom_model::replay::BacktestRow;
 
-use super::plot::{self, Band, Chart, Line};
+use super::plot::{self, Band, Chart, Line, Spans};
 
 /// Actual demand against the forecast `horizon` rows ahead (P50 and the P50..P90 band).
 pub(super) fn backtest(
@@ -51,26 +54,54 @@ pub(super) fn backtest(
     })
 }
 
-/// Demand against the plan's capacity.
+/// Demand against the plan's capacity and target tracking's on the same demand, the plan's
+/// under-provisioned time shaded.
 pub(super) fn simulate(
     title: &str,
     times: &[f64],
     values: &[f64],
-    plan: &[PlanRow],
+    judged: &[Judged],
     config: &PolicyConfig,
 ) -> String {
     let cap = config.capacity_per_instance;
+    let mut short: Vec<(f64, f64)> = Vec::new();
+    let mut short_s = 0.0;
+    for j in judged.iter().filter(|j| j.plan_short) {
+        short_s += j.dt;
+        match short.last_mut() {
+            Some(last) if j.t <= last.1 + 1e-9 => last.1 = j.t + j.dt,
+            _ => short.push((j.t, j.t + j.dt)),
+        }
+    }
+    let short_label = format!("plan under-provisioned ({:.0} min)", short_s / 60.0);
+    let tracking_label = format!(
+        "target tracking at {:.0}%",
+        100.0 * config.target_utilization
+    );
     plot::render(&Chart {
         title,
-        spans: None,
+        spans: Some(Spans {
+            label: &short_label,
+            color: "#d62728",
+            spans: short,
+        }),
         band: None,
         lines: vec![
             Line {
+                label: &tracking_label,
+                color: "#f39c12",
+                points: judged
+                    .iter()
+                    .map(|j| (j.t, f64::from(j.shadow) * cap))
+                    .collect(),
+                steps: true,
+            },
+            Line {
                 label: "planned capacity",
                 color: "#1f5fbf",
-                points: plan
+                points: judged
                     .iter()
-                    .map(|p| (p.t, f64::from(p.desired) * cap))
+                    .map(|j| (j.t, f64::from(j.plan) * cap))
                     .collect(),
                 steps: true,
             },

@@ -9,6 +9,8 @@ use crate::replay::plot::read;
 
 const C: f64 = 20.0;
 const U: f64 = 0.7;
+/// The row of the tallest spike.
+const TALLEST: usize = 5_432;
 
 /// The trace: a daily wave between about 20 and 80, and spikes, the tallest 1,673.
 fn trace(dir: &Path) -> (std::path::PathBuf, Vec<f64>) {
@@ -20,7 +22,7 @@ fn trace(dir: &Path) -> (std::path::PathBuf, Vec<f64>) {
         .collect();
     for (i, v) in [
         (3_001, 930.0),
-        (5_432, 1673.0),
+        (TALLEST, 1673.0),
         (9_100, 600.0),
         (12_345, 410.0),
     ] {
@@ -87,7 +89,10 @@ fn simulate_draws_every_peak_and_the_axis_fits_them() {
         .lines()
         .skip(1)
         .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok()));
+    // Target tracking holds the count the tallest spike needs for five minutes: it peaks there.
+    let tracking = (1673.0 / (C * U)).ceil() * C;
     let want = [
+        ("target tracking at 70%", tracking),
         ("planned capacity", planned * C),
         ("demand", max(demand.iter().copied())),
     ];
@@ -106,6 +111,15 @@ fn simulate_draws_every_peak_and_the_axis_fits_them() {
         top >= highest && top - highest < step,
         "axis top {top}, step {step}, data max {highest}"
     );
+    // No plan sees a single-row spike coming: the plan is short at the tallest one.
+    let (left, right) = read::x_edges(&svg);
+    let at = left + TALLEST as f64 / (demand.len() - 1) as f64 * (right - left);
+    let spans = read::spans(&svg);
+    assert!(
+        spans.iter().any(|&(a, b)| a <= at && at <= b),
+        "no span at x = {at}: {spans:?}"
+    );
+    assert!(svg.contains("plan under-provisioned ("));
 }
 
 #[test]

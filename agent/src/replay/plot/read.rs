@@ -1,6 +1,7 @@
-//! Reading a rendered chart back, for tests: its lines' points and its y axis, in pixels and in
-//! data units. Invariant: it reads only what [`super::render`] writes (`class` attributes mark
-//! the lines and the y tick labels) and panics on anything else, as a test should.
+//! Reading a rendered chart back, for tests: its lines' points, its shaded spans and its axes,
+//! in pixels and in data units. Invariant: it reads only what [`super::render`] writes (`class`
+//! attributes mark the lines, the spans and the tick labels) and panics on anything else, as a
+//! test should.
 
 /// The value of a y tick label ("1500", "2.5k", "-5", "0").
 pub(crate) fn label_value(label: &str) -> f64 {
@@ -57,4 +58,28 @@ pub(crate) fn value_at(svg: &str, py: f64) -> f64 {
     let (b, t) = (&ticks[0], &ticks[ticks.len() - 1]);
     let (vb, vt) = (label_value(&b.1), label_value(&t.1));
     vb + (py - b.0) / (t.0 - b.0) * (vt - vb)
+}
+
+/// The shaded spans, as pixel ranges (from, to).
+pub(crate) fn spans(svg: &str) -> Vec<(f64, f64)> {
+    svg.lines()
+        .filter(|l| l.starts_with(r#"<rect class="span""#))
+        .map(|l| {
+            let x: f64 = attr(l, "x").parse().expect("an x");
+            let w: f64 = attr(l, "width").parse().expect("a width");
+            (x, x + w)
+        })
+        .collect()
+}
+
+/// The pixel x of the first and the last time label (the data's first and last time).
+pub(crate) fn x_edges(svg: &str) -> (f64, f64) {
+    let xs: Vec<f64> = svg
+        .lines()
+        .filter_map(|l| {
+            let at = l.find(r#"<text class="xtick""#)?;
+            Some(attr(&l[at..], "x").parse().expect("an x"))
+        })
+        .collect();
+    (xs[0], xs[xs.len() - 1])
 }
