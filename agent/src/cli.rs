@@ -226,7 +226,8 @@ pub struct SimulateArgs {
     /// Output CSV `timestamp,desired`.
     #[arg(long)]
     pub output: PathBuf,
-    /// Also draw demand vs planned capacity as SVG.
+    /// Also draw an SVG: demand, the plan's capacity and target tracking's, with the time the
+    /// plan's ready capacity fell short of demand shaded.
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Seconds between decisions (default: the trace's median step); lead = warm-up + this.

@@ -1,6 +1,7 @@
 //! `headroom backtest` and `headroom simulate`: CSV in, CSV (and optional SVG) out. Both replay
 //! the model crate's live code over a trace, strictly causally.
 
+mod figures;
 mod plot;
 pub mod trace;
 
@@ -66,44 +67,13 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
     };
     write(&mut out).with_context(|| format!("writing {}", args.output.display()))?;
     if let Some(path) = &args.plot {
-        let h = args.horizon;
-        let band = plot::Band {
-            label: "P50..P90",
-            color: "#69c",
-            points: rows
-                .iter()
-                .filter(|r| r.horizon == h)
-                .map(|r| (r.target, r.p50, r.p90))
-                .collect(),
-        };
-        let p50 = plot::Line {
-            label: "P50",
-            color: "#036",
-            points: rows
-                .iter()
-                .filter(|r| r.horizon == h)
-                .map(|r| (r.target, r.p50))
-                .collect(),
-            steps: false,
-        };
-        let first = band.points.first().map_or(f64::NEG_INFINITY, |p| p.0);
-        let actual = plot::Line {
-            label: "actual",
-            color: "black",
-            points: tr
-                .times
-                .iter()
-                .zip(&tr.values)
-                .filter(|(t, _)| **t >= first)
-                .map(|(t, v)| (*t, *v))
-                .collect(),
-            steps: false,
-        };
         let title = format!(
-            "{}: actual vs forecast {h} rows ahead",
-            args.input.display()
+            "{}: actual vs forecast {} rows ahead",
+            args.input.display(),
+            args.horizon
         );
-        write_file(path, &plot::render(&title, Some(&band), &[actual, p50]))?;
+        let svg = figures::backtest(&title, &tr.times, &tr.values, &rows, args.horizon);
+        write_file(path, &svg)?;
     }
     eprintln!(
         "backtest: {} rows read, {} forecasts written to {}",
@@ -223,31 +193,16 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if fallbacks > 0 {
         println!("reactive fallback: {fallbacks} decisions (cold start or distrusted forecast)");
     }
-    let ledger = replay::ledger(&tr.times, &tr.values, &decisions, &config);
+    let (ledger, judged) = replay::ledger_judged(&tr.times, &tr.values, &decisions, &config);
     print!("{}", ledger_text(&ledger, &config));
     if let Some(path) = &args.plot {
-        let demand = plot::Line {
-            label: "demand",
-            color: "black",
-            points: tr
-                .times
-                .iter()
-                .zip(&tr.values)
-                .map(|(t, v)| (*t, *v))
-                .collect(),
-            steps: false,
-        };
-        let capacity = plot::Line {
-            label: "planned capacity",
-            color: "#c33",
-            points: plan
-                .iter()
-                .map(|p| (p.t, p.desired as f64 * config.capacity_per_instance))
-                .collect(),
-            steps: true,
-        };
-        let title = format!("{}: demand vs planned capacity", args.input.display());
-        write_file(path, &plot::render(&title, None, &[demand, capacity]))?;
+        let title = format!(
+            "{}: demand vs planned capacity ({} per instance)",
+            args.input.display(),
+            config.capacity_per_instance
+        );
+        let svg = figures::simulate(&title, &tr.times, &tr.values, &judged, &config);
+        write_file(path, &svg)?;
     }
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! last warm-up; a sample is short when demand exceeds that at full capacity. Both counts are
 //! paid from the moment they are asked for (warming instances included). The shadow is
 //! [`Reactive`]: the count that keeps demand at the target utilisation, scaled in only to the
-//! largest count of the last five minutes.
+//! largest count of the last five minutes. [`Ledger::judge`] also hands back each decision's
+//! judgement ([`Judged`]): that rule lives here only, and what a picture of a replay shades
+//! as short is what the hours count as short.
 //!
 //! The forecast at the lead is scored against the demand observed when its target time comes:
 //! MAPE as AWS defines it, the mean of `|actual - forecast| / actual` over the scored samples
@@ -172,6 +174,26 @@ pub struct Figures {
     pub p90_coverage: Option<f64>,
 }
 
+/// How the ledger judged one decision: the counts it charged and whether demand found too little
+/// ready capacity (the rule the hours' `*_short_s` add up).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judged {
+    /// Unix seconds of the decision.
+    pub t: f64,
+    /// Seconds it was in force (finite, at least 0).
+    pub dt: f64,
+    /// Demand judged (finite, at least 0).
+    pub demand: f64,
+    /// Count the plan asked for.
+    pub plan: u32,
+    /// Count target tracking asked for on the same demand (the shadow).
+    pub shadow: u32,
+    /// Demand exceeded the plan's ready capacity (warm-up counted).
+    pub plan_short: bool,
+    /// Demand exceeded target tracking's ready capacity (warm-up counted).
+    pub shadow_short: bool,
+}
+
 /// The least count asked for over a warm-up: what is ready to serve.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ready {
@@ -246,6 +268,18 @@ impl Ledger {
         planned: u32,
         at_lead: Option<(f64, f64)>,
     ) -> Option<Hour> {
+        self.judge(t, dt, demand, planned, at_lead).1
+    }
+
+    /// [`Ledger::record`], also returning how the decision was judged (what the hours add up).
+    pub fn judge(
+        &mut self,
+        t: f64,
+        dt: f64,
+        demand: f64,
+        planned: u32,
+        at_lead: Option<(f64, f64)>,
+    ) -> (Judged, Option<Hour>) {
         let start = ((t / HOUR_S).floor() * HOUR_S) as i64;
         let closed = match self.open {
             Some(h) if h.start != start => self.open.replace(Hour {
@@ -297,19 +331,29 @@ impl Ledger {
         {
             self.pending.push_back((t + self.lead_s, p50, p90));
         }
-        let h = self.open.as_mut()?;
-        h.observed_s += dt;
-        h.plan_instance_s += f64::from(planned) * dt;
-        h.shadow_instance_s += f64::from(shadow) * dt;
-        if demand > f64::from(plan_ready) * cap + 1e-9 {
-            h.plan_short_s += dt;
+        let judged = Judged {
+            t,
+            dt,
+            demand,
+            plan: planned,
+            shadow,
+            plan_short: demand > f64::from(plan_ready) * cap + 1e-9,
+            shadow_short: demand > f64::from(shadow_ready) * cap + 1e-9,
+        };
+        if let Some(h) = self.open.as_mut() {
+            h.observed_s += dt;
+            h.plan_instance_s += f64::from(planned) * dt;
+            h.shadow_instance_s += f64::from(shadow) * dt;
+            if judged.plan_short {
+                h.plan_short_s += dt;
+            }
+            if judged.shadow_short {
+                h.shadow_short_s += dt;
+            }
+            scored.start = h.start;
+            h.add(&scored);
         }
-        if demand > f64::from(shadow_ready) * cap + 1e-9 {
-            h.shadow_short_s += dt;
-        }
-        scored.start = h.start;
-        h.add(&scored);
-        closed
+        (judged, closed)
     }
 
     /// The hour being filled, taken out (at a stop, to store it part-full).

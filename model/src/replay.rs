@@ -3,7 +3,7 @@
 //! to it.
 
 use crate::forecast::{ForecastConfig, Forecaster};
-use crate::ledger::{Hour, Ledger, Ready};
+use crate::ledger::{Hour, Judged, Ledger, Ready};
 use crate::policy::{Decision, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons};
 
 /// One backtest output row.
@@ -222,10 +222,22 @@ pub fn ledger(
     decisions: &[Decision],
     config: &PolicyConfig,
 ) -> Hour {
+    ledger_judged(times, values, decisions, config).0
+}
+
+/// [`ledger`], with how each row was judged: target tracking's count and whether either fell
+/// short, row by row (what a picture of the replay draws).
+pub fn ledger_judged(
+    times: &[f64],
+    values: &[f64],
+    decisions: &[Decision],
+    config: &PolicyConfig,
+) -> (Hour, Vec<Judged>) {
     let n = times.len().min(values.len()).min(decisions.len());
     let step = median_step(times);
     let mut ledger = Ledger::new(config);
     let mut total = Hour::default();
+    let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let dt = if i + 1 < n {
             (times[i + 1] - times[i]).min(4.0 * step)
@@ -233,14 +245,16 @@ pub fn ledger(
             step
         };
         let d = &decisions[i];
-        if let Some(h) = ledger.record(times[i], dt, values[i], d.planned, d.at_lead) {
+        let (judged, closed) = ledger.judge(times[i], dt, values[i], d.planned, d.at_lead);
+        rows.push(judged);
+        if let Some(h) = closed {
             total.add(&h);
         }
     }
     if let Some(h) = ledger.take_open() {
         total.add(&h);
     }
-    total
+    (total, rows)
 }
 
 /// Median spacing of a series, seconds (1 for fewer than two points).
