@@ -178,6 +178,18 @@ pub struct BacktestArgs {
     /// Also draw actual vs P50/P90 band as SVG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// How much history the forecaster keeps.
+    #[command(flatten)]
+    pub window: HistoryWindow,
+}
+
+/// The history `backtest` and `simulate` forecast from.
+#[derive(Debug, Args)]
+pub struct HistoryWindow {
+    /// History the forecaster keeps, e.g. `14d` or `6w`; at least 1,000 rows are kept
+    /// whatever the age (an hourly trace keeps six weeks, so a weekly cycle can show).
+    #[arg(long, default_value = "14d", value_parser = headroom_common::duration::parse)]
+    pub history: std::time::Duration,
 }
 
 /// Policy used by `simulate`.
@@ -247,6 +259,9 @@ pub struct SimulateArgs {
     /// only adds capacity).
     #[arg(long, value_enum, default_value_t = SimScaleIn::Predictive)]
     pub scale_in: SimScaleIn,
+    /// How much history the forecaster keeps.
+    #[command(flatten)]
+    pub window: HistoryWindow,
 }
 
 /// What `generate` writes.

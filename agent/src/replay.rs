@@ -15,11 +15,19 @@ use headroom_model::replay::{self, Origins};
 use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode, ScaleIn};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{BacktestArgs, SimPolicy, SimScaleIn, SimulateArgs};
+use crate::cli::{BacktestArgs, HistoryWindow, SimPolicy, SimScaleIn, SimulateArgs};
 use headroom_common::exit::{CONFIG_INVALID, Exit};
 
 /// Inputs at least this long get a progress bar (when stderr is a terminal).
 const PROGRESS_ROWS: usize = 20_000;
+
+/// The forecaster of a replay: the history window asked for, the rest as the agent's.
+fn forecast_config(window: &HistoryWindow) -> ForecastConfig {
+    ForecastConfig {
+        max_history_s: window.history.as_secs_f64(),
+        ..ForecastConfig::default()
+    }
+}
 
 /// Runs `headroom backtest`.
 pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
@@ -45,7 +53,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
             start,
             every: args.every,
         },
-        &ForecastConfig::default(),
+        &forecast_config(&args.window),
         |i| tick(&bar, i),
     );
     bar.finish_and_clear();
@@ -144,7 +152,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         &tr.times,
         &tr.values,
         &config,
-        &ForecastConfig::default(),
+        &forecast_config(&args.window),
         |i| tick(&bar, i),
     );
     bar.finish_and_clear();

@@ -266,3 +266,49 @@ fn bad_input_is_reported_with_file_line_and_reason() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--capacity-per-instance"));
 }
+
+/// `--history` reaches the forecaster: a shorter window forgets rows a longer one still
+/// forecasts from (past the 1,000 rows always kept), and a bare number is refused.
+#[test]
+fn the_history_window_is_a_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_trace(dir.path(), "t.csv", 2500, false);
+    let start = (1_700_000_000 + 2400 * 60).to_string();
+    let run = |history: &str| {
+        let out = dir.path().join(format!("f-{history}.csv"));
+        let o = headroom(&[
+            "backtest",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "5",
+            "--start",
+            &start,
+            "--history",
+            history,
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read_csv(&out)
+    };
+    let (short, long) = (run("1h"), run("14d"));
+    assert_eq!(short.len(), long.len());
+    assert_ne!(short, long, "the window changed nothing");
+    let o = headroom(&[
+        "backtest",
+        "--input",
+        input.to_str().unwrap(),
+        "--horizon",
+        "5",
+        "--history",
+        "5",
+        "--output",
+        dir.path().join("x.csv").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--history") && err.contains("like 10s"),
+        "{err}"
+    );
+}

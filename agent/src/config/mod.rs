@@ -227,6 +227,10 @@ pub struct ModelSection {
     /// Demand one host serves at full capacity, in the demand's unit; 0 = the number of CPUs
     /// (only valid for cpu.busy_cores).
     pub capacity: f64,
+    /// History the forecaster keeps and is warmed from at start (at least 1h, at most
+    /// `store.retention_1m`: what is not stored cannot be read back).
+    #[serde(with = "duration")]
+    pub history: Duration,
 }
 
 impl Default for ModelSection {
@@ -234,6 +238,7 @@ impl Default for ModelSection {
         ModelSection {
             demand: "cpu.busy_cores".into(),
             capacity: 0.0,
+            history: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -533,6 +538,19 @@ impl Config {
             bad(
                 "model.capacity",
                 format!("must be set (> 0) for demand {:?}", m.demand),
+            );
+        }
+        if m.history < Duration::from_secs(3600) {
+            bad("model.history", "must be at least 1h".into());
+        } else if m.history > s.retention_1m {
+            bad(
+                "model.history",
+                format!(
+                    "{} is longer than store.retention_1m ({}): history that is not kept \
+                     cannot be read back",
+                    duration::format(m.history),
+                    duration::format(s.retention_1m)
+                ),
             );
         }
         if !(m.capacity >= 0.0 && m.capacity.is_finite()) {

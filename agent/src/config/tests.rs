@@ -91,6 +91,23 @@ fn reports_every_problem_with_file_and_key() {
 }
 
 #[test]
+fn a_history_longer_than_what_is_stored_is_refused() {
+    let err = parse("[store]\nretention_1m = \"7d\"\n[model]\nhistory = \"14d\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("model.history: 14days is longer than store.retention_1m (7days)"),
+        "{err}"
+    );
+    assert!(parse("[store]\nretention_1m = \"60d\"\n[model]\nhistory = \"6w\"\n").is_ok());
+    let err = parse("[model]\nhistory = \"10m\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("model.history: must be at least 1h"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
     let err = parse(
         "[agent]\nhost_id = \"-x\"\ngroup = \"a b\"\ndecision_interval = \"1h\"\n\

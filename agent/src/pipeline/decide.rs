@@ -22,6 +22,7 @@ pub const REPORT_HORIZONS: [f64; 5] = [60.0, 120.0, 300.0, 600.0, 900.0];
 pub fn host_forecast(cfg: &Config) -> ForecastConfig {
     let lead = host_policy(cfg, 1.0).lead_s();
     ForecastConfig {
+        max_history_s: cfg.model.history.as_secs_f64(),
         horizon_s: lead,
         extra_horizons_s: REPORT_HORIZONS.into_iter().filter(|&h| h > lead).collect(),
         ..ForecastConfig::default()

@@ -1,6 +1,7 @@
-//! The window of observations, trimmed by age: recent rows at full resolution, older rows
-//! merged into fixed time buckets (their means), so memory stays bounded over weeks of a
-//! 10-second series while day-ago and week-ago lookups still find a value.
+//! The window of observations, trimmed by age but never below a number of rows: recent rows at
+//! full resolution, older rows merged into fixed time buckets (their means), so memory stays
+//! bounded over weeks of a 10-second series while day-ago and week-ago lookups still find a
+//! value, and a coarse series (hourly) keeps enough rows to show a weekly cycle.
 
 /// Fine rows merged in one pass: compaction moves the fine rows down once per this many.
 const COMPACT_ROWS: usize = 1024;
@@ -8,8 +9,10 @@ const COMPACT_ROWS: usize = 1024;
 /// How long observations are kept, and at what resolution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Retention {
-    /// Rows older than this, seconds, are forgotten.
+    /// Rows older than this, seconds, are forgotten...
     pub(crate) max_age_s: f64,
+    /// ...unless fewer than this many would be left.
+    pub(crate) min_rows: usize,
     /// Rows younger than this, seconds, keep full resolution.
     pub(crate) fine_age_s: f64,
     /// Width of the buckets older rows are merged into, seconds (0: never merge).
@@ -17,7 +20,8 @@ pub(crate) struct Retention {
 }
 
 /// Observations in time order; old ones are dropped and merged lazily, so a push is amortised
-/// O(1) and the rows held are bounded by `fine_age_s / step + max_age_s / bucket_s`.
+/// O(1) and the rows held are bounded by `max(min_rows, fine_age_s / step + max_age_s /
+/// bucket_s)`.
 #[derive(Debug, Clone)]
 pub(crate) struct History {
     keep: Retention,
@@ -48,7 +52,7 @@ impl History {
         self.t.push(t);
         self.y.push(y);
         let cutoff = t - keep.max_age_s;
-        while self.head + 1 < self.t.len() && self.t[self.head] < cutoff {
+        while self.t.len() - self.head > keep.min_rows.max(1) && self.t[self.head] < cutoff {
             self.head += 1;
         }
         let start = self.head.max(self.fine);
@@ -160,6 +164,7 @@ mod tests {
 
     const KEEP_ALL: Retention = Retention {
         max_age_s: 100.0,
+        min_rows: 0,
         fine_age_s: f64::INFINITY,
         bucket_s: 0.0,
     };
@@ -176,9 +181,27 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_fewest_rows_asked_for_past_the_age() {
+        // Hourly rows for ten weeks, kept 14 days but at least 1,000 rows: about six weeks.
+        let keep = Retention {
+            max_age_s: 14.0 * 86_400.0,
+            min_rows: 1_000,
+            fine_age_s: 30.0 * 3_600.0,
+            bucket_s: 60.0,
+        };
+        let mut h = History::new(keep);
+        for i in 0..70 * 24 {
+            h.push(i as f64 * 3_600.0, 1.0, false);
+        }
+        assert_eq!(h.len(), 1_000);
+        assert_eq!(h.times()[0], (70.0 * 24.0 - 1_000.0) * 3_600.0);
+    }
+
+    #[test]
     fn merges_old_rows_into_bucket_means() {
         let keep = Retention {
             max_age_s: 86_400.0,
+            min_rows: 1_000,
             fine_age_s: 3_600.0,
             bucket_s: 60.0,
         };
@@ -209,6 +232,7 @@ mod tests {
     fn bounded_over_weeks_of_ten_second_rows() {
         let keep = Retention {
             max_age_s: 14.0 * 86_400.0,
+            min_rows: 1_000,
             fine_age_s: 30.0 * 3_600.0,
             bucket_s: 60.0,
         };

@@ -40,8 +40,11 @@ use self::scoring::{Issued, Score};
 /// How a [`Forecaster`] keeps history and refits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForecastConfig {
-    /// Longest history kept, seconds (default 14 days).
+    /// Longest history kept, seconds (default 14 days)...
     pub max_history_s: f64,
+    /// ...unless that leaves fewer rows than this (default 1,000: an hourly series keeps six
+    /// weeks, enough to show a weekly cycle).
+    pub min_history_rows: usize,
     /// History younger than this, seconds, keeps full resolution; older observations of a
     /// series finer than `bucket_s` are merged into `bucket_s` means (default 30 hours: a
     /// day-ago lookup across the training windows stays at full resolution).
@@ -67,6 +70,7 @@ impl Default for ForecastConfig {
     fn default() -> Self {
         ForecastConfig {
             max_history_s: 14.0 * 86_400.0,
+            min_history_rows: 1_000,
             fine_history_s: 30.0 * 3_600.0,
             bucket_s: 60.0,
             refit_every: 32,
@@ -218,6 +222,7 @@ impl Forecaster {
         let extra_s = config.extra_horizons_s.clone();
         let hist = History::new(Retention {
             max_age_s: config.max_history_s,
+            min_rows: config.min_history_rows,
             fine_age_s: config.fine_history_s,
             bucket_s: config.bucket_s,
         });

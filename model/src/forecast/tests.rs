@@ -308,3 +308,18 @@ fn a_daily_shape_holds_on_the_second_day_ahead() {
         "second day's swing {second} vs {first}"
     );
 }
+
+#[test]
+fn an_hourly_series_keeps_enough_history_to_show_a_weekly_cycle() {
+    // Weekdays at 100, weekends at 40, hourly for eight weeks: fourteen days of history hold
+    // two cycles (336 rows), too few to trust; 1,000 rows hold almost six.
+    let mut r = rng(5);
+    let mut f = Forecaster::new(ForecastConfig::default());
+    for i in 0..8 * 7 * 24 {
+        let day = (i / 24) % 7;
+        let v = if day >= 5 { 40.0 } else { 100.0 } + 4.0 * (r() - 0.5);
+        f.observe(1_699_920_000.0 + i as f64 * 3600.0, v);
+    }
+    f.refit_with_detection();
+    assert_eq!(f.season_s(), Some(604_800.0));
+}

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cli::{BacktestArgs, SimPolicy, SimScaleIn, SimulateArgs};
+use crate::cli::{BacktestArgs, HistoryWindow, SimPolicy, SimScaleIn, SimulateArgs};
 use crate::replay::plot::read;
 
 const C: f64 = 20.0;
@@ -81,6 +81,9 @@ fn simulate_draws_every_peak_and_the_axis_fits_them() {
         max_scale_in_step: 1,
         shortfall_budget: headroom_model::policy::DEFAULT_SHORTFALL_BUDGET,
         scale_in: SimScaleIn::Predictive,
+        window: HistoryWindow {
+            history: std::time::Duration::from_secs(14 * 86_400),
+        },
     })
     .expect("simulate");
     let svg = std::fs::read_to_string(&plot).expect("the plot");
@@ -134,6 +137,9 @@ fn backtest_draws_the_actual_peak() {
         every: 1,
         output: dir.path().join("bt.csv"),
         plot: Some(plot.clone()),
+        window: HistoryWindow {
+            history: std::time::Duration::from_secs(14 * 86_400),
+        },
     })
     .expect("backtest");
     let svg = std::fs::read_to_string(&plot).expect("the plot");
