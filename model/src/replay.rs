@@ -182,11 +182,7 @@ pub fn summarize(
     for i in 0..n {
         let t = times[i];
         let d = plan[i].desired;
-        let dt = if i + 1 < n {
-            (times[i + 1] - t).min(4.0 * step)
-        } else {
-            step
-        };
+        let dt = row_seconds(&times[..n], i, step);
         s.instance_hours += d as f64 * dt / 3600.0;
         s.peak = s.peak.max(d);
         if i > 0 && d != plan[i - 1].desired {
@@ -215,7 +211,7 @@ pub fn summarize(
 
 /// The ledger of a replayed plan: its decisions against the demand, next to target tracking
 /// on the same demand, summed over the whole trace. A row's decision is in force until the next
-/// row (the last one for a median step; a gap counts at most four steps, as [`summarize`]).
+/// row (see [`row_seconds`]).
 pub fn ledger(
     times: &[f64],
     values: &[f64],
@@ -239,11 +235,7 @@ pub fn ledger_judged(
     let mut total = Hour::default();
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
-        let dt = if i + 1 < n {
-            (times[i + 1] - times[i]).min(4.0 * step)
-        } else {
-            step
-        };
+        let dt = row_seconds(&times[..n], i, step);
         let d = &decisions[i];
         let (judged, closed) = ledger.judge(times[i], dt, values[i], d.planned, d.at_lead);
         rows.push(judged);
@@ -255,6 +247,15 @@ pub fn ledger_judged(
         total.add(&h);
     }
     (total, rows)
+}
+
+/// How long row `i` of a replay is in force: until the next row, at most four median steps
+/// (a gap in the trace is not charged as if the plan ran through it); the last row, one step.
+fn row_seconds(times: &[f64], i: usize, step: f64) -> f64 {
+    match times.get(i + 1) {
+        Some(next) => (next - times[i]).min(4.0 * step),
+        None => step,
+    }
 }
 
 /// Median spacing of a series, seconds (1 for fewer than two points).
