@@ -255,6 +255,10 @@ pub struct SimulateArgs {
     /// covers the forecast's `1 - b` quantile up to the lead.
     #[arg(long, default_value_t = headroom_model::policy::DEFAULT_SHORTFALL_BUDGET)]
     pub shortfall_budget: f64,
+    /// The most the plan spends over the last hours per instance target tracking would run
+    /// (at least 1; 0 for no ceiling): past it, target tracking decides.
+    #[arg(long, default_value_t = headroom_model::policy::DEFAULT_SPEND_CEILING)]
+    pub spend_ceiling: f64,
     /// What scales in: the plan (`predictive`), or only target tracking (`reactive`: the plan
     /// only adds capacity).
     #[arg(long, value_enum, default_value_t = SimScaleIn::Predictive)]

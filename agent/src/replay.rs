@@ -11,6 +11,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use headroom_model::ledger::Hour;
+use headroom_model::policy::{shortfall_budget_problem, spend_ceiling_problem};
 use headroom_model::replay::{self, Origins};
 use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode, ScaleIn};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -103,8 +104,11 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if !(args.target_utilization > 0.0 && args.target_utilization <= 1.0) {
         return Err(bad("--target-utilization must be in (0, 1]".into()));
     }
-    if !(args.shortfall_budget > 0.0 && args.shortfall_budget < 0.5) {
-        return Err(bad("--shortfall-budget must be in (0, 0.5)".into()));
+    if let Some(why) = shortfall_budget_problem(args.shortfall_budget) {
+        return Err(bad(format!("--shortfall-budget: {why}")));
+    }
+    if let Some(why) = spend_ceiling_problem(args.spend_ceiling) {
+        return Err(bad(format!("--spend-ceiling: {why}")));
     }
     if !(args.warmup.is_finite() && args.warmup >= 0.0) {
         return Err(bad(
@@ -137,6 +141,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         max_scale_in_step: args.max_scale_in_step,
         scale_in_stabilization_s: args.stabilization,
         shortfall_budget: args.shortfall_budget,
+        spend_ceiling: args.spend_ceiling,
         scale_in: match args.scale_in {
             SimScaleIn::Predictive => ScaleIn::Predictive,
             SimScaleIn::Reactive => ScaleIn::Reactive,

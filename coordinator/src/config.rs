@@ -20,6 +20,7 @@
 //! capacity_per_instance = 4.0                   # default: mean of the hosts' reported capacity
 //! target_utilization = 0.7                     # target tracking's (fallback, shadow, reactive scale-in)
 //! shortfall_budget = 0.05                       # share of time the group may run short
+//! spend_ceiling = 1.4                           # most the plan spends per target tracking's (0: none)
 //! scale_in = "predictive"                       # or "reactive": only target tracking scales in
 //! warmup = "5m"
 //! decision_interval = "10s"
@@ -51,7 +52,10 @@ use headroom_common::id::check_id;
 use serde::Deserialize;
 
 use headroom_model::ScaleIn;
-use headroom_model::policy::DEFAULT_SHORTFALL_BUDGET;
+use headroom_model::policy::{
+    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, shortfall_budget_problem,
+    spend_ceiling_problem,
+};
 
 use crate::actuator::ActuatorConfig;
 
@@ -142,6 +146,9 @@ pub struct GroupConfig {
     /// The share of time the group may run short of full capacity, (0, 0.5): it prices a
     /// short sample, and the plan spends capacity where it pays.
     pub shortfall_budget: f64,
+    /// The most the plan spends over the last hours per instance target tracking would run,
+    /// at least 1, or 0 for no ceiling: past it, target tracking decides.
+    pub spend_ceiling: f64,
     /// `predictive` (the plan scales in after the stabilisation window) or `reactive` (only
     /// target tracking scales in; the plan only adds).
     pub scale_in: ScaleIn,
@@ -186,6 +193,7 @@ impl Default for GroupConfig {
             capacity_per_instance: None,
             target_utilization: 0.7,
             shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
+            spend_ceiling: DEFAULT_SPEND_CEILING,
             scale_in: ScaleIn::Predictive,
             warmup: Duration::from_secs(300),
             decision_interval: Duration::from_secs(10),
@@ -307,11 +315,11 @@ impl CoordinatorConfig {
                     format!("{} is outside (0, 1]", g.target_utilization),
                 );
             }
-            if !(g.shortfall_budget > 0.0 && g.shortfall_budget < 0.5) {
-                bad(
-                    key("shortfall_budget"),
-                    format!("{} is outside (0, 0.5)", g.shortfall_budget),
-                );
+            if let Some(why) = shortfall_budget_problem(g.shortfall_budget) {
+                bad(key("shortfall_budget"), why);
+            }
+            if let Some(why) = spend_ceiling_problem(g.spend_ceiling) {
+                bad(key("spend_ceiling"), why);
             }
             if g.decision_interval < MIN_DECISION_INTERVAL {
                 bad(
@@ -384,7 +392,7 @@ mod tests {
     #[test]
     fn reports_every_problem_with_file_and_key() {
         let err = parse(
-            "listen = \"nope\"\ncolour = 1\n[groups.web]\ntoken_files = []\ntarget_utilization = 2.0\nbogus = 1\n",
+            "listen = \"nope\"\ncolour = 1\n[groups.web]\ntoken_files = []\ntarget_utilization = 2.0\nbogus = 1\nspend_ceiling = -1.0\n",
         )
         .unwrap_err();
         let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
@@ -394,6 +402,7 @@ mod tests {
             "listen",
             "groups.web.token_files",
             "groups.web.target_utilization",
+            "groups.web.spend_ceiling",
         ] {
             assert!(keys.contains(&key), "{key} not reported: {err}");
         }

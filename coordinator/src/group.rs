@@ -400,6 +400,7 @@ impl GroupState {
                 signal_ttl_s: c.signal_ttl.as_secs_f64(),
                 replace_unhealthy_after: c.replace_unhealthy_after,
                 shortfall_budget: c.shortfall_budget,
+                spend_ceiling: c.spend_ceiling,
                 scale_in: c.scale_in,
             },
             hosts: self
@@ -454,6 +455,7 @@ fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
             GroupMode::Reactive => PolicyMode::Reactive,
         },
         shortfall_budget: c.shortfall_budget,
+        spend_ceiling: c.spend_ceiling,
         scale_in: c.scale_in,
         ..PolicyConfig::default()
     }

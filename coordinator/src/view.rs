@@ -73,6 +73,10 @@ pub struct PolicyView {
     /// The share of time the group may run short of full capacity.
     #[serde(default)]
     pub shortfall_budget: f64,
+    /// The most the plan spends per instance target tracking would run (0: no ceiling, as
+    /// before there was one).
+    #[serde(default)]
+    pub spend_ceiling: f64,
     /// `predictive` or `reactive`: what scales in.
     #[serde(default = "predictive")]
     pub scale_in: headroom_model::ScaleIn,

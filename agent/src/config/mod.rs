@@ -14,7 +14,10 @@ use headroom_common::duration::{self, format as fmt_dur};
 use headroom_common::id::check_id;
 use headroom_common::token::Token;
 use headroom_model::ScaleIn;
-use headroom_model::policy::DEFAULT_SHORTFALL_BUDGET;
+use headroom_model::policy::{
+    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, shortfall_budget_problem,
+    spend_ceiling_problem,
+};
 use serde::{Deserialize, Serialize};
 
 /// The whole agent configuration.
@@ -252,6 +255,9 @@ pub struct PolicySection {
     /// The share of time this host's share may run short of full capacity, above 0 and below
     /// 0.5: it prices a short sample, and the plan spends capacity where it pays.
     pub shortfall_budget: f64,
+    /// The most the plan spends over the last hours per instance target tracking would run,
+    /// at least 1, or 0 for no ceiling: past it, target tracking decides.
+    pub spend_ceiling: f64,
     /// Target tracking's utilisation, above 0 and at most 1: the reactive rule of the fallback
     /// (cold start, a distrusted forecast), of `scale_in = "reactive"` and of the ledger's
     /// shadow policy.
@@ -274,6 +280,7 @@ impl Default for PolicySection {
         PolicySection {
             mode: ModeSetting::Predictive,
             shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
+            spend_ceiling: DEFAULT_SPEND_CEILING,
             target_utilization: 0.7,
             warmup: Duration::from_secs(300),
             scale_in_stabilization: Duration::from_secs(300),
@@ -565,11 +572,11 @@ impl Config {
                 format!("{} is outside (0, 1]", p.target_utilization),
             );
         }
-        if !(p.shortfall_budget > 0.0 && p.shortfall_budget < 0.5) {
-            bad(
-                "policy.shortfall_budget",
-                format!("{} is outside (0, 0.5)", p.shortfall_budget),
-            );
+        if let Some(why) = shortfall_budget_problem(p.shortfall_budget) {
+            bad("policy.shortfall_budget", why);
+        }
+        if let Some(why) = spend_ceiling_problem(p.spend_ceiling) {
+            bad("policy.spend_ceiling", why);
         }
         if p.warmup > Duration::from_secs(7200) {
             bad(

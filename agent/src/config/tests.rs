@@ -69,7 +69,7 @@ fn empty_file_is_valid() {
 #[test]
 fn reports_every_problem_with_file_and_key() {
     let err = parse(
-        "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ndemand = \"app.q\"\nwarmup = \"1m\"\n[policy]\ntarget_utilization = 1.5\n",
+        "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ndemand = \"app.q\"\nwarmup = \"1m\"\n[policy]\ntarget_utilization = 1.5\nspend_ceiling = 0.5\n",
     )
     .unwrap_err();
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
@@ -77,6 +77,11 @@ fn reports_every_problem_with_file_and_key() {
     assert!(keys.contains(&"agent.colour"), "{err}");
     assert!(keys.contains(&"agent.interval"), "{err}");
     assert!(keys.contains(&"policy.target_utilization"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("policy.spend_ceiling: 0.5 is neither 0 (no ceiling) nor at least 1"),
+        "{err}"
+    );
     assert!(
         err.to_string()
             .contains("model.warmup: moved to [policy]: write it as policy.warmup"),

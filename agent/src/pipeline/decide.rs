@@ -36,6 +36,7 @@ pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
         capacity_per_instance: capacity,
         target_utilization: m.target_utilization,
         shortfall_budget: m.shortfall_budget,
+        spend_ceiling: m.spend_ceiling,
         scale_in: m.scale_in,
         warmup_s: m.warmup.as_secs_f64(),
         decision_interval_s: cfg.agent.decision_interval.as_secs_f64(),

@@ -16,12 +16,15 @@
 //!   scaling leaves scale-in to its dynamic policy;
 //! - while the forecast is in cold start or its recent error is worse than the naive
 //!   forecast's by `max_error_ratio`, fall back to target tracking at `target_utilization` and
-//!   say so.
+//!   say so;
+//! - while the plan's recent spend runs above `spend_ceiling` times what target tracking would
+//!   spend on the same demand, target tracking decides (`price.rs` says why), and says so.
 //!
 //! `target_utilization` has one meaning: the utilisation target tracking runs at, in that
 //! fallback, in `scale_in = reactive` and in the ledger's shadow policy.
 
 mod newsvendor;
+mod price;
 pub mod reactive;
 
 use std::collections::VecDeque;
@@ -30,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::forecast::Forecast;
 use newsvendor::{price_of_budget, worth_covering};
+use price::Price;
 use reactive::Reactive;
 
 /// Predictive, purely reactive, or forecast-only (decides but recommends no change).
@@ -86,11 +90,32 @@ pub struct PolicyConfig {
     pub shortfall_budget: f64,
     /// What decides a scale-in.
     pub scale_in: ScaleIn,
+    /// The most the plan spends, over the last hours, per instance target tracking would run;
+    /// past it, target tracking decides (`price.rs`). 0: no ceiling.
+    pub spend_ceiling: f64,
 }
 
 /// The default shortfall budget: see the README's "Choosing the shortfall budget" for the
 /// measurements it was chosen by.
 pub const DEFAULT_SHORTFALL_BUDGET: f64 = 0.05;
+
+/// The default spend ceiling, chosen with the default budget (same README section).
+pub const DEFAULT_SPEND_CEILING: f64 = 1.4;
+
+/// Why `budget` is no shortfall budget, if it is not (every reader of one uses this rule).
+pub fn shortfall_budget_problem(budget: f64) -> Option<String> {
+    (!(budget > 0.0 && budget < 0.5)).then(|| format!("{budget} is outside (0, 0.5)"))
+}
+
+/// Why `ceiling` is no spend ceiling, if it is not: at least 1 (below, following target
+/// tracking would itself break it), or 0 for none.
+pub fn spend_ceiling_problem(ceiling: f64) -> Option<String> {
+    (!(ceiling == 0.0 || (ceiling >= 1.0 && ceiling.is_finite()))).then(|| {
+        format!(
+            "{ceiling} is neither 0 (no ceiling) nor at least 1 (times target tracking's spend)"
+        )
+    })
+}
 
 impl Default for PolicyConfig {
     fn default() -> Self {
@@ -108,6 +133,7 @@ impl Default for PolicyConfig {
             max_error_ratio: 1.25,
             shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
             scale_in: ScaleIn::Predictive,
+            spend_ceiling: DEFAULT_SPEND_CEILING,
         }
     }
 }
@@ -219,17 +245,9 @@ pub struct Policy {
     /// queue for the minimum): capacity asked for at t serves from t + warm-up, so what serves
     /// demand now is the least asked for since then.
     asked: VecDeque<(f64, u32)>,
-    /// How far above the budget's own price a short sample is priced now (natural log, >= 0):
-    /// raised while the realised shortfall runs above the budget, so that the budget is a
-    /// ceiling, and let down again as it falls below.
-    surcharge: f64,
+    /// What a short sample is priced at now, over the budget's own price.
+    price: Price,
 }
-
-/// How fast the surcharge follows the realised shortfall, per decision.
-const SURCHARGE_GAIN: f64 = 0.05;
-/// The largest surcharge (natural log): a short sample at most this much dearer than the
-/// budget says.
-const SURCHARGE_MAX: f64 = 6.9;
 
 /// The plan's counts from a forecast.
 struct Plan {
@@ -254,7 +272,7 @@ impl Policy {
             window: VecDeque::new(),
             tracking,
             asked: VecDeque::new(),
-            surcharge: 0.0,
+            price: Price::default(),
         }
     }
 
@@ -269,14 +287,8 @@ impl Policy {
             return;
         };
         let cap = self.config.capacity_per_instance.max(f64::MIN_POSITIVE);
-        let short = if demand > f64::from(ready) * cap {
-            1.0
-        } else {
-            0.0
-        };
-        let budget = self.config.shortfall_budget.clamp(1e-6, 0.5);
-        self.surcharge =
-            (self.surcharge + SURCHARGE_GAIN * (short - budget)).clamp(0.0, SURCHARGE_MAX);
+        self.price
+            .judge(demand > f64::from(ready) * cap, &self.config);
     }
 
     /// Records the plan's count at `t`: it serves from `t` + warm-up.
@@ -319,12 +331,22 @@ impl Policy {
         self.window.front().map_or(count, |&(_, n)| n)
     }
 
+    /// Why a short sample is priced away from the budget's own price, if it is.
+    fn price_note(&self) -> String {
+        let factor = self.price.factor();
+        if factor > 1.01 {
+            format!(", short more often than it: priced {factor:.1}x")
+        } else {
+            String::new()
+        }
+    }
+
     /// The plan's counts from `forecast`'s points up to the lead.
     fn plan(&self, forecast: &Forecast, demand: f64) -> Option<Plan> {
         let c = &self.config;
         let cap = c.capacity_per_instance.max(f64::MIN_POSITIVE);
         let lead = c.lead_s();
-        let price = price_of_budget(c.shortfall_budget) * self.surcharge.exp();
+        let price = price_of_budget(c.shortfall_budget) * self.price.factor();
         let mut pts: Vec<&crate::forecast::ForecastPoint> = forecast
             .points
             .iter()
@@ -386,20 +408,31 @@ impl Policy {
         });
         let plan = forecast.and_then(|f| self.plan(f, demand));
         let c = &self.config;
-        let (mut raw, fallback) =
-            match (c.mode, &plan, &distrust) {
-                (PolicyMode::Reactive, ..) => {
-                    why.push(format!(
-                        "reactive: demand {demand:.3} at {:.0}% of {:.3} per instance needs {}",
-                        u * 100.0,
-                        c.capacity_per_instance,
-                        self.tracking.need(demand)
-                    ));
-                    (self.tracking.need(demand), false)
-                }
-                (_, Some(p), None) => {
-                    let planned = p.ask.max(p.keep.min(current));
-                    why.push(format!(
+        let (mut raw, fallback) = match (c.mode, &plan, &distrust) {
+            (PolicyMode::Reactive, ..) => {
+                why.push(format!(
+                    "reactive: demand {demand:.3} at {:.0}% of {:.3} per instance needs {}",
+                    u * 100.0,
+                    c.capacity_per_instance,
+                    self.tracking.need(demand)
+                ));
+                (self.tracking.need(demand), false)
+            }
+            (_, Some(_), None) if self.price.over_ceiling(self.config.spend_ceiling) => {
+                let need = self.tracking.need(demand);
+                why.push(format!(
+                    "the plan spent {:.2}x what target tracking would over the last hours \
+                     (ceiling {:.2}x): following target tracking, demand {demand:.3} \
+                     at {:.0}% needs {need}",
+                    self.price.spend_ratio(),
+                    c.spend_ceiling,
+                    u * 100.0
+                ));
+                (need, false)
+            }
+            (_, Some(p), None) => {
+                let planned = p.ask.max(p.keep.min(current));
+                why.push(format!(
                     "planned for {lead:.0} s ahead at full capacity: {:.3} worth covering needs {} \
                      (P50 {:.3}, P90 {:.3}; shortfall budget {:.1}%{}); {} must stay until new \
                      instances are ready",
@@ -408,25 +441,21 @@ impl Policy {
                     p.p50,
                     p.p90,
                     c.shortfall_budget * 100.0,
-                    if self.surcharge > 0.01 {
-                        format!(", short more often than it: priced {:.1}x", self.surcharge.exp())
-                    } else {
-                        String::new()
-                    },
+                    self.price_note(),
                     p.keep
                 ));
-                    (planned, false)
-                }
-                _ => {
-                    let need = self.tracking.need(demand);
-                    why.push(format!(
-                        "reactive fallback ({}): demand {demand:.3} at {:.0}% needs {need}",
-                        distrust.as_deref().unwrap_or("no forecast"),
-                        u * 100.0
-                    ));
-                    (need, true)
-                }
-            };
+                (planned, false)
+            }
+            _ => {
+                let need = self.tracking.need(demand);
+                why.push(format!(
+                    "reactive fallback ({}): demand {demand:.3} at {:.0}% needs {need}",
+                    distrust.as_deref().unwrap_or("no forecast"),
+                    u * 100.0
+                ));
+                (need, true)
+            }
+        };
         if obs.saturated {
             let bump = current.saturating_add((current / 10).max(1));
             if bump > raw {
@@ -473,6 +502,7 @@ impl Policy {
         }
         let planned = desired;
         self.ask(obs.t, planned);
+        self.price.spent(obs.t, planned, tracked);
         let c = &self.config;
         let desired = if c.mode == PolicyMode::ForecastOnly {
             why.push(format!(

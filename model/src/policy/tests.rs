@@ -297,3 +297,30 @@ fn running_short_more_often_than_the_budget_raises_the_plan() {
     assert_eq!(d.desired, first.desired, "{}", d.reason);
     assert!(!d.reason.contains("short more often"), "{}", d.reason);
 }
+
+#[test]
+fn a_plan_dearer_than_the_spend_ceiling_hands_over_to_target_tracking() {
+    // Demand stays at 10 (at 50% of 10 per instance, target tracking holds 2), but the
+    // forecast keeps promising 150 that never comes: the plan holds 15.
+    let f = narrow(150.0);
+    let run = |ceiling: f64| {
+        let mut p = Policy::new(PolicyConfig {
+            spend_ceiling: ceiling,
+            ..cfg()
+        });
+        let mut d = p.decide(&obs(0.0, 10.0, 2), Some(&f));
+        for i in 1..=400 {
+            d = p.decide(&obs(f64::from(i) * 60.0, 10.0, d.desired), Some(&f));
+        }
+        d
+    };
+    let free = run(0.0);
+    assert!(free.desired > 10, "{}", free.reason);
+    let capped = run(1.4);
+    assert!(capped.desired < free.desired, "{}", capped.reason);
+    assert!(
+        capped.reason.contains("following target tracking"),
+        "{}",
+        capped.reason
+    );
+}

@@ -80,6 +80,7 @@ fn simulate_draws_every_peak_and_the_axis_fits_them() {
         stabilization: 300.0,
         max_scale_in_step: 1,
         shortfall_budget: headroom_model::policy::DEFAULT_SHORTFALL_BUDGET,
+        spend_ceiling: headroom_model::policy::DEFAULT_SPEND_CEILING,
         scale_in: SimScaleIn::Predictive,
         window: HistoryWindow {
             history: std::time::Duration::from_secs(14 * 86_400),

@@ -1,0 +1,156 @@
+//! What a short sample is priced at as the plan runs, and whether the plan may decide at all.
+//!
+//! - **The budget is a ceiling.** The price is the budget's own
+//!   ([`super::newsvendor::price_of_budget`]) times a surcharge: while the realised shortfall
+//!   runs above the budget the surcharge rises, and it falls back as the shortfall falls below.
+//! - **The bill has a ceiling too** (`spend_ceiling`). On demand that jumps more often than the
+//!   budget allows and without warning (mostly idle, then bursts), meeting the budget means
+//!   holding the burst level all the time: several times what target tracking pays, for
+//!   shortfalls no forecast foresaw. So while the plan's recent spend runs above the ceiling
+//!   times what target tracking would spend on the same demand, target tracking decides (the
+//!   policy says so in its reason) and the surcharge stands still: those shortfalls are target
+//!   tracking's, not the plan's. Such a group runs short more often than its budget rather than
+//!   paying without bound. Spend is compared over [`SPEND_WINDOW_S`] (exponentially weighted),
+//!   long enough that capacity bought ahead of a ramp, which target tracking buys only after it,
+//!   is not held against the plan, and not before [`SPEND_SEEN_S`] of it was seen.
+//!
+//! Invariant: the surcharge stays within [0, [`SURCHARGE_MAX`]].
+
+use super::PolicyConfig;
+
+/// How fast the surcharge follows the realised shortfall, per decision.
+const SURCHARGE_GAIN: f64 = 0.05;
+/// The largest surcharge (natural log): a short sample at most this much dearer than the
+/// budget says.
+const SURCHARGE_MAX: f64 = 6.9;
+/// The time constant of the spend comparison, seconds.
+const SPEND_WINDOW_S: f64 = 6.0 * 3600.0;
+/// Spend compared over less time than this says too little to act on, seconds.
+const SPEND_SEEN_S: f64 = 3600.0;
+
+/// The price's running state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Price {
+    /// Natural log of the price over the budget's own.
+    surcharge: f64,
+    /// Instance-seconds, the plan's and target tracking's, each decayed by
+    /// `exp(-age / SPEND_WINDOW_S)`.
+    plan_spend: f64,
+    tracking_spend: f64,
+    /// The counts last recorded, in force until the next record.
+    counts: (u32, u32),
+    /// Times of the first and the last [`Price::spent`], if any.
+    first_t: Option<f64>,
+    last_t: f64,
+}
+
+impl Price {
+    /// The factor on the budget's own price.
+    pub(crate) fn factor(&self) -> f64 {
+        self.surcharge.exp()
+    }
+
+    /// Records counts in force from `t`: the plan's and what target tracking would run.
+    pub(crate) fn spent(&mut self, t: f64, planned: u32, tracked: u32) {
+        if self.first_t.is_none() {
+            self.first_t = Some(t);
+        } else if t > self.last_t {
+            let dt = t - self.last_t;
+            let decay = (-dt / SPEND_WINDOW_S).exp();
+            let (p, r) = self.counts;
+            self.plan_spend = self.plan_spend * decay + f64::from(p) * dt;
+            self.tracking_spend = self.tracking_spend * decay + f64::from(r) * dt;
+        } else {
+            return;
+        }
+        self.last_t = t;
+        self.counts = (planned, tracked);
+    }
+
+    /// The plan's recent spend per instance of target tracking's (1 until an hour is seen).
+    pub(crate) fn spend_ratio(&self) -> f64 {
+        let seen = self.first_t.map_or(0.0, |f| self.last_t - f);
+        if seen >= SPEND_SEEN_S && self.tracking_spend > 0.0 {
+            self.plan_spend / self.tracking_spend
+        } else {
+            1.0
+        }
+    }
+
+    /// Whether the plan's recent spend is above `ceiling` times target tracking's (never, for
+    /// a ceiling of 0).
+    pub(crate) fn over_ceiling(&self, ceiling: f64) -> bool {
+        ceiling > 0.0 && self.spend_ratio() > ceiling
+    }
+
+    /// Moves the surcharge after one judged sample: `short` whether demand found less capacity
+    /// ready than the plan had asked for, against `budget`.
+    pub(crate) fn judge(&mut self, short: bool, config: &PolicyConfig) {
+        if self.over_ceiling(config.spend_ceiling) {
+            // Target tracking decides meanwhile: its shortfalls are not the plan's.
+            return;
+        }
+        let short = if short { 1.0 } else { 0.0 };
+        let step = SURCHARGE_GAIN * (short - config.shortfall_budget.clamp(1e-6, 0.5));
+        self.surcharge = (self.surcharge + step).clamp(0.0, SURCHARGE_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortfall_above_the_budget_raises_the_price_and_below_lets_it_down() {
+        let cfg = PolicyConfig::default();
+        let mut p = Price::default();
+        p.spent(0.0, 2, 2);
+        for _ in 0..20 {
+            p.judge(true, &cfg);
+        }
+        let raised = p.factor();
+        assert!(raised > 2.0, "{raised}");
+        for _ in 0..2000 {
+            p.judge(false, &cfg);
+        }
+        assert!((p.factor() - 1.0).abs() < 1e-9, "{}", p.factor());
+    }
+
+    #[test]
+    fn spending_past_the_ceiling_hands_over_and_freezes_the_price() {
+        let cfg = PolicyConfig::default();
+        let mut p = Price::default();
+        for i in 0..100 {
+            // Three instances where target tracking runs two, for well over an hour.
+            p.spent(f64::from(i) * 60.0, 3, 2);
+        }
+        assert!(p.over_ceiling(1.4), "{}", p.spend_ratio());
+        assert!(!p.over_ceiling(0.0), "0 is no ceiling");
+        assert!(!p.over_ceiling(1.6));
+        let before = p.factor();
+        p.judge(true, &cfg);
+        assert_eq!(
+            p.factor(),
+            before,
+            "target tracking's shortfall moved the price"
+        );
+        // Back to target tracking's spend: within the ceiling again after a while.
+        for i in 100..600 {
+            p.spent(f64::from(i) * 60.0, 2, 2);
+        }
+        assert!(!p.over_ceiling(1.4), "{}", p.spend_ratio());
+        p.judge(true, &cfg);
+        assert!(p.factor() > before);
+    }
+
+    #[test]
+    fn an_hour_is_seen_before_spend_is_compared() {
+        let mut p = Price::default();
+        for i in 0..59 {
+            p.spent(f64::from(i) * 60.0, 10, 1);
+        }
+        assert_eq!(p.spend_ratio(), 1.0);
+        p.spent(3600.0, 10, 1);
+        assert!(p.spend_ratio() > 9.0, "{}", p.spend_ratio());
+    }
+}
