@@ -256,7 +256,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = headroom_model::policy::DEFAULT_SHORTFALL_BUDGET)]
     pub shortfall_budget: f64,
     /// The most the plan spends over the last hours per instance target tracking would run
-    /// (at least 1; 0 for no ceiling): past it, target tracking decides.
+    /// (at least 1; 0 derives it from the budget, 1.4 at 5%): past it, target tracking decides.
     #[arg(long, default_value_t = headroom_model::policy::DEFAULT_SPEND_CEILING)]
     pub spend_ceiling: f64,
     /// What scales in: the plan (`predictive`), or only target tracking (`reactive`: the plan

@@ -20,7 +20,7 @@
 //! capacity_per_instance = 4.0                   # default: mean of the hosts' reported capacity
 //! target_utilization = 0.7                     # target tracking's (fallback, shadow, reactive scale-in)
 //! shortfall_budget = 0.05                       # share of time the group may run short
-//! spend_ceiling = 1.4                           # most the plan spends per target tracking's (0: none)
+//! spend_ceiling = 0.0                           # most the plan spends per target tracking's (0: from the budget)
 //! scale_in = "predictive"                       # or "reactive": only target tracking scales in
 //! warmup = "5m"
 //! decision_interval = "10s"
@@ -147,7 +147,7 @@ pub struct GroupConfig {
     /// short sample, and the plan spends capacity where it pays.
     pub shortfall_budget: f64,
     /// The most the plan spends over the last hours per instance target tracking would run,
-    /// at least 1, or 0 for no ceiling: past it, target tracking decides.
+    /// at least 1, or 0 to derive it from the budget: past it, target tracking decides.
     pub spend_ceiling: f64,
     /// `predictive` (the plan scales in after the stabilisation window) or `reactive` (only
     /// target tracking scales in; the plan only adds).

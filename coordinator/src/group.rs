@@ -400,7 +400,7 @@ impl GroupState {
                 signal_ttl_s: c.signal_ttl.as_secs_f64(),
                 replace_unhealthy_after: c.replace_unhealthy_after,
                 shortfall_budget: c.shortfall_budget,
-                spend_ceiling: c.spend_ceiling,
+                spend_ceiling: policy_config(c, 1.0).spend_ceiling_in_force(),
                 scale_in: c.scale_in,
             },
             hosts: self

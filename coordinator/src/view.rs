@@ -73,8 +73,8 @@ pub struct PolicyView {
     /// The share of time the group may run short of full capacity.
     #[serde(default)]
     pub shortfall_budget: f64,
-    /// The most the plan spends per instance target tracking would run (0: no ceiling, as
-    /// before there was one).
+    /// The most the plan spends per instance target tracking would run, as in force (0 from a
+    /// coordinator without one).
     #[serde(default)]
     pub spend_ceiling: f64,
     /// `predictive` or `reactive`: what scales in.

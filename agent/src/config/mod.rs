@@ -256,7 +256,7 @@ pub struct PolicySection {
     /// 0.5: it prices a short sample, and the plan spends capacity where it pays.
     pub shortfall_budget: f64,
     /// The most the plan spends over the last hours per instance target tracking would run,
-    /// at least 1, or 0 for no ceiling: past it, target tracking decides.
+    /// at least 1, or 0 to derive it from the budget: past it, target tracking decides.
     pub spend_ceiling: f64,
     /// Target tracking's utilisation, above 0 and at most 1: the reactive rule of the fallback
     /// (cold start, a distrusted forecast), of `scale_in = "reactive"` and of the ledger's

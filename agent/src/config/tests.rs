@@ -79,7 +79,7 @@ fn reports_every_problem_with_file_and_key() {
     assert!(keys.contains(&"policy.target_utilization"), "{err}");
     assert!(
         err.to_string()
-            .contains("policy.spend_ceiling: 0.5 is neither 0 (no ceiling) nor at least 1"),
+            .contains("policy.spend_ceiling: 0.5 is neither 0 (derived from the shortfall budget) nor at least 1"),
         "{err}"
     );
     assert!(

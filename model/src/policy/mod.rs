@@ -91,7 +91,8 @@ pub struct PolicyConfig {
     /// What decides a scale-in.
     pub scale_in: ScaleIn,
     /// The most the plan spends, over the last hours, per instance target tracking would run;
-    /// past it, target tracking decides (`price.rs`). 0: no ceiling.
+    /// past it, target tracking decides (`price.rs`). 0: derived from the budget
+    /// ([`PolicyConfig::spend_ceiling_in_force`]).
     pub spend_ceiling: f64,
 }
 
@@ -99,8 +100,12 @@ pub struct PolicyConfig {
 /// measurements it was chosen by.
 pub const DEFAULT_SHORTFALL_BUDGET: f64 = 0.05;
 
-/// The default spend ceiling, chosen with the default budget (same README section).
-pub const DEFAULT_SPEND_CEILING: f64 = 1.4;
+/// The default spend ceiling: derived from the budget.
+pub const DEFAULT_SPEND_CEILING: f64 = 0.0;
+
+/// The spend ceiling derived from the default budget, chosen with it by measurement (same
+/// README section); other budgets scale it by the price they put on a short sample.
+const SPEND_CEILING_AT_DEFAULT_BUDGET: f64 = 1.4;
 
 /// Why `budget` is no shortfall budget, if it is not (every reader of one uses this rule).
 pub fn shortfall_budget_problem(budget: f64) -> Option<String> {
@@ -108,11 +113,12 @@ pub fn shortfall_budget_problem(budget: f64) -> Option<String> {
 }
 
 /// Why `ceiling` is no spend ceiling, if it is not: at least 1 (below, following target
-/// tracking would itself break it), or 0 for none.
+/// tracking would itself break it), or 0 to derive it from the budget.
 pub fn spend_ceiling_problem(ceiling: f64) -> Option<String> {
     (!(ceiling == 0.0 || (ceiling >= 1.0 && ceiling.is_finite()))).then(|| {
         format!(
-            "{ceiling} is neither 0 (no ceiling) nor at least 1 (times target tracking's spend)"
+            "{ceiling} is neither 0 (derived from the shortfall budget) nor at least 1 (times \
+             target tracking's spend)"
         )
     })
 }
@@ -142,6 +148,19 @@ impl PolicyConfig {
     /// Seconds ahead a decision must plan for.
     pub fn lead_s(&self) -> f64 {
         self.warmup_s + self.decision_interval_s
+    }
+
+    /// The spend ceiling that applies: the configured one, or for 0 the one derived from the
+    /// budget, 1.4 at the default and in proportion to the price a budget puts on a short
+    /// sample (a budget that says a shortfall is worth more lets the plan spend more to avoid
+    /// one: 3.0 at 2%, 5.4 at 1%), never below 1.
+    pub fn spend_ceiling_in_force(&self) -> f64 {
+        if self.spend_ceiling >= 1.0 {
+            return self.spend_ceiling;
+        }
+        let scale =
+            price_of_budget(self.shortfall_budget) / price_of_budget(DEFAULT_SHORTFALL_BUDGET);
+        (SPEND_CEILING_AT_DEFAULT_BUDGET * scale).max(1.0)
     }
 
     /// Target tracking with this configuration's capacity, utilisation and bounds.
@@ -355,12 +374,20 @@ impl Policy {
         if pts.is_empty() {
             pts.extend(forecast.at(lead));
         }
+        // What is asked now serves from the warm-up until what the next decision asks is
+        // ready, one interval later: horizons in [warm-up, lead). The lead itself is the next
+        // decision's to cover, unless no horizon falls before it.
+        let before_lead = |h: f64| h >= c.warmup_s - 1e-9 && h < lead - 1e-9;
+        let next_covers_lead = pts.iter().any(|p| before_lead(p.horizon_s));
         let (mut p50, mut p90) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
         let (mut ask, mut keep) = (f64::NEG_INFINITY, demand);
         for p in pts {
-            let q = worth_covering(p, cap, price);
             p50 = p50.max(p.p50);
             p90 = p90.max(p.p90);
+            if next_covers_lead && p.horizon_s >= lead - 1e-9 {
+                continue;
+            }
+            let q = worth_covering(p, cap, price);
             if p.horizon_s < c.warmup_s - 1e-9 {
                 keep = keep.max(q);
             } else {
@@ -418,14 +445,18 @@ impl Policy {
                 ));
                 (self.tracking.need(demand), false)
             }
-            (_, Some(_), None) if self.price.over_ceiling(self.config.spend_ceiling) => {
+            (_, Some(_), None)
+                if self
+                    .price
+                    .over_ceiling(self.config.spend_ceiling_in_force()) =>
+            {
                 let need = self.tracking.need(demand);
                 why.push(format!(
                     "the plan spent {:.2}x what target tracking would over the last hours \
                      (ceiling {:.2}x): following target tracking, demand {demand:.3} \
                      at {:.0}% needs {need}",
                     self.price.spend_ratio(),
-                    c.spend_ceiling,
+                    c.spend_ceiling_in_force(),
                     u * 100.0
                 ));
                 (need, false)

@@ -77,16 +77,15 @@ impl Price {
         }
     }
 
-    /// Whether the plan's recent spend is above `ceiling` times target tracking's (never, for
-    /// a ceiling of 0).
+    /// Whether the plan's recent spend is above `ceiling` times target tracking's.
     pub(crate) fn over_ceiling(&self, ceiling: f64) -> bool {
-        ceiling > 0.0 && self.spend_ratio() > ceiling
+        self.spend_ratio() > ceiling
     }
 
     /// Moves the surcharge after one judged sample: `short` whether demand found less capacity
     /// ready than the plan had asked for, against `budget`.
     pub(crate) fn judge(&mut self, short: bool, config: &PolicyConfig) {
-        if self.over_ceiling(config.spend_ceiling) {
+        if self.over_ceiling(config.spend_ceiling_in_force()) {
             // Target tracking decides meanwhile: its shortfalls are not the plan's.
             return;
         }
@@ -125,7 +124,6 @@ mod tests {
             p.spent(f64::from(i) * 60.0, 3, 2);
         }
         assert!(p.over_ceiling(1.4), "{}", p.spend_ratio());
-        assert!(!p.over_ceiling(0.0), "0 is no ceiling");
         assert!(!p.over_ceiling(1.6));
         let before = p.factor();
         p.judge(true, &cfg);

@@ -314,7 +314,7 @@ fn a_plan_dearer_than_the_spend_ceiling_hands_over_to_target_tracking() {
         }
         d
     };
-    let free = run(0.0);
+    let free = run(1000.0);
     assert!(free.desired > 10, "{}", free.reason);
     let capped = run(1.4);
     assert!(capped.desired < free.desired, "{}", capped.reason);
@@ -323,4 +323,42 @@ fn a_plan_dearer_than_the_spend_ceiling_hands_over_to_target_tracking() {
         "{}",
         capped.reason
     );
+}
+
+#[test]
+fn the_spend_ceiling_follows_the_budget_unless_set() {
+    let at = |shortfall_budget: f64, spend_ceiling: f64| {
+        PolicyConfig {
+            shortfall_budget,
+            spend_ceiling,
+            ..PolicyConfig::default()
+        }
+        .spend_ceiling_in_force()
+    };
+    assert!((at(DEFAULT_SHORTFALL_BUDGET, 0.0) - 1.4).abs() < 1e-9);
+    let (c2, c1) = (at(0.02, 0.0), at(0.01, 0.0));
+    assert!((2.9..3.1).contains(&c2), "{c2}");
+    assert!((5.3..5.5).contains(&c1), "{c1}");
+    assert_eq!(at(0.2, 0.0), 1.0, "never below target tracking's own spend");
+    assert_eq!(at(0.01, 1.2), 1.2, "a ceiling set is the ceiling");
+}
+
+#[test]
+fn the_lead_is_the_next_decisions_to_cover() {
+    // Asked now, an instance serves from the warm-up (60 s) until what the next decision (10 s
+    // on) asks is ready: the ramp at the lead (70 s) is that decision's, not this one's.
+    let point = |horizon_s: f64, p50: f64| ForecastPoint {
+        horizon_s,
+        p50,
+        p90: p50 + 0.1,
+        p99: p50 + 0.2,
+    };
+    let mut f = narrow(25.0);
+    f.points = vec![point(60.0, 25.0), point(70.0, 95.0)];
+    let d = Policy::new(cfg()).decide(&obs(0.0, 20.0, 2), Some(&f));
+    assert_eq!(d.desired, 3, "{}", d.reason);
+    // With no horizon before the lead, the lead is what is asked.
+    f.points = vec![point(70.0, 95.0)];
+    let d = Policy::new(cfg()).decide(&obs(0.0, 20.0, 2), Some(&f));
+    assert_eq!(d.desired, 10, "{}", d.reason);
 }
