@@ -324,7 +324,11 @@ fn history_survives_sigterm_and_restart() {
         })
         .unwrap();
     drop(conn);
-    assert!(stored >= before, "ledger at stop {stored} < {before} seen");
+    // Summed in another order than the report's: equal up to rounding.
+    assert!(
+        stored >= before - 1e-6,
+        "ledger at stop {stored} < {before} seen"
+    );
     a.start();
     // The model warms up from the stored history: the first decision after the restart
     // already has a forecast, though no new 10 s rollup has closed yet.
