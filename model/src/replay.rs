@@ -211,7 +211,7 @@ pub fn summarize(
 
 /// The ledger of a replayed plan: its decisions against the demand, next to target tracking
 /// on the same demand, summed over the whole trace. A row's decision is in force until the next
-/// row (see [`row_seconds`]).
+/// row, at most four median steps (the last row, one step).
 pub fn ledger(
     times: &[f64],
     values: &[f64],
