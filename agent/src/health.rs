@@ -1,6 +1,7 @@
 //! The host's health state and its reasons, a pure function of the latest readings.
 
 use headroom_collector::{Sample, SourceKind, SourceState};
+use headroom_model::forecast::Filling;
 use serde::Serialize;
 
 use crate::config::HealthSection;
@@ -35,6 +36,8 @@ pub struct Health {
     pub state: HealthState,
     /// Why it is not healthy, one line each.
     pub reasons: Vec<String>,
+    /// What is expected and worth knowing, but no fault (a new host's history filling up).
+    pub notes: Vec<String>,
 }
 
 /// Everything health is judged on.
@@ -46,6 +49,8 @@ pub struct Inputs<'a> {
     pub sources: &'a [(SourceKind, SourceState)],
     /// Why the model is in fallback, if it is.
     pub model_fallback: Option<&'a str>,
+    /// Whether that fallback is only the history filling up (a new host), and how far.
+    pub model_filling: Option<Filling>,
     /// The last store write error, if writes are failing.
     pub store_error: Option<&'a str>,
     /// Used fraction of the state directory's filesystem.
@@ -131,10 +136,30 @@ pub fn evaluate(cfg: &HealthSection, inputs: &Inputs<'_>) -> Health {
             format!("history not being written: {err}"),
         );
     }
-    if let Some(why) = inputs.model_fallback {
-        flag(HealthState::Degraded, format!("model in fallback: {why}"));
+    let mut notes = Vec::new();
+    match (inputs.model_fallback, inputs.model_filling) {
+        (Some(_), Some(fill)) => notes.push(filling_note(fill)),
+        (Some(why), None) => flag(HealthState::Degraded, format!("model in fallback: {why}")),
+        (None, _) => {}
     }
-    Health { state, reasons }
+    Health {
+        state,
+        reasons,
+        notes,
+    }
+}
+
+/// "filling history: 2 of 30 minutes" (rounded up, so the first minute is 1).
+fn filling_note(fill: Filling) -> String {
+    let minutes = |s: f64| (s / 60.0).ceil().max(1.0);
+    match fill.needed_s {
+        Some(needed) => format!(
+            "filling history: {:.0} of {:.0} minutes before the forecast is scored",
+            minutes(fill.seen_s).min(minutes(needed)),
+            minutes(needed)
+        ),
+        None => "filling history: the first observation".into(),
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +185,7 @@ mod tests {
                 sample: Some(&s),
                 sources: &[],
                 model_fallback: None,
+                model_filling: None,
                 store_error: None,
                 disk_used: Some(0.5),
             },
@@ -168,9 +194,48 @@ mod tests {
             h,
             Health {
                 state: HealthState::Healthy,
-                reasons: vec![]
+                reasons: vec![],
+                notes: vec![],
             }
         );
+    }
+
+    #[test]
+    fn a_filling_history_is_a_note_and_a_lasting_fallback_a_fault() {
+        let s = sample();
+        let judge = |fallback: Option<&str>, filling: Option<Filling>| {
+            evaluate(
+                &HealthSection::default(),
+                &Inputs {
+                    sample: Some(&s),
+                    sources: &[],
+                    model_fallback: fallback,
+                    model_filling: filling,
+                    store_error: None,
+                    disk_used: None,
+                },
+            )
+        };
+        let fill = Filling {
+            seen_s: 90.0,
+            needed_s: Some(1_800.0),
+        };
+        let h = judge(Some("cold start: 10 observations"), Some(fill));
+        assert_eq!(h.state, HealthState::Healthy, "{h:?}");
+        assert_eq!(
+            h.notes,
+            ["filling history: 2 of 30 minutes before the forecast is scored"]
+        );
+        let h = judge(Some("cold start: 400 observations"), None);
+        assert_eq!(h.state, HealthState::Degraded, "{h:?}");
+        assert_eq!(
+            h.reasons,
+            ["model in fallback: cold start: 400 observations"]
+        );
+        assert!(h.notes.is_empty());
+        // A distrusted forecast later on is no filling history: the forecaster says so.
+        let h = judge(Some("forecast error 1.6x the naive forecast's"), None);
+        assert_eq!(h.state, HealthState::Degraded);
     }
 
     #[test]
@@ -191,6 +256,7 @@ mod tests {
                 sample: Some(&s),
                 sources: &sources,
                 model_fallback: Some("cold start"),
+                model_filling: None,
                 store_error: Some("disk full"),
                 disk_used: Some(0.99),
             },

@@ -88,6 +88,9 @@ pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
     for r in h["reasons"].as_array().into_iter().flatten() {
         let _ = writeln!(o, "  - {}", r.as_str().unwrap_or(""));
     }
+    for n in h["notes"].as_array().into_iter().flatten() {
+        let _ = writeln!(o, "  ({})", n.as_str().unwrap_or(""));
+    }
     let _ = writeln!(o, "sources:");
     for s in v["sources"].as_array().into_iter().flatten() {
         let _ = write!(
@@ -457,6 +460,9 @@ pub fn health(q: &QueryArgs) -> anyhow::Result<()> {
     println!("{}", v["state"].as_str().unwrap_or("?"));
     for r in v["reasons"].as_array().into_iter().flatten() {
         println!("  - {}", r.as_str().unwrap_or(""));
+    }
+    for n in v["notes"].as_array().into_iter().flatten() {
+        println!("  ({n})", n = n.as_str().unwrap_or(""));
     }
     let transitions = v["transitions"].as_array().cloned().unwrap_or_default();
     if !transitions.is_empty() {

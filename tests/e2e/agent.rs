@@ -150,6 +150,25 @@ fn every_cli_command_answers_in_both_forms() {
     assert!(["healthy", "degraded", "unhealthy"].contains(&hj["state"].as_str().unwrap()));
     let text = cli_text(&a, &["health"]);
     assert!(text.starts_with(hj["state"].as_str().unwrap()), "{text}");
+    // A new host's history is filling up: said as a note, not counted as a fault.
+    let filling = |h: &serde_json::Value| {
+        h["notes"].as_array().is_some_and(|n| {
+            n.iter()
+                .any(|n| n.as_str().is_some_and(|n| n.starts_with("filling history")))
+        })
+    };
+    let st = a.wait_status("the filling history's note", 20, |v| filling(&v["health"]));
+    assert!(
+        !st["health"]["reasons"]
+            .to_string()
+            .contains("model in fallback"),
+        "{st:#}"
+    );
+    let hj = a.json(&["health"]);
+    if filling(&hj) {
+        let text = cli_text(&a, &["health"]);
+        assert!(text.contains("(filling history"), "{text}");
+    }
 
     let d = a.json(&["decisions", "--since", "1h"]);
     let ds = d["decisions"].as_array().unwrap();

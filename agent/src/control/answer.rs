@@ -24,6 +24,7 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
             Ok(json!({
                 "state": snap.health.state,
                 "reasons": snap.health.reasons,
+                "notes": snap.health.notes,
                 "sources": sources_json(&snap.sources),
                 "transitions": transitions,
             }))

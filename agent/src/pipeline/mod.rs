@@ -322,12 +322,14 @@ impl Pipeline {
         let health = {
             let snap = self.shared.lock();
             let fallback = snap.forecast.as_ref().and_then(|f| f.fallback.clone());
+            let filling = snap.forecast.as_ref().and_then(|f| f.filling);
             health::evaluate(
                 &self.cfg.health,
                 &health::Inputs {
                     sample: latest.as_ref().or(snap.sample.as_ref()),
                     sources: &sources,
                     model_fallback: fallback.as_deref(),
+                    model_filling: filling,
                     store_error: snap.store_error.as_deref(),
                     disk_used,
                 },

@@ -143,6 +143,7 @@ impl Snapshot {
             health: Health {
                 state: HealthState::Healthy,
                 reasons: Vec::new(),
+                notes: Vec::new(),
             },
             committed,
             store_error: None,

@@ -105,12 +105,29 @@ pub struct Forecast {
     pub model: &'static str,
     /// Set while the forecaster is in cold start or distrusts itself: why.
     pub fallback: Option<String>,
+    /// Set while the cold start is only the history filling up: the models cannot be scored
+    /// before then, so this is expected, not a fault. After it a cold start that lasts is one.
+    pub filling: Option<Filling>,
     /// Recent absolute error of the P50 over that of the naive forecast at the longest
     /// requested horizon (< 1: the forecast beats "no change"); `None` until scored.
     pub error_ratio: Option<f64>,
     /// Detected seasonal period, seconds.
     pub season_s: Option<f64>,
 }
+
+/// How far a new forecaster's history has filled.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Filling {
+    /// History seen, seconds.
+    pub seen_s: f64,
+    /// History the models need before they are scored, seconds, with room for a slow start
+    /// ([`FILLING_ROOM`]); `None` until the cadence is known (a single observation).
+    pub needed_s: Option<f64>,
+}
+
+/// How much longer than the rows strictly needed a filling history may take before its cold
+/// start counts as a fault (refits fall on a schedule, gaps happen).
+pub const FILLING_ROOM: f64 = 1.5;
 
 impl Forecast {
     /// The point at or just after `horizon_s`, else the last one.
@@ -432,6 +449,10 @@ impl Forecaster {
                 .collect(),
             model: Model::Naive.name(),
             fallback: Some("cold start: a single observation; reactive (last value)".into()),
+            filling: Some(Filling {
+                seen_s: 0.0,
+                needed_s: None,
+            }),
             error_ratio: None,
             season_s: None,
         })
@@ -467,6 +488,16 @@ impl Forecaster {
                 origin - self.hist.times()[0]
             )
         });
+        // The first refit, then a forecast at the longest horizon must reach its target and
+        // be scored MIN_SCORED times: the rows a cold start takes when nothing goes wrong.
+        let seen_s = origin - self.hist.times()[0];
+        let needed_s = (MIN_FIT + self.steps[jmax] + MIN_SCORED as usize) as f64
+            * self.step.max(0.0)
+            * FILLING_ROOM;
+        let filling = (cold && seen_s < needed_s).then_some(Filling {
+            seen_s,
+            needed_s: Some(needed_s),
+        });
         let error_ratio = match (
             self.score_of(COMBINED, jmax).mae(),
             self.score_of(Model::Naive.index(), jmax).mae(),
@@ -485,6 +516,7 @@ impl Forecaster {
             points,
             model: model.name(),
             fallback,
+            filling,
             error_ratio,
             season_s: self.fitted.period,
         })

@@ -323,3 +323,40 @@ fn an_hourly_series_keeps_enough_history_to_show_a_weekly_cycle() {
     f.refit_with_detection();
     assert_eq!(f.season_s(), Some(604_800.0));
 }
+
+#[test]
+fn a_filling_history_is_told_apart_from_a_cold_start_that_lasts() {
+    // Ten-second rows and the agent's horizons (the lead and a 15-minute report horizon):
+    // while the models wait to be scored the forecast says how far the history has filled,
+    // and they are scored before the time it gives.
+    let horizons = [310.0, 900.0];
+    let mut f = Forecaster::new(ForecastConfig::default());
+    f.observe(0.0, 1.0);
+    let first = f.forecast(&horizons).expect("some");
+    assert_eq!(first.filling.map(|x| x.needed_s), Some(None), "{first:?}");
+    let mut r = rng(5);
+    let mut needed = None;
+    let mut scored_at = None;
+    for i in 1..600 {
+        let t = f64::from(i) * 10.0;
+        f.observe(t, 5.0 + r());
+        let fc = f.forecast(&horizons).expect("some");
+        match (&fc.fallback, fc.filling) {
+            (Some(_), Some(fill)) => {
+                assert!((fill.seen_s - t).abs() < 1e-9, "{fill:?} at {t}");
+                needed = fill.needed_s.or(needed);
+            }
+            (Some(why), None) => panic!("cold start outlived its filling at {t}: {why}"),
+            (None, filling) => {
+                assert_eq!(filling, None);
+                scored_at.get_or_insert(t);
+            }
+        }
+    }
+    let (needed, scored_at) = (needed.expect("a needed time"), scored_at.expect("scored"));
+    assert!(
+        scored_at < needed,
+        "scored at {scored_at} s, filling said {needed} s"
+    );
+    assert!(needed < 3600.0, "{needed} s to fill");
+}

@@ -42,6 +42,7 @@ fn fc(p50: f64, p90: f64) -> Forecast {
         }],
         model: "ets",
         fallback: None,
+        filling: None,
         error_ratio: Some(0.8),
         season_s: None,
     }
