@@ -39,6 +39,11 @@
 //! auto_scaling_group = "web-asg"
 //! region = "eu-west-1"                          # default: the standard chain
 //! endpoint = "http://127.0.0.1:5000"            # default: the real service
+//!
+//! # or, for Kubernetes:
+//! # kind = "keda"
+//! # metric_name = "headroom_desired_instances"
+//! # fallback_replicas = 3                       # while every host is silent; default: an error
 //! ```
 
 use std::collections::BTreeMap;

@@ -59,6 +59,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             if e.live_hosts > 0 {
                 group.actuator.seed(e.actual);
             }
+            group.actuator.live_hosts(e.live_hosts);
             app.metrics
                 .desired
                 .get_or_create(&label)

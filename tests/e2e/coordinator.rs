@@ -667,6 +667,70 @@ mod keda {
         });
         assert_eq!(value.map_err(|e| e.to_string()), Ok(3), "{}", c.log());
     }
+
+    /// Every host of a group goes silent while it should have instances: the coordinator
+    /// cannot decide, so GetMetrics answers an error (KEDA's own fallback applies), or the
+    /// configured `fallback_replicas`; and the decision again once a host is back.
+    #[test]
+    fn keda_answers_an_error_or_its_fallback_when_every_host_is_lost() {
+        for fallback in [None, Some(7)] {
+            let dir = tempfile::tempdir().unwrap();
+            let token = write_token(dir.path(), "token", TOKEN);
+            let actuator = match fallback {
+                Some(n) => format!("kind = \"keda\"\nfallback_replicas = {n}"),
+                None => "kind = \"keda\"".to_string(),
+            };
+            let groups = group_toml_with("web", &token, 5.0, "", &actuator)
+                .replace("host_ttl = \"30s\"", "host_ttl = \"2s\"");
+            let config = write_config(dir.path(), "[keda]\nlisten = \"127.0.0.1:0\"\n", &groups);
+            let c = Coordinator::start(dir.path(), &config, &[]);
+            let endpoint = c.keda.clone().expect("keda listen line");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let read = || {
+                rt.block_on(async {
+                    let mut client = ExternalScalerClient::connect(endpoint.clone())
+                        .await
+                        .unwrap();
+                    client
+                        .get_metrics(GetMetricsRequest {
+                            scaled_object_ref: Some(ScaledObjectRef {
+                                name: "web".into(),
+                                namespace: "default".into(),
+                                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
+                            }),
+                            metric_name: String::new(),
+                        })
+                        .await
+                        .map(|m| m.into_inner().metric_values[0].metric_value)
+                        .map_err(|e| e.code())
+                })
+            };
+            // Never deployed: nothing decided, whatever the fallback.
+            assert_eq!(read(), Err(tonic::Code::Unavailable), "{}", c.log());
+            let send = |seq: u64| {
+                for i in 0..2 {
+                    let s = signal("web", &format!("h{i}"), "e", seq, 1.5);
+                    assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+                }
+            };
+            // 2 x 1.5 = 3 busy cores at capacity 1 -> 3 instances.
+            send(1);
+            let decided = wait_for(Duration::from_secs(10), || read().ok().filter(|&v| v == 3));
+            assert!(decided.is_some(), "{:?}\n{}", read(), c.log());
+            // Silent past host_ttl (2 s): lost.
+            let want = fallback.map_or(Err(tonic::Code::Unavailable), |n| Ok(i64::from(n)));
+            let lost = wait_for(Duration::from_secs(15), || (read() == want).then_some(()));
+            assert!(lost.is_some(), "{fallback:?}: {:?}\n{}", read(), c.log());
+            assert!(c.log().contains("every host went silent"), "{}", c.log());
+            // A host is back: the decision again.
+            send(2);
+            let back = wait_for(Duration::from_secs(10), || read().ok().filter(|&v| v == 3));
+            assert!(back.is_some(), "{fallback:?}: {:?}\n{}", read(), c.log());
+        }
+    }
 }
 
 mod aws {

@@ -6,6 +6,12 @@
 //! KEDA drives computes `ceil(desired / 1)` replicas. IsActive is true while desired > 0.
 //! KEDA pulls; "actuating" only publishes the value on the [`Board`]. The gRPC port has no
 //! authentication of its own: bind it to the cluster network only.
+//!
+//! When the coordinator cannot decide for a group, because every host it heard from has gone
+//! silent while the group should have instances, GetMetrics answers an error
+//! (`UNAVAILABLE`), so KEDA's own `fallback` applies, or with `fallback_replicas = N` it
+//! answers N. A group that has not decided yet (never deployed) always gets the error, and one
+//! legitimately at zero (desired 0, no hosts) gets 0.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -35,6 +41,27 @@ const STREAM_EVERY: Duration = Duration::from_secs(5);
 struct Entry {
     metric_name: String,
     desired: Option<u32>,
+    /// Every host went silent while `desired` is above zero: no decision stands.
+    lost: bool,
+    /// What to answer meanwhile, if anything (else an error).
+    fallback_replicas: Option<u32>,
+}
+
+impl Entry {
+    /// The value KEDA is given, or why there is none.
+    fn value(&self, name: &str) -> Result<u32, Status> {
+        let desired = self
+            .desired
+            .ok_or_else(|| Status::unavailable(format!("group {name:?} has not decided yet")))?;
+        match (self.lost, self.fallback_replicas) {
+            (false, _) => Ok(desired),
+            (true, Some(n)) => Ok(n),
+            (true, None) => Err(Status::unavailable(format!(
+                "group {name:?} lost every host it had: no decision (KEDA's fallback applies; \
+                 or set fallback_replicas)"
+            ))),
+        }
+    }
 }
 
 /// The desired capacities published to KEDA, by group.
@@ -76,7 +103,6 @@ impl Board {
 /// The actuator side: publishes desired capacity on the board.
 pub struct Keda {
     group: String,
-    metric_name: String,
     board: Board,
 }
 
@@ -88,11 +114,12 @@ impl Keda {
             Entry {
                 metric_name: config.metric_name.clone(),
                 desired: None,
+                lost: false,
+                fallback_replicas: config.fallback_replicas,
             },
         );
         Keda {
             group: group.to_string(),
-            metric_name: config.metric_name.clone(),
             board,
         }
     }
@@ -101,19 +128,40 @@ impl Keda {
 impl Keda {
     /// Publishes `actual` if nothing is published yet.
     pub fn seed(&self, actual: u32) {
-        if self
-            .board
-            .get(&self.group)
-            .is_some_and(|e| e.desired.is_none())
+        if let Some(e) = self.board.get(&self.group)
+            && e.desired.is_none()
         {
             self.board.set(
                 &self.group,
                 Entry {
-                    metric_name: self.metric_name.clone(),
                     desired: Some(actual),
+                    ..e
                 },
             );
             tracing::info!(group = %self.group, actual, "keda: published the group's capacity");
+        }
+    }
+
+    /// Tells the board how many hosts the group heard from at its last evaluation.
+    pub fn live_hosts(&self, live: usize) {
+        let Some(e) = self.board.get(&self.group) else {
+            return;
+        };
+        let lost = live == 0 && e.desired.is_some_and(|d| d > 0);
+        if lost != e.lost {
+            if lost {
+                match e.fallback_replicas {
+                    Some(n) => {
+                        tracing::warn!(group = %self.group, fallback_replicas = n, "keda: every host went silent; answering fallback_replicas")
+                    }
+                    None => {
+                        tracing::warn!(group = %self.group, "keda: every host went silent; answering an error so KEDA's fallback applies")
+                    }
+                }
+            } else {
+                tracing::info!(group = %self.group, "keda: hosts are back; answering the decision");
+            }
+            self.board.set(&self.group, Entry { lost, ..e });
         }
     }
 }
@@ -130,11 +178,17 @@ impl Actuate for Keda {
         current: u32,
         reason: &str,
     ) -> Result<u32, ActuatorError> {
+        let Some(e) = self.board.get(&self.group) else {
+            return Err(ActuatorError::Unsupported(format!(
+                "keda: group {} is not on the board",
+                self.group
+            )));
+        };
         self.board.set(
             &self.group,
             Entry {
-                metric_name: self.metric_name.clone(),
                 desired: Some(desired),
+                ..e
             },
         );
         tracing::info!(group = %self.group, current, desired, reason, "keda: published desired capacity");
@@ -166,8 +220,8 @@ impl Service {
     }
 
     fn active(&self, r: &ScaledObjectRef) -> Result<bool, Status> {
-        let (_, entry) = self.board.resolve(r)?;
-        Ok(entry.desired.unwrap_or(0) > 0)
+        let (name, entry) = self.board.resolve(r)?;
+        Ok(entry.value(&name)? > 0)
     }
 }
 
@@ -228,9 +282,7 @@ impl ExternalScaler for Service {
         let req = request.into_inner();
         let r = req.scaled_object_ref.unwrap_or_default();
         let (name, entry) = self.board.resolve(&r)?;
-        let desired = entry
-            .desired
-            .ok_or_else(|| Status::unavailable(format!("group {name:?} has not decided yet")))?;
+        let desired = entry.value(&name)?;
         let value = MetricValue {
             metric_name: entry.metric_name,
             metric_value: i64::from(desired),

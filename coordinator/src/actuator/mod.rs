@@ -150,6 +150,10 @@ pub struct KedaActuatorConfig {
     /// Metric name reported to KEDA (the ScaledObject's metadata `group` selects the group).
     #[serde(default = "default_keda_metric")]
     pub metric_name: String,
+    /// What GetMetrics answers while every host of the group has gone silent and it should
+    /// have instances; unset (the default): an error, so KEDA's own `fallback` applies.
+    #[serde(default)]
+    pub fallback_replicas: Option<u32>,
 }
 
 fn default_keda_metric() -> String {
@@ -289,6 +293,18 @@ impl Actuator {
             Actuator::Keda(a) => a.seed(actual),
             _ => {
                 let _ = actual;
+            }
+        }
+    }
+
+    /// Tells a scaler that reads its value from the coordinator how many hosts the group heard
+    /// from at its last evaluation (none while it should have instances: no decision stands).
+    pub fn live_hosts(&self, live: usize) {
+        match self {
+            #[cfg(feature = "keda")]
+            Actuator::Keda(a) => a.live_hosts(live),
+            _ => {
+                let _ = live;
             }
         }
     }
