@@ -371,6 +371,29 @@ mod tests {
         CoordinatorConfig::parse(Path::new("/etc/headroom/coordinator.toml"), text)
     }
 
+    /// The example the package installs is a configuration this code accepts, as written
+    /// and with its KEDA lines in place of dry-run.
+    #[test]
+    fn the_packaged_example_parses() {
+        let example = include_str!("../../packaging/coordinator.toml.example");
+        let c = parse(example).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.groups["web"].spend_ceiling, 0.0);
+        let keda: String = example
+            .replace("kind = \"dry-run\"", "")
+            .replace("# kind = \"keda\"", "kind = \"keda\"")
+            .replace("# fallback_replicas = 3", "fallback_replicas = 3")
+            .replacen(
+                "[groups.web]",
+                "[keda]\nlisten = \"0.0.0.0:9090\"\n\n[groups.web]",
+                1,
+            );
+        let c = parse(&keda).unwrap_or_else(|e| panic!("{e}"));
+        match &c.groups["web"].actuator {
+            ActuatorConfig::Keda(k) => assert_eq!(k.fallback_replicas, Some(3)),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn parses_a_full_group_and_defaults() {
         let c = parse(
