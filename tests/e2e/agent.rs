@@ -186,9 +186,16 @@ fn every_cli_command_answers_in_both_forms() {
     );
 
     // The ledger: the hour being filled counts every decided second, on both sides.
-    let r = a.json(&["report", "--since", "1h"]);
+    // (Decided seconds accrue as the agent runs: wait for two, bounded.)
+    let observed = |r: &serde_json::Value| r["total"]["observed_s"].as_f64().unwrap_or(0.0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut r = a.json(&["report", "--since", "1h"]);
+    while observed(&r) < 2.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        r = a.json(&["report", "--since", "1h"]);
+    }
     let t = &r["total"];
-    assert!(t["observed_s"].as_f64().is_some_and(|s| s >= 2.0), "{r:#}");
+    assert!(observed(&r) >= 2.0, "{r:#}");
     assert!(
         t["plan_instance_hours"].as_f64().is_some_and(|h| h > 0.0)
             && t["shadow_instance_hours"].as_f64().is_some_and(|h| h > 0.0),
