@@ -26,6 +26,8 @@
 //! decision_interval = "10s"
 //! min = 1
 //! max = 20
+//! max_breach = "hold"                          # or "raise": the plan may exceed max (aws, dry-run)
+//! max_breach_buffer = 0.1                       # with raise: MaxSize = the plan x 1.1, back to max after
 //! scale_in_stabilization = "5m"
 //! max_scale_in_step = 1
 //! mode = "predictive"                           # or "reactive"
@@ -136,6 +138,17 @@ pub enum GroupMode {
     Reactive,
 }
 
+/// What a plan above `max` does (after AWS's MaxCapacityBreachBehavior).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxBreach {
+    /// `max` is the most the group gets.
+    Hold,
+    /// The plan may exceed `max`: the scaler's own maximum is raised to the plan plus
+    /// `max_breach_buffer`, and put back to `max` once the plan fits under it again.
+    Raise,
+}
+
 /// One scaled group: who may signal it, how it decides, and what it drives.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -165,8 +178,12 @@ pub struct GroupConfig {
     pub decision_interval: Duration,
     /// Fewest instances.
     pub min: u32,
-    /// Most instances.
+    /// Most instances (unless `max_breach = "raise"`).
     pub max: u32,
+    /// `hold` (the default) or `raise`: may the plan exceed `max`? (`aws` and `dry-run` only.)
+    pub max_breach: MaxBreach,
+    /// With `raise`, the scaler's maximum is the plan times 1 + this (0 to 1).
+    pub max_breach_buffer: f64,
     /// Scale in only after demand allowed it for this long.
     #[serde(with = "duration")]
     pub scale_in_stabilization: Duration,
@@ -204,6 +221,8 @@ impl Default for GroupConfig {
             decision_interval: Duration::from_secs(10),
             min: 1,
             max: 100,
+            max_breach: MaxBreach::Hold,
+            max_breach_buffer: 0.10,
             scale_in_stabilization: Duration::from_secs(300),
             max_scale_in_step: 1,
             mode: GroupMode::Predictive,
@@ -344,6 +363,23 @@ impl CoordinatorConfig {
             if g.max_scale_in_step == 0 {
                 bad(key("max_scale_in_step"), "must be at least 1".into());
             }
+            if !(0.0..=1.0).contains(&g.max_breach_buffer) {
+                bad(
+                    key("max_breach_buffer"),
+                    format!("{} is outside [0, 1]", g.max_breach_buffer),
+                );
+            }
+            if g.max_breach == MaxBreach::Raise
+                && !matches!(g.actuator, ActuatorConfig::Aws(_) | ActuatorConfig::DryRun)
+            {
+                bad(
+                    key("max_breach"),
+                    format!(
+                        "\"raise\" needs an actuator that has a maximum to raise (aws or dry-run), not {:?}",
+                        g.actuator.kind()
+                    ),
+                );
+            }
             for (k, d) in [("host_ttl", g.host_ttl), ("signal_ttl", g.signal_ttl)] {
                 if d.is_zero() {
                     bad(key(k), "must be longer than 0s".into());
@@ -439,6 +475,27 @@ mod tests {
             text.contains("/etc/headroom/coordinator.toml: listen: \"nope\" is not host:port"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn raising_the_maximum_needs_an_actuator_that_has_one() {
+        let err = parse(
+            "[groups.web]\ntoken_files = [\"/t\"]\nmax_breach = \"raise\"\nmax_breach_buffer = 2.0\n\
+             [groups.web.actuator]\nkind = \"command\"\nprogram = \"/bin/true\"\n",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("groups.web.max_breach: \"raise\" needs an actuator that has a maximum"),
+            "{text}"
+        );
+        assert!(
+            text.contains("groups.web.max_breach_buffer: 2 is outside [0, 1]"),
+            "{text}"
+        );
+        let ok = parse("[groups.web]\ntoken_files = [\"/t\"]\nmax_breach = \"raise\"\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.groups["web"].max_breach, MaxBreach::Raise);
     }
 
     #[test]

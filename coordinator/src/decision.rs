@@ -115,8 +115,40 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
 async fn act(group: &Group, step: Step) -> ActionRecord {
     let at = unix_now();
     match step {
-        Step::SetCapacity { from, to, reason } => {
+        Step::SetCapacity {
+            from,
+            to,
+            max,
+            reason,
+        } => {
+            // A raised maximum must be in place before the count that needs it; one put back
+            // follows the scale-in that fits under it.
+            let mut notes = Vec::new();
+            let raise_first = max.is_some_and(|m| m >= to && to > from);
+            let set_max = async |m: u32| match group.actuator.set_max(m, &reason).await {
+                Ok(()) => {
+                    tracing::info!(actuator = group.actuator.kind(), max = m, %reason, "maximum set (max_breach = raise)");
+                    format!("maximum set to {m}")
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        actuator = group.actuator.kind(),
+                        max = m,
+                        "setting the maximum failed: {e}"
+                    );
+                    format!("setting the maximum to {m} failed: {e}")
+                }
+            };
+            if raise_first && let Some(m) = max {
+                notes.push(set_max(m).await);
+            }
             let result = group.actuator.set_capacity(to, from, &reason).await;
+            if !raise_first
+                && result.is_ok()
+                && let Some(m) = max
+            {
+                notes.push(set_max(m).await);
+            }
             match &result {
                 Ok(applied) => {
                     tracing::info!(actuator = group.actuator.kind(), from, to, applied, %reason, "actuation")
@@ -133,7 +165,12 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
                 host: None,
                 reason,
                 ok: result.is_ok(),
-                detail: result.map_or_else(|e| e.to_string(), |n| format!("applied {n}")),
+                detail: std::iter::once(
+                    result.map_or_else(|e| e.to_string(), |n| format!("applied {n}")),
+                )
+                .chain(notes)
+                .collect::<Vec<_>>()
+                .join("; "),
             }
         }
         Step::Replace {

@@ -15,7 +15,7 @@ use headroom_model::{
     Action, Forecaster, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons,
 };
 
-use crate::config::{GroupConfig, GroupMode};
+use crate::config::{GroupConfig, GroupMode, MaxBreach};
 use crate::ledger::GroupLedger;
 use crate::state::{ActionRecord, Outcome, SignalCounts};
 use crate::view::{Evaluation, ForecastView, GroupView, HostView, PolicyView};
@@ -46,6 +46,9 @@ pub enum Step {
         from: u32,
         /// The capacity asked for.
         to: u32,
+        /// The scaler's own maximum to set with it (`max_breach = "raise"`): raised for a count
+        /// above the group's `max`, put back to `max` by the scale-in that fits under it.
+        max: Option<u32>,
         /// Why.
         reason: String,
     },
@@ -270,7 +273,7 @@ impl GroupState {
         };
         let decision = self.policy.decide(&obs, forecast.as_ref());
 
-        let desired = decision.desired.clamp(c.min, c.max);
+        let desired = decision.desired.clamp(c.min, most(&c));
         self.ledger.record(
             now,
             demand,
@@ -287,6 +290,7 @@ impl GroupState {
                 step = Some(Step::SetCapacity {
                     from: actual,
                     to: desired,
+                    max: breach_max(&c, actual, desired),
                     reason: reason.clone(),
                 });
             } else {
@@ -437,6 +441,34 @@ impl GroupState {
     }
 }
 
+/// The most instances the plan may ask for: `max`, or with `max_breach = "raise"` no bound of
+/// the group's own (the scaler's maximum is raised to fit).
+fn most(c: &GroupConfig) -> u32 {
+    match c.max_breach {
+        MaxBreach::Hold => c.max,
+        MaxBreach::Raise => c.max.max(RAISE_LIMIT),
+    }
+}
+
+/// The largest count `max_breach = "raise"` asks for (a bound against nonsense, not a policy).
+const RAISE_LIMIT: u32 = 100_000;
+
+/// With `max_breach = "raise"`, the scaler's maximum to set with a change from `from` to `to`:
+/// the count plus the buffer while above `max`, `max` again when the change brings it under.
+fn breach_max(c: &GroupConfig, from: u32, to: u32) -> Option<u32> {
+    if c.max_breach != MaxBreach::Raise {
+        return None;
+    }
+    if to > c.max {
+        let buffered = (f64::from(to) * (1.0 + c.max_breach_buffer)).ceil();
+        Some((buffered.min(f64::from(RAISE_LIMIT)) as u32).max(to))
+    } else if from > c.max {
+        Some(c.max)
+    } else {
+        None
+    }
+}
+
 /// The model's policy config for a group with `capacity` per instance.
 fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
     PolicyConfig {
@@ -445,7 +477,7 @@ fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
         warmup_s: c.warmup.as_secs_f64(),
         decision_interval_s: c.decision_interval.as_secs_f64(),
         min_instances: c.min,
-        max_instances: c.max,
+        max_instances: most(c),
         max_scale_in_step: c.max_scale_in_step,
         // A group's `max_scale_in_step` is its largest step, whatever its size.
         max_scale_in_fraction: 0.0,
@@ -505,6 +537,31 @@ mod tests {
     }
 
     #[test]
+    fn a_raised_maximum_follows_the_plan_above_max_and_is_put_back_under_it() {
+        let hold = config();
+        assert_eq!(breach_max(&hold, 8, 14), None, "hold never sets a maximum");
+        let raise = GroupConfig {
+            max_breach: MaxBreach::Raise,
+            max_breach_buffer: 0.1,
+            ..config()
+        };
+        assert_eq!(most(&hold), 10);
+        assert_eq!(most(&raise), RAISE_LIMIT);
+        assert_eq!(breach_max(&raise, 8, 14), Some(16), "14 x 1.1, rounded up");
+        assert_eq!(
+            breach_max(&raise, 14, 12),
+            Some(14),
+            "still above max: follows the plan"
+        );
+        assert_eq!(
+            breach_max(&raise, 12, 9),
+            Some(10),
+            "back under max: max again"
+        );
+        assert_eq!(breach_max(&raise, 9, 7), None, "nothing raised to put back");
+    }
+
+    #[test]
     fn sums_current_demand_and_scales_out_at_once() {
         let mut g = GroupState::new(config());
         for (i, h) in ["a", "b", "c"].iter().enumerate() {
@@ -520,6 +577,7 @@ mod tests {
             Some(Step::SetCapacity {
                 from: 2,
                 to: 8,
+                max: None,
                 reason: g.evaluation().unwrap().reason.clone()
             })
         );

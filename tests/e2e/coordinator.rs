@@ -903,6 +903,73 @@ mod aws {
             .any(|a| a["kind"] == "replace" && a["ok"] == true);
         assert!(replaced, "{v}");
     }
+
+    /// `max_breach = "raise"`: a plan above the group's max raises the ASG's MaxSize to the
+    /// plan plus the buffer, and the scale-in that brings it under puts MaxSize back.
+    #[test]
+    fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
+        let Some(moto) = Moto::start() else { return };
+        moto.boto(
+            "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
+             c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
+             MaxSize=4, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
+        );
+        let sizes = || {
+            moto.boto(
+                "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+                 print(json.dumps([g['DesiredCapacity'], g['MaxSize']]))",
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let token = write_token(dir.path(), "token", TOKEN);
+        let actuator = format!(
+            "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
+            moto.endpoint
+        );
+        let groups = group_toml_with(
+            "web",
+            &token,
+            2.0,
+            // The maximum is the subject, not the tail: plan near the median.
+            "shortfall_budget = 0.4\nmax_breach = \"raise\"\nmax_breach_buffer = 0.1",
+            &actuator,
+        )
+        .replace("max = 20", "max = 4");
+        let config = write_config(dir.path(), "", &groups);
+        let c = Coordinator::start(dir.path(), &config, &moto.env());
+        let mut seq = 0;
+        let mut send = |demand: f64| {
+            seq += 1;
+            for h in ["h1", "h2", "h3"] {
+                let s = signal("web", h, "e", seq, demand);
+                assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+            }
+        };
+        // 3 x 2.0 = 6 instances, above max 4: MaxSize 7 (6 x 1.1, rounded up), desired 6.
+        send(2.0);
+        let raised = wait_for(Duration::from_secs(15), || {
+            (sizes() == json!([6, 7])).then_some(())
+        });
+        assert!(raised.is_some(), "{}\n{}", sizes(), c.log());
+        // 3 x 0.1 = 0.3 -> 1 after the stabilisation window: MaxSize back to 4.
+        send(0.1);
+        let back = wait_for(Duration::from_secs(20), || {
+            (sizes() == json!([1, 4])).then_some(())
+        });
+        assert!(back.is_some(), "{}\n{}", sizes(), c.log());
+        let v = group_view(&c.url, "web");
+        let details: Vec<String> = v["last_actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["detail"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert!(
+            details.iter().any(|d| d.contains("maximum set to 7"))
+                && details.iter().any(|d| d.contains("maximum set to 4")),
+            "{details:?}"
+        );
+    }
 }
 
 /// On-CPU nanoseconds of every thread of process `pid` (from /proc/PID/task/*/schedstat).

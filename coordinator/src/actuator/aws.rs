@@ -66,6 +66,23 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// Sets the group's MaxSize (`max_breach = "raise"`: raised above the configured max for a
+    /// plan that needs it, put back after).
+    pub async fn set_max(&self, max: u32, reason: &str) -> Result<(), ActuatorError> {
+        let n = i32::try_from(max).unwrap_or(i32::MAX);
+        self.client
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(&self.name)
+            .max_size(n)
+            .send()
+            .await
+            .map_err(err)?;
+        tracing::info!(asg = %self.name, max, reason, "aws: set MaxSize");
+        Ok(())
+    }
+}
+
 fn err(e: impl std::error::Error) -> ActuatorError {
     let mut msg = e.to_string();
     let mut source = e.source();

@@ -309,6 +309,23 @@ impl Actuator {
         }
     }
 
+    /// Sets the scaler's own maximum (`max_breach = "raise"`); only `aws` has one to set, and
+    /// `dry-run` logs it.
+    pub async fn set_max(&self, max: u32, reason: &str) -> Result<(), ActuatorError> {
+        match self {
+            Actuator::DryRun(_) => {
+                tracing::info!(max, reason, "dry-run: would set the maximum");
+                Ok(())
+            }
+            #[cfg(feature = "aws")]
+            Actuator::Aws(a) => a.set_max(max, reason).await,
+            other => Err(ActuatorError::Unsupported(format!(
+                "{} has no maximum to set",
+                other.kind()
+            ))),
+        }
+    }
+
     /// See [`Actuate::set_capacity`].
     pub async fn set_capacity(
         &self,
