@@ -748,11 +748,7 @@ mod aws {
     #[test]
     fn aws_actuator_follows_the_group_on_moto() {
         let Some(moto) = Moto::start() else { return };
-        moto.boto(
-            "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
-             c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
-             MaxSize=6, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
-        );
+        moto.create_web_group(6, 2);
         assert_eq!(asg(&moto)["desired"], 2);
 
         let dir = tempfile::tempdir().unwrap();
@@ -909,11 +905,7 @@ mod aws {
     #[test]
     fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
         let Some(moto) = Moto::start() else { return };
-        moto.boto(
-            "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
-             c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
-             MaxSize=4, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
-        );
+        moto.create_web_group(4, 2);
         let sizes = || {
             moto.boto(
                 "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\

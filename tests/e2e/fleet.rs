@@ -38,11 +38,7 @@ fn asg_desired(moto: &Moto) -> u64 {
 #[test]
 fn three_agents_scale_an_asg_ahead_of_a_ramp_and_in_after_the_window() {
     let Some(moto) = Moto::start() else { return };
-    moto.boto(
-        "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
-         c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
-         MaxSize=12, DesiredCapacity=2, AvailabilityZones=['us-east-1a'])\nprint('{}')",
-    );
+    moto.create_web_group(12, 2);
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
     let config = dir.path().join("coordinator.toml");

@@ -70,6 +70,15 @@ impl Moto {
         }
     }
 
+    /// Creates the auto scaling group `web` (MinSize 1) with a launch configuration.
+    pub(crate) fn create_web_group(&self, max_size: u32, desired: u32) {
+        self.boto(&format!(
+            "c.create_launch_configuration(LaunchConfigurationName='lc', ImageId='ami-12c6146b', InstanceType='t3.micro')\n\
+             c.create_auto_scaling_group(AutoScalingGroupName='web', LaunchConfigurationName='lc', MinSize=1, \
+             MaxSize={max_size}, DesiredCapacity={desired}, AvailabilityZones=['us-east-1a'])\nprint('{{}}')"
+        ));
+    }
+
     /// Runs boto3 against moto; `code` uses `c` (an autoscaling client) and prints JSON.
     pub(crate) fn boto(&self, code: &str) -> Value {
         let script = format!(
