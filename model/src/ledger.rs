@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicyConfig;
 use crate::policy::reactive::Reactive;
+use crate::window::Least;
 
 /// Seconds in a ledger entry.
 pub const HOUR_S: f64 = 3600.0;
@@ -197,25 +198,13 @@ pub struct Judged {
 /// The least count asked for over a warm-up: what is ready to serve.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ready {
-    /// (t, count), increasing counts: a monotonic queue for the minimum.
-    asked: VecDeque<(f64, u32)>,
+    asked: Least,
 }
 
 impl Ready {
     /// Records `count` asked for at `t` and returns what serves at `t`.
     pub(crate) fn ask(&mut self, t: f64, count: u32, warmup_s: f64) -> u32 {
-        while self.asked.back().is_some_and(|&(_, n)| n >= count) {
-            self.asked.pop_back();
-        }
-        self.asked.push_back((t, count));
-        while self
-            .asked
-            .front()
-            .is_some_and(|&(at, _)| at < t - warmup_s - 1e-9)
-        {
-            self.asked.pop_front();
-        }
-        self.asked.front().map_or(count, |&(_, n)| n)
+        self.asked.push_since(t, count, t - warmup_s - 1e-9)
     }
 }
 

@@ -27,11 +27,10 @@ mod newsvendor;
 mod price;
 pub mod reactive;
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
 use crate::forecast::Forecast;
+use crate::window::{Largest, Least};
 use newsvendor::{price_of_budget, worth_covering};
 use price::Price;
 use reactive::Reactive;
@@ -256,14 +255,13 @@ pub struct Decision {
 #[derive(Debug, Clone)]
 pub struct Policy {
     config: PolicyConfig,
-    /// Recent recommendations, (t, count), decreasing counts (a monotonic queue for the max).
-    window: VecDeque<(f64, u32)>,
+    /// Recent recommendations, for the largest of the stabilisation window.
+    window: Largest,
     /// Target tracking, for the fallback's and `scale_in = reactive`'s count.
     tracking: Reactive,
-    /// The plan's counts over the last warm-up, (t, count), increasing counts (a monotonic
-    /// queue for the minimum): capacity asked for at t serves from t + warm-up, so what serves
-    /// demand now is the least asked for since then.
-    asked: VecDeque<(f64, u32)>,
+    /// The plan's counts over the last warm-up: capacity asked for at t serves from
+    /// t + warm-up, so what serves demand now is the least asked for since then.
+    asked: Least,
     /// What a short sample is priced at now, over the budget's own price.
     price: Price,
 }
@@ -288,9 +286,9 @@ impl Policy {
         let tracking = config.target_tracking();
         Policy {
             config,
-            window: VecDeque::new(),
+            window: Largest::default(),
             tracking,
-            asked: VecDeque::new(),
+            asked: Least::default(),
             price: Price::default(),
         }
     }
@@ -298,11 +296,8 @@ impl Policy {
     /// Updates the surcharge with whether `demand` at `t` found the capacity the plan had made
     /// ready (the least it asked for over the last warm-up).
     fn account(&mut self, t: f64, demand: f64) {
-        let since = t - self.config.warmup_s - 1e-9;
-        while self.asked.front().is_some_and(|&(at, _)| at < since) {
-            self.asked.pop_front();
-        }
-        let Some(&(_, ready)) = self.asked.front() else {
+        self.asked.forget_before(t - self.config.warmup_s - 1e-9);
+        let Some(ready) = self.asked.get() else {
             return;
         };
         let cap = self.config.capacity_per_instance.max(f64::MIN_POSITIVE);
@@ -312,10 +307,7 @@ impl Policy {
 
     /// Records the plan's count at `t`: it serves from `t` + warm-up.
     fn ask(&mut self, t: f64, count: u32) {
-        while self.asked.back().is_some_and(|&(_, n)| n >= count) {
-            self.asked.pop_back();
-        }
-        self.asked.push_back((t, count));
+        self.asked.push(t, count);
     }
 
     /// The configuration in force.
@@ -339,15 +331,8 @@ impl Policy {
     /// Adds `count` at `t` to the stabilisation window and drops what fell out of it; returns
     /// the window's largest count.
     fn remember(&mut self, t: f64, count: u32) -> u32 {
-        while self.window.back().is_some_and(|&(_, n)| n <= count) {
-            self.window.pop_back();
-        }
-        self.window.push_back((t, count));
         let since = t - self.config.scale_in_stabilization_s;
-        while self.window.front().is_some_and(|&(at, _)| at < since) {
-            self.window.pop_front();
-        }
-        self.window.front().map_or(count, |&(_, n)| n)
+        self.window.push_since(t, count, since)
     }
 
     /// Why a short sample is priced away from the budget's own price, if it is.

@@ -4,7 +4,7 @@
 //! ledger's shadow), and what scales in when `scale_in = "reactive"`. The same rule as
 //! `shared/eval/sim_eval.py`'s reactive policy.
 
-use std::collections::VecDeque;
+use crate::window::Largest;
 
 /// How long target tracking keeps a count after demand stopped needing it, seconds.
 pub const HOLD_S: f64 = 300.0;
@@ -15,8 +15,8 @@ pub struct Reactive {
     capacity_per_instance: f64,
     utilization: f64,
     bounds: (u32, u32),
-    /// (t, count), decreasing counts: a monotonic queue for the window's maximum.
-    window: VecDeque<(f64, u32)>,
+    /// Its needs over the last [`HOLD_S`].
+    window: Largest,
 }
 
 impl Reactive {
@@ -27,7 +27,7 @@ impl Reactive {
             capacity_per_instance: capacity_per_instance.max(f64::MIN_POSITIVE),
             utilization: utilization.clamp(0.01, 1.0),
             bounds: (min, max.max(min)),
-            window: VecDeque::new(),
+            window: Largest::default(),
         }
     }
 
@@ -46,18 +46,7 @@ impl Reactive {
     /// Target tracking's count at `t` for `demand`: the largest need of the last [`HOLD_S`].
     pub fn decide(&mut self, t: f64, demand: f64) -> u32 {
         let need = self.need(demand);
-        while self.window.back().is_some_and(|&(_, n)| n <= need) {
-            self.window.pop_back();
-        }
-        self.window.push_back((t, need));
-        while self
-            .window
-            .front()
-            .is_some_and(|&(at, _)| at < t - HOLD_S - 1e-9)
-        {
-            self.window.pop_front();
-        }
-        self.window.front().map_or(need, |&(_, n)| n)
+        self.window.push_since(t, need, t - HOLD_S - 1e-9)
     }
 }
 
