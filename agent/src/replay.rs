@@ -11,7 +11,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use headroom_model::ledger::Hour;
-use headroom_model::policy::{shortfall_budget_problem, spend_ceiling_problem};
+use headroom_model::policy::{
+    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
+};
 use headroom_model::replay::{self, Origins};
 use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode, ScaleIn};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -101,8 +103,8 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
             "--capacity-per-instance must be a positive number".into()
         ));
     }
-    if !(args.target_utilization > 0.0 && args.target_utilization <= 1.0) {
-        return Err(bad("--target-utilization must be in (0, 1]".into()));
+    if let Some(why) = target_utilization_problem(args.target_utilization) {
+        return Err(bad(format!("--target-utilization: {why}")));
     }
     if let Some(why) = shortfall_budget_problem(args.shortfall_budget) {
         return Err(bad(format!("--shortfall-budget: {why}")));

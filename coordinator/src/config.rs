@@ -61,7 +61,7 @@ use serde::Deserialize;
 use headroom_model::ScaleIn;
 use headroom_model::policy::{
     DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, shortfall_budget_problem,
-    spend_ceiling_problem,
+    spend_ceiling_problem, target_utilization_problem,
 };
 
 use crate::actuator::ActuatorConfig;
@@ -333,11 +333,8 @@ impl CoordinatorConfig {
             {
                 bad(key("capacity_per_instance"), format!("{c} must be > 0"));
             }
-            if !(g.target_utilization > 0.0 && g.target_utilization <= 1.0) {
-                bad(
-                    key("target_utilization"),
-                    format!("{} is outside (0, 1]", g.target_utilization),
-                );
+            if let Some(why) = target_utilization_problem(g.target_utilization) {
+                bad(key("target_utilization"), why);
             }
             if let Some(why) = shortfall_budget_problem(g.shortfall_budget) {
                 bad(key("shortfall_budget"), why);

@@ -265,6 +265,48 @@ fn bad_input_is_reported_with_file_line_and_reason() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--capacity-per-instance"));
+    // The policy's flags: each refused with its name and reason (exit 64), by the rule the
+    // configuration files use.
+    for (flag, value, want) in [
+        (
+            "--target-utilization",
+            "1.5",
+            "--target-utilization: 1.5 is outside (0, 1]",
+        ),
+        (
+            "--shortfall-budget",
+            "0.6",
+            "--shortfall-budget: 0.6 is outside (0, 0.5)",
+        ),
+        (
+            "--spend-ceiling",
+            "0.5",
+            "--spend-ceiling: 0.5 is neither 0 (derived from the shortfall budget) nor at least 1",
+        ),
+    ] {
+        let mut args = vec![
+            "simulate",
+            "--input",
+            good.to_str().unwrap(),
+            "--capacity-per-instance",
+            "1",
+            "--target-utilization",
+            "0.5",
+            "--warmup",
+            "60",
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        if flag == "--target-utilization" {
+            args[6] = value;
+        } else {
+            args.extend([flag, value]);
+        }
+        let o = headroom(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(64), "{flag}: {err}");
+        assert!(err.contains(want), "{flag}: {err}");
+    }
 }
 
 /// `--history` reaches the forecaster: a shorter window forgets rows a longer one still

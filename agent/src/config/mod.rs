@@ -16,7 +16,7 @@ use headroom_common::token::Token;
 use headroom_model::ScaleIn;
 use headroom_model::policy::{
     DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, shortfall_budget_problem,
-    spend_ceiling_problem,
+    spend_ceiling_problem, target_utilization_problem,
 };
 use serde::{Deserialize, Serialize};
 
@@ -566,11 +566,8 @@ impl Config {
                 format!("{} must be a finite number >= 0", m.capacity),
             );
         }
-        if !(p.target_utilization > 0.0 && p.target_utilization <= 1.0) {
-            bad(
-                "policy.target_utilization",
-                format!("{} is outside (0, 1]", p.target_utilization),
-            );
+        if let Some(why) = target_utilization_problem(p.target_utilization) {
+            bad("policy.target_utilization", why);
         }
         if let Some(why) = shortfall_budget_problem(p.shortfall_budget) {
             bad("policy.shortfall_budget", why);

@@ -106,6 +106,11 @@ pub const DEFAULT_SPEND_CEILING: f64 = 0.0;
 /// README section); other budgets scale it by the price they put on a short sample.
 const SPEND_CEILING_AT_DEFAULT_BUDGET: f64 = 1.4;
 
+/// Why `u` is no target utilisation, if it is not (every reader of one uses this rule).
+pub fn target_utilization_problem(u: f64) -> Option<String> {
+    (!(u > 0.0 && u <= 1.0)).then(|| format!("{u} is outside (0, 1]"))
+}
+
 /// Why `budget` is no shortfall budget, if it is not (every reader of one uses this rule).
 pub fn shortfall_budget_problem(budget: f64) -> Option<String> {
     (!(budget > 0.0 && budget < 0.5)).then(|| format!("{budget} is outside (0, 0.5)"))
