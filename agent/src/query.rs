@@ -243,6 +243,16 @@ pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
             "outbox: {} pending, {} delivered, {} dropped",
             ob["pending"], ob["delivered"], ob["dropped"]
         );
+        for d in ob["destinations"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                o,
+                "  to {}: {} pending, done up to seq {}, {} dropped",
+                d["url"].as_str().unwrap_or("?"),
+                d["pending"],
+                d["acked"],
+                d["dropped"]
+            );
+        }
     }
     print!("{o}");
     Ok(())

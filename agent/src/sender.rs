@@ -1,10 +1,13 @@
-//! Delivers the outbox to the coordinator: oldest first, at least once, at a bounded rate, with
-//! exponential backoff and jitter while the coordinator is unreachable.
+//! Delivers the outbox to every coordinator replica configured: to each, oldest first, at least
+//! once, at a bounded rate, with exponential backoff and jitter while it is unreachable.
 //!
-//! A signal leaves the outbox's pending set only when the coordinator acknowledged it (2xx), or
-//! when it refused its content for good (400, 413, 422), which is logged with the seq; it then
-//! stays in the table for audit until retention. The sender reads the outbox on a read-only
-//! connection ([`Outbox`]) and writes nothing itself: what became of each signal goes to the
+//! One thread per destination, each with its own cursor, so a replica that is down never holds
+//! back the others and catches up when it returns; a destination new to the store starts from
+//! the oldest signal retained, so a new replica warms from history. A destination is done with a
+//! signal when it acknowledged it (2xx), or refused its content for good (400, 413, 422, logged
+//! with the seq); the signal leaves the outbox's pending set when every destination is, and
+//! stays in the table for audit until retention. The threads read the outbox on read-only
+//! connections ([`Outbox`]) and write nothing themselves: what became of each signal goes to the
 //! store writer, the database's one writer, as a [`Delivery`].
 
 use std::path::{Path, PathBuf};
@@ -22,18 +25,22 @@ use crate::config::Config;
 use crate::pipeline::WriterMsg;
 use crate::store::{Batch, Delivery, Outbox};
 
-/// Stops the sender thread.
+/// Stops the sender's threads.
 pub struct SenderHandle {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl SenderHandle {
-    /// Asks the thread to stop and waits for it (at most one request timeout).
+    /// Asks the threads to stop and waits for them (at most one request timeout).
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.thread().unpark();
-        let _ = self.thread.join();
+        for t in &self.threads {
+            t.thread().unpark();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
     }
 }
 
@@ -52,24 +59,41 @@ pub fn spawn(
     // The configuration's own check read it at start; a bad one now (rotated since) is
     // reported by the loop, and signals wait in the outbox.
     let stop = Arc::new(AtomicBool::new(false));
-    let mut sender = Sender {
-        urls: cfg.coordinator.urls.clone(),
-        token_file,
-        timeout: cfg.coordinator.timeout,
-        rate: cfg.coordinator.max_send_rate.max(1),
-        db: db.to_path_buf(),
-        writer,
-        stop: stop.clone(),
+    // A destination new to the store starts at the oldest signal retained; one no longer
+    // configured stops holding signals in the pending set.
+    let registration = Batch {
+        destinations: Some(cfg.coordinator.urls.clone()),
+        ..Batch::default()
     };
-    let thread = std::thread::Builder::new()
-        .name("signal-sender".into())
-        .spawn(move || sender.run())
-        .context("starting the signal sender")?;
-    Ok(Some(SenderHandle { stop, thread }))
+    if writer
+        .send(WriterMsg::Batch(Box::new(registration)))
+        .is_err()
+    {
+        anyhow::bail!("the store writer stopped before the sender started");
+    }
+    let mut threads = Vec::new();
+    for (i, url) in cfg.coordinator.urls.iter().enumerate() {
+        let mut sender = Sender {
+            url: Arc::from(url.as_str()),
+            token_file: token_file.clone(),
+            timeout: cfg.coordinator.timeout,
+            rate: cfg.coordinator.max_send_rate.max(1),
+            db: db.to_path_buf(),
+            writer: writer.clone(),
+            stop: stop.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("signal-sender-{i}"))
+            .spawn(move || sender.run())
+            .context("starting the signal sender")?;
+        threads.push(thread);
+    }
+    Ok(Some(SenderHandle { stop, threads }))
 }
 
+/// The sender of one destination.
 struct Sender {
-    urls: Vec<String>,
+    url: Arc<str>,
     token_file: PathBuf,
     timeout: Duration,
     rate: u32,
@@ -80,7 +104,7 @@ struct Sender {
 
 /// What became of one delivery attempt.
 enum Outcome {
-    /// The coordinator took it (2xx).
+    /// The destination took it (2xx).
     Acknowledged,
     /// The coordinator refused its content for good (400, 413, 422).
     Refused(String),
@@ -107,8 +131,8 @@ impl Sender {
         let mut outbox: Option<Outbox> = None;
         let mut token: Option<Token> = None;
         // The newest seq this run finished with: its outcome is on its way to the writer, and
-        // until that commits the row still reads as pending.
-        let mut after = 0;
+        // until that commits the stored cursor lags.
+        let mut after = None;
         let mut done = Vec::new();
         let gap = Duration::from_secs_f64(1.0 / self.rate as f64);
         while !self.stopping() {
@@ -121,7 +145,11 @@ impl Sender {
                 self.sleep(Duration::from_secs(5));
                 continue;
             };
-            let pending = match o.pending(after, self.rate as usize) {
+            let from = match after {
+                Some(seq) => Ok(seq),
+                None => o.acked(&self.url),
+            };
+            let pending = match from.and_then(|seq| o.pending(seq, self.rate as usize)) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox: reading pending signals failed");
@@ -157,31 +185,22 @@ impl Sender {
                 match outcome {
                     Outcome::Acknowledged => {
                         if backoff > Duration::ZERO {
-                            tracing::info!(seq, "coordinator reachable again: draining the outbox");
+                            tracing::info!(seq, url = %self.url, "coordinator reachable again: catching up from the outbox");
                         }
                         backoff = Duration::ZERO;
-                        done.push(Delivery::Delivered {
-                            seq,
-                            at: unix_now(),
-                        });
-                        after = seq;
+                        done.push(self.delivered(seq));
+                        after = Some(seq);
                         self.sleep(gap);
                     }
                     Outcome::Refused(why) => {
-                        tracing::error!(seq, reason = %why, "coordinator refused a signal for good; kept for audit");
-                        done.push(Delivery::Delivered {
-                            seq,
-                            at: unix_now(),
-                        });
-                        after = seq;
+                        tracing::error!(seq, url = %self.url, reason = %why, "coordinator refused a signal for good; kept for audit");
+                        done.push(self.delivered(seq));
+                        after = Some(seq);
                     }
                     Outcome::Unreadable(why) => {
                         tracing::error!(seq, error = %why, "outbox: stored signal unreadable; skipped");
-                        done.push(Delivery::Delivered {
-                            seq,
-                            at: unix_now(),
-                        });
-                        after = seq;
+                        done.push(self.delivered(seq));
+                        after = Some(seq);
                     }
                     Outcome::Retry(why) => {
                         done.push(Delivery::Failed { seq });
@@ -190,7 +209,7 @@ impl Sender {
                         }
                         backoff = next_backoff(backoff);
                         if backoff <= Duration::from_secs(1) || backoff >= Duration::from_secs(60) {
-                            tracing::warn!(seq, reason = %why, retry_in_ms = backoff.as_millis() as u64, "coordinator unreachable; signals wait in the outbox");
+                            tracing::warn!(seq, url = %self.url, reason = %why, retry_in_ms = backoff.as_millis() as u64, "coordinator unreachable; signals wait in the outbox");
                         }
                         wait = backoff;
                         break;
@@ -201,6 +220,14 @@ impl Sender {
             self.sleep(wait);
         }
         self.record(&mut done);
+    }
+
+    fn delivered(&self, seq: u64) -> Delivery {
+        Delivery::Delivered {
+            destination: self.url.clone(),
+            seq,
+            at: unix_now(),
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -224,29 +251,20 @@ impl Sender {
     }
 
     fn deliver(&self, agent: &ureq::Agent, token: &str, body: &str) -> Outcome {
-        let mut last = String::new();
-        for base in &self.urls {
-            let url = format!("{}/v1/signals", base.trim_end_matches('/'));
-            let resp = agent
-                .post(&url)
-                .header("Authorization", &format!("Bearer {token}"))
-                .header("Content-Type", "application/json")
-                .send(body);
-            match resp {
-                Ok(r) => {
-                    let code = r.status().as_u16();
-                    match code {
-                        200..=299 => return Outcome::Acknowledged,
-                        400 | 413 | 422 => {
-                            return Outcome::Refused(format!("HTTP {code} from {url}"));
-                        }
-                        _ => last = format!("HTTP {code} from {url}"),
-                    }
-                }
-                Err(e) => last = format!("{url}: {e}"),
-            }
+        let url = format!("{}/v1/signals", self.url.trim_end_matches('/'));
+        let resp = agent
+            .post(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(body);
+        match resp {
+            Ok(r) => match r.status().as_u16() {
+                200..=299 => Outcome::Acknowledged,
+                code @ (400 | 413 | 422) => Outcome::Refused(format!("HTTP {code} from {url}")),
+                code => Outcome::Retry(format!("HTTP {code} from {url}")),
+            },
+            Err(e) => Outcome::Retry(format!("{url}: {e}")),
         }
-        Outcome::Retry(last)
     }
 }
 

@@ -252,21 +252,37 @@ fn kill_9_fifty_times_loses_nothing() {
     crash_loop(50);
 }
 
-/// The coordinator is down for `outage`; the agent keeps sampling, deciding and answering;
-/// on its return the backlog is delivered, once, in order.
-fn outage(outage: Duration) {
+/// The first of `replicas` coordinators is down for `outage`; the agent keeps sampling,
+/// deciding and answering, and keeps delivering to the others as if nothing happened; on its
+/// return the backlog is delivered to it, once, in order. Every replica records every signal
+/// produced, once.
+fn outage(outage: Duration, replicas: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let (mut c, cstate) = coordinator(dir.path(), &listen);
+    write_token(dir.path(), "token", TOKEN);
+    let mut coordinators = Vec::new();
+    for i in 0..replicas {
+        let home = dir.path().join(format!("replica-{i}"));
+        std::fs::create_dir(&home).unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let (c, state) = coordinator(&home, &listen);
+        coordinators.push((c, state, home));
+    }
+    let urls: Vec<String> = coordinators.iter().map(|(c, ..)| c.url.clone()).collect();
     let mut a = Agent::options()
         .identity("fault-host", "web")
-        .create(&agent_coordinator_toml(&c.url, dir.path()));
+        .create(&agent_coordinator_toml(&urls.join("\", \""), dir.path()));
     a.start();
-    wait_for(Duration::from_secs(30), || {
-        (!coordinator_applied(&cstate, "fault-host").is_empty()).then_some(())
-    })
-    .unwrap_or_else(|| panic!("nothing delivered; agent log:\n{}", a.log()));
-    c.kill();
+    for (_, state, _) in &coordinators {
+        wait_for(Duration::from_secs(30), || {
+            (!coordinator_applied(state, "fault-host").is_empty()).then_some(())
+        })
+        .unwrap_or_else(|| panic!("nothing delivered; agent log:\n{}", a.log()));
+    }
+    coordinators[0].0.kill();
+    let up_before: Vec<usize> = coordinators[1..]
+        .iter()
+        .map(|(_, state, _)| coordinator_applied(state, "fault-host").len())
+        .collect();
     let before = a.json(&["status"]);
     let started = Instant::now();
     let mut last = committed(&before).1.unwrap_or(0);
@@ -282,32 +298,59 @@ fn outage(outage: Duration) {
         (last, ticks) = (seq, t);
         checks += 1;
     }
-    let pending = a.json(&["status"])["outbox"]["pending"].as_u64().unwrap();
-    assert!(pending >= outage.as_secs() / 2, "backlog builds: {pending}");
+    let v = a.json(&["status"]);
+    let down = &v["outbox"]["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["url"] == urls[0].as_str())
+        .unwrap_or_else(|| panic!("the replica that is down is listed: {v:#}"))
+        .clone();
+    let pending = down["pending"].as_u64().unwrap();
+    assert!(pending >= outage.as_secs() / 2, "backlog builds: {down}");
+    for ((_, state, _), before) in coordinators[1..].iter().zip(&up_before) {
+        let now = coordinator_applied(state, "fault-host").len();
+        assert!(
+            now as u64 >= *before as u64 + outage.as_secs() / 2,
+            "the replicas that are up are not held back: {before} then {now}"
+        );
+    }
     let back = Instant::now();
-    let c = Coordinator::start(dir.path(), &dir.path().join("coordinator.toml"), &[]);
+    let home = coordinators[0].2.clone();
+    coordinators[0].0 = Coordinator::start(&home, &home.join("coordinator.toml"), &[]);
     a.wait_status("the backlog delivered", 120, |v| {
         v["outbox"]["pending"] == 0
     });
     let drained = back.elapsed();
     assert!(a.term().success());
     let produced = outbox_produced(&a.db());
-    let (recorded, applied) = check_delivery(&a.db(), &cstate, &produced, 3);
-    if outage.as_secs_f64() < SIGNAL_TTL_S - 10.0 {
-        assert_eq!(applied, recorded, "a short outage: every signal applied");
+    for (i, (_, state, _)) in coordinators.iter().enumerate() {
+        let (recorded, applied) = check_delivery(&a.db(), state, &produced, 3);
+        if outage.as_secs_f64() < SIGNAL_TTL_S - 10.0 || i > 0 {
+            assert_eq!(applied, recorded, "replica {i}: every signal applied");
+        }
+        eprintln!(
+            "replica {i}, {}: produced {}, recorded {recorded}, applied {applied}",
+            if i == 0 { "down" } else { "up" },
+            produced.len(),
+        );
     }
     eprintln!(
-        "outage {:?}: {checks} checks, backlog {pending}, drained in {drained:?}; produced {}, recorded {recorded}, applied {applied} (older than the {SIGNAL_TTL_S}s TTL: stored for audit)",
-        outage,
-        produced.len(),
+        "outage {outage:?} of 1 replica in {replicas}: {checks} checks, backlog {pending}, drained in {drained:?} (signals older than the {SIGNAL_TTL_S}s TTL at receipt are stored for audit, not applied)",
     );
-    drop(c);
 }
 
-/// Fast variant: a 12 s outage.
+/// Fast variant: a 12 s outage of the one coordinator.
 #[test]
 fn coordinator_outage_delivers_backlog_once_in_order() {
-    outage(Duration::from_secs(12));
+    outage(Duration::from_secs(12), 1);
+}
+
+/// One replica of two down for 2 minutes: the agent delivers to the other throughout, then
+/// catches up the one that returns.
+#[test]
+fn a_replica_down_for_two_minutes_holds_back_no_other_and_catches_up() {
+    outage(Duration::from_secs(120), 2);
 }
 
 /// Long variant: a 5 minute outage: 300 signals of backlog at one decision a second, as many
@@ -318,7 +361,7 @@ fn coordinator_outage_delivers_backlog_once_in_order() {
 #[test]
 #[ignore]
 fn coordinator_outage_five_minutes() {
-    outage(Duration::from_secs(300));
+    outage(Duration::from_secs(300), 1);
 }
 
 /// Fills `dir` until the filesystem refuses; returns the filler path.

@@ -331,7 +331,7 @@ impl Default for HealthSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CoordinatorSection {
-    /// Base URLs of the coordinator(s), tried in order; empty = standalone.
+    /// Base URLs of the coordinator replicas, each sent every signal; empty = standalone.
     pub urls: Vec<String>,
     /// File holding the bearer token: at least 16 bytes of printable ASCII, in a file others
     /// may not access ([`headroom_common::token`], the coordinator's rule too).
@@ -610,7 +610,13 @@ impl Config {
             );
         }
         let c = &self.coordinator;
-        for url in &c.urls {
+        for (i, url) in c.urls.iter().enumerate() {
+            if c.urls[..i].contains(url) {
+                bad(
+                    "coordinator.urls",
+                    format!("{url:?} is listed twice: each replica has one place in the outbox"),
+                );
+            }
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bad(
                     "coordinator.urls",

@@ -176,6 +176,20 @@ fn syntax_errors_are_reported() {
 }
 
 #[test]
+fn a_replica_listed_twice_is_refused() {
+    let err = parse(
+        "[coordinator]\nurls = [\"http://127.0.0.1:1\", \"http://127.0.0.1:1\"]\ntoken_file = \"t\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.problems
+            .iter()
+            .any(|p| p.key == "coordinator.urls" && p.reason.contains("listed twice")),
+        "{err}"
+    );
+}
+
+#[test]
 fn coordinator_needs_a_token() {
     let err = parse("[coordinator]\nurls = [\"http://127.0.0.1:1\"]\n").unwrap_err();
     assert_eq!(err.problems[0].key, "coordinator.token_file");

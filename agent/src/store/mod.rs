@@ -17,8 +17,8 @@ mod writer;
 pub use outbox::Outbox;
 pub use reader::Reader;
 pub use record::{
-    Batch, Committed, DecisionRecord, Delivery, ForecastRecord, HealthRecord, OutboxLimits,
-    OutboxStats, Point, Resolution, Retention, Rollup,
+    Batch, Committed, DecisionRecord, Delivery, DestinationStats, ForecastRecord, HealthRecord,
+    OutboxLimits, OutboxStats, Point, Resolution, Retention, Rollup,
 };
 pub use schema::SCHEMA_VERSION;
 pub use writer::Writer;

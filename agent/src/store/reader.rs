@@ -8,7 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use headroom_model::ledger::Hour;
 
-use super::record::{Committed, DecisionRecord, HealthRecord, OutboxStats, Point, Resolution};
+use super::record::{
+    Committed, DecisionRecord, DestinationStats, HealthRecord, OutboxStats, Point, Resolution,
+};
 use super::{Result, schema};
 
 /// Read-only queries.
@@ -183,11 +185,29 @@ impl Reader {
                 |r| r.get(0),
             )
             .optional()?;
+        let destinations = self
+            .conn
+            .prepare_cached(
+                "SELECT url, acked, acked_at, dropped,
+                     (SELECT COUNT(*) FROM outbox WHERE seq > destination.acked)
+                 FROM destination ORDER BY url",
+            )?
+            .query_map([], |r| {
+                Ok(DestinationStats {
+                    url: r.get(0)?,
+                    acked: r.get(1)?,
+                    acked_at: r.get(2)?,
+                    dropped: r.get(3)?,
+                    pending: r.get(4)?,
+                })
+            })?
+            .collect::<std::result::Result<_, _>>()?;
         Ok(OutboxStats {
             pending,
             delivered,
             dropped: dropped.and_then(|d| d.parse().ok()).unwrap_or(0),
             oldest_pending: oldest,
+            destinations,
         })
     }
 }

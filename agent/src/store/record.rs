@@ -1,6 +1,7 @@
 //! What the store holds and hands out: rollups, decisions, forecasts, health transitions, the
 //! batch one pipeline step writes, and the figures queries return.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use headroom_common::signal::Signal;
@@ -100,12 +101,14 @@ pub struct HealthRecord {
     pub reasons: Vec<String>,
 }
 
-/// What became of a signal the sender tried to deliver.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What became of a signal the sender tried to deliver to one destination.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// It left the pending set at `at` (unix seconds): acknowledged, or refused for good (kept
-    /// for audit until retention).
+    /// `destination` is done with it at `at` (unix seconds): acknowledged, or refused for good.
+    /// It leaves the pending set once every destination is (kept for audit until retention).
     Delivered {
+        /// The coordinator's base URL, as configured.
+        destination: Arc<str>,
         /// The signal's seq.
         seq: u64,
         /// When, unix seconds.
@@ -136,6 +139,9 @@ pub struct Batch {
     pub health: Option<HealthRecord>,
     /// The sender's delivery outcomes.
     pub deliveries: Vec<Delivery>,
+    /// The configured destinations, sent once at start: one new to the store starts from the
+    /// oldest signal retained, and the cursor of one no longer configured is forgotten.
+    pub destinations: Option<Vec<String>>,
     /// Ledger hours (whole, or part-full at a stop): added to what is stored for the hour.
     pub ledger: Vec<Hour>,
 }
@@ -149,6 +155,7 @@ impl Batch {
             && self.decision.is_none()
             && self.health.is_none()
             && self.deliveries.is_empty()
+            && self.destinations.is_none()
             && self.ledger.is_empty()
     }
 
@@ -164,6 +171,9 @@ impl Batch {
         self.forecasts.extend(later.forecasts);
         self.deliveries.extend(later.deliveries);
         self.ledger.extend(later.ledger);
+        if later.destinations.is_some() {
+            self.destinations = later.destinations;
+        }
         if later.decision.is_some() {
             self.decision = later.decision;
             self.signal = later.signal;
@@ -222,7 +232,7 @@ pub struct Point {
 }
 
 /// Outbox counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct OutboxStats {
     /// Signals not yet delivered.
     pub pending: u64,
@@ -232,4 +242,21 @@ pub struct OutboxStats {
     pub dropped: u64,
     /// Creation time of the oldest pending signal, unix seconds.
     pub oldest_pending: Option<f64>,
+    /// Where each coordinator replica stands.
+    pub destinations: Vec<DestinationStats>,
+}
+
+/// One destination's place in the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DestinationStats {
+    /// The coordinator's base URL.
+    pub url: String,
+    /// Every signal up to this seq is done with there.
+    pub acked: u64,
+    /// When the last one was, unix seconds.
+    pub acked_at: Option<f64>,
+    /// Signals retained that it has not had yet.
+    pub pending: u64,
+    /// Signals the outbox's bounds deleted before it had them, ever.
+    pub dropped: u64,
 }

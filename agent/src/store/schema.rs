@@ -36,6 +36,11 @@ const MIGRATIONS: &[&str] = &[
          plan_short_s REAL NOT NULL, shadow_short_s REAL NOT NULL, scored INTEGER NOT NULL,
          abs_error REAL NOT NULL, actual REAL NOT NULL, pct_error REAL NOT NULL,
          zero_actuals INTEGER NOT NULL, p90_covered INTEGER NOT NULL) WITHOUT ROWID;",
+    // 3: one cursor per coordinator replica: every signal up to `acked` is done with there
+    // (acknowledged, or refused for good); `dropped` counts signals the outbox's bound deleted
+    // before this destination had them. A signal is `delivered` once every destination has it.
+    "CREATE TABLE destination (url TEXT PRIMARY KEY, acked INTEGER NOT NULL,
+         acked_at REAL, dropped INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
 ];
 
 /// Current schema version.

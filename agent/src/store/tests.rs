@@ -1,5 +1,6 @@
 //! The store's tests: real SQLite files in temporary directories.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -262,17 +263,49 @@ fn deliveries_are_written_by_the_writer_and_readers_cannot_write() {
     };
     assert_eq!(seqs(0), [1, 2, 3]);
     assert_eq!(seqs(1), [2, 3], "after the cursor");
+    let (a, b): (Arc<str>, Arc<str>) = ("http://a:1".into(), "http://b:1".into());
+    s.apply(&Batch {
+        destinations: Some(vec![a.to_string(), b.to_string()]),
+        ..Batch::default()
+    })
+    .unwrap();
+    let delivered = |d: &Arc<str>, seq| Delivery::Delivered {
+        destination: d.clone(),
+        seq,
+        at: 2000.0,
+    };
     s.apply(&Batch {
         deliveries: vec![
-            Delivery::Delivered { seq: 1, at: 2000.0 },
-            Delivery::Failed { seq: 2 },
+            delivered(&a, 1),
+            delivered(&a, 2),
+            Delivery::Failed { seq: 1 },
         ],
         ..Batch::default()
     })
     .unwrap();
-    assert_eq!(seqs(0), [2, 3]);
+    assert_eq!(
+        (outbox.acked(&a).unwrap(), outbox.acked(&b).unwrap()),
+        (2, 0)
+    );
+    let stats = Reader::open(&path).unwrap().outbox_stats().unwrap();
+    assert_eq!(
+        (stats.pending, stats.delivered),
+        (3, 0),
+        "pending until every destination has it"
+    );
+    s.apply(&Batch {
+        deliveries: vec![delivered(&b, 1)],
+        ..Batch::default()
+    })
+    .unwrap();
     let stats = Reader::open(&path).unwrap().outbox_stats().unwrap();
     assert_eq!((stats.pending, stats.delivered), (2, 1));
+    let per: Vec<(&str, u64, u64)> = stats
+        .destinations
+        .iter()
+        .map(|d| (d.url.as_str(), d.acked, d.pending))
+        .collect();
+    assert_eq!(per, [("http://a:1", 2, 1), ("http://b:1", 1, 2)]);
     let attempts: Vec<(u64, u32)> = s
         .connection()
         .prepare("SELECT seq, attempts FROM outbox ORDER BY seq")
@@ -281,7 +314,29 @@ fn deliveries_are_written_by_the_writer_and_readers_cannot_write() {
         .unwrap()
         .collect::<std::result::Result<_, _>>()
         .unwrap();
-    assert_eq!(attempts, [(1, 1), (2, 1), (3, 0)]);
+    assert_eq!(attempts, [(1, 3), (2, 1), (3, 0)]);
+    // A destination added starts from the oldest signal retained; one removed no longer holds
+    // signals back.
+    s.apply(&Batch {
+        destinations: Some(vec![a.to_string(), "http://c:1".into()]),
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(outbox.acked("http://c:1").unwrap(), 0);
+    assert_eq!(outbox.acked(&b).unwrap(), 0, "forgotten");
+    // The bound drops the oldest undelivered rows, counted against whoever lacked them.
+    let dropped = s
+        .prune(1010.0, &retention(Duration::from_secs(3600), 1))
+        .unwrap();
+    assert_eq!(dropped, 1, "the delivered row went first, then seq 2");
+    let stats = Reader::open(&path).unwrap().outbox_stats().unwrap();
+    let per: Vec<(&str, u64, u64)> = stats
+        .destinations
+        .iter()
+        .map(|d| (d.url.as_str(), d.pending, d.dropped))
+        .collect();
+    // Seq 1 went as an audit row (every destination of its day had it), not as a drop.
+    assert_eq!(per, [("http://a:1", 1, 0), ("http://c:1", 1, 1)]);
     // The connection the Reader and the Outbox run on.
     let read_only = schema::open_read_only(&path, 64, Duration::from_secs(1)).unwrap();
     assert!(read_only.execute("DELETE FROM outbox", []).is_err());

@@ -112,17 +112,52 @@ impl Writer {
             }
             committed.seq = Some(seq);
         }
+        if let Some(urls) = &batch.destinations {
+            let known: Vec<String> = tx
+                .prepare_cached("SELECT url FROM destination")?
+                .query_map([], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?;
+            for gone in known.iter().filter(|k| !urls.contains(k)) {
+                tx.execute("DELETE FROM destination WHERE url = ?1", [gone])?;
+            }
+            for url in urls {
+                tx.execute(
+                    "INSERT OR IGNORE INTO destination (url, acked) VALUES (?1, 0)",
+                    [url],
+                )?;
+            }
+        }
+        let mut done_at = None;
         for d in &batch.deliveries {
-            match *d {
-                Delivery::Delivered { seq, at } => tx
-                    .prepare_cached(
-                        "UPDATE outbox SET delivered = ?2, attempts = attempts + 1 WHERE seq = ?1",
+            match d {
+                Delivery::Delivered {
+                    destination,
+                    seq,
+                    at,
+                } => {
+                    tx.prepare_cached(
+                        "INSERT INTO destination (url, acked, acked_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (url) DO UPDATE SET
+                             acked = max(acked, excluded.acked), acked_at = excluded.acked_at",
                     )?
-                    .execute(params![seq, at])?,
-                Delivery::Failed { seq } => tx
-                    .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?
-                    .execute([seq])?,
-            };
+                    .execute(params![destination.as_ref(), seq, at])?;
+                    tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?
+                        .execute([seq])?;
+                    done_at = Some(done_at.map_or(*at, |d: f64| d.max(*at)));
+                }
+                Delivery::Failed { seq } => {
+                    tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?
+                        .execute([seq])?;
+                }
+            }
+        }
+        if let Some(at) = done_at {
+            // Every destination has them: they leave the pending set.
+            tx.prepare_cached(
+                "UPDATE outbox SET delivered = ?1
+                 WHERE delivered IS NULL AND seq <= (SELECT MIN(acked) FROM destination)",
+            )?
+            .execute([at])?;
         }
         if !batch.ledger.is_empty() {
             let mut add = tx.prepare_cached(
@@ -205,10 +240,7 @@ impl Writer {
             "DELETE FROM outbox WHERE delivered IS NOT NULL AND created < ?1",
             [ev],
         )?;
-        let mut dropped = tx.execute(
-            "DELETE FROM outbox WHERE delivered IS NULL AND created < ?1",
-            [before(retention.outbox.max_age)],
-        )? as u64;
+        let mut dropped = drop_undelivered(&tx, "created < ?1", before(retention.outbox.max_age))?;
         let rows: u64 = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
         if rows > retention.outbox.max_rows {
             // Delivered signals (kept for audit) go first; only then undelivered ones, counted.
@@ -219,11 +251,15 @@ impl Writer {
                 [excess],
             )? as u64;
             if excess > audit {
-                dropped += tx.execute(
-                    "DELETE FROM outbox WHERE seq IN
-                     (SELECT seq FROM outbox WHERE delivered IS NULL ORDER BY seq LIMIT ?1)",
+                let last: Option<u64> = tx.query_row(
+                    "SELECT MAX(seq) FROM (SELECT seq FROM outbox WHERE delivered IS NULL
+                     ORDER BY seq LIMIT ?1)",
                     [excess - audit],
-                )? as u64;
+                    |r| r.get(0),
+                )?;
+                if let Some(last) = last {
+                    dropped += drop_undelivered(&tx, "seq <= ?1", last as f64)?;
+                }
             }
         }
         if dropped > 0 {
@@ -236,6 +272,30 @@ impl Writer {
         tx.commit()?;
         Ok(dropped)
     }
+}
+
+/// Deletes the undelivered signals that `condition` (on `?1`) picks, counting them against each
+/// destination that had not had them yet; returns how many rows went.
+fn drop_undelivered(tx: &Connection, condition: &str, bound: f64) -> Result<u64> {
+    let missed: Vec<(String, u64)> = tx
+        .prepare(&format!(
+            "SELECT url, (SELECT COUNT(*) FROM outbox
+                 WHERE delivered IS NULL AND seq > destination.acked AND {condition})
+             FROM destination"
+        ))?
+        .query_map([bound], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    for (url, n) in missed.iter().filter(|(_, n)| *n > 0) {
+        tracing::warn!(destination = %url, dropped = n, "outbox bound reached: signals this coordinator never had were dropped");
+        tx.execute(
+            "UPDATE destination SET dropped = dropped + ?2 WHERE url = ?1",
+            params![url, n],
+        )?;
+    }
+    Ok(tx.execute(
+        &format!("DELETE FROM outbox WHERE delivered IS NULL AND {condition}"),
+        [bound],
+    )? as u64)
 }
 
 fn metric_id(conn: &Connection, name: &str) -> Result<i64> {
