@@ -16,6 +16,7 @@ use crate::actuator::Actuator;
 use crate::auth::Tokens;
 use crate::config::GroupConfig;
 use crate::group::GroupState;
+use crate::lease::Lease;
 use crate::lock::locked;
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -30,12 +31,17 @@ pub struct Group {
     pub state: Mutex<GroupState>,
     /// What applies its capacity.
     pub actuator: Actuator,
+    /// The election that decides whether this replica actuates it; `None` when it does alone
+    /// (no `[lease]`, or a `keda` group, which every replica serves).
+    pub lease: Option<Arc<Lease>>,
 }
 
 impl Group {
     /// The API view.
     pub fn view(&self, name: &str, now: f64) -> GroupView {
-        locked(&self.state).view(name, self.actuator.kind(), now)
+        let mut v = locked(&self.state).view(name, self.actuator.kind(), now);
+        v.lease = self.lease.as_ref().and_then(|l| l.view(name));
+        v
     }
 }
 

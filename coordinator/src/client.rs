@@ -11,6 +11,8 @@ use headroom_common::exit::{CONFIG_INVALID, Exit, UNAVAILABLE};
 use headroom_common::token::Token;
 use headroom_model::ledger::Figures;
 
+use crate::lease::LeaseView;
+
 /// Longest accepted answer, bytes.
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 
@@ -140,6 +142,29 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
 
+/// Who actuates the group, as this replica sees the election.
+fn lease_line(name: &str, l: &LeaseView) -> String {
+    let age = l
+        .lease_age_s
+        .map_or_else(|| "-".into(), |a| format!("{a:.0}s"));
+    format!(
+        "{name} lease: leader {} (this replica: {}{}), lease renewed {age} ago of {:.0}s, replicas seen: {}",
+        l.leader.as_deref().unwrap_or("none"),
+        l.replica,
+        if l.leader_here {
+            ", actuating".to_string()
+        } else {
+            format!(", not actuating: {}", l.why.as_deref().unwrap_or("standby"))
+        },
+        l.ttl_s,
+        if l.replicas.is_empty() {
+            "-".into()
+        } else {
+            l.replicas.join(", ")
+        },
+    )
+}
+
 /// The readable table.
 pub fn render(groups: &[GroupView]) -> String {
     let mut out = String::new();
@@ -168,6 +193,9 @@ pub fn render(groups: &[GroupView]) -> String {
         );
     }
     for g in groups {
+        if let Some(l) = &g.lease {
+            let _ = writeln!(out, "\n{}", lease_line(&g.name, l));
+        }
         if let Some(l) = &g.ledger {
             let _ = writeln!(out, "\n{}", ledger_line(&g.name, l));
         }

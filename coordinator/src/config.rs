@@ -15,6 +15,12 @@
 //! [keda]                                        # optional: KEDA external scaler gRPC service
 //! listen = "0.0.0.0:9090"
 //!
+//! [lease]                                       # optional: one of several replicas (etcd elects)
+//! endpoints = ["http://10.0.0.5:2379", "http://10.0.0.6:2379", "http://10.0.0.7:2379"]
+//! ttl = "10s"                                   # whole seconds; a failover waits about this
+//! prefix = "/headroom/"                         # group web campaigns on /headroom/web
+//! replica = "coord-a"                           # default: the host name
+//!
 //! [groups.web]
 //! token_files = ["/etc/headroom/tokens/web"]    # not world-readable; reloaded on SIGHUP (deleting one revokes it)
 //! capacity_per_instance = 4.0                   # default: mean of the hosts' reported capacity
@@ -65,6 +71,7 @@ use headroom_model::policy::{
 };
 
 use crate::actuator::ActuatorConfig;
+use crate::lease::LeaseConfig;
 
 /// Default listen address of the HTTP API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
@@ -94,6 +101,8 @@ pub struct CoordinatorConfig {
     pub tls: Option<TlsConfig>,
     /// Serve KEDA's external scaler gRPC service (for groups whose actuator is `keda`).
     pub keda: Option<KedaConfig>,
+    /// Run as one of several replicas: the leader of each group's election in etcd actuates it.
+    pub lease: Option<LeaseConfig>,
     /// The scaled groups, by name.
     pub groups: BTreeMap<String, GroupConfig>,
 }
@@ -107,6 +116,7 @@ impl Default for CoordinatorConfig {
             retention: Duration::from_secs(14 * 86_400),
             tls: None,
             keda: None,
+            lease: None,
             groups: BTreeMap::new(),
         }
     }
@@ -310,6 +320,11 @@ impl CoordinatorConfig {
                 "keda.listen".into(),
                 format!("{:?} is not an IP address and port", keda.listen),
             );
+        }
+        if let Some(lease) = &self.lease {
+            for p in lease.problems() {
+                bad(p.key, p.reason);
+            }
         }
         if self.max_body_bytes < 1024 {
             bad("max_body_bytes".into(), "must be at least 1024".into());

@@ -1,6 +1,6 @@
 //! `headroom coordinator`: the wiring of the running coordinator. It opens the state file,
-//! restores each group from it, starts the decision loops, the hourly prune, the KEDA service
-//! and the HTTP listener, then waits for signals: SIGHUP re-reads the token files, SIGTERM and
+//! restores each group from it, starts the decision loops, the hourly prune, the etcd session
+//! (with `[lease]`), the KEDA service and the HTTP listener, then waits for signals: SIGHUP re-reads the token files, SIGTERM and
 //! SIGINT stop it.
 
 use std::collections::BTreeMap;
@@ -13,11 +13,12 @@ use headroom_common::clock::unix_now;
 use headroom_common::exit::Exit;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::actuator::{Actuator, Shared};
+use crate::actuator::{Actuator, ActuatorConfig, Shared};
 use crate::app::{App, Group};
 use crate::auth::{GroupTokens, Tokens};
 use crate::config::CoordinatorConfig;
 use crate::group::GroupState;
+use crate::lease::Lease;
 use crate::lock::locked;
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -50,6 +51,15 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
     let _checkpointer = state.checkpoint_in_background(&config.state, CHECKPOINT_EVERY)?;
     let shared = Shared::default();
     let start = unix_now();
+    // KEDA pulls the same value from every replica: its groups need no leader.
+    let lease = config.lease.clone().map(|lc| {
+        let governed = config
+            .groups
+            .iter()
+            .filter(|(_, g)| !matches!(g.actuator, ActuatorConfig::Keda(_)))
+            .map(|(name, _)| name.clone());
+        Lease::new(lc, governed)
+    });
     let mut groups = BTreeMap::new();
     for (name, gc) in &config.groups {
         let actuator = Actuator::build(name, &gc.actuator, &shared).await?;
@@ -68,6 +78,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
                 config: gc.clone(),
                 state: Mutex::new(gs),
                 actuator,
+                lease: lease.clone().filter(|l| l.governs(name)),
             }),
         );
     }
@@ -92,6 +103,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
         ));
     }
     tokio::spawn(prune_loop(app.clone(), config.retention, stop_rx.clone()));
+    let lease_task = lease.map(|l| tokio::spawn(crate::lease::run(l, stop_rx.clone())));
 
     #[cfg(feature = "keda")]
     if let Some(keda) = &config.keda {
@@ -138,6 +150,10 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
     tracing::info!("stopping");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
+    if let Some(t) = lease_task {
+        // Revokes the lease, so a standby takes the groups over now rather than at the TTL.
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
     server.stop().await
 }
 

@@ -11,6 +11,7 @@ use headroom_common::clock::unix_now;
 use headroom_model::ledger::Hour;
 
 use crate::app::{App, Group};
+use crate::fault;
 use crate::group::Step;
 use crate::lock::locked;
 use crate::metrics::{ActuationLabel, GroupLabel};
@@ -27,11 +28,27 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     };
     // The ledger's running total already counted in /metrics.
     let mut ledger_exported = Hour::default();
+    // Winning the group's election decides at once, without waiting for the next tick.
+    let won = group.lease.as_ref().and_then(|l| l.wake(&name));
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = async {
+                match &won {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             _ = stop.changed() => return,
         }
+        let standby = group.lease.as_ref().and_then(|l| {
+            let v = l.view(&name)?;
+            (!v.leader_here).then(|| v.why.unwrap_or_else(|| "standby".into()))
+        });
+        app.metrics
+            .leader
+            .get_or_create(&label)
+            .set(i64::from(standby.is_none()));
         let reported = match group.actuator.current().await {
             Ok(c) => c.map(|c| c.desired),
             Err(e) => {
@@ -43,6 +60,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
         let (step, eval, ledger_unsaved, ledger_total) = tokio::task::block_in_place(|| {
             let mut g = locked(&group.state);
+            g.set_standby(standby);
             let step = g.evaluate(t, reported);
             (
                 step,
@@ -89,6 +107,21 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             }
         }
         let Some(step) = step else { continue };
+        if let Some(lease) = &group.lease {
+            if let Err(why) = lease.fence(&name).await {
+                app.metrics.fenced.get_or_create(&label).inc();
+                tracing::warn!(group = %name, "actuation refused by fencing: {why}; the group keeps its capacity");
+                continue;
+            }
+            fault::stop_after_fence();
+            // The last check, just before the call: a pause since the fence (a stopped process,
+            // a paused VM) that outlasted the lease sends nothing.
+            if !lease.before_deadline() {
+                app.metrics.fenced.get_or_create(&label).inc();
+                tracing::warn!(group = %name, "actuation refused by fencing: past the lease's deadline after the check; the group keeps its capacity");
+                continue;
+            }
+        }
         let record = act(&group, step).await;
         let outcome = if record.ok { "ok" } else { "error" };
         app.metrics

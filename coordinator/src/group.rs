@@ -72,6 +72,8 @@ pub struct GroupState {
     policy_capacity: f64,
     /// Whether the policy has been told the capacity in force when deciding started.
     seeded: bool,
+    /// Why this replica does not actuate the group (another leads it), `None` when it does.
+    standby: Option<String>,
     last_actuation_at: f64,
     last_set: Option<u32>,
     pending_replacements: VecDeque<(String, Option<String>)>,
@@ -100,6 +102,7 @@ impl GroupState {
             policy,
             policy_capacity: capacity,
             seeded: false,
+            standby: None,
             last_actuation_at: f64::NEG_INFINITY,
             last_set: None,
             pending_replacements: VecDeque::new(),
@@ -215,7 +218,18 @@ impl GroupState {
         }
     }
 
-    /// Decides at `now` with the actuator's view of capacity (`reported`), and says what to do.
+    /// Says whether this replica actuates the group (`None`) or why not. A replica that takes
+    /// over holds the engine's capacity through a stabilisation window before any scale-in, as
+    /// at a start.
+    pub fn set_standby(&mut self, standby: Option<String>) {
+        if standby.is_none() && self.standby.is_some() {
+            self.seeded = false;
+        }
+        self.standby = standby;
+    }
+
+    /// Decides at `now` with the actuator's view of capacity (`reported`), and says what to do
+    /// (nothing on a standby replica, which decides all the same).
     pub fn evaluate(&mut self, now: f64, reported: Option<u32>) -> Option<Step> {
         let c = self.config.clone();
         let ttl = c.host_ttl.as_secs_f64();
@@ -285,7 +299,11 @@ impl GroupState {
         let since = now - self.last_actuation_at;
         // A clock stepped back (since < 0) must not hold every actuation back by the step.
         let rate_ok = since >= c.actuation_interval.as_secs_f64() || since < 0.0;
-        if desired != actual {
+        if let Some(why) = &self.standby {
+            if desired != actual {
+                reason = format!("{reason}; {why}");
+            }
+        } else if desired != actual {
             if rate_ok {
                 step = Some(Step::SetCapacity {
                     from: actual,
@@ -437,6 +455,7 @@ impl GroupState {
             last_actions: self.actions.iter().cloned().collect(),
             signals: self.counts,
             ledger: Some(self.ledger.view()),
+            lease: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
 //! | [`group`], [`decision`], [`ledger`] | a group's hosts, forecaster and policy; its decision loop; its ledger |
 //! | [`actuator`] | AWS Auto Scaling, KEDA, a command hook, dry-run |
+//! | [`lease`] | which replica actuates a group: its election in etcd, fencing |
 //! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
 //!
 //! The agent binary links none of this crate: it depends on `headroom-common` for the Signal.
@@ -24,8 +25,10 @@ pub mod config;
 pub mod daemon;
 pub mod decision;
 pub mod dedup;
+pub mod fault;
 pub mod group;
 pub mod http;
+pub mod lease;
 pub mod ledger;
 pub mod lock;
 pub mod metrics;

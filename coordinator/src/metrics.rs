@@ -90,6 +90,10 @@ pub struct Metrics {
     pub ledger_pct_error: Family<GroupLabel, Sum>,
     /// Scored forecasts at or below their P90, per group.
     pub ledger_p90_covered: Family<GroupLabel, Counter>,
+    /// 1 while this replica actuates the group, 0 on a standby.
+    pub leader: Family<GroupLabel, Gauge>,
+    /// Actuations this replica decided and its fencing refused, per group.
+    pub fenced: Family<GroupLabel, Counter>,
 }
 
 impl Metrics {
@@ -119,6 +123,8 @@ impl Metrics {
             ledger_actual: Family::default(),
             ledger_pct_error: Family::default(),
             ledger_p90_covered: Family::default(),
+            leader: Family::default(),
+            fenced: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -172,6 +178,16 @@ impl Metrics {
             m.demand.clone(),
         );
         registry.register("hosts", "Live hosts per group", m.hosts.clone());
+        registry.register(
+            "leader",
+            "1 while this replica actuates the group (holds its election in etcd, or runs alone)",
+            m.leader.clone(),
+        );
+        registry.register(
+            "fenced_actuations",
+            "Actuations decided here and refused by fencing: the lease's deadline passed or etcd no longer confirmed the leadership",
+            m.fenced.clone(),
+        );
         registry.register(
             "ledger_observed_seconds",
             "Seconds the ledger judged",

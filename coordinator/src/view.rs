@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use headroom_model::ledger::Figures;
 
+use crate::lease::LeaseView;
 use crate::state::{ActionRecord, SignalCounts};
 
 /// `GET /v1/groups`.
@@ -34,6 +35,9 @@ pub struct GroupView {
     /// predates it).
     #[serde(default)]
     pub ledger: Option<LedgerView>,
+    /// The group's election, when replicas share it through etcd.
+    #[serde(default)]
+    pub lease: Option<LeaseView>,
 }
 
 /// A group's ledger as `headroom groups` shows it.

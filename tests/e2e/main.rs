@@ -13,6 +13,7 @@ mod agent;
 mod coordinator;
 mod faults;
 mod fleet;
+mod ha;
 mod load;
 mod packaging;
 mod replay;

@@ -1,6 +1,7 @@
 //! The one harness of the end-to-end tests: the built `headroom` binary started as an agent
 //! ([`Agent`]) or a coordinator ([`Coordinator`]) in temporary directories on 127.0.0.1, a
-//! local Prometheus gauge ([`AppGauge`]), a moto server for the AWS API ([`Moto`]), token and
+//! local Prometheus gauge ([`AppGauge`]), a moto server for the AWS API ([`Moto`]), an etcd
+//! cluster ([`Etcd`]), token and
 //! script files, HTTP calls and polling.
 //!
 //! The binaries under test are the workspace's own builds, found in the target directory this
@@ -8,6 +9,7 @@
 
 mod agent;
 mod coordinator;
+mod etcd;
 mod gauge;
 mod moto;
 
@@ -16,6 +18,7 @@ pub(crate) use coordinator::{
     Coordinator, coordinator_applied, coordinator_recorded, coordinator_toml, group_toml,
     group_toml_with, outbox_produced,
 };
+pub(crate) use etcd::Etcd;
 pub(crate) use gauge::AppGauge;
 pub(crate) use moto::Moto;
 

@@ -1,0 +1,285 @@
+//! Which replica actuates a group: the one that holds the group's election in etcd.
+//!
+//! Every replica receives every signal, forecasts and decides for every group (they are all
+//! warm); only the leader of a group actuates it. Each replica keeps one etcd lease, renewed
+//! every third of its TTL by [`session`], and campaigns under it for each group whose actuator
+//! changes the world (`aws`, `command`, `dry-run`; KEDA pulls the same value from every
+//! replica, so `keda` groups need no leader). etcd's v3 election API decides: the campaign key
+//! with the lowest create revision leads, and it is deleted with its lease.
+//!
+//! **Fencing**, two checks before every actuation ([`Lease::fence`]):
+//! - a local deadline, the last renewal's request time + the TTL etcd granted − a margin, on
+//!   `CLOCK_BOOTTIME`, which keeps counting while the host sleeps or the VM is paused: a leader
+//!   never starts an actuation past it;
+//! - one etcd transaction comparing the leader key's create revision with the one it won: a
+//!   replica whose key expired (and was won by another since) learns it there.
+//!
+//! The caller checks the deadline once more just before the call. A replica that lost its lease,
+//! or cannot reach etcd, fails both within the TTL and stops actuating: the group keeps its
+//! capacity (fail-static), and `headroom groups` says why. A replica that wins wakes the group's
+//! decision loop at once, and holds the engine's current capacity through a stabilisation
+//! window before any scale-in (so a takeover causes no jump).
+
+mod config;
+mod session;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, Txn};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+pub use config::{DEFAULT_PREFIX, DEFAULT_TTL, LeaseConfig};
+pub use session::run;
+
+use crate::lock::locked;
+
+/// A point on `CLOCK_BOOTTIME`. std's `Instant` is `CLOCK_MONOTONIC`, which stops while the
+/// host is suspended: a leader woken from a suspension longer than its TTL would think its
+/// lease still good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BootInstant(Duration);
+
+impl BootInstant {
+    /// Now.
+    pub fn now() -> BootInstant {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        BootInstant(Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_nsec).unwrap_or(0),
+        ))
+    }
+
+    /// `d` later.
+    pub fn after(self, d: Duration) -> BootInstant {
+        BootInstant(self.0 + d)
+    }
+
+    /// How long from now until this point (zero once passed).
+    pub fn left(self) -> Duration {
+        self.0.saturating_sub(BootInstant::now().0)
+    }
+}
+
+/// Why a replica may not actuate a group now.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refused {
+    /// Another replica leads, or none does yet.
+    #[error("not the leader")]
+    NotLeader,
+    /// The lease may have expired: no renewal came back in time.
+    #[error("past the lease's deadline (no renewal from etcd in time)")]
+    PastDeadline,
+    /// The key this replica won is gone or was won again: another replica may lead.
+    #[error("the leader key changed in etcd: leadership lost")]
+    KeyLost,
+    /// etcd did not answer the check.
+    #[error("etcd did not confirm the leadership: {0}")]
+    Unconfirmed(String),
+}
+
+/// The leadership this replica won for a group.
+#[derive(Debug, Clone)]
+struct Held {
+    /// The campaign key that leads.
+    key: Vec<u8>,
+    /// Its create revision, compared before each actuation.
+    rev: i64,
+    /// When it was won, unix seconds.
+    since: f64,
+}
+
+/// One group's election, as this replica sees it.
+#[derive(Debug, Default)]
+struct Seat {
+    held: Option<Held>,
+    /// The leading replica's name, from etcd.
+    leader: Option<String>,
+    /// Every replica campaigning, by name.
+    replicas: Vec<String>,
+    /// How long ago the leader's lease was last renewed, seconds.
+    lease_age_s: Option<f64>,
+    /// Why this replica does not act, when it does not.
+    why: Option<String>,
+}
+
+/// What `headroom groups` and `/v1/groups` show of a group's election.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct LeaseView {
+    /// This replica's name.
+    pub replica: String,
+    /// Whether this replica may actuate the group now.
+    pub leader_here: bool,
+    /// The leading replica, as etcd has it.
+    pub leader: Option<String>,
+    /// Replicas campaigning for the group.
+    pub replicas: Vec<String>,
+    /// How long ago the leader's lease was last renewed, seconds.
+    pub lease_age_s: Option<f64>,
+    /// The TTL, seconds.
+    pub ttl_s: f64,
+    /// When this replica won, unix seconds.
+    pub leader_since: Option<f64>,
+    /// Why this replica does not act (standby, etcd unreachable, ...).
+    pub why: Option<String>,
+}
+
+/// This replica's side of every group's election.
+pub struct Lease {
+    config: LeaseConfig,
+    /// Until when this replica's lease is surely alive at etcd; `None` without one.
+    deadline: Mutex<Option<BootInstant>>,
+    /// The client of the current lease, for the fencing transaction.
+    client: Mutex<Option<etcd_client::Client>>,
+    seats: BTreeMap<String, Mutex<Seat>>,
+    wakes: BTreeMap<String, Arc<Notify>>,
+}
+
+impl Lease {
+    /// Campaigns for `groups` under `config`.
+    pub fn new(config: LeaseConfig, groups: impl IntoIterator<Item = String>) -> Arc<Lease> {
+        let mut seats = BTreeMap::new();
+        let mut wakes = BTreeMap::new();
+        for g in groups {
+            seats.insert(
+                g.clone(),
+                Mutex::new(Seat {
+                    why: Some("campaigning: not connected to etcd yet".into()),
+                    ..Seat::default()
+                }),
+            );
+            wakes.insert(g, Arc::new(Notify::new()));
+        }
+        Arc::new(Lease {
+            config,
+            deadline: Mutex::new(None),
+            client: Mutex::new(None),
+            seats,
+            wakes,
+        })
+    }
+
+    /// Whether `group` is under this lease (the `keda` groups are not).
+    pub fn governs(&self, group: &str) -> bool {
+        self.seats.contains_key(group)
+    }
+
+    /// Notified when this replica wins `group`, so its loop decides at once.
+    pub fn wake(&self, group: &str) -> Option<Arc<Notify>> {
+        self.wakes.get(group).cloned()
+    }
+
+    /// Whether this replica may actuate `group` now, as far as it knows without asking etcd.
+    pub fn acting(&self, group: &str) -> bool {
+        let Some(seat) = self.seats.get(group) else {
+            return true;
+        };
+        locked(seat).held.is_some() && self.before_deadline()
+    }
+
+    /// Whether the lease's deadline is still ahead.
+    pub fn before_deadline(&self) -> bool {
+        locked(&self.deadline).is_some_and(|d| d > BootInstant::now())
+    }
+
+    /// Checks, just before an actuation of `group`, that this replica still leads it: the local
+    /// deadline, then etcd (the leader key still has the revision it won), then the deadline
+    /// again. A group not under the lease passes.
+    pub async fn fence(&self, group: &str) -> Result<(), Refused> {
+        let Some(seat) = self.seats.get(group) else {
+            return Ok(());
+        };
+        let held = locked(seat).held.clone().ok_or(Refused::NotLeader)?;
+        let deadline = (*locked(&self.deadline)).ok_or(Refused::PastDeadline)?;
+        let left = deadline.left();
+        if left.is_zero() {
+            return Err(Refused::PastDeadline);
+        }
+        let mut client = locked(&self.client)
+            .clone()
+            .ok_or_else(|| Refused::Unconfirmed("no etcd connection".into()))?;
+        let check = Txn::new().when([Compare::create_revision(
+            held.key.clone(),
+            CompareOp::Equal,
+            held.rev,
+        )]);
+        match tokio::time::timeout(left, client.txn(check)).await {
+            Ok(Ok(r)) if r.succeeded() => {}
+            Ok(Ok(_)) => {
+                let mut s = locked(seat);
+                if s.held.as_ref().is_some_and(|h| h.rev == held.rev) {
+                    s.held = None;
+                    s.why = Some(Refused::KeyLost.to_string());
+                }
+                return Err(Refused::KeyLost);
+            }
+            Ok(Err(e)) => return Err(Refused::Unconfirmed(e.to_string())),
+            Err(_) => return Err(Refused::PastDeadline),
+        }
+        if self.before_deadline() {
+            Ok(())
+        } else {
+            Err(Refused::PastDeadline)
+        }
+    }
+
+    /// What the API shows of `group`'s election; `None` for a group not under the lease.
+    pub fn view(&self, group: &str) -> Option<LeaseView> {
+        let seat = self.seats.get(group)?;
+        let acting = self.acting(group);
+        let s = locked(seat);
+        Some(LeaseView {
+            replica: self.config.replica.clone(),
+            leader_here: acting,
+            leader: s.leader.clone(),
+            replicas: s.replicas.clone(),
+            lease_age_s: s.lease_age_s,
+            ttl_s: self.config.ttl.as_secs_f64(),
+            leader_since: s.held.as_ref().map(|h| h.since),
+            why: if acting { None } else { s.why.clone() },
+        })
+    }
+
+    /// The groups this replica campaigns for.
+    fn groups(&self) -> impl Iterator<Item = &String> {
+        self.seats.keys()
+    }
+
+    /// A renewal sent at `sent` came back with `ttl_s` seconds granted.
+    fn renewed(&self, sent: BootInstant, ttl_s: i64) {
+        let ttl = Duration::from_secs(u64::try_from(ttl_s).unwrap_or(0));
+        let until = sent.after(ttl.saturating_sub(self.config.margin()));
+        let mut d = locked(&self.deadline);
+        *d = Some(d.map_or(until, |old| old.max(until)));
+    }
+
+    /// This replica won `group`.
+    fn won(&self, group: &str, key: Vec<u8>, rev: i64) {
+        if let Some(seat) = self.seats.get(group) {
+            let mut s = locked(seat);
+            s.held = Some(Held {
+                key,
+                rev,
+                since: headroom_common::clock::unix_now(),
+            });
+            s.leader = Some(self.config.replica.clone());
+            s.why = None;
+        }
+        if let Some(w) = self.wakes.get(group) {
+            w.notify_one();
+        }
+    }
+
+    /// The lease is gone or unusable: nothing is held until a new one wins again.
+    fn lost(&self, why: &str) {
+        *locked(&self.deadline) = None;
+        *locked(&self.client) = None;
+        for seat in self.seats.values() {
+            let mut s = locked(seat);
+            s.held = None;
+            s.why = Some(why.to_string());
+        }
+    }
+}

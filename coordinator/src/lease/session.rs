@@ -1,0 +1,211 @@
+//! The replica's etcd session: connect, grant a lease, renew it every third of its TTL,
+//! campaign under it for every group, and look at who leads. One lease is one *term*: it ends
+//! when etcd says the lease is gone (a renewal answered with TTL 0), and a new one is granted.
+//!
+//! A renewal that fails (etcd unreachable, no quorum) ends nothing by itself: the renewals go
+//! on, the local deadline runs out, and the replica stops actuating ([`super::Lease::fence`]).
+//! When etcd answers again, the same lease is renewed if it still lives (etcd extends leases
+//! across a change of its own leader), so a short quorum loss costs no election.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Client, ConnectOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{BootInstant, Lease};
+use crate::lock::locked;
+
+/// Why a term ended.
+#[derive(Debug, thiserror::Error)]
+enum TermError {
+    #[error("etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    #[error("etcd did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the lease expired at etcd")]
+    Expired,
+}
+
+/// Runs the replica's sessions until `stop`: a new term whenever one ends.
+pub async fn run(lease: Arc<Lease>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match term(&lease, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(replica = %lease.config.replica, "lease: {e}; not actuating until a new lease wins");
+                lease.lost(&format!("no lease: {e}"));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Bounds an etcd call by `limit`.
+async fn within<T>(
+    limit: Duration,
+    f: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, TermError> {
+    tokio::time::timeout(limit, f)
+        .await
+        .map_err(|_| TermError::Timeout(limit))?
+        .map_err(TermError::from)
+}
+
+/// One lease, from its grant to its end; `Ok` when asked to stop.
+async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<(), TermError> {
+    let c = &lease.config;
+    let beat = c.ttl / 3;
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(beat)
+        .with_timeout(beat)
+        .with_keep_alive(beat, beat);
+    let mut client = within(beat, Client::connect(&c.endpoints, Some(opts))).await?;
+    let sent = BootInstant::now();
+    let ttl_s = i64::try_from(c.ttl.as_secs()).unwrap_or(i64::MAX);
+    let grant = within(beat, client.lease_grant(ttl_s, None)).await?;
+    let id = grant.id();
+    lease.renewed(sent, grant.ttl());
+    *locked(&lease.client) = Some(client.clone());
+    tracing::info!(replica = %c.replica, lease = format!("{id:x}"), ttl_s = grant.ttl(), "lease granted: campaigning");
+    for g in lease.groups() {
+        locked(&lease.seats[g]).why = Some("standby: campaigning".into());
+    }
+
+    let mut campaigns = JoinSet::new();
+    for g in lease.groups() {
+        campaigns.spawn(campaign(lease.clone(), client.clone(), g.clone(), id));
+    }
+    let mut keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)> = None;
+    let mut tick = tokio::time::interval(beat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => {
+                campaigns.abort_all();
+                // Hands the groups over now rather than at the TTL.
+                let _ = within(beat, client.lease_revoke(id)).await;
+                lease.lost("stopping");
+                return Ok(());
+            }
+        }
+        match renew(lease, &mut client, &mut keeper, id, beat).await {
+            Ok(()) => {}
+            Err(TermError::Expired) => {
+                campaigns.abort_all();
+                return Err(TermError::Expired);
+            }
+            Err(e) => {
+                keeper = None;
+                let why = format!("etcd unreachable: {e}");
+                if !lease.before_deadline() {
+                    for g in lease.groups() {
+                        locked(&lease.seats[g]).why = Some(why.clone());
+                    }
+                }
+                tracing::warn!(replica = %c.replica, "lease renewal failed: {e}");
+                continue;
+            }
+        }
+        observe(lease, &mut client, beat).await;
+    }
+}
+
+/// Renews lease `id` once, opening the keep-alive stream when there is none.
+async fn renew(
+    lease: &Lease,
+    client: &mut Client,
+    keeper: &mut Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+    id: i64,
+    beat: Duration,
+) -> Result<(), TermError> {
+    if keeper.is_none() {
+        *keeper = Some(within(beat, client.lease_keep_alive(id)).await?);
+    }
+    let Some((k, stream)) = keeper.as_mut() else {
+        return Ok(());
+    };
+    let sent = BootInstant::now();
+    within(beat, k.keep_alive()).await?;
+    match within(beat, stream.message()).await? {
+        Some(r) if r.ttl() > 0 => {
+            lease.renewed(sent, r.ttl());
+            Ok(())
+        }
+        Some(_) => Err(TermError::Expired),
+        None => Err(TermError::Timeout(beat)),
+    }
+}
+
+/// Campaigns for `group` under lease `id` until it wins, retrying after errors; then holds
+/// until the term ends (the task is aborted).
+async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64) {
+    let name = lease.config.election(&group);
+    loop {
+        match client
+            .campaign(name.clone(), lease.config.replica.clone(), id)
+            .await
+        {
+            Ok(r) => {
+                if let Some(k) = r.leader() {
+                    tracing::info!(group = %group, replica = %lease.config.replica, rev = k.rev(), "leader: this replica actuates the group");
+                    lease.won(&group, k.key().to_vec(), k.rev());
+                    return;
+                }
+            }
+            Err(e) => tracing::debug!(group = %group, "campaign: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Reads who leads each group, who campaigns, and the leader's lease age (best effort: the
+/// view only).
+async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
+    for g in lease.groups() {
+        let name = lease.config.election(g);
+        let leader = within(beat, client.leader(name.clone())).await.ok();
+        let kv = leader.as_ref().and_then(|l| l.kv());
+        let leader_name = kv.and_then(|kv| kv.value_str().ok()).map(str::to_string);
+        let age = match kv.map(|kv| kv.lease()) {
+            Some(l) if l != 0 => within(beat, client.lease_time_to_live(l, None))
+                .await
+                .ok()
+                .filter(|t| t.ttl() >= 0)
+                .map(|t| (t.granted_ttl() - t.ttl()) as f64),
+            _ => None,
+        };
+        let replicas = within(
+            beat,
+            client.get(format!("{name}/"), Some(GetOptions::new().with_prefix())),
+        )
+        .await
+        .map(|r| {
+            let mut v: Vec<String> = r
+                .kvs()
+                .iter()
+                .filter_map(|kv| kv.value_str().ok().map(str::to_string))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        })
+        .ok();
+        let mut s = locked(&lease.seats[g]);
+        if s.held.is_none()
+            && let Some(l) = &leader_name
+        {
+            s.why = Some(format!("standby: {l} leads"));
+        }
+        s.leader = leader_name;
+        s.lease_age_s = age;
+        if let Some(r) = replicas {
+            s.replicas = r;
+        }
+    }
+}

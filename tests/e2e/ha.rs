@@ -1,0 +1,681 @@
+//! High availability end to end: a real three-member etcd cluster on loopback, two or three
+//! coordinator replicas with `[lease]` driving one Auto Scaling group on moto through the AWS
+//! SDK, and real agents (each with a scripted application gauge as its demand) delivering
+//! every signal to every replica.
+//!
+//! What is checked is what the replicas did (each one's actuation log, its state file) against
+//! what the engine shows (moto's DesiredCapacity): one replica actuates at a time, a standby
+//! takes over a killed leader, a paused leader sends nothing when it wakes, nobody actuates
+//! without etcd's quorum. Timings are printed; their assertions are loose, as for any timing
+//! on a shared 2-core machine.
+//!
+//! The failover figure: `cargo test --release --test e2e -- --ignored --nocapture failover`
+//! (trials: `HEADROOM_FAILOVER_TRIALS`, default 3).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{
+    Agent, AppGauge, Coordinator, Etcd, Moto, coordinator_recorded, free_port, get, now,
+    outbox_produced, wait_for, write_token,
+};
+
+const TOKEN: &str = "ha-token-0a1b2c3d4e5f6a7b8c9d";
+/// Demand one instance serves at the target (capacity 1, target 1).
+const CAPACITY: f64 = 1.0;
+
+/// One coordinator replica: its name, files and process.
+struct Replica {
+    name: String,
+    home: PathBuf,
+    config: PathBuf,
+    state: PathBuf,
+    url: String,
+    process: Option<Coordinator>,
+}
+
+/// A successful `set_capacity` in a replica's actuation log.
+#[derive(Debug, Clone)]
+struct Actuation {
+    replica: usize,
+    at: f64,
+    to: u64,
+}
+
+/// The cluster, the engine, the replicas and the hosts.
+struct Ha {
+    etcd: Etcd,
+    moto: Moto,
+    dir: tempfile::TempDir,
+    replicas: Vec<Replica>,
+    gauges: Vec<AppGauge>,
+    agents: Vec<Agent>,
+    ttl_s: u64,
+}
+
+impl Ha {
+    /// etcd (3 members), moto with group `web` at `desired` of at most `max`, and `replicas`
+    /// replica configs (none started).
+    fn new(replicas: usize, ttl_s: u64, max: u32, desired: u32) -> Option<Ha> {
+        let moto = Moto::start()?;
+        let etcd = Etcd::start(3)?;
+        moto.create_web_group(max, desired);
+        let dir = tempfile::tempdir().unwrap();
+        let token = write_token(dir.path(), "token", TOKEN);
+        let endpoints = etcd
+            .endpoints()
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let replicas = (0..replicas)
+            .map(|i| {
+                let name = format!("coord-{i}");
+                let home = dir.path().join(&name);
+                std::fs::create_dir(&home).unwrap();
+                let port = free_port();
+                let state = home.join("coordinator.db");
+                let config = home.join("coordinator.toml");
+                std::fs::write(
+                    &config,
+                    format!(
+                        r#"listen = "127.0.0.1:{port}"
+state = "{state}"
+
+[lease]
+endpoints = [{endpoints}]
+ttl = "{ttl_s}s"
+prefix = "/headroom-test/"
+replica = "{name}"
+
+[groups.web]
+token_files = ["{token}"]
+capacity_per_instance = {CAPACITY}
+target_utilization = 1.0
+warmup = "20s"
+decision_interval = "1s"
+min = 1
+max = {max}
+scale_in_stabilization = "3s"
+max_scale_in_step = {max}
+host_ttl = "30s"
+signal_ttl = "60s"
+actuation_interval = "0s"
+
+[groups.web.actuator]
+kind = "aws"
+auto_scaling_group = "web"
+region = "us-east-1"
+endpoint = "{endpoint}"
+"#,
+                        state = state.display(),
+                        token = token.display(),
+                        endpoint = moto.endpoint,
+                    ),
+                )
+                .unwrap();
+                Replica {
+                    name,
+                    home,
+                    config,
+                    state,
+                    url: format!("http://127.0.0.1:{port}"),
+                    process: None,
+                }
+            })
+            .collect();
+        Some(Ha {
+            etcd,
+            moto,
+            dir,
+            replicas,
+            gauges: Vec::new(),
+            agents: Vec::new(),
+            ttl_s,
+        })
+    }
+
+    /// Starts replica `i` with `env` on top of moto's.
+    fn start_replica(&mut self, i: usize, env: &[(&str, &str)]) {
+        let r = &self.replicas[i];
+        let mut all: Vec<(&str, &str)> = self.moto.env().to_vec();
+        all.extend_from_slice(env);
+        self.replicas[i].process = Some(Coordinator::start(&r.home, &r.config, &all));
+    }
+
+    /// Starts one agent per entry of `demand`, each serving that demand on its gauge and
+    /// delivering to every replica.
+    fn start_hosts(&mut self, demand: &[f64]) {
+        let urls = self
+            .replicas
+            .iter()
+            .map(|r| format!("\"{}\"", r.url))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let token = self.dir.path().join("token");
+        for (i, d) in demand.iter().enumerate() {
+            let g = AppGauge::serve("queue_depth", *d);
+            let mut a = Agent::new(&format!(
+                "host_id = \"host-{i}\"\ngroup = \"web\"\n\
+                 [sources.app]\nendpoint = \"{url}\"\ngauges = [\"queue_depth\"]\n\
+                 [model]\ndemand = \"app.queue_depth\"\ncapacity = {CAPACITY}\n[policy]\nwarmup = \"20s\"\n\
+                 [coordinator]\nurls = [{urls}]\ntoken_file = \"{token}\"\nmax_send_rate = 200\ntimeout = \"2s\"\n",
+                url = g.url,
+                token = token.display(),
+            ));
+            a.start();
+            self.gauges.push(g);
+            self.agents.push(a);
+        }
+    }
+
+    /// Sets every host's demand to `per_host`.
+    fn set_demand(&self, per_host: f64) {
+        for g in &self.gauges {
+            g.set(per_host);
+        }
+    }
+
+    /// Replica `i`'s view of group `web`, when it answers.
+    fn view(&self, i: usize) -> Option<Value> {
+        self.replicas[i].process.as_ref()?;
+        let agent = crate::common::http_within(Duration::from_secs(2));
+        let mut r = agent
+            .get(format!("{}/v1/groups/web", self.replicas[i].url))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .ok()?;
+        if r.status() != 200 {
+            return None;
+        }
+        serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()
+    }
+
+    /// The replica that says it actuates, if exactly one does.
+    fn leader(&self) -> Option<usize> {
+        let leaders: Vec<usize> = (0..self.replicas.len())
+            .filter(|i| {
+                self.view(*i)
+                    .is_some_and(|v| v["lease"]["leader_here"] == true)
+            })
+            .collect();
+        (leaders.len() == 1).then(|| leaders[0])
+    }
+
+    /// Waits for one replica to lead.
+    fn wait_leader(&self, limit: Duration) -> usize {
+        wait_for(limit, || self.leader()).unwrap_or_else(|| {
+            panic!(
+                "no single leader within {limit:?}: {}",
+                (0..self.replicas.len())
+                    .map(|i| format!(
+                        "{}: {:?}",
+                        self.replicas[i].name,
+                        self.view(i).map(|v| v["lease"].clone())
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })
+    }
+
+    /// Every successful `set_capacity` of every replica, by time.
+    fn actuations(&self) -> Vec<Actuation> {
+        let mut all = Vec::new();
+        for (i, r) in self.replicas.iter().enumerate() {
+            let Ok(conn) = rusqlite::Connection::open_with_flags(
+                &r.state,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            ) else {
+                continue;
+            };
+            let Ok(mut q) = conn.prepare("SELECT body FROM actions WHERE grp = 'web'") else {
+                continue;
+            };
+            let bodies: Vec<String> = q
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for b in bodies {
+                let v: Value = serde_json::from_str(&b).unwrap();
+                if v["kind"] == "set_capacity" && v["ok"] == true {
+                    all.push(Actuation {
+                        replica: i,
+                        at: v["at"].as_f64().unwrap(),
+                        to: v["to"].as_u64().unwrap(),
+                    });
+                }
+            }
+        }
+        all.sort_by(|a, b| a.at.total_cmp(&b.at));
+        all
+    }
+
+    /// moto's DesiredCapacity of `web`.
+    fn engine_desired(&self) -> u64 {
+        self.moto
+            .boto(
+                "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+                 print(json.dumps(g['DesiredCapacity']))",
+            )
+            .as_u64()
+            .expect("desired capacity")
+    }
+
+    /// Signals the agents produced that a running replica never recorded (the last few, still
+    /// in flight when the agents stopped, excepted: at most `tail` per agent and replica).
+    fn signals_lost(&mut self, tail: usize) -> usize {
+        let mut lost = 0;
+        for (h, a) in self.agents.iter_mut().enumerate() {
+            let _ = a.term();
+            let produced = outbox_produced(&a.db());
+            for r in self.replicas.iter().filter(|r| r.process.is_some()) {
+                let recorded: std::collections::BTreeSet<(String, u64)> =
+                    coordinator_recorded(&r.state, &format!("host-{h}"))
+                        .into_iter()
+                        .map(|r| (r.epoch, r.seq))
+                        .collect();
+                let missing = produced.iter().filter(|p| !recorded.contains(*p)).count();
+                if missing > tail {
+                    eprintln!("{}: host-{h} missing {missing} signals", r.name);
+                    lost += missing - tail;
+                }
+            }
+        }
+        lost
+    }
+
+    /// The replica's process id.
+    fn pid(&self, i: usize) -> u32 {
+        self.replicas[i]
+            .process
+            .as_ref()
+            .expect("running")
+            .child
+            .id()
+    }
+
+    /// Sends `sig` (`-STOP`, `-CONT`) to replica `i`.
+    fn signal(&self, i: usize, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.pid(i).to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Replica `i`'s log.
+    fn log(&self, i: usize) -> String {
+        self.replicas[i]
+            .process
+            .as_ref()
+            .map(Coordinator::log)
+            .unwrap_or_default()
+    }
+}
+
+/// Replicas that switched places in the actuation log beyond `expected` handovers: each switch
+/// from one replica to another that was not a handover is two replicas actuating in turn.
+fn interleavings(log: &[Actuation], expected: usize) -> usize {
+    let switches = log
+        .windows(2)
+        .filter(|w| w[0].replica != w[1].replica)
+        .count();
+    switches.saturating_sub(expected)
+}
+
+/// One kill scenario: a demand ramp, the leader killed 10 s into it. Returns the seconds from
+/// the kill to the new leader's first actuation, the interleavings and the signals lost.
+fn kill_during_ramp(trial: usize) -> Option<(f64, usize, usize)> {
+    let ttl_s = 10;
+    let mut ha = Ha::new(3, ttl_s, 40, 4)?;
+    for i in 0..3 {
+        ha.start_replica(i, &[]);
+    }
+    // Two hosts: 2 each at first (4 instances), then a ramp to 14 each (28 instances) over
+    // 50 s, then a plateau.
+    let (base, top) = (2.0, 14.0);
+    ha.start_hosts(&[base, base]);
+    let leader = ha.wait_leader(Duration::from_secs(60));
+    // Warm: every replica sees both hosts.
+    let warm = wait_for(Duration::from_secs(60), || {
+        (0..3)
+            .all(|i| {
+                ha.view(i)
+                    .is_some_and(|v| v["evaluation"]["live_hosts"] == 2)
+            })
+            .then_some(())
+    });
+    assert!(warm.is_some(), "replicas never saw both hosts");
+    std::thread::sleep(Duration::from_secs(10));
+    let (ramp_s, plateau_s) = (50.0, 30.0);
+    let plateau_need = (2.0 * top / CAPACITY).ceil() as u64;
+    let start = Instant::now();
+    let ramp_start = now();
+    let mut killed_at = None;
+    let mut crossed_at = None;
+    let mut reached_at = None;
+    let mut timeline = Vec::new();
+    while start.elapsed().as_secs_f64() < ramp_s + plateau_s {
+        let t = start.elapsed().as_secs_f64();
+        let level = base + (top - base) * (t / ramp_s).min(1.0);
+        ha.set_demand(level);
+        if killed_at.is_none() && t >= 10.0 {
+            ha.replicas[leader].process.as_mut().unwrap().kill();
+            ha.replicas[leader].process = None;
+            killed_at = Some(now());
+        }
+        let need = (2.0 * level / CAPACITY - 1e-9).ceil() as u64;
+        if crossed_at.is_none() && need >= plateau_need {
+            crossed_at = Some(t);
+        }
+        let desired = ha.engine_desired();
+        if reached_at.is_none() && desired >= plateau_need {
+            reached_at = Some(t);
+        }
+        timeline.push(format!(
+            "{t:5.1}s demand {:5.1} engine {desired}",
+            2.0 * level
+        ));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let killed_at = killed_at.expect("killed");
+    let log = ha.actuations();
+    let after: Vec<&Actuation> = log.iter().filter(|a| a.at > killed_at).collect();
+    let first = after.first().unwrap_or_else(|| {
+        panic!(
+            "no actuation after the kill\n{}\n{}",
+            timeline.join("\n"),
+            (0..3).map(|i| ha.log(i)).collect::<String>()
+        )
+    });
+    let takeover_s = first.at - killed_at;
+    assert_ne!(first.replica, leader, "the dead leader actuated");
+    // Only one survivor actuates, and the ramp's counts never go down while demand rises.
+    let interleaved = interleavings(&log, 1);
+    let ramp_end = ramp_start + ramp_s;
+    let rising: Vec<u64> = log
+        .iter()
+        .filter(|a| a.at > ramp_start && a.at < ramp_end)
+        .map(|a| a.to)
+        .collect();
+    let flip_flops = rising.windows(2).filter(|w| w[1] < w[0]).count();
+    // The engine holds the last count logged (an actuation in flight is waited for).
+    let agreed = wait_for(Duration::from_secs(15), || {
+        let last = ha.actuations().last().map(|a| a.to);
+        (last == Some(ha.engine_desired())).then_some(())
+    });
+    assert!(
+        agreed.is_some(),
+        "the engine's capacity {} is not the last one logged: {log:?}",
+        ha.engine_desired()
+    );
+    let reached = reached_at
+        .unwrap_or_else(|| panic!("never reached {plateau_need}\n{}", timeline.join("\n")));
+    let crossed = crossed_at.expect("demand reached the plateau");
+    let lost = ha.signals_lost(3);
+    eprintln!(
+        "trial {trial}: {} killed; {} took over and actuated {takeover_s:.1}s after the kill; engine reached {plateau_need} at {reached:.1}s, demand needed it at {crossed:.1}s; interleavings {interleaved}, flip-flops {flip_flops}, signals lost {lost}",
+        ha.replicas[leader].name, ha.replicas[first.replica].name,
+    );
+    assert!(
+        reached <= crossed,
+        "the plateau's capacity came at {reached:.1}s, after demand needed it at {crossed:.1}s\n{}",
+        timeline.join("\n")
+    );
+    assert_eq!(flip_flops, 0, "counts went down during the ramp: {log:?}");
+    Some((takeover_s, interleaved, lost))
+}
+
+/// kill -9 of the leader during a ramp, `HEADROOM_FAILOVER_TRIALS` times (default 3); prints
+/// the figure last.
+/// `cargo test --release --test e2e -- --ignored --nocapture failover`
+#[test]
+#[ignore]
+fn failover_of_a_killed_leader_during_a_ramp() {
+    let trials: usize = std::env::var("HEADROOM_FAILOVER_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut times = Vec::new();
+    let (mut double, mut lost) = (0, 0);
+    for trial in 0..trials {
+        let Some((t, d, l)) = kill_during_ramp(trial) else {
+            return;
+        };
+        times.push(t);
+        double += d;
+        lost += l;
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let worst = times.last().copied().unwrap_or(f64::NAN);
+    assert!(worst < 60.0, "a takeover took {worst:.1}s");
+    assert_eq!(double, 0, "two replicas actuated in turn");
+    assert_eq!(lost, 0, "signals lost");
+    println!(
+        "failover trials={trials} median_s={median:.1} worst_s={worst:.1} double_actuations={double} signals_lost={lost}"
+    );
+}
+
+/// One kill in the regular suite, so a broken takeover fails CI: the same scenario once.
+#[test]
+fn a_killed_leader_is_replaced_by_one_standby_before_the_plateau() {
+    let Some((t, double, lost)) = kill_during_ramp(0) else {
+        return;
+    };
+    assert!(t < 60.0, "the takeover took {t:.1}s");
+    assert_eq!((double, lost), (0, 0));
+}
+
+/// The leader stopped (SIGSTOP) for three TTLs, as a paused VM, then woken: it must not
+/// actuate on waking, since another replica won the lease meanwhile.
+#[test]
+fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
+    let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
+        return;
+    };
+    ha.start_replica(0, &[]);
+    ha.start_replica(1, &[]);
+    ha.start_hosts(&[2.0, 2.0]);
+    let leader = ha.wait_leader(Duration::from_secs(60));
+    let other = 1 - leader;
+    wait_for(Duration::from_secs(60), || {
+        (ha.engine_desired() >= 4).then_some(())
+    })
+    .expect("the leader sizes the group");
+    ha.signal(leader, "-STOP");
+    let stopped_at = now();
+    let pause = Duration::from_secs(3 * ha.ttl_s);
+    // While it sleeps, demand moves: the standby must take over and follow it.
+    let t0 = Instant::now();
+    let mut level = 3.0;
+    while t0.elapsed() < pause {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(4));
+    }
+    ha.signal(leader, "-CONT");
+    let woke_at = now();
+    for _ in 0..4 {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let log = ha.actuations();
+    let by_paused: Vec<&Actuation> = log
+        .iter()
+        .filter(|a| a.replica == leader && a.at >= stopped_at)
+        .collect();
+    assert!(
+        by_paused.is_empty(),
+        "the paused leader actuated after waking at {woke_at:.1}: {by_paused:?}\n{}",
+        ha.log(leader)
+    );
+    let by_other = log
+        .iter()
+        .filter(|a| a.replica == other && a.at > stopped_at)
+        .count();
+    assert!(
+        by_other > 0,
+        "the standby never took over: {log:?}\n{}",
+        ha.log(other)
+    );
+    assert_eq!(ha.leader(), Some(other), "one leader after the wake");
+    let v = ha.view(leader).expect("the woken replica answers");
+    eprintln!(
+        "paused {pause:?}: the standby actuated {by_other} times; the woken replica says {}",
+        v["lease"]
+    );
+}
+
+/// Whether process `pid` is stopped (state T in /proc).
+fn stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+        .unwrap_or(false)
+}
+
+/// The leader paused between its lease check and its AWS call, past its deadline: the call
+/// is not sent.
+#[test]
+fn a_leader_paused_between_its_lease_check_and_its_call_sends_nothing() {
+    let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
+        return;
+    };
+    ha.start_replica(0, &[("HEADROOM_FAULT_STOP_AFTER_FENCE", "1")]);
+    let won = wait_for(Duration::from_secs(60), || {
+        ha.log(0)
+            .contains("leader: this replica actuates the group")
+            .then_some(())
+    });
+    assert!(won.is_some(), "replica 0 never led: {}", ha.log(0));
+    ha.start_replica(1, &[]);
+    // 4 instances needed against 2: replica 0 checks its lease, then stops before the call.
+    ha.start_hosts(&[2.0, 2.0]);
+    let pid = ha.pid(0);
+    wait_for(Duration::from_secs(60), || stopped(pid).then_some(()))
+        .unwrap_or_else(|| panic!("replica 0 never reached its call: {}", ha.log(0)));
+    let stopped_at = now();
+    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s));
+    ha.signal(0, "-CONT");
+    let took_over = wait_for(Duration::from_secs(60), || {
+        ha.actuations()
+            .iter()
+            .any(|a| a.replica == 1 && a.at > stopped_at)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let log = ha.actuations();
+    let zero: Vec<&Actuation> = log.iter().filter(|a| a.replica == 0).collect();
+    assert!(
+        zero.is_empty(),
+        "replica 0 actuated though it woke past its deadline: {zero:?}\n{}",
+        ha.log(0)
+    );
+    assert!(
+        ha.log(0)
+            .contains("past the lease's deadline after the check"),
+        "the refusal is logged: {}",
+        ha.log(0)
+    );
+    let (_, metrics) = get(&ha.replicas[0].url, "/metrics", None);
+    assert!(
+        metrics.lines().any(|l| l
+            .starts_with("headroom_coordinator_fenced_actuations_total{group=\"web\"} ")
+            && !l.ends_with(" 0")),
+        "the refusal is counted: {metrics}"
+    );
+    assert!(
+        took_over.is_some(),
+        "replica 1 never took over: {}",
+        ha.log(1)
+    );
+    eprintln!("paused between the check and the call: nothing sent; replica 1 took over: {log:?}");
+}
+
+/// Two of three etcd members stopped: nobody actuates (within the TTL) and signals are still
+/// recorded; with the quorum back, one replica actuates again.
+#[test]
+fn without_etcd_quorum_nobody_actuates_and_signals_are_still_recorded() {
+    let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
+        return;
+    };
+    ha.start_replica(0, &[]);
+    ha.start_replica(1, &[]);
+    ha.start_hosts(&[2.0, 2.0]);
+    ha.wait_leader(Duration::from_secs(60));
+    wait_for(Duration::from_secs(60), || {
+        (ha.engine_desired() >= 4).then_some(())
+    })
+    .expect("the leader sizes the group");
+    let recorded = |ha: &Ha| -> usize {
+        ha.replicas
+            .iter()
+            .map(|r| coordinator_recorded(&r.state, "host-0").len())
+            .sum()
+    };
+    let before = recorded(&ha);
+    ha.etcd.stop(1);
+    ha.etcd.stop(2);
+    let lost_at = now();
+    let ttl = ha.ttl_s as f64;
+    let mut level = 3.0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(4 * ha.ttl_s) {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let restored_at = now();
+    let during: Vec<Actuation> = ha
+        .actuations()
+        .into_iter()
+        .filter(|a| a.at > lost_at + ttl && a.at < restored_at)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "actuated without quorum: {during:?}\n{}\n{}",
+        ha.log(0),
+        ha.log(1)
+    );
+    let after = recorded(&ha);
+    assert!(
+        after >= before + 2 * ha.ttl_s as usize,
+        "signals recorded without quorum: {before} then {after}"
+    );
+    let v = ha.view(0).expect("replica 0 answers");
+    assert_eq!(v["lease"]["leader_here"], false, "{v:#}");
+    ha.etcd.restart(1);
+    ha.etcd.restart(2);
+    let back = wait_for(Duration::from_secs(90), || {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(2));
+        ha.actuations().into_iter().find(|a| a.at > restored_at)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "nobody actuated after the quorum returned\n{}\n{}",
+            ha.log(0),
+            ha.log(1)
+        )
+    });
+    let log = ha.actuations();
+    let after_restore: std::collections::BTreeSet<usize> = log
+        .iter()
+        .filter(|a| a.at > restored_at)
+        .map(|a| a.replica)
+        .collect();
+    assert_eq!(after_restore.len(), 1, "one replica actuates: {log:?}");
+    eprintln!(
+        "quorum lost for {:.0}s: no actuation, signals {before} -> {after}; {} actuated {:.1}s after the quorum returned",
+        restored_at - lost_at,
+        ha.replicas[back.replica].name,
+        back.at - restored_at
+    );
+}
