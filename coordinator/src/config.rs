@@ -422,6 +422,25 @@ mod tests {
     /// The example the package installs is a configuration this code accepts, as written
     /// and with its KEDA lines in place of dry-run.
     #[test]
+    fn the_packaged_replica_example_parses_and_differs_only_in_its_name() {
+        let example = include_str!("../../packaging/coordinator-ha.toml.example");
+        let c = parse(example).unwrap_or_else(|e| panic!("{e}"));
+        let lease = c.lease.expect("[lease]");
+        assert_eq!(lease.endpoints.len(), 3);
+        assert_eq!(lease.ttl, crate::lease::DEFAULT_TTL);
+        assert_eq!(lease.prefix, crate::lease::DEFAULT_PREFIX);
+        assert_eq!(lease.replica, "coord-a");
+        let broken = example
+            .replace("ttl = \"10s\"", "ttl = \"1500ms\"")
+            .replace("replica = \"coord-a\"", "replica = \"\"");
+        let err = parse(&broken).unwrap_err().to_string();
+        assert!(
+            err.contains("lease.ttl") && err.contains("lease.replica"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_packaged_example_parses() {
         let example = include_str!("../../packaging/coordinator.toml.example");
         let c = parse(example).unwrap_or_else(|e| panic!("{e}"));

@@ -668,6 +668,89 @@ mod keda {
         assert_eq!(value.map_err(|e| e.to_string()), Ok(3), "{}", c.log());
     }
 
+    /// KEDA needs no leader: two replicas under one `[lease]` do not campaign for a `keda`
+    /// group, and given the same signals both answer GetMetrics with the same value, whichever
+    /// KEDA's Service reaches.
+    #[test]
+    fn two_replicas_given_the_same_signals_answer_keda_the_same() {
+        let Some(etcd) = crate::common::Etcd::start(3) else {
+            return;
+        };
+        let endpoints = etcd
+            .endpoints()
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let replicas: Vec<(tempfile::TempDir, Coordinator)> = (0..2)
+            .map(|i| {
+                web_coordinator(
+                    &format!(
+                        "[keda]\nlisten = \"127.0.0.1:0\"\n[lease]\nendpoints = [{endpoints}]\nttl = \"5s\"\nreplica = \"r{i}\"\n"
+                    ),
+                    5.0,
+                    "kind = \"keda\"\nmetric_name = \"web_desired\"",
+                )
+            })
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ask = |c: &Coordinator| -> i64 {
+            let endpoint = c.keda.clone().expect("keda listen line");
+            rt.block_on(async {
+                let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
+                let object = ScaledObjectRef {
+                    name: "web".into(),
+                    namespace: "default".into(),
+                    scaler_metadata: [("group".to_string(), "web".to_string())].into(),
+                };
+                client
+                    .get_metrics(GetMetricsRequest {
+                        scaled_object_ref: Some(object),
+                        metric_name: "web_desired".into(),
+                    })
+                    .await
+                    .map_or(-1, |m| m.into_inner().metric_values[0].metric_value)
+            })
+        };
+        let mut answers = Vec::new();
+        for (seq, demand) in [(1, [1.2, 2.0, 1.5]), (2, [2.5, 3.0, 2.2])] {
+            for (i, d) in demand.iter().enumerate() {
+                let s = signal("web", &format!("h{i}"), "e", seq, *d);
+                for (_, c) in &replicas {
+                    assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+                }
+            }
+            let want: f64 = demand.iter().sum();
+            let both = wait_for(Duration::from_secs(15), || {
+                let v: Vec<i64> = replicas.iter().map(|(_, c)| ask(c)).collect();
+                (v[0] == v[1] && v[0] as f64 >= want).then_some(v[0])
+            });
+            let views: Vec<Value> = replicas
+                .iter()
+                .map(|(_, c)| group_view(&c.url, "web"))
+                .collect();
+            let answer = both.unwrap_or_else(|| {
+                panic!(
+                    "the replicas answer {:?}: {:?}",
+                    replicas.iter().map(|(_, c)| ask(c)).collect::<Vec<_>>(),
+                    views
+                        .iter()
+                        .map(|v| v["evaluation"].clone())
+                        .collect::<Vec<_>>()
+                )
+            });
+            for v in &views {
+                assert!(v["lease"].is_null(), "a keda group does not campaign: {v}");
+            }
+            answers.push(answer);
+        }
+        eprintln!("both replicas answered {answers:?}");
+        drop(etcd);
+    }
+
     /// Every host of a group goes silent while it should have instances: the coordinator
     /// cannot decide, so GetMetrics answers an error (KEDA's own fallback applies), or the
     /// configured `fallback_replicas`; and the decision again once a host is back.

@@ -526,6 +526,24 @@ fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
     );
     assert_eq!(ha.leader(), Some(other), "one leader after the wake");
     let v = ha.view(leader).expect("the woken replica answers");
+    // `headroom groups` on the woken replica names the leader and why it does not act.
+    let out = std::process::Command::new(crate::common::bin())
+        .args([
+            "groups",
+            "web",
+            "--url",
+            &ha.replicas[leader].url,
+            "--token-file",
+        ])
+        .arg(ha.dir.path().join("token"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let want = format!(
+        "web lease: leader {} (this replica: {}, not actuating",
+        ha.replicas[other].name, ha.replicas[leader].name
+    );
+    assert!(out.status.success() && table.contains(&want), "{table}");
     eprintln!(
         "paused {pause:?}: the standby actuated {by_other} times; the woken replica says {}",
         v["lease"]

@@ -487,6 +487,7 @@ const SHIPPED: &[&str] = &[
     "./usr/share/headroom/coordinator-hooks.conf",
     "./usr/share/headroom/grafana-dashboard.json",
     "./usr/share/doc/headroom/examples/coordinator.toml",
+    "./usr/share/doc/headroom/examples/coordinator-ha.toml",
     "./usr/share/man/man1/headroom.1.gz",
     "./usr/share/man/man1/headroom-agent.1.gz",
     "./usr/share/man/man1/headroom-coordinator.1.gz",

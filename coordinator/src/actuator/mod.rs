@@ -5,13 +5,11 @@
 //!
 //! **One actuator acts per group at a time.** Inside one coordinator, each group's decision
 //! loop is a single task that awaits its actuator, so two actuations of a group never overlap,
-//! and the loop rate-limits them (`actuation_interval`). Across coordinator replicas there is no
-//! lease: run exactly one coordinator per group with a real actuator, and give standby replicas
-//! `kind = "dry-run"` (they still receive signals and show what they would do). Both would
-//! otherwise compute the same capacity from the same signals, but with different timing and
-//! stabilisation state, so they could fight; a standby is switched on by changing its config
-//! and restarting it. The `keda` actuator only publishes a value that KEDA pulls, so any number
-//! of replicas serving it agree as long as they receive the same signals.
+//! and the loop rate-limits them (`actuation_interval`). Across coordinator replicas, the one
+//! holding the group's election in etcd actuates it, fenced before every call
+//! ([`crate::lease`]); without `[lease]` run one coordinator per group. The `keda` actuator only
+//! publishes a value that KEDA pulls, so any number of replicas serving it agree as long as
+//! they receive the same signals, and its groups need no leader.
 
 pub mod command;
 pub mod dry_run;
