@@ -25,7 +25,7 @@ use crate::state::State;
 use crate::{api, decision, http, writer};
 
 /// Demand history restored into a group's forecaster at start, seconds.
-const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
+pub(crate) const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
 /// How often the state file's WAL is checkpointed (passively), off the commit path.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Ledger hours read back at start: the day `headroom groups` shows.

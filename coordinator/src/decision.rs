@@ -11,6 +11,8 @@ use headroom_common::clock::unix_now;
 use headroom_model::ledger::Hour;
 
 use crate::app::{App, Group};
+use crate::backfill::{self, Backfill};
+use crate::daemon::RESTORE_HISTORY_S;
 use crate::fault;
 use crate::group::Step;
 use crate::lock::locked;
@@ -28,6 +30,16 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     };
     // The ledger's running total already counted in /metrics.
     let mut ledger_exported = Hour::default();
+    let mut backfill = {
+        let db = locked(&app.state);
+        Backfill::new(
+            db.first_demand(&name)
+                .ok()
+                .flatten()
+                .unwrap_or_else(unix_now),
+            db.last_signal_id().unwrap_or(0),
+        )
+    };
     // Winning the group's election decides at once, without waiting for the next tick.
     let won = group.lease.as_ref().and_then(|l| l.wake(&name));
     loop {
@@ -106,6 +118,9 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 .await;
             }
         }
+        if backfill.due(t) {
+            rebuild_history(&app, &group, &name, &mut backfill).await;
+        }
         let Some(step) = step else { continue };
         if let Some(lease) = &group.lease {
             if let Err(why) = lease.fence(&name).await {
@@ -141,6 +156,40 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             }
         })
         .await;
+    }
+}
+
+/// Rebuilds the group's demand before its own series from signals received late, if any came
+/// since the last look, and starts the forecaster again on the whole ([`crate::backfill`]).
+async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut Backfill) {
+    let (db, g, group_name) = (app.state.clone(), group.clone(), name.to_string());
+    let (own_from, seen) = (b.own_from, b.seen_id);
+    let step = group.config.decision_interval.as_secs_f64();
+    let ttl = group.config.host_ttl.as_secs_f64();
+    let done = tokio::task::spawn_blocking(move || -> anyhow::Result<(i64, usize)> {
+        let mut db = locked(&db);
+        let (newest, late) = db.late_signals(&group_name, seen, own_from)?;
+        if !late {
+            return Ok((newest, 0));
+        }
+        let points = db.late_demand(&group_name, own_from)?;
+        let series = backfill::summed(&points, step, ttl, own_from);
+        db.put_demand(&group_name, &series)?;
+        let history = db.demand(&group_name, unix_now() - RESTORE_HISTORY_S)?;
+        drop(db);
+        locked(&g.state).rewarm(&history);
+        Ok((newest, series.len()))
+    })
+    .await;
+    match done {
+        Ok(Ok((newest, rebuilt))) => {
+            if rebuilt > 0 {
+                tracing::info!(group = %name, points = rebuilt, "demand history rebuilt from signals received late: the forecaster starts again on it");
+            }
+            b.seen_id = newest;
+        }
+        Ok(Err(e)) => tracing::warn!(group = %name, "rebuilding history from late signals: {e:#}"),
+        Err(e) => tracing::warn!(group = %name, "rebuilding history from late signals: {e}"),
     }
 }
 

@@ -92,13 +92,7 @@ impl GroupState {
         GroupState {
             config,
             hosts: BTreeMap::new(),
-            // The group decides at one horizon, the lead: scoring every horizon up to 15
-            // minutes at a sub-second decision interval made each refit tens of
-            // milliseconds, with the group's lock held and ingest waiting on it.
-            forecaster: Forecaster::new(headroom_model::ForecastConfig {
-                horizon_s: policy.config().lead_s(),
-                ..headroom_model::ForecastConfig::default()
-            }),
+            forecaster: forecaster(&policy),
             policy,
             policy_capacity: capacity,
             seeded: false,
@@ -145,6 +139,15 @@ impl GroupState {
         self.last_set = last_set;
         self.actions = actions.into_iter().take(ACTIONS_KEPT).collect();
         self.counts = counts;
+    }
+
+    /// Starts the forecaster again on `demand` (oldest first): the series a late replica
+    /// rebuilt from the signals it was sent late ([`crate::backfill`]), its own after.
+    pub fn rewarm(&mut self, demand: &[(f64, f64)]) {
+        self.forecaster = forecaster(&self.policy);
+        for &(t, v) in demand {
+            self.forecaster.observe(t, v);
+        }
     }
 
     /// Restores the ledger's stored hours (oldest first), the one `now` is in going on.
@@ -458,6 +461,16 @@ impl GroupState {
             lease: None,
         }
     }
+}
+
+/// The group's forecaster. It decides at one horizon, the lead: scoring every horizon up to 15
+/// minutes at a sub-second decision interval made each refit tens of milliseconds, with the
+/// group's lock held and ingest waiting on it.
+fn forecaster(policy: &Policy) -> Forecaster {
+    Forecaster::new(headroom_model::ForecastConfig {
+        horizon_s: policy.config().lead_s(),
+        ..headroom_model::ForecastConfig::default()
+    })
 }
 
 /// The most instances the plan may ask for: `max`, or with `max_breach = "raise"` no bound of

@@ -9,7 +9,7 @@
 //! | [`config`] | the TOML configuration and its validation |
 //! | [`http`], [`api`], [`auth`] | the HTTP listener, the `/v1` routes, per-group tokens |
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
-//! | [`group`], [`decision`], [`ledger`] | a group's hosts, forecaster and policy; its decision loop; its ledger |
+//! | [`group`], [`decision`], [`ledger`], [`backfill`] | a group's hosts, forecaster and policy; its decision loop; its ledger; its history rebuilt from signals received late |
 //! | [`actuator`] | AWS Auto Scaling, KEDA, a command hook, dry-run |
 //! | [`lease`] | which replica actuates a group: its election in etcd, fencing |
 //! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
@@ -20,6 +20,7 @@ pub mod actuator;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backfill;
 pub mod client;
 pub mod config;
 pub mod daemon;

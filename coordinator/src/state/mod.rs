@@ -622,5 +622,7 @@ fn load_senders(conn: &Connection) -> anyhow::Result<Senders> {
     Ok(senders)
 }
 
+mod late;
+
 #[cfg(test)]
 mod tests;

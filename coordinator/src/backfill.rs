@@ -1,0 +1,128 @@
+//! A replica that joins late (new to the agents, or back after an outage longer than
+//! `signal_ttl`) is sent every signal it missed, oldest first ([`crate::state`] stores them for
+//! audit: too old to drive a decision). This rebuilds the group's summed demand series from
+//! them, for the time before the replica's own series begins, so that its forecaster warms from
+//! the agents' history instead of starting cold.
+//!
+//! The sum is rebuilt as the decision loop builds it live: at each step of a grid of
+//! `decision_interval`, the latest demand of each host that reported within `host_ttl`,
+//! summed. A step with no host is left out, as the live loop records nothing without hosts.
+//! Pure: the rows come from the state file, the series goes back to it.
+
+use std::collections::BTreeMap;
+
+/// How often the decision loop looks for late signals, seconds.
+pub const EVERY_S: f64 = 30.0;
+
+/// One host's reported demand at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostPoint {
+    /// The reporting host.
+    pub host: String,
+    /// When it decided, unix seconds.
+    pub t: f64,
+    /// Its current demand then.
+    pub demand: f64,
+}
+
+/// The group's summed demand on a grid of `step` seconds, from the first point up to (not
+/// including) `until`; `points` oldest first.
+pub fn summed(points: &[HostPoint], step: f64, host_ttl: f64, until: f64) -> Vec<(f64, f64)> {
+    let Some(first) = points.first() else {
+        return Vec::new();
+    };
+    if step.is_nan() || step <= 0.0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut latest: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    let mut next = 0;
+    let mut t = (first.t / step).ceil() * step;
+    while t < until {
+        while let Some(p) = points.get(next).filter(|p| p.t <= t) {
+            latest.insert(p.host.as_str(), (p.t, p.demand));
+            next += 1;
+        }
+        latest.retain(|_, (at, _)| t - *at <= host_ttl);
+        if !latest.is_empty() {
+            out.push((t, latest.values().map(|(_, d)| d).sum()));
+        }
+        t += step;
+    }
+    out
+}
+
+/// Where a group's backfill stands: the start of the replica's own series, and the newest
+/// signal already looked at.
+#[derive(Debug, Clone)]
+pub struct Backfill {
+    /// The replica's own series starts here: only the time before it is rebuilt.
+    pub own_from: f64,
+    /// Row id of the newest signal already looked at.
+    pub seen_id: i64,
+    /// When the loop last looked, unix seconds.
+    last: f64,
+}
+
+impl Backfill {
+    /// A group whose own series starts at `own_from`, with signals up to row `seen_id` known.
+    pub fn new(own_from: f64, seen_id: i64) -> Backfill {
+        Backfill {
+            own_from,
+            seen_id,
+            last: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Whether to look for late signals at `now` (every [`EVERY_S`]).
+    pub fn due(&mut self, now: f64) -> bool {
+        if now - self.last >= EVERY_S || now < self.last {
+            self.last = now;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(host: &str, t: f64, demand: f64) -> HostPoint {
+        HostPoint {
+            host: host.into(),
+            t,
+            demand,
+        }
+    }
+
+    #[test]
+    fn sums_the_latest_of_each_live_host_on_the_grid() {
+        let points = [
+            p("a", 0.5, 1.0),
+            p("b", 1.0, 2.0),
+            p("a", 2.2, 3.0),
+            // b falls silent: gone after host_ttl (3 s).
+            p("a", 6.0, 4.0),
+        ];
+        let s = summed(&points, 1.0, 3.0, 7.0);
+        assert_eq!(
+            s,
+            [
+                (1.0, 3.0),
+                (2.0, 3.0),
+                (3.0, 5.0),
+                (4.0, 5.0),
+                (5.0, 3.0),
+                (6.0, 4.0)
+            ]
+        );
+        // Nothing at or past `until`, nothing where no host is live.
+        assert!(summed(&points, 1.0, 0.5, 0.9).is_empty());
+        assert_eq!(
+            summed(&[p("a", 0.0, 1.0), p("a", 10.0, 2.0)], 1.0, 1.0, 11.0).len(),
+            3
+        );
+    }
+}
