@@ -361,6 +361,8 @@ fn kill_during_ramp(trial: usize, slack_s: f64) -> Option<(f64, usize, usize)> {
     let mut crossed_at = None;
     let mut reached_at = None;
     let mut timeline = Vec::new();
+    // What the engine held, as read every half second: its history, since moto keeps none.
+    let mut engine_seen = std::collections::BTreeSet::new();
     while start.elapsed().as_secs_f64() < ramp_s + plateau_s {
         let t = start.elapsed().as_secs_f64();
         let level = base + (top - base) * (t / ramp_s).min(1.0);
@@ -375,6 +377,7 @@ fn kill_during_ramp(trial: usize, slack_s: f64) -> Option<(f64, usize, usize)> {
             crossed_at = Some(t);
         }
         let desired = ha.engine_desired();
+        engine_seen.insert(desired);
         if reached_at.is_none() && desired >= plateau_need {
             reached_at = Some(t);
         }
@@ -386,6 +389,17 @@ fn kill_during_ramp(trial: usize, slack_s: f64) -> Option<(f64, usize, usize)> {
     }
     let killed_at = killed_at.expect("killed");
     let log = ha.actuations();
+    // Every count the engine held came from a logged actuation (or was its start), but for at
+    // most one: the killed leader's last call, if the kill came between the call and its log.
+    let logged: std::collections::BTreeSet<u64> = log.iter().map(|a| a.to).collect();
+    let unlogged: Vec<&u64> = engine_seen
+        .iter()
+        .filter(|d| **d != 4 && !logged.contains(*d))
+        .collect();
+    assert!(
+        unlogged.len() <= 1,
+        "the engine held counts no replica logged: {unlogged:?}; logged {log:?}"
+    );
     let after: Vec<&Actuation> = log.iter().filter(|a| a.at > killed_at).collect();
     let first = after.first().unwrap_or_else(|| {
         panic!(
@@ -420,8 +434,10 @@ fn kill_during_ramp(trial: usize, slack_s: f64) -> Option<(f64, usize, usize)> {
     let crossed = crossed_at.expect("demand reached the plateau");
     let lost = ha.signals_lost(3);
     eprintln!(
-        "trial {trial}: {} killed; {} took over and actuated {takeover_s:.1}s after the kill; engine reached {plateau_need} at {reached:.1}s, demand needed it at {crossed:.1}s; interleavings {interleaved}, flip-flops {flip_flops}, signals lost {lost}",
-        ha.replicas[leader].name, ha.replicas[first.replica].name,
+        "trial {trial}: {} killed; {} took over and actuated {takeover_s:.1}s after the kill; engine reached {plateau_need} at {reached:.1}s, demand needed it at {crossed:.1}s; interleavings {interleaved}, flip-flops {flip_flops}, engine counts unlogged {}, signals lost {lost}",
+        ha.replicas[leader].name,
+        ha.replicas[first.replica].name,
+        unlogged.len(),
     );
     assert!(
         reached <= crossed + slack_s,
