@@ -552,6 +552,36 @@ mod keda {
     use headroom_coordinator::actuator::keda::proto::external_scaler_client::ExternalScalerClient;
     use headroom_coordinator::actuator::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 
+    /// A runtime for the tonic client.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// GetMetrics for group `web` from the KEDA service at `endpoint`: its value, or the code
+    /// of the status it answered.
+    fn web_metric(rt: &tokio::runtime::Runtime, endpoint: &str) -> Result<i64, tonic::Code> {
+        rt.block_on(async {
+            let mut client = ExternalScalerClient::connect(endpoint.to_string())
+                .await
+                .unwrap();
+            client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(ScaledObjectRef {
+                        name: "web".into(),
+                        namespace: "default".into(),
+                        scaler_metadata: [("group".to_string(), "web".to_string())].into(),
+                    }),
+                    metric_name: "web_desired".into(),
+                })
+                .await
+                .map(|m| m.into_inner().metric_values[0].metric_value)
+                .map_err(|e| e.code())
+        })
+    }
+
     #[test]
     fn keda_external_scaler_reports_desired_capacity() {
         let (_dir, c) = web_coordinator(
@@ -646,26 +676,7 @@ mod keda {
         let v = held.unwrap_or_else(|| panic!("{}", c.log()));
         assert_eq!(v["evaluation"]["desired"], 3, "{v}");
         let endpoint = c.keda.clone().expect("keda listen line");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let value = rt.block_on(async {
-            let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
-            let object = ScaledObjectRef {
-                name: "web".into(),
-                namespace: "default".into(),
-                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
-            };
-            client
-                .get_metrics(GetMetricsRequest {
-                    scaled_object_ref: Some(object),
-                    metric_name: "web_desired".into(),
-                })
-                .await
-                .map(|m| m.into_inner().metric_values[0].metric_value)
-        });
-        assert_eq!(value.map_err(|e| e.to_string()), Ok(3), "{}", c.log());
+        assert_eq!(web_metric(&runtime(), &endpoint), Ok(3), "{}", c.log());
     }
 
     /// KEDA needs no leader: two replicas under one `[lease]` do not campaign for a `keda`
@@ -676,12 +687,7 @@ mod keda {
         let Some(etcd) = crate::common::Etcd::start(3) else {
             return;
         };
-        let endpoints = etcd
-            .endpoints()
-            .iter()
-            .map(|e| format!("\"{e}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let endpoints = etcd.endpoints_toml();
         let replicas: Vec<(tempfile::TempDir, Coordinator)> = (0..2)
             .map(|i| {
                 web_coordinator(
@@ -693,27 +699,9 @@ mod keda {
                 )
             })
             .collect();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let ask = |c: &Coordinator| -> i64 {
-            let endpoint = c.keda.clone().expect("keda listen line");
-            rt.block_on(async {
-                let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
-                let object = ScaledObjectRef {
-                    name: "web".into(),
-                    namespace: "default".into(),
-                    scaler_metadata: [("group".to_string(), "web".to_string())].into(),
-                };
-                client
-                    .get_metrics(GetMetricsRequest {
-                        scaled_object_ref: Some(object),
-                        metric_name: "web_desired".into(),
-                    })
-                    .await
-                    .map_or(-1, |m| m.into_inner().metric_values[0].metric_value)
-            })
+            web_metric(&rt, c.keda.as_deref().expect("keda listen line")).unwrap_or(-1)
         };
         let mut answers = Vec::new();
         for (seq, demand) in [(1, [1.2, 2.0, 1.5]), (2, [2.5, 3.0, 2.2])] {
@@ -768,29 +756,8 @@ mod keda {
             let config = write_config(dir.path(), "[keda]\nlisten = \"127.0.0.1:0\"\n", &groups);
             let c = Coordinator::start(dir.path(), &config, &[]);
             let endpoint = c.keda.clone().expect("keda listen line");
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let read = || {
-                rt.block_on(async {
-                    let mut client = ExternalScalerClient::connect(endpoint.clone())
-                        .await
-                        .unwrap();
-                    client
-                        .get_metrics(GetMetricsRequest {
-                            scaled_object_ref: Some(ScaledObjectRef {
-                                name: "web".into(),
-                                namespace: "default".into(),
-                                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
-                            }),
-                            metric_name: String::new(),
-                        })
-                        .await
-                        .map(|m| m.into_inner().metric_values[0].metric_value)
-                        .map_err(|e| e.code())
-                })
-            };
+            let rt = runtime();
+            let read = || web_metric(&rt, &endpoint);
             // Never deployed: nothing decided, whatever the fallback.
             assert_eq!(read(), Err(tonic::Code::Unavailable), "{}", c.log());
             let send = |seq: u64| {

@@ -64,12 +64,7 @@ impl Ha {
         moto.create_web_group(max, desired);
         let dir = tempfile::tempdir().unwrap();
         let token = write_token(dir.path(), "token", TOKEN);
-        let endpoints = etcd
-            .endpoints()
-            .iter()
-            .map(|e| format!("\"{e}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let endpoints = etcd.endpoints_toml();
         let replicas = (0..replicas)
             .map(|i| {
                 let name = format!("coord-{i}");

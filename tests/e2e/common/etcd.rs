@@ -78,6 +78,15 @@ impl Etcd {
             .collect()
     }
 
+    /// The client URLs as a TOML array's items, for a config file.
+    pub(crate) fn endpoints_toml(&self) -> String {
+        self.endpoints()
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Kills member `i` (its data stays for [`Etcd::restart`]).
     pub(crate) fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {
