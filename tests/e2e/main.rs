@@ -14,6 +14,7 @@ mod coordinator;
 mod faults;
 mod fleet;
 mod ha;
+mod installed;
 mod load;
 mod packaging;
 mod replay;

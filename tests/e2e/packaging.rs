@@ -453,7 +453,7 @@ fn notify_ready_watchdog_stops_on_stalled_store_and_stopping_on_sigterm() {
 
 /// Builds the .deb from the test's own binary with packaging/build-deb.sh (no release build:
 /// the debug binary is staged where cargo-deb's assets expect the release one).
-fn build_deb(out: &Path, version: &str) -> PathBuf {
+pub(crate) fn build_deb(out: &Path, version: &str) -> PathBuf {
     run(Command::new(packaging().join("build-deb.sh"))
         .arg("--binary")
         .arg(bin())
@@ -671,6 +671,7 @@ impl Drop for PurgeOnDrop {
 /// upgrades (keeping a local conffile edit), removes, and purges.
 #[test]
 fn deb_installs_upgrades_and_purges() {
+    let _host = crate::common::host_packages();
     if !require(
         &["cargo-deb", "dpkg", "dpkg-deb", "systemd-analyze"],
         true,

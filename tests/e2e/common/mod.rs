@@ -8,12 +8,14 @@
 //! test binary was built into ([`bin`]); `cargo build --workspace --bins` makes them.
 
 mod agent;
+mod container;
 mod coordinator;
 mod etcd;
 mod gauge;
 mod moto;
 
 pub(crate) use agent::{Agent, committed};
+pub(crate) use container::Container;
 pub(crate) use coordinator::{
     Coordinator, coordinator_applied, coordinator_recorded, coordinator_toml, group_toml,
     group_toml_with, outbox_produced,
@@ -57,6 +59,15 @@ pub(crate) fn bin() -> &'static str {
         dir.join("headroom").display().to_string()
     })
 }
+/// Held, one test at a time, by the tests that change this machine's packages (dpkg -i on the
+/// host) and by those whose container sees this machine's root through an overlay, which would
+/// see the other's changes half made.
+pub(crate) fn host_packages() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The bearer token the fault, access and load tests' coordinators accept.
 pub(crate) const TOKEN: &str = "s3cret-token-7f1e2d3c4b5a69788796a5b4";
 
