@@ -209,3 +209,183 @@ fn the_deb_under_a_real_systemd() {
         took.as_secs_f64()
     );
 }
+
+/// The Ansible roles (`packaging/ansible/`), run with Debian's ansible inside the container
+/// (connection local): one coordinator and one agent pointing at it. The agent's signals reach
+/// the coordinator, and a second run changes nothing.
+#[test]
+fn the_ansible_roles_deploy_a_coordinator_and_an_agent_idempotently() {
+    let _host = crate::common::host_packages();
+    if std::process::Command::new("/usr/bin/ansible-playbook")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test needs Debian's ansible (see .ci/apt-packages.txt)"
+        );
+        println!("SKIPPED: this test needs Debian's ansible");
+        return;
+    }
+    let Some(c) = Container::boot() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let deb = crate::packaging::build_deb(out.path(), "0.0.1-ansible");
+    std::fs::copy(&deb, c.root().join("root/headroom.deb")).unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let playbook = repo.join("packaging/ansible/site.yml");
+    std::fs::write(
+        c.root().join("root/inventory.yml"),
+        format!(
+            "all:\n  vars:\n    ansible_connection: local\n    ansible_python_interpreter: /usr/bin/python3\n\
+             \x20   headroom_agent_group: web\n    headroom_agent_token: {TOKEN}\n\
+             \x20   headroom_package_deb_path: /root/headroom.deb\n\
+             \x20   headroom_coordinator_listen: \"127.0.0.1:7070\"\n\
+             \x20 children:\n    headroom_coordinators:\n      hosts:\n        localhost:\n\
+             \x20         headroom_coordinator_url: http://127.0.0.1:7070\n\
+             \x20   headroom_agents:\n      hosts:\n        localhost: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let run = || {
+        c.sh(&format!(
+            "ANSIBLE_NOCOLOR=1 /usr/bin/ansible-playbook -i /root/inventory.yml {}",
+            playbook.display()
+        ))
+    };
+    let first = run();
+    assert!(first.contains("failed=0"), "{first}");
+    for unit in ["headroom", "headroom-coordinator"] {
+        assert_eq!(c.unit(unit, "ActiveState"), "active", "{unit}");
+        assert_eq!(c.unit(unit, "UnitFileState"), "enabled", "{unit}");
+    }
+    c.sh("test \"$(stat -c %a:%G /etc/headroom/token)\" = 640:headroom");
+    c.sh("test \"$(stat -c %a:%G /etc/headroom/tokens/web)\" = 640:headroom-coordinator");
+    let delivered = wait_for(Duration::from_secs(60), || {
+        let out = c.exec(&[
+            "headroom",
+            "groups",
+            "--json",
+            "--url",
+            "http://127.0.0.1:7070",
+            "--token-file",
+            "/etc/headroom/tokens/web",
+        ]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["groups"][0]["hosts"].as_array()?.len() == 1).then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "no signal reached the coordinator: {}",
+        c.sh("journalctl -u headroom -u headroom-coordinator --no-pager | tail -40")
+    );
+    let second = run();
+    let recap = second
+        .lines()
+        .find(|l| l.starts_with("localhost"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        recap.contains("changed=0") && recap.contains("failed=0"),
+        "the second run changed something: {second}"
+    );
+    eprintln!("ansible: deployed, delivering; second run: {recap}");
+}
+
+/// The cloud-init bootstrap script, run in the container as cloud-init would run it: it
+/// installs the .deb served over HTTP after checking its sha256 and points the agent at the
+/// coordinator; a wrong sha256, or a tag lookup without instance metadata, stops it loudly
+/// after bounded retries.
+#[test]
+fn the_cloud_init_script_installs_and_configures_or_fails_loudly() {
+    let _host = crate::common::host_packages();
+    let Some(c) = Container::boot() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let deb = crate::packaging::build_deb(out.path(), "0.0.1-cloudinit");
+    let served = c.root().join("srv/debs");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::copy(&deb, served.join("headroom.deb")).unwrap();
+    let sha = c
+        .sh("sha256sum /srv/debs/headroom.deb | cut -d' ' -f1")
+        .trim()
+        .to_string();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(
+        repo.join("packaging/cloud-init/headroom-bootstrap.sh"),
+        c.root().join("usr/local/sbin/headroom-bootstrap"),
+    )
+    .unwrap();
+    c.sh("cd /srv/debs && setsid python3 -m http.server 8088 --bind 127.0.0.1 >/dev/null 2>&1 < /dev/null &");
+    wait_for(Duration::from_secs(20), || {
+        c.exec(&[
+            "curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "http://127.0.0.1:8088/headroom.deb",
+        ])
+        .status
+        .success()
+        .then_some(())
+    })
+    .expect("the package served");
+    let base = "HEADROOM_DEB_URL=http://127.0.0.1:8088/headroom.deb HEADROOM_ATTEMPTS=2";
+    // A wrong sha256: nothing installed.
+    let bad = c.exec(&[
+        "sh",
+        "-c",
+        &format!(
+            "{base} HEADROOM_DEB_SHA256={} HEADROOM_GROUP=web HEADROOM_COORDINATOR_URLS=http://127.0.0.1:7070 HEADROOM_TOKEN={TOKEN} /usr/local/sbin/headroom-bootstrap",
+            "0".repeat(64)
+        ),
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("does not have sha256"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(
+        !c.exec(&["dpkg", "-s", "headroom"]).status.success(),
+        "installed despite the wrong sha256"
+    );
+    // The group from an instance tag, without instance metadata: bounded retries, then a loud
+    // failure.
+    let started = Instant::now();
+    let no_imds = c.exec(&[
+        "sh",
+        "-c",
+        &format!(
+            "{base} HEADROOM_DEB_SHA256={sha} HEADROOM_GROUP_TAG=headroom:group HEADROOM_COORDINATOR_URLS=http://127.0.0.1:7070 HEADROOM_TOKEN={TOKEN} /usr/local/sbin/headroom-bootstrap"
+        ),
+    ]);
+    assert!(!no_imds.status.success());
+    let why = String::from_utf8_lossy(&no_imds.stderr);
+    assert!(why.contains("failed 2 times"), "{why}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    // Given everything: installed, configured, running, pointed at the coordinator.
+    c.sh(&format!(
+        "{base} HEADROOM_DEB_SHA256={sha} HEADROOM_GROUP=web HEADROOM_COORDINATOR_URLS='http://127.0.0.1:7070, http://127.0.0.1:7071' HEADROOM_TOKEN={TOKEN} /usr/local/sbin/headroom-bootstrap"
+    ));
+    let active = wait_for(Duration::from_secs(30), || {
+        (c.unit("headroom", "ActiveState") == "active").then_some(())
+    });
+    assert!(active.is_some());
+    let config = c.sh("cat /etc/headroom/headroom.toml");
+    assert!(
+        config.contains("group = \"web\"")
+            && config.contains("urls = [\"http://127.0.0.1:7070\", \"http://127.0.0.1:7071\"]"),
+        "{config}"
+    );
+    c.sh("test \"$(stat -c %a:%G /etc/headroom/token)\" = 640:headroom");
+    let v = status(&c);
+    let urls: Vec<&str> = v["outbox"]["destinations"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|x| x["url"].as_str()).collect())
+        .unwrap_or_default();
+    eprintln!("cloud-init script: installed and configured; destinations {urls:?}");
+}
