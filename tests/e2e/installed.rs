@@ -232,8 +232,15 @@ fn the_ansible_roles_deploy_a_coordinator_and_an_agent_idempotently() {
     let out = tempfile::tempdir().unwrap();
     let deb = crate::packaging::build_deb(out.path(), "0.0.1-ansible");
     std::fs::copy(&deb, c.root().join("root/headroom.deb")).unwrap();
+    // Into the container's own root: a checkout under /tmp is hidden by the container's tmpfs.
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let playbook = repo.join("packaging/ansible/site.yml");
+    let copied = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(repo.join("packaging/ansible"))
+        .arg(c.root().join("root/ansible"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
     std::fs::write(
         c.root().join("root/inventory.yml"),
         format!(
@@ -248,10 +255,7 @@ fn the_ansible_roles_deploy_a_coordinator_and_an_agent_idempotently() {
     )
     .unwrap();
     let run = || {
-        c.sh(&format!(
-            "ANSIBLE_NOCOLOR=1 /usr/bin/ansible-playbook -i /root/inventory.yml {}",
-            playbook.display()
-        ))
+        c.sh("ANSIBLE_NOCOLOR=1 /usr/bin/ansible-playbook -i /root/inventory.yml /root/ansible/site.yml")
     };
     let first = run();
     assert!(first.contains("failed=0"), "{first}");
