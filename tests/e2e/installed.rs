@@ -17,6 +17,29 @@ fn status(c: &Container) -> Value {
     serde_json::from_str(&c.sh("headroom status --json")).expect("status JSON")
 }
 
+/// Waits (60 s at most) for the coordinator on 127.0.0.1:7070 to list the one agent's host in
+/// group `web`: the agent's signals reach it.
+fn assert_delivered(c: &Container) {
+    let delivered = wait_for(Duration::from_secs(60), || {
+        let out = c.exec(&[
+            "headroom",
+            "groups",
+            "--json",
+            "--url",
+            "http://127.0.0.1:7070",
+            "--token-file",
+            "/etc/headroom/tokens/web",
+        ]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["groups"][0]["hosts"].as_array()?.len() == 1).then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "no signal reached the coordinator: {}",
+        c.sh("journalctl -u headroom -u headroom-coordinator --no-pager | tail -40")
+    );
+}
+
 /// Waits for `unit`'s main process to be a new one, active; returns it.
 fn restarted(c: &Container, unit: &str, old: &str, limit: Duration) -> Option<String> {
     wait_for(limit, || {
@@ -172,24 +195,7 @@ fn the_deb_under_a_real_systemd() {
          printf '[agent]\\ngroup = \"web\"\\ndecision_interval = \"1s\"\\n[coordinator]\\nurls = [\"http://127.0.0.1:7070\"]\\ntoken_file = \"/etc/headroom/token\"\\n' > /etc/headroom/headroom.toml && \
          systemctl restart headroom"
     ));
-    let delivered = wait_for(Duration::from_secs(60), || {
-        let out = c.exec(&[
-            "headroom",
-            "groups",
-            "--json",
-            "--url",
-            "http://127.0.0.1:7070",
-            "--token-file",
-            "/etc/headroom/tokens/web",
-        ]);
-        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-        (v["groups"][0]["hosts"].as_array()?.len() == 1).then_some(v)
-    });
-    assert!(
-        delivered.is_some(),
-        "no signal reached the coordinator: {}",
-        c.sh("journalctl -u headroom -u headroom-coordinator --no-pager | tail -40")
-    );
+    assert_delivered(&c);
 
     // Stop: a clean result for both.
     c.sh("systemctl stop headroom headroom-coordinator");
@@ -273,24 +279,7 @@ fn the_ansible_roles_deploy_a_coordinator_and_an_agent_idempotently() {
     }
     c.sh("test \"$(stat -c %a:%G /etc/headroom/token)\" = 640:headroom");
     c.sh("test \"$(stat -c %a:%G /etc/headroom/tokens/web)\" = 640:headroom-coordinator");
-    let delivered = wait_for(Duration::from_secs(60), || {
-        let out = c.exec(&[
-            "headroom",
-            "groups",
-            "--json",
-            "--url",
-            "http://127.0.0.1:7070",
-            "--token-file",
-            "/etc/headroom/tokens/web",
-        ]);
-        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-        (v["groups"][0]["hosts"].as_array()?.len() == 1).then_some(())
-    });
-    assert!(
-        delivered.is_some(),
-        "no signal reached the coordinator: {}",
-        c.sh("journalctl -u headroom -u headroom-coordinator --no-pager | tail -40")
-    );
+    assert_delivered(&c);
     let second = run();
     assert!(
         recap(&second).contains("changed=0") && recap(&second).contains("failed=0"),
