@@ -11,6 +11,7 @@ mod common;
 mod access;
 mod agent;
 mod coordinator;
+mod delivery;
 mod faults;
 mod fleet;
 mod ha;

@@ -1,0 +1,197 @@
+//! Delivery when coordinators fail: the one coordinator down and back, one replica of two down
+//! for minutes while the other keeps up, and a replica added later that rebuilds the group's
+//! history from the signals the agent retained. Real agents and coordinators on 127.0.0.1, real
+//! SQLite files on both sides.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::faults::{SIGNAL_TTL_S, agent_coordinator_toml, check_delivery, coordinator};
+
+/// The first of `replicas` coordinators is down for `outage`; the agent keeps sampling,
+/// deciding and answering, and keeps delivering to the others as if nothing happened; on its
+/// return the backlog is delivered to it, once, in order. Every replica records every signal
+/// produced, once.
+fn outage(outage: Duration, replicas: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(dir.path(), "token", TOKEN);
+    let mut coordinators = Vec::new();
+    for i in 0..replicas {
+        let home = dir.path().join(format!("replica-{i}"));
+        std::fs::create_dir(&home).unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let (c, state) = coordinator(&home, &listen);
+        coordinators.push((c, state, home));
+    }
+    let urls: Vec<String> = coordinators.iter().map(|(c, ..)| c.url.clone()).collect();
+    let mut a = Agent::options()
+        .identity("fault-host", "web")
+        .create(&agent_coordinator_toml(&urls.join("\", \""), dir.path()));
+    a.start();
+    for (_, state, _) in &coordinators {
+        wait_for(Duration::from_secs(30), || {
+            (!coordinator_applied(state, "fault-host").is_empty()).then_some(())
+        })
+        .unwrap_or_else(|| panic!("nothing delivered; agent log:\n{}", a.log()));
+    }
+    coordinators[0].0.kill();
+    let up_before: Vec<usize> = coordinators[1..]
+        .iter()
+        .map(|(_, state, _)| coordinator_applied(state, "fault-host").len())
+        .collect();
+    let before = a.json(&["status"]);
+    let started = Instant::now();
+    let mut last = committed(&before).1.unwrap_or(0);
+    let mut ticks = before["sampler"]["ticks"].as_u64().unwrap();
+    let mut checks = 0;
+    while started.elapsed() < outage {
+        std::thread::sleep(Duration::from_secs(2));
+        let v = a.json(&["status"]);
+        let seq = committed(&v).1.unwrap_or(0);
+        let t = v["sampler"]["ticks"].as_u64().unwrap();
+        assert!(seq > last, "decisions continue during the outage: {v:#}");
+        assert!(t > ticks, "sampling continues during the outage");
+        (last, ticks) = (seq, t);
+        checks += 1;
+    }
+    let v = a.json(&["status"]);
+    let down = &v["outbox"]["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["url"] == urls[0].as_str())
+        .unwrap_or_else(|| panic!("the replica that is down is listed: {v:#}"))
+        .clone();
+    let pending = down["pending"].as_u64().unwrap();
+    assert!(pending >= outage.as_secs() / 2, "backlog builds: {down}");
+    for ((_, state, _), before) in coordinators[1..].iter().zip(&up_before) {
+        let now = coordinator_applied(state, "fault-host").len();
+        assert!(
+            now as u64 >= *before as u64 + outage.as_secs() / 2,
+            "the replicas that are up are not held back: {before} then {now}"
+        );
+    }
+    let back = Instant::now();
+    let home = coordinators[0].2.clone();
+    coordinators[0].0 = Coordinator::start(&home, &home.join("coordinator.toml"), &[]);
+    a.wait_status("the backlog delivered", 120, |v| {
+        v["outbox"]["pending"] == 0
+    });
+    let drained = back.elapsed();
+    assert!(a.term().success());
+    let produced = outbox_produced(&a.db());
+    for (i, (_, state, _)) in coordinators.iter().enumerate() {
+        let (recorded, applied) = check_delivery(&a.db(), state, &produced, 3);
+        if outage.as_secs_f64() < SIGNAL_TTL_S - 10.0 || i > 0 {
+            assert_eq!(applied, recorded, "replica {i}: every signal applied");
+        }
+        eprintln!(
+            "replica {i}, {}: produced {}, recorded {recorded}, applied {applied}",
+            if i == 0 { "down" } else { "up" },
+            produced.len(),
+        );
+    }
+    eprintln!(
+        "outage {outage:?} of 1 replica in {replicas}: {checks} checks, backlog {pending}, drained in {drained:?} (signals older than the {SIGNAL_TTL_S}s TTL at receipt are stored for audit, not applied)",
+    );
+}
+
+/// Fast variant: a 12 s outage of the one coordinator.
+#[test]
+fn coordinator_outage_delivers_backlog_once_in_order() {
+    outage(Duration::from_secs(12), 1);
+}
+
+/// One replica of two down for 2 minutes: the agent delivers to the other throughout, then
+/// catches up the one that returns.
+#[test]
+fn a_replica_down_for_two_minutes_holds_back_no_other_and_catches_up() {
+    outage(Duration::from_secs(120), 2);
+}
+
+/// A replica added to an agent's config later starts from the oldest signal the agent
+/// retains; those arrive too old to decide with, and the replica rebuilds the group's demand
+/// before its own start from them: the same series the replica that was there all along built
+/// live.
+#[test]
+fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(dir.path(), "token", TOKEN);
+    let (homes, ports): (Vec<_>, Vec<_>) = (0..2)
+        .map(|i| {
+            let home = dir.path().join(format!("replica-{i}"));
+            std::fs::create_dir(&home).unwrap();
+            (home, free_port())
+        })
+        .unzip();
+    let (_first, first_state) = coordinator(&homes[0], &format!("127.0.0.1:{}", ports[0]));
+    let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+    let mut a = Agent::options()
+        .identity("fault-host", "web")
+        .create(&agent_coordinator_toml(&url(0), dir.path()));
+    a.start();
+    // 90 s of history, more than the signal TTL (60 s): the oldest arrive too old to apply.
+    std::thread::sleep(Duration::from_secs(90));
+    let (second, second_state) = coordinator(&homes[1], &format!("127.0.0.1:{}", ports[1]));
+    let joined = now();
+    assert!(a.term().success());
+    let config = std::fs::read_to_string(a.config_path()).unwrap();
+    std::fs::write(
+        a.config_path(),
+        config.replace(
+            &format!("urls = [\"{}\"]", url(0)),
+            &format!("urls = [\"{}\", \"{}\"]", url(0), url(1)),
+        ),
+    )
+    .unwrap();
+    a.start();
+    let demand = |state: &Path, before: f64| -> Vec<(f64, f64)> {
+        let conn = rusqlite::Connection::open(state).unwrap();
+        let mut q = conn
+            .prepare("SELECT t, value FROM demand WHERE grp = 'web' AND t < ?1 ORDER BY t")
+            .unwrap();
+        q.query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let rebuilt = wait_for(Duration::from_secs(120), || {
+        let r = demand(&second_state, joined);
+        (r.len() >= 300 && second.log().contains("demand history rebuilt")).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("no history rebuilt: {}", second.log()));
+    // The same hosts' signals summed on the same rule: each rebuilt point is a value the first
+    // replica's live series held within a second after it (live, a signal counts once it
+    // arrives; rebuilt, from when it was decided).
+    let live = demand(&first_state, joined);
+    let same = rebuilt
+        .iter()
+        .filter(|(t, v)| {
+            live.iter()
+                .any(|(tl, vl)| *tl >= t - 0.05 && *tl <= t + 1.0 && (vl - v).abs() < 1e-9)
+        })
+        .count();
+    assert!(
+        same * 10 >= rebuilt.len() * 9,
+        "{same} of {} rebuilt points match the live series",
+        rebuilt.len()
+    );
+    eprintln!(
+        "rebuilt {} points over {:.0}s before the replica joined; {same} equal to the live series",
+        rebuilt.len(),
+        rebuilt.last().map_or(0.0, |l| l.0) - rebuilt[0].0,
+    );
+    assert!(a.term().success());
+}
+
+/// Long variant: a 5 minute outage: 300 signals of backlog at one decision a second, as many
+/// as 50 minutes at the default 10 s decision interval. Every one is delivered and recorded
+/// once, in order; those older than the coordinator's signal TTL (60 s) when they arrive are
+/// stored for audit rather than applied, so stale demand cannot drive actuation.
+/// `cargo test --test e2e -- --ignored coordinator_outage_five_minutes --nocapture`
+#[test]
+#[ignore]
+fn coordinator_outage_five_minutes() {
+    outage(Duration::from_secs(300), 1);
+}
