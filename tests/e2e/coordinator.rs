@@ -1,6 +1,6 @@
 //! End-to-end tests of `headroom coordinator` and `headroom groups`: the built binary on
-//! 127.0.0.1 with temp dirs, real HTTP, a real SQLite state file, a real moto server for the
-//! `aws` actuator and a real tonic client for the `keda` service.
+//! 127.0.0.1 with temp dirs, real HTTP, a real SQLite state file. The actuators have modules of
+//! their own ([`crate::aws`], [`crate::keda`]), which share this one's helpers.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -11,14 +11,15 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{
-    Coordinator, bin, get, group_toml, group_toml_with, now, post_signals as post, wait_for,
-    write_script, write_token,
+    Coordinator, bin, get, group_toml, now, post_signals as post, wait_for, write_script,
+    write_token,
 };
 
-const TOKEN: &str = "test-token-0123456789abcdef";
+/// The token the coordinators of these tests (and of [`crate::keda`], [`crate::aws`]) accept.
+pub(crate) const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// A signal as an agent sends it.
-fn signal(group: &str, host: &str, epoch: &str, seq: u64, demand: f64) -> Value {
+pub(crate) fn signal(group: &str, host: &str, epoch: &str, seq: u64, demand: f64) -> Value {
     let t = now();
     json!({
         "version": 1, "host": host, "group": group, "epoch": epoch, "seq": seq,
@@ -29,7 +30,7 @@ fn signal(group: &str, host: &str, epoch: &str, seq: u64, demand: f64) -> Value 
     })
 }
 
-fn group_view(url: &str, group: &str) -> Value {
+pub(crate) fn group_view(url: &str, group: &str) -> Value {
     let (status, body) = get(url, &format!("/v1/groups/{group}"), Some(TOKEN));
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
@@ -37,7 +38,7 @@ fn group_view(url: &str, group: &str) -> Value {
 
 /// Writes `dir/c.toml`: a coordinator on a free loopback port keeping its state in
 /// `dir/state.db`, with `top` (top-level keys and tables) before `groups`.
-fn write_config(dir: &Path, top: &str, groups: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, top: &str, groups: &str) -> PathBuf {
     let config = dir.join("c.toml");
     let toml = format!(
         "listen = \"127.0.0.1:0\"\nstate = \"{}\"\n{top}{groups}",
@@ -49,7 +50,7 @@ fn write_config(dir: &Path, top: &str, groups: &str) -> PathBuf {
 
 /// A coordinator in a new temporary directory, accepting [`TOKEN`] for one group `web`
 /// ([`group_toml`] with `stabilization_s` and `actuator`), with `top` as in [`write_config`].
-fn web_coordinator(
+pub(crate) fn web_coordinator(
     top: &str,
     stabilization_s: f64,
     actuator: &str,
@@ -544,474 +545,6 @@ fn sighup_reloads_tokens() {
         "{}",
         c.log()
     );
-}
-
-mod keda {
-    use super::*;
-
-    use headroom_coordinator::actuator::keda::proto::external_scaler_client::ExternalScalerClient;
-    use headroom_coordinator::actuator::keda::proto::{GetMetricsRequest, ScaledObjectRef};
-
-    /// A runtime for the tonic client.
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    /// GetMetrics for group `web` from the KEDA service at `endpoint`: its value, or the code
-    /// of the status it answered.
-    fn web_metric(rt: &tokio::runtime::Runtime, endpoint: &str) -> Result<i64, tonic::Code> {
-        rt.block_on(async {
-            let mut client = ExternalScalerClient::connect(endpoint.to_string())
-                .await
-                .unwrap();
-            client
-                .get_metrics(GetMetricsRequest {
-                    scaled_object_ref: Some(ScaledObjectRef {
-                        name: "web".into(),
-                        namespace: "default".into(),
-                        scaler_metadata: [("group".to_string(), "web".to_string())].into(),
-                    }),
-                    metric_name: "web_desired".into(),
-                })
-                .await
-                .map(|m| m.into_inner().metric_values[0].metric_value)
-                .map_err(|e| e.code())
-        })
-    }
-
-    #[test]
-    fn keda_external_scaler_reports_desired_capacity() {
-        let (_dir, c) = web_coordinator(
-            "[keda]\nlisten = \"127.0.0.1:0\"\n",
-            5.0,
-            "kind = \"keda\"\nmetric_name = \"web_desired\"",
-        );
-        for (i, d) in [1.2, 2.0, 1.5].iter().enumerate() {
-            let s = signal("web", &format!("h{i}"), "e", 1, *d);
-            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
-        }
-        // 4.7 busy cores at capacity 1 and target 1.0 -> 5 instances.
-        let decided = wait_for(Duration::from_secs(10), || {
-            (group_view(&c.url, "web")["evaluation"]["actual"] == 5).then_some(())
-        });
-        assert!(decided.is_some(), "{}", c.log());
-        let endpoint = c.keda.clone().expect("keda listen line");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut client = ExternalScalerClient::connect(endpoint).await.unwrap();
-            let object = ScaledObjectRef {
-                name: "web".into(),
-                namespace: "default".into(),
-                scaler_metadata: [("group".to_string(), "web".to_string())].into(),
-            };
-            let spec = client
-                .get_metric_spec(object.clone())
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(spec.metric_specs[0].metric_name, "web_desired");
-            assert_eq!(spec.metric_specs[0].target_size_float, 1.0);
-            let metrics = client
-                .get_metrics(GetMetricsRequest {
-                    scaled_object_ref: Some(object.clone()),
-                    metric_name: "web_desired".into(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(metrics.metric_values[0].metric_value, 5);
-            assert_eq!(metrics.metric_values[0].metric_value_float, 5.0);
-            assert!(
-                client
-                    .is_active(object.clone())
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .result
-            );
-            let mut stream = client
-                .stream_is_active(object.clone())
-                .await
-                .unwrap()
-                .into_inner();
-            assert!(stream.message().await.unwrap().unwrap().result);
-            let mut unknown = object.clone();
-            unknown
-                .scaler_metadata
-                .insert("group".into(), "nope".into());
-            let err = client
-                .get_metrics(GetMetricsRequest {
-                    scaled_object_ref: Some(unknown),
-                    metric_name: String::new(),
-                })
-                .await;
-            assert_eq!(err.unwrap_err().code(), tonic::Code::NotFound);
-        });
-    }
-
-    /// A group whose demand fits the hosts it has needs no change, and KEDA still reads its
-    /// capacity (it asks every polling interval; an error would send it to its fallback).
-    #[test]
-    fn keda_reads_a_steady_group_without_a_change() {
-        let (_dir, c) = web_coordinator(
-            "[keda]\nlisten = \"127.0.0.1:0\"\n",
-            5.0,
-            "kind = \"keda\"\nmetric_name = \"web_desired\"",
-        );
-        // 3 x 0.9 = 2.7 busy cores -> 3 instances, as many as the hosts: hold.
-        for i in 0..3 {
-            let s = signal("web", &format!("h{i}"), "e", 1, 0.9);
-            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
-        }
-        let held = wait_for(Duration::from_secs(10), || {
-            let v = group_view(&c.url, "web");
-            (v["evaluation"]["live_hosts"] == 3).then_some(v)
-        });
-        let v = held.unwrap_or_else(|| panic!("{}", c.log()));
-        assert_eq!(v["evaluation"]["desired"], 3, "{v}");
-        let endpoint = c.keda.clone().expect("keda listen line");
-        assert_eq!(web_metric(&runtime(), &endpoint), Ok(3), "{}", c.log());
-    }
-
-    /// KEDA needs no leader: two replicas under one `[lease]` do not campaign for a `keda`
-    /// group, and given the same signals both answer GetMetrics with the same value, whichever
-    /// KEDA's Service reaches.
-    #[test]
-    fn two_replicas_given_the_same_signals_answer_keda_the_same() {
-        let Some(etcd) = crate::common::Etcd::start(3) else {
-            return;
-        };
-        let endpoints = etcd.endpoints_toml();
-        let replicas: Vec<(tempfile::TempDir, Coordinator)> = (0..2)
-            .map(|i| {
-                web_coordinator(
-                    &format!(
-                        "[keda]\nlisten = \"127.0.0.1:0\"\n[lease]\nendpoints = [{endpoints}]\nttl = \"5s\"\nreplica = \"r{i}\"\n"
-                    ),
-                    5.0,
-                    "kind = \"keda\"\nmetric_name = \"web_desired\"",
-                )
-            })
-            .collect();
-        let rt = runtime();
-        let ask = |c: &Coordinator| -> i64 {
-            web_metric(&rt, c.keda.as_deref().expect("keda listen line")).unwrap_or(-1)
-        };
-        let mut answers = Vec::new();
-        for (seq, demand) in [(1, [1.2, 2.0, 1.5]), (2, [2.5, 3.0, 2.2])] {
-            for (i, d) in demand.iter().enumerate() {
-                let s = signal("web", &format!("h{i}"), "e", seq, *d);
-                for (_, c) in &replicas {
-                    assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
-                }
-            }
-            let want: f64 = demand.iter().sum();
-            let both = wait_for(Duration::from_secs(15), || {
-                let v: Vec<i64> = replicas.iter().map(|(_, c)| ask(c)).collect();
-                (v[0] == v[1] && v[0] as f64 >= want).then_some(v[0])
-            });
-            let views: Vec<Value> = replicas
-                .iter()
-                .map(|(_, c)| group_view(&c.url, "web"))
-                .collect();
-            let answer = both.unwrap_or_else(|| {
-                panic!(
-                    "the replicas answer {:?}: {:?}",
-                    replicas.iter().map(|(_, c)| ask(c)).collect::<Vec<_>>(),
-                    views
-                        .iter()
-                        .map(|v| v["evaluation"].clone())
-                        .collect::<Vec<_>>()
-                )
-            });
-            for v in &views {
-                assert!(v["lease"].is_null(), "a keda group does not campaign: {v}");
-            }
-            answers.push(answer);
-        }
-        eprintln!("both replicas answered {answers:?}");
-        drop(etcd);
-    }
-
-    /// Every host of a group goes silent while it should have instances: the coordinator
-    /// cannot decide, so GetMetrics answers an error (KEDA's own fallback applies), or the
-    /// configured `fallback_replicas`; and the decision again once a host is back.
-    #[test]
-    fn keda_answers_an_error_or_its_fallback_when_every_host_is_lost() {
-        for fallback in [None, Some(7)] {
-            let dir = tempfile::tempdir().unwrap();
-            let token = write_token(dir.path(), "token", TOKEN);
-            let actuator = match fallback {
-                Some(n) => format!("kind = \"keda\"\nfallback_replicas = {n}"),
-                None => "kind = \"keda\"".to_string(),
-            };
-            let groups = group_toml_with("web", &token, 5.0, "", &actuator)
-                .replace("host_ttl = \"30s\"", "host_ttl = \"2s\"");
-            let config = write_config(dir.path(), "[keda]\nlisten = \"127.0.0.1:0\"\n", &groups);
-            let c = Coordinator::start(dir.path(), &config, &[]);
-            let endpoint = c.keda.clone().expect("keda listen line");
-            let rt = runtime();
-            let read = || web_metric(&rt, &endpoint);
-            // Never deployed: nothing decided, whatever the fallback.
-            assert_eq!(read(), Err(tonic::Code::Unavailable), "{}", c.log());
-            let send = |seq: u64| {
-                for i in 0..2 {
-                    let s = signal("web", &format!("h{i}"), "e", seq, 1.5);
-                    assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
-                }
-            };
-            // 2 x 1.5 = 3 busy cores at capacity 1 -> 3 instances.
-            send(1);
-            let decided = wait_for(Duration::from_secs(10), || read().ok().filter(|&v| v == 3));
-            assert!(decided.is_some(), "{:?}\n{}", read(), c.log());
-            // Silent past host_ttl (2 s): lost.
-            let want = fallback.map_or(Err(tonic::Code::Unavailable), |n| Ok(i64::from(n)));
-            let lost = wait_for(Duration::from_secs(15), || (read() == want).then_some(()));
-            assert!(lost.is_some(), "{fallback:?}: {:?}\n{}", read(), c.log());
-            assert!(c.log().contains("every host went silent"), "{}", c.log());
-            // A host is back: the decision again.
-            send(2);
-            let back = wait_for(Duration::from_secs(10), || read().ok().filter(|&v| v == 3));
-            assert!(back.is_some(), "{fallback:?}: {:?}\n{}", read(), c.log());
-        }
-    }
-}
-
-mod aws {
-    use super::*;
-    use crate::common::Moto;
-
-    fn asg(moto: &Moto) -> Value {
-        moto.boto(
-            "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-             print(json.dumps({'desired': g['DesiredCapacity'], 'instances': \
-             [[i['InstanceId'], i['HealthStatus']] for i in g['Instances']]}))",
-        )
-    }
-
-    #[test]
-    fn aws_actuator_follows_the_group_on_moto() {
-        let Some(moto) = Moto::start() else { return };
-        moto.create_web_group(6, 2);
-        assert_eq!(asg(&moto)["desired"], 2);
-
-        let dir = tempfile::tempdir().unwrap();
-        let token = write_token(dir.path(), "token", TOKEN);
-        let stabilization = 4.0;
-        let actuator = format!(
-            "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
-            moto.endpoint
-        );
-        let config = write_config(
-            dir.path(),
-            "",
-            &group_toml_with(
-                "web",
-                &token,
-                stabilization,
-                // The scale-in is the subject here, not the tail: a budget near the median keeps the
-                // plan close to P90, whatever P99 the short, jumpy history gives.
-                "replace_unhealthy_after = 2\nshortfall_budget = 0.4",
-                &actuator,
-            ),
-        );
-        let c = Coordinator::start(dir.path(), &config, &moto.env());
-
-        let mut seq = 0;
-        let mut send = |demand: f64, health: &str, instance: Option<&str>| {
-            seq += 1;
-            for h in ["h1", "h2", "h3"] {
-                let mut s = signal("web", h, "e", seq, demand);
-                if h == "h1" {
-                    s["health"] = json!(health);
-                    if let Some(id) = instance {
-                        s["instance_id"] = json!(id);
-                    }
-                }
-                let (status, body) = post(&c.url, Some(TOKEN), &s.to_string());
-                assert_eq!(status, 200, "{body}");
-            }
-        };
-        // 3 x 0.5 = 1.5 -> 2 (as is); then the step 3 x 1.6 = 4.8 -> 5.
-        send(0.5, "healthy", None);
-        std::thread::sleep(Duration::from_millis(600));
-        assert_eq!(asg(&moto)["desired"], 2, "{}", c.log());
-        send(1.6, "healthy", None);
-        let risen = wait_for(Duration::from_secs(15), || {
-            (asg(&moto)["desired"] == 5).then_some(())
-        });
-        assert!(
-            risen.is_some(),
-            "DesiredCapacity did not rise to 5: {}\n{}",
-            asg(&moto),
-            c.log()
-        );
-
-        // Demand falls to 3 x 0.1 = 0.3 -> 1, but only after the stabilisation window.
-        let dropped_at = now();
-        send(0.1, "healthy", None);
-        std::thread::sleep(Duration::from_secs_f64(stabilization / 2.0));
-        // Judged only when read inside the window (the python call can take seconds); the
-        // recorded time of the scale-in below is checked in any case.
-        let desired = asg(&moto)["desired"].clone();
-        if now() - dropped_at < stabilization - 0.25 {
-            assert_eq!(desired, 5, "scaled in before the window: {}", c.log());
-        }
-        let fell = wait_for(Duration::from_secs(20), || {
-            (asg(&moto)["desired"] == 1).then_some(())
-        });
-        assert!(
-            fell.is_some(),
-            "DesiredCapacity did not fall: {}\n{}",
-            asg(&moto),
-            c.log()
-        );
-        let v = group_view(&c.url, "web");
-        let scale_in = v["last_actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["kind"] == "set_capacity" && a["to"] == 1)
-            .cloned()
-            .unwrap_or_else(|| panic!("no scale-in recorded: {v}"));
-        // The window counts from the last evaluation that saw the high demand (one decision
-        // interval, 200 ms, before the drop at most).
-        let waited = scale_in["at"].as_f64().unwrap() - dropped_at;
-        assert!(
-            waited >= stabilization - 0.25,
-            "scaled in {waited:.2}s after the drop"
-        );
-        assert_eq!(v["evaluation"]["actual_source"], "actuator");
-
-        // An instance id outside the group is refused, and nothing is marked.
-        let foreign = "i-0123456789abcdef0";
-        send(0.1, "unhealthy", Some(foreign));
-        send(0.1, "unhealthy", Some(foreign));
-        let refused = wait_for(Duration::from_secs(10), || {
-            group_view(&c.url, "web")["last_actions"]
-                .as_array()?
-                .iter()
-                .find(|a| a["kind"] == "replace" && a["ok"] == false)
-                .cloned()
-        });
-        let refused = refused.unwrap_or_else(|| panic!("no refused replacement: {}", c.log()));
-        assert!(
-            refused["detail"]
-                .as_str()
-                .unwrap()
-                .contains("not in auto scaling group"),
-            "{refused}"
-        );
-        let g = asg(&moto);
-        assert!(
-            g["instances"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|i| i[1] == "Healthy"),
-            "{g}"
-        );
-        send(0.1, "healthy", None);
-
-        // Two consecutive unhealthy signals with an instance id: SetInstanceHealth marks it.
-        let victim = asg(&moto)["instances"][0][0].as_str().unwrap().to_string();
-        send(0.1, "unhealthy", Some(&victim));
-        send(0.1, "unhealthy", Some(&victim));
-        let marked = wait_for(Duration::from_secs(10), || {
-            let g = asg(&moto);
-            let unhealthy = g["instances"]
-                .as_array()?
-                .iter()
-                .any(|i| i[0] == victim.as_str() && i[1] == "Unhealthy");
-            let gone = !g["instances"]
-                .as_array()?
-                .iter()
-                .any(|i| i[0] == victim.as_str());
-            (unhealthy || gone).then_some(())
-        });
-        assert!(
-            marked.is_some(),
-            "instance not marked: {}\n{}",
-            asg(&moto),
-            c.log()
-        );
-        let v = group_view(&c.url, "web");
-        let replaced = v["last_actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["kind"] == "replace" && a["ok"] == true);
-        assert!(replaced, "{v}");
-    }
-
-    /// `max_breach = "raise"`: a plan above the group's max raises the ASG's MaxSize to the
-    /// plan plus the buffer, and the scale-in that brings it under puts MaxSize back.
-    #[test]
-    fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
-        let Some(moto) = Moto::start() else { return };
-        moto.create_web_group(4, 2);
-        let sizes = || {
-            moto.boto(
-                "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-                 print(json.dumps([g['DesiredCapacity'], g['MaxSize']]))",
-            )
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let token = write_token(dir.path(), "token", TOKEN);
-        let actuator = format!(
-            "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
-            moto.endpoint
-        );
-        let groups = group_toml_with(
-            "web",
-            &token,
-            2.0,
-            // The maximum is the subject, not the tail: plan near the median.
-            "shortfall_budget = 0.4\nmax_breach = \"raise\"\nmax_breach_buffer = 0.1",
-            &actuator,
-        )
-        .replace("max = 20", "max = 4");
-        let config = write_config(dir.path(), "", &groups);
-        let c = Coordinator::start(dir.path(), &config, &moto.env());
-        let mut seq = 0;
-        let mut send = |demand: f64| {
-            seq += 1;
-            for h in ["h1", "h2", "h3"] {
-                let s = signal("web", h, "e", seq, demand);
-                assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
-            }
-        };
-        // 3 x 2.0 = 6 instances, above max 4: MaxSize 7 (6 x 1.1, rounded up), desired 6.
-        send(2.0);
-        let raised = wait_for(Duration::from_secs(15), || {
-            (sizes() == json!([6, 7])).then_some(())
-        });
-        assert!(raised.is_some(), "{}\n{}", sizes(), c.log());
-        // 3 x 0.1 = 0.3 -> 1 after the stabilisation window: MaxSize back to 4.
-        send(0.1);
-        let back = wait_for(Duration::from_secs(20), || {
-            (sizes() == json!([1, 4])).then_some(())
-        });
-        assert!(back.is_some(), "{}\n{}", sizes(), c.log());
-        let v = group_view(&c.url, "web");
-        let details: Vec<String> = v["last_actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["detail"].as_str().unwrap_or("").to_string())
-            .collect();
-        assert!(
-            details.iter().any(|d| d.contains("maximum set to 7"))
-                && details.iter().any(|d| d.contains("maximum set to 4")),
-            "{details:?}"
-        );
-    }
 }
 
 /// On-CPU nanoseconds of every thread of process `pid` (from /proc/PID/task/*/schedstat).

@@ -10,12 +10,14 @@ mod common;
 
 mod access;
 mod agent;
+mod aws;
 mod coordinator;
 mod delivery;
 mod faults;
 mod fleet;
 mod ha;
 mod installed;
+mod keda;
 mod load;
 mod packaging;
 mod replay;

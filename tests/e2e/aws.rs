@@ -1,0 +1,236 @@
+//! The `aws` actuator end to end: the real AWS SDK against a moto server on 127.0.0.1.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::Moto;
+use crate::common::post_signals as post;
+use crate::common::*;
+use crate::coordinator::{TOKEN, group_view, signal, write_config};
+
+fn asg(moto: &Moto) -> Value {
+    moto.boto(
+        "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+         print(json.dumps({'desired': g['DesiredCapacity'], 'instances': \
+         [[i['InstanceId'], i['HealthStatus']] for i in g['Instances']]}))",
+    )
+}
+
+#[test]
+fn aws_actuator_follows_the_group_on_moto() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_web_group(6, 2);
+    assert_eq!(asg(&moto)["desired"], 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let stabilization = 4.0;
+    let actuator = format!(
+        "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
+        moto.endpoint
+    );
+    let config = write_config(
+        dir.path(),
+        "",
+        &group_toml_with(
+            "web",
+            &token,
+            stabilization,
+            // The scale-in is the subject here, not the tail: a budget near the median keeps the
+            // plan close to P90, whatever P99 the short, jumpy history gives.
+            "replace_unhealthy_after = 2\nshortfall_budget = 0.4",
+            &actuator,
+        ),
+    );
+    let c = Coordinator::start(dir.path(), &config, &moto.env());
+
+    let mut seq = 0;
+    let mut send = |demand: f64, health: &str, instance: Option<&str>| {
+        seq += 1;
+        for h in ["h1", "h2", "h3"] {
+            let mut s = signal("web", h, "e", seq, demand);
+            if h == "h1" {
+                s["health"] = json!(health);
+                if let Some(id) = instance {
+                    s["instance_id"] = json!(id);
+                }
+            }
+            let (status, body) = post(&c.url, Some(TOKEN), &s.to_string());
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    // 3 x 0.5 = 1.5 -> 2 (as is); then the step 3 x 1.6 = 4.8 -> 5.
+    send(0.5, "healthy", None);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(asg(&moto)["desired"], 2, "{}", c.log());
+    send(1.6, "healthy", None);
+    let risen = wait_for(Duration::from_secs(15), || {
+        (asg(&moto)["desired"] == 5).then_some(())
+    });
+    assert!(
+        risen.is_some(),
+        "DesiredCapacity did not rise to 5: {}\n{}",
+        asg(&moto),
+        c.log()
+    );
+
+    // Demand falls to 3 x 0.1 = 0.3 -> 1, but only after the stabilisation window.
+    let dropped_at = now();
+    send(0.1, "healthy", None);
+    std::thread::sleep(Duration::from_secs_f64(stabilization / 2.0));
+    // Judged only when read inside the window (the python call can take seconds); the
+    // recorded time of the scale-in below is checked in any case.
+    let desired = asg(&moto)["desired"].clone();
+    if now() - dropped_at < stabilization - 0.25 {
+        assert_eq!(desired, 5, "scaled in before the window: {}", c.log());
+    }
+    let fell = wait_for(Duration::from_secs(20), || {
+        (asg(&moto)["desired"] == 1).then_some(())
+    });
+    assert!(
+        fell.is_some(),
+        "DesiredCapacity did not fall: {}\n{}",
+        asg(&moto),
+        c.log()
+    );
+    let v = group_view(&c.url, "web");
+    let scale_in = v["last_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "set_capacity" && a["to"] == 1)
+        .cloned()
+        .unwrap_or_else(|| panic!("no scale-in recorded: {v}"));
+    // The window counts from the last evaluation that saw the high demand (one decision
+    // interval, 200 ms, before the drop at most).
+    let waited = scale_in["at"].as_f64().unwrap() - dropped_at;
+    assert!(
+        waited >= stabilization - 0.25,
+        "scaled in {waited:.2}s after the drop"
+    );
+    assert_eq!(v["evaluation"]["actual_source"], "actuator");
+
+    // An instance id outside the group is refused, and nothing is marked.
+    let foreign = "i-0123456789abcdef0";
+    send(0.1, "unhealthy", Some(foreign));
+    send(0.1, "unhealthy", Some(foreign));
+    let refused = wait_for(Duration::from_secs(10), || {
+        group_view(&c.url, "web")["last_actions"]
+            .as_array()?
+            .iter()
+            .find(|a| a["kind"] == "replace" && a["ok"] == false)
+            .cloned()
+    });
+    let refused = refused.unwrap_or_else(|| panic!("no refused replacement: {}", c.log()));
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not in auto scaling group"),
+        "{refused}"
+    );
+    let g = asg(&moto);
+    assert!(
+        g["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i[1] == "Healthy"),
+        "{g}"
+    );
+    send(0.1, "healthy", None);
+
+    // Two consecutive unhealthy signals with an instance id: SetInstanceHealth marks it.
+    let victim = asg(&moto)["instances"][0][0].as_str().unwrap().to_string();
+    send(0.1, "unhealthy", Some(&victim));
+    send(0.1, "unhealthy", Some(&victim));
+    let marked = wait_for(Duration::from_secs(10), || {
+        let g = asg(&moto);
+        let unhealthy = g["instances"]
+            .as_array()?
+            .iter()
+            .any(|i| i[0] == victim.as_str() && i[1] == "Unhealthy");
+        let gone = !g["instances"]
+            .as_array()?
+            .iter()
+            .any(|i| i[0] == victim.as_str());
+        (unhealthy || gone).then_some(())
+    });
+    assert!(
+        marked.is_some(),
+        "instance not marked: {}\n{}",
+        asg(&moto),
+        c.log()
+    );
+    let v = group_view(&c.url, "web");
+    let replaced = v["last_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["kind"] == "replace" && a["ok"] == true);
+    assert!(replaced, "{v}");
+}
+
+/// `max_breach = "raise"`: a plan above the group's max raises the ASG's MaxSize to the
+/// plan plus the buffer, and the scale-in that brings it under puts MaxSize back.
+#[test]
+fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_web_group(4, 2);
+    let sizes = || {
+        moto.boto(
+            "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+             print(json.dumps([g['DesiredCapacity'], g['MaxSize']]))",
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let actuator = format!(
+        "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
+        moto.endpoint
+    );
+    let groups = group_toml_with(
+        "web",
+        &token,
+        2.0,
+        // The maximum is the subject, not the tail: plan near the median.
+        "shortfall_budget = 0.4\nmax_breach = \"raise\"\nmax_breach_buffer = 0.1",
+        &actuator,
+    )
+    .replace("max = 20", "max = 4");
+    let config = write_config(dir.path(), "", &groups);
+    let c = Coordinator::start(dir.path(), &config, &moto.env());
+    let mut seq = 0;
+    let mut send = |demand: f64| {
+        seq += 1;
+        for h in ["h1", "h2", "h3"] {
+            let s = signal("web", h, "e", seq, demand);
+            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+        }
+    };
+    // 3 x 2.0 = 6 instances, above max 4: MaxSize 7 (6 x 1.1, rounded up), desired 6.
+    send(2.0);
+    let raised = wait_for(Duration::from_secs(15), || {
+        (sizes() == json!([6, 7])).then_some(())
+    });
+    assert!(raised.is_some(), "{}\n{}", sizes(), c.log());
+    // 3 x 0.1 = 0.3 -> 1 after the stabilisation window: MaxSize back to 4.
+    send(0.1);
+    let back = wait_for(Duration::from_secs(20), || {
+        (sizes() == json!([1, 4])).then_some(())
+    });
+    assert!(back.is_some(), "{}\n{}", sizes(), c.log());
+    let v = group_view(&c.url, "web");
+    let details: Vec<String> = v["last_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["detail"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        details.iter().any(|d| d.contains("maximum set to 7"))
+            && details.iter().any(|d| d.contains("maximum set to 4")),
+        "{details:?}"
+    );
+}
