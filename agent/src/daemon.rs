@@ -13,7 +13,7 @@ use headroom_collector::{Sampler, SamplerConfig};
 use crate::cli::AgentArgs;
 use crate::config::Config;
 use crate::pipeline::{
-    Control, Pipeline, PipelineControl, PipelineParts, Shared, Snapshot, Warmup, host_forecast,
+    Control, Pipeline, PipelineControl, PipelineParts, Refill, Shared, Snapshot, host_forecast,
 };
 use crate::store::{Reader, Writer};
 use crate::{control, metrics, paths, sender};
@@ -124,7 +124,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let reader = Reader::open_with_cache(&db_path, WARM_CACHE_KIB)
         .with_context(|| format!("opening {}", db_path.display()))?;
-    let warm = Warmup::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), unix_now())
+    let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), unix_now())
         .context("reading stored history")?;
     drop(reader);
 
@@ -201,7 +201,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         shared: shared.clone(),
         control: control_rx,
         state_dir: state_dir.clone(),
-        warm,
+        refill,
         on_tick,
         instance_id: instance_id(&cfg),
     });

@@ -9,7 +9,7 @@ use headroom_model::ledger::{self, Hour};
 use serde_json::{Value, json};
 
 use super::protocol::Request;
-use crate::pipeline::{REPORT_HORIZONS, Shared, Snapshot, Warmup};
+use crate::pipeline::{REPORT_HORIZONS, Refill, Shared, Snapshot};
 use crate::store::{Point, Reader, Resolution};
 
 /// Answers one request from the snapshot and the database.
@@ -109,14 +109,18 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
         Some(m) if m == demand => forecast(snap, None, now),
         Some(m) => {
             // Any other metric: the same model, warmed from its stored history.
-            let mut warm =
-                Warmup::from_store(&history_db(snap)?, m, ForecastConfig::default(), now)?;
-            let Some(latest) = warm.recent().back().map(|p| p.mean) else {
+            let mut refill =
+                Refill::from_store(&history_db(snap)?, m, ForecastConfig::default(), now)?;
+            let Some(latest) = refill.recent().back().map(|p| p.mean) else {
                 anyhow::bail!("no history for metric {m:?} (see `headroom history --list`)");
             };
-            let forecast = warm.forecaster().forecast(&REPORT_HORIZONS);
+            let forecast = refill.forecaster().forecast(&REPORT_HORIZONS);
             let hour_ago = (now - 3600.0) as i64;
-            let recent: Vec<&Point> = warm.recent().iter().filter(|p| p.ts >= hour_ago).collect();
+            let recent: Vec<&Point> = refill
+                .recent()
+                .iter()
+                .filter(|p| p.ts >= hour_ago)
+                .collect();
             Ok(json!({
                 "metric": m,
                 "now": now,

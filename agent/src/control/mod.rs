@@ -26,7 +26,7 @@ const MAX_REQUEST: usize = 64 * 1024;
 /// Connections served at once; more are answered with an error and closed, so idle clients
 /// cannot take every file descriptor.
 const MAX_CONNECTIONS: usize = 64;
-/// Answers computed at once (a warm-up of another metric reads days of history): the agent's
+/// Answers computed at once (refilling a forecaster for another metric reads days of history): the agent's
 /// own work keeps a core.
 const MAX_ANSWERS: usize = 1;
 /// Longest wait for a client to take an answer.

@@ -10,19 +10,19 @@
 //! | `rollup` | samples into 10-second and 1-minute buckets |
 //! | `decide` | forecast, policy, and the records and signal of a decision |
 //! | `snapshot` | what the control socket, `/metrics` and the watchdog read |
-//! | `warm` | the forecaster fed stored history at start |
+//! | `refill` | the forecaster refilled with stored history at start |
 //! | `writer` | the store writer thread |
 
 mod decide;
+mod refill;
 mod rollup;
 mod snapshot;
-mod warm;
 mod writer;
 
 pub use decide::{REPORT_HORIZONS, action_name, host_forecast, host_policy, is_saturated};
+pub use refill::Refill;
 pub use rollup::demand_of;
 pub use snapshot::{RawPoint, Shared, Snapshot};
-pub use warm::Warmup;
 pub use writer::{WriterMsg, run_writer};
 
 use std::path::PathBuf;
@@ -129,7 +129,7 @@ pub struct PipelineParts {
     /// The state directory (its filesystem is watched for space).
     pub state_dir: PathBuf,
     /// The forecaster, warmed from stored history.
-    pub warm: Warmup,
+    pub refill: Refill,
     /// Called after every tick that completed (the systemd watchdog).
     pub on_tick: Box<dyn FnMut() + Send>,
     /// This host's EC2 instance id, sent with signals.
@@ -139,7 +139,7 @@ pub struct PipelineParts {
 impl Pipeline {
     /// Builds the pipeline and warms the forecaster from stored history.
     pub fn new(parts: PipelineParts) -> Pipeline {
-        let Warmup { forecaster, recent } = parts.warm;
+        let Refill { forecaster, recent } = parts.refill;
         let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
         let ledger = Ledger::new(policy.config());
         parts.shared.lock().recent = recent;
@@ -460,7 +460,7 @@ mod tests {
             shared,
             control,
             state_dir: std::env::temp_dir(),
-            warm: Warmup::new(host_forecast(&cfg)),
+            refill: Refill::new(host_forecast(&cfg)),
             on_tick: Box::new(|| {}),
             instance_id: None,
             cfg,

@@ -1,6 +1,7 @@
-//! The forecaster and the chart's recent points, fed stored history before the pipeline
-//! starts, so a restart does not send the model back to cold start. The same warming answers
-//! `headroom forecast --metric OTHER`.
+//! The forecaster and the chart's recent points, refilled with stored history before the
+//! pipeline starts, so a restart does not send the model back to cold start. The same refill
+//! answers `headroom forecast --metric OTHER`. ("Warm-up" means one thing in headroom: the time
+//! a new instance takes to serve.)
 
 use std::collections::VecDeque;
 
@@ -11,15 +12,15 @@ use crate::store::{Point, Reader, Resolution};
 
 /// The forecaster and the chart's recent points, fed stored history (oldest first) before the
 /// pipeline starts, so a restart does not send the model back to cold start.
-pub struct Warmup {
+pub struct Refill {
     pub(super) forecaster: Forecaster,
     pub(super) recent: VecDeque<Point>,
 }
 
-impl Warmup {
+impl Refill {
     /// Nothing seen yet.
-    pub fn new(forecast: ForecastConfig) -> Warmup {
-        Warmup {
+    pub fn new(forecast: ForecastConfig) -> Refill {
+        Refill {
             forecaster: Forecaster::new(forecast),
             recent: VecDeque::with_capacity(RECENT_POINTS + 1),
         }
@@ -42,19 +43,19 @@ impl Warmup {
         metric: &str,
         forecast: ForecastConfig,
         now: f64,
-    ) -> anyhow::Result<Warmup> {
+    ) -> anyhow::Result<Refill> {
         let day_ago = (now - 86_400.0) as i64;
         let fine_from = reader
             .first_ts(metric, day_ago, Resolution::TenSeconds)?
             .unwrap_or(i64::MAX);
         // A minute that overlaps the first 10-second bucket is left to the finer rows.
         let coarse = (now - forecast.max_history_s) as i64..fine_from.saturating_sub(59);
-        let mut warm = Warmup::new(forecast);
-        reader.each_point(metric, coarse, Resolution::OneMinute, |p| warm.feed(p))?;
+        let mut refill = Refill::new(forecast);
+        reader.each_point(metric, coarse, Resolution::OneMinute, |p| refill.feed(p))?;
         reader.each_point(metric, fine_from..i64::MAX, Resolution::TenSeconds, |p| {
-            warm.feed(p)
+            refill.feed(p)
         })?;
-        Ok(warm)
+        Ok(refill)
     }
 
     /// The last points fed, oldest first (up to an hour of 10-second rollups).
