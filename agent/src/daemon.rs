@@ -80,7 +80,7 @@ fn instance_id(cfg: &Config) -> Option<String> {
 }
 
 /// Page cache of the start-up scan of stored history, KiB: it reads each page once.
-const WARM_CACHE_KIB: u32 = 64;
+const REFILL_CACHE_KIB: u32 = 64;
 
 /// Holds the state directory for this process: one agent per database, or two would write
 /// the same history and send the same outbox. The kernel drops the lock when the process
@@ -122,7 +122,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", db_path.display()))?;
     let epoch = store.epoch().to_string();
     let started = Instant::now();
-    let reader = Reader::open_with_cache(&db_path, WARM_CACHE_KIB)
+    let reader = Reader::open_with_cache(&db_path, REFILL_CACHE_KIB)
         .with_context(|| format!("opening {}", db_path.display()))?;
     let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), unix_now())
         .context("reading stored history")?;

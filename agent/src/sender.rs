@@ -3,7 +3,7 @@
 //!
 //! One thread per destination, each with its own cursor, so a replica that is down never holds
 //! back the others and catches up when it returns; a destination new to the store starts from
-//! the oldest signal retained, so a new replica warms from history. A destination is done with a
+//! the oldest signal retained, so a new replica refills its history. A destination is done with a
 //! signal when it acknowledged it (2xx), or refused its content for good (400, 413, 422, logged
 //! with the seq); the signal leaves the outbox's pending set when every destination is, and
 //! stays in the table for audit until retention. The threads read the outbox on read-only

@@ -1,7 +1,7 @@
 //! A replica that joins late (new to the agents, or back after an outage longer than
 //! `signal_ttl`) is sent every signal it missed, oldest first ([`crate::state`] stores them for
 //! audit: too old to drive a decision). This rebuilds the group's summed demand series from
-//! them, for the time before the replica's own series begins, so that its forecaster warms from
+//! them, for the time before the replica's own series begins, so that its forecaster refills from
 //! the agents' history instead of starting cold.
 //!
 //! The sum is rebuilt as the decision loop builds it live: at each step of a grid of

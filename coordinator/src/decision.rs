@@ -53,10 +53,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             } => {}
             _ = stop.changed() => return,
         }
-        let standby = group.lease.as_ref().and_then(|l| {
-            let v = l.view(&name)?;
-            (!v.leader_here).then(|| v.why.unwrap_or_else(|| "standby".into()))
-        });
+        let standby = group.lease.as_ref().and_then(|l| l.standby(&name));
         app.metrics
             .leader
             .get_or_create(&label)
@@ -123,17 +120,22 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         }
         let Some(step) = step else { continue };
         if let Some(lease) = &group.lease {
-            if let Err(why) = lease.fence(&name).await {
+            let fenced = match lease.fence(&name).await {
+                Ok(()) => {
+                    fault::stop_after_fence();
+                    // The last check, just before the call: a pause since the fence (a stopped
+                    // process, a paused VM) that outlasted the lease sends nothing.
+                    if lease.before_deadline() {
+                        Ok(())
+                    } else {
+                        Err("past the lease's deadline after the check".to_string())
+                    }
+                }
+                Err(why) => Err(why.to_string()),
+            };
+            if let Err(why) = fenced {
                 app.metrics.fenced.get_or_create(&label).inc();
                 tracing::warn!(group = %name, "actuation refused by fencing: {why}; the group keeps its capacity");
-                continue;
-            }
-            fault::stop_after_fence();
-            // The last check, just before the call: a pause since the fence (a stopped process,
-            // a paused VM) that outlasted the lease sends nothing.
-            if !lease.before_deadline() {
-                app.metrics.fenced.get_or_create(&label).inc();
-                tracing::warn!(group = %name, "actuation refused by fencing: past the lease's deadline after the check; the group keeps its capacity");
                 continue;
             }
         }
@@ -177,7 +179,7 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
         db.put_demand(&group_name, &series)?;
         let history = db.demand(&group_name, unix_now() - RESTORE_HISTORY_S)?;
         drop(db);
-        locked(&g.state).rewarm(&history);
+        locked(&g.state).refill(&history);
         Ok((newest, series.len()))
     })
     .await;

@@ -143,7 +143,7 @@ impl GroupState {
 
     /// Starts the forecaster again on `demand` (oldest first): the series a late replica
     /// rebuilt from the signals it was sent late ([`crate::backfill`]), its own after.
-    pub fn rewarm(&mut self, demand: &[(f64, f64)]) {
+    pub fn refill(&mut self, demand: &[(f64, f64)]) {
         self.forecaster = forecaster(&self.policy);
         for &(t, v) in demand {
             self.forecaster.observe(t, v);

@@ -230,7 +230,7 @@ pub struct ModelSection {
     /// Demand one host serves at full capacity, in the demand's unit; 0 = the number of CPUs
     /// (only valid for cpu.busy_cores).
     pub capacity: f64,
-    /// History the forecaster keeps and is warmed from at start (at least 1h, at most
+    /// History the forecaster keeps and is refilled from at start (at least 1h, at most
     /// `store.retention_1m`: what is not stored cannot be read back).
     #[serde(with = "duration")]
     pub history: Duration,

@@ -108,7 +108,7 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
         }
         Some(m) if m == demand => forecast(snap, None, now),
         Some(m) => {
-            // Any other metric: the same model, warmed from its stored history.
+            // Any other metric: the same model, refilled from its stored history.
             let mut refill =
                 Refill::from_store(&history_db(snap)?, m, ForecastConfig::default(), now)?;
             let Some(latest) = refill.recent().back().map(|p| p.mean) else {

@@ -128,7 +128,7 @@ pub struct PipelineParts {
     pub control: Receiver<Control>,
     /// The state directory (its filesystem is watched for space).
     pub state_dir: PathBuf,
-    /// The forecaster, warmed from stored history.
+    /// The forecaster, refilled from stored history.
     pub refill: Refill,
     /// Called after every tick that completed (the systemd watchdog).
     pub on_tick: Box<dyn FnMut() + Send>,
@@ -137,7 +137,7 @@ pub struct PipelineParts {
 }
 
 impl Pipeline {
-    /// Builds the pipeline and warms the forecaster from stored history.
+    /// Builds the pipeline and refills the forecaster from stored history.
     pub fn new(parts: PipelineParts) -> Pipeline {
         let Refill { forecaster, recent } = parts.refill;
         let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));

@@ -35,7 +35,7 @@ impl Refill {
         self.recent.push_back(p);
     }
 
-    /// Warmed from `metric`'s stored history as far back as the model keeps: 1-minute
+    /// Refilled from `metric`'s stored history as far back as the model keeps: 1-minute
     /// rollups, then the 10-second ones from where they start, streamed (two weeks of rows
     /// are never all in memory).
     pub fn from_store(
@@ -63,7 +63,7 @@ impl Refill {
         &self.recent
     }
 
-    /// The forecaster, warmed.
+    /// The forecaster, refilled.
     pub fn forecaster(&mut self) -> &mut Forecaster {
         &mut self.forecaster
     }

@@ -129,7 +129,7 @@ impl Writer {
         }
         let mut done_at = None;
         for d in &batch.deliveries {
-            match d {
+            let seq = match d {
                 Delivery::Delivered {
                     destination,
                     seq,
@@ -141,15 +141,13 @@ impl Writer {
                              acked = max(acked, excluded.acked), acked_at = excluded.acked_at",
                     )?
                     .execute(params![destination.as_ref(), seq, at])?;
-                    tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?
-                        .execute([seq])?;
                     done_at = Some(done_at.map_or(*at, |d: f64| d.max(*at)));
+                    seq
                 }
-                Delivery::Failed { seq } => {
-                    tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?
-                        .execute([seq])?;
-                }
-            }
+                Delivery::Failed { seq } => seq,
+            };
+            tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?
+                .execute([seq])?;
         }
         if let Some(at) = done_at {
             // Every destination has them: they leave the pending set.

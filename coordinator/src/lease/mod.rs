@@ -105,6 +105,13 @@ struct Seat {
     why: Option<String>,
 }
 
+/// One group's election: what this replica knows of it, and the wake its decision loop waits on.
+struct Election {
+    seat: Mutex<Seat>,
+    /// Notified when this replica wins, so the group's loop decides at once.
+    won: Arc<Notify>,
+}
+
 /// What `headroom groups` and `/v1/groups` show of a group's election.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct LeaseView {
@@ -133,50 +140,62 @@ pub struct Lease {
     deadline: Mutex<Option<BootInstant>>,
     /// The client of the current lease, for the fencing transaction.
     client: Mutex<Option<etcd_client::Client>>,
-    seats: BTreeMap<String, Mutex<Seat>>,
-    wakes: BTreeMap<String, Arc<Notify>>,
+    elections: BTreeMap<String, Election>,
 }
 
 impl Lease {
     /// Campaigns for `groups` under `config`.
     pub fn new(config: LeaseConfig, groups: impl IntoIterator<Item = String>) -> Arc<Lease> {
-        let mut seats = BTreeMap::new();
-        let mut wakes = BTreeMap::new();
-        for g in groups {
-            seats.insert(
-                g.clone(),
-                Mutex::new(Seat {
+        let elections = groups
+            .into_iter()
+            .map(|g| {
+                let seat = Mutex::new(Seat {
                     why: Some("campaigning: not connected to etcd yet".into()),
                     ..Seat::default()
-                }),
-            );
-            wakes.insert(g, Arc::new(Notify::new()));
-        }
+                });
+                let won = Arc::new(Notify::new());
+                (g, Election { seat, won })
+            })
+            .collect();
         Arc::new(Lease {
             config,
             deadline: Mutex::new(None),
             client: Mutex::new(None),
-            seats,
-            wakes,
+            elections,
         })
     }
 
     /// Whether `group` is under this lease (the `keda` groups are not).
     pub fn governs(&self, group: &str) -> bool {
-        self.seats.contains_key(group)
+        self.elections.contains_key(group)
     }
 
     /// Notified when this replica wins `group`, so its loop decides at once.
     pub fn wake(&self, group: &str) -> Option<Arc<Notify>> {
-        self.wakes.get(group).cloned()
+        self.elections.get(group).map(|e| e.won.clone())
+    }
+
+    /// The seat of `group`, if it is under this lease.
+    fn seat(&self, group: &str) -> Option<&Mutex<Seat>> {
+        self.elections.get(group).map(|e| &e.seat)
     }
 
     /// Whether this replica may actuate `group` now, as far as it knows without asking etcd.
     pub fn acting(&self, group: &str) -> bool {
-        let Some(seat) = self.seats.get(group) else {
+        let Some(seat) = self.seat(group) else {
             return true;
         };
         locked(seat).held.is_some() && self.before_deadline()
+    }
+
+    /// Why this replica may not actuate `group` now (a standby, etcd unreachable, ...); `None`
+    /// when it may, or when the group is not under this lease.
+    pub fn standby(&self, group: &str) -> Option<String> {
+        let seat = self.seat(group)?;
+        if self.acting(group) {
+            return None;
+        }
+        Some(locked(seat).why.clone().unwrap_or_else(|| "standby".into()))
     }
 
     /// Whether the lease's deadline is still ahead.
@@ -188,7 +207,7 @@ impl Lease {
     /// deadline, then etcd (the leader key still has the revision it won), then the deadline
     /// again. A group not under the lease passes.
     pub async fn fence(&self, group: &str) -> Result<(), Refused> {
-        let Some(seat) = self.seats.get(group) else {
+        let Some(seat) = self.seat(group) else {
             return Ok(());
         };
         let held = locked(seat).held.clone().ok_or(Refused::NotLeader)?;
@@ -227,24 +246,24 @@ impl Lease {
 
     /// What the API shows of `group`'s election; `None` for a group not under the lease.
     pub fn view(&self, group: &str) -> Option<LeaseView> {
-        let seat = self.seats.get(group)?;
-        let acting = self.acting(group);
+        let seat = self.seat(group)?;
+        let why = self.standby(group);
         let s = locked(seat);
         Some(LeaseView {
             replica: self.config.replica.clone(),
-            leader_here: acting,
+            leader_here: why.is_none(),
             leader: s.leader.clone(),
             replicas: s.replicas.clone(),
             lease_age_s: s.lease_age_s,
             ttl_s: self.config.ttl.as_secs_f64(),
             leader_since: s.held.as_ref().map(|h| h.since),
-            why: if acting { None } else { s.why.clone() },
+            why,
         })
     }
 
     /// The groups this replica campaigns for.
     fn groups(&self) -> impl Iterator<Item = &String> {
-        self.seats.keys()
+        self.elections.keys()
     }
 
     /// A renewal sent at `sent` came back with `ttl_s` seconds granted.
@@ -257,8 +276,11 @@ impl Lease {
 
     /// This replica won `group`.
     fn won(&self, group: &str, key: Vec<u8>, rev: i64) {
-        if let Some(seat) = self.seats.get(group) {
-            let mut s = locked(seat);
+        let Some(e) = self.elections.get(group) else {
+            return;
+        };
+        {
+            let mut s = locked(&e.seat);
             s.held = Some(Held {
                 key,
                 rev,
@@ -267,17 +289,15 @@ impl Lease {
             s.leader = Some(self.config.replica.clone());
             s.why = None;
         }
-        if let Some(w) = self.wakes.get(group) {
-            w.notify_one();
-        }
+        e.won.notify_one();
     }
 
     /// The lease is gone or unusable: nothing is held until a new one wins again.
     fn lost(&self, why: &str) {
         *locked(&self.deadline) = None;
         *locked(&self.client) = None;
-        for seat in self.seats.values() {
-            let mut s = locked(seat);
+        for e in self.elections.values() {
+            let mut s = locked(&e.seat);
             s.held = None;
             s.why = Some(why.to_string());
         }

@@ -73,7 +73,7 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
     *locked(&lease.client) = Some(client.clone());
     tracing::info!(replica = %c.replica, lease = format!("{id:x}"), ttl_s = grant.ttl(), "lease granted: campaigning");
     for g in lease.groups() {
-        locked(&lease.seats[g]).why = Some("standby: campaigning".into());
+        locked(&lease.elections[g].seat).why = Some("standby: campaigning".into());
     }
 
     let mut campaigns = JoinSet::new();
@@ -105,7 +105,7 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
                 let why = format!("etcd unreachable: {e}");
                 if !lease.before_deadline() {
                     for g in lease.groups() {
-                        locked(&lease.seats[g]).why = Some(why.clone());
+                        locked(&lease.elections[g].seat).why = Some(why.clone());
                     }
                 }
                 tracing::warn!(replica = %c.replica, "lease renewal failed: {e}");
@@ -196,7 +196,7 @@ async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
             v
         })
         .ok();
-        let mut s = locked(&lease.seats[g]);
+        let mut s = locked(&lease.elections[g].seat);
         if s.held.is_none()
             && let Some(l) = &leader_name
         {

@@ -5,7 +5,7 @@
 //! a range scan), and their demand by receipt time (they were received after the replica's own
 //! series began, though decided before it), on the existing `(grp, received_at)` index.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::State;
 use crate::backfill::HostPoint;
@@ -20,15 +20,11 @@ impl State {
 
     /// The first point of `group`'s demand series.
     pub fn first_demand(&self, group: &str) -> anyhow::Result<Option<f64>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT MIN(t) FROM demand WHERE grp = ?1",
-                params![group],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten())
+        Ok(self.conn.query_row(
+            "SELECT MIN(t) FROM demand WHERE grp = ?1",
+            params![group],
+            |r| r.get(0),
+        )?)
     }
 
     /// Among `group`'s signals logged after row `after`: the newest row id, and whether any
