@@ -86,15 +86,14 @@ endpoint = "{endpoint}"
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            Agent::new(&format!(
-                "host_id = \"host-{i}\"\ngroup = \"web\"\n\
-                 [sources.app]\nendpoint = \"{url}\"\ngauges = [\"queue_depth\"]\n\
-                 [model]\ndemand = \"app.queue_depth\"\ncapacity = {CAPACITY}\n[policy]\nwarmup = \"20s\"\n\
-                 [coordinator]\nurls = [\"{coord}\"]\ntoken_file = \"{token}\"\nmax_send_rate = 200\n",
-                url = g.url,
-                coord = coordinator.url,
-                token = token.display(),
-            ))
+            Agent::on_gauge(
+                i,
+                &g.url,
+                CAPACITY,
+                std::slice::from_ref(&coordinator.url),
+                &token,
+                "",
+            )
         })
         .collect();
     for a in &mut agents {

@@ -143,23 +143,11 @@ endpoint = "{endpoint}"
     /// Starts one agent per entry of `demand`, each serving that demand on its gauge and
     /// delivering to every replica.
     fn start_hosts(&mut self, demand: &[f64]) {
-        let urls = self
-            .replicas
-            .iter()
-            .map(|r| format!("\"{}\"", r.url))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let urls: Vec<String> = self.replicas.iter().map(|r| r.url.clone()).collect();
         let token = self.dir.path().join("token");
         for (i, d) in demand.iter().enumerate() {
             let g = AppGauge::serve("queue_depth", *d);
-            let mut a = Agent::new(&format!(
-                "host_id = \"host-{i}\"\ngroup = \"web\"\n\
-                 [sources.app]\nendpoint = \"{url}\"\ngauges = [\"queue_depth\"]\n\
-                 [model]\ndemand = \"app.queue_depth\"\ncapacity = {CAPACITY}\n[policy]\nwarmup = \"20s\"\n\
-                 [coordinator]\nurls = [{urls}]\ntoken_file = \"{token}\"\nmax_send_rate = 200\ntimeout = \"2s\"\n",
-                url = g.url,
-                token = token.display(),
-            ));
+            let mut a = Agent::on_gauge(i, &g.url, CAPACITY, &urls, &token, "timeout = \"2s\"\n");
             a.start();
             self.gauges.push(g);
             self.agents.push(a);

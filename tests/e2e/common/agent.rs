@@ -84,6 +84,31 @@ impl Agent {
         Agent::options().create(extra)
     }
 
+    /// Host `host-{index}` of group `web`, whose demand is the gauge `queue_depth` served at
+    /// `gauge_url` with `capacity` per instance and a 20 s warm-up, delivering to `urls` with
+    /// the token in `token`; `coordinator` adds keys to its `[coordinator]` table.
+    pub(crate) fn on_gauge(
+        index: usize,
+        gauge_url: &str,
+        capacity: f64,
+        urls: &[String],
+        token: &std::path::Path,
+        coordinator: &str,
+    ) -> Agent {
+        let urls = urls
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Agent::new(&format!(
+            "host_id = \"host-{index}\"\ngroup = \"web\"\n\
+             [sources.app]\nendpoint = \"{gauge_url}\"\ngauges = [\"queue_depth\"]\n\
+             [model]\ndemand = \"app.queue_depth\"\ncapacity = {capacity}\n[policy]\nwarmup = \"20s\"\n\
+             [coordinator]\nurls = [{urls}]\ntoken_file = \"{}\"\nmax_send_rate = 200\n{coordinator}",
+            token.display(),
+        ))
+    }
+
     /// Options for an agent other than [`Agent::new`]'s.
     pub(crate) fn options() -> AgentOptions {
         AgentOptions {
