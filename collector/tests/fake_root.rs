@@ -209,7 +209,9 @@ fn slow_reads_make_late_ticks_never_a_burst() {
     let dir = tempfile::tempdir().unwrap();
     install("proc", dir.path());
     let stat = fs::read(fixtures("proc").join("stat")).unwrap();
-    // Pad /proc/stat until one sample takes longer than 2.5 intervals of 100 ms.
+    // Pad /proc/stat until one sample takes longer than 2.5 intervals of 100 ms. Timed in the
+    // steady state the sampler runs in (files open, buffers grown by a first sample): a first
+    // sample's extra cost once made the padding too small, and a later read under one interval.
     let interval = Duration::from_millis(100);
     let mut pad = 1usize << 20;
     let slow = loop {
@@ -217,8 +219,10 @@ fn slow_reads_make_late_ticks_never_a_burst() {
         big.extend(b"x 0\n".repeat(pad / 4));
         fs::write(dir.path().join("stat"), &big).unwrap();
         let mut c = Collector::new(&config(dir.path())).unwrap();
+        let mut sample = Sample::default();
+        c.sample_into(&mut sample);
         let t = Instant::now();
-        c.sample_into(&mut Sample::default());
+        c.sample_into(&mut sample);
         let took = t.elapsed();
         if took > interval * 5 / 2 {
             break took;
