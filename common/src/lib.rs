@@ -1,10 +1,11 @@
 //! What both headroom binaries share, written once so that the two cannot drift: the
 //! [`signal::Signal`] the agent sends and the coordinator applies, the [`id`] rule, the
 //! [`duration`] syntax, [`token`] files, [`config`] loading with every problem reported,
-//! [`logging`], [`exit`] codes, the [`clock`], and the [`cli`] arguments of the commands the
+//! [`logging`], the [`schedule`] entries of a configuration, [`exit`] codes, the [`clock`], and the [`cli`] arguments of the commands the
 //! coordinator binary serves.
 //!
 //! No sockets, no SQLite: the agent links this crate and nothing of the coordinator's stack.
+//! It depends on the pure `model` only (a schedule entry is checked by building its model).
 
 pub mod cli;
 pub mod clock;
@@ -13,5 +14,6 @@ pub mod duration;
 pub mod exit;
 pub mod id;
 pub mod logging;
+pub mod schedule;
 pub mod signal;
 pub mod token;

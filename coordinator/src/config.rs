@@ -42,6 +42,13 @@
 //! replace_unhealthy_after = 0                   # N consecutive unhealthy signals; 0 = off
 //! actuation_interval = "10s"                    # at most one actuation per interval
 //!
+//! [[groups.web.schedule]]                      # scheduled events, as many as needed
+//! name = "friday-evening"                       # default: schedule[N]
+//! cron = "0 17 * * FRI"                         # or at = "2026-12-24T08:00:00Z"
+//! tz = "Europe/Berlin"                          # default: UTC
+//! duration = "4h"
+//! min_instances = 12                            # or demand_factor = 1.5
+//!
 //! [groups.web.actuator]
 //! kind = "aws"                                  # aws | keda | command | dry-run
 //! auto_scaling_group = "web-asg"
@@ -62,6 +69,8 @@ use headroom_common::cli::CoordinatorArgs;
 use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration;
 use headroom_common::id::check_id;
+use headroom_common::schedule::{self, ScheduleEntryConfig};
+use headroom_model::schedule::Schedule;
 use serde::Deserialize;
 
 use headroom_model::ScaleIn;
@@ -216,6 +225,9 @@ pub struct GroupConfig {
     pub actuation_interval: Duration,
     /// What applies the desired capacity.
     pub actuator: ActuatorConfig,
+    /// Scheduled events (`[[groups.NAME.schedule]]`): each raises the plan from its start −
+    /// lead to its end.
+    pub schedule: Vec<ScheduleEntryConfig>,
 }
 
 impl Default for GroupConfig {
@@ -241,7 +253,21 @@ impl Default for GroupConfig {
             replace_unhealthy_after: 0,
             actuation_interval: Duration::from_secs(10),
             actuator: ActuatorConfig::default(),
+            schedule: Vec::new(),
         }
+    }
+}
+
+impl GroupConfig {
+    /// The group's schedule, with the problems of its entries keyed under `prefix`
+    /// (`groups.web.`): an entry's `min_instances` may not exceed `max` unless
+    /// `max_breach = "raise"`.
+    pub fn schedule(&self, prefix: &str) -> (Schedule, Vec<Problem>) {
+        let most = match self.max_breach {
+            MaxBreach::Hold => self.max,
+            MaxBreach::Raise => u32::MAX,
+        };
+        schedule::build(&self.schedule, prefix, most)
     }
 }
 
@@ -397,6 +423,7 @@ impl CoordinatorConfig {
                     bad(key(k), "must be longer than 0s".into());
                 }
             }
+            problems_of_schedule(&mut bad, g.schedule(&format!("groups.{name}.")).1);
             for p in g.actuator.problems() {
                 bad(key(&format!("actuator.{}", p.key)), p.reason);
             }
@@ -408,6 +435,13 @@ impl CoordinatorConfig {
             }
         }
         out
+    }
+}
+
+/// Passes a schedule's problems (already keyed) on.
+fn problems_of_schedule(bad: &mut impl FnMut(String, String), problems: Vec<Problem>) {
+    for p in problems {
+        bad(p.key, p.reason);
     }
 }
 
@@ -459,6 +493,41 @@ mod tests {
             ActuatorConfig::Keda(k) => assert_eq!(k.fallback_replicas, Some(3)),
             other => panic!("{other:?}"),
         }
+        // The commented entry at the end, uncommented.
+        let at = example
+            .find("# [[groups.web.schedule]]")
+            .expect("a schedule entry");
+        let entry: Vec<&str> = example[at..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect();
+        let scheduled = format!("{}{}", &example[..at], entry.join("\n"));
+        let c = parse(&scheduled).unwrap_or_else(|e| panic!("{e}"));
+        let (schedule, problems) = c.groups["web"].schedule("groups.web.");
+        assert_eq!(problems, vec![]);
+        assert_eq!(
+            schedule.entries[0].describe(),
+            "friday-evening (cron \"0 17 * * FRI\" Europe/Berlin, 4h)"
+        );
+    }
+
+    #[test]
+    fn schedule_entries_are_checked_with_their_group() {
+        let err = parse(
+            "[groups.web]\ntoken_files = [\"/t\"]\nmax = 10\n[[groups.web.schedule]]\nat = \"2026-12-24T08:00:00Z\"\nduration = \"1h\"\nmin_instances = 11\n[[groups.web.schedule]]\nname = \"x\"\ncron = \"0 8 * * MONDAY\"\nduration = \"1h\"\nmin_instances = 2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("groups.web.schedule[0].min_instances: 11 is above the group's max 10"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "groups.web.schedule[1].cron: (x) \"0 8 * * MONDAY\" is not a cron pattern"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -521,6 +521,8 @@ fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
         shortfall_budget: c.shortfall_budget,
         spend_ceiling: c.spend_ceiling,
         scale_in: c.scale_in,
+        // Checked when the configuration was loaded: its problems are not this one's to report.
+        schedule: c.schedule("").0,
         ..PolicyConfig::default()
     }
 }

@@ -19,6 +19,7 @@ pub mod forecast;
 pub mod ledger;
 pub mod policy;
 pub mod replay;
+pub mod schedule;
 mod window;
 
 pub use forecast::{Forecast, ForecastConfig, ForecastPoint, Forecaster};

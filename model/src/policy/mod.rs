@@ -30,6 +30,7 @@ pub mod reactive;
 use serde::{Deserialize, Serialize};
 
 use crate::forecast::Forecast;
+use crate::schedule::{Raise, Schedule};
 use crate::window::{Largest, Least};
 use newsvendor::{price_of_budget, worth_covering};
 use price::Price;
@@ -93,6 +94,8 @@ pub struct PolicyConfig {
     /// past it, target tracking decides (`price.rs`). 0: derived from the budget
     /// ([`PolicyConfig::spend_ceiling_in_force`]).
     pub spend_ceiling: f64,
+    /// Scheduled events: each raises the plan from its start − lead to its end.
+    pub schedule: Schedule,
 }
 
 /// The default shortfall budget: see the README's "Choosing the shortfall budget" for the
@@ -144,6 +147,7 @@ impl Default for PolicyConfig {
             shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
             scale_in: ScaleIn::Predictive,
             spend_ceiling: DEFAULT_SPEND_CEILING,
+            schedule: Schedule::default(),
         }
     }
 }
@@ -254,6 +258,8 @@ pub struct Decision {
     pub reason: String,
     /// What the rule computed before forecast-only mode kept the current count.
     pub planned: u32,
+    /// The scheduled entry that raised the plan, by name, if one did.
+    pub schedule: Option<String>,
 }
 
 /// A policy with its stabilisation state.
@@ -425,7 +431,7 @@ impl Policy {
         });
         let plan = forecast.and_then(|f| self.plan(f, demand));
         let c = &self.config;
-        let (mut raw, fallback) = match (c.mode, &plan, &distrust) {
+        let (mut raw, fallback, basis) = match (c.mode, &plan, &distrust) {
             (PolicyMode::Reactive, ..) => {
                 why.push(format!(
                     "reactive: demand {demand:.3} at {:.0}% of {:.3} per instance needs {}",
@@ -433,7 +439,7 @@ impl Policy {
                     c.capacity_per_instance,
                     self.tracking.need(demand)
                 ));
-                (self.tracking.need(demand), false)
+                (self.tracking.need(demand), false, Basis::Tracking)
             }
             (_, Some(_), None)
                 if self
@@ -449,7 +455,7 @@ impl Policy {
                     c.spend_ceiling_in_force(),
                     u * 100.0
                 ));
-                (need, false)
+                (need, false, Basis::Tracking)
             }
             (_, Some(p), None) => {
                 let planned = p.ask.max(p.keep.min(current));
@@ -465,7 +471,7 @@ impl Policy {
                     self.price_note(),
                     p.keep
                 ));
-                (planned, false)
+                (planned, false, Basis::Plan(p.covered))
             }
             _ => {
                 let need = self.tracking.need(demand);
@@ -474,7 +480,7 @@ impl Policy {
                     distrust.as_deref().unwrap_or("no forecast"),
                     u * 100.0
                 ));
-                (need, true)
+                (need, true, Basis::Tracking)
             }
         };
         if obs.saturated {
@@ -486,6 +492,12 @@ impl Policy {
                 raw = bump;
             }
         }
+        let scheduled = self.scheduled(obs.t, demand, basis, raw);
+        if let Some((n, why_scheduled, _)) = &scheduled {
+            why.push(why_scheduled.clone());
+            raw = *n;
+        }
+        let c = &self.config;
         let hi = c.max_instances.max(c.min_instances);
         let raw = raw.clamp(c.min_instances, hi);
 
@@ -551,8 +563,63 @@ impl Policy {
             fallback,
             reason: why.join("; "),
             planned,
+            schedule: scheduled.map(|(_, _, name)| name),
         }
     }
+
+    /// The largest count an entry of the schedule raises the plan to at `t`, above `raw`:
+    /// (count, reason, entry name). A demand factor scales what the count was computed from
+    /// (the plan's covered demand, or demand for target tracking).
+    fn scheduled(
+        &self,
+        t: f64,
+        demand: f64,
+        basis: Basis,
+        raw: u32,
+    ) -> Option<(u32, String, String)> {
+        let c = &self.config;
+        if c.schedule.is_empty() {
+            return None;
+        }
+        let cap = c.capacity_per_instance.max(f64::MIN_POSITIVE);
+        let mut best: Option<(u32, &crate::schedule::Entry, crate::schedule::Occurrence)> = None;
+        for (entry, occurrence) in c.schedule.raising_at(t, c.lead_s()) {
+            let n = match entry.raise {
+                Raise::MinInstances(n) => n,
+                Raise::DemandFactor(f) => match basis {
+                    Basis::Plan(covered) => count(covered * f / cap),
+                    Basis::Tracking => self.tracking.need(demand * f),
+                },
+            };
+            if n > raw && best.is_none_or(|(b, ..)| n > b) {
+                best = Some((n, entry, occurrence));
+            }
+        }
+        best.map(|(n, entry, o)| {
+            let by = match entry.raise {
+                Raise::MinInstances(m) => format!("min_instances {m}"),
+                Raise::DemandFactor(f) => format!("demand x{f}"),
+            };
+            (
+                n,
+                format!(
+                    "scheduled: {} from {}: {by} raises the plan to {n}",
+                    entry.describe(),
+                    crate::schedule::rfc3339(o.start)
+                ),
+                entry.name.clone(),
+            )
+        })
+    }
+}
+
+/// What a decision's count was computed from, for a scheduled demand factor to scale.
+#[derive(Debug, Clone, Copy)]
+enum Basis {
+    /// Target tracking on demand now.
+    Tracking,
+    /// The plan: this much demand was worth covering.
+    Plan(f64),
 }
 
 /// The instances `x` instances' worth of demand needs (0 for nothing or nonsense).
