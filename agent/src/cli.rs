@@ -210,31 +210,36 @@ pub enum SimScaleIn {
     Reactive,
 }
 
-/// `headroom simulate`.
+/// `headroom simulate`. The policy comes from these flags over a `--config` file; a flag
+/// given wins over the file.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Demand: CSV `timestamp,value`.
     #[arg(long)]
     pub input: PathBuf,
-    /// Demand one instance serves at full capacity.
+    /// Policy file: a `[policy]` table with a coordinator group's keys and `[[schedule]]`
+    /// entries (see the README's "Scheduled events").
     #[arg(long)]
-    pub capacity_per_instance: f64,
+    pub config: Option<PathBuf>,
+    /// Demand one instance serves at full capacity (needed, here or in the file).
+    #[arg(long)]
+    pub capacity_per_instance: Option<f64>,
     /// Target tracking's utilisation (0, 1]: the reactive policy, the cold-start fallback and
-    /// the shadow the plan is compared with.
+    /// the shadow the plan is compared with (needed, here or in the file).
     #[arg(long)]
-    pub target_utilization: f64,
-    /// Instance warm-up, seconds.
+    pub target_utilization: Option<f64>,
+    /// Instance warm-up, seconds (needed, here or in the file).
     #[arg(long)]
-    pub warmup: f64,
-    /// Fewest instances.
-    #[arg(long, default_value_t = 1)]
-    pub min: u32,
-    /// Most instances.
-    #[arg(long, default_value_t = 1000)]
-    pub max: u32,
-    /// Which policy decides.
-    #[arg(long, value_enum, default_value_t = SimPolicy::Predictive)]
-    pub policy: SimPolicy,
+    pub warmup: Option<f64>,
+    /// Fewest instances [default: 1].
+    #[arg(long)]
+    pub min: Option<u32>,
+    /// Most instances [default: 1000].
+    #[arg(long)]
+    pub max: Option<u32>,
+    /// Which policy decides [default: predictive].
+    #[arg(long, value_enum)]
+    pub policy: Option<SimPolicy>,
     /// Output CSV `timestamp,desired`.
     #[arg(long)]
     pub output: PathBuf,
@@ -245,24 +250,25 @@ pub struct SimulateArgs {
     /// Seconds between decisions (default: the trace's median step); lead = warm-up + this.
     #[arg(long)]
     pub decision_interval: Option<f64>,
-    /// Scale in only after lower counts were recommended for this many seconds.
-    #[arg(long, default_value_t = 300.0)]
-    pub stabilization: f64,
-    /// Largest scale-in step, instances per decision.
-    #[arg(long, default_value_t = 1)]
-    pub max_scale_in_step: u32,
-    /// The share of time demand may find too little ready capacity (0 < b < 0.5); the plan
-    /// covers the forecast's `1 - b` quantile up to the lead.
-    #[arg(long, default_value_t = headroom_model::policy::DEFAULT_SHORTFALL_BUDGET)]
-    pub shortfall_budget: f64,
+    /// Scale in only after lower counts were recommended for this many seconds [default: 300].
+    #[arg(long)]
+    pub stabilization: Option<f64>,
+    /// Largest scale-in step, instances per decision [default: 1].
+    #[arg(long)]
+    pub max_scale_in_step: Option<u32>,
+    /// The share of time demand may find too little ready capacity (0 < b < 0.5)
+    /// [default: 0.05].
+    #[arg(long)]
+    pub shortfall_budget: Option<f64>,
     /// The most the plan spends over the last hours per instance target tracking would run
-    /// (at least 1; 0 derives it from the budget, 1.4 at 5%): past it, target tracking decides.
-    #[arg(long, default_value_t = headroom_model::policy::DEFAULT_SPEND_CEILING)]
-    pub spend_ceiling: f64,
+    /// (at least 1; 0 derives it from the budget, 1.4 at 5%): past it, target tracking decides
+    /// [default: 0].
+    #[arg(long)]
+    pub spend_ceiling: Option<f64>,
     /// What scales in: the plan (`predictive`), or only target tracking (`reactive`: the plan
-    /// only adds capacity).
-    #[arg(long, value_enum, default_value_t = SimScaleIn::Predictive)]
-    pub scale_in: SimScaleIn,
+    /// only adds capacity) [default: predictive].
+    #[arg(long, value_enum)]
+    pub scale_in: Option<SimScaleIn>,
     /// How much history the forecaster keeps.
     #[command(flatten)]
     pub window: HistoryWindow,

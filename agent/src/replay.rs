@@ -3,6 +3,7 @@
 
 mod figures;
 mod plot;
+mod policy_file;
 pub mod trace;
 
 use std::fs::File;
@@ -11,14 +12,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use headroom_model::ledger::Hour;
-use headroom_model::policy::{
-    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
-};
 use headroom_model::replay::{self, Origins};
-use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode, ScaleIn};
+use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{BacktestArgs, HistoryWindow, SimPolicy, SimScaleIn, SimulateArgs};
+use crate::cli::{BacktestArgs, HistoryWindow, SimulateArgs};
 use headroom_common::exit::{CONFIG_INVALID, Exit};
 
 /// Inputs at least this long get a progress bar (when stderr is a terminal).
@@ -97,62 +95,14 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
 
 /// Runs `headroom simulate`.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
-    let bad = |m: String| Exit::new(CONFIG_INVALID, m);
-    if !(args.capacity_per_instance.is_finite() && args.capacity_per_instance > 0.0) {
-        return Err(bad(
-            "--capacity-per-instance must be a positive number".into()
-        ));
-    }
-    if let Some(why) = target_utilization_problem(args.target_utilization) {
-        return Err(bad(format!("--target-utilization: {why}")));
-    }
-    if let Some(why) = shortfall_budget_problem(args.shortfall_budget) {
-        return Err(bad(format!("--shortfall-budget: {why}")));
-    }
-    if let Some(why) = spend_ceiling_problem(args.spend_ceiling) {
-        return Err(bad(format!("--spend-ceiling: {why}")));
-    }
-    if !(args.warmup.is_finite() && args.warmup >= 0.0) {
-        return Err(bad(
-            "--warmup must be a non-negative number of seconds".into()
-        ));
-    }
-    if args.min > args.max {
-        return Err(bad(format!(
-            "--min {} is above --max {}",
-            args.min, args.max
-        )));
-    }
+    let settings =
+        policy_file::resolve(args).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
     let tr = read_trace(&args.input)?;
-    let interval = match args.decision_interval {
-        Some(s) if s.is_finite() && s > 0.0 => s,
-        Some(_) => {
-            return Err(bad(
-                "--decision-interval must be a positive number of seconds".into(),
-            ));
-        }
-        None => replay::median_step(&tr.times),
-    };
     let config = PolicyConfig {
-        capacity_per_instance: args.capacity_per_instance,
-        target_utilization: args.target_utilization,
-        warmup_s: args.warmup,
-        decision_interval_s: interval,
-        min_instances: args.min,
-        max_instances: args.max,
-        max_scale_in_step: args.max_scale_in_step,
-        scale_in_stabilization_s: args.stabilization,
-        shortfall_budget: args.shortfall_budget,
-        spend_ceiling: args.spend_ceiling,
-        scale_in: match args.scale_in {
-            SimScaleIn::Predictive => ScaleIn::Predictive,
-            SimScaleIn::Reactive => ScaleIn::Reactive,
-        },
-        mode: match args.policy {
-            SimPolicy::Predictive => PolicyMode::Predictive,
-            SimPolicy::Reactive => PolicyMode::Reactive,
-        },
-        ..PolicyConfig::default()
+        decision_interval_s: settings
+            .decision_interval
+            .unwrap_or_else(|| replay::median_step(&tr.times)),
+        ..settings.config
     };
     let bar = progress(tr.times.len(), "simulate");
     let decisions = replay::simulate_decisions(
@@ -185,9 +135,9 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     println!(
         "simulated {} decisions over {span_h:.1} h ({} policy, lead {:.0} s)",
         plan.len(),
-        match args.policy {
-            SimPolicy::Predictive => "predictive",
-            SimPolicy::Reactive => "reactive",
+        match config.mode {
+            PolicyMode::Reactive => "reactive",
+            _ => "predictive",
         },
         config.lead_s()
     );
@@ -207,6 +157,13 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     );
     if fallbacks > 0 {
         println!("reactive fallback: {fallbacks} decisions (cold start or distrusted forecast)");
+    }
+    for entry in &config.schedule.entries {
+        let raised = decisions
+            .iter()
+            .filter(|d| d.schedule.as_deref() == Some(entry.name.as_str()))
+            .count();
+        println!("{}: raised {raised} decisions", entry.describe());
     }
     let (ledger, judged) = replay::ledger_judged(&tr.times, &tr.values, &decisions, &config);
     print!("{}", ledger_text(&ledger, &config));

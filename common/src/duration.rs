@@ -68,6 +68,12 @@ impl Visitor<'_> for DurationVisitor {
     }
 }
 
+/// `#[serde(default, deserialize_with = "headroom_common::duration::optional")]`: an optional
+/// duration, absent when the key is.
+pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -354,3 +354,103 @@ fn the_history_window_is_a_flag() {
         "{err}"
     );
 }
+
+/// `simulate --config`: a policy file with one unnamed `[[schedule]]` entry on a flat trace.
+/// The plan rises exactly `lead` seconds before the entry, holds through it, falls after it,
+/// and the summary names the entry with the decisions it raised; a flag wins over the file.
+#[test]
+fn a_scheduled_entry_raises_the_plan_lead_seconds_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A day of flat demand at one-minute steps from 2026-01-02T00:00:00Z.
+    let t0: i64 = 1_767_312_000;
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..1440 {
+        csv.push_str(&format!("{},10\n", t0 + i * 60));
+    }
+    let input = dir.path().join("flat.csv");
+    std::fs::write(&input, csv).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[policy]\ncapacity_per_instance = 5.0\ntarget_utilization = 0.7\nwarmup = \"5m\"\n\
+         max = 20\n\n[[schedule]]\nat = \"2026-01-02T12:00:00Z\"\nduration = \"1h\"\n\
+         min_instances = 12\n",
+    )
+    .unwrap();
+    let out = dir.path().join("plan.csv");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--input",
+            input.to_str().unwrap(),
+            "--config",
+            policy.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = headroom(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let plan: Vec<(i64, u32)> = read_csv(&out)[1..]
+            .iter()
+            .map(|r| (r[0].parse().unwrap(), r[1].parse().unwrap()))
+            .collect();
+        (String::from_utf8_lossy(&o.stdout).to_string(), plan)
+    };
+    let (stdout, plan) = run(&[]);
+    let start = t0 + 12 * 3600;
+    let lead = 300 + 60; // warm-up + the trace's step
+    let at = |t: i64| plan.iter().find(|(pt, _)| *pt == t).expect("a decision").1;
+    assert!(at(start - lead - 60) < 12, "{:?}", at(start - lead - 60));
+    for t in (start - lead..start + 3600).step_by(60) {
+        assert_eq!(at(t), 12, "raised at {t}");
+    }
+    // After the end, once the stabilisation window (5 min) passed, the plan falls back.
+    assert!(at(start + 3600 + 900) < 12);
+    // 6 decisions before the start and 60 during it.
+    assert!(
+        stdout.contains("schedule[0] (at 2026-01-02T12:00:00Z, 1h): raised 66 decisions"),
+        "{stdout}"
+    );
+    // A flag wins over the file: a longer warm-up raises the plan earlier.
+    let (_, plan) = run(&["--warmup", "600"]);
+    let at = |t: i64| plan.iter().find(|(pt, _)| *pt == t).expect("a decision").1;
+    assert_eq!(at(start - 660), 12);
+    assert!(at(start - 720) < 12);
+}
+
+/// A broken policy file: every problem, keyed by entry and field, exit 64.
+#[test]
+fn a_broken_policy_file_names_every_entry_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_trace(dir.path(), "t.csv", 10, false);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[policy]\ncapacity_per_instance = 5.0\nwarmup = \"5m\"\n\n[[schedule]]\n\
+         name = \"sale\"\ncron = \"0 8 * *\"\nduration = \"1h\"\nmin_instances = 12\n\n\
+         [[schedule]]\nat = \"christmas\"\nduration = \"1h\"\ndemand_factor = 0.5\n",
+    )
+    .unwrap();
+    let out = dir.path().join("plan.csv");
+    let o = headroom(&[
+        "simulate",
+        "--input",
+        input.to_str().unwrap(),
+        "--config",
+        policy.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(64), "{err}");
+    for want in [
+        "policy.toml (4 problems)",
+        "target_utilization: needed: give --target-utilization or policy.target_utilization",
+        "schedule[0].cron: (sale) \"0 8 * *\" has 4 fields",
+        "schedule[1].at: \"christmas\" is not a time",
+        "schedule[1].demand_factor: 0.5 is outside [1, 100]",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}

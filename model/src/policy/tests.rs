@@ -363,3 +363,49 @@ fn the_lead_is_the_next_decisions_to_cover() {
     let d = Policy::new(cfg()).decide(&obs(0.0, 20.0, 2), Some(&f));
     assert_eq!(d.desired, 10, "{}", d.reason);
 }
+
+#[test]
+fn a_scheduled_entry_raises_the_plan_and_says_which() {
+    use crate::schedule::{Entry, Firing, Raise, Schedule};
+    let entry = |name: &str, raise| Entry {
+        name: name.into(),
+        firing: Firing::At(1000.0),
+        duration_s: 600.0,
+        raise,
+    };
+    let config = |raise| PolicyConfig {
+        schedule: Schedule {
+            entries: vec![entry("sale", raise)],
+        },
+        ..cfg()
+    };
+    // Lead 70 s: raised from t = 930 to 1600.
+    let mut p = Policy::new(config(Raise::MinInstances(12)));
+    let before = p.decide(&obs(920.0, 40.0, 4), Some(&narrow(40.0)));
+    assert_eq!((before.desired, before.schedule.as_deref()), (5, None));
+    let raised = p.decide(&obs(930.0, 40.0, 4), Some(&narrow(40.0)));
+    assert_eq!(raised.desired, 12);
+    assert_eq!(raised.schedule.as_deref(), Some("sale"));
+    assert!(
+        raised
+            .reason
+            .contains("scheduled: sale (at 1970-01-01T00:16:40Z, 10m)"),
+        "{}",
+        raised.reason
+    );
+    // A demand factor plans for that multiple of what the plan covers (just over 40 → just
+    // over 60: 7 instances).
+    let mut p = Policy::new(config(Raise::DemandFactor(1.5)));
+    let raised = p.decide(&obs(1599.0, 40.0, 4), Some(&narrow(40.0)));
+    assert_eq!(raised.desired, 7, "{}", raised.reason);
+    let after = p.decide(&obs(1600.0, 40.0, 7), Some(&narrow(40.0)));
+    assert_eq!(after.schedule, None);
+    // In the fallback, target tracking on 1.5x demand: 60 at 50% of 10 = 12.
+    let mut p = Policy::new(config(Raise::DemandFactor(1.5)));
+    let fallback = p.decide(&obs(1000.0, 40.0, 4), None);
+    assert_eq!((fallback.desired, fallback.fallback), (12, true));
+    // An entry never lowers the plan.
+    let mut p = Policy::new(config(Raise::MinInstances(3)));
+    let kept = p.decide(&obs(1000.0, 40.0, 4), Some(&narrow(40.0)));
+    assert_eq!((kept.desired, kept.schedule), (5, None));
+}

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cli::{BacktestArgs, HistoryWindow, SimPolicy, SimScaleIn, SimulateArgs};
+use crate::cli::{BacktestArgs, HistoryWindow, SimulateArgs};
 use crate::replay::plot::read;
 
 const C: f64 = 20.0;
@@ -68,20 +68,21 @@ fn simulate_draws_every_peak_and_the_axis_fits_them() {
     let (output, plot) = (dir.path().join("plan.csv"), dir.path().join("plan.svg"));
     crate::replay::simulate(&SimulateArgs {
         input,
-        capacity_per_instance: C,
-        target_utilization: U,
-        warmup: 300.0,
-        min: 1,
-        max: 100_000,
-        policy: SimPolicy::Predictive,
+        config: None,
+        capacity_per_instance: Some(C),
+        target_utilization: Some(U),
+        warmup: Some(300.0),
+        min: None,
+        max: Some(100_000),
+        policy: None,
         output: output.clone(),
         plot: Some(plot.clone()),
         decision_interval: None,
-        stabilization: 300.0,
-        max_scale_in_step: 1,
-        shortfall_budget: headroom_model::policy::DEFAULT_SHORTFALL_BUDGET,
-        spend_ceiling: headroom_model::policy::DEFAULT_SPEND_CEILING,
-        scale_in: SimScaleIn::Predictive,
+        stabilization: None,
+        max_scale_in_step: None,
+        shortfall_budget: None,
+        spend_ceiling: None,
+        scale_in: None,
         window: HistoryWindow {
             history: std::time::Duration::from_secs(14 * 86_400),
         },
