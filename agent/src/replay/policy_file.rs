@@ -138,41 +138,31 @@ pub(super) fn resolve(args: &SimulateArgs) -> Result<Settings, ConfigError> {
 fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) -> PolicyConfig {
     let p = &file.policy;
     let mut bad = |key: &str, reason: String| problems.push(Problem::new(key, reason));
-    let mut needed = |v: Option<(f64, String)>, flag: &str, key: &str| {
-        v.unwrap_or_else(|| {
+    // A value with no default: its flag, else the file's key, else a problem naming both.
+    let mut needed = |flag_value: Option<f64>, flag: &str, file_value: Option<f64>, key: &str| {
+        let v = pick(flag_value, flag, file_value, key);
+        if v.is_none() {
             bad(
                 key,
                 format!("needed: give {flag} or policy.{key} in a --config file"),
             );
-            (1.0, String::new())
-        })
+        }
+        v
     };
     let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
-    let (capacity, cap_key) = needed(
-        pick(
-            args.capacity_per_instance,
-            "--capacity-per-instance",
-            p.capacity_per_instance,
-            "capacity_per_instance",
-        ),
+    let capacity = needed(
+        args.capacity_per_instance,
         "--capacity-per-instance",
+        p.capacity_per_instance,
         "capacity_per_instance",
     );
-    let (utilization, u_key) = needed(
-        pick(
-            args.target_utilization,
-            "--target-utilization",
-            p.target_utilization,
-            "target_utilization",
-        ),
+    let utilization = needed(
+        args.target_utilization,
         "--target-utilization",
+        p.target_utilization,
         "target_utilization",
     );
-    let (warmup, warmup_key) = needed(
-        pick(args.warmup, "--warmup", seconds(p.warmup), "warmup"),
-        "--warmup",
-        "warmup",
-    );
+    let warmup = needed(args.warmup, "--warmup", seconds(p.warmup), "warmup");
     let (budget, budget_key) = pick(
         args.shortfall_budget,
         "--shortfall-budget",
@@ -204,11 +194,15 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     )
     .map_or(300.0, |(s, _)| s);
     let mut bad = |key: &str, reason: String| problems.push(Problem::new(key, reason));
-    if !cap_key.is_empty() && !(capacity.is_finite() && capacity > 0.0) {
-        bad(&cap_key, format!("{capacity} must be a positive number"));
+    if let Some((c, key)) = &capacity
+        && !(c.is_finite() && *c > 0.0)
+    {
+        bad(key, format!("{c} must be a positive number"));
     }
-    if let Some(why) = target_utilization_problem(utilization).filter(|_| !u_key.is_empty()) {
-        bad(&u_key, why);
+    if let Some((u, key)) = &utilization
+        && let Some(why) = target_utilization_problem(*u)
+    {
+        bad(key, why);
     }
     if let Some(why) = shortfall_budget_problem(budget) {
         bad(&budget_key, why);
@@ -216,11 +210,10 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     if let Some(why) = spend_ceiling_problem(ceiling) {
         bad(&ceiling_key, why);
     }
-    if !warmup_key.is_empty() && !(warmup.is_finite() && warmup >= 0.0) {
-        bad(
-            &warmup_key,
-            "must be a non-negative number of seconds".into(),
-        );
+    if let Some((w, key)) = &warmup
+        && !(w.is_finite() && *w >= 0.0)
+    {
+        bad(key, "must be a non-negative number of seconds".into());
     }
     if min > max || max == 0 {
         bad(
@@ -243,9 +236,10 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         _ => PolicyMode::Predictive,
     };
     PolicyConfig {
-        capacity_per_instance: capacity,
-        target_utilization: utilization,
-        warmup_s: warmup,
+        // Placeholders where a problem was reported: the error is returned, not the config.
+        capacity_per_instance: capacity.map_or(1.0, |(c, _)| c),
+        target_utilization: utilization.map_or(0.7, |(u, _)| u),
+        warmup_s: warmup.map_or(0.0, |(w, _)| w),
         min_instances: min,
         max_instances: max,
         max_scale_in_step: step,
