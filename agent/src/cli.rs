@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use headroom_common::cli::{CoordinatorArgs, GroupsArgs};
+use headroom_common::cli::{CoordinatorArgs, GroupsArgs, ScheduleArgs};
 
 /// headroom: predictive autoscaling for Linux hosts.
 #[derive(Debug, Parser)]
@@ -45,6 +45,9 @@ pub enum Command {
     /// Show a coordinator's groups: desired vs actual capacity, hosts, last actions (runs
     /// `headroom-coordinator`).
     Groups(GroupsArgs),
+    /// List the next firings of each group's scheduled entries, from the coordinator's
+    /// configuration file (runs `headroom-coordinator`).
+    Schedule(ScheduleArgs),
     /// Write shell completions or the man page (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),

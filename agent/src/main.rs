@@ -1,6 +1,6 @@
 //! `headroom`: the agent daemon, its local CLI and the replay tools.
 //!
-//! `headroom coordinator` and `headroom groups` run the sibling binary `headroom-coordinator`
+//! `headroom coordinator`, `headroom groups` and `headroom schedule` run the sibling binary `headroom-coordinator`
 //! (same arguments, same process), which holds the coordinator and its actuators.
 
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use headroom::cli::{self, Cli, Command, ConfigCommand, GenerateKind};
 use headroom::{config, daemon, query, replay};
 use headroom_common::exit;
 
-/// The binary that serves `headroom coordinator` and `headroom groups`.
+/// The binary that serves `headroom coordinator`, `headroom groups` and `headroom schedule`.
 const COORDINATOR_BIN: &str = "headroom-coordinator";
 
 fn main() -> ExitCode {
@@ -31,7 +31,9 @@ fn main() -> ExitCode {
         }
         Command::Backtest(args) => replay::backtest(&args),
         Command::Simulate(args) => replay::simulate(&args),
-        Command::Coordinator(_) | Command::Groups(_) => run_sibling(COORDINATOR_BIN),
+        Command::Coordinator(_) | Command::Groups(_) | Command::Schedule(_) => {
+            run_sibling(COORDINATOR_BIN)
+        }
         Command::Generate(args) => generate(&args),
     };
     exit::report(result)

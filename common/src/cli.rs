@@ -1,5 +1,5 @@
-//! The arguments of the two commands `headroom-coordinator` serves, `coordinator` and
-//! `groups`. `headroom` parses them too: its help and man page describe every command, and it
+//! The arguments of the commands `headroom-coordinator` serves, `coordinator`, `groups` and
+//! `schedule`. `headroom` parses them too: its help and man page describe every command, and it
 //! runs the sibling binary for these two with the same arguments.
 
 use std::path::PathBuf;
@@ -42,6 +42,26 @@ pub struct GroupsArgs {
     pub ca_cert: Option<PathBuf>,
     /// One group only.
     pub group: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `headroom schedule`.
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleArgs {
+    /// Coordinator configuration file whose groups' `[[schedule]]` entries to list.
+    #[arg(
+        long,
+        env = "HEADROOM_COORDINATOR_CONFIG",
+        default_value = "/etc/headroom/coordinator.toml"
+    )]
+    pub config: PathBuf,
+    /// One group only.
+    pub group: Option<String>,
+    /// Firings to list per entry.
+    #[arg(long, default_value_t = 3)]
+    pub count: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

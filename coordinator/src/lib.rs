@@ -13,6 +13,7 @@
 //! | [`actuator`] | AWS Auto Scaling, KEDA, a command hook, dry-run |
 //! | [`lease`] | which replica actuates a group: its election in etcd, fencing |
 //! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
+//! | [`upcoming`] | `headroom schedule`: the next firings of each group's scheduled entries |
 //!
 //! The agent binary links none of this crate: it depends on `headroom-common` for the Signal.
 
@@ -34,5 +35,6 @@ pub mod ledger;
 pub mod lock;
 pub mod metrics;
 pub mod state;
+pub mod upcoming;
 pub mod view;
 pub mod writer;

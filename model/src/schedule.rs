@@ -130,6 +130,15 @@ pub enum Raise {
     DemandFactor(f64),
 }
 
+impl std::fmt::Display for Raise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Raise::MinInstances(n) => write!(f, "min_instances {n}"),
+            Raise::DemandFactor(x) => write!(f, "demand x{x}"),
+        }
+    }
+}
+
 /// One scheduled event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {

@@ -21,3 +21,4 @@ mod keda;
 mod load;
 mod packaging;
 mod replay;
+mod schedule;

@@ -596,16 +596,13 @@ impl Policy {
             }
         }
         best.map(|(n, entry, o)| {
-            let by = match entry.raise {
-                Raise::MinInstances(m) => format!("min_instances {m}"),
-                Raise::DemandFactor(f) => format!("demand x{f}"),
-            };
             (
                 n,
                 format!(
-                    "scheduled: {} from {}: {by} raises the plan to {n}",
+                    "scheduled: {} from {}: {} raises the plan to {n}",
                     entry.describe(),
-                    crate::schedule::rfc3339(o.start)
+                    crate::schedule::rfc3339(o.start),
+                    entry.raise
                 ),
                 entry.name.clone(),
             )
