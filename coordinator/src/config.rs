@@ -511,6 +511,105 @@ mod tests {
         );
     }
 
+    /// The field names serde knows for `T` (a struct): a deserializer that only asks.
+    fn fields_of<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+        struct Probe(&'static [&'static str]);
+        #[derive(Debug)]
+        struct Asked;
+        impl std::fmt::Display for Asked {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("asked")
+            }
+        }
+        impl std::error::Error for Asked {}
+        impl serde::de::Error for Asked {
+            fn custom<M: std::fmt::Display>(_: M) -> Self {
+                Asked
+            }
+        }
+        impl<'de> serde::Deserializer<'de> for &mut Probe {
+            type Error = Asked;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Asked> {
+                Err(Asked)
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Asked> {
+                self.0 = fields;
+                Err(Asked)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+                identifier ignored_any
+            }
+        }
+        let mut probe = Probe(&[]);
+        let _ = T::deserialize(&mut probe);
+        probe.0
+    }
+
+    /// The README's configuration reference names every key the code reads.
+    #[test]
+    fn the_readme_reference_covers_every_key() {
+        let readme = include_str!("../../README.md");
+        let at = readme
+            .find("## Coordinator configuration reference")
+            .expect("the reference");
+        let reference = &readme[at..];
+        let end = reference[3..]
+            .find("\n## ")
+            .map_or(reference.len(), |e| e + 3);
+        let reference = &reference[..end];
+        let mut missing = Vec::new();
+        let mut want = |prefix: &str, fields: &[&str]| {
+            for f in fields {
+                let key = format!("`{prefix}{f}`");
+                let short = format!("`.{f}`");
+                if !reference.contains(&key) && !reference.contains(&short) {
+                    missing.push(key);
+                }
+            }
+        };
+        let top: Vec<&str> = fields_of::<CoordinatorConfig>()
+            .iter()
+            .copied()
+            .filter(|f| !["tls", "keda", "lease", "groups"].contains(f))
+            .collect();
+        want("", &top);
+        want("tls.", fields_of::<TlsConfig>());
+        want("keda.", fields_of::<KedaConfig>());
+        want("lease.", fields_of::<LeaseConfig>());
+        let group: Vec<&str> = fields_of::<GroupConfig>()
+            .iter()
+            .copied()
+            .filter(|f| !["actuator", "schedule"].contains(f))
+            .collect();
+        want("groups.NAME.", &group);
+        want(
+            "groups.NAME.schedule[].",
+            fields_of::<ScheduleEntryConfig>(),
+        );
+        want("groups.NAME.actuator.", &["kind"]);
+        want(
+            "groups.NAME.actuator.",
+            fields_of::<crate::actuator::AwsConfig>(),
+        );
+        want(
+            "groups.NAME.actuator.",
+            fields_of::<crate::actuator::CommandConfig>(),
+        );
+        want(
+            "groups.NAME.actuator.",
+            fields_of::<crate::actuator::KedaActuatorConfig>(),
+        );
+        assert!(fields_of::<GroupConfig>().contains(&"schedule"));
+        assert_eq!(missing, Vec::<String>::new());
+    }
+
     #[test]
     fn schedule_entries_are_checked_with_their_group() {
         let err = parse(
