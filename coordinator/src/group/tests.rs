@@ -1,0 +1,238 @@
+//! A group's state: demand sums, scale-in, expiry, replacement, a raised maximum.
+use super::*;
+use std::time::Duration;
+
+fn signal(host: &str, seq: u64, t: f64, demand: f64, health: &str) -> Signal {
+    Signal {
+        version: 1,
+        host: host.into(),
+        group: "g".into(),
+        epoch: "e".into(),
+        seq,
+        decided_at: t,
+        sent_at: t,
+        metric: "cpu.busy_cores".into(),
+        demand_now: demand,
+        capacity: 1.0,
+        lead_s: 10.0,
+        p50_at_lead: None,
+        p90_at_lead: None,
+        saturated: false,
+        action: "hold".into(),
+        desired_change: 0,
+        reason: String::new(),
+        health: health.into(),
+        health_reasons: vec![],
+        instance_id: Some(format!("i-{host}")),
+    }
+}
+
+fn config() -> GroupConfig {
+    GroupConfig {
+        capacity_per_instance: Some(1.0),
+        target_utilization: 1.0,
+        min: 1,
+        max: 10,
+        scale_in_stabilization: Duration::from_secs(30),
+        actuation_interval: Duration::from_secs(0),
+        host_ttl: Duration::from_secs(100),
+        ..GroupConfig::default()
+    }
+}
+
+#[test]
+fn a_raised_maximum_follows_the_plan_above_max_and_is_put_back_under_it() {
+    let hold = config();
+    assert_eq!(breach_max(&hold, 8, 14), None, "hold never sets a maximum");
+    let raise = GroupConfig {
+        max_breach: MaxBreach::Raise,
+        max_breach_buffer: 0.1,
+        ..config()
+    };
+    assert_eq!(most(&hold), 10);
+    assert_eq!(most(&raise), RAISE_LIMIT);
+    assert_eq!(breach_max(&raise, 8, 14), Some(16), "14 x 1.1, rounded up");
+    assert_eq!(
+        breach_max(&raise, 14, 12),
+        Some(14),
+        "still above max: follows the plan"
+    );
+    assert_eq!(
+        breach_max(&raise, 12, 9),
+        Some(10),
+        "back under max: max again"
+    );
+    assert_eq!(breach_max(&raise, 9, 7), None, "nothing raised to put back");
+}
+
+#[test]
+fn sums_current_demand_and_scales_out_at_once() {
+    let mut g = GroupState::new(config());
+    for (i, h) in ["a", "b", "c"].iter().enumerate() {
+        g.ingest(
+            signal(h, 1, 1.0, 1.5 + i as f64, "healthy"),
+            Outcome::Applied,
+            1.0,
+        );
+    }
+    let step = g.evaluate(2.0, Some(2));
+    assert_eq!(
+        step,
+        Some(Step::SetCapacity {
+            from: 2,
+            to: 8,
+            max: None,
+            reason: g.evaluation().unwrap().reason.clone()
+        })
+    );
+    assert_eq!(g.evaluation().unwrap().demand, 7.5);
+}
+
+#[test]
+fn scale_in_waits_for_the_window_and_steps() {
+    let mut g = GroupState::new(config());
+    g.ingest(signal("a", 1, 0.0, 5.0, "healthy"), Outcome::Applied, 0.0);
+    for t in 1..10 {
+        assert_eq!(g.evaluate(f64::from(t), Some(5)), None);
+    }
+    g.ingest(signal("a", 2, 10.0, 1.0, "healthy"), Outcome::Applied, 10.0);
+    for t in [11.0, 20.0, 35.0, 39.0] {
+        assert_eq!(g.evaluate(t, Some(5)), None, "at {t}: {:?}", g.evaluation());
+    }
+    let Some(Step::SetCapacity { to, .. }) = g.evaluate(40.5, Some(5)) else {
+        panic!("{:?}", g.evaluation())
+    };
+    assert_eq!(to, 4, "one step at a time");
+}
+
+#[test]
+fn expires_silent_hosts_and_reports_unhealthy_ones() {
+    let mut c = config();
+    c.replace_unhealthy_after = 2;
+    let mut g = GroupState::new(c);
+    g.ingest(signal("a", 1, 0.0, 1.0, "unhealthy"), Outcome::Applied, 0.0);
+    g.ingest(signal("b", 1, 0.0, 1.0, "healthy"), Outcome::Applied, 0.0);
+    assert_eq!(g.evaluate(1.0, Some(2)).map(|_| ()), None);
+    g.ingest(
+        signal("a", 2, 2.0, 1.0, "unhealthy"),
+        Outcome::Applied,
+        150.0,
+    );
+    let step = g.evaluate(150.0, Some(1));
+    assert!(
+        matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+        "{step:?}"
+    );
+    assert_eq!(g.view("g", "dry-run", 150.0).hosts.len(), 1, "b expired");
+}
+
+#[test]
+fn a_clock_stepped_back_neither_freezes_hosts_nor_holds_actuation() {
+    let mut c = config();
+    c.actuation_interval = Duration::from_secs(60);
+    let mut g = GroupState::new(c);
+    g.ingest(
+        signal("a", 1, 1000.0, 2.0, "healthy"),
+        Outcome::Applied,
+        1000.0,
+    );
+    assert!(g.evaluate(1000.0, Some(1)).is_some(), "scales out to 2");
+    // The host's and the coordinator's clocks step back an hour: the newer signal (by seq)
+    // is the host's state, and the group acts on it at once.
+    g.ingest(
+        signal("a", 2, -2600.0, 5.0, "healthy"),
+        Outcome::Applied,
+        -2600.0,
+    );
+    let step = g.evaluate(-2600.0, Some(2));
+    assert!(
+        matches!(step, Some(Step::SetCapacity { to: 5, .. })),
+        "{step:?} {:?}",
+        g.evaluation()
+    );
+    // A retry of an older signal refreshes the host, without becoming its state.
+    g.ingest(
+        signal("a", 1, 1000.0, 2.0, "healthy"),
+        Outcome::Applied,
+        -2500.0,
+    );
+    let h = &g.view("g", "dry-run", -2500.0).hosts;
+    assert_eq!(h.len(), 1);
+    assert_eq!(g.hosts["a"].latest.seq, 2);
+    assert_eq!(g.hosts["a"].received_at, -2500.0);
+}
+
+#[test]
+fn a_failed_replacement_is_asked_for_again() {
+    let mut c = config();
+    c.replace_unhealthy_after = 2;
+    let mut g = GroupState::new(c);
+    for seq in 1..=2 {
+        g.ingest(
+            signal("a", seq, seq as f64, 1.0, "unhealthy"),
+            Outcome::Applied,
+            2.0,
+        );
+    }
+    let Some(Step::Replace { host, reason, .. }) = g.evaluate(3.0, Some(1)) else {
+        panic!("{:?}", g.evaluation())
+    };
+    g.record(ActionRecord {
+        at: 3.0,
+        kind: "replace".into(),
+        from: None,
+        to: None,
+        host: Some(host),
+        reason,
+        ok: false,
+        detail: "throttled".into(),
+    });
+    assert_eq!(g.evaluate(4.0, Some(1)), None, "no signal since");
+    g.ingest(signal("a", 3, 5.0, 1.0, "unhealthy"), Outcome::Applied, 5.0);
+    let step = g.evaluate(6.0, Some(1));
+    assert!(
+        matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+        "{step:?}"
+    );
+}
+
+#[test]
+fn a_restart_does_not_repeat_a_replacement_already_made() {
+    let mut c = config();
+    c.replace_unhealthy_after = 2;
+    let signals = || {
+        (1..=2)
+            .map(|seq| (seq as f64, signal("a", seq, seq as f64, 1.0, "unhealthy")))
+            .collect::<Vec<_>>()
+    };
+    let replaced = ActionRecord {
+        at: 2.5,
+        kind: "replace".into(),
+        from: None,
+        to: None,
+        host: Some("a".into()),
+        reason: String::new(),
+        ok: true,
+        detail: String::new(),
+    };
+    let mut g = GroupState::new(c.clone());
+    g.restore(
+        &[],
+        signals(),
+        Some(1),
+        vec![replaced],
+        SignalCounts::default(),
+    );
+    assert_eq!(
+        g.evaluate(3.0, Some(1)),
+        None,
+        "replaced before the restart"
+    );
+    let mut g = GroupState::new(c);
+    g.restore(&[], signals(), Some(1), Vec::new(), SignalCounts::default());
+    let step = g.evaluate(3.0, Some(1));
+    assert!(
+        matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+        "not yet replaced: {step:?}"
+    );
+}
