@@ -12,6 +12,9 @@ use headroom_common::token::Token;
 use headroom_model::ledger::Figures;
 
 use crate::lease::LeaseView;
+use crate::view::WarmupView;
+use crate::warmup::{InstanceWarmup, NEEDED};
+use headroom_model::schedule::span;
 
 /// Longest accepted answer, bytes.
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
@@ -165,6 +168,23 @@ fn lease_line(name: &str, l: &LeaseView) -> String {
     )
 }
 
+/// The warm-up the group plans with and what it rests on.
+fn warmup_line(name: &str, w: &WarmupView) -> String {
+    let basis = match (w.mode, w.launches) {
+        (InstanceWarmup::Configured, _) => "configured".to_string(),
+        (InstanceWarmup::Measured, 0) => format!(
+            "configured, until {NEEDED} launches are measured ({} so far)",
+            w.measured
+        ),
+        (InstanceWarmup::Measured, n) => format!("measured: P90 of the last {n} launches"),
+    };
+    format!(
+        "{name} warm-up: {} ({basis}); {} instance(s) warming",
+        span(w.in_force_s),
+        w.warming
+    )
+}
+
 /// The readable table.
 pub fn render(groups: &[GroupView]) -> String {
     let mut out = String::new();
@@ -196,6 +216,9 @@ pub fn render(groups: &[GroupView]) -> String {
         if let Some(l) = &g.lease {
             let _ = writeln!(out, "\n{}", lease_line(&g.name, l));
         }
+        if let Some(w) = &g.policy.warmup {
+            let _ = writeln!(out, "\n{}", warmup_line(&g.name, w));
+        }
         if let Some(l) = &g.ledger {
             let _ = writeln!(out, "\n{}", ledger_line(&g.name, l));
         }
@@ -224,7 +247,8 @@ pub fn render(groups: &[GroupView]) -> String {
             for a in g.last_actions.iter().take(5) {
                 let what = match (a.from, a.to, &a.host) {
                     (Some(f), Some(t), _) => format!("{f} -> {t}"),
-                    (_, _, Some(h)) => format!("replace {h}"),
+                    (_, _, Some(h)) if a.kind == "replace" => format!("replace {h}"),
+                    (_, _, Some(h)) => format!("{h} ready"),
                     _ => a.kind.clone(),
                 };
                 let ok = if a.ok { "ok" } else { "FAILED" };

@@ -28,7 +28,10 @@
 //! shortfall_budget = 0.05                       # share of time the group may run short
 //! spend_ceiling = 0.0                           # most the plan spends per target tracking's (0: from the budget)
 //! scale_in = "predictive"                       # or "reactive": only target tracking scales in
-//! warmup = "5m"
+//! warmup = "5m"                                # with "measured": until 5 launches are seen
+//! instance_warmup = "configured"                # or "measured": P90 of the last 20 launches
+//! warmup_floor = "30s"                          # bounds of a measured warm-up
+//! warmup_ceiling = "30m"
 //! decision_interval = "10s"
 //! min = 1
 //! max = 20
@@ -81,6 +84,7 @@ use headroom_model::policy::{
 
 use crate::actuator::ActuatorConfig;
 use crate::lease::LeaseConfig;
+use crate::warmup::InstanceWarmup;
 
 /// Default listen address of the HTTP API.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
@@ -189,9 +193,17 @@ pub struct GroupConfig {
     /// `predictive` (the plan scales in after the stabilisation window) or `reactive` (only
     /// target tracking scales in; the plan only adds).
     pub scale_in: ScaleIn,
-    /// Instance warm-up.
+    /// Instance warm-up (with `instance_warmup = "measured"`: until enough launches are seen).
     #[serde(with = "duration")]
     pub warmup: Duration,
+    /// `configured` (the default: `warmup`) or `measured` from this group's launches.
+    pub instance_warmup: InstanceWarmup,
+    /// The least a measured warm-up is taken to be.
+    #[serde(with = "duration")]
+    pub warmup_floor: Duration,
+    /// The most a measured warm-up is taken to be.
+    #[serde(with = "duration")]
+    pub warmup_ceiling: Duration,
     /// How often the group decides (at least 50ms).
     #[serde(with = "duration")]
     pub decision_interval: Duration,
@@ -240,6 +252,9 @@ impl Default for GroupConfig {
             spend_ceiling: DEFAULT_SPEND_CEILING,
             scale_in: ScaleIn::Predictive,
             warmup: Duration::from_secs(300),
+            instance_warmup: InstanceWarmup::Configured,
+            warmup_floor: Duration::from_secs(30),
+            warmup_ceiling: Duration::from_secs(1800),
             decision_interval: Duration::from_secs(10),
             min: 1,
             max: 100,
@@ -396,6 +411,16 @@ impl CoordinatorConfig {
                 bad(
                     key("max"),
                     format!("need 0 < max and min <= max (min {}, max {})", g.min, g.max),
+                );
+            }
+            if g.warmup_ceiling.is_zero() || g.warmup_floor > g.warmup_ceiling {
+                bad(
+                    key("warmup_ceiling"),
+                    format!(
+                        "need 0s < warmup_ceiling and warmup_floor <= warmup_ceiling (floor {}, ceiling {})",
+                        duration::format(g.warmup_floor),
+                        duration::format(g.warmup_ceiling)
+                    ),
                 );
             }
             if g.max_scale_in_step == 0 {
@@ -608,6 +633,26 @@ mod tests {
         );
         assert!(fields_of::<GroupConfig>().contains(&"schedule"));
         assert_eq!(missing, Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_measured_warm_up_needs_bounds_in_order() {
+        let c = parse("[groups.web]\ntoken_files = [\"/t\"]\ninstance_warmup = \"measured\"\n")
+            .unwrap();
+        assert_eq!(c.groups["web"].instance_warmup, InstanceWarmup::Measured);
+        let err = parse("[groups.web]\ntoken_files = [\"/t\"]\ninstance_warmup = \"guessed\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("groups.web.instance_warmup"), "{err}");
+        let err = parse(
+            "[groups.web]\ntoken_files = [\"/t\"]\nwarmup_floor = \"10m\"\nwarmup_ceiling = \"5m\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("groups.web.warmup_ceiling: need 0s < warmup_ceiling and warmup_floor <= warmup_ceiling (floor 10m, ceiling 5m)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -72,6 +72,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
             state.counts(name)?,
         );
         gs.restore_ledger(state.ledger(name, start - LEDGER_RESTORED_S)?, start);
+        gs.restore_warmups(state.warmups(name, crate::warmup::KEPT)?);
         groups.insert(
             name.clone(),
             Arc::new(Group {

@@ -67,17 +67,19 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         };
         let t = unix_now();
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
-        let (step, eval, ledger_unsaved, ledger_total) = tokio::task::block_in_place(|| {
-            let mut g = locked(&group.state);
-            g.set_standby(standby);
-            let step = g.evaluate(t, reported);
-            (
-                step,
-                g.evaluation().cloned(),
-                g.take_ledger_unsaved(),
-                g.ledger_total(),
-            )
-        });
+        let (step, eval, ledger_unsaved, ledger_total, ready_unsaved) =
+            tokio::task::block_in_place(|| {
+                let mut g = locked(&group.state);
+                g.set_standby(standby);
+                let step = g.evaluate(t, reported);
+                (
+                    step,
+                    g.evaluation().cloned(),
+                    g.take_ledger_unsaved(),
+                    g.ledger_total(),
+                    g.take_ready_unsaved(),
+                )
+            });
         app.metrics
             .count_ledger(&name, &ledger_total.since(&ledger_exported));
         ledger_exported = ledger_total;
@@ -110,6 +112,11 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                     }
                     if let Err(err) = db.put_ledger(&group_name, &ledger_unsaved) {
                         tracing::warn!(group = %group_name, "storing the ledger: {err:#}");
+                    }
+                    for ready in &ready_unsaved {
+                        if let Err(err) = db.add_action(&group_name, ready) {
+                            tracing::warn!(group = %group_name, "storing a measured launch: {err:#}");
+                        }
                     }
                 })
                 .await;
@@ -255,6 +262,7 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
                 .chain(notes)
                 .collect::<Vec<_>>()
                 .join("; "),
+                warmup_s: None,
             }
         }
         Step::Replace {
@@ -283,6 +291,7 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
                 reason,
                 ok: result.is_ok(),
                 detail: result.unwrap_or_else(|e| e.to_string()),
+                warmup_s: None,
             }
         }
     }

@@ -9,7 +9,7 @@
 //! | [`config`] | the TOML configuration and its validation |
 //! | [`http`], [`api`], [`auth`] | the HTTP listener, the `/v1` routes, per-group tokens |
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
-//! | [`group`], [`decision`], [`ledger`], [`backfill`] | a group's hosts, forecaster and policy; its decision loop; its ledger; its history rebuilt from signals received late |
+//! | [`group`], [`decision`], [`ledger`], [`backfill`], [`warmup`] | a group's hosts, forecaster and policy; its decision loop; its ledger; its history rebuilt from signals received late; its instances' warm-up, measured |
 //! | [`actuator`] | AWS Auto Scaling, KEDA, a command hook, dry-run |
 //! | [`lease`] | which replica actuates a group: its election in etcd, fencing |
 //! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
@@ -37,4 +37,5 @@ pub mod metrics;
 pub mod state;
 pub mod upcoming;
 pub mod view;
+pub mod warmup;
 pub mod writer;

@@ -84,6 +84,24 @@ pub struct PolicyView {
     /// `predictive` or `reactive`: what scales in.
     #[serde(default = "predictive")]
     pub scale_in: headroom_model::ScaleIn,
+    /// The instance warm-up planned with (absent from a coordinator that predates it).
+    #[serde(default)]
+    pub warmup: Option<WarmupView>,
+}
+
+/// The instance warm-up a group plans with, and what it rests on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmupView {
+    /// `configured` or `measured`.
+    pub mode: crate::warmup::InstanceWarmup,
+    /// Seconds planned with now.
+    pub in_force_s: f64,
+    /// Measured launches it rests on (0: the configured value is in force).
+    pub launches: usize,
+    /// Measured launches held (the last 20).
+    pub measured: usize,
+    /// Instances asked for that have not sent a healthy signal yet.
+    pub warming: usize,
 }
 
 /// A live host and its latest applied signal.

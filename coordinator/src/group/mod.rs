@@ -18,7 +18,8 @@ use headroom_model::{
 use crate::config::{GroupConfig, GroupMode, MaxBreach};
 use crate::ledger::GroupLedger;
 use crate::state::{ActionRecord, Outcome, SignalCounts};
-use crate::view::{Evaluation, ForecastView, GroupView, HostView, PolicyView};
+use crate::view::{Evaluation, ForecastView, GroupView, HostView, PolicyView, WarmupView};
+use crate::warmup::{InForce, InstanceWarmup, Launches, Ready};
 use headroom_common::signal::{Health, Signal};
 
 /// Actions kept in memory for the API.
@@ -81,18 +82,26 @@ pub struct GroupState {
     actions: VecDeque<ActionRecord>,
     counts: SignalCounts,
     ledger: GroupLedger,
+    /// Launches asked for and their measured warm-ups.
+    launches: Launches,
+    /// Measured launches (`instance_ready`) not yet stored.
+    ready_unsaved: Vec<ActionRecord>,
 }
 
 impl GroupState {
     /// A group with no history.
     pub fn new(config: GroupConfig) -> GroupState {
         let capacity = config.capacity_per_instance.unwrap_or(1.0);
-        let policy = Policy::new(policy_config(&config, capacity));
+        let policy = Policy::new(policy_config(
+            &config,
+            capacity,
+            config.warmup.as_secs_f64(),
+        ));
         let ledger = GroupLedger::new(policy.config());
         GroupState {
+            forecaster: forecaster(&policy, &config),
             config,
             hosts: BTreeMap::new(),
-            forecaster: forecaster(&policy),
             policy,
             policy_capacity: capacity,
             seeded: false,
@@ -104,7 +113,19 @@ impl GroupState {
             actions: VecDeque::new(),
             counts: SignalCounts::default(),
             ledger,
+            launches: Launches::default(),
+            ready_unsaved: Vec::new(),
         }
+    }
+
+    /// Restores the measured warm-ups the state file holds, oldest first.
+    pub fn restore_warmups(&mut self, measured: Vec<f64>) {
+        self.launches.restore(measured);
+    }
+
+    /// The measured launches not yet stored (to store as actions).
+    pub fn take_ready_unsaved(&mut self) -> Vec<ActionRecord> {
+        std::mem::take(&mut self.ready_unsaved)
     }
 
     /// Restores what the state file holds: demand series, hosts, last capacity, actions, counts.
@@ -144,7 +165,7 @@ impl GroupState {
     /// Starts the forecaster again on `demand` (oldest first): the series a late replica
     /// rebuilt from the signals it was sent late ([`crate::backfill`]), its own after.
     pub fn refill(&mut self, demand: &[(f64, f64)]) {
-        self.forecaster = forecaster(&self.policy);
+        self.forecaster = forecaster(&self.policy, &self.config);
         for &(t, v) in demand {
             self.forecaster.observe(t, v);
         }
@@ -210,6 +231,14 @@ impl GroupState {
                 self.hosts.insert(host.clone(), state);
             }
         }
+        if let Some(h) = self.hosts.get(&host) {
+            let s = &h.latest;
+            let instance = s.instance_id.clone().unwrap_or_else(|| host.clone());
+            let healthy = s.health_state() == Health::Healthy;
+            if let Some(ready) = self.launches.seen(&instance, healthy, received_at) {
+                self.launch_ready(ready, received_at);
+            }
+        }
         if let Some(h) = self.hosts.get_mut(&host)
             && n > 0
             && h.unhealthy_streak >= n
@@ -219,6 +248,37 @@ impl GroupState {
             self.pending_replacements
                 .push_back((host, h.latest.instance_id.clone()));
         }
+    }
+
+    /// Records a measured launch as an `instance_ready` action (shown, stored, restored).
+    fn launch_ready(&mut self, ready: Ready, at: f64) {
+        tracing::info!(instance = %ready.instance, warmup_s = ready.warmup_s, "new instance healthy: warm-up measured");
+        let record = ActionRecord {
+            at,
+            kind: "instance_ready".into(),
+            host: Some(ready.instance.clone()),
+            reason: format!(
+                "new instance {} healthy {:.1}s after capacity was asked for",
+                ready.instance, ready.warmup_s
+            ),
+            ok: true,
+            warmup_s: Some(ready.warmup_s),
+            ..ActionRecord::default()
+        };
+        self.ready_unsaved.push(record.clone());
+        self.actions.push_front(record);
+        self.actions.truncate(ACTIONS_KEPT);
+    }
+
+    /// The warm-up to plan with now ([`Launches::in_force`]).
+    fn warmup_in_force(&self) -> InForce {
+        let c = &self.config;
+        self.launches.in_force(
+            c.instance_warmup,
+            c.warmup.as_secs_f64(),
+            c.warmup_floor.as_secs_f64(),
+            c.warmup_ceiling.as_secs_f64(),
+        )
     }
 
     /// Says whether this replica actuates the group (`None`) or why not. A replica that takes
@@ -244,6 +304,21 @@ impl GroupState {
             live
         });
         let live = self.hosts.len();
+        self.launches.deciding(now);
+        let gave_up = self
+            .launches
+            .expire(now, 2.0 * c.warmup_ceiling.as_secs_f64());
+        if gave_up > 0 {
+            tracing::warn!(
+                launches = gave_up,
+                "launches no new instance answered within twice warmup_ceiling: no longer counted as warming"
+            );
+        }
+        self.refresh_warmup();
+        // Capacity is the count asked for (the engine's, else the last set), never the hosts
+        // that are ready: instances still warming are in it, so the plan does not ask again
+        // for what they will serve, and they are never a reason to scale in. (The hosts only
+        // count before anything was ever set, when no launch is open.)
         let (actual, actual_source) = match (reported, self.last_set) {
             (Some(n), _) => (n, "actuator"),
             (None, Some(n)) => (n, "last_set"),
@@ -362,6 +437,21 @@ impl GroupState {
         step
     }
 
+    /// Plans with the warm-up in force: a measured one that moved by a second or more
+    /// reconfigures the policy (its stabilisation window is kept).
+    fn refresh_warmup(&mut self) {
+        let warmup = self.warmup_in_force().warmup_s;
+        if (warmup - self.policy.config().warmup_s).abs() >= 1.0 {
+            tracing::info!(
+                warmup_s = warmup,
+                "planning with a measured instance warm-up"
+            );
+            self.policy
+                .reconfigure(policy_config(&self.config, self.policy_capacity, warmup));
+            self.ledger.reconfigure(self.policy.config());
+        }
+    }
+
     /// Uses the configured capacity, else the mean the hosts report; rebuilds the policy when
     /// that moves by more than 1 %.
     fn refresh_capacity(&mut self) {
@@ -380,7 +470,9 @@ impl GroupState {
         });
         if (cap - self.policy_capacity).abs() > 0.01 * self.policy_capacity.max(f64::MIN_POSITIVE) {
             self.policy_capacity = cap;
-            self.policy.reconfigure(policy_config(&self.config, cap));
+            let warmup = self.policy.config().warmup_s;
+            self.policy
+                .reconfigure(policy_config(&self.config, cap, warmup));
             self.ledger.reconfigure(self.policy.config());
         }
     }
@@ -389,6 +481,11 @@ impl GroupState {
     pub fn record(&mut self, action: ActionRecord) {
         if action.kind == "set_capacity" && action.ok {
             self.last_set = action.to;
+            if let (Some(from), Some(to)) = (action.from, action.to) {
+                let settle = self.config.host_ttl.as_secs_f64();
+                self.launches
+                    .asked(action.at, from, to, self.hosts.len(), settle);
+            }
         }
         // A replacement that failed is asked for again by the host's next unhealthy signal.
         if action.kind == "replace"
@@ -425,8 +522,15 @@ impl GroupState {
                 signal_ttl_s: c.signal_ttl.as_secs_f64(),
                 replace_unhealthy_after: c.replace_unhealthy_after,
                 shortfall_budget: c.shortfall_budget,
-                spend_ceiling: policy_config(c, 1.0).spend_ceiling_in_force(),
+                spend_ceiling: policy_config(c, 1.0, 0.0).spend_ceiling_in_force(),
                 scale_in: c.scale_in,
+                warmup: Some(WarmupView {
+                    mode: c.instance_warmup,
+                    in_force_s: self.policy.config().warmup_s,
+                    launches: self.warmup_in_force().launches,
+                    measured: self.launches.measured(),
+                    warming: self.launches.warming(),
+                }),
             },
             hosts: self
                 .hosts
@@ -466,9 +570,17 @@ impl GroupState {
 /// The group's forecaster. It decides at one horizon, the lead: scoring every horizon up to 15
 /// minutes at a sub-second decision interval made each refit tens of milliseconds, with the
 /// group's lock held and ingest waiting on it.
-fn forecaster(policy: &Policy) -> Forecaster {
+fn forecaster(policy: &Policy, c: &GroupConfig) -> Forecaster {
+    // A measured warm-up may grow to the ceiling: forecast that far from the start.
+    let lead = match c.instance_warmup {
+        InstanceWarmup::Configured => policy.config().lead_s(),
+        InstanceWarmup::Measured => policy
+            .config()
+            .lead_s()
+            .max(c.warmup_ceiling.as_secs_f64() + c.decision_interval.as_secs_f64()),
+    };
     Forecaster::new(headroom_model::ForecastConfig {
-        horizon_s: policy.config().lead_s(),
+        horizon_s: lead,
         ..headroom_model::ForecastConfig::default()
     })
 }
@@ -501,12 +613,13 @@ fn breach_max(c: &GroupConfig, from: u32, to: u32) -> Option<u32> {
     }
 }
 
-/// The model's policy config for a group with `capacity` per instance.
-fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
+/// The model's policy config for a group with `capacity` per instance, planning with
+/// `warmup_s` (the configured warm-up, or a measured one).
+fn policy_config(c: &GroupConfig, capacity: f64, warmup_s: f64) -> PolicyConfig {
     PolicyConfig {
         capacity_per_instance: capacity,
         target_utilization: c.target_utilization,
-        warmup_s: c.warmup.as_secs_f64(),
+        warmup_s,
         decision_interval_s: c.decision_interval.as_secs_f64(),
         min_instances: c.min,
         max_instances: most(c),

@@ -186,6 +186,7 @@ fn a_failed_replacement_is_asked_for_again() {
         reason,
         ok: false,
         detail: "throttled".into(),
+        warmup_s: None,
     });
     assert_eq!(g.evaluate(4.0, Some(1)), None, "no signal since");
     g.ingest(signal("a", 3, 5.0, 1.0, "unhealthy"), Outcome::Applied, 5.0);
@@ -214,6 +215,7 @@ fn a_restart_does_not_repeat_a_replacement_already_made() {
         reason: String::new(),
         ok: true,
         detail: String::new(),
+        warmup_s: None,
     };
     let mut g = GroupState::new(c.clone());
     g.restore(
@@ -235,4 +237,56 @@ fn a_restart_does_not_repeat_a_replacement_already_made() {
         matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
         "not yet replaced: {step:?}"
     );
+}
+
+/// A scale-out opens launches; new hosts' first healthy signals measure them; with
+/// `instance_warmup = "measured"` the fifth measurement replaces the configured warm-up.
+#[test]
+fn new_instances_measure_the_warm_up_the_plan_then_uses() {
+    let mut c = config();
+    c.instance_warmup = crate::warmup::InstanceWarmup::Measured;
+    c.warmup = Duration::from_secs(30);
+    c.warmup_floor = Duration::from_secs(1);
+    c.host_ttl = Duration::from_secs(10);
+    let mut g = GroupState::new(c);
+    g.ingest(signal("a", 1, 0.0, 1.0, "healthy"), Outcome::Applied, 0.0);
+    g.evaluate(0.0, None);
+    let mut t = 20.0;
+    for i in 0..5u32 {
+        g.record(ActionRecord {
+            at: t,
+            kind: "set_capacity".into(),
+            from: Some(1 + i),
+            to: Some(2 + i),
+            ok: true,
+            ..ActionRecord::default()
+        });
+        g.ingest(
+            signal("a", 2 + u64::from(i), t, 1.0, "healthy"),
+            Outcome::Applied,
+            t,
+        );
+        let view = g.view("g", "dry-run", t);
+        assert_eq!(view.policy.warmup.as_ref().unwrap().warming, 1);
+        let host = format!("new-{i}");
+        g.ingest(
+            signal(&host, 1, t + 4.0, 0.0, "degraded"),
+            Outcome::Applied,
+            t + 4.0,
+        );
+        g.ingest(
+            signal(&host, 2, t + 5.0 + f64::from(i), 0.0, "healthy"),
+            Outcome::Applied,
+            t + 5.0 + f64::from(i),
+        );
+        t += 20.0;
+    }
+    let ready = g.take_ready_unsaved();
+    let measured: Vec<f64> = ready.iter().filter_map(|a| a.warmup_s).collect();
+    assert_eq!(measured, [5.0, 6.0, 7.0, 8.0, 9.0]);
+    assert_eq!(ready[0].kind, "instance_ready");
+    g.evaluate(t, None);
+    let w = g.view("g", "dry-run", t).policy.warmup.unwrap();
+    assert_eq!((w.in_force_s, w.launches, w.warming), (9.0, 5, 0));
+    assert_eq!(g.policy.config().warmup_s, 9.0);
 }

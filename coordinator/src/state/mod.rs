@@ -41,8 +41,8 @@ pub enum Outcome {
     Duplicate,
 }
 
-/// One recorded actuation or replacement.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// One recorded actuation or replacement, or a measured launch (`instance_ready`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ActionRecord {
     /// Unix seconds.
     pub at: f64,
@@ -60,6 +60,9 @@ pub struct ActionRecord {
     pub ok: bool,
     /// What the actuator said (applied value, error).
     pub detail: String,
+    /// A new instance's measured warm-up, seconds (`instance_ready`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_s: Option<f64>,
 }
 
 /// Counts of stored signals of a group.
@@ -473,6 +476,26 @@ impl State {
                 out.push(a);
             }
         }
+        Ok(out)
+    }
+
+    /// The group's last `n` measured warm-ups (`instance_ready` actions), oldest first.
+    pub fn warmups(&self, group: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT body FROM actions WHERE grp = ?1 AND body LIKE '%\"kind\":\"instance_ready\"%'
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![group, n as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            if let Some(s) = serde_json::from_str::<ActionRecord>(&body?)
+                .ok()
+                .and_then(|a| a.warmup_s)
+            {
+                out.push(s);
+            }
+        }
+        out.reverse();
         Ok(out)
     }
 
