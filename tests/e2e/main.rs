@@ -22,3 +22,4 @@ mod load;
 mod packaging;
 mod replay;
 mod schedule;
+mod warmup;

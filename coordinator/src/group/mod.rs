@@ -526,7 +526,7 @@ impl GroupState {
                 scale_in: c.scale_in,
                 warmup: Some(WarmupView {
                     mode: c.instance_warmup,
-                    in_force_s: self.policy.config().warmup_s,
+                    in_force_s: self.warmup_in_force().warmup_s,
                     launches: self.warmup_in_force().launches,
                     measured: self.launches.measured(),
                     warming: self.launches.warming(),
