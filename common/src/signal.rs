@@ -10,8 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::{MAX_ID_LEN, check_id};
 
-/// Current Signal schema version.
-pub const SIGNAL_VERSION: u32 = 1;
+/// Current Signal schema version: 2 adds `busy`. An agent sends version 1 (without `busy`)
+/// unless it reports the figure, so a coordinator that predates it still accepts its signals;
+/// a coordinator accepts both.
+pub const SIGNAL_VERSION: u32 = 2;
+
+/// The first version: every field but `busy`.
+pub const SIGNAL_VERSION_WITHOUT_BUSY: u32 = 1;
 
 /// Largest demand, capacity, lead or forecast a signal may carry.
 pub const MAX_FIGURE: f64 = 1e15;
@@ -66,19 +71,27 @@ pub struct Signal {
     /// in its Auto Scaling group; absent off EC2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// Work in progress on the host (version 2): established connections on its listening
+    /// ports, or an application gauge, as the agent is configured; the coordinator protects a
+    /// busy instance from scale-in. Absent: not reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<f64>,
 }
 
 /// Why a Signal is refused although it parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
     /// The version is not one this coordinator understands.
-    #[error("unsupported signal version {0} (this coordinator understands {SIGNAL_VERSION})")]
+    #[error("unsupported signal version {0} (this coordinator understands 1 to {SIGNAL_VERSION})")]
     Version(u32),
     /// An id is not one [`check_id`] accepts.
     #[error(
         "field `{0}` must be 1..={MAX_ID_LEN} bytes, without spaces or control characters, not starting with '-'"
     )]
     Id(&'static str),
+    /// A field of a later version than the signal says.
+    #[error("field `{0}` needs signal {1}")]
+    Field(&'static str, &'static str),
     /// A text field is too long.
     #[error("field `{0}` is longer than {MAX_TEXT_LEN} bytes")]
     Text(&'static str),
@@ -124,6 +137,9 @@ impl Signal {
         if self.version == 0 || self.version > SIGNAL_VERSION {
             return Err(SignalError::Version(self.version));
         }
+        if self.busy.is_some() && self.version < SIGNAL_VERSION {
+            return Err(SignalError::Field("busy", "version 2"));
+        }
         for (name, value) in [
             ("host", &self.host),
             ("group", &self.group),
@@ -161,6 +177,7 @@ impl Signal {
             ("lead_s", Some(self.lead_s)),
             ("p50_at_lead", self.p50_at_lead),
             ("p90_at_lead", self.p90_at_lead),
+            ("busy", self.busy),
         ];
         for (name, value) in non_negative {
             // Bounded so that a group's sum over any number of hosts stays finite.
@@ -208,7 +225,23 @@ mod tests {
             health: "healthy".into(),
             health_reasons: vec![],
             instance_id: None,
+            busy: None,
         }
+    }
+
+    #[test]
+    fn busy_needs_version_2_and_a_figure_in_range() {
+        let mut s = sample();
+        s.busy = Some(3.0);
+        assert_eq!(s.validate(), Err(SignalError::Field("busy", "version 2")));
+        s.version = 2;
+        assert_eq!(s.validate(), Ok(()));
+        s.busy = Some(-1.0);
+        assert!(matches!(s.validate(), Err(SignalError::Number("busy", _))));
+        s.busy = None;
+        assert_eq!(s.validate(), Ok(()), "version 2 without the figure");
+        s.version = 3;
+        assert_eq!(s.validate(), Err(SignalError::Version(3)));
     }
 
     #[test]
@@ -237,8 +270,8 @@ mod tests {
         s.seq = u64::MAX;
         assert_eq!(s.validate(), Err(SignalError::Seq));
         let mut s = sample();
-        s.version = 2;
-        assert_eq!(s.validate(), Err(SignalError::Version(2)));
+        s.version = 0;
+        assert_eq!(s.validate(), Err(SignalError::Version(0)));
         let mut s = sample();
         s.health = "meh".into();
         assert!(s.validate().is_err());

@@ -350,6 +350,10 @@ pub struct CoordinatorSection {
     /// EC2 instance metadata (IMDSv2) endpoint to learn this host's instance id from, so the
     /// coordinator can mark an unhealthy host for replacement; empty = do not ask.
     pub imds_endpoint: String,
+    /// The host's work in progress, sent with each signal so the coordinator can protect a
+    /// busy instance from scale-in: `connections` (established TCP connections on the ports
+    /// the host listens on), `app.GAUGE` (a gauge of `[sources.app]`), or empty = not sent.
+    pub busy: String,
 }
 
 impl Default for CoordinatorSection {
@@ -362,6 +366,7 @@ impl Default for CoordinatorSection {
             outbox_max_age: Duration::from_secs(7 * 86_400),
             outbox_max_rows: 200_000,
             imds_endpoint: String::new(),
+            busy: String::new(),
         }
     }
 }
@@ -651,6 +656,20 @@ impl Config {
         }
         if c.max_send_rate == 0 {
             bad("coordinator.max_send_rate", "must be at least 1".into());
+        }
+        match c.busy.strip_prefix("app.") {
+            Some(gauge) if !self.sources.app.gauges.iter().any(|g| g == gauge) => bad(
+                "coordinator.busy",
+                format!("{gauge:?} is not one of sources.app.gauges"),
+            ),
+            None if !matches!(c.busy.as_str(), "" | "connections") => bad(
+                "coordinator.busy",
+                format!(
+                    "{:?} is none of \"connections\", \"app.GAUGE\" or \"\" (off)",
+                    c.busy
+                ),
+            ),
+            _ => {}
         }
         if !self.metrics.listen.is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

@@ -3,7 +3,7 @@
 //! the signal for the coordinator, all in the step's batch).
 
 use headroom_collector::{Sample, SourceKind};
-use headroom_common::signal::{SIGNAL_VERSION, Signal};
+use headroom_common::signal::{SIGNAL_VERSION, SIGNAL_VERSION_WITHOUT_BUSY, Signal};
 use headroom_model::{
     Action, ForecastConfig, Observation, PolicyConfig, PolicyMode, lead_horizons,
 };
@@ -73,7 +73,14 @@ pub fn action_name(a: Action) -> &'static str {
 
 impl Pipeline {
     /// Forecasts, decides and writes the decision (with its forecast and signal) into `batch`.
-    pub(super) fn decide(&mut self, now: f64, demand: f64, saturated: bool, batch: &mut Batch) {
+    pub(super) fn decide(
+        &mut self,
+        now: f64,
+        demand: f64,
+        saturated: bool,
+        busy: Option<f64>,
+        batch: &mut Batch,
+    ) {
         let lead = self.policy.config().lead_s();
         let mut horizons = Vec::new();
         lead_horizons(self.forecaster.step_s(), lead, &mut horizons);
@@ -131,7 +138,13 @@ impl Pipeline {
             (snap.host.clone(), snap.group.clone())
         };
         batch.signal = (!self.cfg.coordinator.urls.is_empty()).then(|| Signal {
-            version: SIGNAL_VERSION,
+            // Without the busy figure, the first version: a coordinator that predates it
+            // accepts the signal.
+            version: if busy.is_some() {
+                SIGNAL_VERSION
+            } else {
+                SIGNAL_VERSION_WITHOUT_BUSY
+            },
             host,
             group,
             epoch: String::new(),
@@ -152,6 +165,7 @@ impl Pipeline {
             health: health.state.name().into(),
             health_reasons: health.reasons,
             instance_id: self.instance_id.clone(),
+            busy,
         });
         let changed = self
             .shared

@@ -9,10 +9,12 @@
 //! |---|---|
 //! | `rollup` | samples into 10-second and 1-minute buckets |
 //! | `decide` | forecast, policy, and the records and signal of a decision |
+//! | `busy` | the host's work in progress, sent with a signal |
 //! | `snapshot` | what the control socket, `/metrics` and the watchdog read |
 //! | `refill` | the forecaster refilled with stored history at start |
 //! | `writer` | the store writer thread |
 
+mod busy;
 mod decide;
 mod refill;
 mod rollup;
@@ -108,6 +110,8 @@ pub struct Pipeline {
     at_lead: Option<(f64, f64)>,
     /// What of the ledger went to the store since start, summed.
     ledger_stored: Hour,
+    /// The host's work in progress, read at each decision.
+    busy: busy::Busy,
 }
 
 /// Everything the pipeline needs to start.
@@ -140,6 +144,7 @@ impl Pipeline {
     /// Builds the pipeline and refills the forecaster from stored history.
     pub fn new(parts: PipelineParts) -> Pipeline {
         let Refill { forecaster, recent } = parts.refill;
+        let cfg_busy = parts.cfg.coordinator.busy.clone();
         let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
         let ledger = Ledger::new(policy.config());
         parts.shared.lock().recent = recent;
@@ -171,6 +176,7 @@ impl Pipeline {
             planned: None,
             at_lead: None,
             ledger_stored: Hour::default(),
+            busy: busy::Busy::new(&cfg_busy),
         }
     }
 
@@ -291,7 +297,8 @@ impl Pipeline {
                 && (due || reactive)
             {
                 self.last_decision = Some(s.mono);
-                self.decide(now, d, saturated, &mut batch);
+                let busy = self.busy.measure(&s);
+                self.decide(now, d, saturated, busy, &mut batch);
             }
         }
 

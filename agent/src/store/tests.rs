@@ -69,6 +69,7 @@ fn example_signal() -> headroom_common::signal::Signal {
         reason: "test".into(),
         health: "healthy".into(),
         instance_id: None,
+        busy: None,
         health_reasons: vec![],
     }
 }

@@ -28,6 +28,7 @@ const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_DUMP: u16 = 0x300;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const IPPROTO_TCP: u8 = 6;
+const TCP_ESTABLISHED: u32 = 1;
 const TCP_LISTEN: u32 = 10;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
@@ -40,8 +41,8 @@ const RECV_BUF: usize = 64 * 1024;
 /// How long one reply may take before the tick gives up on it.
 const RECV_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// Builds an `inet_diag_req_v2` dump request for TCP listeners of `family`.
-pub(crate) fn build_request(family: u8, seq: u32) -> [u8; REQUEST_LEN] {
+/// Builds an `inet_diag_req_v2` dump request for TCP sockets of `family` in `state`.
+pub(crate) fn build_request(family: u8, state: u32, seq: u32) -> [u8; REQUEST_LEN] {
     let mut r = [0u8; REQUEST_LEN];
     r[0..4].copy_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
     r[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -50,7 +51,7 @@ pub(crate) fn build_request(family: u8, seq: u32) -> [u8; REQUEST_LEN] {
     // pid 0 (the kernel), then inet_diag_req_v2: family, protocol, ext, pad, states, sockid.
     r[16] = family;
     r[17] = IPPROTO_TCP;
-    r[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    r[20..24].copy_from_slice(&(1u32 << state).to_ne_bytes());
     r
 }
 
@@ -156,14 +157,16 @@ impl SockDiagSocket {
         })
     }
 
-    /// Sends one listener dump request for `family` and hands each record to `on_record`.
+    /// Sends one dump request for the TCP sockets of `family` in `state` and hands each
+    /// record to `on_record`.
     fn exchange(
         &mut self,
         family: u8,
+        state: u32,
         mut on_record: impl FnMut(&[u8]),
     ) -> Result<(), SourceError> {
         self.seq = self.seq.wrapping_add(1);
-        let req = build_request(family, self.seq);
+        let req = build_request(family, state, self.seq);
         self.sock.send(&req, 0).map_err(SourceError::Netlink)?;
         loop {
             let mut space = &mut self.buf[..];
@@ -190,7 +193,7 @@ impl SockDiagSocket {
     /// Dumps the TCP listeners of both families, handing each to `f`.
     pub fn listeners(&mut self, mut f: impl FnMut(AcceptQueue)) -> Result<(), SourceError> {
         for family in [AF_INET, AF_INET6] {
-            self.exchange(family, |rec| {
+            self.exchange(family, TCP_LISTEN, |rec| {
                 if let Some(q) = parse_record(rec) {
                     f(q);
                 }
@@ -199,12 +202,34 @@ impl SockDiagSocket {
         Ok(())
     }
 
+    /// Established TCP connections (both families) whose local port is one of `ports`: the
+    /// work a host has in progress on the ports it listens on. One dump per family of the
+    /// established sockets only; its cost grows with the host's connections, so it is asked
+    /// once per decision, not per sample.
+    pub fn established_on(&mut self, ports: &[u16]) -> Result<u64, SourceError> {
+        let mut n = 0u64;
+        if ports.is_empty() {
+            return Ok(0);
+        }
+        for family in [AF_INET, AF_INET6] {
+            self.exchange(family, TCP_ESTABLISHED, |p| {
+                if p.len() >= DIAG_MSG_LEN
+                    && u32::from(p[1]) == TCP_ESTABLISHED
+                    && ports.contains(&u16::from_be_bytes([p[4], p[5]]))
+                {
+                    n += 1;
+                }
+            })?;
+        }
+        Ok(n)
+    }
+
     /// The same request/reply exchange as [`listeners`](Self::listeners) without interpreting
     /// the records: the floor a full read is measured against. Returns the record count.
     pub fn raw_dump(&mut self) -> Result<usize, SourceError> {
         let mut records = 0;
         for family in [AF_INET, AF_INET6] {
-            self.exchange(family, |_| records += 1)?;
+            self.exchange(family, TCP_LISTEN, |_| records += 1)?;
         }
         Ok(records)
     }
@@ -385,7 +410,7 @@ mod tests {
 
     #[test]
     fn request_layout() {
-        let r = build_request(AF_INET6, 7);
+        let r = build_request(AF_INET6, TCP_LISTEN, 7);
         assert_eq!(u32_at(&r, 0), Some(72));
         assert_eq!(u16_at(&r, 4), Some(20));
         assert_eq!(u16_at(&r, 6), Some(0x301));
@@ -514,6 +539,25 @@ mod tests {
             );
         }
         assert_eq!(n, MAX_LISTENERS);
+    }
+
+    /// Real sockets on loopback: the connections a listener accepted count, the clients' own
+    /// ends (on ephemeral ports) and other ports do not.
+    #[test]
+    fn counts_the_established_connections_of_listening_ports() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut diag = SockDiagSocket::open().expect("sock_diag");
+        assert_eq!(diag.established_on(&[port]).unwrap(), 0);
+        let clients: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap())
+            .collect();
+        let accepted: Vec<_> = (0..3).map(|_| listener.accept().unwrap()).collect();
+        let _elsewhere = std::net::TcpStream::connect(other.local_addr().unwrap()).unwrap();
+        assert_eq!(diag.established_on(&[port]).unwrap(), 3);
+        assert_eq!(diag.established_on(&[]).unwrap(), 0);
+        drop((clients, accepted));
     }
 
     proptest! {

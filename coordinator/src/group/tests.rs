@@ -24,6 +24,7 @@ fn signal(host: &str, seq: u64, t: f64, demand: f64, health: &str) -> Signal {
         health: health.into(),
         health_reasons: vec![],
         instance_id: Some(format!("i-{host}")),
+        busy: None,
     }
 }
 
