@@ -44,6 +44,9 @@
 //! signal_ttl = "2m"                             # older signals are stored for audit only
 //! replace_unhealthy_after = 0                   # N consecutive unhealthy signals; 0 = off
 //! actuation_interval = "10s"                    # at most one actuation per interval
+//! scale_in_protection = false                   # aws: protect instances whose hosts are busy
+//! protection_idle = "5m"                        # cleared after the host is idle this long
+//! protection_interval = "15s"                   # at most one protection pass per interval
 //!
 //! [[groups.web.schedule]]                      # scheduled events, as many as needed
 //! name = "friday-evening"                       # default: schedule[N]
@@ -235,6 +238,14 @@ pub struct GroupConfig {
     /// At most one actuation (capacity change or replacement) per this interval.
     #[serde(with = "duration")]
     pub actuation_interval: Duration,
+    /// Protect instances whose hosts report work in progress from scale-in (`aws` only).
+    pub scale_in_protection: bool,
+    /// Clear an instance's protection once its host has been idle this long.
+    #[serde(with = "duration")]
+    pub protection_idle: Duration,
+    /// At most one protection pass (its calls batched) per this interval (at least 1s).
+    #[serde(with = "duration")]
+    pub protection_interval: Duration,
     /// What applies the desired capacity.
     pub actuator: ActuatorConfig,
     /// Scheduled events (`[[groups.NAME.schedule]]`): each raises the plan from its start −
@@ -267,6 +278,9 @@ impl Default for GroupConfig {
             signal_ttl: Duration::from_secs(120),
             replace_unhealthy_after: 0,
             actuation_interval: Duration::from_secs(10),
+            scale_in_protection: false,
+            protection_idle: Duration::from_secs(300),
+            protection_interval: Duration::from_secs(15),
             actuator: ActuatorConfig::default(),
             schedule: Vec::new(),
         }
@@ -449,6 +463,21 @@ impl CoordinatorConfig {
                 }
             }
             problems_of_schedule(&mut bad, g.schedule(&format!("groups.{name}.")).1);
+            if g.scale_in_protection && !matches!(g.actuator, ActuatorConfig::Aws(_)) {
+                bad(
+                    key("scale_in_protection"),
+                    format!(
+                        "needs an actuator that can protect instances (aws), not {:?}",
+                        g.actuator.kind()
+                    ),
+                );
+            }
+            if g.protection_idle.is_zero() {
+                bad(key("protection_idle"), "must be longer than 0s".into());
+            }
+            if g.protection_interval < Duration::from_secs(1) {
+                bad(key("protection_interval"), "must be at least 1s".into());
+            }
             for p in g.actuator.problems() {
                 bad(key(&format!("actuator.{}", p.key)), p.reason);
             }

@@ -17,6 +17,7 @@ use crate::fault;
 use crate::group::Step;
 use crate::lock::locked;
 use crate::metrics::{ActuationLabel, GroupLabel};
+use crate::protection;
 use crate::state::ActionRecord;
 
 /// Evaluates one group every decision interval and applies what it decides.
@@ -40,6 +41,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             db.last_signal_id().unwrap_or(0),
         )
     };
+    let mut last_protection = f64::NEG_INFINITY;
     // Winning the group's election decides at once, without waiting for the next tick.
     let won = group.lease.as_ref().and_then(|l| l.wake(&name));
     loop {
@@ -54,6 +56,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             _ = stop.changed() => return,
         }
         let standby = group.lease.as_ref().and_then(|l| l.standby(&name));
+        let leading = standby.is_none();
         app.metrics
             .leader
             .get_or_create(&label)
@@ -125,26 +128,16 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         if backfill.due(t) {
             rebuild_history(&app, &group, &name, &mut backfill).await;
         }
-        let Some(step) = step else { continue };
-        if let Some(lease) = &group.lease {
-            let fenced = match lease.fence(&name).await {
-                Ok(()) => {
-                    fault::stop_after_fence();
-                    // The last check, just before the call: a pause since the fence (a stopped
-                    // process, a paused VM) that outlasted the lease sends nothing.
-                    if lease.before_deadline() {
-                        Ok(())
-                    } else {
-                        Err("past the lease's deadline after the check".to_string())
-                    }
-                }
-                Err(why) => Err(why.to_string()),
-            };
-            if let Err(why) = fenced {
-                app.metrics.fenced.get_or_create(&label).inc();
-                tracing::warn!(group = %name, "actuation refused by fencing: {why}; the group keeps its capacity");
-                continue;
+        let protection_due = t - last_protection >= group.config.protection_interval.as_secs_f64();
+        if group.config.scale_in_protection && leading && protection_due {
+            last_protection = t;
+            if fence(&app, &group, &name, &label).await {
+                protect_busy(&app, &group, &name, t).await;
             }
+        }
+        let Some(step) = step else { continue };
+        if !fence(&app, &group, &name, &label).await {
+            continue;
         }
         let record = act(&group, step).await;
         let outcome = if record.ok { "ok" } else { "error" };
@@ -156,15 +149,91 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 outcome: outcome.into(),
             })
             .inc();
-        locked(&group.state).record(record.clone());
-        let db = app.state.clone();
-        let group_name = name.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Err(err) = locked(&db).add_action(&group_name, &record) {
-                tracing::warn!(group = %group_name, "storing action: {err:#}");
+        record_action(&app, &group, &name, record).await;
+    }
+}
+
+/// Records an action in the group (shown by the API) and in the state file.
+async fn record_action(app: &App, group: &Group, name: &str, record: ActionRecord) {
+    locked(&group.state).record(record.clone());
+    let (db, group_name) = (app.state.clone(), name.to_string());
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(err) = locked(&db).add_action(&group_name, &record) {
+            tracing::warn!(group = %group_name, "storing action: {err:#}");
+        }
+    })
+    .await;
+}
+
+/// Whether this replica may actuate the group now: without a lease always; with one, the
+/// lease's deadline, then etcd (the leader key still has the revision won), then the deadline
+/// again just before the call. A refusal is counted and logged; the group keeps its capacity.
+async fn fence(app: &App, group: &Group, name: &str, label: &GroupLabel) -> bool {
+    let Some(lease) = &group.lease else {
+        return true;
+    };
+    let fenced = match lease.fence(name).await {
+        Ok(()) => {
+            fault::stop_after_fence();
+            // The last check, just before the call: a pause since the fence (a stopped
+            // process, a paused VM) that outlasted the lease sends nothing.
+            if lease.before_deadline() {
+                Ok(())
+            } else {
+                Err("past the lease's deadline after the check".to_string())
             }
-        })
-        .await;
+        }
+        Err(why) => Err(why.to_string()),
+    };
+    if let Err(why) = &fenced {
+        app.metrics.fenced.get_or_create(label).inc();
+        tracing::warn!(group = %name, "actuation refused by fencing: {why}; the group keeps its capacity");
+    }
+    fenced.is_ok()
+}
+
+/// One scale-in protection pass ([`crate::protection`]): the group's instances as the engine
+/// lists them, protected exactly when their hosts are busy, in bounded batches; each call is
+/// recorded as a `protect` or `unprotect` action.
+async fn protect_busy(app: &Arc<App>, group: &Arc<Group>, name: &str, t: f64) {
+    let members = match group.actuator.protection_members().await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(group = %name, "scale-in protection: reading the group's instances: {e}");
+            return;
+        }
+    };
+    let busy = locked(&group.state).busy_instances(t);
+    let plan = protection::plan(&members, &busy);
+    if plan.all_busy {
+        tracing::warn!(group = %name, instances = members.len(), "scale-in protection: every instance is busy, so none is protected and the group can still scale in");
+    }
+    for (ids, protect) in protection::calls(&plan) {
+        let result = group.actuator.set_protection(ids, protect).await;
+        if let Err(e) = &result {
+            tracing::warn!(group = %name, protect, "scale-in protection: {e}");
+        }
+        let record = ActionRecord {
+            at: t,
+            kind: if protect { "protect" } else { "unprotect" }.into(),
+            reason: match (protect, plan.all_busy) {
+                (true, _) => format!("{} instance(s) busy", ids.len()),
+                (false, true) => {
+                    "every instance is busy: none protected, so the group can still scale in".into()
+                }
+                (false, false) => format!(
+                    "idle for {}",
+                    headroom_common::duration::format(group.config.protection_idle)
+                ),
+            },
+            ok: result.is_ok(),
+            detail: match &result {
+                Ok(()) => ids.join(", "),
+                Err(e) => format!("{}: {e}", ids.join(", ")),
+            },
+            ..ActionRecord::default()
+        };
+        record_action(app, group, name, record).await;
     }
 }
 

@@ -10,7 +10,7 @@
 //! | [`http`], [`api`], [`auth`] | the HTTP listener, the `/v1` routes, per-group tokens |
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
 //! | [`group`], [`decision`], [`ledger`], [`backfill`], [`warmup`] | a group's hosts, forecaster and policy; its decision loop; its ledger; its history rebuilt from signals received late; its instances' warm-up, measured |
-//! | [`actuator`] | AWS Auto Scaling, KEDA, a command hook, dry-run |
+//! | [`actuator`], [`protection`] | AWS Auto Scaling, KEDA, a command hook, dry-run; scale-in protection of busy instances |
 //! | [`lease`] | which replica actuates a group: its election in etcd, fencing |
 //! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
 //! | [`upcoming`] | `headroom schedule`: the next firings of each group's scheduled entries |
@@ -34,6 +34,7 @@ pub mod lease;
 pub mod ledger;
 pub mod lock;
 pub mod metrics;
+pub mod protection;
 pub mod state;
 pub mod upcoming;
 pub mod view;

@@ -20,6 +20,7 @@ mod installed;
 mod keda;
 mod load;
 mod packaging;
+mod protection;
 mod replay;
 mod schedule;
 mod warmup;

@@ -70,7 +70,9 @@ impl Busy {
                     }
                     Err(e) => {
                         if !*failing {
-                            tracing::warn!("busy: cannot count established connections: {e}; not sent until it works");
+                            tracing::warn!(
+                                "busy: cannot count established connections: {e}; not sent until it works"
+                            );
                         }
                         *failing = true;
                         *diag = None;

@@ -2,7 +2,7 @@
 //!
 //! DescribeAutoScalingGroups reads desired/min/max, SetDesiredCapacity asks for a count clamped
 //! to the group's own min/max, SetInstanceHealth marks an unhealthy host's instance so the group
-//! replaces it. Credentials come from the standard chain (environment, profile, web identity,
+//! replaces it, SetInstanceProtection protects busy instances from scale-in. Credentials come from the standard chain (environment, profile, web identity,
 //! container, IMDS); region and endpoint may be set in the config. The HTTPS client is rustls
 //! with the ring provider (no aws-lc, so no cmake at build time).
 
@@ -79,6 +79,35 @@ impl Aws {
             .await
             .map_err(err)?;
         tracing::info!(asg = %self.name, max, reason, "aws: set MaxSize");
+        Ok(())
+    }
+}
+
+impl Aws {
+    /// The group's instances, each with whether it is protected from scale-in now.
+    pub async fn members(&self) -> Result<Vec<(String, bool)>, ActuatorError> {
+        let group = self.describe().await?;
+        Ok(group
+            .instances()
+            .iter()
+            .filter_map(|i| {
+                let id = i.instance_id()?.to_string();
+                Some((id, i.protected_from_scale_in().unwrap_or(false)))
+            })
+            .collect())
+    }
+
+    /// Sets or clears the scale-in protection of `ids` (at most 50, all of this group's).
+    pub async fn set_protection(&self, ids: &[String], protect: bool) -> Result<(), ActuatorError> {
+        self.client
+            .set_instance_protection()
+            .auto_scaling_group_name(&self.name)
+            .set_instance_ids(Some(ids.to_vec()))
+            .protected_from_scale_in(protect)
+            .send()
+            .await
+            .map_err(err)?;
+        tracing::info!(asg = %self.name, instances = ?ids, protect, "aws: set scale-in protection");
         Ok(())
     }
 }

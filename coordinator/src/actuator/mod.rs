@@ -324,6 +324,33 @@ impl Actuator {
         }
     }
 
+    /// The group's instances and whether each is protected from scale-in (`aws` only).
+    pub async fn protection_members(&self) -> Result<Vec<(String, bool)>, ActuatorError> {
+        match self {
+            #[cfg(feature = "aws")]
+            Actuator::Aws(a) => a.members().await,
+            other => Err(ActuatorError::Unsupported(format!(
+                "{} cannot protect instances",
+                other.kind()
+            ))),
+        }
+    }
+
+    /// Sets or clears the scale-in protection of `ids` (`aws` only).
+    pub async fn set_protection(&self, ids: &[String], protect: bool) -> Result<(), ActuatorError> {
+        match self {
+            #[cfg(feature = "aws")]
+            Actuator::Aws(a) => a.set_protection(ids, protect).await,
+            other => {
+                let _ = (ids, protect);
+                Err(ActuatorError::Unsupported(format!(
+                    "{} cannot protect instances",
+                    other.kind()
+                )))
+            }
+        }
+    }
+
     /// See [`Actuate::set_capacity`].
     pub async fn set_capacity(
         &self,

@@ -17,6 +17,7 @@ use headroom_model::{
 
 use crate::config::{GroupConfig, GroupMode, MaxBreach};
 use crate::ledger::GroupLedger;
+use crate::protection::BusyHosts;
 use crate::state::{ActionRecord, Outcome, SignalCounts};
 use crate::view::{Evaluation, ForecastView, GroupView, HostView, PolicyView, WarmupView};
 use crate::warmup::{InForce, InstanceWarmup, Launches, Ready};
@@ -86,6 +87,8 @@ pub struct GroupState {
     launches: Launches,
     /// Measured launches (`instance_ready`) not yet stored.
     ready_unsaved: Vec<ActionRecord>,
+    /// When each instance last reported work in progress.
+    busy: BusyHosts,
 }
 
 impl GroupState {
@@ -115,6 +118,7 @@ impl GroupState {
             ledger,
             launches: Launches::default(),
             ready_unsaved: Vec::new(),
+            busy: BusyHosts::default(),
         }
     }
 
@@ -235,6 +239,9 @@ impl GroupState {
             let s = &h.latest;
             let instance = s.instance_id.clone().unwrap_or_else(|| host.clone());
             let healthy = s.health_state() == Health::Healthy;
+            if let Some(id) = &s.instance_id {
+                self.busy.observe(id, s.busy, received_at);
+            }
             if let Some(ready) = self.launches.seen(&instance, healthy, received_at) {
                 self.launch_ready(ready, received_at);
             }
@@ -248,6 +255,12 @@ impl GroupState {
             self.pending_replacements
                 .push_back((host, h.latest.instance_id.clone()));
         }
+    }
+
+    /// Instances whose hosts reported work in progress within `protection_idle` of `now`.
+    pub fn busy_instances(&mut self, now: f64) -> std::collections::BTreeSet<String> {
+        let idle = self.config.protection_idle.as_secs_f64();
+        self.busy.busy(now, idle)
     }
 
     /// Records a measured launch as an `instance_ready` action (shown, stored, restored).
