@@ -141,6 +141,9 @@ pub struct HostView {
     pub unhealthy_streak: u32,
     /// Its EC2 instance id, when it reported one.
     pub instance_id: Option<String>,
+    /// Work in progress the host reported (signal version 2).
+    #[serde(default)]
+    pub busy: Option<f64>,
 }
 
 /// The forecast of a group's summed demand at the lead time.

@@ -129,3 +129,46 @@ fn busy_instances_are_protected_and_released_on_moto() {
         "{actions:?}"
     );
 }
+
+/// A real agent with `busy = "connections"` reports the established connections on the ports
+/// of this host that listen (here: a listener with two accepted connections, and the
+/// coordinator's own port, which the agents' connections reach); one without the key reports
+/// nothing (its signals stay version 1).
+#[test]
+fn an_agent_reports_its_established_connections_as_busy() {
+    let (dir, c) = crate::coordinator::web_coordinator("", 60.0, "kind = \"dry-run\"");
+    let token = dir.path().join("token");
+    let gauge = crate::common::AppGauge::serve("queue_depth", 1.0);
+    let urls = [c.url.clone()];
+    let mut busy = crate::common::Agent::on_gauge(
+        0,
+        &gauge.url,
+        1.0,
+        &urls,
+        &token,
+        "busy = \"connections\"\n",
+    );
+    let mut quiet = crate::common::Agent::on_gauge(1, &gauge.url, 1.0, &urls, &token, "");
+    busy.start();
+    quiet.start();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let clients: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap())
+        .collect();
+    let accepted: Vec<_> = (0..2).map(|_| listener.accept().unwrap()).collect();
+    let host = |v: &Value, name: &str| -> Option<Value> {
+        v["hosts"]
+            .as_array()?
+            .iter()
+            .find(|h| h["host"] == name)
+            .cloned()
+    };
+    let seen = wait_for(Duration::from_secs(30), || {
+        let v = group_view(&c.url, "web");
+        let b = host(&v, "host-0")?["busy"].as_f64()?;
+        (b >= 2.0 && host(&v, "host-1").is_some()).then_some(v)
+    });
+    let v = seen.unwrap_or_else(|| panic!("{}", group_view(&c.url, "web")));
+    assert_eq!(host(&v, "host-1").unwrap()["busy"], Value::Null);
+    drop((clients, accepted));
+}

@@ -190,6 +190,35 @@ fn a_replica_listed_twice_is_refused() {
 }
 
 #[test]
+fn the_busy_figure_is_connections_or_a_configured_gauge() {
+    for good in ["busy = \"connections\"", "busy = \"\""] {
+        assert!(parse(&format!("[coordinator]\n{good}\n")).is_ok(), "{good}");
+    }
+    let ok = parse(
+        "[sources.app]\nendpoint = \"http://127.0.0.1:9/m\"\ngauges = [\"jobs\"]\n[coordinator]\nbusy = \"app.jobs\"\n",
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+    for (bad, why) in [
+        (
+            "busy = \"app.jobs\"",
+            "\"jobs\" is not one of sources.app.gauges",
+        ),
+        (
+            "busy = \"sockets\"",
+            "\"sockets\" is none of \"connections\", \"app.GAUGE\" or \"\" (off)",
+        ),
+    ] {
+        let err = parse(&format!("[coordinator]\n{bad}\n")).unwrap_err();
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.key == "coordinator.busy" && p.reason == why),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn coordinator_needs_a_token() {
     let err = parse("[coordinator]\nurls = [\"http://127.0.0.1:1\"]\n").unwrap_err();
     assert_eq!(err.problems[0].key, "coordinator.token_file");

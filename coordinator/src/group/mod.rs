@@ -568,6 +568,7 @@ impl GroupState {
                         health_reasons: s.health_reasons.clone(),
                         unhealthy_streak: h.unhealthy_streak,
                         instance_id: s.instance_id.clone(),
+                        busy: s.busy,
                     }
                 })
                 .collect(),
