@@ -685,6 +685,22 @@ mod tests {
     }
 
     #[test]
+    fn scale_in_protection_needs_aws_and_sane_intervals() {
+        let err = parse(
+            "[groups.web]\ntoken_files = [\"/t\"]\nscale_in_protection = true\nprotection_idle = \"0s\"\nprotection_interval = \"500ms\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "groups.web.scale_in_protection: needs an actuator that can protect instances (aws), not \"dry-run\"",
+            "groups.web.protection_idle: must be longer than 0s",
+            "groups.web.protection_interval: must be at least 1s",
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+
+    #[test]
     fn schedule_entries_are_checked_with_their_group() {
         let err = parse(
             "[groups.web]\ntoken_files = [\"/t\"]\nmax = 10\n[[groups.web.schedule]]\nat = \"2026-12-24T08:00:00Z\"\nduration = \"1h\"\nmin_instances = 11\n[[groups.web.schedule]]\nname = \"x\"\ncron = \"0 8 * * MONDAY\"\nduration = \"1h\"\nmin_instances = 2\n",
