@@ -26,10 +26,7 @@ fn aws_actuator_follows_the_group_on_moto() {
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
     let stabilization = 4.0;
-    let actuator = format!(
-        "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
-        moto.endpoint
-    );
+    let actuator = moto.web_actuator();
     let config = write_config(
         dir.path(),
         "",
@@ -186,10 +183,7 @@ fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
     };
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
-    let actuator = format!(
-        "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
-        moto.endpoint
-    );
+    let actuator = moto.web_actuator();
     let groups = group_toml_with(
         "web",
         &token,

@@ -37,10 +37,7 @@ fn busy_instances_are_protected_and_released_on_moto() {
     assert_eq!(ids.len(), 4);
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
-    let actuator = format!(
-        "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
-        moto.endpoint
-    );
+    let actuator = moto.web_actuator();
     let config = write_config(
         dir.path(),
         "",

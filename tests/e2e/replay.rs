@@ -355,6 +355,21 @@ fn the_history_window_is_a_flag() {
     );
 }
 
+/// `headroom simulate --input INPUT --config POLICY --output OUT` and `extra` flags.
+fn simulate_with_config(input: &Path, policy: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "simulate",
+        "--input",
+        input.to_str().unwrap(),
+        "--config",
+        policy.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    headroom(&args)
+}
+
 /// `simulate --config`: a policy file with one unnamed `[[schedule]]` entry on a flat trace.
 /// The plan rises exactly `lead` seconds before the entry, holds through it, falls after it,
 /// and the summary names the entry with the decisions it raised; a flag wins over the file.
@@ -379,17 +394,7 @@ fn a_scheduled_entry_raises_the_plan_lead_seconds_before_it() {
     .unwrap();
     let out = dir.path().join("plan.csv");
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "simulate",
-            "--input",
-            input.to_str().unwrap(),
-            "--config",
-            policy.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = headroom(&args);
+        let o = simulate_with_config(&input, &policy, &out, extra);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let plan: Vec<(i64, u32)> = read_csv(&out)[1..]
             .iter()
@@ -432,16 +437,7 @@ fn a_broken_policy_file_names_every_entry_and_field() {
          [[schedule]]\nat = \"christmas\"\nduration = \"1h\"\ndemand_factor = 0.5\n",
     )
     .unwrap();
-    let out = dir.path().join("plan.csv");
-    let o = headroom(&[
-        "simulate",
-        "--input",
-        input.to_str().unwrap(),
-        "--config",
-        policy.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let o = simulate_with_config(&input, &policy, &dir.path().join("plan.csv"), &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(64), "{err}");
     for want in [

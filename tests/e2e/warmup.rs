@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{Agent, AppGauge, Coordinator, bin, wait_for, write_script, write_token};
-use crate::coordinator::{TOKEN, group_view};
+use crate::coordinator::{TOKEN, group_view, write_config};
 
 /// How long a "boot" takes: the delay between a rise and the new agent's start.
 const BOOT: Duration = Duration::from_secs(3);
@@ -27,13 +27,8 @@ fn warm_up_is_measured_from_agents_that_start_after_the_rise() {
         &dir.path().join("hook.sh"),
         &format!("#!/bin/sh\necho \"$1\" >> {}\n", desired_log.display()),
     );
-    let config = dir.path().join("coordinator.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"listen = "127.0.0.1:0"
-state = "{state}"
-
+    let groups = format!(
+        r#"
 [groups.web]
 token_files = ["{token}"]
 capacity_per_instance = 1.0
@@ -56,12 +51,10 @@ kind = "command"
 program = "{hook}"
 args = ["{{desired}}"]
 "#,
-            state = dir.path().join("coordinator.db").display(),
-            token = token.display(),
-            hook = hook.display(),
-        ),
-    )
-    .unwrap();
+        token = token.display(),
+        hook = hook.display(),
+    );
+    let config = write_config(dir.path(), "", &groups);
     let coordinator = Coordinator::start(dir.path(), &config, &[]);
     let urls = [coordinator.url.clone()];
     // The host in service carries the demand; the launched ones carry none.

@@ -79,6 +79,14 @@ impl Moto {
         ));
     }
 
+    /// The `[groups.NAME.actuator]` keys of an `aws` actuator driving group `web` on this moto.
+    pub(crate) fn web_actuator(&self) -> String {
+        format!(
+            "kind = \"aws\"\nauto_scaling_group = \"web\"\nregion = \"us-east-1\"\nendpoint = \"{}\"",
+            self.endpoint
+        )
+    }
+
     /// Runs boto3 against moto; `code` uses `c` (an autoscaling client) and prints JSON.
     pub(crate) fn boto(&self, code: &str) -> Value {
         let script = format!(
