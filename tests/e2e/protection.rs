@@ -146,13 +146,14 @@ fn an_agent_reports_its_established_connections_as_busy() {
         "busy = \"connections\"\n",
     );
     let mut quiet = crate::common::Agent::on_gauge(1, &gauge.url, 1.0, &urls, &token, "");
-    busy.start();
-    quiet.start();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let clients: Vec<_> = (0..2)
         .map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap())
         .collect();
     let accepted: Vec<_> = (0..2).map(|_| listener.accept().unwrap()).collect();
+    // Started after the connections are up: the agent counts them at most every 30 s.
+    busy.start();
+    quiet.start();
     let host = |v: &Value, name: &str| -> Option<Value> {
         v["hosts"]
             .as_array()?

@@ -2,16 +2,25 @@
 //! coordinator can protect a busy instance from scale-in.
 //!
 //! - `connections`: established TCP connections on the ports this host listens on (the
-//!   latest sample's listeners), one sock_diag dump per decision, not per sample: its cost
-//!   grows with the host's connections, and a decision is when the figure is sent.
+//!   latest sample's listeners), counted by a sock_diag dump of established sockets at most
+//!   once per [`CONNECTIONS_EVERY`] and sent with every decision in between. The dump costs
+//!   the kernel a walk of its whole established-socket hash table (milliseconds on a large
+//!   host, whatever the connection count), far more than a sample: per decision at a 1 s
+//!   cadence it tripled the agent's CPU (`benches/overhead/busy.sh`). Protection is cleared
+//!   after minutes of idleness, so a figure up to half a minute old costs it nothing.
 //! - `app.GAUGE`: that gauge of the latest sample.
 //!
 //! A figure that cannot be read is not sent (the signal says nothing rather than "idle"); the
 //! first failure is logged, and the socket is opened again at the next decision.
 
+use std::time::Duration;
+
 use headroom_collector::{Sample, SockDiagSocket, SourceKind};
 
 use super::demand_of;
+
+/// Connections are counted at most this often (by the sampler's clock).
+pub(super) const CONNECTIONS_EVERY: Duration = Duration::from_secs(30);
 
 /// How the busy figure is read.
 #[derive(Debug)]
@@ -24,6 +33,8 @@ pub(super) enum Busy {
     Connections {
         diag: Option<SockDiagSocket>,
         failing: bool,
+        /// The last count and the sample clock it was taken at.
+        last: Option<(Duration, f64)>,
     },
 }
 
@@ -35,6 +46,7 @@ impl Busy {
             "connections" => Busy::Connections {
                 diag: None,
                 failing: false,
+                last: None,
             },
             app => Busy::App(app.to_string()),
         }
@@ -45,9 +57,20 @@ impl Busy {
         match self {
             Busy::Off => None,
             Busy::App(metric) => demand_of(s, metric),
-            Busy::Connections { diag, failing } => {
+            Busy::Connections {
+                diag,
+                failing,
+                last,
+            } => {
                 if !s.has(SourceKind::AcceptQueue) {
                     return None;
+                }
+                if let Some((at, count)) = *last
+                    && s.mono
+                        .checked_sub(at)
+                        .is_some_and(|d| d < CONNECTIONS_EVERY)
+                {
+                    return Some(count);
                 }
                 let n = usize::from(s.listener_count).min(s.listeners.len());
                 let mut ports: Vec<u16> = s.listeners[..n].iter().map(|l| l.port).collect();
@@ -66,6 +89,7 @@ impl Busy {
                 match result {
                     Ok(count) => {
                         *failing = false;
+                        *last = Some((s.mono, count as f64));
                         Some(count as f64)
                     }
                     Err(e) => {
@@ -76,6 +100,7 @@ impl Busy {
                         }
                         *failing = true;
                         *diag = None;
+                        *last = None;
                         None
                     }
                 }
