@@ -16,6 +16,7 @@ mod delivery;
 mod faults;
 mod fleet;
 mod ha;
+mod ingest;
 mod installed;
 mod keda;
 mod load;
