@@ -70,7 +70,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         };
         let t = unix_now();
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
-        let (step, eval, ledger_unsaved, ledger_total, ready_unsaved) =
+        let (step, eval, ledger_unsaved, ledger_total, ready_unsaved, (warmup, warming)) =
             tokio::task::block_in_place(|| {
                 let mut g = locked(&group.state);
                 g.set_standby(standby);
@@ -81,8 +81,14 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                     g.take_ledger_unsaved(),
                     g.ledger_total(),
                     g.take_ready_unsaved(),
+                    g.warmup_figures(),
                 )
             });
+        app.metrics.warmup.get_or_create(&label).set(warmup);
+        app.metrics
+            .warming
+            .get_or_create(&label)
+            .set(warming as i64);
         app.metrics
             .count_ledger(&name, &ledger_total.since(&ledger_exported));
         ledger_exported = ledger_total;
@@ -140,21 +146,21 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             continue;
         }
         let record = act(&group, step).await;
-        let outcome = if record.ok { "ok" } else { "error" };
-        app.metrics
-            .actuations
-            .get_or_create(&ActuationLabel {
-                group: name.clone(),
-                kind: record.kind.clone(),
-                outcome: outcome.into(),
-            })
-            .inc();
         record_action(&app, &group, &name, record).await;
     }
 }
 
-/// Records an action in the group (shown by the API) and in the state file.
+/// Counts an action in `/metrics` and records it in the group (shown by the API) and in the
+/// state file.
 async fn record_action(app: &App, group: &Group, name: &str, record: ActionRecord) {
+    app.metrics
+        .actuations
+        .get_or_create(&ActuationLabel {
+            group: name.to_string(),
+            kind: record.kind.clone(),
+            outcome: if record.ok { "ok" } else { "error" }.into(),
+        })
+        .inc();
     locked(&group.state).record(record.clone());
     let (db, group_name) = (app.state.clone(), name.to_string());
     let _ = tokio::task::spawn_blocking(move || {

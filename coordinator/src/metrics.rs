@@ -94,6 +94,10 @@ pub struct Metrics {
     pub leader: Family<GroupLabel, Gauge>,
     /// Actuations this replica decided and its fencing refused, per group.
     pub fenced: Family<GroupLabel, Counter>,
+    /// The instance warm-up the group plans with, seconds.
+    pub warmup: Family<GroupLabel, Gauge<f64, AtomicU64>>,
+    /// Instances asked for that have not sent a healthy signal yet.
+    pub warming: Family<GroupLabel, Gauge>,
 }
 
 impl Metrics {
@@ -125,6 +129,8 @@ impl Metrics {
             ledger_p90_covered: Family::default(),
             leader: Family::default(),
             fenced: Family::default(),
+            warmup: Family::default(),
+            warming: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -187,6 +193,16 @@ impl Metrics {
             "fenced_actuations",
             "Actuations decided here and refused by fencing: the lease's deadline passed or etcd no longer confirmed the leadership",
             m.fenced.clone(),
+        );
+        registry.register(
+            "instance_warmup_seconds",
+            "The instance warm-up the group plans with (configured, or measured from its launches)",
+            m.warmup.clone(),
+        );
+        registry.register(
+            "instances_warming",
+            "Instances asked for that have not sent a healthy signal yet",
+            m.warming.clone(),
         );
         registry.register(
             "ledger_observed_seconds",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Agent, AppGauge, Coordinator, bin, wait_for, write_script, write_token};
+use crate::common::{Agent, AppGauge, Coordinator, bin, get, wait_for, write_script, write_token};
 use crate::coordinator::{TOKEN, group_view, write_config};
 
 /// How long a "boot" takes: the delay between a rise and the new agent's start.
@@ -134,6 +134,19 @@ args = ["{{desired}}"]
             .filter(|lead| (lead - (largest + 0.2)).abs() < 1e-6)
     });
     assert!(lead.is_some(), "{}", group_view(&coordinator.url, "web"));
+    let metric = wait_for(Duration::from_secs(10), || {
+        let (_, metrics) = get(&coordinator.url, "/metrics", None);
+        metrics
+            .lines()
+            .find(|l| l.starts_with("headroom_coordinator_instance_warmup_seconds{group=\"web\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .filter(|v| (v - largest).abs() < 1e-6)
+    });
+    assert!(
+        metric.is_some(),
+        "/metrics: {}",
+        get(&coordinator.url, "/metrics", None).1
+    );
     let groups = Command::new(bin())
         .args(["groups", "--url", &coordinator.url, "--token-file"])
         .arg(&token)

@@ -283,6 +283,11 @@ impl GroupState {
         self.actions.truncate(ACTIONS_KEPT);
     }
 
+    /// The warm-up the group plans with, seconds, and the instances still warming.
+    pub fn warmup_figures(&self) -> (f64, usize) {
+        (self.warmup_in_force().warmup_s, self.launches.warming())
+    }
+
     /// The warm-up to plan with now ([`Launches::in_force`]).
     fn warmup_in_force(&self) -> InForce {
         let c = &self.config;
