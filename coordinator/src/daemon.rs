@@ -24,6 +24,10 @@ use crate::metrics::Metrics;
 use crate::state::State;
 use crate::{api, decision, http, writer};
 
+/// Replacements looked at, at start, to not repeat one made before a restart (one per host
+/// in an unhealthy streak at most).
+const REPLACEMENTS_RESTORED: usize = 1000;
+
 /// Demand history restored into a group's forecaster at start, seconds.
 pub(crate) const RESTORE_HISTORY_S: f64 = 14.0 * 86_400.0;
 /// How often the state file's WAL is checkpointed (passively), off the commit path.
@@ -69,6 +73,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
             state.latest_signals(name, start - gc.host_ttl.as_secs_f64())?,
             state.last_set(name)?,
             state.actions(name, 20)?,
+            &state.actions_of_kind(name, "replace", REPLACEMENTS_RESTORED)?,
             state.counts(name)?,
         );
         gs.restore_ledger(state.ledger(name, start - LEDGER_RESTORED_S)?, start);

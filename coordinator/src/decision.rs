@@ -134,7 +134,9 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         if backfill.due(t) {
             rebuild_history(&app, &group, &name, &mut backfill).await;
         }
-        let protection_due = t - last_protection >= group.config.protection_interval.as_secs_f64();
+        // A clock stepped back must not hold passes back by the step.
+        let protection_due = t - last_protection >= group.config.protection_interval.as_secs_f64()
+            || t < last_protection;
         if group.config.scale_in_protection && leading && protection_due {
             last_protection = t;
             if fence(&app, &group, &name, &label).await {

@@ -20,8 +20,12 @@ use crate::config::CoordinatorConfig;
 #[derive(Debug, Serialize)]
 struct GroupSchedule {
     group: String,
-    /// Seconds between the plan rising and an entry's start (warm-up + decision interval).
+    /// Seconds between the plan rising and an entry's start (warm-up + decision interval),
+    /// with the configured warm-up.
     lead_s: f64,
+    /// The group measures its warm-up (`instance_warmup = "measured"`): the running
+    /// coordinator's lead may differ from `lead_s` (`headroom groups` shows it).
+    measured_warmup: bool,
     entries: Vec<EntryView>,
 }
 
@@ -71,6 +75,7 @@ pub fn schedule(args: &ScheduleArgs) -> anyhow::Result<()> {
             GroupSchedule {
                 group: name.clone(),
                 lead_s,
+                measured_warmup: g.instance_warmup == crate::warmup::InstanceWarmup::Measured,
                 entries: schedule
                     .entries
                     .iter()
@@ -112,8 +117,13 @@ fn text_of(groups: &[GroupSchedule]) -> String {
             out.push_str(&format!("{}: no scheduled entries\n", g.group));
             continue;
         }
+        let measured = if g.measured_warmup {
+            ", with the configured warm-up: this group measures its own (headroom groups)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "{}: the plan rises {} (the lead) before each start\n",
+            "{}: the plan rises {} (the lead{measured}) before each start\n",
             g.group,
             span(g.lead_s)
         ));

@@ -4,7 +4,8 @@
 //! - A successful scale-out from `from` to `to` opens `to − from` launches, each stamped with
 //!   the time it was asked for. A scale-in closes the newest launches the new count no longer
 //!   holds; a launch no instance answered within twice the ceiling is dropped (logged).
-//! - An instance is known by its EC2 instance id, else its host id. One never seen before,
+//! - An instance is known by its EC2 instance id, else its host id (forgotten after a day of
+//!   silence, so the set stays bounded). One never seen before,
 //!   whose first healthy signal arrives while launches are open, closes the oldest: that is one
 //!   measurement. One first seen unhealthy is measured at its first healthy signal.
 //! - Only launches this replica asked for are measured, and only once the group has been
@@ -19,7 +20,7 @@
 //!   desired capacity, else the last one set), never the hosts ready: the plan does not ask
 //!   again for what they will serve, and they are never the reason for a scale-in.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Deserialize;
 
@@ -27,6 +28,9 @@ use serde::Deserialize;
 pub const KEPT: usize = 20;
 /// Measurements needed before they replace the configured warm-up.
 pub const NEEDED: usize = 5;
+/// An instance silent this long is forgotten (the set of instances seen stays bounded by the
+/// group's turnover); one that speaks again later is new.
+const FORGET_AFTER_S: f64 = 86_400.0;
 
 /// How a group's warm-up is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
@@ -53,8 +57,8 @@ pub struct InForce {
 pub struct Launches {
     /// When each open launch was asked for, oldest first.
     open: VecDeque<f64>,
-    /// Instances seen in the group (instance id, else host id).
-    known: BTreeSet<String>,
+    /// Instances seen in the group (instance id, else host id), with when last.
+    known: BTreeMap<String, f64>,
     /// Instances first seen while launches were open, not yet healthy.
     fresh: BTreeSet<String>,
     /// Measured warm-ups, seconds, newest last.
@@ -108,7 +112,7 @@ impl Launches {
 
     /// A signal of `instance` arrived at `at`; returns the measurement it closes, if any.
     pub fn seen(&mut self, instance: &str, healthy: bool, at: f64) -> Option<Ready> {
-        let new = self.known.insert(instance.to_string());
+        let new = self.known.insert(instance.to_string(), at).is_none();
         if new && !self.open.is_empty() && !healthy {
             self.fresh.insert(instance.to_string());
             return None;
@@ -129,6 +133,7 @@ impl Launches {
     /// Drops launches older than `limit_s` at `now` (no instance answered them); returns how
     /// many.
     pub fn expire(&mut self, now: f64, limit_s: f64) -> usize {
+        self.known.retain(|_, seen| now - *seen < FORGET_AFTER_S);
         let before = self.open.len();
         self.open.retain(|&asked| now - asked <= limit_s);
         before - self.open.len()

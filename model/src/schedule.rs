@@ -56,6 +56,18 @@ impl Firing {
         let cron = parser
             .parse(pattern)
             .map_err(|e| ("cron", format!("{pattern:?} is not a cron pattern: {e}")))?;
+        // A pattern no date matches (`0 0 30 2 *`) would make every decision search to the
+        // end of croner's calendar; refused once here instead.
+        let probe = Utc
+            .timestamp_opt(0, 0)
+            .single()
+            .map(|t| t.with_timezone(&tz));
+        if probe.is_none_or(|t| cron.find_next_occurrence(&t, false).is_err()) {
+            return Err((
+                "cron",
+                format!("{pattern:?} never fires: no date matches it"),
+            ));
+        }
         Ok(Firing::Cron {
             pattern: pattern.trim().to_string(),
             cron: Box::new(cron),
@@ -67,10 +79,10 @@ impl Firing {
     /// without one (`2026-12-24T08:00:00`) read in `tz` (UTC when `None`). A wall-clock time
     /// in a DST gap is refused; one in an overlap is its first occurrence.
     pub fn at(at: &str, tz: Option<&str>) -> Result<Firing, (&'static str, String)> {
+        let zone = zone(tz)?;
         if let Ok(t) = DateTime::parse_from_rfc3339(at) {
             return Ok(Firing::At(t.timestamp() as f64));
         }
-        let zone = zone(tz)?;
         let local = [
             "%Y-%m-%dT%H:%M:%S",
             "%Y-%m-%dT%H:%M",
@@ -312,6 +324,21 @@ mod tests {
         assert_eq!(Firing::cron("0 8 * *", None).unwrap_err().0, "cron");
         assert_eq!(Firing::cron("0 8 * * * *", None).unwrap_err().0, "cron");
         assert_eq!(Firing::cron("61 8 * * *", None).unwrap_err().0, "cron");
+        let never = Firing::cron("0 0 30 2 *", None).unwrap_err();
+        assert_eq!(
+            never,
+            (
+                "cron",
+                "\"0 0 30 2 *\" never fires: no date matches it".into()
+            )
+        );
+        assert!(Firing::cron("0 0 29 2 *", None).is_ok(), "leap days come");
+        assert_eq!(
+            Firing::at("2026-12-24T08:00:00Z", Some("Mars/Olympus"))
+                .unwrap_err()
+                .0,
+            "tz"
+        );
         assert_eq!(
             Firing::cron("0 8 * * *", Some("Mars/Olympus"))
                 .unwrap_err()

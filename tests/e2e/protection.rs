@@ -127,26 +127,27 @@ fn busy_instances_are_protected_and_released_on_moto() {
     );
 }
 
-/// A real agent with `busy = "connections"` reports the established connections on the ports
-/// of this host that listen (here: a listener with two accepted connections, and the
-/// coordinator's own port, which the agents' connections reach); one without the key reports
-/// nothing (its signals stay version 1).
+/// A real agent with `busy = "connections"` and `busy_ports` reports the established
+/// connections on those ports (a listener with two accepted connections: exactly 2, though the
+/// coordinator's port on this host has the agents' connections too); one without the key
+/// reports nothing (its signals stay version 1).
 #[test]
 fn an_agent_reports_its_established_connections_as_busy() {
     let (dir, c) = crate::coordinator::web_coordinator("", 60.0, "kind = \"dry-run\"");
     let token = dir.path().join("token");
     let gauge = crate::common::AppGauge::serve("queue_depth", 1.0);
     let urls = [c.url.clone()];
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
     let mut busy = crate::common::Agent::on_gauge(
         0,
         &gauge.url,
         1.0,
         &urls,
         &token,
-        "busy = \"connections\"\n",
+        &format!("busy = \"connections\"\nbusy_ports = [{port}]\n"),
     );
     let mut quiet = crate::common::Agent::on_gauge(1, &gauge.url, 1.0, &urls, &token, "");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let clients: Vec<_> = (0..2)
         .map(|_| std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap())
         .collect();
@@ -164,7 +165,7 @@ fn an_agent_reports_its_established_connections_as_busy() {
     let seen = wait_for(Duration::from_secs(30), || {
         let v = group_view(&c.url, "web");
         let b = host(&v, "host-0")?["busy"].as_f64()?;
-        (b >= 2.0 && host(&v, "host-1").is_some()).then_some(v)
+        (b == 2.0 && host(&v, "host-1").is_some()).then_some(v)
     });
     let v = seen.unwrap_or_else(|| panic!("{}", group_view(&c.url, "web")));
     assert_eq!(host(&v, "host-1").unwrap()["busy"], Value::Null);

@@ -354,6 +354,9 @@ pub struct CoordinatorSection {
     /// busy instance from scale-in: `connections` (established TCP connections on the ports
     /// the host listens on), `app.GAUGE` (a gauge of `[sources.app]`), or empty = not sent.
     pub busy: String,
+    /// With `busy = "connections"`: count only connections on these local ports (the service's,
+    /// not sshd's or a metrics endpoint's); empty = every port the host listens on.
+    pub busy_ports: Vec<u16>,
 }
 
 impl Default for CoordinatorSection {
@@ -367,6 +370,7 @@ impl Default for CoordinatorSection {
             outbox_max_rows: 200_000,
             imds_endpoint: String::new(),
             busy: String::new(),
+            busy_ports: Vec::new(),
         }
     }
 }
@@ -670,6 +674,15 @@ impl Config {
                 ),
             ),
             _ => {}
+        }
+        if !c.busy_ports.is_empty() && c.busy != "connections" {
+            bad(
+                "coordinator.busy_ports",
+                "only counts with busy = \"connections\"".into(),
+            );
+        }
+        if c.busy_ports.contains(&0) {
+            bad("coordinator.busy_ports", "0 is not a port".into());
         }
         if !self.metrics.listen.is_empty()
             && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()

@@ -2,7 +2,7 @@
 //! coordinator can protect a busy instance from scale-in.
 //!
 //! - `connections`: established TCP connections on the ports this host listens on (the
-//!   latest sample's listeners), counted by a sock_diag dump of established sockets at most
+//!   latest sample's listeners, or only `busy_ports`), counted by a sock_diag dump of established sockets at most
 //!   once per [`CONNECTIONS_EVERY`] and sent with every decision in between. The dump costs
 //!   the kernel a walk of its whole established-socket hash table (milliseconds on a large
 //!   host, whatever the connection count), far more than a sample: per decision at a 1 s
@@ -31,6 +31,8 @@ pub(super) enum Busy {
     App(String),
     /// Established connections on listening ports, through this socket once opened.
     Connections {
+        /// Only these local ports; empty = every port the host listens on.
+        only: Vec<u16>,
         diag: Option<SockDiagSocket>,
         failing: bool,
         /// The last count and the sample clock it was taken at.
@@ -39,11 +41,13 @@ pub(super) enum Busy {
 }
 
 impl Busy {
-    /// From the `[coordinator] busy` setting (validated with the configuration).
-    pub(super) fn new(setting: &str) -> Busy {
+    /// From the `[coordinator] busy` and `busy_ports` settings (validated with the
+    /// configuration).
+    pub(super) fn new(setting: &str, ports: &[u16]) -> Busy {
         match setting {
             "" => Busy::Off,
             "connections" => Busy::Connections {
+                only: ports.to_vec(),
                 diag: None,
                 failing: false,
                 last: None,
@@ -58,11 +62,12 @@ impl Busy {
             Busy::Off => None,
             Busy::App(metric) => demand_of(s, metric),
             Busy::Connections {
+                only,
                 diag,
                 failing,
                 last,
             } => {
-                if !s.has(SourceKind::AcceptQueue) {
+                if only.is_empty() && !s.has(SourceKind::AcceptQueue) {
                     return None;
                 }
                 if let Some((at, count)) = *last
@@ -72,10 +77,15 @@ impl Busy {
                 {
                     return Some(count);
                 }
-                let n = usize::from(s.listener_count).min(s.listeners.len());
-                let mut ports: Vec<u16> = s.listeners[..n].iter().map(|l| l.port).collect();
-                ports.sort_unstable();
-                ports.dedup();
+                let ports: Vec<u16> = if only.is_empty() {
+                    let n = usize::from(s.listener_count).min(s.listeners.len());
+                    let mut ports: Vec<u16> = s.listeners[..n].iter().map(|l| l.port).collect();
+                    ports.sort_unstable();
+                    ports.dedup();
+                    ports
+                } else {
+                    only.clone()
+                };
                 let result = match diag {
                     Some(d) => d.established_on(&ports).map_err(|e| e.to_string()),
                     None => SockDiagSocket::open()

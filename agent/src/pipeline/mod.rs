@@ -144,7 +144,10 @@ impl Pipeline {
     /// Builds the pipeline and refills the forecaster from stored history.
     pub fn new(parts: PipelineParts) -> Pipeline {
         let Refill { forecaster, recent } = parts.refill;
-        let cfg_busy = parts.cfg.coordinator.busy.clone();
+        let busy = busy::Busy::new(
+            &parts.cfg.coordinator.busy,
+            &parts.cfg.coordinator.busy_ports,
+        );
         let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
         let ledger = Ledger::new(policy.config());
         parts.shared.lock().recent = recent;
@@ -176,7 +179,7 @@ impl Pipeline {
             planned: None,
             at_lead: None,
             ledger_stored: Hour::default(),
-            busy: busy::Busy::new(&cfg_busy),
+            busy,
         }
     }
 

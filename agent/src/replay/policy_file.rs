@@ -177,7 +177,7 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         "spend_ceiling",
     )
     .unwrap_or((DEFAULT_SPEND_CEILING, String::new()));
-    let (min, _) = pick(args.min, "--min", p.min, "min").unwrap_or((1, String::new()));
+    let (min, min_key) = pick(args.min, "--min", p.min, "min").unwrap_or((1, String::new()));
     let (max, max_key) = pick(args.max, "--max", p.max, "max").unwrap_or((1000, String::new()));
     let (step, step_key) = pick(
         args.max_scale_in_step,
@@ -216,8 +216,14 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         bad(key, "must be a non-negative number of seconds".into());
     }
     if min > max || max == 0 {
+        // Named by whichever of the two was given (the default one is not the user's to fix).
+        let key = if max_key.is_empty() {
+            &min_key
+        } else {
+            &max_key
+        };
         bad(
-            &max_key,
+            key,
             format!("need 0 < max and min <= max (min {min}, max {max})"),
         );
     }

@@ -84,12 +84,25 @@ impl Aws {
 }
 
 impl Aws {
-    /// The group's instances, each with whether it is protected from scale-in now.
+    /// The group's instances that SetInstanceProtection accepts (InService, EnteringStandby,
+    /// Standby: one in another state, such as Terminating or Pending:Wait, fails the whole
+    /// call), each with whether it is protected from scale-in now.
     pub async fn members(&self) -> Result<Vec<(String, bool)>, ActuatorError> {
+        use aws_sdk_autoscaling::types::LifecycleState;
         let group = self.describe().await?;
         Ok(group
             .instances()
             .iter()
+            .filter(|i| {
+                matches!(
+                    i.lifecycle_state(),
+                    Some(
+                        LifecycleState::InService
+                            | LifecycleState::EnteringStandby
+                            | LifecycleState::Standby
+                    )
+                )
+            })
             .filter_map(|i| {
                 let id = i.instance_id()?.to_string();
                 Some((id, i.protected_from_scale_in().unwrap_or(false)))

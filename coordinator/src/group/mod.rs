@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use headroom_model::ledger::Hour;
+use headroom_model::schedule::Raise;
 use headroom_model::{
     Action, Forecaster, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons,
 };
@@ -132,13 +133,15 @@ impl GroupState {
         std::mem::take(&mut self.ready_unsaved)
     }
 
-    /// Restores what the state file holds: demand series, hosts, last capacity, actions, counts.
+    /// Restores what the state file holds: demand series, hosts, last capacity, the last
+    /// actions (shown) and replacements (not to repeat), counts.
     pub fn restore(
         &mut self,
         demand: &[(f64, f64)],
         signals: Vec<(f64, Signal)>,
         last_set: Option<u32>,
         actions: Vec<ActionRecord>,
+        replacements: &[ActionRecord],
         counts: SignalCounts,
     ) {
         for &(t, v) in demand {
@@ -157,7 +160,7 @@ impl GroupState {
         }
         self.pending_replacements.retain(|(host, _)| {
             let from = streak_from.get(host).copied().unwrap_or(f64::INFINITY);
-            !actions.iter().any(|a| {
+            !replacements.iter().any(|a| {
                 a.kind == "replace" && a.ok && a.host.as_deref() == Some(host) && a.at >= from
             })
         });
@@ -343,6 +346,22 @@ impl GroupState {
             (None, None) => ((live as u32).clamp(c.min, c.max), "hosts"),
         };
         if live == 0 {
+            // No demand to plan from: the group holds, unless a scheduled entry in force asks
+            // for more (a group at zero, or whose hosts all went silent, still wakes for it).
+            let (desired, reason, step) = match self.scheduled_without_hosts(now, actual) {
+                Some((to, reason)) => {
+                    let step = (self.standby.is_none() && self.rate_ok(now).0).then(|| {
+                        Step::SetCapacity {
+                            from: actual,
+                            to,
+                            max: breach_max(&c, actual, to),
+                            reason: reason.clone(),
+                        }
+                    });
+                    (to, reason, step)
+                }
+                None => (actual, "no live hosts: holding".to_string(), None),
+            };
             self.evaluation = Some(Evaluation {
                 at: now,
                 live_hosts: 0,
@@ -350,13 +369,16 @@ impl GroupState {
                 saturated: false,
                 capacity_per_instance: self.policy_capacity,
                 forecast: None,
-                policy_desired: actual,
-                desired: actual,
+                policy_desired: desired,
+                desired,
                 actual,
                 actual_source: actual_source.into(),
-                reason: "no live hosts: holding".into(),
+                reason,
             });
-            return None;
+            if step.is_some() {
+                self.last_actuation_at = now;
+            }
+            return step;
         }
         let demand: f64 = self.hosts.values().map(|h| h.latest.demand_now).sum();
         let saturated = self.hosts.values().any(|h| h.latest.saturated);
@@ -392,9 +414,7 @@ impl GroupState {
         );
         let mut reason = decision.reason.clone();
         let mut step = None;
-        let since = now - self.last_actuation_at;
-        // A clock stepped back (since < 0) must not hold every actuation back by the step.
-        let rate_ok = since >= c.actuation_interval.as_secs_f64() || since < 0.0;
+        let (rate_ok, since) = self.rate_ok(now);
         if let Some(why) = &self.standby {
             if desired != actual {
                 reason = format!("{reason}; {why}");
@@ -453,6 +473,40 @@ impl GroupState {
             self.last_actuation_at = now;
         }
         step
+    }
+
+    /// Whether an actuation may go at `now` (one per `actuation_interval`), and the seconds
+    /// since the last one.
+    fn rate_ok(&self, now: f64) -> (bool, f64) {
+        let since = now - self.last_actuation_at;
+        // A clock stepped back (since < 0) must not hold every actuation back by the step.
+        let ok = since >= self.config.actuation_interval.as_secs_f64() || since < 0.0;
+        (ok, since)
+    }
+
+    /// With no live host, the count a scheduled entry in force raises the group to above
+    /// `actual` (only `min_instances` entries: a demand factor has no demand to scale), and why.
+    fn scheduled_without_hosts(&self, now: f64, actual: u32) -> Option<(u32, String)> {
+        let p = self.policy.config();
+        let (n, entry) = p
+            .schedule
+            .raising_at(now, p.lead_s())
+            .filter_map(|(e, _)| match e.raise {
+                Raise::MinInstances(n) => Some((n, e)),
+                Raise::DemandFactor(_) => None,
+            })
+            .max_by_key(|(n, _)| *n)?;
+        let to = n.clamp(self.config.min, most(&self.config));
+        (to > actual).then(|| {
+            (
+                to,
+                format!(
+                    "no live hosts; scheduled: {}: {} raises the group to {to}",
+                    entry.describe(),
+                    entry.raise
+                ),
+            )
+        })
     }
 
     /// Plans with the warm-up in force: a measured one that moved by a second or more

@@ -219,11 +219,14 @@ fn a_restart_does_not_repeat_a_replacement_already_made() {
         warmup_s: None,
     };
     let mut g = GroupState::new(c.clone());
+    // The replacement is no longer among the last actions shown (protection calls and
+    // measured launches came after it), but it is among the replacements.
     g.restore(
         &[],
         signals(),
         Some(1),
-        vec![replaced],
+        Vec::new(),
+        &[replaced],
         SignalCounts::default(),
     );
     assert_eq!(
@@ -232,7 +235,14 @@ fn a_restart_does_not_repeat_a_replacement_already_made() {
         "replaced before the restart"
     );
     let mut g = GroupState::new(c);
-    g.restore(&[], signals(), Some(1), Vec::new(), SignalCounts::default());
+    g.restore(
+        &[],
+        signals(),
+        Some(1),
+        Vec::new(),
+        &[],
+        SignalCounts::default(),
+    );
     let step = g.evaluate(3.0, Some(1));
     assert!(
         matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
@@ -290,4 +300,36 @@ fn new_instances_measure_the_warm_up_the_plan_then_uses() {
     let w = g.view("g", "dry-run", t).policy.warmup.unwrap();
     assert_eq!((w.in_force_s, w.launches, w.warming), (9.0, 5, 0));
     assert_eq!(g.policy.config().warmup_s, 9.0);
+}
+
+/// A group with no live host (at zero, or silent) still wakes for a scheduled entry in force.
+#[test]
+fn a_scheduled_entry_raises_a_group_without_live_hosts() {
+    let mut c = config();
+    c.min = 0;
+    c.schedule = vec![headroom_common::schedule::ScheduleEntryConfig {
+        name: Some("sale".into()),
+        at: Some("1970-01-01T00:01:40Z".into()),
+        duration: Some("1h".into()),
+        min_instances: Some(5),
+        ..Default::default()
+    }];
+    let mut g = GroupState::new(c);
+    // Before the entry's window (start 100 s, lead 310 s): holds.
+    assert_eq!(g.evaluate(-300.0, Some(0)), None);
+    assert_eq!(g.evaluation().unwrap().reason, "no live hosts: holding");
+    let step = g.evaluate(0.0, Some(0));
+    let Some(Step::SetCapacity {
+        from, to, reason, ..
+    }) = step
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!((from, to), (0, 5));
+    assert!(
+        reason.contains("scheduled: sale (at 1970-01-01T00:01:40Z, 1h)"),
+        "{reason}"
+    );
+    // Already there: nothing more.
+    assert_eq!(g.evaluate(10.0, Some(5)), None);
 }

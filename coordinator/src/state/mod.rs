@@ -479,22 +479,36 @@ impl State {
         Ok(out)
     }
 
-    /// The group's last `n` measured warm-ups (`instance_ready` actions), oldest first.
-    pub fn warmups(&self, group: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+    /// The group's last `n` actions of `kind` (`replace`, `instance_ready`, ...), newest first.
+    pub fn actions_of_kind(
+        &self,
+        group: &str,
+        kind: &str,
+        n: usize,
+    ) -> anyhow::Result<Vec<ActionRecord>> {
+        let pattern = format!("%\"kind\":\"{kind}\"%");
         let mut stmt = self.conn.prepare(
-            "SELECT body FROM actions WHERE grp = ?1 AND body LIKE '%\"kind\":\"instance_ready\"%'
-             ORDER BY id DESC LIMIT ?2",
+            "SELECT body FROM actions WHERE grp = ?1 AND body LIKE ?2 ORDER BY id DESC LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![group, n as i64], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![group, pattern, n as i64], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for body in rows {
-            if let Some(s) = serde_json::from_str::<ActionRecord>(&body?)
-                .ok()
-                .and_then(|a| a.warmup_s)
+            if let Ok(a) = serde_json::from_str::<ActionRecord>(&body?)
+                && a.kind == kind
             {
-                out.push(s);
+                out.push(a);
             }
         }
+        Ok(out)
+    }
+
+    /// The group's last `n` measured warm-ups (`instance_ready` actions), oldest first.
+    pub fn warmups(&self, group: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+        let mut out: Vec<f64> = self
+            .actions_of_kind(group, "instance_ready", n)?
+            .into_iter()
+            .filter_map(|a| a.warmup_s)
+            .collect();
         out.reverse();
         Ok(out)
     }
