@@ -86,8 +86,9 @@ fn headroom_schedule_lists_the_next_firings_of_each_entry() {
     );
 }
 
-/// An entry in force (every minute, for an hour) raises the plan of a running coordinator to
-/// its `min_instances` over demand that needs 2, and the reason names it.
+/// An entry in force (every minute, for an hour) raises a running coordinator's group to its
+/// `min_instances`: first with no host live yet (the group wakes for it), then over demand that
+/// needs 2; each reason names the entry.
 #[test]
 fn a_coordinator_raises_a_group_for_an_entry_in_force() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,17 +100,25 @@ fn a_coordinator_raises_a_group_for_an_entry_in_force() {
     );
     let config = write_config(dir.path(), "", &groups);
     let c = Coordinator::start(dir.path(), &config, &[]);
+    let raised = |live: u64| {
+        wait_for(Duration::from_secs(20), || {
+            let v = group_view(&c.url, "web");
+            let e = v["evaluation"].clone();
+            (e["desired"] == 7 && e["live_hosts"] == live).then_some(e)
+        })
+        .unwrap_or_else(|| panic!("never raised: {}", group_view(&c.url, "web")))
+    };
+    let reason = raised(0)["reason"].as_str().unwrap().to_string();
+    assert_eq!(
+        reason,
+        "no live hosts; scheduled: all-hands (cron \"* * * * *\" UTC, 1h): min_instances 7 \
+         raises the group to 7"
+    );
     for seq in 1..=3 {
         let s = signal("web", "h1", "e1", seq, 1.5);
         assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
     }
-    let evaluation = wait_for(Duration::from_secs(20), || {
-        let v = group_view(&c.url, "web");
-        let e = v["evaluation"].clone();
-        (e["desired"] == 7).then_some(e)
-    })
-    .unwrap_or_else(|| panic!("never raised: {}", group_view(&c.url, "web")));
-    let reason = evaluation["reason"].as_str().unwrap();
+    let reason = raised(1)["reason"].as_str().unwrap().to_string();
     assert!(
         reason.contains("scheduled: all-hands (cron \"* * * * *\" UTC, 1h)")
             && reason.contains("min_instances 7 raises the plan to 7"),
