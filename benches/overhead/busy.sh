@@ -9,6 +9,8 @@
 #     cargo build --release --workspace --bins && benches/overhead/busy.sh [DURATION] [CONNS]
 
 set -euo pipefail
+# shellcheck source=benches/overhead/common.sh
+. "$(dirname "$0")/common.sh"
 DUR=${1:-120}
 CONNS=${2:-200}
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release}
@@ -27,14 +29,7 @@ PY
 sleep 2
 mk() { # name busy
   mkdir -p $D/$1
-  cat > $D/$1/h.toml <<TOML
-[agent]
-interval = "1s"
-decision_interval = "1s"
-state_directory = "$D/$1/state"
-socket = "$D/$1/h.sock"
-host_id = "$1"
-group = "default"
+  { agent_toml "$D" "$1"; cat <<TOML; } > $D/$1/h.toml
 [coordinator]
 urls = ["http://127.0.0.1:17181"]
 token_file = "$D/token"
@@ -46,7 +41,6 @@ mk on 'connections'
 HEADROOM_LOG=warn $BIN/headroom agent --config $D/off/h.toml 2>$D/off.log & a0=$!
 HEADROOM_LOG=warn $BIN/headroom agent --config $D/on/h.toml 2>$D/on.log & a1=$!
 sleep 10
-cpu() { local s=0; for f in /proc/$1/task/*/schedstat; do read -r ns _ < $f; s=$((s+ns)); done; echo $s; }
 b0=$(cpu $a0); b1=$(cpu $a1)
 sleep $DUR
 e0=$(cpu $a0); e1=$(cpu $a1)

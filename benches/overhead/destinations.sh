@@ -7,6 +7,8 @@
 #     cargo build --release --workspace --bins && benches/overhead/destinations.sh [DURATION]
 
 set -euo pipefail
+# shellcheck source=benches/overhead/common.sh
+. "$(dirname "$0")/common.sh"
 DUR=${1:-120}
 BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/target/release}
 D=$(mktemp -d)
@@ -20,14 +22,7 @@ done
 sleep 2
 mk() { # name urls
   mkdir -p $D/$1
-  cat > $D/$1/h.toml <<TOML
-[agent]
-interval = "1s"
-decision_interval = "1s"
-state_directory = "$D/$1/state"
-socket = "$D/$1/h.sock"
-host_id = "$1"
-group = "default"
+  { agent_toml "$D" "$1"; cat <<TOML; } > $D/$1/h.toml
 [coordinator]
 urls = [$2]
 token_file = "$D/token"
@@ -38,7 +33,6 @@ mk three '"http://127.0.0.1:17171", "http://127.0.0.1:17172", "http://127.0.0.1:
 HEADROOM_LOG=warn $BIN/headroom agent --config $D/one/h.toml 2>$D/one.log & a1=$!
 HEADROOM_LOG=warn $BIN/headroom agent --config $D/three/h.toml 2>$D/three.log & a3=$!
 sleep 10
-cpu() { local s=0; for f in /proc/$1/task/*/schedstat; do read -r ns _ < $f; s=$((s+ns)); done; echo $s; }
 b1=$(cpu $a1); b3=$(cpu $a3)
 sleep $DUR
 e1=$(cpu $a1); e3=$(cpu $a3)
