@@ -315,3 +315,53 @@ fn a_layout_1_file_gains_the_ledger_and_its_signals_stay() {
     st.prune(1800.0).unwrap();
     assert_eq!(st.ledger("g", 0.0).unwrap(), vec![hour(3600, 20.0)]);
 }
+
+/// Actions by kind: newest first, only that kind (`protect` is not `unprotect`), and the
+/// measured warm-ups oldest first, surviving a reopen.
+#[test]
+fn actions_are_found_by_kind_and_warm_ups_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let st = State::open(&path).unwrap();
+        let mut at = 0.0;
+        let mut add = |kind: &str, warmup_s: Option<f64>| {
+            at += 1.0;
+            st.add_action(
+                "g",
+                &ActionRecord {
+                    at,
+                    kind: kind.into(),
+                    ok: true,
+                    warmup_s,
+                    ..ActionRecord::default()
+                },
+            )
+            .unwrap();
+        };
+        add("replace", None);
+        add("instance_ready", Some(40.0));
+        add("unprotect", None);
+        add("protect", None);
+        add("instance_ready", Some(50.0));
+        add("replace", None);
+    }
+    let st = State::open(&path).unwrap();
+    let replaced: Vec<f64> = st
+        .actions_of_kind("g", "replace", 10)
+        .unwrap()
+        .iter()
+        .map(|a| a.at)
+        .collect();
+    assert_eq!(replaced, [6.0, 1.0]);
+    let protect = st.actions_of_kind("g", "protect", 10).unwrap();
+    assert_eq!(protect.len(), 1);
+    assert_eq!(protect[0].at, 4.0);
+    assert_eq!(st.warmups("g", 20).unwrap(), [40.0, 50.0]);
+    assert_eq!(st.warmups("g", 1).unwrap(), [50.0]);
+    assert!(
+        st.actions_of_kind("other", "replace", 10)
+            .unwrap()
+            .is_empty()
+    );
+}
