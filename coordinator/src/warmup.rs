@@ -8,7 +8,8 @@
 //!   silence, so the set stays bounded). One never seen before,
 //!   whose first healthy signal arrives while launches are open, closes the oldest: that is one
 //!   measurement. One first seen unhealthy is measured at its first healthy signal.
-//! - Only launches this replica asked for are measured, and only once the group has been
+//! - The leader opens launches from its actuations; a standby from the engine's count rising
+//!   (`GroupState::evaluate`). Launches are measured only once the group has been
 //!   decided for a host TTL (every host in service has spoken by then, so a host merely new to
 //!   a restarted coordinator is not taken for a launch).
 //! - `instance_warmup = "measured"` plans with the P90 (nearest rank) of the last 20

@@ -86,6 +86,8 @@ pub struct GroupState {
     ledger: GroupLedger,
     /// Launches asked for and their measured warm-ups.
     launches: Launches,
+    /// The engine's capacity at the last evaluation, when it reports one.
+    engine_count: Option<u32>,
     /// Measured launches (`instance_ready`) not yet stored.
     ready_unsaved: Vec<ActionRecord>,
     /// When each instance last reported work in progress.
@@ -118,6 +120,7 @@ impl GroupState {
             counts: SignalCounts::default(),
             ledger,
             launches: Launches::default(),
+            engine_count: None,
             ready_unsaved: Vec::new(),
             busy: BusyHosts::default(),
         }
@@ -326,6 +329,20 @@ impl GroupState {
         });
         let live = self.hosts.len();
         self.launches.deciding(now);
+        // A standby measures launches too, from the engine's count rising (the leader's
+        // actuations, seen within a decision interval), so a replica that takes over plans
+        // with measurements of its own. The leader opens them from its actuations, exactly
+        // when made ([`GroupState::record`]): an engine read just after a change may lag it.
+        if let Some(n) = reported {
+            if self.standby.is_some()
+                && let Some(prev) = self.engine_count
+                && n != prev
+            {
+                let settle = c.host_ttl.as_secs_f64();
+                self.launches.asked(now, prev, n, live, settle);
+            }
+            self.engine_count = Some(n);
+        }
         let gave_up = self
             .launches
             .expire(now, 2.0 * c.warmup_ceiling.as_secs_f64());

@@ -333,3 +333,26 @@ fn a_scheduled_entry_raises_a_group_without_live_hosts() {
     // Already there: nothing more.
     assert_eq!(g.evaluate(10.0, Some(5)), None);
 }
+
+/// A standby measures launches from the engine's count rising, so a replica that takes over
+/// plans with measurements of its own.
+#[test]
+fn a_standby_measures_launches_from_the_engines_count() {
+    let mut c = config();
+    c.host_ttl = Duration::from_secs(10);
+    let mut g = GroupState::new(c);
+    g.set_standby(Some("standby: coord-1 leads".into()));
+    g.ingest(signal("a", 1, 0.0, 1.0, "healthy"), Outcome::Applied, 0.0);
+    assert_eq!(g.evaluate(0.0, Some(2)), None);
+    g.ingest(signal("a", 2, 19.0, 1.0, "healthy"), Outcome::Applied, 19.0);
+    assert_eq!(g.evaluate(20.0, Some(4)), None, "a standby never actuates");
+    assert_eq!(g.view("g", "aws", 20.0).policy.warmup.unwrap().warming, 2);
+    g.ingest(signal("b", 1, 32.0, 0.0, "healthy"), Outcome::Applied, 32.0);
+    let ready = g.take_ready_unsaved();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].warmup_s, Some(12.0));
+    // The engine's count falling closes the launches it no longer holds (a and b are live).
+    g.ingest(signal("a", 3, 32.0, 1.0, "healthy"), Outcome::Applied, 32.0);
+    g.evaluate(33.0, Some(2));
+    assert_eq!(g.view("g", "aws", 33.0).policy.warmup.unwrap().warming, 0);
+}
