@@ -1,17 +1,17 @@
-//! Instance warm-up, measured: the time from a rise in the capacity this replica asked for to
-//! the first healthy signal of an instance the group had not seen before.
+//! Instance warm-up, measured: the time from a rise in the group's desired capacity to the
+//! first healthy signal of an instance the group had not seen before.
 //!
 //! - A successful scale-out from `from` to `to` opens `to − from` launches, each stamped with
 //!   the time it was asked for. A scale-in closes the newest launches the new count no longer
 //!   holds; a launch no instance answered within twice the ceiling is dropped (logged).
 //! - An instance is known by its EC2 instance id, else its host id (forgotten after a day of
-//!   silence, so the set stays bounded). One never seen before,
-//!   whose first healthy signal arrives while launches are open, closes the oldest: that is one
-//!   measurement. One first seen unhealthy is measured at its first healthy signal.
+//!   silence, so the set stays bounded). One never seen before, whose first healthy signal
+//!   arrives while launches are open, closes the oldest: that is one measurement. One first
+//!   seen unhealthy is measured at its first healthy signal.
 //! - The leader opens launches from its actuations; a standby from the engine's count rising
-//!   (`GroupState::evaluate`). Launches are measured only once the group has been
-//!   decided for a host TTL (every host in service has spoken by then, so a host merely new to
-//!   a restarted coordinator is not taken for a launch).
+//!   (`GroupState::evaluate`). Launches open only once the group has been decided for a host
+//!   TTL (every host in service has spoken by then, so a host merely new to a restarted
+//!   coordinator is not taken for a launch).
 //! - `instance_warmup = "measured"` plans with the P90 (nearest rank) of the last 20
 //!   measurements, bounded by `warmup_floor` and `warmup_ceiling`, once there are 5; before,
 //!   the configured `warmup`. Measurements are stored as `instance_ready` actions, so a restart
