@@ -98,11 +98,7 @@ impl GroupState {
     /// A group with no history.
     pub fn new(config: GroupConfig) -> GroupState {
         let capacity = config.capacity_per_instance.unwrap_or(1.0);
-        let policy = Policy::new(policy_config(
-            &config,
-            capacity,
-            config.warmup.as_secs_f64(),
-        ));
+        let policy = Policy::new(policy_config(&config, capacity));
         let ledger = GroupLedger::new(policy.config());
         GroupState {
             forecaster: forecaster(&policy, &config),
@@ -379,7 +375,7 @@ impl GroupState {
                 }
                 None => (actual, "no live hosts: holding".to_string(), None),
             };
-            self.evaluation = Some(Evaluation {
+            let evaluation = Evaluation {
                 at: now,
                 live_hosts: 0,
                 demand: 0.0,
@@ -391,11 +387,8 @@ impl GroupState {
                 actual,
                 actual_source: actual_source.into(),
                 reason,
-            });
-            if step.is_some() {
-                self.last_actuation_at = now;
-            }
-            return step;
+            };
+            return self.conclude(evaluation, step);
         }
         let demand: f64 = self.hosts.values().map(|h| h.latest.demand_now).sum();
         let saturated = self.hosts.values().any(|h| h.latest.saturated);
@@ -473,7 +466,7 @@ impl GroupState {
         if decision.action != Action::Hold || desired != actual {
             tracing::debug!(demand, actual, desired, %reason, "group decision");
         }
-        self.evaluation = Some(Evaluation {
+        let evaluation = Evaluation {
             at: now,
             live_hosts: live,
             demand,
@@ -485,10 +478,17 @@ impl GroupState {
             actual,
             actual_source: actual_source.into(),
             reason,
-        });
+        };
+        self.conclude(evaluation, step)
+    }
+
+    /// Keeps `evaluation` as the latest and, when it asks for a step, starts the actuation
+    /// interval from it ([`GroupState::rate_ok`]); returns the step.
+    fn conclude(&mut self, evaluation: Evaluation, step: Option<Step>) -> Option<Step> {
         if step.is_some() {
-            self.last_actuation_at = now;
+            self.last_actuation_at = evaluation.at;
         }
+        self.evaluation = Some(evaluation);
         step
     }
 
@@ -535,8 +535,10 @@ impl GroupState {
                 warmup_s = warmup,
                 "planning with a measured instance warm-up"
             );
-            self.policy
-                .reconfigure(policy_config(&self.config, self.policy_capacity, warmup));
+            self.policy.reconfigure(PolicyConfig {
+                warmup_s: warmup,
+                ..self.policy.config().clone()
+            });
             self.ledger.reconfigure(self.policy.config());
         }
     }
@@ -559,9 +561,10 @@ impl GroupState {
         });
         if (cap - self.policy_capacity).abs() > 0.01 * self.policy_capacity.max(f64::MIN_POSITIVE) {
             self.policy_capacity = cap;
-            let warmup = self.policy.config().warmup_s;
-            self.policy
-                .reconfigure(policy_config(&self.config, cap, warmup));
+            self.policy.reconfigure(PolicyConfig {
+                capacity_per_instance: cap,
+                ..self.policy.config().clone()
+            });
             self.ledger.reconfigure(self.policy.config());
         }
     }
@@ -595,6 +598,7 @@ impl GroupState {
     /// The API view.
     pub fn view(&self, name: &str, actuator: &str, now: f64) -> GroupView {
         let c = &self.config;
+        let warmup = self.warmup_in_force();
         GroupView {
             name: name.to_string(),
             actuator: actuator.to_string(),
@@ -611,12 +615,12 @@ impl GroupState {
                 signal_ttl_s: c.signal_ttl.as_secs_f64(),
                 replace_unhealthy_after: c.replace_unhealthy_after,
                 shortfall_budget: c.shortfall_budget,
-                spend_ceiling: policy_config(c, 1.0, 0.0).spend_ceiling_in_force(),
+                spend_ceiling: self.policy.config().spend_ceiling_in_force(),
                 scale_in: c.scale_in,
                 warmup: Some(WarmupView {
                     mode: c.instance_warmup,
-                    in_force_s: self.warmup_in_force().warmup_s,
-                    launches: self.warmup_in_force().launches,
+                    in_force_s: warmup.warmup_s,
+                    launches: warmup.launches,
                     measured: self.launches.measured(),
                     warming: self.launches.warming(),
                 }),
@@ -703,13 +707,13 @@ fn breach_max(c: &GroupConfig, from: u32, to: u32) -> Option<u32> {
     }
 }
 
-/// The model's policy config for a group with `capacity` per instance, planning with
-/// `warmup_s` (the configured warm-up, or a measured one).
-fn policy_config(c: &GroupConfig, capacity: f64, warmup_s: f64) -> PolicyConfig {
+/// The model's policy config for a group with `capacity` per instance, as configured; a
+/// capacity the hosts report or a measured warm-up later changes the one in force.
+fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
     PolicyConfig {
         capacity_per_instance: capacity,
         target_utilization: c.target_utilization,
-        warmup_s,
+        warmup_s: c.warmup.as_secs_f64(),
         decision_interval_s: c.decision_interval.as_secs_f64(),
         min_instances: c.min,
         max_instances: most(c),
