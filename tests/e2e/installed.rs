@@ -59,14 +59,7 @@ fn the_deb_under_a_real_systemd() {
     c.sh("dpkg -i /root/headroom.deb");
 
     // Type=notify: "active" means READY=1 reached systemd.
-    let active = wait_for(Duration::from_secs(60), || {
-        (c.unit("headroom", "ActiveState") == "active").then_some(())
-    });
-    assert!(
-        active.is_some(),
-        "{}",
-        c.sh("systemctl status headroom --no-pager; journalctl -u headroom --no-pager | tail -30 || true")
-    );
+    c.wait_active("headroom", Duration::from_secs(60));
     assert_eq!(c.unit("headroom", "Type"), "notify");
 
     // Every source but app_metrics (not configured) works under the sandbox.
@@ -181,14 +174,7 @@ fn the_deb_under_a_real_systemd() {
          printf 'listen = \"127.0.0.1:7070\"\\n[groups.web]\\ntoken_files = [\"/etc/headroom/tokens/web\"]\\n[groups.web.actuator]\\nkind = \"dry-run\"\\n' > /etc/headroom/coordinator.toml && \
          systemctl enable --now headroom-coordinator"
     ));
-    let up = wait_for(Duration::from_secs(60), || {
-        (c.unit("headroom-coordinator", "ActiveState") == "active").then_some(())
-    });
-    assert!(
-        up.is_some(),
-        "{}",
-        c.sh("journalctl -u headroom-coordinator --no-pager | tail -30 || true")
-    );
+    c.wait_active("headroom-coordinator", Duration::from_secs(60));
     c.sh(&format!(
         "printf '{TOKEN}' > /etc/headroom/token && chmod 0640 /etc/headroom/token && \
          chgrp headroom /etc/headroom/token && \
@@ -371,10 +357,7 @@ fn the_cloud_init_script_installs_and_configures_or_fails_loudly() {
     c.sh(&format!(
         "{base} HEADROOM_DEB_SHA256={sha} HEADROOM_GROUP=web HEADROOM_COORDINATOR_URLS='http://127.0.0.1:7070, http://127.0.0.1:7071' HEADROOM_TOKEN={TOKEN} /usr/local/sbin/headroom-bootstrap"
     ));
-    let active = wait_for(Duration::from_secs(30), || {
-        (c.unit("headroom", "ActiveState") == "active").then_some(())
-    });
-    assert!(active.is_some());
+    c.wait_active("headroom", Duration::from_secs(30));
     let config = c.sh("cat /etc/headroom/headroom.toml");
     assert!(
         config.contains("group = \"web\"")

@@ -133,6 +133,21 @@ impl Container {
             .to_string()
     }
 
+    /// Waits up to `limit` for `unit` to be active; panics with its status and journal if it
+    /// is not (a Type=notify unit is active once READY=1 reached systemd).
+    pub(crate) fn wait_active(&self, unit: &str, limit: std::time::Duration) {
+        let active = super::wait_for(limit, || {
+            (self.unit(unit, "ActiveState") == "active").then_some(())
+        });
+        assert!(
+            active.is_some(),
+            "{unit} not active: {}",
+            self.sh(&format!(
+                "systemctl status {unit} --no-pager; journalctl -u {unit} --no-pager | tail -30 || true"
+            ))
+        );
+    }
+
     /// What nspawn printed (the boot's console).
     pub(crate) fn boot_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("upper/nspawn.log")).unwrap_or_default()

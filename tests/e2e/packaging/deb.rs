@@ -368,17 +368,15 @@ fn unprivileged_agent_reads_accept_queue_of_a_root_socket() {
     if !userns_ok {
         println!("user namespaces unavailable: running without one");
     }
-    let child = Command::new("setpriv")
-        .args(setpriv)
-        .args(if userns_ok { &userns[..] } else { &[] })
-        .arg(bin())
-        .args(["agent", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let _child = KillOnDrop(child);
+    let _child = KillOnDrop::spawn_logged(
+        Command::new("setpriv")
+            .args(setpriv)
+            .args(if userns_ok { &userns[..] } else { &[] })
+            .arg(bin())
+            .args(["agent", "--config"])
+            .arg(&config),
+        &log_path,
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = Command::new(bin())

@@ -206,6 +206,18 @@ fn units_declare_notify_watchdog_and_directories() {
 /// A child process killed and reaped on drop.
 struct KillOnDrop(Child);
 
+impl KillOnDrop {
+    /// Spawns `cmd` with stdout discarded and stderr written to `log`.
+    fn spawn_logged(cmd: &mut Command, log: &Path) -> KillOnDrop {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        KillOnDrop(child)
+    }
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -127,18 +127,16 @@ fn notify_ready_watchdog_stops_on_stalled_store_and_stopping_on_sigterm() {
     let log_path = dir.path().join("agent.log");
     // As systemd does, WATCHDOG_PID names the main process: the shell execs the agent, so
     // its pid is the agent's (sd-notify ignores WATCHDOG_USEC without a matching pid).
-    let child = Command::new("sh")
-        .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" agent --config \"$1\""])
-        .arg(bin())
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &notify)
-        .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
+    let mut child = KillOnDrop::spawn_logged(
+        Command::new("sh")
+            .args(["-c", "WATCHDOG_PID=$$ exec \"$0\" agent --config \"$1\""])
+            .arg(bin())
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &notify)
+            .env("WATCHDOG_USEC", WATCHDOG.as_micros().to_string())
+            .env("RUST_LOG", "info"),
+        &log_path,
+    );
     let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let mut log = Vec::new();
 

@@ -142,15 +142,10 @@ fn agent_syscalls_fit_the_units_filter() {
         ]);
     }
     let log_path = dir.path().join("agent.log");
-    let child = cmd
-        .arg(bin())
-        .args(["agent", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
+    let mut child = KillOnDrop::spawn_logged(
+        cmd.arg(bin()).args(["agent", "--config"]).arg(&config),
+        &log_path,
+    );
     let agent_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     // Wait until the agent answers, has sent a signal and served /metrics.
