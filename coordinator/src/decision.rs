@@ -111,25 +111,29 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 .hosts
                 .get_or_create(&label)
                 .set(e.live_hosts as i64);
-            if e.live_hosts > 0 {
-                let (db, demand) = (app.state.clone(), e.demand);
-                let group_name = name.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    let db = locked(&db);
+        }
+        // Demand and the ledger while hosts speak; a measured launch whenever one was taken
+        // (its host may have gone silent since).
+        let demand = eval.as_ref().filter(|e| e.live_hosts > 0).map(|e| e.demand);
+        if demand.is_some() || !ready_unsaved.is_empty() {
+            let (db, group_name) = (app.state.clone(), name.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                let db = locked(&db);
+                if let Some(demand) = demand {
                     if let Err(err) = db.add_demand(&group_name, t, demand) {
                         tracing::warn!(group = %group_name, "storing demand: {err:#}");
                     }
                     if let Err(err) = db.put_ledger(&group_name, &ledger_unsaved) {
                         tracing::warn!(group = %group_name, "storing the ledger: {err:#}");
                     }
-                    for ready in &ready_unsaved {
-                        if let Err(err) = db.add_action(&group_name, ready) {
-                            tracing::warn!(group = %group_name, "storing a measured launch: {err:#}");
-                        }
+                }
+                for ready in &ready_unsaved {
+                    if let Err(err) = db.add_action(&group_name, ready) {
+                        tracing::warn!(group = %group_name, "storing a measured launch: {err:#}");
                     }
-                })
-                .await;
-            }
+                }
+            })
+            .await;
         }
         if backfill.due(t) {
             rebuild_history(&app, &group, &name, &mut backfill).await;
