@@ -329,15 +329,11 @@ impl Policy {
     /// Replaces the configuration (a new capacity per instance, a reload), keeping the
     /// stabilisation window: a change of settings must not undo a scale-in held back.
     pub fn reconfigure(&mut self, config: PolicyConfig) {
-        // Target tracking keeps its hold window unless its own settings changed (a measured
+        // Target tracking keeps its hold window unless its own rule changed (a measured
         // warm-up moving is not a reason to forget the last five minutes of its needs).
-        let c = &self.config;
-        let tracking_changed = c.capacity_per_instance != config.capacity_per_instance
-            || c.target_utilization != config.target_utilization
-            || c.min_instances != config.min_instances
-            || c.max_instances != config.max_instances;
-        if tracking_changed {
-            self.tracking = config.target_tracking();
+        let tracking = config.target_tracking();
+        if !self.tracking.same_rule(&tracking) {
+            self.tracking = tracking;
         }
         self.config = config;
     }

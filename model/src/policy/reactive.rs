@@ -31,6 +31,14 @@ impl Reactive {
         }
     }
 
+    /// Whether `other` tracks by the same rule (capacity, utilisation, bounds), whatever its
+    /// window holds.
+    pub fn same_rule(&self, other: &Reactive) -> bool {
+        self.capacity_per_instance == other.capacity_per_instance
+            && self.utilization == other.utilization
+            && self.bounds == other.bounds
+    }
+
     /// The count that keeps `demand` at the target utilisation, before the hold.
     pub fn need(&self, demand: f64) -> u32 {
         let x = demand.max(0.0) / (self.capacity_per_instance * self.utilization);

@@ -409,3 +409,28 @@ fn a_scheduled_entry_raises_the_plan_and_says_which() {
     let kept = p.decide(&obs(1000.0, 40.0, 4), Some(&narrow(40.0)));
     assert_eq!((kept.desired, kept.schedule), (5, None));
 }
+
+#[test]
+fn a_reconfigured_warm_up_keeps_target_trackings_hold() {
+    let config = PolicyConfig {
+        scale_in: ScaleIn::Reactive,
+        scale_in_stabilization_s: 0.0,
+        ..cfg()
+    };
+    let mut p = Policy::new(config.clone());
+    // 50 at 50% of 10 per instance: target tracking needs 10, and holds it five minutes.
+    p.decide(&obs(0.0, 50.0, 2), Some(&narrow(50.0)));
+    p.reconfigure(PolicyConfig {
+        warmup_s: 90.0,
+        ..config.clone()
+    });
+    let d = p.decide(&obs(10.0, 5.0, 10), Some(&narrow(5.0)));
+    assert_eq!(d.desired, 10, "{}", d.reason);
+    // A new capacity is a new rule: its hold starts over.
+    p.reconfigure(PolicyConfig {
+        capacity_per_instance: 20.0,
+        ..config
+    });
+    let d = p.decide(&obs(20.0, 5.0, 10), Some(&narrow(5.0)));
+    assert!(d.desired < 10, "{}", d.reason);
+}
