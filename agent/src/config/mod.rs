@@ -15,8 +15,8 @@ use headroom_common::id::check_id;
 use headroom_common::token::Token;
 use headroom_model::ScaleIn;
 use headroom_model::policy::{
-    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, shortfall_budget_problem,
-    spend_ceiling_problem, target_utilization_problem,
+    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, scale_in_step_problem,
+    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
 };
 use serde::{Deserialize, Serialize};
 
@@ -593,8 +593,8 @@ impl Config {
                 ),
             );
         }
-        if p.max_scale_in_step == 0 {
-            bad("policy.max_scale_in_step", "must be at least 1".into());
+        if let Some(why) = scale_in_step_problem(p.max_scale_in_step) {
+            bad("policy.max_scale_in_step", why);
         }
         let h = &self.health;
         for (key, v) in [

@@ -34,8 +34,9 @@ use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration;
 use headroom_common::schedule::{self, ScheduleEntryConfig};
 use headroom_model::policy::{
-    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, shortfall_budget_problem,
-    spend_ceiling_problem, target_utilization_problem,
+    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, bounds_problem, capacity_problem,
+    scale_in_step_problem, shortfall_budget_problem, spend_ceiling_problem,
+    target_utilization_problem,
 };
 use headroom_model::{PolicyConfig, PolicyMode, ScaleIn};
 use serde::Deserialize;
@@ -195,9 +196,9 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     .map_or(300.0, |(s, _)| s);
     let mut bad = |key: &str, reason: String| problems.push(Problem::new(key, reason));
     if let Some((c, key)) = &capacity
-        && !(c.is_finite() && *c > 0.0)
+        && let Some(why) = capacity_problem(*c)
     {
-        bad(key, format!("{c} must be a positive number"));
+        bad(key, why);
     }
     if let Some((u, key)) = &utilization
         && let Some(why) = target_utilization_problem(*u)
@@ -215,20 +216,17 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     {
         bad(key, "must be a non-negative number of seconds".into());
     }
-    if min > max || max == 0 {
+    if let Some(why) = bounds_problem(min, max) {
         // Named by whichever of the two was given (the default one is not the user's to fix).
         let key = if max_key.is_empty() {
             &min_key
         } else {
             &max_key
         };
-        bad(
-            key,
-            format!("need 0 < max and min <= max (min {min}, max {max})"),
-        );
+        bad(key, why);
     }
-    if step == 0 {
-        bad(&step_key, "must be at least 1".into());
+    if let Some(why) = scale_in_step_problem(step) {
+        bad(&step_key, why);
     }
     let (schedule, schedule_problems) = schedule::build(&file.schedule, "", max);
     problems.extend(schedule_problems);

@@ -81,8 +81,9 @@ use serde::Deserialize;
 
 use headroom_model::ScaleIn;
 use headroom_model::policy::{
-    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, shortfall_budget_problem,
-    spend_ceiling_problem, target_utilization_problem,
+    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, bounds_problem, capacity_problem,
+    scale_in_step_problem, shortfall_budget_problem, spend_ceiling_problem,
+    target_utilization_problem,
 };
 
 use crate::actuator::ActuatorConfig;
@@ -398,10 +399,8 @@ impl CoordinatorConfig {
                     "at least one token file is needed (or --token-file)".into(),
                 );
             }
-            if let Some(c) = g.capacity_per_instance
-                && !(c.is_finite() && c > 0.0)
-            {
-                bad(key("capacity_per_instance"), format!("{c} must be > 0"));
+            if let Some(why) = g.capacity_per_instance.and_then(capacity_problem) {
+                bad(key("capacity_per_instance"), why);
             }
             if let Some(why) = target_utilization_problem(g.target_utilization) {
                 bad(key("target_utilization"), why);
@@ -421,11 +420,8 @@ impl CoordinatorConfig {
                     ),
                 );
             }
-            if g.max == 0 || g.min > g.max {
-                bad(
-                    key("max"),
-                    format!("need 0 < max and min <= max (min {}, max {})", g.min, g.max),
-                );
+            if let Some(why) = bounds_problem(g.min, g.max) {
+                bad(key("max"), why);
             }
             if g.warmup_ceiling.is_zero() || g.warmup_floor > g.warmup_ceiling {
                 bad(
@@ -437,8 +433,8 @@ impl CoordinatorConfig {
                     ),
                 );
             }
-            if g.max_scale_in_step == 0 {
-                bad(key("max_scale_in_step"), "must be at least 1".into());
+            if let Some(why) = scale_in_step_problem(g.max_scale_in_step) {
+                bad(key("max_scale_in_step"), why);
             }
             if !(0.0..=1.0).contains(&g.max_breach_buffer) {
                 bad(

@@ -119,6 +119,21 @@ pub fn shortfall_budget_problem(budget: f64) -> Option<String> {
     (!(budget > 0.0 && budget < 0.5)).then(|| format!("{budget} is outside (0, 0.5)"))
 }
 
+/// Why `c` is no capacity per instance, if it is not.
+pub fn capacity_problem(c: f64) -> Option<String> {
+    (!(c.is_finite() && c > 0.0)).then(|| format!("{c} must be a positive number"))
+}
+
+/// Why `min` and `max` are no bounds on the instance count, if they are not.
+pub fn bounds_problem(min: u32, max: u32) -> Option<String> {
+    (max == 0 || min > max).then(|| format!("need 0 < max and min <= max (min {min}, max {max})"))
+}
+
+/// Why `step` is no largest scale-in step, if it is not.
+pub fn scale_in_step_problem(step: u32) -> Option<String> {
+    (step == 0).then(|| "must be at least 1".to_string())
+}
+
 /// Why `ceiling` is no spend ceiling, if it is not: at least 1 (below, following target
 /// tracking would itself break it), or 0 to derive it from the budget.
 pub fn spend_ceiling_problem(ceiling: f64) -> Option<String> {
