@@ -135,6 +135,8 @@ impl Launches {
     /// many.
     pub fn expire(&mut self, now: f64, limit_s: f64) -> usize {
         self.known.retain(|_, seen| now - *seen < FORGET_AFTER_S);
+        let known = &self.known;
+        self.fresh.retain(|instance| known.contains_key(instance));
         let before = self.open.len();
         self.open.retain(|&asked| now - asked <= limit_s);
         before - self.open.len()

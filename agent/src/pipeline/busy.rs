@@ -86,17 +86,7 @@ impl Busy {
                 } else {
                     only.clone()
                 };
-                let result = match diag {
-                    Some(d) => d.established_on(&ports).map_err(|e| e.to_string()),
-                    None => SockDiagSocket::open()
-                        .map_err(|e| e.to_string())
-                        .and_then(|mut d| {
-                            let n = d.established_on(&ports).map_err(|e| e.to_string());
-                            *diag = Some(d);
-                            n
-                        }),
-                };
-                match result {
+                match established(diag, &ports) {
                     Ok(count) => {
                         *failing = false;
                         *last = Some((s.mono, count as f64));
@@ -117,4 +107,13 @@ impl Busy {
             }
         }
     }
+}
+
+/// Established connections on `ports`, through the socket in `diag`, opened first if closed.
+fn established(diag: &mut Option<SockDiagSocket>, ports: &[u16]) -> Result<u64, String> {
+    let d = match diag {
+        Some(d) => d,
+        None => diag.insert(SockDiagSocket::open().map_err(|e| e.to_string())?),
+    };
+    d.established_on(ports).map_err(|e| e.to_string())
 }
