@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::every::Every;
+
 /// How often the decision loop looks for late signals, seconds.
 pub const EVERY_S: f64 = 30.0;
 
@@ -60,8 +62,8 @@ pub struct Backfill {
     pub own_from: f64,
     /// Row id of the newest signal already looked at.
     pub seen_id: i64,
-    /// When the loop last looked, unix seconds.
-    last: f64,
+    /// When the loop looks again.
+    looks: Every,
 }
 
 impl Backfill {
@@ -70,18 +72,13 @@ impl Backfill {
         Backfill {
             own_from,
             seen_id,
-            last: f64::NEG_INFINITY,
+            looks: Every::new(EVERY_S),
         }
     }
 
     /// Whether to look for late signals at `now` (every [`EVERY_S`]).
     pub fn due(&mut self, now: f64) -> bool {
-        if now - self.last >= EVERY_S || now < self.last {
-            self.last = now;
-            true
-        } else {
-            false
-        }
+        self.looks.due(now)
     }
 }
 

@@ -13,6 +13,7 @@ use headroom_model::ledger::Hour;
 use crate::app::{App, Group};
 use crate::backfill::{self, Backfill};
 use crate::daemon::RESTORE_HISTORY_S;
+use crate::every::Every;
 use crate::fault;
 use crate::group::Step;
 use crate::lock::locked;
@@ -41,7 +42,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             db.last_signal_id().unwrap_or(0),
         )
     };
-    let mut last_protection = f64::NEG_INFINITY;
+    let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
     // Winning the group's election decides at once, without waiting for the next tick.
     let won = group.lease.as_ref().and_then(|l| l.wake(&name));
     loop {
@@ -138,14 +139,12 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         if backfill.due(t) {
             rebuild_history(&app, &group, &name, &mut backfill).await;
         }
-        // A clock stepped back must not hold passes back by the step.
-        let protection_due = t - last_protection >= group.config.protection_interval.as_secs_f64()
-            || t < last_protection;
-        if group.config.scale_in_protection && leading && protection_due {
-            last_protection = t;
-            if fence(&app, &group, &name, &label).await {
-                protect_busy(&app, &group, &name, t).await;
-            }
+        if group.config.scale_in_protection
+            && leading
+            && protection.due(t)
+            && fence(&app, &group, &name, &label).await
+        {
+            protect_busy(&app, &group, &name, t).await;
         }
         let Some(step) = step else { continue };
         if !fence(&app, &group, &name, &label).await {

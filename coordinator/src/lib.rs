@@ -5,7 +5,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`daemon`] | wiring: state file, groups, listeners, signals (SIGHUP, SIGTERM) |
-//! | [`app`], [`lock`] | what the handlers and loops share; locks that survive a panic |
+//! | [`app`], [`lock`], [`every`] | what the handlers and loops share; locks that survive a panic; a periodic pass's cadence |
 //! | [`config`] | the TOML configuration and its validation |
 //! | [`http`], [`api`], [`auth`] | the HTTP listener, the `/v1` routes, per-group tokens |
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
@@ -27,6 +27,7 @@ pub mod config;
 pub mod daemon;
 pub mod decision;
 pub mod dedup;
+pub mod every;
 pub mod fault;
 pub mod group;
 pub mod http;
