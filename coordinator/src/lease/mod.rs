@@ -12,7 +12,11 @@
 //!   `CLOCK_BOOTTIME`, which keeps counting while the host sleeps or the VM is paused: a leader
 //!   never starts an actuation past it;
 //! - one etcd transaction comparing the leader key's create revision with the one it won: a
-//!   replica whose key expired (and was won by another since) learns it there.
+//!   replica whose key expired (and was won by another since) learns it there. The transaction
+//!   carries a linearizable read of the key: etcd serves a transaction whose operations are all
+//!   serializable reads (a compare alone counts as one) from the local member's store, without
+//!   the quorum, so a member cut off from its peers would confirm a leadership the cluster may
+//!   no longer grant. With the read, the answer needs a quorum (a read index), as it must.
 //!
 //! The caller checks the deadline once more just before the call. A replica that lost its lease,
 //! or cannot reach etcd, fails both within the TTL and stops actuating: the group keeps its
@@ -27,7 +31,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_client::{Compare, CompareOp, Txn};
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -219,11 +223,14 @@ impl Lease {
         let mut client = locked(&self.client)
             .clone()
             .ok_or_else(|| Refused::Unconfirmed("no etcd connection".into()))?;
-        let check = Txn::new().when([Compare::create_revision(
-            held.key.clone(),
-            CompareOp::Equal,
-            held.rev,
-        )]);
+        // The read makes the transaction linearizable (see the module's note on fencing).
+        let check = Txn::new()
+            .when([Compare::create_revision(
+                held.key.clone(),
+                CompareOp::Equal,
+                held.rev,
+            )])
+            .and_then([TxnOp::get(held.key.clone(), None)]);
         match tokio::time::timeout(left, client.txn(check)).await {
             Ok(Ok(r)) if r.succeeded() => {}
             Ok(Ok(_)) => {

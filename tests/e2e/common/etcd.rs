@@ -87,6 +87,25 @@ impl Etcd {
             .join(", ")
     }
 
+    /// The member that leads the raft group now, by each member's own status (etcd's JSON
+    /// gateway, `/v3/maintenance/status`): the one whose id is the leader it reports.
+    pub(crate) fn raft_leader(&self) -> Option<usize> {
+        let agent = http_within(Duration::from_secs(2));
+        self.members.iter().position(|m| {
+            let url = format!("http://127.0.0.1:{}/v3/maintenance/status", m.client);
+            let status: Option<serde_json::Value> = agent
+                .post(&url)
+                .send("{}")
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .and_then(|b| serde_json::from_str(&b).ok());
+            status.is_some_and(|v| {
+                let me = &v["header"]["member_id"];
+                !me.is_null() && *me == v["leader"]
+            })
+        })
+    }
+
     /// Kills member `i` (its data stays for [`Etcd::restart`]).
     pub(crate) fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {
