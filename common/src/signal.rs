@@ -5,6 +5,10 @@
 //! a backlog in one request). Unknown fields are refused so that a newer agent talking to an
 //! older coordinator fails loudly instead of being half understood; new optional fields are
 //! added with `#[serde(default)]` so older agents keep working.
+//!
+//! A signal of a version newer than [`SIGNAL_VERSION`] is not a bad signal but a coordinator
+//! behind its agents (agents upgraded first): the coordinator finds it with [`newer_version`]
+//! and answers so that the agent keeps the signal and sends it again, never drops it.
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +82,27 @@ pub struct Signal {
     pub busy: Option<f64>,
 }
 
+/// The newest `version` among the signals of `body` (one object or an array) when it is above
+/// [`SIGNAL_VERSION`]; read leniently (every other field ignored), for a body that failed the
+/// strict reading.
+pub fn newer_version(body: &[u8]) -> Option<u32> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Body {
+        Many(Vec<Versioned>),
+        One(Versioned),
+    }
+    let newest = match serde_json::from_slice::<Body>(body).ok()? {
+        Body::Many(all) => all.iter().map(|s| s.version).max()?,
+        Body::One(s) => s.version,
+    };
+    (newest > SIGNAL_VERSION).then_some(newest)
+}
+
 /// Why a Signal is refused although it parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
@@ -121,6 +146,12 @@ impl Signal {
     /// The exactly-once key: (host, epoch, seq).
     pub fn key(&self) -> (&str, &str, u64) {
         (&self.host, &self.epoch, self.seq)
+    }
+
+    /// Seconds from the decision to the (last) send, both on the agent's clock, so another
+    /// host's clock does not enter it; never negative.
+    pub fn age_s(&self) -> f64 {
+        (self.sent_at - self.decided_at).max(0.0)
     }
 
     /// The parsed health state (call after [`Signal::validate`]).
@@ -227,6 +258,18 @@ mod tests {
             instance_id: None,
             busy: None,
         }
+    }
+
+    #[test]
+    fn a_newer_version_is_found_in_a_body_this_version_cannot_read() {
+        let later = br#"{"version": 3, "host": "h", "field_of_version_3": true}"#;
+        assert_eq!(newer_version(later), Some(3));
+        let batch = br#"[{"version": 1}, {"version": 4, "x": 1}, {"version": 2}]"#;
+        assert_eq!(newer_version(batch), Some(4));
+        assert_eq!(newer_version(br#"[{"version": 1}, {"version": 2}]"#), None);
+        assert_eq!(newer_version(br#"{"version": 1, "host": "#), None);
+        assert_eq!(newer_version(br#"{"host": "h"}"#), None);
+        assert_eq!(newer_version(b"[]"), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::metrics::GroupLabel;
 use crate::state::Outcome;
 use crate::view::GroupsView;
 use headroom_common::clock::unix_now;
-use headroom_common::signal::Signal;
+use headroom_common::signal::{SIGNAL_VERSION, Signal, SignalError, newer_version};
 
 /// How long a sender may take to send a request's body, once its token is accepted.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,6 +58,19 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// An error answer: `{"error": "..."}`.
+/// A signal of a version this coordinator cannot read: 501, which the agent retries (keeping
+/// the signal) until the coordinator is upgraded, rather than a 400 it would drop it for.
+fn newer_than_this_coordinator(app: &App, version: u32) -> Response {
+    app.metrics.reject("version");
+    error(
+        StatusCode::NOT_IMPLEMENTED,
+        format!(
+            "signal version {version} is newer than this coordinator reads (1 to {SIGNAL_VERSION}): \
+             upgrade the coordinator; the agent keeps the signal and sends it again"
+        ),
+    )
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     #[derive(Serialize)]
     struct Body {
@@ -166,6 +179,9 @@ async fn ingest(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Response {
         }
         Ok(s) => s,
         Err(e) => {
+            if let Some(v) = newer_version(&body) {
+                return newer_than_this_coordinator(&app, v);
+            }
             app.metrics.reject("malformed");
             return error(
                 StatusCode::BAD_REQUEST,
@@ -174,12 +190,18 @@ async fn ingest(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Response {
         }
     };
     for (i, s) in signals.iter().enumerate() {
-        if let Err(e) = s.validate() {
-            app.metrics.reject("invalid");
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("signal {i} (host {:?}, seq {}): {e}", s.host, s.seq),
-            );
+        match s.validate() {
+            Ok(()) => {}
+            Err(SignalError::Version(v)) if v > SIGNAL_VERSION => {
+                return newer_than_this_coordinator(&app, v);
+            }
+            Err(e) => {
+                app.metrics.reject("invalid");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("signal {i} (host {:?}, seq {}): {e}", s.host, s.seq),
+                );
+            }
         }
     }
     for s in &signals {
@@ -192,6 +214,8 @@ async fn ingest(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Response {
         }
     }
     let now = unix_now();
+    // A signal's age is read on the agent's own clock (sent minus decided), so a host whose
+    // clock is off neither has every signal taken for a backlog nor an old backlog for news.
     let fresh = signals
         .iter()
         .map(|s| {
@@ -199,7 +223,7 @@ async fn ingest(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Response {
                 .groups
                 .get(&s.group)
                 .map_or(0.0, |g| g.config.signal_ttl.as_secs_f64());
-            now - s.decided_at <= ttl
+            s.age_s() <= ttl
         })
         .collect();
     // Recording and applying run on their own task: a client that hangs up while its signals

@@ -186,6 +186,18 @@ fn refuses_missing_wrong_malformed_and_oversized_requests() {
     let mut bad = signal("web", "h1", "e1", 1, 1.0);
     bad["health"] = json!("sideways");
     assert_eq!(post(&c.url, Some(TOKEN), &bad.to_string()).0, 400);
+    // A later agent's signal (a version and a field this coordinator does not know) is not a
+    // bad signal: 501, which the agent retries, keeping it, until the coordinator is upgraded.
+    let mut later = signal("web", "h1", "e1", 1, 1.0);
+    later["version"] = json!(3);
+    later["field_of_version_3"] = json!(true);
+    let (status, body) = post(&c.url, Some(TOKEN), &later.to_string());
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("signal version 3 is newer"), "{body}");
+    let mut later = signal("web", "h1", "e1", 1, 1.0);
+    later["version"] = json!(3);
+    let batch = json!([signal("web", "h1", "e1", 1, 1.0), later]).to_string();
+    assert_eq!(post(&c.url, Some(TOKEN), &batch).0, 501);
     let other_group = signal("db", "h1", "e1", 1, 1.0).to_string();
     assert_eq!(post(&c.url, Some(TOKEN), &other_group).0, 401);
     let big: Vec<Value> = (1..=40)
@@ -204,7 +216,14 @@ fn refuses_missing_wrong_malformed_and_oversized_requests() {
         (Some(0), Some(1))
     );
     assert_eq!(v["results"][0]["outcome"], "duplicate");
-    // A signal older than the signal TTL (a drained backlog) is stored for audit, not applied.
+    // A signal older than the signal TTL when sent (a drained backlog) is stored for audit, not
+    // applied. Its age is the agent's own (sent minus decided): a host whose clock is an hour
+    // behind still has its fresh signals applied.
+    let mut skewed = signal("web", "h-skewed", "e1", 1, 1.0);
+    skewed["decided_at"] = json!(now() - 3600.0);
+    skewed["sent_at"] = json!(now() - 3599.5);
+    let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &skewed.to_string()).1).unwrap();
+    assert_eq!(v["applied"].as_u64(), Some(1), "{v}");
     let mut old = signal("web", "h-old", "e1", 1, 9.0);
     old["decided_at"] = json!(now() - 3600.0);
     let v: Value = serde_json::from_str(&post(&c.url, Some(TOKEN), &old.to_string()).1).unwrap();
@@ -237,7 +256,8 @@ fn refuses_missing_wrong_malformed_and_oversized_requests() {
         "headroom_coordinator_requests_rejected_total{reason=\"malformed\"} 2",
         "headroom_coordinator_requests_rejected_total{reason=\"invalid\"} 1",
         "headroom_coordinator_requests_rejected_total{reason=\"too_large\"} 1",
-        "headroom_coordinator_signals_applied_total{group=\"web\"} 1",
+        "headroom_coordinator_requests_rejected_total{reason=\"version\"} 2",
+        "headroom_coordinator_signals_applied_total{group=\"web\"} 2",
         "headroom_coordinator_signals_duplicate_total{group=\"web\"} 1",
         "headroom_coordinator_ingest_seconds_bucket",
     ] {

@@ -41,7 +41,7 @@
 //! max_scale_in_step = 1
 //! mode = "predictive"                           # or "reactive"
 //! host_ttl = "1m"                               # hosts silent this long leave the group
-//! signal_ttl = "2m"                             # older signals are stored for audit only
+//! signal_ttl = "2m"                             # signals older when sent are stored for audit only
 //! replace_unhealthy_after = 0                   # N consecutive unhealthy signals; 0 = off
 //! actuation_interval = "10s"                    # at most one actuation per interval
 //! scale_in_protection = false                   # aws: protect instances whose hosts are busy
