@@ -180,7 +180,7 @@ async fn ingest(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Response {
         Ok(s) => s,
         Err(e) => {
             if let Some(v) = newer_version(&body) {
-                return newer_than_this_coordinator(&app, v);
+                return newer_than_this_coordinator(app, v);
             }
             app.metrics.reject("malformed");
             return error(
@@ -193,7 +193,7 @@ async fn ingest(app: &Arc<App>, headers: &HeaderMap, body: Body) -> Response {
         match s.validate() {
             Ok(()) => {}
             Err(SignalError::Version(v)) if v > SIGNAL_VERSION => {
-                return newer_than_this_coordinator(&app, v);
+                return newer_than_this_coordinator(app, v);
             }
             Err(e) => {
                 app.metrics.reject("invalid");
