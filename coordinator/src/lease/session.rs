@@ -1,6 +1,7 @@
 //! The replica's etcd session: connect, grant a lease, renew it every third of its TTL,
 //! campaign under it for every group, and look at who leads. One lease is one *term*: it ends
-//! when etcd says the lease is gone (a renewal answered with TTL 0), and a new one is granted.
+//! when etcd says the lease is gone (a renewal answered with TTL 0, or, when the keep-alive
+//! stream is reopened after a failure, a lease etcd no longer knows), and a new one is granted.
 //!
 //! A renewal that fails (etcd unreachable, no quorum) ends nothing by itself: the renewals go
 //! on, the local deadline runs out, and the replica stops actuating ([`super::Lease::fence`]).
@@ -125,7 +126,20 @@ async fn renew(
     beat: Duration,
 ) -> Result<(), TermError> {
     if keeper.is_none() {
-        *keeper = Some(within(beat, client.lease_keep_alive(id)).await?);
+        match within(beat, client.lease_keep_alive(id)).await {
+            Ok(k) => *keeper = Some(k),
+            Err(e) => {
+                // Reopening fails alike whether etcd is away or the lease is gone (the client
+                // reads the first answer itself): etcd says which. A lease it no longer knows
+                // ends the term, or the replica would renew a dead lease forever and never
+                // campaign again.
+                let left = within(beat, client.lease_time_to_live(id, None)).await?;
+                if left.ttl() <= 0 {
+                    return Err(TermError::Expired);
+                }
+                return Err(e);
+            }
+        }
     }
     let Some((k, stream)) = keeper.as_mut() else {
         return Ok(());

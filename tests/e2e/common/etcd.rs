@@ -78,6 +78,11 @@ impl Etcd {
             .collect()
     }
 
+    /// The client ports, in member order.
+    pub(crate) fn client_ports(&self) -> Vec<u16> {
+        self.members.iter().map(|m| m.client).collect()
+    }
+
     /// The client URLs as a TOML array's items, for a config file.
     pub(crate) fn endpoints_toml(&self) -> String {
         self.endpoints()

@@ -13,6 +13,7 @@ mod coordinator;
 mod etcd;
 mod gauge;
 mod moto;
+mod proxy;
 
 pub(crate) use agent::{Agent, committed};
 pub(crate) use container::Container;
@@ -23,6 +24,7 @@ pub(crate) use coordinator::{
 pub(crate) use etcd::Etcd;
 pub(crate) use gauge::AppGauge;
 pub(crate) use moto::Moto;
+pub(crate) use proxy::Proxy;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

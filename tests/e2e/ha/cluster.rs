@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    Agent, AppGauge, Coordinator, Etcd, Moto, coordinator_recorded, free_port, outbox_produced,
-    wait_for, write_token,
+    Agent, AppGauge, Coordinator, Etcd, Moto, Proxy, coordinator_recorded, free_port,
+    outbox_produced, wait_for, write_token,
 };
 
 pub(super) const TOKEN: &str = "ha-token-0a1b2c3d4e5f6a7b8c9d";
@@ -43,6 +43,8 @@ pub(super) struct Ha {
     pub(super) gauges: Vec<AppGauge>,
     pub(super) agents: Vec<Agent>,
     pub(super) ttl_s: u64,
+    /// Proxies between one replica and etcd's members ([`Ha::behind_proxies`]).
+    pub(super) proxies: Vec<Proxy>,
 }
 
 impl Ha {
@@ -119,10 +121,34 @@ endpoint = "{endpoint}"
             gauges: Vec::new(),
             agents: Vec::new(),
             ttl_s,
+            proxies: Vec::new(),
         })
     }
 
     /// Starts replica `i` with `env` on top of moto's.
+    /// Puts replica `i` (not started yet) behind one cuttable proxy per etcd member, so that
+    /// the test can partition it from etcd alone ([`Proxy::cut`]).
+    pub(super) fn behind_proxies(&mut self, i: usize) {
+        self.proxies = self
+            .etcd
+            .client_ports()
+            .into_iter()
+            .map(Proxy::start)
+            .collect();
+        let through: Vec<String> = self
+            .proxies
+            .iter()
+            .map(|p| format!("\"http://127.0.0.1:{}\"", p.port))
+            .collect();
+        let config = &self.replicas[i].config;
+        let text = std::fs::read_to_string(config).unwrap().replace(
+            &format!("endpoints = [{}]", self.etcd.endpoints_toml()),
+            &format!("endpoints = [{}]", through.join(", ")),
+        );
+        assert!(text.contains(&through[0]), "{text}");
+        std::fs::write(config, text).unwrap();
+    }
+
     pub(super) fn start_replica(&mut self, i: usize, env: &[(&str, &str)]) {
         let r = &self.replicas[i];
         let mut all: Vec<(&str, &str)> = self.moto.env().to_vec();

@@ -194,7 +194,8 @@ fn a_killed_leader_is_replaced_by_one_standby_before_the_plateau() {
 }
 
 /// The leader stopped (SIGSTOP) for three TTLs, as a paused VM, then woken: it must not
-/// actuate on waking, since another replica won the lease meanwhile.
+/// actuate on waking, since another replica won the lease meanwhile; and with its own lease
+/// expired, it must win a new one and lead again once the other replica is killed.
 #[test]
 fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
     let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
@@ -266,9 +267,97 @@ fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
         ha.replicas[other].name, ha.replicas[leader].name
     );
     assert!(out.status.success() && table.contains(&want), "{table}");
+    // Its lease expired at etcd while it slept: it must win a new one, and lead again when the
+    // other replica goes.
+    ha.signal(other, "-KILL");
+    let killed_at = now();
+    let back = wait_for(Duration::from_secs(60), || {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(2));
+        ha.actuations()
+            .into_iter()
+            .find(|a| a.replica == leader && a.at > killed_at)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the woken replica never led again after the other was killed\n{}",
+            ha.log(leader)
+        )
+    });
     eprintln!(
-        "paused {pause:?}: the standby actuated {by_other} times; the woken replica says {}",
-        v["lease"]
+        "paused {pause:?}: the standby actuated {by_other} times; the woken replica says {}; \
+         it led again {:.1}s after the other was killed",
+        v["lease"],
+        back.at - killed_at
+    );
+}
+
+/// The leader cut off from etcd (a network partition, etcd itself healthy) for three TTLs: its
+/// lease expires at etcd and the other replica takes over. Healed, it must see that its lease
+/// is gone, win a new one, and lead again once the other replica is killed.
+#[test]
+fn a_leader_partitioned_from_etcd_past_its_ttl_campaigns_again_when_healed() {
+    let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
+        return;
+    };
+    ha.behind_proxies(0);
+    ha.start_replica(0, &[]);
+    assert_eq!(ha.wait_leader(Duration::from_secs(60)), 0);
+    ha.start_replica(1, &[]);
+    ha.start_hosts(&[2.0, 2.0]);
+    wait_for(Duration::from_secs(60), || {
+        (ha.engine_desired() >= 4).then_some(())
+    })
+    .expect("the leader sizes the group");
+    for p in &ha.proxies {
+        p.cut();
+    }
+    let cut_at = now();
+    let mut level = 3.0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(3 * ha.ttl_s) {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    for p in &ha.proxies {
+        p.heal();
+    }
+    let healed_at = now();
+    let log = ha.actuations();
+    assert!(
+        log.iter().any(|a| a.replica == 1 && a.at > cut_at),
+        "the other replica never took over: {log:?}\n{}",
+        ha.log(1)
+    );
+    assert!(
+        !log.iter()
+            .any(|a| a.replica == 0 && a.at > cut_at + ha.ttl_s as f64),
+        "the partitioned replica actuated: {log:?}"
+    );
+    // Time for the healed replica to reconnect and campaign behind the leader.
+    std::thread::sleep(Duration::from_secs(2 * ha.ttl_s));
+    ha.signal(1, "-KILL");
+    let killed_at = now();
+    let back = wait_for(Duration::from_secs(60), || {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(2));
+        ha.actuations()
+            .into_iter()
+            .find(|a| a.replica == 0 && a.at > killed_at)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the healed replica never led again after the other was killed\n{}",
+            ha.log(0)
+        )
+    });
+    eprintln!(
+        "partitioned {:.0}s: the other replica took over; healed, the replica led again {:.1}s after the other was killed",
+        healed_at - cut_at,
+        back.at - killed_at
     );
 }
 
