@@ -10,6 +10,7 @@ use std::sync::Arc;
 use headroom_common::clock::unix_now;
 use headroom_model::ledger::Hour;
 
+use crate::actuator::ActuatorError;
 use crate::app::{App, Group};
 use crate::backfill::{self, Backfill};
 use crate::daemon::RESTORE_HISTORY_S;
@@ -150,7 +151,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         if !fence(&app, &group, &name, &label).await {
             continue;
         }
-        let record = act(&group, step).await;
+        let record = act(&group, &name, step).await;
         record_action(&app, &group, &name, record).await;
     }
 }
@@ -219,7 +220,11 @@ async fn protect_busy(app: &Arc<App>, group: &Arc<Group>, name: &str, t: f64) {
     if plan.all_busy {
         tracing::warn!(group = %name, instances = members.len(), "scale-in protection: every instance is busy, so none is protected and the group can still scale in");
     }
-    for (ids, protect) in protection::calls(&plan) {
+    for (i, (ids, protect)) in protection::calls(&plan).into_iter().enumerate() {
+        if i > 0 && !still_leads(group, name) {
+            tracing::warn!(group = %name, "scale-in protection: the lease's deadline passed during the pass; the rest waits for the next leader");
+            break;
+        }
         let result = group.actuator.set_protection(ids, protect).await;
         if let Err(e) = &result {
             tracing::warn!(group = %name, protect, "scale-in protection: {e}");
@@ -282,8 +287,14 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
     }
 }
 
+/// Whether a further call of an actuation the fence let through may start
+/// ([`crate::lease::Lease::still_leads`]); always without a lease.
+fn still_leads(group: &Group, name: &str) -> bool {
+    group.lease.as_ref().is_none_or(|l| l.still_leads(name))
+}
+
 /// Runs one step on the group's actuator and describes it.
-async fn act(group: &Group, step: Step) -> ActionRecord {
+async fn act(group: &Group, name: &str, step: Step) -> ActionRecord {
     let at = unix_now();
     match step {
         Step::SetCapacity {
@@ -313,12 +324,24 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             if raise_first && let Some(m) = max {
                 notes.push(set_max(m).await);
             }
-            let result = group.actuator.set_capacity(to, from, &reason).await;
+            let result = if raise_first && !still_leads(group, name) {
+                Err(ActuatorError::Fenced(
+                    "the lease's deadline passed while the maximum was raised".into(),
+                ))
+            } else {
+                group.actuator.set_capacity(to, from, &reason).await
+            };
             if !raise_first
                 && result.is_ok()
                 && let Some(m) = max
             {
-                notes.push(set_max(m).await);
+                if still_leads(group, name) {
+                    notes.push(set_max(m).await);
+                } else {
+                    notes.push(format!(
+                        "maximum not put back to {m}: the lease's deadline passed"
+                    ));
+                }
             }
             match &result {
                 Ok(applied) => {

@@ -60,6 +60,10 @@ pub enum ActuatorError {
     /// The actuator cannot do this (e.g. replace without an instance id).
     #[error("{0}")]
     Unsupported(String),
+    /// Not attempted: this replica's lease ran out during the actuation (a call before it was
+    /// slow), so the rest waits for whichever replica leads next.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// The actuator contract: read the scaler's capacity, set it, and replace a host.
