@@ -185,6 +185,12 @@ impl Lease {
         self.elections.get(group).map(|e| &e.seat)
     }
 
+    /// Whether this replica holds `group`'s election (cleared when the fence finds the key
+    /// lost, or the term ends).
+    fn holds(&self, group: &str) -> bool {
+        self.seat(group).is_some_and(|s| locked(s).held.is_some())
+    }
+
     /// Whether this replica may actuate `group` now, as far as it knows without asking etcd.
     pub fn acting(&self, group: &str) -> bool {
         let Some(seat) = self.seat(group) else {

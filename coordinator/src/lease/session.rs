@@ -77,10 +77,13 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
         locked(&lease.elections[g].seat).why = Some("standby: campaigning".into());
     }
 
+    // Campaigns and the view of who leads run beside the renewals, never in their way: a slow
+    // etcd answer to one of them must not push a renewal past the deadline.
     let mut campaigns = JoinSet::new();
     for g in lease.groups() {
         campaigns.spawn(campaign(lease.clone(), client.clone(), g.clone(), id));
     }
+    campaigns.spawn(watch_leaders(lease.clone(), client.clone(), beat));
     let mut keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)> = None;
     let mut tick = tokio::time::interval(beat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -113,7 +116,14 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
                 continue;
             }
         }
-        observe(lease, &mut client, beat).await;
+    }
+}
+
+/// Looks at who leads every group, once per `beat`, until the term ends (aborted).
+async fn watch_leaders(lease: Arc<Lease>, mut client: Client, beat: Duration) {
+    loop {
+        observe(&lease, &mut client, beat).await;
+        tokio::time::sleep(beat).await;
     }
 }
 
@@ -156,8 +166,9 @@ async fn renew(
     }
 }
 
-/// Campaigns for `group` under lease `id` until it wins, retrying after errors; then holds
-/// until the term ends (the task is aborted).
+/// Campaigns for `group` under lease `id`, retrying after errors, until it wins; holds while
+/// it leads; and campaigns again if the fence finds its key lost (deleted by hand, or won by
+/// another while this lease lived), until the term ends (the task is aborted).
 async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64) {
     let name = lease.config.election(&group);
     loop {
@@ -169,7 +180,11 @@ async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64)
                 if let Some(k) = r.leader() {
                     tracing::info!(group = %group, replica = %lease.config.replica, rev = k.rev(), "leader: this replica actuates the group");
                     lease.won(&group, k.key().to_vec(), k.rev());
-                    return;
+                    while lease.holds(&group) {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    tracing::warn!(group = %group, replica = %lease.config.replica, "the group's election key is lost: campaigning again");
+                    continue;
                 }
             }
             Err(e) => tracing::debug!(group = %group, "campaign: {e}"),

@@ -111,6 +111,32 @@ impl Etcd {
         })
     }
 
+    /// Deletes every key under `prefix` through member 0's JSON gateway, as an operator's
+    /// `etcdctl del --prefix` would; returns how many went.
+    pub(crate) fn delete_prefix(&self, prefix: &str) -> u64 {
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let mut end = prefix.as_bytes().to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let url = format!(
+            "http://127.0.0.1:{}/v3/kv/deleterange",
+            self.members[0].client
+        );
+        let body = serde_json::json!({"key": b64(prefix.as_bytes()), "range_end": b64(&end)});
+        let mut resp = http_within(Duration::from_secs(5))
+            .post(&url)
+            .send(body.to_string())
+            .expect("etcd deletes");
+        let answer: serde_json::Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+        answer["deleted"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Kills member `i` (its data stays for [`Etcd::restart`]).
     pub(crate) fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {

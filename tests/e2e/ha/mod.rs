@@ -361,6 +361,40 @@ fn a_leader_partitioned_from_etcd_past_its_ttl_campaigns_again_when_healed() {
     );
 }
 
+/// The election key deleted under a leader that keeps its lease (an operator's `etcdctl del
+/// --prefix`): its next actuation is refused by the fence, and it campaigns again and acts.
+#[test]
+fn a_leader_whose_key_is_deleted_campaigns_again() {
+    let Some(mut ha) = Ha::new(1, 5, 20, 2) else {
+        return;
+    };
+    ha.start_replica(0, &[]);
+    ha.start_hosts(&[2.0, 2.0]);
+    ha.wait_leader(Duration::from_secs(60));
+    wait_for(Duration::from_secs(60), || {
+        (ha.engine_desired() >= 4).then_some(())
+    })
+    .expect("the leader sizes the group");
+    assert!(ha.etcd.delete_prefix("/headroom-test/") >= 1);
+    let deleted_at = now();
+    let mut level = 3.0;
+    let acted = wait_for(Duration::from_secs(60), || {
+        ha.set_demand(level);
+        level = if level == 3.0 { 5.0 } else { 3.0 };
+        std::thread::sleep(Duration::from_secs(3));
+        ha.actuations().into_iter().find(|a| a.at > deleted_at)
+    });
+    let log = ha.log(0);
+    assert!(
+        acted.is_some() && log.contains("campaigning again"),
+        "no actuation after the key was deleted\n{log}"
+    );
+    eprintln!(
+        "key deleted: the replica campaigned again and acted {:.1}s later",
+        acted.map_or(0.0, |a| a.at - deleted_at)
+    );
+}
+
 /// Whether process `pid` is stopped (state T in /proc).
 fn stopped(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
