@@ -101,15 +101,18 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut decision_loops = tokio::task::JoinSet::new();
     for name in app.groups.keys() {
-        tokio::spawn(decision::run_group(
+        decision_loops.spawn(decision::run_group(
             app.clone(),
             name.clone(),
             stop_rx.clone(),
         ));
     }
     tokio::spawn(prune_loop(app.clone(), config.retention, stop_rx.clone()));
-    let lease_task = lease.map(|l| tokio::spawn(crate::lease::run(l, stop_rx.clone())));
+    // The lease stops on its own signal, after the decision loops: see the end of `run`.
+    let (lease_stop_tx, lease_stop_rx) = tokio::sync::watch::channel(false);
+    let lease_task = lease.map(|l| tokio::spawn(crate::lease::run(l, lease_stop_rx)));
 
     #[cfg(feature = "keda")]
     if let Some(keda) = &config.keda {
@@ -156,12 +159,30 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
     tracing::info!("stopping");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
+    // An actuation in flight finishes before the lease is handed over, or a standby that wins
+    // at once would actuate beside it.
+    let settled = tokio::time::timeout(DECISIONS_SETTLE, async {
+        while decision_loops.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
     if let Some(t) = lease_task {
-        // Revokes the lease, so a standby takes the groups over now rather than at the TTL.
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        if settled {
+            // Revokes the lease, so a standby takes the groups over now rather than at the TTL.
+            let _ = lease_stop_tx.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        } else {
+            tracing::warn!(
+                "an actuation is still running after {DECISIONS_SETTLE:?}: the lease is left to expire at its TTL rather than handed over now"
+            );
+        }
     }
     server.stop().await
 }
+
+/// How long a stopping coordinator waits for its decision loops (an actuation in flight) before
+/// it stops without handing the lease over: inside the unit's `TimeoutStopSec` (30 s).
+const DECISIONS_SETTLE: Duration = Duration::from_secs(20);
 
 /// Deletes stored data older than the retention, hourly.
 async fn prune_loop(

@@ -47,7 +47,10 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     // Winning the group's election decides at once, without waiting for the next tick.
     let won = group.lease.as_ref().and_then(|l| l.wake(&name));
     loop {
+        // Stopping comes first: a coordinator told to stop during an actuation starts none after it.
         tokio::select! {
+            biased;
+            _ = stop.changed() => return,
             _ = tick.tick() => {}
             _ = async {
                 match &won {
@@ -55,7 +58,6 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                     None => std::future::pending().await,
                 }
             } => {}
-            _ = stop.changed() => return,
         }
         let standby = group.lease.as_ref().and_then(|l| l.standby(&name));
         let leading = standby.is_none();

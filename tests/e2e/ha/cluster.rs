@@ -149,6 +149,21 @@ endpoint = "{endpoint}"
         std::fs::write(config, text).unwrap();
     }
 
+    /// Makes replica `i` (not started yet) actuate through the command hook `hook`, called with
+    /// the replica's name and the desired count, instead of the AWS group.
+    pub(super) fn use_command_hook(&mut self, i: usize, hook: &std::path::Path) {
+        let config = &self.replicas[i].config;
+        let text = std::fs::read_to_string(config).unwrap();
+        let at = text.find("[groups.web.actuator]").unwrap();
+        let hooked = format!(
+            "{}[groups.web.actuator]\nkind = \"command\"\nprogram = \"{}\"\nargs = [\"{}\", \"{{desired}}\"]\n",
+            &text[..at],
+            hook.display(),
+            self.replicas[i].name
+        );
+        std::fs::write(config, hooked).unwrap();
+    }
+
     pub(super) fn start_replica(&mut self, i: usize, env: &[(&str, &str)]) {
         let r = &self.replicas[i];
         let mut all: Vec<(&str, &str)> = self.moto.env().to_vec();
