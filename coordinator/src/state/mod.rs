@@ -2,9 +2,10 @@
 //! exactly-once record and the audit trail), each group's summed demand series, actions, and
 //! ledger hours.
 //!
-//! One connection behind a mutex, WAL with `synchronous = NORMAL`: an insert commits without an
-//! fsync, and a crash can lose at most the last transactions, which agents then resend (their
-//! outbox keeps a signal until acknowledged), so the at-least-once/exactly-once contract holds.
+//! One connection behind a mutex, WAL with `synchronous = FULL`: a commit is on disk before
+//! the request that carried it is answered, and an agent forgets a signal once answered, so
+//! not even an OS crash or power loss can lose one acknowledged. The writer commits the
+//! requests that arrive together in one transaction, so one fsync serves them all.
 //!
 //! The running coordinator checkpoints the WAL from a [`Checkpointer`] thread with its own
 //! connection. SQLite's automatic checkpoint would run inside whichever commit crosses the
@@ -204,7 +205,7 @@ impl State {
             Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
+             PRAGMA synchronous = FULL;
              PRAGMA busy_timeout = 5000;",
         )
         .with_context(|| format!("opening {}", path.display()))?;
