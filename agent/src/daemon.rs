@@ -212,7 +212,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let control = PipelineControl::new(control_tx, pipeline.thread().clone());
 
     // The sender reads the outbox and hands what became of each signal to the store writer.
-    let sender_stop = sender::spawn(&cfg, &db_path, writer_tx)?;
+    let sender_stop = sender::spawn(&cfg, &db_path, writer_tx, shared.clone())?;
 
     let socket_path = paths::agent_socket(&cfg.agent.socket)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

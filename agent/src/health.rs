@@ -5,6 +5,7 @@ use headroom_model::forecast::Filling;
 use serde::Serialize;
 
 use crate::config::HealthSection;
+use crate::pipeline::ReplicaLink;
 
 /// How well the host serves its load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -55,6 +56,10 @@ pub struct Inputs<'a> {
     pub store_error: Option<&'a str>,
     /// Used fraction of the state directory's filesystem.
     pub disk_used: Option<f64>,
+    /// Whether each coordinator replica takes the signals.
+    pub replicas: &'a [ReplicaLink],
+    /// Now, unix seconds (to age a replica's waiting signals).
+    pub now: f64,
 }
 
 /// Judges health.
@@ -136,6 +141,23 @@ pub fn evaluate(cfg: &HealthSection, inputs: &Inputs<'_>) -> Health {
             format!("history not being written: {err}"),
         );
     }
+    for link in inputs.replicas {
+        if let Some(since) = link.waiting_since
+            && inputs.now - since >= cfg.undelivered_degraded.as_secs_f64()
+        {
+            flag(
+                HealthState::Degraded,
+                format!(
+                    "coordinator {}: signals waiting for {} ({}); kept in the outbox",
+                    link.url,
+                    headroom_common::duration::format(std::time::Duration::from_secs_f64(
+                        (inputs.now - since).max(0.0).round()
+                    )),
+                    link.error.as_deref().unwrap_or("no answer")
+                ),
+            );
+        }
+    }
     let mut notes = Vec::new();
     match (inputs.model_fallback, inputs.model_filling) {
         (Some(_), Some(fill)) => notes.push(filling_note(fill)),
@@ -188,6 +210,8 @@ mod tests {
                 model_filling: None,
                 store_error: None,
                 disk_used: Some(0.5),
+                replicas: &[],
+                now: 0.0,
             },
         );
         assert_eq!(
@@ -213,6 +237,8 @@ mod tests {
                     model_filling: filling,
                     store_error: None,
                     disk_used: None,
+                    replicas: &[],
+                    now: 0.0,
                 },
             )
         };
@@ -259,6 +285,8 @@ mod tests {
                 model_filling: None,
                 store_error: Some("disk full"),
                 disk_used: Some(0.99),
+                replicas: &[],
+                now: 0.0,
             },
         );
         assert_eq!(h.state, HealthState::Unhealthy);
@@ -267,6 +295,42 @@ mod tests {
             h.reasons
                 .iter()
                 .any(|r| r.contains("source disk disabled: gone"))
+        );
+    }
+
+    #[test]
+    fn a_replica_leaving_signals_waiting_past_the_limit_degrades() {
+        let s = sample();
+        let link = |since: Option<f64>| ReplicaLink {
+            url: "http://c1:7180".into(),
+            waiting_since: since,
+            error: since.map(|_| "HTTP 401 from http://c1:7180/v1/signals".into()),
+        };
+        let judge = |links: &[ReplicaLink]| {
+            evaluate(
+                &HealthSection::default(),
+                &Inputs {
+                    sample: Some(&s),
+                    sources: &[],
+                    model_fallback: None,
+                    model_filling: None,
+                    store_error: None,
+                    disk_used: None,
+                    replicas: links,
+                    now: 10_000.0,
+                },
+            )
+        };
+        assert_eq!(judge(&[link(None)]).state, HealthState::Healthy);
+        assert_eq!(judge(&[link(Some(9_800.0))]).state, HealthState::Healthy);
+        let h = judge(&[link(None), link(Some(9_600.0))]);
+        assert_eq!(h.state, HealthState::Degraded);
+        assert_eq!(
+            h.reasons,
+            [
+                "coordinator http://c1:7180: signals waiting for 6m 40s (HTTP 401 from \
+                 http://c1:7180/v1/signals); kept in the outbox"
+            ]
         );
     }
 }

@@ -246,6 +246,23 @@ pub fn render(shared: &Shared) -> String {
         "Batches waiting for the store.",
         &[(String::new(), s.store_backlog as f64)],
     );
+    let now = headroom_common::clock::unix_now();
+    let waiting: Vec<(String, f64)> = s
+        .replicas
+        .iter()
+        .map(|l| {
+            (
+                format!("{{replica=\"{}\"}}", label_value(&l.url)),
+                l.waiting_since.map_or(0.0, |since| (now - since).max(0.0)),
+            )
+        })
+        .collect();
+    m(
+        "signals_waiting_seconds",
+        "gauge",
+        "How long a coordinator replica has left signals waiting in the outbox (0 while it takes them).",
+        &waiting,
+    );
     drop(s);
     out
 }
@@ -268,6 +285,41 @@ fn label_value(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_leaving_signals_waiting_is_a_gauge_per_replica() {
+        let shared = Shared::new(crate::pipeline::Snapshot::starting(
+            &crate::config::Config::default(),
+            "h".into(),
+            1.0,
+            crate::store::Committed::default(),
+            "/nonexistent".into(),
+            0.0,
+        ));
+        let now = headroom_common::clock::unix_now();
+        shared.lock().replicas = vec![
+            crate::pipeline::ReplicaLink {
+                url: "http://a:7180".into(),
+                waiting_since: None,
+                error: None,
+            },
+            crate::pipeline::ReplicaLink {
+                url: "http://b:7180".into(),
+                waiting_since: Some(now - 90.0),
+                error: Some("HTTP 503".into()),
+            },
+        ];
+        let text = render(&shared);
+        assert!(text.contains("headroom_signals_waiting_seconds{replica=\"http://a:7180\"} 0\n"));
+        let b = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("headroom_signals_waiting_seconds{replica=\"http://b:7180\"} ")
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap();
+        assert!((90.0..100.0).contains(&b), "{text}");
+    }
 
     #[test]
     fn label_values_are_escaped() {

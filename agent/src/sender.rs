@@ -22,7 +22,7 @@ use headroom_common::clock::unix_now;
 use headroom_common::token::Token;
 
 use crate::config::Config;
-use crate::pipeline::WriterMsg;
+use crate::pipeline::{ReplicaLink, Shared, WriterMsg};
 use crate::store::{Batch, Delivery, Outbox};
 
 /// Stops the sender's threads.
@@ -50,6 +50,7 @@ pub fn spawn(
     cfg: &Config,
     db: &Path,
     writer: SyncSender<WriterMsg>,
+    shared: Arc<Shared>,
 ) -> anyhow::Result<Option<SenderHandle>> {
     if cfg.coordinator.urls.is_empty() {
         tracing::info!("no coordinator configured: running standalone");
@@ -71,6 +72,16 @@ pub fn spawn(
     {
         anyhow::bail!("the store writer stopped before the sender started");
     }
+    shared.lock().replicas = cfg
+        .coordinator
+        .urls
+        .iter()
+        .map(|url| ReplicaLink {
+            url: url.clone(),
+            waiting_since: None,
+            error: None,
+        })
+        .collect();
     let mut threads = Vec::new();
     for (i, url) in cfg.coordinator.urls.iter().enumerate() {
         let mut sender = Sender {
@@ -81,6 +92,8 @@ pub fn spawn(
             db: db.to_path_buf(),
             writer: writer.clone(),
             stop: stop.clone(),
+            shared: shared.clone(),
+            waiting: false,
         };
         let thread = std::thread::Builder::new()
             .name(format!("signal-sender-{i}"))
@@ -100,6 +113,10 @@ struct Sender {
     db: PathBuf,
     writer: SyncSender<WriterMsg>,
     stop: Arc<AtomicBool>,
+    /// Where health and `/metrics` read whether this replica takes the signals.
+    shared: Arc<Shared>,
+    /// Whether its signals wait now (as last published).
+    waiting: bool,
 }
 
 /// What became of one delivery attempt.
@@ -171,6 +188,7 @@ impl Sender {
                         Ok(t) => token = Some(t),
                         Err(e) => {
                             tracing::error!(error = %e, "outbox: no token; signals wait");
+                            self.publish(Some(format!("no token: {e}")));
                             wait = Duration::from_secs(10);
                             break;
                         }
@@ -188,11 +206,13 @@ impl Sender {
                             tracing::info!(seq, url = %self.url, "coordinator reachable again: catching up from the outbox");
                         }
                         backoff = Duration::ZERO;
+                        self.publish(None);
                         done.push(self.delivered(seq));
                         after = Some(seq);
                         self.sleep(gap);
                     }
                     Outcome::Refused(why) => {
+                        self.publish(None);
                         tracing::error!(seq, url = %self.url, reason = %why, "coordinator refused a signal for good; kept for audit");
                         done.push(self.delivered(seq));
                         after = Some(seq);
@@ -203,6 +223,7 @@ impl Sender {
                         after = Some(seq);
                     }
                     Outcome::Retry(why) => {
+                        self.publish(Some(why.clone()));
                         done.push(Delivery::Failed { seq });
                         if why.contains("401") || why.contains("403") {
                             token = None;
@@ -227,6 +248,24 @@ impl Sender {
             destination: self.url.clone(),
             seq,
             at: unix_now(),
+        }
+    }
+
+    /// Publishes whether this replica's signals wait (`Some(why)`) or are taken (`None`): the
+    /// first failure since a success stamps the time, later ones only the reason.
+    fn publish(&mut self, error: Option<String>) {
+        if error.is_none() && !self.waiting {
+            return;
+        }
+        self.waiting = error.is_some();
+        let mut snap = self.shared.lock();
+        if let Some(link) = snap.replicas.iter_mut().find(|l| *l.url == *self.url) {
+            if error.is_none() {
+                link.waiting_since = None;
+            } else if link.waiting_since.is_none() {
+                link.waiting_since = Some(unix_now());
+            }
+            link.error = error;
         }
     }
 

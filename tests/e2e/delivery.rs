@@ -25,9 +25,13 @@ fn outage(outage: Duration, replicas: usize) {
         coordinators.push((c, state, home));
     }
     let urls: Vec<String> = coordinators.iter().map(|(c, ..)| c.url.clone()).collect();
+    let config = format!(
+        "{}\n[health]\nundelivered_degraded = \"5s\"\n",
+        agent_coordinator_toml(&urls.join("\", \""), dir.path())
+    );
     let mut a = Agent::options()
         .identity("fault-host", "web")
-        .create(&agent_coordinator_toml(&urls.join("\", \""), dir.path()));
+        .create(&config);
     a.start();
     for (_, state, _) in &coordinators {
         wait_for(Duration::from_secs(30), || {
@@ -65,6 +69,22 @@ fn outage(outage: Duration, replicas: usize) {
         .clone();
     let pending = down["pending"].as_u64().unwrap();
     assert!(pending >= outage.as_secs() / 2, "backlog builds: {down}");
+    // The replica that is down is a health reason once it has left signals waiting for
+    // `undelivered_degraded`; the others are not.
+    let waiting = |h: &serde_json::Value, url: &str| {
+        h["reasons"].as_array().is_some_and(|r| {
+            r.iter().any(|r| {
+                r.as_str()
+                    .is_some_and(|r| r.starts_with(&format!("coordinator {url}: signals waiting")))
+            })
+        })
+    };
+    let h = a.json(&["health"]);
+    assert!(
+        h["state"] == "degraded" && waiting(&h, &urls[0]),
+        "the replica that is down degrades health: {h:#}"
+    );
+    assert!(!urls[1..].iter().any(|u| waiting(&h, u)), "{h:#}");
     for ((_, state, _), before) in coordinators[1..].iter().zip(&up_before) {
         let now = coordinator_applied(state, "fault-host").len();
         assert!(
@@ -79,6 +99,17 @@ fn outage(outage: Duration, replicas: usize) {
         v["outbox"]["pending"] == 0
     });
     let drained = back.elapsed();
+    let h = wait_for(Duration::from_secs(30), || {
+        let h = a.json(&["health"]);
+        (!waiting(&h, &urls[0])).then_some(h)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the returned replica is still a health reason: {:#}",
+            a.json(&["health"])
+        )
+    });
+    eprintln!("health after the return: {}", h["state"]);
     assert!(a.term().success());
     let produced = outbox_produced(&a.db());
     for (i, (_, state, _)) in coordinators.iter().enumerate() {

@@ -313,6 +313,9 @@ pub struct HealthSection {
     pub memory_available_unhealthy: f64,
     /// Used fraction of the state directory's filesystem above which the host is degraded.
     pub disk_used_degraded: f64,
+    /// How long a coordinator replica may leave signals waiting before the host is degraded.
+    #[serde(with = "duration")]
+    pub undelivered_degraded: Duration,
 }
 
 impl Default for HealthSection {
@@ -323,6 +326,7 @@ impl Default for HealthSection {
             memory_available_degraded: 0.10,
             memory_available_unhealthy: 0.03,
             disk_used_degraded: 0.95,
+            undelivered_degraded: Duration::from_secs(300),
         }
     }
 }
@@ -611,6 +615,9 @@ impl Config {
             if !(0.0..=1.0).contains(&v) {
                 bad(key, format!("{v} is outside 0..=1"));
             }
+        }
+        if h.undelivered_degraded < Duration::from_secs(1) {
+            bad("health.undelivered_degraded", "must be at least 1s".into());
         }
         if h.psi_full_unhealthy < h.psi_full_degraded {
             bad(

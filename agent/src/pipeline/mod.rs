@@ -24,7 +24,7 @@ mod writer;
 pub use decide::{REPORT_HORIZONS, action_name, host_forecast, host_policy, is_saturated};
 pub use refill::Refill;
 pub use rollup::demand_of;
-pub use snapshot::{RawPoint, Shared, Snapshot};
+pub use snapshot::{RawPoint, ReplicaLink, Shared, Snapshot};
 pub use writer::{WriterMsg, run_writer};
 
 use std::path::PathBuf;
@@ -342,6 +342,9 @@ impl Pipeline {
                     model_filling: filling,
                     store_error: snap.store_error.as_deref(),
                     disk_used,
+                    replicas: &snap.replicas,
+                    // The sender stamps the wall clock, not a sample's time.
+                    now: headroom_common::clock::unix_now(),
                 },
             )
         };

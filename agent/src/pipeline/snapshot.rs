@@ -83,6 +83,20 @@ pub struct Snapshot {
     pub ledger_open: Option<Hour>,
     /// The ledger since this agent started, summed (for `/metrics`' counters).
     pub ledger_total: Hour,
+    /// Each coordinator replica's link, as its sender last saw it.
+    pub replicas: Vec<ReplicaLink>,
+}
+
+/// Whether signals reach one coordinator replica.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplicaLink {
+    /// The replica's base URL.
+    pub url: String,
+    /// Since when its signals wait (the first failed attempt since the last one it took),
+    /// unix seconds; `None` while it takes them.
+    pub waiting_since: Option<f64>,
+    /// Why they wait.
+    pub error: Option<String>,
 }
 
 /// The demand metric at one sample.
@@ -155,6 +169,7 @@ impl Snapshot {
             db_path,
             ledger_open: None,
             ledger_total: Hour::default(),
+            replicas: Vec::new(),
         }
     }
 
