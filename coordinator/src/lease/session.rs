@@ -18,6 +18,11 @@ use tokio::task::JoinSet;
 use super::{BootInstant, Lease};
 use crate::lock::locked;
 
+/// How often a connection pings etcd while a call is open. etcd answers a client that pings
+/// more often than its `--grpc-keepalive-min-time` (5 s by default) with a GOAWAY that breaks
+/// every call on the connection: a waiting campaign, the lease's keep-alive stream.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(6);
+
 /// Why a term ended.
 #[derive(Debug, thiserror::Error)]
 enum TermError {
@@ -64,7 +69,8 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
     let opts = ConnectOptions::new()
         .with_connect_timeout(beat)
         .with_timeout(beat)
-        .with_keep_alive(beat, beat);
+        .with_keep_alive(KEEPALIVE_EVERY.max(beat), beat)
+        .with_keep_alive_while_idle(false);
     let mut client = within(beat, Client::connect(&c.endpoints, Some(opts))).await?;
     let sent = BootInstant::now();
     let ttl_s = i64::try_from(c.ttl.as_secs()).unwrap_or(i64::MAX);
@@ -79,9 +85,17 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
 
     // Campaigns and the view of who leads run beside the renewals, never in their way: a slow
     // etcd answer to one of them must not push a renewal past the deadline.
+    // A campaign waits as long as another replica leads, so it has no request timeout: etcd
+    // resigns a campaign whose request is cancelled, and a standby would write its key again
+    // at every retry. The connection's keep-alive still finds an etcd that went away.
+    let waiting = ConnectOptions::new()
+        .with_connect_timeout(beat)
+        .with_keep_alive(KEEPALIVE_EVERY.max(beat), beat)
+        .with_keep_alive_while_idle(false);
+    let campaigner = within(beat, Client::connect(&c.endpoints, Some(waiting))).await?;
     let mut campaigns = JoinSet::new();
     for g in lease.groups() {
-        campaigns.spawn(campaign(lease.clone(), client.clone(), g.clone(), id));
+        campaigns.spawn(campaign(lease.clone(), campaigner.clone(), g.clone(), id));
     }
     campaigns.spawn(watch_leaders(lease.clone(), client.clone(), beat));
     let mut keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)> = None;

@@ -111,6 +111,44 @@ impl Etcd {
         })
     }
 
+    /// Every key under `prefix` with its create revision, through member 0's JSON gateway.
+    pub(crate) fn create_revisions(&self, prefix: &str) -> Vec<(String, String)> {
+        use base64::Engine;
+        let codec = base64::engine::general_purpose::STANDARD;
+        let mut end = prefix.as_bytes().to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let url = format!("http://127.0.0.1:{}/v3/kv/range", self.members[0].client);
+        let body =
+            serde_json::json!({"key": codec.encode(prefix), "range_end": codec.encode(&end)});
+        let mut resp = http_within(Duration::from_secs(5))
+            .post(&url)
+            .send(body.to_string())
+            .expect("etcd answers a range");
+        let answer: serde_json::Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+        let mut out: Vec<(String, String)> = answer["kvs"]
+            .as_array()
+            .map(|kvs| {
+                kvs.iter()
+                    .map(|kv| {
+                        let key = codec
+                            .decode(kv["key"].as_str().unwrap_or(""))
+                            .map(|k| String::from_utf8_lossy(&k).into_owned())
+                            .unwrap_or_default();
+                        (
+                            key,
+                            kv["create_revision"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
     /// Deletes every key under `prefix` through member 0's JSON gateway, as an operator's
     /// `etcdctl del --prefix` would; returns how many went.
     pub(crate) fn delete_prefix(&self, prefix: &str) -> u64 {

@@ -397,7 +397,7 @@ fn a_leader_whose_key_is_deleted_campaigns_again() {
 
 /// The leader told to stop (SIGTERM) while its command hook runs: it starts no further call,
 /// and hands the lease over only once the hook has returned, so the standby's first call never
-/// overlaps it.
+/// overlaps it. Before, the standby's campaign key stays the same (it waits, not retries).
 #[test]
 fn a_stopping_leader_hands_over_only_after_its_actuation_ends() {
     let Some(mut ha) = Ha::new(2, 5, 40, 2) else {
@@ -417,6 +417,21 @@ fn a_stopping_leader_hands_over_only_after_its_actuation_ends() {
     ha.start_replica(0, &[]);
     let leader = ha.wait_leader(Duration::from_secs(60));
     ha.start_replica(1, &[]);
+    // The standby waits in one campaign, its key written once: a campaign cancelled and
+    // retried would recreate it (a new create revision) every few seconds.
+    let keys = wait_for(Duration::from_secs(20), || {
+        let keys = ha.etcd.create_revisions("/headroom-test/");
+        (keys.len() == 2).then_some(keys)
+    })
+    .expect("both replicas campaign");
+    std::thread::sleep(Duration::from_secs(2 * ha.ttl_s));
+    assert_eq!(
+        ha.etcd.create_revisions("/headroom-test/"),
+        keys,
+        "{}\n{}",
+        ha.log(0),
+        ha.log(1)
+    );
     ha.start_hosts(&[2.0, 2.0]);
     let read = || std::fs::read_to_string(&calls).unwrap_or_default();
     wait_for(Duration::from_secs(60), || {
