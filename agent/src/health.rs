@@ -198,20 +198,28 @@ mod tests {
         s
     }
 
+    /// Inputs with nothing wrong but `sample`, for a test to change what it judges.
+    fn calm(sample: &Sample) -> Inputs<'_> {
+        Inputs {
+            sample: Some(sample),
+            sources: &[],
+            model_fallback: None,
+            model_filling: None,
+            store_error: None,
+            disk_used: None,
+            replicas: &[],
+            now: 0.0,
+        }
+    }
+
     #[test]
     fn healthy_when_nothing_is_wrong() {
         let s = sample();
         let h = evaluate(
             &HealthSection::default(),
             &Inputs {
-                sample: Some(&s),
-                sources: &[],
-                model_fallback: None,
-                model_filling: None,
-                store_error: None,
                 disk_used: Some(0.5),
-                replicas: &[],
-                now: 0.0,
+                ..calm(&s)
             },
         );
         assert_eq!(
@@ -231,14 +239,9 @@ mod tests {
             evaluate(
                 &HealthSection::default(),
                 &Inputs {
-                    sample: Some(&s),
-                    sources: &[],
                     model_fallback: fallback,
                     model_filling: filling,
-                    store_error: None,
-                    disk_used: None,
-                    replicas: &[],
-                    now: 0.0,
+                    ..calm(&s)
                 },
             )
         };
@@ -279,14 +282,11 @@ mod tests {
         let h = evaluate(
             &HealthSection::default(),
             &Inputs {
-                sample: Some(&s),
                 sources: &sources,
                 model_fallback: Some("cold start"),
-                model_filling: None,
                 store_error: Some("disk full"),
                 disk_used: Some(0.99),
-                replicas: &[],
-                now: 0.0,
+                ..calm(&s)
             },
         );
         assert_eq!(h.state, HealthState::Unhealthy);
@@ -310,14 +310,9 @@ mod tests {
             evaluate(
                 &HealthSection::default(),
                 &Inputs {
-                    sample: Some(&s),
-                    sources: &[],
-                    model_fallback: None,
-                    model_filling: None,
-                    store_error: None,
-                    disk_used: None,
                     replicas: links,
                     now: 10_000.0,
+                    ..calm(&s)
                 },
             )
         };

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use super::{free_port, http_within, wait_for};
 
 /// Why a test cannot run without etcd.
@@ -113,27 +116,13 @@ impl Etcd {
 
     /// Every key under `prefix` with its create revision, through member 0's JSON gateway.
     pub(crate) fn create_revisions(&self, prefix: &str) -> Vec<(String, String)> {
-        use base64::Engine;
-        let codec = base64::engine::general_purpose::STANDARD;
-        let mut end = prefix.as_bytes().to_vec();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
-        }
-        let url = format!("http://127.0.0.1:{}/v3/kv/range", self.members[0].client);
-        let body =
-            serde_json::json!({"key": codec.encode(prefix), "range_end": codec.encode(&end)});
-        let mut resp = http_within(Duration::from_secs(5))
-            .post(&url)
-            .send(body.to_string())
-            .expect("etcd answers a range");
-        let answer: serde_json::Value =
-            serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+        let answer = self.on_prefix("range", prefix);
         let mut out: Vec<(String, String)> = answer["kvs"]
             .as_array()
             .map(|kvs| {
                 kvs.iter()
                     .map(|kv| {
-                        let key = codec
+                        let key = BASE64
                             .decode(kv["key"].as_str().unwrap_or(""))
                             .map(|k| String::from_utf8_lossy(&k).into_owned())
                             .unwrap_or_default();
@@ -152,27 +141,26 @@ impl Etcd {
     /// Deletes every key under `prefix` through member 0's JSON gateway, as an operator's
     /// `etcdctl del --prefix` would; returns how many went.
     pub(crate) fn delete_prefix(&self, prefix: &str) -> u64 {
-        use base64::Engine;
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        self.on_prefix("deleterange", prefix)["deleted"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Member 0's answer to `/v3/kv/{call}` over every key under `prefix`.
+    fn on_prefix(&self, call: &str, prefix: &str) -> serde_json::Value {
         let mut end = prefix.as_bytes().to_vec();
         if let Some(last) = end.last_mut() {
             *last += 1;
         }
-        let url = format!(
-            "http://127.0.0.1:{}/v3/kv/deleterange",
-            self.members[0].client
-        );
-        let body = serde_json::json!({"key": b64(prefix.as_bytes()), "range_end": b64(&end)});
+        let url = format!("http://127.0.0.1:{}/v3/kv/{call}", self.members[0].client);
+        let body =
+            serde_json::json!({"key": BASE64.encode(prefix), "range_end": BASE64.encode(&end)});
         let mut resp = http_within(Duration::from_secs(5))
             .post(&url)
             .send(body.to_string())
-            .expect("etcd deletes");
-        let answer: serde_json::Value =
-            serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
-        answer["deleted"]
-            .as_str()
-            .and_then(|d| d.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|e| panic!("etcd {call}: {e}"));
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
     }
 
     /// Kills member `i` (its data stays for [`Etcd::restart`]).

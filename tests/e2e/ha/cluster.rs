@@ -164,6 +164,49 @@ endpoint = "{endpoint}"
         std::fs::write(config, hooked).unwrap();
     }
 
+    /// Two replicas started, two hosts at demand 2 each, TTL 5 s, the group at 2 of at most
+    /// 20 and sized by its leader; with the leader's index.
+    pub(super) fn pair_sized() -> Option<(Ha, usize)> {
+        let mut ha = Ha::new(2, 5, 20, 2)?;
+        ha.start_replica(0, &[]);
+        ha.start_replica(1, &[]);
+        ha.start_hosts(&[2.0, 2.0]);
+        let leader = ha.wait_leader(Duration::from_secs(60));
+        ha.wait_sized();
+        Some((ha, leader))
+    }
+
+    /// Replica `i`'s first actuation decided after `after`, waiting 60 s at most while the
+    /// demand alternates every 2 s.
+    pub(super) fn wait_actuation_by(
+        &self,
+        i: usize,
+        after: f64,
+        level: &mut f64,
+    ) -> Option<Actuation> {
+        wait_for(Duration::from_secs(60), || {
+            self.alternate_demand(level);
+            std::thread::sleep(Duration::from_secs(2));
+            self.actuations()
+                .into_iter()
+                .find(|a| a.replica == i && a.at > after)
+        })
+    }
+
+    /// Waits (60 s at most) for the leader to size the group for the hosts' first demand.
+    pub(super) fn wait_sized(&self) {
+        wait_for(Duration::from_secs(60), || {
+            (self.engine_desired() >= 4).then_some(())
+        })
+        .expect("the leader sizes the group");
+    }
+
+    /// Sets every host's demand to `level`, then flips it between 3 and 5 for the next call.
+    pub(super) fn alternate_demand(&self, level: &mut f64) {
+        self.set_demand(*level);
+        *level = if *level == 3.0 { 5.0 } else { 3.0 };
+    }
+
     pub(super) fn start_replica(&mut self, i: usize, env: &[(&str, &str)]) {
         let r = &self.replicas[i];
         let mut all: Vec<(&str, &str)> = self.moto.env().to_vec();

@@ -198,18 +198,10 @@ fn a_killed_leader_is_replaced_by_one_standby_before_the_plateau() {
 /// expired, it must win a new one and lead again once the other replica is killed.
 #[test]
 fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
-    let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
+    let Some((ha, leader)) = Ha::pair_sized() else {
         return;
     };
-    ha.start_replica(0, &[]);
-    ha.start_replica(1, &[]);
-    ha.start_hosts(&[2.0, 2.0]);
-    let leader = ha.wait_leader(Duration::from_secs(60));
     let other = 1 - leader;
-    wait_for(Duration::from_secs(60), || {
-        (ha.engine_desired() >= 4).then_some(())
-    })
-    .expect("the leader sizes the group");
     ha.signal(leader, "-STOP");
     let stopped_at = now();
     let pause = Duration::from_secs(3 * ha.ttl_s);
@@ -217,15 +209,13 @@ fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
     let t0 = Instant::now();
     let mut level = 3.0;
     while t0.elapsed() < pause {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
+        ha.alternate_demand(&mut level);
         std::thread::sleep(Duration::from_secs(4));
     }
     ha.signal(leader, "-CONT");
     let woke_at = now();
     for _ in 0..4 {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
+        ha.alternate_demand(&mut level);
         std::thread::sleep(Duration::from_secs(3));
     }
     let log = ha.actuations();
@@ -271,20 +261,14 @@ fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
     // other replica goes.
     ha.signal(other, "-KILL");
     let killed_at = now();
-    let back = wait_for(Duration::from_secs(60), || {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
-        std::thread::sleep(Duration::from_secs(2));
-        ha.actuations()
-            .into_iter()
-            .find(|a| a.replica == leader && a.at > killed_at)
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "the woken replica never led again after the other was killed\n{}",
-            ha.log(leader)
-        )
-    });
+    let back = ha
+        .wait_actuation_by(leader, killed_at, &mut level)
+        .unwrap_or_else(|| {
+            panic!(
+                "the woken replica never led again after the other was killed\n{}",
+                ha.log(leader)
+            )
+        });
     eprintln!(
         "paused {pause:?}: the standby actuated {by_other} times; the woken replica says {}; \
          it led again {:.1}s after the other was killed",
@@ -306,10 +290,7 @@ fn a_leader_partitioned_from_etcd_past_its_ttl_campaigns_again_when_healed() {
     assert_eq!(ha.wait_leader(Duration::from_secs(60)), 0);
     ha.start_replica(1, &[]);
     ha.start_hosts(&[2.0, 2.0]);
-    wait_for(Duration::from_secs(60), || {
-        (ha.engine_desired() >= 4).then_some(())
-    })
-    .expect("the leader sizes the group");
+    ha.wait_sized();
     for p in &ha.proxies {
         p.cut();
     }
@@ -317,8 +298,7 @@ fn a_leader_partitioned_from_etcd_past_its_ttl_campaigns_again_when_healed() {
     let mut level = 3.0;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(3 * ha.ttl_s) {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
+        ha.alternate_demand(&mut level);
         std::thread::sleep(Duration::from_secs(3));
     }
     for p in &ha.proxies {
@@ -340,20 +320,14 @@ fn a_leader_partitioned_from_etcd_past_its_ttl_campaigns_again_when_healed() {
     std::thread::sleep(Duration::from_secs(2 * ha.ttl_s));
     ha.signal(1, "-KILL");
     let killed_at = now();
-    let back = wait_for(Duration::from_secs(60), || {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
-        std::thread::sleep(Duration::from_secs(2));
-        ha.actuations()
-            .into_iter()
-            .find(|a| a.replica == 0 && a.at > killed_at)
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "the healed replica never led again after the other was killed\n{}",
-            ha.log(0)
-        )
-    });
+    let back = ha
+        .wait_actuation_by(0, killed_at, &mut level)
+        .unwrap_or_else(|| {
+            panic!(
+                "the healed replica never led again after the other was killed\n{}",
+                ha.log(0)
+            )
+        });
     eprintln!(
         "partitioned {:.0}s: the other replica took over; healed, the replica led again {:.1}s after the other was killed",
         healed_at - cut_at,
@@ -371,16 +345,12 @@ fn a_leader_whose_key_is_deleted_campaigns_again() {
     ha.start_replica(0, &[]);
     ha.start_hosts(&[2.0, 2.0]);
     ha.wait_leader(Duration::from_secs(60));
-    wait_for(Duration::from_secs(60), || {
-        (ha.engine_desired() >= 4).then_some(())
-    })
-    .expect("the leader sizes the group");
+    ha.wait_sized();
     assert!(ha.etcd.delete_prefix("/headroom-test/") >= 1);
     let deleted_at = now();
     let mut level = 3.0;
     let acted = wait_for(Duration::from_secs(60), || {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
+        ha.alternate_demand(&mut level);
         std::thread::sleep(Duration::from_secs(3));
         ha.actuations().into_iter().find(|a| a.at > deleted_at)
     });
@@ -560,17 +530,9 @@ fn a_leader_paused_between_its_lease_check_and_its_call_sends_nothing() {
 /// answers any read that does not ask for the quorum.
 #[test]
 fn without_etcd_quorum_nobody_actuates_and_signals_are_still_recorded() {
-    let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
+    let Some((mut ha, _)) = Ha::pair_sized() else {
         return;
     };
-    ha.start_replica(0, &[]);
-    ha.start_replica(1, &[]);
-    ha.start_hosts(&[2.0, 2.0]);
-    ha.wait_leader(Duration::from_secs(60));
-    wait_for(Duration::from_secs(60), || {
-        (ha.engine_desired() >= 4).then_some(())
-    })
-    .expect("the leader sizes the group");
     let recorded = |ha: &Ha| -> usize {
         ha.replicas
             .iter()
@@ -588,8 +550,7 @@ fn without_etcd_quorum_nobody_actuates_and_signals_are_still_recorded() {
     let mut level = 3.0;
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(4 * ha.ttl_s) {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
+        ha.alternate_demand(&mut level);
         std::thread::sleep(Duration::from_secs(3));
     }
     let restored_at = now();
@@ -619,8 +580,7 @@ fn without_etcd_quorum_nobody_actuates_and_signals_are_still_recorded() {
         ha.etcd.restart(i);
     }
     let back = wait_for(Duration::from_secs(90), || {
-        ha.set_demand(level);
-        level = if level == 3.0 { 5.0 } else { 3.0 };
+        ha.alternate_demand(&mut level);
         std::thread::sleep(Duration::from_secs(2));
         ha.actuations().into_iter().find(|a| a.at > restored_at)
     })
