@@ -1,7 +1,8 @@
 //! `headroom coordinator`: the wiring of the running coordinator. It opens the state file,
 //! restores each group from it, starts the decision loops, the hourly prune, the etcd session
-//! (with `[lease]`), the KEDA service and the HTTP listener, then waits for signals: SIGHUP re-reads the token files, SIGTERM and
-//! SIGINT stop it.
+//! (with `[lease]`), the KEDA service and the HTTP listener, then waits for signals: SIGHUP
+//! re-reads the token files, SIGTERM and SIGINT stop it: the decision loops first (an
+//! actuation in flight finishes, none starts), then the lease is revoked.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

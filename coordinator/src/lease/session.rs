@@ -83,8 +83,6 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
         locked(&lease.elections[g].seat).why = Some("standby: campaigning".into());
     }
 
-    // Campaigns and the view of who leads run beside the renewals, never in their way: a slow
-    // etcd answer to one of them must not push a renewal past the deadline.
     // A campaign waits as long as another replica leads, so it has no request timeout: etcd
     // resigns a campaign whose request is cancelled, and a standby would write its key again
     // at every retry. The connection's keep-alive still finds an etcd that went away.
@@ -93,6 +91,8 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
         .with_keep_alive(KEEPALIVE_EVERY.max(beat), beat)
         .with_keep_alive_while_idle(false);
     let campaigner = within(beat, Client::connect(&c.endpoints, Some(waiting))).await?;
+    // Campaigns and the view of who leads run beside the renewals, never in their way: a slow
+    // etcd answer to one of them must not push a renewal past the deadline.
     let mut campaigns = JoinSet::new();
     for g in lease.groups() {
         campaigns.spawn(campaign(lease.clone(), campaigner.clone(), g.clone(), id));
