@@ -29,6 +29,7 @@ mod config;
 mod session;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -146,6 +147,8 @@ pub struct Lease {
     /// The client of the current lease, for the fencing transaction.
     client: Mutex<Option<etcd_client::Client>>,
     elections: BTreeMap<String, Election>,
+    /// Terms ended so far ([`Lease::lost`]): the current term's number.
+    terms_ended: AtomicU64,
 }
 
 impl Lease {
@@ -167,6 +170,7 @@ impl Lease {
             deadline: Mutex::new(None),
             client: Mutex::new(None),
             elections,
+            terms_ended: AtomicU64::new(0),
         })
     }
 
@@ -296,13 +300,23 @@ impl Lease {
         *d = Some(d.map_or(until, |old| old.max(until)));
     }
 
-    /// This replica won `group`.
-    fn won(&self, group: &str, key: Vec<u8>, rev: i64) {
+    /// The term now: how many have ended. A campaign carries the one it was started in.
+    fn term_now(&self) -> u64 {
+        self.terms_ended.load(Ordering::SeqCst)
+    }
+
+    /// This replica won `group` in term `term`; a win from a term that has ended since (its
+    /// campaign finished just as the term did) is ignored, so no stale hold outlives it.
+    fn won(&self, group: &str, key: Vec<u8>, rev: i64, term: u64) {
         let Some(e) = self.elections.get(group) else {
             return;
         };
         {
             let mut s = locked(&e.seat);
+            // Checked under the seat's lock, which `lost` takes after ending the term.
+            if self.term_now() != term {
+                return;
+            }
             s.held = Some(Held {
                 key,
                 rev,
@@ -316,6 +330,7 @@ impl Lease {
 
     /// The lease is gone or unusable: nothing is held until a new one wins again.
     fn lost(&self, why: &str) {
+        self.terms_ended.fetch_add(1, Ordering::SeqCst);
         *locked(&self.deadline) = None;
         *locked(&self.client) = None;
         for e in self.elections.values() {
@@ -323,5 +338,21 @@ impl Lease {
             s.held = None;
             s.why = Some(why.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_win_from_a_term_that_has_ended_is_ignored() {
+        let lease = Lease::new(LeaseConfig::default(), ["web".to_string()]);
+        let started_in = lease.term_now();
+        lease.lost("no lease: the lease expired at etcd");
+        lease.won("web", b"/headroom/web/1".to_vec(), 7, started_in);
+        assert!(!lease.holds("web"), "a stale win holds nothing");
+        lease.won("web", b"/headroom/web/2".to_vec(), 9, lease.term_now());
+        assert!(lease.holds("web"));
     }
 }

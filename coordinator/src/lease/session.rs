@@ -94,8 +94,15 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
     // Campaigns and the view of who leads run beside the renewals, never in their way: a slow
     // etcd answer to one of them must not push a renewal past the deadline.
     let mut campaigns = JoinSet::new();
+    let term = lease.term_now();
     for g in lease.groups() {
-        campaigns.spawn(campaign(lease.clone(), campaigner.clone(), g.clone(), id));
+        campaigns.spawn(campaign(
+            lease.clone(),
+            campaigner.clone(),
+            g.clone(),
+            id,
+            term,
+        ));
     }
     campaigns.spawn(watch_leaders(lease.clone(), client.clone(), beat));
     let mut keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)> = None;
@@ -183,7 +190,7 @@ async fn renew(
 /// Campaigns for `group` under lease `id`, retrying after errors, until it wins; holds while
 /// it leads; and campaigns again if the fence finds its key lost (deleted by hand, or won by
 /// another while this lease lived), until the term ends (the task is aborted).
-async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64) {
+async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64, term: u64) {
     let name = lease.config.election(&group);
     loop {
         match client
@@ -193,7 +200,7 @@ async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64)
             Ok(r) => {
                 if let Some(k) = r.leader() {
                     tracing::info!(group = %group, replica = %lease.config.replica, rev = k.rev(), "leader: this replica actuates the group");
-                    lease.won(&group, k.key().to_vec(), k.rev());
+                    lease.won(&group, k.key().to_vec(), k.rev(), term);
                     while lease.holds(&group) {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
