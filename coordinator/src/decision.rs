@@ -153,7 +153,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         if !fence(&app, &group, &name, &label).await {
             continue;
         }
-        let record = act(&group, &name, step).await;
+        let record = act(&group, step).await;
         record_action(&app, &group, &name, record).await;
     }
 }
@@ -191,7 +191,7 @@ async fn fence(app: &App, group: &Group, name: &str, label: &GroupLabel) -> bool
             fault::stop_after_fence();
             // The last check, just before the call: a pause since the fence (a stopped
             // process, a paused VM) that outlasted the lease sends nothing.
-            if lease.before_deadline() {
+            if still_leads(group) {
                 Ok(())
             } else {
                 Err("past the lease's deadline after the check".to_string())
@@ -223,7 +223,7 @@ async fn protect_busy(app: &Arc<App>, group: &Arc<Group>, name: &str, t: f64) {
         tracing::warn!(group = %name, instances = members.len(), "scale-in protection: every instance is busy, so none is protected and the group can still scale in");
     }
     for (i, (ids, protect)) in protection::calls(&plan).into_iter().enumerate() {
-        if i > 0 && !still_leads(group, name) {
+        if i > 0 && !still_leads(group) {
             tracing::warn!(group = %name, "scale-in protection: the lease's deadline passed during the pass; the rest waits for the next leader");
             break;
         }
@@ -289,14 +289,16 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
     }
 }
 
-/// Whether a further call of an actuation the fence let through may start
-/// ([`crate::lease::Lease::still_leads`]); always without a lease.
-fn still_leads(group: &Group, name: &str) -> bool {
-    group.lease.as_ref().is_none_or(|l| l.still_leads(name))
+/// Whether a call the fence let through may still start: the lease's deadline is ahead (a
+/// group has a lease only when it is under one). Asked just before the first call and before
+/// every further one of the same actuation, so a slow call does not carry the next past the
+/// lease.
+fn still_leads(group: &Group) -> bool {
+    group.lease.as_ref().is_none_or(|l| l.before_deadline())
 }
 
 /// Runs one step on the group's actuator and describes it.
-async fn act(group: &Group, name: &str, step: Step) -> ActionRecord {
+async fn act(group: &Group, step: Step) -> ActionRecord {
     let at = unix_now();
     match step {
         Step::SetCapacity {
@@ -326,7 +328,7 @@ async fn act(group: &Group, name: &str, step: Step) -> ActionRecord {
             if raise_first && let Some(m) = max {
                 notes.push(set_max(m).await);
             }
-            let result = if raise_first && !still_leads(group, name) {
+            let result = if raise_first && !still_leads(group) {
                 Err(ActuatorError::Fenced(
                     "the lease's deadline passed while the maximum was raised".into(),
                 ))
@@ -337,7 +339,7 @@ async fn act(group: &Group, name: &str, step: Step) -> ActionRecord {
                 && result.is_ok()
                 && let Some(m) = max
             {
-                if still_leads(group, name) {
+                if still_leads(group) {
                     notes.push(set_max(m).await);
                 } else {
                     notes.push(format!(

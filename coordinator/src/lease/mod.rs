@@ -19,7 +19,7 @@
 //!   no longer grant. With the read, the answer needs a quorum (a read index), as it must.
 //!
 //! The caller checks the deadline once more just before the call, and again before every
-//! further call of the same actuation ([`Lease::still_leads`]). A replica that lost its lease,
+//! further call of the same actuation, so a slow call does not carry the next past the lease. A replica that lost its lease,
 //! or cannot reach etcd, fails both within the TTL and stops actuating: the group keeps its
 //! capacity (fail-static), and `headroom groups` says why. A replica that wins wakes the group's
 //! decision loop at once, and holds the engine's current capacity through a stabilisation
@@ -211,14 +211,6 @@ impl Lease {
             return None;
         }
         Some(locked(seat).why.clone().unwrap_or_else(|| "standby".into()))
-    }
-
-    /// Whether a call after the first of one actuation may still start: `group` is not under
-    /// the lease, or the deadline the fence checked is still ahead. An actuation of several
-    /// calls (a maximum then a count, protection in batches) asks before each one after the
-    /// fence, so a slow call does not carry the next past the lease.
-    pub fn still_leads(&self, group: &str) -> bool {
-        !self.governs(group) || self.before_deadline()
     }
 
     /// Whether the lease's deadline is still ahead.
