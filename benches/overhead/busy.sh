@@ -38,14 +38,9 @@ TOML
 }
 mk off ''
 mk on 'connections'
-HEADROOM_LOG=warn $BIN/headroom agent --config $D/off/h.toml 2>$D/off.log & a0=$!
-HEADROOM_LOG=warn $BIN/headroom agent --config $D/on/h.toml 2>$D/on.log & a1=$!
-sleep 10
-b0=$(cpu $a0); b1=$(cpu $a1)
-sleep $DUR
-e0=$(cpu $a0); e1=$(cpu $a1)
+read -r o t < <(side_by_side "$D" off on "$DUR")
 python3 -c "
-o=($e0-$b0)/1e9; t=($e1-$b1)/1e9
+o, t = $o, $t
 print(f'agent cpu over $DUR s with $CONNS connections open: busy off {o:.3f} s, busy = connections {t:.3f} s, ratio {t/o:.3f}')"
-kill $a0 $a1 $c $h; wait 2>/dev/null || true
+kill $c $h; wait 2>/dev/null || true
 rm -rf $D

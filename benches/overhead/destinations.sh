@@ -30,14 +30,9 @@ TOML
 }
 mk one '"http://127.0.0.1:17171"'
 mk three '"http://127.0.0.1:17171", "http://127.0.0.1:17172", "http://127.0.0.1:17173"'
-HEADROOM_LOG=warn $BIN/headroom agent --config $D/one/h.toml 2>$D/one.log & a1=$!
-HEADROOM_LOG=warn $BIN/headroom agent --config $D/three/h.toml 2>$D/three.log & a3=$!
-sleep 10
-b1=$(cpu $a1); b3=$(cpu $a3)
-sleep $DUR
-e1=$(cpu $a1); e3=$(cpu $a3)
+read -r o t < <(side_by_side "$D" one three "$DUR")
 python3 -c "
-o=($e1-$b1)/1e9; t=($e3-$b3)/1e9
+o, t = $o, $t
 print(f'agent cpu over $DUR s: one destination {o:.3f} s, three destinations {t:.3f} s, ratio {t/o:.3f}')"
-kill $a1 $a3 "${pids[@]}"; wait 2>/dev/null || true
+kill "${pids[@]}"; wait 2>/dev/null || true
 rm -rf $D
