@@ -63,14 +63,11 @@ signal_ttl = "60s"
 actuation_interval = "0s"
 
 [groups.web.actuator]
-kind = "aws"
-auto_scaling_group = "web"
-region = "us-east-1"
-endpoint = "{endpoint}"
+{actuator}
 "#,
             state = dir.path().join("coordinator.db").display(),
             token = token.display(),
-            endpoint = moto.endpoint,
+            actuator = moto.web_actuator(),
         ),
     )
     .unwrap();

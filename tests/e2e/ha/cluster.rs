@@ -92,14 +92,11 @@ signal_ttl = "60s"
 actuation_interval = "0s"
 
 [groups.web.actuator]
-kind = "aws"
-auto_scaling_group = "web"
-region = "us-east-1"
-endpoint = "{endpoint}"
+{actuator}
 "#,
                         state = state.display(),
                         token = token.display(),
-                        endpoint = moto.endpoint,
+                        actuator = moto.web_actuator(),
                     ),
                 )
                 .unwrap();
@@ -174,6 +171,15 @@ endpoint = "{endpoint}"
         let leader = ha.wait_leader(Duration::from_secs(60));
         ha.wait_sized();
         Some((ha, leader))
+    }
+
+    /// Alternates the demand ([`Ha::alternate_demand`]) every `every` for `span`.
+    pub(super) fn alternate_demand_for(&self, span: Duration, every: Duration, level: &mut f64) {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < span {
+            self.alternate_demand(level);
+            std::thread::sleep(every);
+        }
     }
 
     /// Replica `i`'s first actuation decided after `after`, waiting 60 s at most while the

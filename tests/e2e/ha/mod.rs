@@ -206,12 +206,8 @@ fn a_leader_paused_for_three_ttls_does_not_actuate_on_waking() {
     let stopped_at = now();
     let pause = Duration::from_secs(3 * ha.ttl_s);
     // While it sleeps, demand moves: the standby must take over and follow it.
-    let t0 = Instant::now();
     let mut level = 3.0;
-    while t0.elapsed() < pause {
-        ha.alternate_demand(&mut level);
-        std::thread::sleep(Duration::from_secs(4));
-    }
+    ha.alternate_demand_for(pause, Duration::from_secs(4), &mut level);
     ha.signal(leader, "-CONT");
     let woke_at = now();
     for _ in 0..4 {
@@ -296,11 +292,11 @@ fn a_leader_partitioned_from_etcd_past_its_ttl_campaigns_again_when_healed() {
     }
     let cut_at = now();
     let mut level = 3.0;
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(3 * ha.ttl_s) {
-        ha.alternate_demand(&mut level);
-        std::thread::sleep(Duration::from_secs(3));
-    }
+    ha.alternate_demand_for(
+        Duration::from_secs(3 * ha.ttl_s),
+        Duration::from_secs(3),
+        &mut level,
+    );
     for p in &ha.proxies {
         p.heal();
     }
@@ -548,11 +544,11 @@ fn without_etcd_quorum_nobody_actuates_and_signals_are_still_recorded() {
     }
     let lost_at = now();
     let mut level = 3.0;
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(4 * ha.ttl_s) {
-        ha.alternate_demand(&mut level);
-        std::thread::sleep(Duration::from_secs(3));
-    }
+    ha.alternate_demand_for(
+        Duration::from_secs(4 * ha.ttl_s),
+        Duration::from_secs(3),
+        &mut level,
+    );
     let restored_at = now();
     // An actuation is stamped with its decision's time, before the fence: one decided a
     // second after the quorum went had to pass a fence without it. The lease's deadline is
