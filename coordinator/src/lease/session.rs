@@ -66,12 +66,16 @@ async fn within<T>(
 async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<(), TermError> {
     let c = &lease.config;
     let beat = c.ttl / 3;
-    let opts = ConnectOptions::new()
+    // Campaigns wait as long as another replica leads, so their connection has no request
+    // timeout: etcd resigns a campaign whose request is cancelled, and a standby would write
+    // its key again at every retry. Its keep-alive still finds an etcd that went away. Every
+    // other call is bounded by a third of the TTL.
+    let waiting = ConnectOptions::new()
         .with_connect_timeout(beat)
-        .with_timeout(beat)
         .with_keep_alive(KEEPALIVE_EVERY.max(beat), beat)
         .with_keep_alive_while_idle(false);
-    let mut client = within(beat, Client::connect(&c.endpoints, Some(opts))).await?;
+    let bounded = waiting.clone().with_timeout(beat);
+    let mut client = within(beat, Client::connect(&c.endpoints, Some(bounded))).await?;
     let sent = BootInstant::now();
     let ttl_s = i64::try_from(c.ttl.as_secs()).unwrap_or(i64::MAX);
     let grant = within(beat, client.lease_grant(ttl_s, None)).await?;
@@ -83,13 +87,6 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
         locked(&lease.elections[g].seat).why = Some("standby: campaigning".into());
     }
 
-    // A campaign waits as long as another replica leads, so it has no request timeout: etcd
-    // resigns a campaign whose request is cancelled, and a standby would write its key again
-    // at every retry. The connection's keep-alive still finds an etcd that went away.
-    let waiting = ConnectOptions::new()
-        .with_connect_timeout(beat)
-        .with_keep_alive(KEEPALIVE_EVERY.max(beat), beat)
-        .with_keep_alive_while_idle(false);
     let campaigner = within(beat, Client::connect(&c.endpoints, Some(waiting))).await?;
     // Campaigns and the view of who leads run beside the renewals, never in their way: a slow
     // etcd answer to one of them must not push a renewal past the deadline.
