@@ -69,7 +69,7 @@ fn empty_file_is_valid() {
 #[test]
 fn reports_every_problem_with_file_and_key() {
     let err = parse(
-        "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ndemand = \"app.q\"\nwarmup = \"1m\"\n[policy]\ntarget_utilization = 1.5\nspend_ceiling = 0.5\n",
+        "[agent]\ninterval = \"10ms\"\ncolour = 3\nlog = \"headroom=loud\"\n[model]\ndemand = \"app.q\"\nwarmup = \"1m\"\n[policy]\ntarget_utilization = 1.5\nspend_ceiling = 0.5\n[health]\nundelivered_degraded = \"0s\"\n",
     )
     .unwrap_err();
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
@@ -88,6 +88,11 @@ fn reports_every_problem_with_file_and_key() {
         "{err}"
     );
     assert!(keys.contains(&"model.capacity"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("health.undelivered_degraded: must be at least 1s"),
+        "{err}"
+    );
     let text = err.to_string();
     assert!(
         text.contains("/etc/headroom/headroom.toml: agent.interval: 10ms is outside"),
