@@ -6,6 +6,9 @@
 //!   spend capacity where it pays: a short sample is priced from the operator's
 //!   `shortfall_budget` and each horizon's forecast is covered as far as one more instance still
 //!   buys its price's worth of certainty (`newsvendor.rs`); the count covers the largest of those;
+//! - demand that comes in whole counts is covered in whole counts: what is worth covering is
+//!   rounded down to the count below it, since capacity for a fraction of a count serves
+//!   nothing more (`lattice.rs`);
 //! - horizons before the warm-up, and demand now, are served by instances already asked for: a
 //!   higher count now would arrive after them, so they only hold a scale-in back (a floor on
 //!   current demand at full capacity), they never cause a scale-out;
@@ -23,6 +26,7 @@
 //! `target_utilization` has one meaning: the utilisation target tracking runs at, in that
 //! fallback, in `scale_in = reactive` and in the ledger's shadow policy.
 
+mod lattice;
 mod newsvendor;
 mod price;
 pub mod reactive;
@@ -32,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::forecast::Forecast;
 use crate::schedule::{Raise, Schedule};
 use crate::window::{Largest, Least};
+use lattice::Lattice;
 use newsvendor::{price_of_budget, worth_covering};
 use price::Price;
 use reactive::Reactive;
@@ -290,6 +295,8 @@ pub struct Policy {
     asked: Least,
     /// What a short sample is priced at now, over the budget's own price.
     price: Price,
+    /// Whether demand comes in whole units: covering a fraction of one buys nothing.
+    lattice: Lattice,
 }
 
 /// The plan's counts from a forecast.
@@ -316,6 +323,7 @@ impl Policy {
             tracking,
             asked: Least::default(),
             price: Price::default(),
+            lattice: Lattice::default(),
         }
     }
 
@@ -376,6 +384,14 @@ impl Policy {
         }
     }
 
+    /// That demand is covered in whole counts, if it is.
+    fn count_note(&self) -> String {
+        self.lattice
+            .unit()
+            .map(|u| format!(" in whole counts of {u}"))
+            .unwrap_or_default()
+    }
+
     /// The plan's counts from `forecast`'s points up to the lead.
     fn plan(&self, forecast: &Forecast, demand: f64) -> Option<Plan> {
         let c = &self.config;
@@ -403,7 +419,7 @@ impl Policy {
             if next_covers_lead && p.horizon_s >= lead - 1e-9 {
                 continue;
             }
-            let q = worth_covering(p, cap, price);
+            let q = self.lattice.floor(worth_covering(p, cap, price));
             if p.horizon_s < c.warmup_s - 1e-9 {
                 keep = keep.max(q);
             } else {
@@ -432,6 +448,7 @@ impl Policy {
         };
         let tracked = self.tracking.decide(obs.t, demand);
         self.account(obs.t, demand);
+        self.lattice.observe(demand);
         let c = &self.config;
         let u = c.target_utilization.clamp(0.01, 1.0);
         let lead = c.lead_s();
@@ -480,10 +497,11 @@ impl Policy {
             (_, Some(p), None) => {
                 let planned = p.ask.max(p.keep.min(current));
                 why.push(format!(
-                    "planned for {lead:.0} s ahead at full capacity: {:.3} worth covering needs {} \
-                     (P50 {:.3}, P90 {:.3}; shortfall budget {:.1}%{}); {} must stay until new \
-                     instances are ready",
+                    "planned for {lead:.0} s ahead at full capacity: {:.3} worth covering{} \
+                     needs {} (P50 {:.3}, P90 {:.3}; shortfall budget {:.1}%{}); {} must stay \
+                     until new instances are ready",
                     p.covered,
+                    self.count_note(),
                     p.ask,
                     p.p50,
                     p.p90,

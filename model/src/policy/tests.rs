@@ -434,3 +434,31 @@ fn a_reconfigured_warm_up_keeps_target_trackings_hold() {
     let d = p.decide(&obs(20.0, 5.0, 10), Some(&narrow(5.0)));
     assert!(d.desired < 10, "{}", d.reason);
 }
+
+#[test]
+fn counted_demand_is_covered_in_whole_counts() {
+    // Demand comes in counts of 20 (two instances each). The forecast's smooth quantiles put
+    // what is worth covering (33.9) between one count and the next, and capacity for a
+    // fraction of a count serves exactly what capacity for none does: 20 is covered.
+    let decide = |seen: &[f64]| {
+        let mut p = Policy::new(cfg());
+        let mut last = None;
+        for (i, &v) in seen.iter().cycle().take(4 * 64).enumerate() {
+            last = Some(p.decide(&obs(i as f64 * 10.0, v, 2), Some(&fc(22.0, 30.0))));
+        }
+        last.expect("a decision")
+    };
+    let counted = decide(&[0.0, 20.0, 0.0, 20.0]);
+    assert_eq!(counted.desired, 2, "{}", counted.reason);
+    assert!(
+        counted
+            .reason
+            .contains("20.000 worth covering in whole counts of 20"),
+        "{}",
+        counted.reason
+    );
+    // The same forecast on demand that is not counted (some values are fractions) is covered
+    // where it stands, 33.9: four instances.
+    let measured = decide(&[0.0, 20.0, 0.5, 20.0]);
+    assert_eq!(measured.desired, 4, "{}", measured.reason);
+}
