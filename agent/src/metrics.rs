@@ -263,6 +263,17 @@ pub fn render(shared: &Shared) -> String {
         "How long a coordinator replica has left signals waiting in the outbox (0 while it takes them).",
         &waiting,
     );
+    let dropped: Vec<(String, f64)> = s
+        .signals_dropped
+        .iter()
+        .map(|(url, n)| (format!("{{replica=\"{}\"}}", label_value(url)), *n as f64))
+        .collect();
+    m(
+        "signals_dropped_total",
+        "counter",
+        "Undelivered signals the outbox bounds ([coordinator] outbox_max_age, outbox_max_rows) dropped before this replica had them.",
+        &dropped,
+    );
     drop(s);
     out
 }
@@ -287,7 +298,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_replica_leaving_signals_waiting_is_a_gauge_per_replica() {
+    fn signals_waiting_and_dropped_are_per_replica() {
         let shared = Shared::new(crate::pipeline::Snapshot::starting(
             &crate::config::Config::default(),
             "h".into(),
@@ -309,8 +320,13 @@ mod tests {
                 error: Some("HTTP 503".into()),
             },
         ];
+        shared.lock().signals_dropped = vec![("http://b:7180".into(), 12)];
         let text = render(&shared);
         assert!(text.contains("headroom_signals_waiting_seconds{replica=\"http://a:7180\"} 0\n"));
+        assert!(
+            text.contains("headroom_signals_dropped_total{replica=\"http://b:7180\"} 12\n"),
+            "{text}"
+        );
         let b = text
             .lines()
             .find_map(|l| {

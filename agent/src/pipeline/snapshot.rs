@@ -85,6 +85,9 @@ pub struct Snapshot {
     pub ledger_total: Hour,
     /// Each coordinator replica's link, as its sender last saw it.
     pub replicas: Vec<ReplicaLink>,
+    /// Undelivered signals the outbox's bounds dropped before each replica had them, since the
+    /// store was created (replica URL, count), as the writer last read them.
+    pub signals_dropped: Vec<(String, u64)>,
 }
 
 /// Whether signals reach one coordinator replica.
@@ -170,6 +173,7 @@ impl Snapshot {
             ledger_open: None,
             ledger_total: Hour::default(),
             replicas: Vec::new(),
+            signals_dropped: Vec::new(),
         }
     }
 

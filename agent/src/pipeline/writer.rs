@@ -35,6 +35,7 @@ pub fn run_writer(
     let mut backlog: VecDeque<Batch> = VecDeque::new();
     const MAX_BACKLOG: usize = 8192;
     let mut lost: u64 = 0;
+    publish_drops(&store, &shared);
     while let Ok(msg) = rx.recv() {
         match msg {
             WriterMsg::Batch(b) => {
@@ -55,10 +56,13 @@ pub fn run_writer(
             }
             WriterMsg::Prune { now } => match store.prune(now, &retention) {
                 Ok(0) => {}
-                Ok(n) => tracing::warn!(
-                    dropped = n,
-                    "outbox bound reached: undelivered signals dropped"
-                ),
+                Ok(n) => {
+                    tracing::warn!(
+                        dropped = n,
+                        "outbox bound reached: undelivered signals dropped"
+                    );
+                    publish_drops(&store, &shared);
+                }
                 Err(e) => tracing::warn!(error = %e, "pruning history failed"),
             },
         }
@@ -114,6 +118,14 @@ pub fn run_writer(
         );
     }
     let _ = done.send(());
+}
+
+/// Puts each replica's count of dropped signals in the snapshot (for `/metrics`).
+fn publish_drops(store: &Writer, shared: &Shared) {
+    match store.dropped_per_destination() {
+        Ok(drops) => shared.lock().signals_dropped = drops,
+        Err(e) => tracing::warn!(error = %e, "reading the outbox's drops failed"),
+    }
 }
 
 #[cfg(test)]

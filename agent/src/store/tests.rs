@@ -338,6 +338,11 @@ fn deliveries_are_written_by_the_writer_and_readers_cannot_write() {
         .collect();
     // Seq 1 went as an audit row (every destination of its day had it), not as a drop.
     assert_eq!(per, [("http://a:1", 1, 0), ("http://c:1", 1, 1)]);
+    assert_eq!(
+        s.dropped_per_destination().unwrap(),
+        [("http://a:1".to_string(), 0), ("http://c:1".to_string(), 1)],
+        "what /metrics exports"
+    );
     // The connection the Reader and the Outbox run on.
     let read_only = schema::open_read_only(&path, 64, Duration::from_secs(1)).unwrap();
     assert!(read_only.execute("DELETE FROM outbox", []).is_err());

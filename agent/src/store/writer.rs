@@ -43,6 +43,16 @@ impl Writer {
         &self.epoch
     }
 
+    /// Undelivered signals dropped by the outbox's bounds before each destination had them
+    /// (URL, count), by URL.
+    pub fn dropped_per_destination(&self) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT url, dropped FROM destination ORDER BY url")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Writes a batch in one transaction.
     pub fn apply(&mut self, batch: &Batch) -> Result<Committed> {
         let tx = self.conn.transaction()?;

@@ -41,6 +41,7 @@ const ALWAYS: &[&str] = &[
     "capacity",
     "committed_seq",
     "store_backlog_batches",
+    "signals_dropped_total",
     "ledger_observed_seconds_total",
     "ledger_instance_seconds_total",
     "ledger_short_seconds_total",
