@@ -327,6 +327,7 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             };
             if raise_first && let Some(m) = max {
                 notes.push(set_max(m).await);
+                fault::stop_after_raise();
             }
             let result = if raise_first && !still_leads(group) {
                 Err(ActuatorError::Fenced(

@@ -161,6 +161,27 @@ actuation_interval = "0s"
         std::fs::write(config, hooked).unwrap();
     }
 
+    /// Adds `keys` to group `web`'s table in every replica's configuration (none started yet).
+    pub(super) fn add_group_keys(&mut self, keys: &str) {
+        for r in &self.replicas {
+            let text = std::fs::read_to_string(&r.config).unwrap();
+            let at = text.find("[groups.web.actuator]").unwrap();
+            let added = format!("{}{keys}\n\n{}", &text[..at], &text[at..]);
+            std::fs::write(&r.config, added).unwrap();
+        }
+    }
+
+    /// moto's MaxSize of `web`.
+    pub(super) fn engine_max(&self) -> u64 {
+        self.moto
+            .boto(
+                "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+                 print(json.dumps(g['MaxSize']))",
+            )
+            .as_u64()
+            .expect("max size")
+    }
+
     /// Two replicas started, two hosts at demand 2 each, TTL 5 s, the group at 2 of at most
     /// 20 and sized by its leader; with the leader's index.
     pub(super) fn pair_sized() -> Option<(Ha, usize)> {

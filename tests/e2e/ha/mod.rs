@@ -520,6 +520,64 @@ fn a_leader_paused_between_its_lease_check_and_its_call_sends_nothing() {
     eprintln!("paused between the check and the call: nothing sent; replica 1 took over: {log:?}");
 }
 
+/// The leader raised the scaler's maximum for a plan above `max`, then paused past its deadline
+/// before setting the count: the count is not set. Each further call of one actuation starts
+/// only while the deadline is ahead, as the first one does after the fence.
+#[test]
+fn a_leader_paused_between_raising_the_maximum_and_setting_the_count_sets_nothing() {
+    let Some(mut ha) = Ha::new(2, 5, 4, 2) else {
+        return;
+    };
+    ha.add_group_keys("max_breach = \"raise\"\nmax_breach_buffer = 0.1");
+    ha.start_replica(0, &[("HEADROOM_FAULT_STOP_AFTER_RAISE", "1")]);
+    let won = wait_for(Duration::from_secs(60), || {
+        ha.log(0)
+            .contains("leader: this replica actuates the group")
+            .then_some(())
+    });
+    assert!(won.is_some(), "replica 0 never led: {}", ha.log(0));
+    ha.start_replica(1, &[]);
+    // 6 instances needed against a maximum of 4: replica 0 raises the maximum to 7, then stops
+    // before it sets the count.
+    ha.start_hosts(&[3.0, 3.0]);
+    let pid = ha.pid(0);
+    wait_for(Duration::from_secs(60), || stopped(pid).then_some(()))
+        .unwrap_or_else(|| panic!("replica 0 never raised the maximum: {}", ha.log(0)));
+    let stopped_at = now();
+    assert_eq!(
+        ha.engine_max(),
+        7,
+        "the first call went through before the pause"
+    );
+    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s));
+    ha.signal(0, "-CONT");
+    let took_over = wait_for(Duration::from_secs(60), || {
+        ha.actuations()
+            .iter()
+            .any(|a| a.replica == 1 && a.at > stopped_at)
+            .then_some(())
+    });
+    let refused = wait_for(Duration::from_secs(30), || {
+        ha.log(0)
+            .contains("the lease's deadline passed while the maximum was raised")
+            .then_some(())
+    });
+    let log = ha.actuations();
+    let zero: Vec<&Actuation> = log.iter().filter(|a| a.replica == 0).collect();
+    assert!(
+        zero.is_empty(),
+        "replica 0 set the count though it woke past its deadline: {zero:?}\n{}",
+        ha.log(0)
+    );
+    assert!(refused.is_some(), "the refusal is logged: {}", ha.log(0));
+    assert!(
+        took_over.is_some(),
+        "replica 1 never took over: {}",
+        ha.log(1)
+    );
+    eprintln!("paused between the maximum and the count: the count not set by replica 0: {log:?}");
+}
+
 /// Two of three etcd members stopped: nobody actuates (within the TTL) and signals are still
 /// recorded; with the quorum back, one replica actuates again. The member left is the raft
 /// leader, the hardest case: until it steps down it still renews leases on its own, and it
