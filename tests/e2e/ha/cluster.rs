@@ -171,17 +171,6 @@ actuation_interval = "0s"
         }
     }
 
-    /// moto's MaxSize of `web`.
-    pub(super) fn engine_max(&self) -> u64 {
-        self.moto
-            .boto(
-                "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-                 print(json.dumps(g['MaxSize']))",
-            )
-            .as_u64()
-            .expect("max size")
-    }
-
     /// Two replicas started, two hosts at demand 2 each, TTL 5 s, the group at 2 of at most
     /// 20 and sized by its leader; with the leader's index.
     pub(super) fn pair_sized() -> Option<(Ha, usize)> {
@@ -340,13 +329,23 @@ actuation_interval = "0s"
 
     /// moto's DesiredCapacity of `web`.
     pub(super) fn engine_desired(&self) -> u64 {
+        self.engine_field("DesiredCapacity")
+    }
+
+    /// moto's MaxSize of `web`.
+    pub(super) fn engine_max(&self) -> u64 {
+        self.engine_field("MaxSize")
+    }
+
+    /// A whole-number field of `web` as moto describes it.
+    fn engine_field(&self, field: &str) -> u64 {
         self.moto
-            .boto(
+            .boto(&format!(
                 "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-                 print(json.dumps(g['DesiredCapacity']))",
-            )
+                 print(json.dumps(g['{field}']))"
+            ))
             .as_u64()
-            .expect("desired capacity")
+            .unwrap_or_else(|| panic!("{field} of web"))
     }
 
     /// Signals the agents produced that a running replica never recorded (the last few, still

@@ -455,11 +455,58 @@ fn a_stopping_leader_hands_over_only_after_its_actuation_ends() {
 }
 
 /// Whether process `pid` is stopped (state T in /proc).
-fn stopped(pid: u32) -> bool {
+fn is_stopped(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
         .unwrap_or(false)
+}
+
+/// Replica 0 leads with `fault` set; replica 1 stands by; hosts at `demand` make replica 0
+/// actuate, and the fault stops it on the way. `stopped` runs while it is stopped, which lasts
+/// three TTLs. Returns when it was stopped, and whether replica 1 took over after that.
+fn pause_the_leader(
+    ha: &mut Ha,
+    fault: &str,
+    demand: &[f64],
+    stopped: impl FnOnce(&Ha),
+) -> (f64, bool) {
+    ha.start_replica(0, &[(fault, "1")]);
+    let won = wait_for(Duration::from_secs(60), || {
+        ha.log(0)
+            .contains("leader: this replica actuates the group")
+            .then_some(())
+    });
+    assert!(won.is_some(), "replica 0 never led: {}", ha.log(0));
+    ha.start_replica(1, &[]);
+    ha.start_hosts(demand);
+    let pid = ha.pid(0);
+    wait_for(Duration::from_secs(60), || is_stopped(pid).then_some(()))
+        .unwrap_or_else(|| panic!("replica 0 never reached the fault: {}", ha.log(0)));
+    let stopped_at = now();
+    stopped(ha);
+    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s));
+    ha.signal(0, "-CONT");
+    let took_over = wait_for(Duration::from_secs(60), || {
+        ha.actuations()
+            .iter()
+            .any(|a| a.replica == 1 && a.at > stopped_at)
+            .then_some(())
+    });
+    (stopped_at, took_over.is_some())
+}
+
+/// Asserts that replica 0 never set the count and that replica 1 took over.
+fn assert_only_replica_1_actuated(ha: &Ha, took_over: bool) {
+    let log = ha.actuations();
+    let zero: Vec<&Actuation> = log.iter().filter(|a| a.replica == 0).collect();
+    assert!(
+        zero.is_empty(),
+        "replica 0 actuated though it woke past its deadline: {zero:?}\n{}",
+        ha.log(0)
+    );
+    assert!(took_over, "replica 1 never took over: {}", ha.log(1));
+    eprintln!("replica 0 sent nothing; replica 1 took over: {log:?}");
 }
 
 /// The leader paused between its lease check and its AWS call, past its deadline: the call
@@ -469,36 +516,15 @@ fn a_leader_paused_between_its_lease_check_and_its_call_sends_nothing() {
     let Some(mut ha) = Ha::new(2, 5, 20, 2) else {
         return;
     };
-    ha.start_replica(0, &[("HEADROOM_FAULT_STOP_AFTER_FENCE", "1")]);
-    let won = wait_for(Duration::from_secs(60), || {
-        ha.log(0)
-            .contains("leader: this replica actuates the group")
-            .then_some(())
-    });
-    assert!(won.is_some(), "replica 0 never led: {}", ha.log(0));
-    ha.start_replica(1, &[]);
     // 4 instances needed against 2: replica 0 checks its lease, then stops before the call.
-    ha.start_hosts(&[2.0, 2.0]);
-    let pid = ha.pid(0);
-    wait_for(Duration::from_secs(60), || stopped(pid).then_some(()))
-        .unwrap_or_else(|| panic!("replica 0 never reached its call: {}", ha.log(0)));
-    let stopped_at = now();
-    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s));
-    ha.signal(0, "-CONT");
-    let took_over = wait_for(Duration::from_secs(60), || {
-        ha.actuations()
-            .iter()
-            .any(|a| a.replica == 1 && a.at > stopped_at)
-            .then_some(())
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    let log = ha.actuations();
-    let zero: Vec<&Actuation> = log.iter().filter(|a| a.replica == 0).collect();
-    assert!(
-        zero.is_empty(),
-        "replica 0 actuated though it woke past its deadline: {zero:?}\n{}",
-        ha.log(0)
+    let (_, took_over) = pause_the_leader(
+        &mut ha,
+        "HEADROOM_FAULT_STOP_AFTER_FENCE",
+        &[2.0, 2.0],
+        |_| {},
     );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_only_replica_1_actuated(&ha, took_over);
     assert!(
         ha.log(0)
             .contains("past the lease's deadline after the check"),
@@ -512,12 +538,6 @@ fn a_leader_paused_between_its_lease_check_and_its_call_sends_nothing() {
             && !l.ends_with(" 0")),
         "the refusal is counted: {metrics}"
     );
-    assert!(
-        took_over.is_some(),
-        "replica 1 never took over: {}",
-        ha.log(1)
-    );
-    eprintln!("paused between the check and the call: nothing sent; replica 1 took over: {log:?}");
 }
 
 /// The leader raised the scaler's maximum for a plan above `max`, then paused past its deadline
@@ -529,53 +549,27 @@ fn a_leader_paused_between_raising_the_maximum_and_setting_the_count_sets_nothin
         return;
     };
     ha.add_group_keys("max_breach = \"raise\"\nmax_breach_buffer = 0.1");
-    ha.start_replica(0, &[("HEADROOM_FAULT_STOP_AFTER_RAISE", "1")]);
-    let won = wait_for(Duration::from_secs(60), || {
-        ha.log(0)
-            .contains("leader: this replica actuates the group")
-            .then_some(())
-    });
-    assert!(won.is_some(), "replica 0 never led: {}", ha.log(0));
-    ha.start_replica(1, &[]);
     // 6 instances needed against a maximum of 4: replica 0 raises the maximum to 7, then stops
     // before it sets the count.
-    ha.start_hosts(&[3.0, 3.0]);
-    let pid = ha.pid(0);
-    wait_for(Duration::from_secs(60), || stopped(pid).then_some(()))
-        .unwrap_or_else(|| panic!("replica 0 never raised the maximum: {}", ha.log(0)));
-    let stopped_at = now();
-    assert_eq!(
-        ha.engine_max(),
-        7,
-        "the first call went through before the pause"
+    let (_, took_over) = pause_the_leader(
+        &mut ha,
+        "HEADROOM_FAULT_STOP_AFTER_RAISE",
+        &[3.0, 3.0],
+        |ha| {
+            assert_eq!(
+                ha.engine_max(),
+                7,
+                "the first call went through before the pause"
+            );
+        },
     );
-    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s));
-    ha.signal(0, "-CONT");
-    let took_over = wait_for(Duration::from_secs(60), || {
-        ha.actuations()
-            .iter()
-            .any(|a| a.replica == 1 && a.at > stopped_at)
-            .then_some(())
-    });
     let refused = wait_for(Duration::from_secs(30), || {
         ha.log(0)
             .contains("the lease's deadline passed while the maximum was raised")
             .then_some(())
     });
-    let log = ha.actuations();
-    let zero: Vec<&Actuation> = log.iter().filter(|a| a.replica == 0).collect();
-    assert!(
-        zero.is_empty(),
-        "replica 0 set the count though it woke past its deadline: {zero:?}\n{}",
-        ha.log(0)
-    );
+    assert_only_replica_1_actuated(&ha, took_over);
     assert!(refused.is_some(), "the refusal is logged: {}", ha.log(0));
-    assert!(
-        took_over.is_some(),
-        "replica 1 never took over: {}",
-        ha.log(1)
-    );
-    eprintln!("paused between the maximum and the count: the count not set by replica 0: {log:?}");
 }
 
 /// Two of three etcd members stopped: nobody actuates (within the TTL) and signals are still
