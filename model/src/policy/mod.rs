@@ -375,21 +375,14 @@ impl Policy {
     }
 
     /// Why a short sample is priced away from the budget's own price, if it is.
-    fn price_note(&self) -> String {
+    fn price_note(&self) -> Note {
         let factor = self.price.factor();
-        if factor > 1.01 {
-            format!(", short more often than it: priced {factor:.1}x")
-        } else {
-            String::new()
-        }
+        Note((factor > 1.01).then_some(NoteKind::Priced(factor)))
     }
 
     /// That demand is covered in whole counts, if it is.
-    fn count_note(&self) -> String {
-        self.lattice
-            .unit()
-            .map(|u| format!(" in whole counts of {u}"))
-            .unwrap_or_default()
+    fn count_note(&self) -> Note {
+        Note(self.lattice.unit().map(NoteKind::Counted))
     }
 
     /// The plan's counts from `forecast`'s points up to the lead.
@@ -645,6 +638,29 @@ impl Policy {
                 entry.name.clone(),
             )
         })
+    }
+}
+
+/// A remark in a plan's reason, written straight into it (a decision is made every few
+/// seconds; the reason need not allocate for what it may leave out).
+struct Note(Option<NoteKind>);
+
+enum NoteKind {
+    /// The price's factor over the budget's own.
+    Priced(f64),
+    /// The unit demand is counted in.
+    Counted(u64),
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(NoteKind::Priced(factor)) => {
+                write!(f, ", short more often than it: priced {factor:.1}x")
+            }
+            Some(NoteKind::Counted(unit)) => write!(f, " in whole counts of {unit}"),
+            None => Ok(()),
+        }
     }
 }
 
