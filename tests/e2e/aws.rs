@@ -10,10 +10,9 @@ use crate::common::*;
 use crate::coordinator::{TOKEN, group_view, signal, write_config};
 
 fn asg(moto: &Moto) -> Value {
-    moto.boto(
-        "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-         print(json.dumps({'desired': g['DesiredCapacity'], 'instances': \
-         [[i['InstanceId'], i['HealthStatus']] for i in g['Instances']]}))",
+    moto.web_group(
+        "{'desired': g['DesiredCapacity'], 'instances': \
+         [[i['InstanceId'], i['HealthStatus']] for i in g['Instances']]}",
     )
 }
 
@@ -175,12 +174,7 @@ fn aws_actuator_follows_the_group_on_moto() {
 fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
     let Some(moto) = Moto::start() else { return };
     moto.create_web_group(4, 2);
-    let sizes = || {
-        moto.boto(
-            "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-             print(json.dumps([g['DesiredCapacity'], g['MaxSize']]))",
-        )
-    };
+    let sizes = || moto.web_group("[g['DesiredCapacity'], g['MaxSize']]");
     let dir = tempfile::tempdir().unwrap();
     let token = write_token(dir.path(), "token", TOKEN);
     let actuator = moto.web_actuator();

@@ -26,15 +26,6 @@ fn view(url: &str) -> Value {
     serde_json::from_str(&body).expect("group json")
 }
 
-fn asg_desired(moto: &Moto) -> u64 {
-    moto.boto(
-        "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-         print(json.dumps(g['DesiredCapacity']))",
-    )
-    .as_u64()
-    .expect("desired capacity")
-}
-
 #[test]
 fn three_agents_scale_an_asg_ahead_of_a_ramp_and_in_after_the_window() {
     let Some(moto) = Moto::start() else { return };
@@ -142,14 +133,14 @@ actuation_interval = "0s"
         if t > drop_at && t < drop_at + STABILIZATION_S - 3.0 {
             // Counted only when read inside the window: the call (python, boto3) can take
             // seconds on a loaded machine.
-            let d = asg_desired(&moto);
+            let d = moto.web_desired();
             if start.elapsed().as_secs_f64() < drop_at + STABILIZATION_S {
                 before_window_min = before_window_min.min(d);
             }
         }
         if t > drop_at + STABILIZATION_S
             && scaled_in_at.is_none()
-            && asg_desired(&moto) < plateau_need
+            && moto.web_desired() < plateau_need
         {
             scaled_in_at = Some(t);
         }

@@ -15,10 +15,8 @@ use crate::coordinator::{TOKEN, group_view, signal, write_config};
 
 /// Each instance id with whether it is protected from scale-in, as moto has it.
 fn protected(moto: &Moto) -> Vec<(String, bool)> {
-    let v = moto.boto(
-        "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-         print(json.dumps([[i['InstanceId'], i['ProtectedFromScaleIn']] for i in g['Instances']]))",
-    );
+    let v =
+        moto.web_group("[[i['InstanceId'], i['ProtectedFromScaleIn']] for i in g['Instances']]");
     let mut out: Vec<(String, bool)> = v
         .as_array()
         .unwrap()

@@ -87,6 +87,28 @@ impl Moto {
         )
     }
 
+    /// The Python expression `expr` over `g`, group `web` as moto describes it, as JSON.
+    pub(crate) fn web_group(&self, expr: &str) -> Value {
+        self.boto(&format!(
+            "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
+             print(json.dumps({expr}))"
+        ))
+    }
+
+    /// Group `web`'s DesiredCapacity.
+    pub(crate) fn web_desired(&self) -> u64 {
+        self.web_group("g['DesiredCapacity']")
+            .as_u64()
+            .expect("DesiredCapacity of web")
+    }
+
+    /// Group `web`'s MaxSize.
+    pub(crate) fn web_max(&self) -> u64 {
+        self.web_group("g['MaxSize']")
+            .as_u64()
+            .expect("MaxSize of web")
+    }
+
     /// Runs boto3 against moto; `code` uses `c` (an autoscaling client) and prints JSON.
     pub(crate) fn boto(&self, code: &str) -> Value {
         let script = format!(

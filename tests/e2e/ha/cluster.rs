@@ -212,7 +212,7 @@ actuation_interval = "0s"
     /// Waits (60 s at most) for the leader to size the group for the hosts' first demand.
     pub(super) fn wait_sized(&self) {
         wait_for(Duration::from_secs(60), || {
-            (self.engine_desired() >= 4).then_some(())
+            (self.moto.web_desired() >= 4).then_some(())
         })
         .expect("the leader sizes the group");
     }
@@ -325,27 +325,6 @@ actuation_interval = "0s"
         }
         all.sort_by(|a, b| a.at.total_cmp(&b.at));
         all
-    }
-
-    /// moto's DesiredCapacity of `web`.
-    pub(super) fn engine_desired(&self) -> u64 {
-        self.engine_field("DesiredCapacity")
-    }
-
-    /// moto's MaxSize of `web`.
-    pub(super) fn engine_max(&self) -> u64 {
-        self.engine_field("MaxSize")
-    }
-
-    /// A whole-number field of `web` as moto describes it.
-    fn engine_field(&self, field: &str) -> u64 {
-        self.moto
-            .boto(&format!(
-                "g = c.describe_auto_scaling_groups(AutoScalingGroupNames=['web'])['AutoScalingGroups'][0]\n\
-                 print(json.dumps(g['{field}']))"
-            ))
-            .as_u64()
-            .unwrap_or_else(|| panic!("{field} of web"))
     }
 
     /// Signals the agents produced that a running replica never recorded (the last few, still

@@ -79,7 +79,7 @@ fn kill_during_ramp(trial: usize, slack_s: f64) -> Option<(f64, usize, usize)> {
         if crossed_at.is_none() && need >= plateau_need {
             crossed_at = Some(t);
         }
-        let desired = ha.engine_desired();
+        let desired = ha.moto.web_desired();
         engine_seen.insert(desired);
         if reached_at.is_none() && desired >= plateau_need {
             reached_at = Some(t);
@@ -125,12 +125,12 @@ fn kill_during_ramp(trial: usize, slack_s: f64) -> Option<(f64, usize, usize)> {
     // The engine holds the last count logged (an actuation in flight is waited for).
     let agreed = wait_for(Duration::from_secs(15), || {
         let last = ha.actuations().last().map(|a| a.to);
-        (last == Some(ha.engine_desired())).then_some(())
+        (last == Some(ha.moto.web_desired())).then_some(())
     });
     assert!(
         agreed.is_some(),
         "the engine's capacity {} is not the last one logged: {log:?}",
-        ha.engine_desired()
+        ha.moto.web_desired()
     );
     let reached = reached_at
         .unwrap_or_else(|| panic!("never reached {plateau_need}\n{}", timeline.join("\n")));
@@ -557,7 +557,7 @@ fn a_leader_paused_between_raising_the_maximum_and_setting_the_count_sets_nothin
         &[3.0, 3.0],
         |ha| {
             assert_eq!(
-                ha.engine_max(),
+                ha.moto.web_max(),
                 7,
                 "the first call went through before the pause"
             );
