@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{Agent, AppGauge, Coordinator, Moto, get, write_token};
+use crate::common::{Agent, AppGauge, Coordinator, Moto, get, web_group_toml, write_token};
 use serde_json::Value;
 
 const TOKEN: &str = "fleet-token-9f8e7d6c5b4a";
@@ -36,29 +36,16 @@ fn three_agents_scale_an_asg_ahead_of_a_ramp_and_in_after_the_window() {
     std::fs::write(
         &config,
         format!(
-            r#"listen = "127.0.0.1:0"
-state = "{state}"
-
-[groups.web]
-token_files = ["{token}"]
-capacity_per_instance = {CAPACITY}
-target_utilization = {TARGET}
-warmup = "20s"
-decision_interval = "1s"
-min = 1
-max = 12
-scale_in_stabilization = "{STABILIZATION_S}s"
-max_scale_in_step = 12
-host_ttl = "30s"
-signal_ttl = "60s"
-actuation_interval = "0s"
-
-[groups.web.actuator]
-{actuator}
-"#,
+            "listen = \"127.0.0.1:0\"\nstate = \"{state}\"\n{group}",
             state = dir.path().join("coordinator.db").display(),
-            token = token.display(),
-            actuator = moto.web_actuator(),
+            group = web_group_toml(
+                &token,
+                CAPACITY,
+                TARGET,
+                12,
+                STABILIZATION_S,
+                &moto.web_actuator()
+            ),
         ),
     )
     .unwrap();

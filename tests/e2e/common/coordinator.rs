@@ -145,6 +145,40 @@ actuation_interval = "0s"
     )
 }
 
+/// Group `web` deciding once a second with a 20 s warm-up, as the fleet and HA scenarios run
+/// it on moto: `capacity` per instance at `target` utilisation, at most `max` instances, scale-in
+/// after `stabilization_s` (all at once).
+pub(crate) fn web_group_toml(
+    token: &Path,
+    capacity: f64,
+    target: f64,
+    max: u32,
+    stabilization_s: f64,
+    actuator: &str,
+) -> String {
+    format!(
+        r#"
+[groups.web]
+token_files = ["{token}"]
+capacity_per_instance = {capacity}
+target_utilization = {target}
+warmup = "20s"
+decision_interval = "1s"
+min = 1
+max = {max}
+scale_in_stabilization = "{stabilization_s}s"
+max_scale_in_step = {max}
+host_ttl = "30s"
+signal_ttl = "60s"
+actuation_interval = "0s"
+
+[groups.web.actuator]
+{actuator}
+"#,
+        token = token.display(),
+    )
+}
+
 /// A whole coordinator config: `listen`, `state` and one group `web` as [`group_toml`] makes
 /// it with a 60 s scale-in window.
 pub(crate) fn coordinator_toml(listen: &str, state: &Path, token: &Path, actuator: &str) -> String {

@@ -19,7 +19,7 @@ pub(crate) use agent::{Agent, committed};
 pub(crate) use container::Container;
 pub(crate) use coordinator::{
     Coordinator, coordinator_applied, coordinator_recorded, coordinator_toml, group_toml,
-    group_toml_with, outbox_produced,
+    group_toml_with, outbox_produced, web_group_toml,
 };
 pub(crate) use etcd::Etcd;
 pub(crate) use gauge::AppGauge;

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::common::{
     Agent, AppGauge, Coordinator, Etcd, Moto, Proxy, coordinator_recorded, free_port,
-    outbox_produced, wait_for, write_token,
+    outbox_produced, wait_for, web_group_toml, write_token,
 };
 
 pub(super) const TOKEN: &str = "ha-token-0a1b2c3d4e5f6a7b8c9d";
@@ -76,27 +76,10 @@ endpoints = [{endpoints}]
 ttl = "{ttl_s}s"
 prefix = "/headroom-test/"
 replica = "{name}"
-
-[groups.web]
-token_files = ["{token}"]
-capacity_per_instance = {CAPACITY}
-target_utilization = 1.0
-warmup = "20s"
-decision_interval = "1s"
-min = 1
-max = {max}
-scale_in_stabilization = "3s"
-max_scale_in_step = {max}
-host_ttl = "30s"
-signal_ttl = "60s"
-actuation_interval = "0s"
-
-[groups.web.actuator]
-{actuator}
-"#,
+{group}"#,
                         state = state.display(),
-                        token = token.display(),
-                        actuator = moto.web_actuator(),
+                        group =
+                            web_group_toml(&token, CAPACITY, 1.0, max, 3.0, &moto.web_actuator()),
                     ),
                 )
                 .unwrap();
