@@ -377,12 +377,16 @@ impl Policy {
     /// Why a short sample is priced away from the budget's own price, if it is.
     fn price_note(&self) -> Note {
         let factor = self.price.factor();
-        Note((factor > 1.01).then_some(NoteKind::Priced(factor)))
+        if factor > 1.01 {
+            Note::Priced(factor)
+        } else {
+            Note::Nothing
+        }
     }
 
     /// That demand is covered in whole counts, if it is.
     fn count_note(&self) -> Note {
-        Note(self.lattice.unit().map(NoteKind::Counted))
+        self.lattice.unit().map_or(Note::Nothing, Note::Counted)
     }
 
     /// The plan's counts from `forecast`'s points up to the lead.
@@ -643,9 +647,9 @@ impl Policy {
 
 /// A remark in a plan's reason, written straight into it (a decision is made every few
 /// seconds; the reason need not allocate for what it may leave out).
-struct Note(Option<NoteKind>);
-
-enum NoteKind {
+enum Note {
+    /// Nothing to remark.
+    Nothing,
     /// The price's factor over the budget's own.
     Priced(f64),
     /// The unit demand is counted in.
@@ -654,12 +658,10 @@ enum NoteKind {
 
 impl std::fmt::Display for Note {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(NoteKind::Priced(factor)) => {
-                write!(f, ", short more often than it: priced {factor:.1}x")
-            }
-            Some(NoteKind::Counted(unit)) => write!(f, " in whole counts of {unit}"),
-            None => Ok(()),
+        match self {
+            Note::Priced(factor) => write!(f, ", short more often than it: priced {factor:.1}x"),
+            Note::Counted(unit) => write!(f, " in whole counts of {unit}"),
+            Note::Nothing => Ok(()),
         }
     }
 }
