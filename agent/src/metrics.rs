@@ -252,7 +252,7 @@ pub fn render(shared: &Shared) -> String {
         .iter()
         .map(|l| {
             (
-                format!("{{replica=\"{}\"}}", label_value(&l.url)),
+                replica_label(&l.url),
                 l.waiting_since.map_or(0.0, |since| (now - since).max(0.0)),
             )
         })
@@ -266,7 +266,7 @@ pub fn render(shared: &Shared) -> String {
     let dropped: Vec<(String, f64)> = s
         .signals_dropped
         .iter()
-        .map(|(url, n)| (format!("{{replica=\"{}\"}}", label_value(url)), *n as f64))
+        .map(|(url, n)| (replica_label(url), *n as f64))
         .collect();
     m(
         "signals_dropped_total",
@@ -276,6 +276,11 @@ pub fn render(shared: &Shared) -> String {
     );
     drop(s);
     out
+}
+
+/// The label set naming one coordinator replica.
+fn replica_label(url: &str) -> String {
+    format!("{{replica=\"{}\"}}", label_value(url))
 }
 
 /// `v` as a label value of the text exposition: backslash, double quote and newline escaped
