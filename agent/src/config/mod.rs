@@ -1,7 +1,7 @@
 //! The agent's configuration: TOML, every key optional, validated as a whole.
 //!
 //! A missing file at the default path means built-in defaults, so the agent runs with zero setup.
-//! Validation reports every problem it finds at once, each as `file: key: reason`
+//! Validation (`validate.rs`) reports every problem it finds at once, each as `file: key: reason`
 //! ([`headroom_common::config`]). [`Config::parse`] judges the text alone; [`Config::load`]
 //! also reads the files it names (the coordinator token), so that a token the coordinator
 //! would refuse stops the agent at start, and a reload keeps the running configuration.
@@ -10,14 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use headroom_common::config::{self as loader, ConfigError, Problem};
-use headroom_common::duration::{self, format as fmt_dur};
-use headroom_common::id::check_id;
+use headroom_common::duration;
 use headroom_common::token::Token;
 use headroom_model::ScaleIn;
-use headroom_model::policy::{
-    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, scale_in_step_problem,
-    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
-};
+use headroom_model::policy::{DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING};
 use serde::{Deserialize, Serialize};
 
 /// The whole agent configuration.
@@ -437,273 +433,6 @@ impl Config {
             },
         }
     }
-
-    /// Semantic checks over a well-typed configuration.
-    pub fn problems(&self) -> Vec<Problem> {
-        let mut out = Vec::new();
-        let mut bad = |key: &str, reason: String| {
-            out.push(Problem {
-                key: key.into(),
-                reason,
-            });
-        };
-        let a = &self.agent;
-        if a.interval < Duration::from_millis(100) || a.interval > Duration::from_secs(60) {
-            bad(
-                "agent.interval",
-                format!("{} is outside 100ms..=60s", fmt_dur(a.interval)),
-            );
-        }
-        if a.decision_interval < a.interval {
-            bad(
-                "agent.decision_interval",
-                format!(
-                    "{} is shorter than agent.interval ({})",
-                    fmt_dur(a.decision_interval),
-                    fmt_dur(a.interval)
-                ),
-            );
-        }
-        if a.decision_interval > Duration::from_secs(600) {
-            bad(
-                "agent.decision_interval",
-                format!("{} is longer than 10m", fmt_dur(a.decision_interval)),
-            );
-        }
-        if a.group.trim().is_empty() {
-            bad("agent.group", "must not be empty".into());
-        } else if let Err(why) = check_id(&a.group) {
-            bad("agent.group", why);
-        }
-        if let Err(e) = headroom_common::logging::parse_filter(&a.log) {
-            bad("agent.log", e);
-        }
-        if !a.host_id.is_empty()
-            && let Err(why) = check_id(&a.host_id)
-        {
-            bad("agent.host_id", why);
-        }
-        // Every slot of the ring ends up resident (a sample is about 4 KiB).
-        if self.sources.ring_capacity < 2 || self.sources.ring_capacity > 4096 {
-            bad(
-                "sources.ring_capacity",
-                format!("{} is outside 2..=4096", self.sources.ring_capacity),
-            );
-        }
-        let app = &self.sources.app;
-        if app.timeout < Duration::from_millis(10) {
-            bad(
-                "sources.app.timeout",
-                format!("{} is shorter than 10ms", fmt_dur(app.timeout)),
-            );
-        }
-        if !app.endpoint.is_empty() {
-            if !app.endpoint.starts_with("http://") {
-                bad(
-                    "sources.app.endpoint",
-                    format!("{:?} must be an http:// URL", app.endpoint),
-                );
-            }
-            if app.gauges.is_empty() {
-                bad(
-                    "sources.app.gauges",
-                    "an endpoint is set but no gauge is named".into(),
-                );
-            }
-        }
-        for g in &app.gauges {
-            let max = headroom_collector::sample::SHORT_NAME_MAX;
-            if g.len() > max {
-                bad(
-                    "sources.app.gauges",
-                    format!("{g:?} is longer than {max} bytes (a sample holds names that long)"),
-                );
-            }
-        }
-        if let Some(gauge) = self.model.demand.strip_prefix("app.")
-            && !app.gauges.iter().any(|g| g == gauge)
-        {
-            bad(
-                "model.demand",
-                format!("{gauge:?} is not one of sources.app.gauges"),
-            );
-        }
-        if app.gauges.len() > headroom_collector::sample::MAX_APP_GAUGES {
-            bad(
-                "sources.app.gauges",
-                format!(
-                    "at most {} gauges",
-                    headroom_collector::sample::MAX_APP_GAUGES
-                ),
-            );
-        }
-        let s = &self.store;
-        if s.retention_10s < Duration::from_secs(600) {
-            bad("store.retention_10s", "must be at least 10m".into());
-        }
-        if s.retention_1m < s.retention_10s {
-            bad(
-                "store.retention_1m",
-                "must be at least store.retention_10s".into(),
-            );
-        }
-        let m = &self.model;
-        let p = &self.policy;
-        if m.demand.trim().is_empty() {
-            bad(
-                "model.demand",
-                "must name a metric, e.g. cpu.busy_cores".into(),
-            );
-        } else if m.capacity == 0.0 && m.demand != "cpu.busy_cores" {
-            bad(
-                "model.capacity",
-                format!("must be set (> 0) for demand {:?}", m.demand),
-            );
-        }
-        if m.history < Duration::from_secs(3600) {
-            bad("model.history", "must be at least 1h".into());
-        } else if m.history > s.retention_1m {
-            bad(
-                "model.history",
-                format!(
-                    "{} is longer than store.retention_1m ({}): history that is not kept \
-                     cannot be read back",
-                    duration::format(m.history),
-                    duration::format(s.retention_1m)
-                ),
-            );
-        }
-        if !(m.capacity >= 0.0 && m.capacity.is_finite()) {
-            bad(
-                "model.capacity",
-                format!("{} must be a finite number >= 0", m.capacity),
-            );
-        }
-        if let Some(why) = target_utilization_problem(p.target_utilization) {
-            bad("policy.target_utilization", why);
-        }
-        if let Some(why) = shortfall_budget_problem(p.shortfall_budget) {
-            bad("policy.shortfall_budget", why);
-        }
-        if let Some(why) = spend_ceiling_problem(p.spend_ceiling) {
-            bad("policy.spend_ceiling", why);
-        }
-        if p.warmup > Duration::from_secs(7200) {
-            bad(
-                "policy.warmup",
-                format!(
-                    "{} is longer than 2h, past what the forecaster looks ahead",
-                    fmt_dur(p.warmup)
-                ),
-            );
-        }
-        if let Some(why) = scale_in_step_problem(p.max_scale_in_step) {
-            bad("policy.max_scale_in_step", why);
-        }
-        let h = &self.health;
-        for (key, v) in [
-            (
-                "health.memory_available_degraded",
-                h.memory_available_degraded,
-            ),
-            (
-                "health.memory_available_unhealthy",
-                h.memory_available_unhealthy,
-            ),
-            ("health.disk_used_degraded", h.disk_used_degraded),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                bad(key, format!("{v} is outside 0..=1"));
-            }
-        }
-        if h.undelivered_degraded < Duration::from_secs(1) {
-            bad("health.undelivered_degraded", "must be at least 1s".into());
-        }
-        if h.psi_full_unhealthy < h.psi_full_degraded {
-            bad(
-                "health.psi_full_unhealthy",
-                "must be at least health.psi_full_degraded".into(),
-            );
-        }
-        let c = &self.coordinator;
-        for (i, url) in c.urls.iter().enumerate() {
-            if c.urls[..i].contains(url) {
-                bad(
-                    "coordinator.urls",
-                    format!("{url:?} is listed twice: each replica has one place in the outbox"),
-                );
-            }
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bad(
-                    "coordinator.urls",
-                    format!("{url:?} must be an http:// or https:// URL"),
-                );
-            }
-        }
-        if !c.urls.is_empty() && c.token_file.is_empty() {
-            bad(
-                "coordinator.token_file",
-                "required when coordinator.urls is set".into(),
-            );
-        }
-        // A bound this tight would drop undelivered signals during a short outage.
-        if c.outbox_max_age < Duration::from_secs(600) {
-            bad(
-                "coordinator.outbox_max_age",
-                format!("{} is shorter than 10m", fmt_dur(c.outbox_max_age)),
-            );
-        }
-        if c.outbox_max_rows < 1000 {
-            bad(
-                "coordinator.outbox_max_rows",
-                format!("{} is fewer than 1000", c.outbox_max_rows),
-            );
-        }
-        if c.timeout < Duration::from_millis(100) {
-            bad(
-                "coordinator.timeout",
-                format!("{} is shorter than 100ms", fmt_dur(c.timeout)),
-            );
-        }
-        if c.max_send_rate == 0 {
-            bad("coordinator.max_send_rate", "must be at least 1".into());
-        }
-        match c.busy.strip_prefix("app.") {
-            Some(gauge) if !self.sources.app.gauges.iter().any(|g| g == gauge) => bad(
-                "coordinator.busy",
-                format!("{gauge:?} is not one of sources.app.gauges"),
-            ),
-            None if !matches!(c.busy.as_str(), "" | "connections") => bad(
-                "coordinator.busy",
-                format!(
-                    "{:?} is none of \"connections\", \"app.GAUGE\" or \"\" (off)",
-                    c.busy
-                ),
-            ),
-            _ => {}
-        }
-        if !c.busy_ports.is_empty() && c.busy != "connections" {
-            bad(
-                "coordinator.busy_ports",
-                "only counts with busy = \"connections\"".into(),
-            );
-        }
-        if c.busy_ports.contains(&0) {
-            bad("coordinator.busy_ports", "0 is not a port".into());
-        }
-        if !self.metrics.listen.is_empty()
-            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
-        {
-            bad(
-                "metrics.listen",
-                format!(
-                    "{:?} is not an address like 127.0.0.1:9473",
-                    self.metrics.listen
-                ),
-            );
-        }
-        out
-    }
 }
 
 /// Says where a key that moved to `[policy]` lives now, instead of "unknown key".
@@ -721,6 +450,8 @@ fn moved_keys(problems: &mut [Problem]) {
 /// The default configuration file, every key commented. `headroom config default` prints it
 /// and packaging installs it; a test keeps it equal to [`Config::default`].
 pub const DEFAULT_FILE: &str = include_str!("default.toml");
+
+mod validate;
 
 #[cfg(test)]
 mod tests;
