@@ -12,16 +12,14 @@ use std::collections::{BTreeMap, VecDeque};
 
 use headroom_model::ledger::Hour;
 use headroom_model::schedule::Raise;
-use headroom_model::{
-    Action, Forecaster, Observation, Policy, PolicyConfig, PolicyMode, lead_horizons,
-};
+use headroom_model::{Action, Forecaster, Observation, Policy, lead_horizons};
 
-use crate::config::{GroupConfig, GroupMode, MaxBreach};
+use crate::config::GroupConfig;
 use crate::ledger::GroupLedger;
 use crate::protection::BusyHosts;
 use crate::state::{ActionRecord, Outcome, SignalCounts};
-use crate::view::{Evaluation, ForecastView, GroupView, HostView, PolicyView, WarmupView};
-use crate::warmup::{InForce, InstanceWarmup, Launches, Ready};
+use crate::view::{Evaluation, ForecastView};
+use crate::warmup::{InForce, Launches, Ready};
 use headroom_common::signal::{Health, Signal};
 
 /// Actions kept in memory for the API.
@@ -526,49 +524,6 @@ impl GroupState {
         })
     }
 
-    /// Plans with the warm-up in force: a measured one that moved by a second or more
-    /// reconfigures the policy (its stabilisation window is kept).
-    fn refresh_warmup(&mut self) {
-        let warmup = self.warmup_in_force().warmup_s;
-        if (warmup - self.policy.config().warmup_s).abs() >= 1.0 {
-            tracing::info!(
-                warmup_s = warmup,
-                "planning with a measured instance warm-up"
-            );
-            self.policy.reconfigure(PolicyConfig {
-                warmup_s: warmup,
-                ..self.policy.config().clone()
-            });
-            self.ledger.reconfigure(self.policy.config());
-        }
-    }
-
-    /// Uses the configured capacity, else the mean the hosts report; rebuilds the policy when
-    /// that moves by more than 1 %.
-    fn refresh_capacity(&mut self) {
-        let cap = self.config.capacity_per_instance.unwrap_or_else(|| {
-            let caps: Vec<f64> = self
-                .hosts
-                .values()
-                .map(|h| h.latest.capacity)
-                .filter(|c| *c > 0.0)
-                .collect();
-            if caps.is_empty() {
-                self.policy_capacity
-            } else {
-                caps.iter().sum::<f64>() / caps.len() as f64
-            }
-        });
-        if (cap - self.policy_capacity).abs() > 0.01 * self.policy_capacity.max(f64::MIN_POSITIVE) {
-            self.policy_capacity = cap;
-            self.policy.reconfigure(PolicyConfig {
-                capacity_per_instance: cap,
-                ..self.policy.config().clone()
-            });
-            self.ledger.reconfigure(self.policy.config());
-        }
-    }
-
     /// Records the result of an actuation.
     pub fn record(&mut self, action: ActionRecord) {
         if action.kind == "set_capacity" && action.ok {
@@ -594,145 +549,14 @@ impl GroupState {
     pub fn evaluation(&self) -> Option<&Evaluation> {
         self.evaluation.as_ref()
     }
-
-    /// The API view.
-    pub fn view(&self, name: &str, actuator: &str, now: f64) -> GroupView {
-        let c = &self.config;
-        let warmup = self.warmup_in_force();
-        GroupView {
-            name: name.to_string(),
-            actuator: actuator.to_string(),
-            policy: PolicyView {
-                capacity_per_instance: c.capacity_per_instance,
-                target_utilization: c.target_utilization,
-                min: c.min,
-                max: c.max,
-                warmup_s: c.warmup.as_secs_f64(),
-                decision_interval_s: c.decision_interval.as_secs_f64(),
-                scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
-                max_scale_in_step: c.max_scale_in_step,
-                host_ttl_s: c.host_ttl.as_secs_f64(),
-                signal_ttl_s: c.signal_ttl.as_secs_f64(),
-                replace_unhealthy_after: c.replace_unhealthy_after,
-                shortfall_budget: c.shortfall_budget,
-                spend_ceiling: self.policy.config().spend_ceiling_in_force(),
-                scale_in: c.scale_in,
-                warmup: Some(WarmupView {
-                    mode: c.instance_warmup,
-                    in_force_s: warmup.warmup_s,
-                    launches: warmup.launches,
-                    measured: self.launches.measured(),
-                    warming: self.launches.warming(),
-                }),
-            },
-            hosts: self
-                .hosts
-                .values()
-                .map(|h| {
-                    let s = &h.latest;
-                    HostView {
-                        host: s.host.clone(),
-                        epoch: s.epoch.clone(),
-                        seq: s.seq,
-                        age_s: (now - h.received_at).max(0.0),
-                        decided_at: s.decided_at,
-                        metric: s.metric.clone(),
-                        demand_now: s.demand_now,
-                        capacity: s.capacity,
-                        p50_at_lead: s.p50_at_lead,
-                        p90_at_lead: s.p90_at_lead,
-                        saturated: s.saturated,
-                        action: s.action.clone(),
-                        reason: s.reason.clone(),
-                        health: s.health.clone(),
-                        health_reasons: s.health_reasons.clone(),
-                        unhealthy_streak: h.unhealthy_streak,
-                        instance_id: s.instance_id.clone(),
-                        busy: s.busy,
-                    }
-                })
-                .collect(),
-            evaluation: self.evaluation.clone(),
-            last_actions: self.actions.iter().cloned().collect(),
-            signals: self.counts,
-            ledger: Some(self.ledger.view()),
-            lease: None,
-        }
-    }
 }
 
-/// The group's forecaster. It decides at one horizon, the lead: scoring every horizon up to 15
-/// minutes at a sub-second decision interval made each refit tens of milliseconds, with the
-/// group's lock held and ingest waiting on it.
-fn forecaster(policy: &Policy, c: &GroupConfig) -> Forecaster {
-    // A measured warm-up may grow to the ceiling: forecast that far from the start.
-    let lead = match c.instance_warmup {
-        InstanceWarmup::Configured => policy.config().lead_s(),
-        InstanceWarmup::Measured => policy
-            .config()
-            .lead_s()
-            .max(c.warmup_ceiling.as_secs_f64() + c.decision_interval.as_secs_f64()),
-    };
-    Forecaster::new(headroom_model::ForecastConfig {
-        horizon_s: lead,
-        ..headroom_model::ForecastConfig::default()
-    })
-}
+mod maximum;
+mod model;
+mod view;
 
-/// The most instances the plan may ask for: `max`, or with `max_breach = "raise"` no bound of
-/// the group's own (the scaler's maximum is raised to fit).
-fn most(c: &GroupConfig) -> u32 {
-    match c.max_breach {
-        MaxBreach::Hold => c.max,
-        MaxBreach::Raise => c.max.max(RAISE_LIMIT),
-    }
-}
-
-/// The largest count `max_breach = "raise"` asks for (a bound against nonsense, not a policy).
-const RAISE_LIMIT: u32 = 100_000;
-
-/// With `max_breach = "raise"`, the scaler's maximum to set with a change from `from` to `to`:
-/// the count plus the buffer while above `max`, `max` again when the change brings it under.
-fn breach_max(c: &GroupConfig, from: u32, to: u32) -> Option<u32> {
-    if c.max_breach != MaxBreach::Raise {
-        return None;
-    }
-    if to > c.max {
-        let buffered = (f64::from(to) * (1.0 + c.max_breach_buffer)).ceil();
-        Some((buffered.min(f64::from(RAISE_LIMIT)) as u32).max(to))
-    } else if from > c.max {
-        Some(c.max)
-    } else {
-        None
-    }
-}
-
-/// The model's policy config for a group with `capacity` per instance, as configured; a
-/// capacity the hosts report or a measured warm-up later changes the one in force.
-fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
-    PolicyConfig {
-        capacity_per_instance: capacity,
-        target_utilization: c.target_utilization,
-        warmup_s: c.warmup.as_secs_f64(),
-        decision_interval_s: c.decision_interval.as_secs_f64(),
-        min_instances: c.min,
-        max_instances: most(c),
-        max_scale_in_step: c.max_scale_in_step,
-        // A group's `max_scale_in_step` is its largest step, whatever its size.
-        max_scale_in_fraction: 0.0,
-        scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
-        mode: match c.mode {
-            GroupMode::Predictive => PolicyMode::Predictive,
-            GroupMode::Reactive => PolicyMode::Reactive,
-        },
-        shortfall_budget: c.shortfall_budget,
-        spend_ceiling: c.spend_ceiling,
-        scale_in: c.scale_in,
-        // Checked when the configuration was loaded: its problems are not this one's to report.
-        schedule: c.schedule("").0,
-        ..PolicyConfig::default()
-    }
-}
+use maximum::{breach_max, most};
+use model::{forecaster, policy_config};
 
 #[cfg(test)]
 mod tests;

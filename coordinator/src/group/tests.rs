@@ -1,4 +1,4 @@
-//! A group's state: demand sums, scale-in, expiry, replacement, a raised maximum.
+//! A group's state: demand sums, scale-in, expiry, replacement.
 use super::*;
 use std::time::Duration;
 
@@ -39,31 +39,6 @@ fn config() -> GroupConfig {
         host_ttl: Duration::from_secs(100),
         ..GroupConfig::default()
     }
-}
-
-#[test]
-fn a_raised_maximum_follows_the_plan_above_max_and_is_put_back_under_it() {
-    let hold = config();
-    assert_eq!(breach_max(&hold, 8, 14), None, "hold never sets a maximum");
-    let raise = GroupConfig {
-        max_breach: MaxBreach::Raise,
-        max_breach_buffer: 0.1,
-        ..config()
-    };
-    assert_eq!(most(&hold), 10);
-    assert_eq!(most(&raise), RAISE_LIMIT);
-    assert_eq!(breach_max(&raise, 8, 14), Some(16), "14 x 1.1, rounded up");
-    assert_eq!(
-        breach_max(&raise, 14, 12),
-        Some(14),
-        "still above max: follows the plan"
-    );
-    assert_eq!(
-        breach_max(&raise, 12, 9),
-        Some(10),
-        "back under max: max again"
-    );
-    assert_eq!(breach_max(&raise, 9, 7), None, "nothing raised to put back");
 }
 
 #[test]

@@ -1,0 +1,100 @@
+//! The group's forecaster and policy, built from its configuration and kept in step with what
+//! is learnt while running: the capacity the hosts report and the measured warm-up each
+//! reconfigure the policy (keeping its stabilisation window) and the ledger's shadow with it.
+
+use headroom_model::{Forecaster, Policy, PolicyConfig, PolicyMode};
+
+use super::GroupState;
+use super::maximum::most;
+use crate::config::{GroupConfig, GroupMode};
+use crate::warmup::InstanceWarmup;
+
+impl GroupState {
+    /// Plans with the warm-up in force: a measured one that moved by a second or more
+    /// reconfigures the policy (its stabilisation window is kept).
+    pub(super) fn refresh_warmup(&mut self) {
+        let warmup = self.warmup_in_force().warmup_s;
+        if (warmup - self.policy.config().warmup_s).abs() >= 1.0 {
+            tracing::info!(
+                warmup_s = warmup,
+                "planning with a measured instance warm-up"
+            );
+            self.policy.reconfigure(PolicyConfig {
+                warmup_s: warmup,
+                ..self.policy.config().clone()
+            });
+            self.ledger.reconfigure(self.policy.config());
+        }
+    }
+
+    /// Uses the configured capacity, else the mean the hosts report; rebuilds the policy when
+    /// that moves by more than 1 %.
+    pub(super) fn refresh_capacity(&mut self) {
+        let cap = self.config.capacity_per_instance.unwrap_or_else(|| {
+            let caps: Vec<f64> = self
+                .hosts
+                .values()
+                .map(|h| h.latest.capacity)
+                .filter(|c| *c > 0.0)
+                .collect();
+            if caps.is_empty() {
+                self.policy_capacity
+            } else {
+                caps.iter().sum::<f64>() / caps.len() as f64
+            }
+        });
+        if (cap - self.policy_capacity).abs() > 0.01 * self.policy_capacity.max(f64::MIN_POSITIVE) {
+            self.policy_capacity = cap;
+            self.policy.reconfigure(PolicyConfig {
+                capacity_per_instance: cap,
+                ..self.policy.config().clone()
+            });
+            self.ledger.reconfigure(self.policy.config());
+        }
+    }
+}
+
+/// The group's forecaster. It decides at one horizon, the lead: scoring every horizon up to 15
+/// minutes at a sub-second decision interval made each refit tens of milliseconds, with the
+/// group's lock held and ingest waiting on it.
+pub(super) fn forecaster(policy: &Policy, c: &GroupConfig) -> Forecaster {
+    // A measured warm-up may grow to the ceiling: forecast that far from the start.
+    let lead = match c.instance_warmup {
+        InstanceWarmup::Configured => policy.config().lead_s(),
+        InstanceWarmup::Measured => policy
+            .config()
+            .lead_s()
+            .max(c.warmup_ceiling.as_secs_f64() + c.decision_interval.as_secs_f64()),
+    };
+    Forecaster::new(headroom_model::ForecastConfig {
+        horizon_s: lead,
+        ..headroom_model::ForecastConfig::default()
+    })
+}
+
+/// The model's policy config for a group with `capacity` per instance, as configured; a
+/// capacity the hosts report or a measured warm-up later changes the one in force.
+pub(super) fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
+    PolicyConfig {
+        capacity_per_instance: capacity,
+        target_utilization: c.target_utilization,
+        warmup_s: c.warmup.as_secs_f64(),
+        decision_interval_s: c.decision_interval.as_secs_f64(),
+        min_instances: c.min,
+        max_instances: most(c),
+        max_scale_in_step: c.max_scale_in_step,
+        // A group's `max_scale_in_step` is its largest step, whatever its size.
+        max_scale_in_fraction: 0.0,
+        scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
+        mode: match c.mode {
+            GroupMode::Predictive => PolicyMode::Predictive,
+            GroupMode::Reactive => PolicyMode::Reactive,
+        },
+        shortfall_budget: c.shortfall_budget,
+        spend_ceiling: c.spend_ceiling,
+        scale_in: c.scale_in,
+        // Checked when the configuration was loaded: its problems are not this one's to report.
+        schedule: c.schedule("").0,
+        ..PolicyConfig::default()
+    }
+}
