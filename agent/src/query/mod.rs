@@ -1,0 +1,216 @@
+//! The query commands of the CLI: ask the running agent, print for people or for scripts.
+
+use std::fmt::Write as _;
+
+use headroom_common::duration;
+use headroom_common::exit::Exit;
+use serde_json::Value;
+
+use crate::cli::{DecisionsArgs, HistoryArgs, QueryArgs, Resolution};
+use crate::control::protocol::{PROTOCOL_VERSION, Request, request};
+use crate::paths::client_socket_candidates;
+
+mod forecast;
+mod report;
+mod status;
+
+pub use forecast::forecast;
+pub use report::report;
+pub use status::status;
+
+fn ask(q: &QueryArgs, req: Request) -> anyhow::Result<Value> {
+    request(&client_socket_candidates(q.socket.clone()), &req)
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn parse_since(s: &str) -> anyhow::Result<f64> {
+    duration::parse(s)
+        .map(|d| d.as_secs_f64())
+        .map_err(|why| Exit::config(format!("--since: {why}")))
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn ts_text(ts: f64) -> String {
+    chrono::DateTime::from_timestamp(ts as i64, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| format!("{ts}"))
+}
+
+/// A short human number.
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 100.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// `headroom history`.
+pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
+    if a.list {
+        let v = ask(
+            &a.query,
+            Request::Metrics {
+                v: PROTOCOL_VERSION,
+            },
+        )?;
+        if a.query.json {
+            return print_json(&v);
+        }
+        for m in v["metrics"].as_array().into_iter().flatten() {
+            let name = m.as_str().unwrap_or("?");
+            let tag = if v["demand"].as_str() == Some(name) {
+                "  (demand)"
+            } else {
+                ""
+            };
+            println!("{name}{tag}");
+        }
+        return Ok(());
+    }
+    let since_s = parse_since(&a.since)?;
+    let resolution = a.resolution.map(|r| match r {
+        Resolution::Raw => "raw".to_string(),
+        Resolution::TenSeconds => "10s".to_string(),
+        Resolution::OneMinute => "1m".to_string(),
+    });
+    let v = ask(
+        &a.query,
+        Request::History {
+            v: PROTOCOL_VERSION,
+            metric: a.metric.clone(),
+            since_s,
+            resolution,
+        },
+    )?;
+    if a.query.json {
+        return print_json(&v);
+    }
+    let points = v["points"].as_array().cloned().unwrap_or_default();
+    if a.csv {
+        let mut out = String::from("timestamp,value\n");
+        for p in &points {
+            let _ = writeln!(out, "{},{}", p["ts"], f(&p["mean"]));
+        }
+        print!("{out}");
+        return Ok(());
+    }
+    println!(
+        "{} at {} ({} points)",
+        v["metric"].as_str().unwrap_or("?"),
+        v["resolution"].as_str().unwrap_or("?"),
+        points.len()
+    );
+    println!(
+        "  {:<19} {:>10} {:>10} {:>10}",
+        "time (UTC)", "mean", "max", "last"
+    );
+    for p in &points {
+        println!(
+            "  {:<19} {:>10} {:>10} {:>10}",
+            ts_text(f(&p["ts"])),
+            num(f(&p["mean"])),
+            num(f(&p["max"])),
+            num(f(&p["last"]))
+        );
+    }
+    Ok(())
+}
+
+/// `headroom health`.
+pub fn health(q: &QueryArgs) -> anyhow::Result<()> {
+    let v = ask(
+        q,
+        Request::Health {
+            v: PROTOCOL_VERSION,
+        },
+    )?;
+    if q.json {
+        return print_json(&v);
+    }
+    println!("{}", v["state"].as_str().unwrap_or("?"));
+    for r in v["reasons"].as_array().into_iter().flatten() {
+        println!("  - {}", r.as_str().unwrap_or(""));
+    }
+    for n in v["notes"].as_array().into_iter().flatten() {
+        println!("  ({n})", n = n.as_str().unwrap_or(""));
+    }
+    let transitions = v["transitions"].as_array().cloned().unwrap_or_default();
+    if !transitions.is_empty() {
+        println!("changes in the last 24 h:");
+        for t in transitions.iter().rev().take(20) {
+            println!(
+                "  {}  {}",
+                ts_text(f(&t["ts"])),
+                t["state"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `headroom decisions`.
+pub fn decisions(a: &DecisionsArgs) -> anyhow::Result<()> {
+    let since_s = parse_since(&a.since)?;
+    let v = ask(
+        &a.query,
+        Request::Decisions {
+            v: PROTOCOL_VERSION,
+            since_s,
+        },
+    )?;
+    if a.query.json {
+        return print_json(&v);
+    }
+    let ds = v["decisions"].as_array().cloned().unwrap_or_default();
+    println!("{} decisions in the last {}", ds.len(), a.since);
+    println!(
+        "  {:>6} {:<19} {:<9} {:>7} {:>8} {:>8}  reason",
+        "seq", "time (UTC)", "action", "desired", "demand", "p90@lead"
+    );
+    for d in &ds {
+        println!(
+            "  {:>6} {:<19} {:<9} {:>7} {:>8} {:>8}  {}",
+            d["seq"].to_string(),
+            ts_text(f(&d["ts"])),
+            d["action"].as_str().unwrap_or("?"),
+            d["desired"].to_string(),
+            num(f(&d["demand"])),
+            num(f(&d["p90"])),
+            d["reason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_since_is_a_clear_error() {
+        let e = parse_since("yesterday").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--since: \"yesterday\" is not a duration"),
+            "{e}"
+        );
+    }
+}
