@@ -5,23 +5,14 @@
 //! One connection behind a mutex, WAL with `synchronous = FULL`: a commit is on disk before
 //! the request that carried it is answered, and an agent forgets a signal once answered, so
 //! not even an OS crash or power loss can lose one acknowledged. The writer commits the
-//! requests that arrive together in one transaction, so one fsync serves them all.
-//!
-//! The running coordinator checkpoints the WAL from a [`Checkpointer`] thread with its own
-//! connection. SQLite's automatic checkpoint would run inside whichever commit crosses the
-//! threshold, and its fsyncs would stall every request waiting for that commit. A passive
-//! checkpoint never blocks the writer but, under steady writes, never catches up either, so
-//! the log would grow without bound; once it is past `RESTART_FRAMES` the writer restarts it
-//! between two batches ([`State::restart_wal_if_due`]), copying only the frames written since
-//! the last passive pass.
+//! requests that arrive together in one transaction, so one fsync serves them all. WAL
+//! checkpoints run off the commit path (`checkpoint.rs`); the layout and its migrations are in
+//! `schema.rs`.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -75,117 +66,6 @@ pub struct SignalCounts {
     pub stored: u64,
 }
 
-/// The background checkpoint thread; stops (after one last checkpoint) when dropped.
-pub struct Checkpointer {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn checkpoint_loop(
-    conn: &Connection,
-    file: &Path,
-    every: Duration,
-    stop: &mpsc::Receiver<()>,
-    restart_due: &AtomicBool,
-) {
-    // Copying the log into the database is background work: under load it must not take the
-    // core from the requests whose commits fill the log (their p99 doubled when it did).
-    if let Err(e) = rustix::process::setpriority_process(None, CHECKPOINT_NICE) {
-        tracing::debug!(error = %e, "could not lower the checkpoint thread's priority");
-    }
-    let mut failing = false;
-    let mut wait = every;
-    loop {
-        let last = !matches!(
-            stop.recv_timeout(wait),
-            Err(mpsc::RecvTimeoutError::Timeout)
-        );
-        let result = checkpoint(conn, restart_due);
-        // While the log is long (a burst of writes), go again soon rather than let it grow
-        // for a whole interval.
-        wait = match result {
-            Ok(true) => every.min(BUSY_EVERY),
-            _ => every,
-        };
-        match result {
-            Ok(_) if failing => {
-                failing = false;
-                tracing::info!(file = %file.display(), "WAL checkpoints work again");
-            }
-            Ok(_) => {}
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(file = %file.display(), error = %e, "WAL checkpoint failed; retrying");
-            }
-            Err(_) => {}
-        }
-        if last {
-            return;
-        }
-    }
-}
-
-/// WAL pages past which the writer restarts the log (64 MiB; the passive passes in between
-/// copy most of it, so a restart copies little). Each restart holds up the requests behind it
-/// for a copy and an fsync: 16 MiB gave a p99 of 13 ms under 64 busy clients, 64 MiB 7 ms.
-pub(crate) const RESTART_FRAMES: i64 = 16000;
-
-/// Bytes the log file keeps after a restart.
-const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
-
-/// How long a statement waits for a lock held by another connection.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Pause between checkpoints while the log is past [`RESTART_FRAMES`].
-const BUSY_EVERY: Duration = Duration::from_millis(10);
-
-/// Nice value of the checkpoint thread (Linux priorities are per thread): on a busy core it
-/// gets about a tenth of the time of a request thread, and all of an idle one.
-const CHECKPOINT_NICE: i32 = 10;
-
-/// One passive checkpoint: copies what it can without blocking anyone, and asks the writer
-/// for a restart when the log has grown past [`RESTART_FRAMES`] (then returns true).
-fn checkpoint(conn: &Connection, restart_due: &AtomicBool) -> rusqlite::Result<bool> {
-    let log_frames =
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))?;
-    let long = log_frames >= RESTART_FRAMES;
-    if long {
-        restart_due.store(true, Ordering::Relaxed);
-    }
-    Ok(long)
-}
-
-/// Layout of the state file, in `PRAGMA user_version`. 0: signals keyed by (host, epoch,
-/// seq) in a WITHOUT ROWID table; 1: an append-only signal log plus one dedup window per
-/// sender (`senders`); 2: each group's ledger, an hour a row (`ledger`).
-const SCHEMA_VERSION: i64 = 2;
-
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
-         id INTEGER PRIMARY KEY, host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
-         grp TEXT NOT NULL, received_at REAL NOT NULL, decided_at REAL NOT NULL,
-         applied INTEGER NOT NULL, body TEXT NOT NULL);
-     CREATE INDEX IF NOT EXISTS signals_grp_received ON signals (grp, received_at);
-     CREATE TABLE IF NOT EXISTS senders (
-         host TEXT NOT NULL, epoch TEXT NOT NULL, high INTEGER NOT NULL, seen INTEGER NOT NULL,
-         last_at REAL NOT NULL, PRIMARY KEY (host, epoch)) WITHOUT ROWID;
-     CREATE TABLE IF NOT EXISTS demand (
-         grp TEXT NOT NULL, t REAL NOT NULL, value REAL NOT NULL,
-         PRIMARY KEY (grp, t)) WITHOUT ROWID;
-     CREATE TABLE IF NOT EXISTS actions (
-         id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);
-     CREATE TABLE IF NOT EXISTS ledger (
-         grp TEXT NOT NULL, hour INTEGER NOT NULL, body TEXT NOT NULL,
-         PRIMARY KEY (grp, hour)) WITHOUT ROWID;";
-
 /// The state file.
 pub struct State {
     conn: Connection,
@@ -216,62 +96,6 @@ impl State {
             restart_due: Arc::default(),
             senders,
         })
-    }
-
-    /// Moves WAL checkpoints of `path` (this state's file) off the commit path: commits stop
-    /// checkpointing, and a background thread runs a passive checkpoint every `every`, which
-    /// never blocks a writer. Keep the returned handle for as long as this state is written.
-    pub fn checkpoint_in_background(
-        &self,
-        path: &Path,
-        every: Duration,
-    ) -> anyhow::Result<Checkpointer> {
-        let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .context("turning automatic checkpoints off")?;
-        // After a restart the log file is cut back to this size, so a burst does not keep its
-        // disk space for good.
-        self.conn
-            .pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
-            .context("limiting the log file's size")?;
-        let (stop, stopped) = mpsc::channel::<()>();
-        let file = path.to_path_buf();
-        let restart_due = self.restart_due.clone();
-        let thread = std::thread::Builder::new()
-            .name("checkpoint".into())
-            .spawn(move || checkpoint_loop(&conn, &file, every, &stopped, &restart_due))
-            .context("starting the checkpoint thread")?;
-        Ok(Checkpointer {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    /// Set by the checkpoint thread when it asks for the log to start over: the writer reads
-    /// it between batches without taking the state's lock.
-    pub fn restart_wal_flag(&self) -> Arc<AtomicBool> {
-        self.restart_due.clone()
-    }
-
-    /// Restarts the WAL when the checkpoint thread asked for it: copies the frames not yet
-    /// copied and makes the next commit write the log from its start. Called by the writer
-    /// between batches, so no other write waits on it.
-    pub fn restart_wal_if_due(&self) -> anyhow::Result<()> {
-        if !self.restart_due.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        // Without waiting: while the checkpoint thread is mid-pass, the next batch tries again.
-        self.conn.busy_timeout(Duration::ZERO)?;
-        let busy = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
-        self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        if busy.context("restarting the WAL")? == 0 {
-            self.restart_due.store(false, Ordering::Relaxed);
-        }
-        Ok(())
     }
 
     /// Records a batch in one transaction; `fresh(signal)` says whether a new one is applied.
@@ -576,74 +400,6 @@ fn save_window(
     .execute(params![host, epoch, stored_seq(w.high), w.seen as i64, at])
 }
 
-/// Brings the state file to [`SCHEMA_VERSION`] in one transaction.
-fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        anyhow::bail!(
-            "state file layout {version} is newer than this coordinator's ({SCHEMA_VERSION}); \
-             upgrade the coordinator"
-        );
-    }
-    if version == SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    let keyed: bool = tx
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'signals'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)?;
-    if version == 0 && keyed {
-        // Layout 0: the keyed table becomes the log, in arrival order, and each sender's
-        // window is rebuilt from the keys it held.
-        tx.execute_batch(
-            "ALTER TABLE signals RENAME TO signals_keyed;
-             DROP INDEX IF EXISTS signals_grp_received;",
-        )?;
-        tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(
-            "INSERT INTO signals (host, epoch, seq, grp, received_at, decided_at, applied, body)
-                 SELECT host, epoch, seq, grp, received_at, decided_at, applied, body
-                 FROM signals_keyed ORDER BY received_at, host, epoch, seq;",
-        )?;
-        let mut senders: Vec<(String, String, Window, f64)> = Vec::new();
-        {
-            let mut keys = tx.prepare(
-                "SELECT host, epoch, seq, received_at FROM signals_keyed ORDER BY host, epoch, seq",
-            )?;
-            let mut rows = keys.query([])?;
-            while let Some(r) = rows.next()? {
-                let (host, epoch): (String, String) = (r.get(0)?, r.get(1)?);
-                let seq = r.get::<_, i64>(2)?.max(0) as u64;
-                let at: f64 = r.get(3)?;
-                match senders.last_mut() {
-                    Some((h, e, w, last)) if *h == host && *e == epoch => {
-                        w.record(seq);
-                        *last = last.max(at);
-                    }
-                    _ => senders.push((host, epoch, Window::first(seq), at)),
-                }
-            }
-        }
-        for (host, epoch, w, at) in &senders {
-            save_window(&tx, host, epoch, *w, *at)?;
-        }
-        tx.execute_batch("DROP TABLE signals_keyed;")?;
-        tracing::info!(
-            senders = senders.len(),
-            "state file migrated to an append-only signal log with a dedup window per sender"
-        );
-    } else {
-        tx.execute_batch(SCHEMA)?;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
-}
-
 /// Every sender's window, from `senders`.
 fn load_senders(conn: &Connection) -> anyhow::Result<Senders> {
     let mut senders = Senders::default();
@@ -660,7 +416,14 @@ fn load_senders(conn: &Connection) -> anyhow::Result<Senders> {
     Ok(senders)
 }
 
+mod checkpoint;
 mod late;
+mod schema;
+
+pub use checkpoint::Checkpointer;
+#[cfg(test)]
+pub(crate) use checkpoint::RESTART_FRAMES;
+use schema::migrate;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,9 @@
 //! The state file's tests: real SQLite files in temporary directories.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::schema::SCHEMA_VERSION;
 use super::*;
 
 fn signal(host: &str, epoch: &str, seq: u64, decided_at: f64) -> Signal {
