@@ -2,7 +2,7 @@
 //!
 //! Every replica receives every signal, forecasts and decides for every group (they are all
 //! warm); only the leader of a group actuates it. Each replica keeps one etcd lease, renewed
-//! every third of its TTL by [`session`], and campaigns under it for each group whose actuator
+//! every third of its TTL by `session.rs`, and campaigns under it for each group whose actuator
 //! changes the world (`aws`, `command`, `dry-run`; KEDA pulls the same value from every
 //! replica, so `keda` groups need no leader). etcd's v3 election API decides: the campaign key
 //! with the lowest create revision leads, and it is deleted with its lease.
