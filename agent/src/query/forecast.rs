@@ -5,22 +5,22 @@ use std::fmt::Write as _;
 
 use headroom_common::duration;
 
-use super::{ask, f, num, print_json};
+use super::{answer, f, num};
 use crate::cli::ForecastArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
 
 /// `headroom forecast`.
 pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
-    let v = ask(
+    let Some(v) = answer(
         &a.query,
         Request::Forecast {
             v: PROTOCOL_VERSION,
             metric: a.metric.clone(),
         },
-    )?;
-    if a.query.json {
-        return print_json(&v);
-    }
+    )?
+    else {
+        return Ok(());
+    };
     let metric = v["metric"].as_str().unwrap_or("?");
     let fc = &v["forecast"];
     println!("{metric}: now {}", num(f(&v["value"])));

@@ -18,13 +18,15 @@ pub use forecast::forecast;
 pub use report::report;
 pub use status::status;
 
-fn ask(q: &QueryArgs, req: Request) -> anyhow::Result<Value> {
-    request(&client_socket_candidates(q.socket.clone()), &req)
-}
-
-fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+/// Asks the running agent; with `--json` prints its answer as it came and returns `None`
+/// (nothing is left to print), else returns the answer for the command to print for people.
+fn answer(q: &QueryArgs, req: Request) -> anyhow::Result<Option<Value>> {
+    let v = request(&client_socket_candidates(q.socket.clone()), &req)?;
+    if q.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(None);
+    }
+    Ok(Some(v))
 }
 
 fn parse_since(s: &str) -> anyhow::Result<f64> {
@@ -65,15 +67,15 @@ fn num(v: f64) -> String {
 /// `headroom history`.
 pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
     if a.list {
-        let v = ask(
+        let Some(v) = answer(
             &a.query,
             Request::Metrics {
                 v: PROTOCOL_VERSION,
             },
-        )?;
-        if a.query.json {
-            return print_json(&v);
-        }
+        )?
+        else {
+            return Ok(());
+        };
         for m in v["metrics"].as_array().into_iter().flatten() {
             let name = m.as_str().unwrap_or("?");
             let tag = if v["demand"].as_str() == Some(name) {
@@ -91,7 +93,7 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
         Resolution::TenSeconds => "10s".to_string(),
         Resolution::OneMinute => "1m".to_string(),
     });
-    let v = ask(
+    let Some(v) = answer(
         &a.query,
         Request::History {
             v: PROTOCOL_VERSION,
@@ -99,10 +101,10 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
             since_s,
             resolution,
         },
-    )?;
-    if a.query.json {
-        return print_json(&v);
-    }
+    )?
+    else {
+        return Ok(());
+    };
     let points = v["points"].as_array().cloned().unwrap_or_default();
     if a.csv {
         let mut out = String::from("timestamp,value\n");
@@ -136,15 +138,15 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
 
 /// `headroom health`.
 pub fn health(q: &QueryArgs) -> anyhow::Result<()> {
-    let v = ask(
+    let Some(v) = answer(
         q,
         Request::Health {
             v: PROTOCOL_VERSION,
         },
-    )?;
-    if q.json {
-        return print_json(&v);
-    }
+    )?
+    else {
+        return Ok(());
+    };
     println!("{}", v["state"].as_str().unwrap_or("?"));
     for r in v["reasons"].as_array().into_iter().flatten() {
         println!("  - {}", r.as_str().unwrap_or(""));
@@ -169,16 +171,16 @@ pub fn health(q: &QueryArgs) -> anyhow::Result<()> {
 /// `headroom decisions`.
 pub fn decisions(a: &DecisionsArgs) -> anyhow::Result<()> {
     let since_s = parse_since(&a.since)?;
-    let v = ask(
+    let Some(v) = answer(
         &a.query,
         Request::Decisions {
             v: PROTOCOL_VERSION,
             since_s,
         },
-    )?;
-    if a.query.json {
-        return print_json(&v);
-    }
+    )?
+    else {
+        return Ok(());
+    };
     let ds = v["decisions"].as_array().cloned().unwrap_or_default();
     println!("{} decisions in the last {}", ds.len(), a.since);
     println!(

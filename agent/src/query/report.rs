@@ -5,23 +5,23 @@ use std::fmt::Write as _;
 use headroom_common::duration;
 use serde_json::Value;
 
-use super::{ask, f, num, parse_since, print_json, ts_text};
+use super::{answer, f, num, parse_since, ts_text};
 use crate::cli::ReportArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
 
 /// `headroom report`.
 pub fn report(a: &ReportArgs) -> anyhow::Result<()> {
     let since_s = parse_since(&a.since)?;
-    let v = ask(
+    let Some(v) = answer(
         &a.query,
         Request::Report {
             v: PROTOCOL_VERSION,
             since_s,
         },
-    )?;
-    if a.query.json {
-        return print_json(&v);
-    }
+    )?
+    else {
+        return Ok(());
+    };
     print!("{}", report_text(&v, &a.since));
     Ok(())
 }

@@ -4,21 +4,21 @@ use std::fmt::Write as _;
 
 use headroom_common::duration;
 
-use super::{ask, f, num, print_json, ts_text};
+use super::{answer, f, num, ts_text};
 use crate::cli::QueryArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
 
 /// `headroom status`.
 pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
-    let v = ask(
+    let Some(v) = answer(
         q,
         Request::Status {
             v: PROTOCOL_VERSION,
         },
-    )?;
-    if q.json {
-        return print_json(&v);
-    }
+    )?
+    else {
+        return Ok(());
+    };
     let mut o = String::new();
     let _ = writeln!(
         o,
