@@ -116,6 +116,8 @@ struct Election {
     seat: Mutex<Seat>,
     /// Notified when this replica wins, so the group's loop decides at once.
     won: Arc<Notify>,
+    /// Notified when the fence finds the key this replica won gone, so it campaigns again.
+    key_lost: Notify,
 }
 
 /// What `headroom groups` and `/v1/groups` show of a group's election.
@@ -162,7 +164,15 @@ impl Lease {
                     ..Seat::default()
                 });
                 let won = Arc::new(Notify::new());
-                (g, Election { seat, won })
+                let key_lost = Notify::new();
+                (
+                    g,
+                    Election {
+                        seat,
+                        won,
+                        key_lost,
+                    },
+                )
             })
             .collect();
         Arc::new(Lease {
@@ -193,6 +203,18 @@ impl Lease {
     /// lost, or the term ends).
     fn holds(&self, group: &str) -> bool {
         self.seat(group).is_some_and(|s| locked(s).held.is_some())
+    }
+
+    /// Returns once this replica no longer holds `group`'s election (at once if it does not).
+    /// A term that ends aborts the campaign waiting here; within a term only the fence lets go.
+    async fn while_held(&self, group: &str) {
+        let Some(e) = self.elections.get(group) else {
+            return;
+        };
+        // A loss between the check and the wait leaves a permit: the wait then returns at once.
+        while self.holds(group) {
+            e.key_lost.notified().await;
+        }
     }
 
     /// Whether this replica may actuate `group` now, as far as it knows without asking etcd.
@@ -249,6 +271,10 @@ impl Lease {
                 if s.held.as_ref().is_some_and(|h| h.rev == held.rev) {
                     s.held = None;
                     s.why = Some(Refused::KeyLost.to_string());
+                    drop(s);
+                    if let Some(e) = self.elections.get(group) {
+                        e.key_lost.notify_one();
+                    }
                 }
                 return Err(Refused::KeyLost);
             }

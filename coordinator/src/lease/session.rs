@@ -198,9 +198,7 @@ async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64,
                 if let Some(k) = r.leader() {
                     tracing::info!(group = %group, replica = %lease.config.replica, rev = k.rev(), "leader: this replica actuates the group");
                     lease.won(&group, k.key().to_vec(), k.rev(), term);
-                    while lease.holds(&group) {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+                    lease.while_held(&group).await;
                     tracing::warn!(group = %group, replica = %lease.config.replica, "the group's election key is lost: campaigning again");
                     continue;
                 }
