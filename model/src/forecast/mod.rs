@@ -4,7 +4,9 @@
 //! short-term trend, seasonal naive, the last level put back on a seasonal profile,
 //! damped-trend exponential smoothing, theta, a ridge autoregression and a robust recent
 //! level; the smoothers and the autoregression on the deseasonalised series when the data
-//! shows a season). Each makes a forecast for horizons 1..K at every observation, and each is
+//! shows a season, that is when the autocorrelation finds a period (`seasonality`) and its
+//! profile, fitted without the last cycle, does not make that cycle clearly harder to forecast
+//! (`decompose`)). Each makes a forecast for horizons 1..K at every observation, and each is
 //! scored out of sample when the target arrives, per horizon, with an exponentially weighted
 //! absolute error (`scoring`). The horizons scored are every step up to `horizon_s`, a few
 //! farther ones (`extra_horizons_s`) and any other asked for, from when it is first asked.
@@ -369,7 +371,17 @@ impl Forecaster {
         // season that three days show.
         if detect || self.refits % DETECT_EVERY == 1 || span >= DETECT_GROWTH * self.detected_span_s
         {
-            self.fitted.period = seasonality::detect(times, self.hist.values(), self.step);
+            let ahead = ((self.config.horizon_s / self.step).ceil() as usize).max(1);
+            self.fitted.period =
+                seasonality::detect(times, self.hist.values(), self.step).filter(|&p| {
+                    decompose::holds_on_the_last_cycle(
+                        times,
+                        self.hist.values(),
+                        p,
+                        self.step,
+                        ahead,
+                    )
+                });
             self.detected_span_s = span;
         }
         let values = self.hist.values();

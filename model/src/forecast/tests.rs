@@ -45,6 +45,33 @@ fn detects_the_daily_season_and_beats_naive() {
 }
 
 #[test]
+fn a_daily_cycle_that_stopped_is_no_longer_taken_out() {
+    // Seven days of a daily cycle, then two flat days: the autocorrelation still shows the
+    // cycle, but a profile taken out of the flat days would put it back in upside down.
+    let (t, mut y) = daily(9, 2.0, 3);
+    for v in &mut y[7 * 288..] {
+        *v = 100.0;
+    }
+    let mut f = Forecaster::new(ForecastConfig::default());
+    for i in 0..t.len() {
+        f.observe(t[i], y[i]);
+    }
+    f.refit_with_detection();
+    assert_eq!(
+        seasonality::detect(f.hist.times(), f.hist.values(), f.step_s()),
+        Some(86_400.0),
+        "the autocorrelation alone keeps the cycle"
+    );
+    assert_eq!(f.season_s(), None);
+    let fc = f.forecast_steps(6).expect("forecast");
+    assert!(
+        fc.points.iter().all(|p| (p.p50 - 100.0).abs() < 5.0),
+        "{:?}",
+        fc.points.iter().map(|p| p.p50).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn p90_covers_about_ninety_percent() {
     let mut r = rng(9);
     let mut f = Forecaster::new(ForecastConfig {
