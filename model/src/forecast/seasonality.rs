@@ -1,5 +1,6 @@
 //! Seasonality detection: autocorrelation on a regular time grid, so gaps and irregular
-//! cadence do not shift the lags. A period is only accepted with at least three cycles of data.
+//! cadence do not shift the lags, with the grid's rarest extremes clipped, so one burst does not
+//! hide a cycle. A period is only accepted with at least three cycles of data.
 
 /// Well-known periods tried first (hourly, daily, weekly), seconds.
 const KNOWN: [f64; 3] = [3_600.0, 86_400.0, 604_800.0];
@@ -18,11 +19,12 @@ pub(crate) fn detect(times: &[f64], values: &[f64], step: f64) -> Option<f64> {
         return None;
     }
     let cell = (span / MAX_CELLS as f64).max(step);
-    let grid = regular_grid(times, values, first, cell);
+    let mut grid = regular_grid(times, values, first, cell);
     let n = grid.len();
     if n < 12 {
         return None;
     }
+    clip_extremes(&mut grid);
     let z = detrend(&grid);
     let var: f64 = z.iter().map(|v| v * v).sum::<f64>() / n as f64;
     if var <= 0.0 {
@@ -84,6 +86,21 @@ pub(crate) fn detect(times: &[f64], values: &[f64], step: f64) -> Option<f64> {
             .unwrap_or((tp, ts))
     });
     best.map(|(p, _)| p)
+}
+
+/// Share of cells at each end clipped before the autocorrelation is computed.
+const CLIPPED: f64 = 0.005;
+
+/// Clips `grid` to its [`CLIPPED`] and 1 - [`CLIPPED`] quantiles. The autocorrelation is a
+/// ratio of squares: one burst a thousand times the usual level outweighs every cycle of the
+/// window, and no period is found for as long as it is in the history. A peak that comes back
+/// every cycle fills far more cells than that, and is kept.
+fn clip_extremes(grid: &mut [f64]) {
+    let mut sorted = grid.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    let (lo, hi) = (at(CLIPPED), at(1.0 - CLIPPED));
+    grid.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
 }
 
 /// Means of `values` over cells of `cell` seconds from `start`; empty cells carry the last value.
@@ -170,6 +187,16 @@ mod tests {
     #[test]
     fn finds_an_unusual_period() {
         let (t, y) = series(1.0, 10.0, 1_200.0, 1.0);
+        let p = detect(&t, &y, 10.0).expect("a period");
+        assert!((p - 1_200.0).abs() <= 60.0, "{p}");
+    }
+
+    #[test]
+    fn one_huge_burst_does_not_hide_a_cycle() {
+        // Two days of a 20-minute cycle at 10-second samples, and one burst of a thousand times
+        // the level in the middle.
+        let (t, mut y) = series(2.0, 10.0, 1_200.0, 1.0);
+        y[8000] = 10_000.0;
         let p = detect(&t, &y, 10.0).expect("a period");
         assert!((p - 1_200.0).abs() <= 60.0, "{p}");
     }
