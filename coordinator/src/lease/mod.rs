@@ -244,10 +244,13 @@ impl Lease {
     /// deadline, then etcd (the leader key still has the revision it won), then the deadline
     /// again. A group not under the lease passes.
     pub async fn fence(&self, group: &str) -> Result<(), Refused> {
-        let Some(seat) = self.seat(group) else {
+        let Some(election) = self.elections.get(group) else {
             return Ok(());
         };
-        let held = locked(seat).held.clone().ok_or(Refused::NotLeader)?;
+        let held = locked(&election.seat)
+            .held
+            .clone()
+            .ok_or(Refused::NotLeader)?;
         let deadline = (*locked(&self.deadline)).ok_or(Refused::PastDeadline)?;
         let left = deadline.left();
         if left.is_zero() {
@@ -267,14 +270,12 @@ impl Lease {
         match tokio::time::timeout(left, client.txn(check)).await {
             Ok(Ok(r)) if r.succeeded() => {}
             Ok(Ok(_)) => {
-                let mut s = locked(seat);
+                let mut s = locked(&election.seat);
                 if s.held.as_ref().is_some_and(|h| h.rev == held.rev) {
                     s.held = None;
                     s.why = Some(Refused::KeyLost.to_string());
                     drop(s);
-                    if let Some(e) = self.elections.get(group) {
-                        e.key_lost.notify_one();
-                    }
+                    election.key_lost.notify_one();
                 }
                 return Err(Refused::KeyLost);
             }
