@@ -94,7 +94,8 @@ const CLIPPED: f64 = 0.005;
 /// Clips `grid` to its [`CLIPPED`] and 1 - [`CLIPPED`] quantiles. The autocorrelation is a
 /// ratio of squares: one burst a thousand times the usual level outweighs every cycle of the
 /// window, and no period is found for as long as it is in the history. A peak that comes back
-/// every cycle fills far more cells than that, and is kept.
+/// every cycle fills far more cells than that, and is kept; a clip at a few MADs around the
+/// median, as the models' fitting uses, would cut such peaks off, so this one is by share.
 fn clip_extremes(grid: &mut [f64]) {
     let mut sorted = grid.to_vec();
     sorted.sort_by(f64::total_cmp);
