@@ -126,6 +126,9 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", db_path.display()))?;
     let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), unix_now())
         .context("reading stored history")?;
+    let policy_memory = reader
+        .policy_memory()
+        .context("reading the policy memory")?;
     drop(reader);
 
     let sampler_cfg = SamplerConfig {
@@ -202,6 +205,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         control: control_rx,
         state_dir: state_dir.clone(),
         refill,
+        policy_memory,
         on_tick,
         instance_id: instance_id(&cfg),
     });

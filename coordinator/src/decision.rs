@@ -74,7 +74,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         };
         let t = unix_now();
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
-        let (step, eval, ledger_unsaved, ledger_total, ready_unsaved, (warmup, warming)) =
+        let (step, eval, ledger_unsaved, memory, ledger_total, ready_unsaved, (warmup, warming)) =
             tokio::task::block_in_place(|| {
                 let mut g = locked(&group.state);
                 g.set_standby(standby);
@@ -83,6 +83,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                     step,
                     g.evaluation().cloned(),
                     g.take_ledger_unsaved(),
+                    g.policy_memory(t),
                     g.ledger_total(),
                     g.take_ready_unsaved(),
                     g.warmup_figures(),
@@ -116,8 +117,8 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 .get_or_create(&label)
                 .set(e.live_hosts as i64);
         }
-        // Demand and the ledger while hosts speak; a measured launch whenever one was taken
-        // (its host may have gone silent since).
+        // Demand, the ledger and the policy's memory while hosts speak; a measured launch
+        // whenever one was taken (its host may have gone silent since).
         let demand = eval.as_ref().filter(|e| e.live_hosts > 0).map(|e| e.demand);
         if demand.is_some() || !ready_unsaved.is_empty() {
             let (db, group_name) = (app.state.clone(), name.clone());
@@ -129,6 +130,9 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                     }
                     if let Err(err) = db.put_ledger(&group_name, &ledger_unsaved) {
                         tracing::warn!(group = %group_name, "storing the ledger: {err:#}");
+                    }
+                    if let Err(err) = db.put_policy_memory(&group_name, &memory) {
+                        tracing::warn!(group = %group_name, "storing the policy memory: {err:#}");
                     }
                 }
                 for ready in &ready_unsaved {

@@ -11,7 +11,8 @@
 use std::collections::VecDeque;
 
 /// The largest (`LARGEST = true`) or least count pushed since a time the caller names.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub(crate) struct Extreme<const LARGEST: bool> {
     /// (t, count): decreasing counts for the largest, increasing for the least.
     queue: VecDeque<(f64, u32)>,

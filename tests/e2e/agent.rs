@@ -417,6 +417,12 @@ fn kill_9_loses_nothing_committed() {
     a.start();
     let after = a.wait_status("a new decision after restart", 20, |v| committed(v).1 > seq);
     assert!(committed(&after).1 > seq);
+    // What the policy learned was committed with each decision, and the restart took it back.
+    let log = a.log();
+    assert!(
+        log.contains("policy memory restored") && !log.contains("policy memory not restored"),
+        "{log}"
+    );
 }
 
 fn run(args: &[&str]) -> Output {

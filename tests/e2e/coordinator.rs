@@ -517,6 +517,13 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
             .is_some_and(|s| s >= judged),
         "ledger restarted from zero: {v:#}"
     );
+    // So was what the policy learned (its price, spend, stabilisation window, unit of
+    // demand): it goes on from it rather than from nothing.
+    let log = c.log();
+    assert!(
+        log.contains("policy memory restored") && !log.contains("policy memory not restored"),
+        "{log}"
+    );
     c.kill();
 }
 

@@ -95,6 +95,7 @@ impl Pipeline {
             current_instances: 1,
         };
         let decision = self.policy.decide(&obs, forecast.as_ref());
+        batch.policy_memory = Some(self.policy.memory(now));
         let metric = self.cfg.model.demand.clone();
         // Reported and stored: the lead and the fixed horizons, not every step before it.
         let forecast = forecast.map(|mut f| {

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use headroom_collector::{SampleReceiver, SamplerStats};
 use headroom_model::ledger::Hour;
-use headroom_model::{Forecaster, Ledger, Policy};
+use headroom_model::{Forecaster, Ledger, Policy, PolicyMemory};
 
 use self::rollup::Buckets;
 use crate::config::Config;
@@ -134,6 +134,8 @@ pub struct PipelineParts {
     pub state_dir: PathBuf,
     /// The forecaster, refilled from stored history.
     pub refill: Refill,
+    /// What the policy learned before the restart, as the store kept it.
+    pub policy_memory: Option<PolicyMemory>,
     /// Called after every tick that completed (the systemd watchdog).
     pub on_tick: Box<dyn FnMut() + Send>,
     /// This host's EC2 instance id, sent with signals.
@@ -148,7 +150,13 @@ impl Pipeline {
             &parts.cfg.coordinator.busy,
             &parts.cfg.coordinator.busy_ports,
         );
-        let policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
+        let mut policy = Policy::new(host_policy(&parts.cfg, parts.capacity));
+        if let Some(memory) = parts.policy_memory {
+            match policy.restore(memory, headroom_common::clock::unix_now()) {
+                Ok(()) => tracing::info!("policy memory restored"),
+                Err(err) => tracing::warn!("policy memory not restored: {err}"),
+            }
+        }
         let ledger = Ledger::new(policy.config());
         parts.shared.lock().recent = recent;
         Pipeline {
@@ -474,6 +482,7 @@ mod tests {
             control,
             state_dir: std::env::temp_dir(),
             refill: Refill::new(host_forecast(&cfg)),
+            policy_memory: None,
             on_tick: Box::new(|| {}),
             instance_id: None,
             cfg,

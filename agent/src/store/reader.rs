@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use headroom_model::PolicyMemory;
 use headroom_model::ledger::Hour;
 
 use super::record::{
@@ -126,6 +127,26 @@ impl Reader {
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// What the policy learned by its last stored decision, if this headroom can read it (one
+    /// it cannot is logged and left: the policy then starts afresh).
+    pub fn policy_memory(&self) -> Result<Option<PolicyMemory>> {
+        let body: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'policy_memory'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(body.and_then(|b| match serde_json::from_str(&b) {
+            Ok(m) => Some(m),
+            Err(err) => {
+                tracing::warn!("the stored policy memory is unreadable, not restored: {err}");
+                None
+            }
+        }))
     }
 
     /// The ledger's hours starting at or after `since` (unix seconds), oldest first.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use headroom_common::signal::Signal;
+use headroom_model::PolicyMemory;
 use headroom_model::ledger::Hour;
 use serde::Serialize;
 
@@ -144,6 +145,8 @@ pub struct Batch {
     pub destinations: Option<Vec<String>>,
     /// Ledger hours (whole, or part-full at a stop): added to what is stored for the hour.
     pub ledger: Vec<Hour>,
+    /// What the policy learned, after the decision: replaces the one stored.
+    pub policy_memory: Option<PolicyMemory>,
 }
 
 impl Batch {
@@ -157,6 +160,7 @@ impl Batch {
             && self.deliveries.is_empty()
             && self.destinations.is_none()
             && self.ledger.is_empty()
+            && self.policy_memory.is_none()
     }
 
     /// Appends `later` to this batch (used when a failed write is retried with the next one);
@@ -173,6 +177,9 @@ impl Batch {
         self.ledger.extend(later.ledger);
         if later.destinations.is_some() {
             self.destinations = later.destinations;
+        }
+        if later.policy_memory.is_some() {
+            self.policy_memory = later.policy_memory;
         }
         if later.decision.is_some() {
             self.decision = later.decision;

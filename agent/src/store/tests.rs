@@ -390,3 +390,56 @@ fn ledger_hours_written_in_parts_add_up() {
     .unwrap();
     assert!(r.ledger(0).unwrap().is_empty(), "past the retention");
 }
+
+#[test]
+fn the_last_policy_memory_is_kept_and_an_unreadable_one_is_left() {
+    use headroom_model::{Observation, Policy, PolicyConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.policy_memory().unwrap(), None);
+    let mut policy = Policy::new(PolicyConfig::default());
+    let mut memories = Vec::new();
+    for (t, demand) in [(10.0, 3.0), (20.0, 7.0)] {
+        policy.decide(
+            &Observation {
+                t,
+                demand,
+                saturated: false,
+                current_instances: 1,
+            },
+            None,
+        );
+        memories.push(policy.memory(t));
+    }
+    assert_ne!(memories[0], memories[1]);
+    // Two batches merged after a failed write keep the later memory.
+    let mut first = Batch {
+        decision: Some(decision(10.0)),
+        policy_memory: Some(memories[0].clone()),
+        ..Batch::default()
+    };
+    let second = Batch {
+        policy_memory: Some(memories[1].clone()),
+        ..Batch::default()
+    };
+    assert!(!second.is_empty());
+    assert!(first.merge(second).is_none());
+    s.apply(&first).unwrap();
+    assert_eq!(r.policy_memory().unwrap().as_ref(), Some(&memories[1]));
+    s.apply(&Batch {
+        policy_memory: Some(memories[0].clone()),
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(r.policy_memory().unwrap().as_ref(), Some(&memories[0]));
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = 'not json' WHERE key = 'policy_memory'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(r.policy_memory().unwrap(), None);
+}

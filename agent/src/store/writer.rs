@@ -203,6 +203,13 @@ impl Writer {
                 ])?;
             }
         }
+        if let Some(m) = &batch.policy_memory {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('policy_memory', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([serde_json::to_string(m)?])?;
+        }
         if let Some(h) = &batch.health {
             tx.execute(
                 "INSERT INTO health (ts, state, reasons) VALUES (?1, ?2, ?3)",

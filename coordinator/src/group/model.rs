@@ -1,8 +1,9 @@
 //! The group's forecaster and policy, built from its configuration and kept in step with what
 //! is learnt while running: the capacity the hosts report and the measured warm-up each
 //! reconfigure the policy (keeping its stabilisation window) and the ledger's shadow with it.
+//! What the policy learned is kept across a restart ([`GroupState::policy_memory`]).
 
-use headroom_model::{Forecaster, Policy, PolicyConfig, PolicyMode};
+use headroom_model::{Forecaster, MemoryError, Policy, PolicyConfig, PolicyMemory, PolicyMode};
 
 use super::GroupState;
 use super::maximum::most;
@@ -10,6 +11,16 @@ use crate::config::{GroupConfig, GroupMode};
 use crate::warmup::InstanceWarmup;
 
 impl GroupState {
+    /// What the group's policy learned, after the evaluation at `at`: the state file keeps it.
+    pub fn policy_memory(&self, at: f64) -> PolicyMemory {
+        self.policy.memory(at)
+    }
+
+    /// Takes back what the group's policy learned before a restart at `now`.
+    pub fn restore_policy(&mut self, memory: PolicyMemory, now: f64) -> Result<(), MemoryError> {
+        self.policy.restore(memory, now)
+    }
+
     /// Plans with the warm-up in force: a measured one that moved by a second or more
     /// reconfigures the policy (its stabilisation window is kept).
     pub(super) fn refresh_warmup(&mut self) {

@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dedup::{Seen, Senders, Window};
 use headroom_common::signal::Signal;
+use headroom_model::PolicyMemory;
 use headroom_model::ledger::Hour;
 
 /// What happened to one received signal.
@@ -278,6 +279,37 @@ impl State {
             }
         }
         Ok(out)
+    }
+
+    /// Keeps the group's policy memory (what its policy learned), replacing the last one.
+    pub fn put_policy_memory(&self, group: &str, memory: &PolicyMemory) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached("INSERT OR REPLACE INTO policy_memory (grp, body) VALUES (?1, ?2)")?
+            .execute(params![group, serde_json::to_string(memory)?])?;
+        Ok(())
+    }
+
+    /// The group's last policy memory, if one was kept and this coordinator can read it (one
+    /// it cannot is logged and left: the policy then starts afresh).
+    pub fn policy_memory(&self, group: &str) -> anyhow::Result<Option<PolicyMemory>> {
+        let body: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT body FROM policy_memory WHERE grp = ?1",
+                params![group],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(body.and_then(|b| match serde_json::from_str(&b) {
+            Ok(m) => Some(m),
+            Err(err) => {
+                tracing::warn!(
+                    group,
+                    "the stored policy memory is unreadable, not restored: {err}"
+                );
+                None
+            }
+        }))
     }
 
     /// Records an action.

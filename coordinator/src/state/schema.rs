@@ -8,8 +8,9 @@ use crate::dedup::Window;
 
 /// Layout of the state file, in `PRAGMA user_version`. 0: signals keyed by (host, epoch,
 /// seq) in a WITHOUT ROWID table; 1: an append-only signal log plus one dedup window per
-/// sender (`senders`); 2: each group's ledger, an hour a row (`ledger`).
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// sender (`senders`); 2: each group's ledger, an hour a row (`ledger`); 3: each group's
+/// policy memory (`policy_memory`, what its policy learned, restored at start).
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
          id INTEGER PRIMARY KEY, host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -26,7 +27,9 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
          id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);
      CREATE TABLE IF NOT EXISTS ledger (
          grp TEXT NOT NULL, hour INTEGER NOT NULL, body TEXT NOT NULL,
-         PRIMARY KEY (grp, hour)) WITHOUT ROWID;";
+         PRIMARY KEY (grp, hour)) WITHOUT ROWID;
+     CREATE TABLE IF NOT EXISTS policy_memory (
+         grp TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;";
 
 /// Brings the state file to [`SCHEMA_VERSION`] in one transaction.
 pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {

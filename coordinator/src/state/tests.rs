@@ -369,3 +369,50 @@ fn actions_are_found_by_kind_and_warm_ups_survive_a_reopen() {
             .is_empty()
     );
 }
+
+/// A file of layout 2 gains the policy memories: one per group, the last kept replacing the
+/// one before, read back as kept after a reopen; one this coordinator cannot read is left.
+#[test]
+fn a_layout_2_file_keeps_each_groups_last_policy_memory() {
+    use headroom_model::{Observation, Policy, PolicyConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let st = State::open(&path).unwrap();
+        st.conn.execute_batch("DROP TABLE policy_memory;").unwrap();
+        st.conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let mut policy = Policy::new(PolicyConfig::default());
+    let mut decide = |t: f64, demand: f64| {
+        policy.decide(
+            &Observation {
+                t,
+                demand,
+                saturated: false,
+                current_instances: 1,
+            },
+            None,
+        );
+        policy.memory(t)
+    };
+    let first = decide(10.0, 3.0);
+    let last = decide(20.0, 7.0);
+    assert_ne!(first, last);
+    {
+        let st = State::open(&path).unwrap();
+        assert_eq!(st.policy_memory("g").unwrap(), None);
+        st.put_policy_memory("g", &first).unwrap();
+        st.put_policy_memory("g", &last).unwrap();
+        st.put_policy_memory("other", &first).unwrap();
+    }
+    let st = State::open(&path).unwrap();
+    assert_eq!(st.policy_memory("g").unwrap(), Some(last));
+    assert_eq!(st.policy_memory("other").unwrap(), Some(first));
+    st.conn
+        .execute(
+            "UPDATE policy_memory SET body = '{\"layout\": 1}' WHERE grp = 'other'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(st.policy_memory("other").unwrap(), None);
+}

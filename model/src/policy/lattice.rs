@@ -20,7 +20,7 @@ const EXACT: f64 = 9_007_199_254_740_992.0;
 pub(crate) const EVIDENCE: u32 = 64;
 
 /// What the demand seen so far says about its unit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Lattice {
     /// Only zeros (or nothing) seen yet.
     #[default]

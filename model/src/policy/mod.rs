@@ -28,6 +28,7 @@
 
 mod config;
 mod lattice;
+mod memory;
 mod newsvendor;
 mod price;
 pub mod reactive;
@@ -38,6 +39,7 @@ pub use config::{
     spend_ceiling_problem, target_utilization_problem,
 };
 
+pub use memory::{MEMORY_LAYOUT, MemoryError, PolicyMemory};
 use serde::Serialize;
 
 use crate::forecast::Forecast;
@@ -171,6 +173,41 @@ impl Policy {
             price: Price::default(),
             lattice: Lattice::default(),
         }
+    }
+
+    /// What this policy learned, to restore after a restart ([`memory`] says what it holds);
+    /// taken after the decision at `at`.
+    pub fn memory(&self, at: f64) -> PolicyMemory {
+        PolicyMemory {
+            layout: MEMORY_LAYOUT,
+            at,
+            window: self.window.clone(),
+            asked: self.asked.clone(),
+            tracking: self.tracking.held().clone(),
+            price: self.price.clone(),
+            lattice: self.lattice,
+        }
+    }
+
+    /// Takes back what [`Policy::memory`] gave, at `now` (when the policy decides again). The
+    /// configuration stays this policy's own: a memory carries no settings.
+    pub fn restore(&mut self, memory: PolicyMemory, now: f64) -> Result<(), MemoryError> {
+        if memory.layout != MEMORY_LAYOUT {
+            return Err(MemoryError::Layout {
+                found: memory.layout,
+                known: MEMORY_LAYOUT,
+            });
+        }
+        if memory.at.is_nan() || memory.at > now {
+            return Err(MemoryError::FromTheFuture { at: memory.at, now });
+        }
+        self.window = memory.window;
+        self.asked = memory.asked;
+        self.tracking.hold_again(memory.tracking);
+        self.price = memory.price;
+        self.price.resume(now);
+        self.lattice = memory.lattice;
+        Ok(())
     }
 
     /// Updates the surcharge with whether `demand` at `t` found the capacity the plan had made

@@ -29,7 +29,7 @@ const SPEND_WINDOW_S: f64 = 6.0 * 3600.0;
 const SPEND_SEEN_S: f64 = 3600.0;
 
 /// The price's running state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Price {
     /// Natural log of the price over the budget's own.
     surcharge: f64,
@@ -74,6 +74,18 @@ impl Price {
             self.plan_spend / self.tracking_spend
         } else {
             1.0
+        }
+    }
+
+    /// Takes up again at `t` after nobody decided since the last record (a restart): that
+    /// time is not counted as spend by either side, it only ages what was, so the ratio of
+    /// recent spends stands and weighs less against what comes.
+    pub(crate) fn resume(&mut self, t: f64) {
+        if self.first_t.is_some() && t > self.last_t {
+            let decay = (-(t - self.last_t) / SPEND_WINDOW_S).exp();
+            self.plan_spend *= decay;
+            self.tracking_spend *= decay;
+            self.last_t = t;
         }
     }
 
@@ -139,6 +151,38 @@ mod tests {
         assert!(!p.over_ceiling(1.4), "{}", p.spend_ratio());
         p.judge(true, &cfg);
         assert!(p.factor() > before);
+    }
+
+    #[test]
+    fn time_nobody_decided_ages_the_spend_without_counting_as_spend() {
+        let mut before = Price::default();
+        for i in 0..=120 {
+            // Three instances where target tracking runs two, for two hours.
+            before.spent(f64::from(i) * 60.0, 3, 2);
+        }
+        let back = 7200.0 + 6.0 * 3600.0;
+        let mut resumed = before.clone();
+        // Six hours down: the ratio stands.
+        resumed.resume(back);
+        assert!((resumed.spend_ratio() - before.spend_ratio()).abs() < 1e-9);
+        // Then even spend for an hour: the aged overspend weighs less than it would without
+        // the six hours.
+        let mut went_on = before.clone();
+        for i in 0..=60 {
+            let t = f64::from(i) * 60.0;
+            resumed.spent(back + t, 2, 2);
+            went_on.spent(7200.0 + t, 2, 2);
+        }
+        assert!(
+            resumed.spend_ratio() < went_on.spend_ratio(),
+            "{} {}",
+            resumed.spend_ratio(),
+            went_on.spend_ratio()
+        );
+        // Without `resume`, the six hours would count at the counts last in force.
+        let mut counted = before.clone();
+        counted.spent(back, 2, 2);
+        assert!(counted.spend_ratio() > 1.45, "{}", counted.spend_ratio());
     }
 
     #[test]

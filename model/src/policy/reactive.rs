@@ -39,6 +39,16 @@ impl Reactive {
             && self.bounds == other.bounds
     }
 
+    /// Its needs over the last [`HOLD_S`], to keep across a restart.
+    pub(crate) fn held(&self) -> &Largest {
+        &self.window
+    }
+
+    /// Takes back needs [`Reactive::held`] gave.
+    pub(crate) fn hold_again(&mut self, window: Largest) {
+        self.window = window;
+    }
+
     /// The count that keeps `demand` at the target utilisation, before the hold.
     pub fn need(&self, demand: f64) -> u32 {
         let x = demand.max(0.0) / (self.capacity_per_instance * self.utilization);

@@ -462,3 +462,103 @@ fn counted_demand_is_covered_in_whole_counts() {
     let measured = decide(&[0.0, 20.0, 0.5, 20.0]);
     assert_eq!(measured.desired, 4, "{}", measured.reason);
 }
+
+/// Whether row `i` of [`decide_rows`]'s series bursts: in about 3% of rows, at times no
+/// forecast can place, so the plan runs over its budget.
+fn burst(i: usize) -> bool {
+    ((i as u64).wrapping_mul(2_654_435_761) >> 7) & 31 == 0
+}
+
+/// Decides on a bursty counted series (mostly 3 to 7 counts, bursts to 40) with a forecaster, from row `from` to `to`, feeding
+/// `f` and keeping `current`; returns the decisions.
+fn decide_rows(
+    p: &mut Policy,
+    f: &mut crate::Forecaster,
+    current: &mut u32,
+    rows: std::ops::Range<usize>,
+) -> Vec<Decision> {
+    let mut out = Vec::new();
+    let mut horizons = Vec::new();
+    for i in rows {
+        let t = i as f64 * 10.0;
+        let v = if burst(i) { 40.0 } else { 3.0 + (i % 5) as f64 };
+        f.observe(t, v);
+        horizons.clear();
+        lead_horizons(10.0, p.config().lead_s(), &mut horizons);
+        let fc = f.forecast(&horizons);
+        let d = p.decide(&obs(t, v, *current), fc.as_ref());
+        *current = d.desired;
+        out.push(d);
+    }
+    out
+}
+
+#[test]
+fn a_restored_memory_decides_as_if_the_policy_never_stopped() {
+    // With target tracking scaling in (and a stabilisation window shorter than its hold), its
+    // five-minute hold is part of the memory too.
+    for (scale_in, stabilisation_s) in [(ScaleIn::Predictive, 300.0), (ScaleIn::Reactive, 60.0)] {
+        let config = PolicyConfig {
+            shortfall_budget: 0.01,
+            scale_in,
+            scale_in_stabilization_s: stabilisation_s,
+            ..cfg()
+        };
+        let mut fc_config = crate::ForecastConfig::default();
+        fc_config.horizon_s = fc_config.horizon_s.max(config.lead_s());
+        let mut f = crate::Forecaster::new(fc_config);
+        let mut p = Policy::new(config.clone());
+        let mut current = config.min_instances;
+        // Stopped just after a burst: every window then holds something to forget.
+        let stop = (1500..).find(|&i| burst(i)).expect("bursts recur") + 1;
+        decide_rows(&mut p, &mut f, &mut current, 0..stop);
+        let t = (stop - 1) as f64 * 10.0;
+        let memory = p.memory(t);
+        assert!(
+            memory.price.factor() > 1.01,
+            "the series should run over its budget: {}",
+            memory.price.factor()
+        );
+        assert!(memory.lattice.unit().is_some(), "{:?}", memory.lattice);
+
+        // Through JSON, as the binaries store it.
+        let json = serde_json::to_string(&memory).expect("serialises");
+        let back: PolicyMemory = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, memory);
+        let mut restored = Policy::new(config.clone());
+        restored.restore(back, t).expect("same layout");
+        let mut fresh = Policy::new(config.clone());
+
+        let (mut f2, mut f3) = (f.clone(), f.clone());
+        let (mut c2, mut c3) = (current, current);
+        let went_on = decide_rows(&mut p, &mut f, &mut current, stop..stop + 1000);
+        let after_restore = decide_rows(&mut restored, &mut f2, &mut c2, stop..stop + 1000);
+        let forgetful = decide_rows(&mut fresh, &mut f3, &mut c3, stop..stop + 1000);
+        assert_eq!(after_restore, went_on, "{scale_in:?}");
+        assert_ne!(
+            forgetful, went_on,
+            "{scale_in:?}: a policy without the memory must decide differently, or this \
+             test shows nothing"
+        );
+    }
+}
+
+#[test]
+fn a_memory_of_another_layout_or_from_the_future_is_refused() {
+    let p = Policy::new(cfg());
+    let mut other = p.memory(100.0);
+    other.layout = MEMORY_LAYOUT + 1;
+    let mut q = Policy::new(cfg());
+    assert_eq!(
+        q.restore(other, 200.0),
+        Err(MemoryError::Layout {
+            found: MEMORY_LAYOUT + 1,
+            known: MEMORY_LAYOUT
+        })
+    );
+    assert!(matches!(
+        q.restore(p.memory(300.0), 200.0),
+        Err(MemoryError::FromTheFuture { .. })
+    ));
+    assert_eq!(q.restore(p.memory(100.0), 200.0), Ok(()));
+}

@@ -1,0 +1,60 @@
+//! What a policy learned from the demand it decided on, as a value a binary stores and gives
+//! back after a restart, so that restarting the agent or the coordinator does not reset it:
+//!
+//! - the price's surcharge (how far the group ran over its shortfall budget) and the spend
+//!   compared with target tracking's (six hours' worth, which would otherwise take an hour to
+//!   be trusted again, and during that hour a plan over its spend ceiling would decide);
+//! - whether demand comes in whole units, and which;
+//! - the stabilisation window, the counts asked for over the last warm-up (what is ready) and
+//!   target tracking's hold.
+//!
+//! Invariants: restoring a memory taken after a decision and deciding on gives exactly the
+//! decisions of a policy that never stopped (tested in `tests.rs`). The time between the memory
+//! and the restore is nobody's: it is not counted as spend, only ages what was (see
+//! [`super::price::Price::resume`]). A memory of another layout is refused, never guessed at;
+//! the policy then starts afresh, as it did before memories were kept.
+
+use serde::{Deserialize, Serialize};
+
+use super::lattice::Lattice;
+use super::price::Price;
+use crate::window::{Largest, Least};
+
+/// The layout of [`PolicyMemory`]; a stored memory of another layout is not restored.
+pub const MEMORY_LAYOUT: u32 = 1;
+
+/// A policy's learned state, serialisable (the binaries store it as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyMemory {
+    /// [`MEMORY_LAYOUT`] when it was taken.
+    pub layout: u32,
+    /// Unix seconds of the last decision it holds.
+    pub at: f64,
+    pub(super) window: Largest,
+    pub(super) asked: Least,
+    pub(super) tracking: Largest,
+    pub(super) price: Price,
+    pub(super) lattice: Lattice,
+}
+
+/// Why a stored memory was not restored.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MemoryError {
+    /// Written by a headroom whose memory had another layout.
+    #[error("policy memory of layout {found}, this headroom reads layout {known}")]
+    Layout {
+        /// The stored memory's layout.
+        found: u32,
+        /// This build's ([`MEMORY_LAYOUT`]).
+        known: u32,
+    },
+    /// Taken after the time it is restored at: a clock went back, or the memory is not this
+    /// policy's.
+    #[error("policy memory taken at {at:.0}, after the restore at {now:.0}")]
+    FromTheFuture {
+        /// When the memory was taken.
+        at: f64,
+        /// When it was to be restored.
+        now: f64,
+    },
+}
