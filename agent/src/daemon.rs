@@ -127,7 +127,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), unix_now())
         .context("reading stored history")?;
     let policy_memory = reader
-        .policy_memory()
+        .policy_memory(&cfg.model.demand)
         .context("reading the policy memory")?;
     drop(reader);
 

@@ -80,10 +80,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
         gs.restore_ledger(state.ledger(name, start - LEDGER_RESTORED_S)?, start);
         gs.restore_warmups(state.warmups(name, crate::warmup::KEPT)?);
         if let Some(memory) = state.policy_memory(name)? {
-            match gs.restore_policy(memory, start) {
-                Ok(()) => tracing::info!(group = %name, "policy memory restored"),
-                Err(err) => tracing::warn!(group = %name, "policy memory not restored: {err}"),
-            }
+            gs.restore_policy(name, memory);
         }
         groups.insert(
             name.clone(),

@@ -518,10 +518,13 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         "ledger restarted from zero: {v:#}"
     );
     // So was what the policy learned (its price, spend, stabilisation window, unit of
-    // demand): it goes on from it rather than from nothing.
+    // demand): the first decision after the restart goes on from it rather than from nothing.
+    let restored = wait_for(Duration::from_secs(10), || {
+        c.log().contains("policy memory restored").then_some(())
+    });
     let log = c.log();
     assert!(
-        log.contains("policy memory restored") && !log.contains("policy memory not restored"),
+        restored.is_some() && !log.contains("policy memory not restored"),
         "{log}"
     );
     c.kill();

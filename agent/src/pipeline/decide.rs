@@ -10,7 +10,7 @@ use headroom_model::{
 
 use super::Pipeline;
 use crate::config::{Config, ModeSetting};
-use crate::store::{Batch, DecisionRecord, ForecastRecord};
+use crate::store::{Batch, DecisionRecord, ForecastRecord, MemoryRecord};
 
 /// Horizons reported by `headroom forecast` and stored, seconds; the lead is added to them.
 /// The forecaster scores every step up to the lead (the policy plans over them all) and these
@@ -95,8 +95,11 @@ impl Pipeline {
             current_instances: 1,
         };
         let decision = self.policy.decide(&obs, forecast.as_ref());
-        batch.policy_memory = Some(self.policy.memory(now));
         let metric = self.cfg.model.demand.clone();
+        batch.policy_memory = Some(MemoryRecord {
+            metric: metric.clone(),
+            memory: self.policy.memory(now),
+        });
         // Reported and stored: the lead and the fixed horizons, not every step before it.
         let forecast = forecast.map(|mut f| {
             f.points

@@ -18,7 +18,7 @@ pub use outbox::Outbox;
 pub use reader::Reader;
 pub use record::{
     Batch, Committed, DecisionRecord, Delivery, DestinationStats, ForecastRecord, HealthRecord,
-    OutboxLimits, OutboxStats, Point, Resolution, Retention, Rollup,
+    MemoryRecord, OutboxLimits, OutboxStats, Point, Resolution, Retention, Rollup,
 };
 pub use schema::SCHEMA_VERSION;
 pub use writer::Writer;

@@ -10,7 +10,8 @@ use headroom_model::PolicyMemory;
 use headroom_model::ledger::Hour;
 
 use super::record::{
-    Committed, DecisionRecord, DestinationStats, HealthRecord, OutboxStats, Point, Resolution,
+    Committed, DecisionRecord, DestinationStats, HealthRecord, MemoryRecord, OutboxStats, Point,
+    Resolution,
 };
 use super::{Result, schema};
 
@@ -129,14 +130,14 @@ impl Reader {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// What the policy learned by its last stored decision, if this headroom can read it (one
-    /// it cannot is logged and left: the policy then starts afresh).
-    pub fn policy_memory(&self) -> Result<Option<PolicyMemory>> {
+    /// What the policy learned by its last stored decision on `metric`, if this headroom can
+    /// read it (one it cannot is logged and left: the policy then starts afresh).
+    pub fn policy_memory(&self, metric: &str) -> Result<Option<PolicyMemory>> {
         let body: Option<String> = self
             .conn
             .query_row(
-                "SELECT value FROM meta WHERE key = 'policy_memory'",
-                [],
+                "SELECT value FROM meta WHERE key = ?1",
+                [MemoryRecord::key(metric)],
                 |r| r.get(0),
             )
             .optional()?;

@@ -145,8 +145,25 @@ pub struct Batch {
     pub destinations: Option<Vec<String>>,
     /// Ledger hours (whole, or part-full at a stop): added to what is stored for the hour.
     pub ledger: Vec<Hour>,
-    /// What the policy learned, after the decision: replaces the one stored.
-    pub policy_memory: Option<PolicyMemory>,
+    /// What the policy learned, after the decision: replaces the one stored for its metric.
+    pub policy_memory: Option<MemoryRecord>,
+}
+
+/// What the policy learned deciding on one demand metric (kept per metric: a memory of another
+/// metric's demand, its unit or its price, is not this one's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryRecord {
+    /// The demand metric decided on.
+    pub metric: String,
+    /// What the policy learned.
+    pub memory: PolicyMemory,
+}
+
+impl MemoryRecord {
+    /// Its key in the `meta` table.
+    pub(super) fn key(metric: &str) -> String {
+        format!("policy_memory/{metric}")
+    }
 }
 
 impl Batch {

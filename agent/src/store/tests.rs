@@ -392,13 +392,13 @@ fn ledger_hours_written_in_parts_add_up() {
 }
 
 #[test]
-fn the_last_policy_memory_is_kept_and_an_unreadable_one_is_left() {
+fn the_last_policy_memory_of_each_metric_is_kept_and_an_unreadable_one_is_left() {
     use headroom_model::{Observation, Policy, PolicyConfig};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.db");
     let mut s = Writer::open(&path, 256).unwrap();
     let r = Reader::open(&path).unwrap();
-    assert_eq!(r.policy_memory().unwrap(), None);
+    assert_eq!(r.policy_memory("cpu.busy_cores").unwrap(), None);
     let mut policy = Policy::new(PolicyConfig::default());
     let mut memories = Vec::new();
     for (t, demand) in [(10.0, 3.0), (20.0, 7.0)] {
@@ -414,32 +414,49 @@ fn the_last_policy_memory_is_kept_and_an_unreadable_one_is_left() {
         memories.push(policy.memory(t));
     }
     assert_ne!(memories[0], memories[1]);
+    let record = |metric: &str, i: usize| {
+        Some(MemoryRecord {
+            metric: metric.into(),
+            memory: memories[i].clone(),
+        })
+    };
     // Two batches merged after a failed write keep the later memory.
     let mut first = Batch {
         decision: Some(decision(10.0)),
-        policy_memory: Some(memories[0].clone()),
+        policy_memory: record("cpu.busy_cores", 0),
         ..Batch::default()
     };
     let second = Batch {
-        policy_memory: Some(memories[1].clone()),
+        policy_memory: record("cpu.busy_cores", 1),
         ..Batch::default()
     };
     assert!(!second.is_empty());
     assert!(first.merge(second).is_none());
     s.apply(&first).unwrap();
-    assert_eq!(r.policy_memory().unwrap().as_ref(), Some(&memories[1]));
+    assert_eq!(
+        r.policy_memory("cpu.busy_cores").unwrap().as_ref(),
+        Some(&memories[1])
+    );
+    // Another metric's memory is its own.
     s.apply(&Batch {
-        policy_memory: Some(memories[0].clone()),
+        policy_memory: record("queue.accept", 0),
         ..Batch::default()
     })
     .unwrap();
-    assert_eq!(r.policy_memory().unwrap().as_ref(), Some(&memories[0]));
+    assert_eq!(
+        r.policy_memory("queue.accept").unwrap().as_ref(),
+        Some(&memories[0])
+    );
+    assert_eq!(
+        r.policy_memory("cpu.busy_cores").unwrap().as_ref(),
+        Some(&memories[1])
+    );
     Connection::open(&path)
         .unwrap()
         .execute(
-            "UPDATE meta SET value = 'not json' WHERE key = 'policy_memory'",
+            "UPDATE meta SET value = 'not json' WHERE key LIKE 'policy_memory/cpu%'",
             [],
         )
         .unwrap();
-    assert_eq!(r.policy_memory().unwrap(), None);
+    assert_eq!(r.policy_memory("cpu.busy_cores").unwrap(), None);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::record::{Batch, Committed, Delivery, Retention};
+use super::record::{Batch, Committed, Delivery, MemoryRecord, Retention};
 use super::{Result, schema};
 
 /// The database's writer.
@@ -205,10 +205,13 @@ impl Writer {
         }
         if let Some(m) = &batch.policy_memory {
             tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES ('policy_memory', ?1)
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?
-            .execute([serde_json::to_string(m)?])?;
+            .execute([
+                MemoryRecord::key(&m.metric),
+                serde_json::to_string(&m.memory)?,
+            ])?;
         }
         if let Some(h) = &batch.health {
             tx.execute(

@@ -73,6 +73,9 @@ pub struct GroupState {
     policy_capacity: f64,
     /// Whether the policy has been told the capacity in force when deciding started.
     seeded: bool,
+    /// What the policy learned before a restart (and the group's name, for the log), until
+    /// the first decision takes it back.
+    restored: Option<(String, headroom_model::PolicyMemory)>,
     /// Why this replica does not actuate the group (another leads it), `None` when it does.
     standby: Option<String>,
     last_actuation_at: f64,
@@ -105,6 +108,7 @@ impl GroupState {
             policy,
             policy_capacity: capacity,
             seeded: false,
+            restored: None,
             standby: None,
             last_actuation_at: f64::NEG_INFINITY,
             last_set: None,
@@ -400,6 +404,7 @@ impl GroupState {
         lead_horizons(self.forecaster.step_s(), lead, &mut horizons);
         let forecast = self.forecaster.forecast(&horizons);
         if !self.seeded {
+            self.apply_restored_memory(now);
             // What is in service when deciding starts (a restart, a takeover) is held through
             // a stabilisation window before any scale-in.
             self.policy.hold(now, actual);

@@ -3,7 +3,7 @@
 //! reconfigure the policy (keeping its stabilisation window) and the ledger's shadow with it.
 //! What the policy learned is kept across a restart ([`GroupState::policy_memory`]).
 
-use headroom_model::{Forecaster, MemoryError, Policy, PolicyConfig, PolicyMemory, PolicyMode};
+use headroom_model::{Forecaster, Policy, PolicyConfig, PolicyMemory, PolicyMode};
 
 use super::GroupState;
 use super::maximum::most;
@@ -16,9 +16,22 @@ impl GroupState {
         self.policy.memory(at)
     }
 
-    /// Takes back what the group's policy learned before a restart at `now`.
-    pub fn restore_policy(&mut self, memory: PolicyMemory, now: f64) -> Result<(), MemoryError> {
-        self.policy.restore(memory, now)
+    /// Takes back what the group's policy learned before a restart, at the first decision:
+    /// by then the capacity the hosts report is in force, so target tracking's rule is the one
+    /// the memory was taken under and its hold is kept.
+    /// `group` names it in the log.
+    pub fn restore_policy(&mut self, group: &str, memory: PolicyMemory) {
+        self.restored = Some((group.to_string(), memory));
+    }
+
+    /// Applies a memory [`GroupState::restore_policy`] was given, at `now`, once.
+    pub(super) fn apply_restored_memory(&mut self, now: f64) {
+        if let Some((group, memory)) = self.restored.take() {
+            match self.policy.restore(memory, now) {
+                Ok(()) => tracing::info!(%group, "policy memory restored"),
+                Err(err) => tracing::warn!(%group, "policy memory not restored: {err}"),
+            }
+        }
     }
 
     /// Plans with the warm-up in force: a measured one that moved by a second or more

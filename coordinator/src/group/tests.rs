@@ -331,3 +331,48 @@ fn a_standby_measures_launches_from_the_engines_count() {
     g.evaluate(33.0, Some(2));
     assert_eq!(g.view("g", "aws", 33.0).policy.warmup.unwrap().warming, 0);
 }
+
+/// A restarted group takes back what its policy learned at the first decision, once the
+/// capacity the hosts report is in force: target tracking's hold then survives although the
+/// policy started at a capacity of 1 (none configured), and it decides as if never stopped.
+#[test]
+fn a_restored_policy_memory_survives_the_measured_capacity() {
+    let cfg = GroupConfig {
+        capacity_per_instance: None,
+        ..config()
+    };
+    let with_capacity = |seq, t, demand| {
+        let mut s = signal("a", seq, t, demand, "healthy");
+        s.capacity = 10.0;
+        s
+    };
+    let mut went_on = GroupState::new(cfg.clone());
+    went_on.ingest(with_capacity(1, 0.0, 80.0), Outcome::Applied, 0.0);
+    went_on.evaluate(1.0, Some(5));
+    let memory = went_on.policy_memory(1.0);
+
+    let mut restarted = GroupState::new(cfg.clone());
+    restarted.ingest(with_capacity(1, 0.0, 80.0), Outcome::Applied, 0.0);
+    restarted.restore_policy("g", memory);
+    let mut forgetful = GroupState::new(cfg);
+    forgetful.ingest(with_capacity(1, 0.0, 80.0), Outcome::Applied, 0.0);
+    for g in [&mut went_on, &mut restarted, &mut forgetful] {
+        g.ingest(with_capacity(2, 1.8, 10.0), Outcome::Applied, 1.8);
+        g.evaluate(2.0, Some(5));
+    }
+    let tracking = |g: &GroupState| {
+        serde_json::to_value(g.policy_memory(2.0)).expect("serialises")["tracking"].clone()
+    };
+    assert_eq!(tracking(&restarted), tracking(&went_on));
+    assert_ne!(
+        tracking(&forgetful),
+        tracking(&went_on),
+        "without the memory the hold is lost, or this test shows nothing"
+    );
+    // The second between the memory and the restart was nobody's: not spend, and not seen.
+    let spend = |g: &GroupState| {
+        serde_json::to_value(g.policy_memory(2.0)).expect("serialises")["price"]["plan_spend"]
+            .as_f64()
+    };
+    assert!(spend(&restarted) < spend(&went_on));
+}

@@ -8,9 +8,11 @@ use crate::dedup::Window;
 
 /// Layout of the state file, in `PRAGMA user_version`. 0: signals keyed by (host, epoch,
 /// seq) in a WITHOUT ROWID table; 1: an append-only signal log plus one dedup window per
-/// sender (`senders`); 2: each group's ledger, an hour a row (`ledger`); 3: each group's
-/// policy memory (`policy_memory`, what its policy learned, restored at start).
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// sender (`senders`); 2: each group's ledger, an hour a row (`ledger`).
+///
+/// A table an older coordinator can do without (it never reads it) comes with no new layout,
+/// so that rolling back stays possible: [`OPTIONAL`], created at every open.
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
          id INTEGER PRIMARY KEY, host TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -27,11 +29,15 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
          id INTEGER PRIMARY KEY, grp TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);
      CREATE TABLE IF NOT EXISTS ledger (
          grp TEXT NOT NULL, hour INTEGER NOT NULL, body TEXT NOT NULL,
-         PRIMARY KEY (grp, hour)) WITHOUT ROWID;
-     CREATE TABLE IF NOT EXISTS policy_memory (
+         PRIMARY KEY (grp, hour)) WITHOUT ROWID;";
+
+/// Each group's policy memory (what its policy learned, restored at start; see
+/// `headroom_model::PolicyMemory`): a coordinator without it starts its policies afresh.
+const OPTIONAL: &str = "CREATE TABLE IF NOT EXISTS policy_memory (
          grp TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;";
 
-/// Brings the state file to [`SCHEMA_VERSION`] in one transaction.
+/// Brings the state file to [`SCHEMA_VERSION`] in one transaction, with the [`OPTIONAL`]
+/// tables.
 pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -41,6 +47,7 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         );
     }
     if version == SCHEMA_VERSION {
+        conn.execute_batch(OPTIONAL)?;
         return Ok(());
     }
     let tx = conn.transaction()?;
@@ -94,6 +101,7 @@ pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     } else {
         tx.execute_batch(SCHEMA)?;
     }
+    tx.execute_batch(OPTIONAL)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())

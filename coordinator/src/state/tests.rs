@@ -370,17 +370,17 @@ fn actions_are_found_by_kind_and_warm_ups_survive_a_reopen() {
     );
 }
 
-/// A file of layout 2 gains the policy memories: one per group, the last kept replacing the
-/// one before, read back as kept after a reopen; one this coordinator cannot read is left.
+/// A file of layout 2 written without the policy memories (by an older coordinator, or before
+/// a rollback) gains them and stays layout 2; one per group, the last kept replacing the one
+/// before, read back as kept after a reopen; one this coordinator cannot read is left.
 #[test]
-fn a_layout_2_file_keeps_each_groups_last_policy_memory() {
+fn each_groups_last_policy_memory_is_kept_without_a_new_layout() {
     use headroom_model::{Observation, Policy, PolicyConfig};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     {
         let st = State::open(&path).unwrap();
         st.conn.execute_batch("DROP TABLE policy_memory;").unwrap();
-        st.conn.pragma_update(None, "user_version", 2).unwrap();
     }
     let mut policy = Policy::new(PolicyConfig::default());
     let mut decide = |t: f64, demand: f64| {
@@ -406,6 +406,11 @@ fn a_layout_2_file_keeps_each_groups_last_policy_memory() {
         st.put_policy_memory("other", &first).unwrap();
     }
     let st = State::open(&path).unwrap();
+    let version: i64 = st
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2, "an older coordinator can still open it");
     assert_eq!(st.policy_memory("g").unwrap(), Some(last));
     assert_eq!(st.policy_memory("other").unwrap(), Some(first));
     st.conn

@@ -6,7 +6,10 @@
 //!   be trusted again, and during that hour a plan over its spend ceiling would decide);
 //! - whether demand comes in whole units, and which;
 //! - the stabilisation window, the counts asked for over the last warm-up (what is ready) and
-//!   target tracking's hold.
+//!   target tracking's hold (kept only if its rule, capacity, utilisation and bounds, is the
+//!   restoring policy's: as [`super::Policy::reconfigure`] keeps it). Like `reconfigure`, a
+//!   restore keeps the stabilisation window whatever the configuration, so a restart never
+//!   makes room for a scale-in that was held back.
 //!
 //! Invariants: restoring a memory taken after a decision and deciding on gives exactly the
 //! decisions of a policy that never stopped (tested in `tests.rs`). The time between the memory
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lattice::Lattice;
 use super::price::Price;
+use super::reactive::Reactive;
 use crate::window::{Largest, Least};
 
 /// The layout of [`PolicyMemory`]; a stored memory of another layout is not restored.
@@ -32,7 +36,8 @@ pub struct PolicyMemory {
     pub at: f64,
     pub(super) window: Largest,
     pub(super) asked: Least,
-    pub(super) tracking: Largest,
+    /// Target tracking with its rule: its hold is restored only under the same rule.
+    pub(super) tracking: Reactive,
     pub(super) price: Price,
     pub(super) lattice: Lattice,
 }

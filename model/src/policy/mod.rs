@@ -183,7 +183,7 @@ impl Policy {
             at,
             window: self.window.clone(),
             asked: self.asked.clone(),
-            tracking: self.tracking.held().clone(),
+            tracking: self.tracking.clone(),
             price: self.price.clone(),
             lattice: self.lattice,
         }
@@ -203,7 +203,9 @@ impl Policy {
         }
         self.window = memory.window;
         self.asked = memory.asked;
-        self.tracking.hold_again(memory.tracking);
+        if self.tracking.same_rule(&memory.tracking) {
+            self.tracking = memory.tracking;
+        }
         self.price = memory.price;
         self.price.resume(now);
         self.lattice = memory.lattice;

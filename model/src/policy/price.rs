@@ -79,12 +79,18 @@ impl Price {
 
     /// Takes up again at `t` after nobody decided since the last record (a restart): that
     /// time is not counted as spend by either side, it only ages what was, so the ratio of
-    /// recent spends stands and weighs less against what comes.
+    /// recent spends stands and weighs less against what comes. Nor is it time seen: spend
+    /// compared over less than [`SPEND_SEEN_S`] of decisions stays untrusted however long the
+    /// gap.
     pub(crate) fn resume(&mut self, t: f64) {
-        if self.first_t.is_some() && t > self.last_t {
-            let decay = (-(t - self.last_t) / SPEND_WINDOW_S).exp();
+        if let Some(first) = self.first_t.as_mut()
+            && t > self.last_t
+        {
+            let gap = t - self.last_t;
+            let decay = (-gap / SPEND_WINDOW_S).exp();
             self.plan_spend *= decay;
             self.tracking_spend *= decay;
+            *first += gap;
             self.last_t = t;
         }
     }
@@ -183,6 +189,26 @@ mod tests {
         let mut counted = before.clone();
         counted.spent(back, 2, 2);
         assert!(counted.spend_ratio() > 1.45, "{}", counted.spend_ratio());
+    }
+
+    #[test]
+    fn time_nobody_decided_is_not_time_seen() {
+        let mut p = Price::default();
+        for i in 0..=10 {
+            // Ten minutes at three times target tracking's spend: too little to act on.
+            p.spent(f64::from(i) * 60.0, 3, 1);
+        }
+        assert_eq!(p.spend_ratio(), 1.0);
+        // An hour down is no hour seen.
+        p.resume(600.0 + 3600.0);
+        assert_eq!(p.spend_ratio(), 1.0);
+        // Ten minutes before and 49 after: not an hour yet; 50 after make it one.
+        for i in 1..=49 {
+            p.spent(4200.0 + f64::from(i) * 60.0, 3, 1);
+        }
+        assert_eq!(p.spend_ratio(), 1.0, "an hour of decisions is not seen yet");
+        p.spent(4200.0 + 3000.0, 3, 1);
+        assert!(p.spend_ratio() > 2.9, "{}", p.spend_ratio());
     }
 
     #[test]

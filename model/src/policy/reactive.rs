@@ -10,7 +10,7 @@ use crate::window::Largest;
 pub const HOLD_S: f64 = 300.0;
 
 /// Target tracking's state: its counts of the last [`HOLD_S`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Reactive {
     capacity_per_instance: f64,
     utilization: f64,
@@ -37,16 +37,6 @@ impl Reactive {
         self.capacity_per_instance == other.capacity_per_instance
             && self.utilization == other.utilization
             && self.bounds == other.bounds
-    }
-
-    /// Its needs over the last [`HOLD_S`], to keep across a restart.
-    pub(crate) fn held(&self) -> &Largest {
-        &self.window
-    }
-
-    /// Takes back needs [`Reactive::held`] gave.
-    pub(crate) fn hold_again(&mut self, window: Largest) {
-        self.window = window;
     }
 
     /// The count that keeps `demand` at the target utilisation, before the hold.

@@ -543,6 +543,27 @@ fn a_restored_memory_decides_as_if_the_policy_never_stopped() {
     }
 }
 
+/// Under another target-tracking rule its hold means other counts, and is left, as
+/// `reconfigure` leaves it; the stabilisation window is kept whatever the rule.
+#[test]
+fn target_tracking_is_restored_only_under_its_own_rule() {
+    let mut p = Policy::new(cfg());
+    p.decide(&obs(0.0, 80.0, 2), None);
+    let memory = p.memory(0.0);
+    assert!(memory.tracking.need(80.0) > 2);
+    let mut same = Policy::new(cfg());
+    same.restore(memory.clone(), 5.0).expect("restores");
+    assert_eq!(same.tracking, p.tracking);
+    let other = PolicyConfig {
+        target_utilization: 0.9,
+        ..cfg()
+    };
+    let mut q = Policy::new(other.clone());
+    q.restore(memory, 5.0).expect("restores");
+    assert_eq!(q.tracking, other.target_tracking(), "a fresh hold");
+    assert_eq!(q.window, p.window, "the stabilisation window is kept");
+}
+
 #[test]
 fn a_memory_of_another_layout_or_from_the_future_is_refused() {
     let p = Policy::new(cfg());
