@@ -149,6 +149,28 @@ pub fn render(shared: &Shared) -> String {
             &[(String::new(), d.desired as f64)],
         );
     }
+    if let Some(l) = &s.learned {
+        m(
+            "policy_price_factor",
+            "gauge",
+            "What a short sample is priced at over the shortfall budget's own (above 1 while \
+             short more often than the budget).",
+            &[(String::new(), l.price_factor)],
+        );
+        m(
+            "policy_spend_ratio",
+            "gauge",
+            "The plan's recent spend per instance target tracking would run (past the ceiling, \
+             target tracking decides).",
+            &[(String::new(), l.spend_ratio)],
+        );
+        m(
+            "policy_spend_ceiling",
+            "gauge",
+            "The spend ratio past which target tracking decides.",
+            &[(String::new(), l.spend_ceiling)],
+        );
+    }
     if let Some(sample) = &s.sample {
         let q: Vec<(String, f64)> = sample.listeners[..sample.listener_count as usize]
             .iter()
@@ -302,16 +324,21 @@ fn label_value(v: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn signals_waiting_and_dropped_are_per_replica() {
-        let shared = Shared::new(crate::pipeline::Snapshot::starting(
+    /// An agent's snapshot as it starts.
+    fn starting() -> Arc<Shared> {
+        Shared::new(crate::pipeline::Snapshot::starting(
             &crate::config::Config::default(),
             "h".into(),
             1.0,
             crate::store::Committed::default(),
             "/nonexistent".into(),
             0.0,
-        ));
+        ))
+    }
+
+    #[test]
+    fn signals_waiting_and_dropped_are_per_replica() {
+        let shared = starting();
         let now = headroom_common::clock::unix_now();
         shared.lock().replicas = vec![
             crate::pipeline::ReplicaLink {
@@ -340,6 +367,26 @@ mod tests {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap();
         assert!((90.0..100.0).contains(&b), "{text}");
+    }
+
+    #[test]
+    fn what_the_policy_learned_is_exported_once_it_decided() {
+        let shared = starting();
+        assert!(!render(&shared).contains("headroom_policy_"));
+        shared.lock().learned = Some(headroom_model::Learned {
+            price_factor: 2.5,
+            spend_ratio: 1.25,
+            spend_ceiling: 1.4,
+            demand_unit: None,
+        });
+        let text = render(&shared);
+        for line in [
+            "headroom_policy_price_factor 2.5\n",
+            "headroom_policy_spend_ratio 1.25\n",
+            "headroom_policy_spend_ceiling 1.4\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
     }
 
     #[test]

@@ -219,6 +219,9 @@ pub fn render(groups: &[GroupView]) -> String {
         if let Some(w) = &g.policy.warmup {
             let _ = writeln!(out, "\n{}", warmup_line(&g.name, w));
         }
+        if let Some(l) = &g.policy.learned {
+            let _ = writeln!(out, "\n{} policy: {l}", g.name);
+        }
         if let Some(l) = &g.ledger {
             let _ = writeln!(out, "\n{}", ledger_line(&g.name, l));
         }

@@ -74,22 +74,39 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         };
         let t = unix_now();
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
-        let (step, eval, ledger_unsaved, memory, ledger_total, ready_unsaved, (warmup, warming)) =
-            tokio::task::block_in_place(|| {
-                let mut g = locked(&group.state);
-                g.set_standby(standby);
-                let step = g.evaluate(t, reported);
-                (
-                    step,
-                    g.evaluation().cloned(),
-                    g.take_ledger_unsaved(),
-                    g.policy_memory(t),
-                    g.ledger_total(),
-                    g.take_ready_unsaved(),
-                    g.warmup_figures(),
-                )
-            });
+        let (
+            step,
+            eval,
+            ledger_unsaved,
+            memory,
+            learned,
+            ledger_total,
+            ready_unsaved,
+            (warmup, warming),
+        ) = tokio::task::block_in_place(|| {
+            let mut g = locked(&group.state);
+            g.set_standby(standby);
+            let step = g.evaluate(t, reported);
+            (
+                step,
+                g.evaluation().cloned(),
+                g.take_ledger_unsaved(),
+                g.policy_memory(t),
+                g.learned(),
+                g.ledger_total(),
+                g.take_ready_unsaved(),
+                g.warmup_figures(),
+            )
+        });
         app.metrics.warmup.get_or_create(&label).set(warmup);
+        app.metrics
+            .price_factor
+            .get_or_create(&label)
+            .set(learned.price_factor);
+        app.metrics
+            .spend_ratio
+            .get_or_create(&label)
+            .set(learned.spend_ratio);
         app.metrics
             .warming
             .get_or_create(&label)

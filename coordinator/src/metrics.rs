@@ -98,6 +98,10 @@ pub struct Metrics {
     pub warmup: Family<GroupLabel, Gauge<f64, AtomicU64>>,
     /// Instances asked for that have not sent a healthy signal yet.
     pub warming: Family<GroupLabel, Gauge>,
+    /// What a short sample is priced at over the shortfall budget's own, per group.
+    pub price_factor: Family<GroupLabel, Gauge<f64, AtomicU64>>,
+    /// The plan's recent spend per instance target tracking would run, per group.
+    pub spend_ratio: Family<GroupLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl Metrics {
@@ -131,6 +135,8 @@ impl Metrics {
             fenced: Family::default(),
             warmup: Family::default(),
             warming: Family::default(),
+            price_factor: Family::default(),
+            spend_ratio: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -203,6 +209,16 @@ impl Metrics {
             "instances_warming",
             "Instances asked for that have not sent a healthy signal yet",
             m.warming.clone(),
+        );
+        registry.register(
+            "policy_price_factor",
+            "What a short sample is priced at over the shortfall budget's own (above 1 while the group runs short more often than its budget)",
+            m.price_factor.clone(),
+        );
+        registry.register(
+            "policy_spend_ratio",
+            "The plan's recent spend per instance target tracking would run; past the group's spend_ceiling, target tracking decides",
+            m.spend_ratio.clone(),
         );
         registry.register(
             "ledger_observed_seconds",

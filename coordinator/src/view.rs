@@ -87,6 +87,10 @@ pub struct PolicyView {
     /// The instance warm-up planned with (absent from a coordinator that predates it).
     #[serde(default)]
     pub warmup: Option<WarmupView>,
+    /// What the group's policy learned: its price, spend against target tracking's, unit of
+    /// demand (absent from a coordinator that predates it).
+    #[serde(default)]
+    pub learned: Option<headroom_model::Learned>,
 }
 
 /// The instance warm-up a group plans with, and what it rests on.

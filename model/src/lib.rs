@@ -25,6 +25,6 @@ mod window;
 pub use forecast::{Forecast, ForecastConfig, ForecastPoint, Forecaster};
 pub use ledger::Ledger;
 pub use policy::{
-    Action, Decision, MemoryError, Observation, Policy, PolicyConfig, PolicyMemory, PolicyMode,
-    ScaleIn, lead_horizons,
+    Action, Decision, Learned, MemoryError, Observation, Policy, PolicyConfig, PolicyMemory,
+    PolicyMode, ScaleIn, lead_horizons,
 };

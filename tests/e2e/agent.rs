@@ -52,6 +52,16 @@ fn every_cli_command_answers_in_both_forms() {
         "accept queues are reported, with the host's total: {st:#}"
     );
 
+    // What the policy learned, with the decision: a price no lower than the budget's own, a
+    // spend ceiling of at least target tracking's spend.
+    let l = &st["learned"];
+    assert!(
+        l["price_factor"].as_f64().is_some_and(|p| p >= 1.0)
+            && l["spend_ratio"].as_f64().is_some_and(|r| r > 0.0)
+            && l["spend_ceiling"].as_f64().is_some_and(|c| c >= 1.0),
+        "{st:#}"
+    );
+
     let text = cli_text(&a, &["status"]);
     for want in [
         "headroom ",
@@ -59,6 +69,7 @@ fn every_cli_command_answers_in_both_forms() {
         "sources:",
         "cpu ",
         "last decision",
+        "policy: a short sample priced",
         "stored: rollups up to",
     ] {
         assert!(text.contains(want), "status lacks {want:?}:\n{text}");

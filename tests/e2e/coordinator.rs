@@ -424,6 +424,8 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         "headroom_coordinator_ledger_instance_seconds_total{group=\"web\",policy=\"plan\"}",
         "headroom_coordinator_ledger_short_seconds_total{group=\"web\",policy=\"target_tracking\"}",
         "headroom_coordinator_ledger_observed_seconds_total{group=\"web\"}",
+        "headroom_coordinator_policy_price_factor{group=\"web\"} 1",
+        "headroom_coordinator_policy_spend_ratio{group=\"web\"}",
     ] {
         assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
     }
@@ -455,7 +457,8 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         out.status.success()
             && table.contains("GROUP")
             && table.contains("h3")
-            && table.contains("web ledger, last 24h: plan"),
+            && table.contains("web ledger, last 24h: plan")
+            && table.contains("web policy: a short sample priced 1.0x the budget's"),
         "{table}"
     );
 

@@ -287,6 +287,7 @@ fn status(snap: &Snapshot, now: f64) -> anyhow::Result<Value> {
         "latest": snap.sample.as_ref().map(sample_json),
         "sampler": { "ticks": snap.ticks, "ring_dropped": snap.ring_dropped, "late_ticks": snap.late_ticks },
         "decision": snap.decision,
+        "learned": snap.learned,
         "health": snap.health,
         "committed": snap.committed,
         "store_error": snap.store_error,

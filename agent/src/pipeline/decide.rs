@@ -190,8 +190,10 @@ impl Pipeline {
         }
         self.planned = Some(decision.planned);
         self.at_lead = decision.at_lead;
+        let learned = self.policy.learned();
         let mut snap = self.shared.lock();
         snap.decision = Some(decision);
+        snap.learned = Some(learned);
         snap.forecast = forecast;
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use headroom_collector::{Sample, SourceKind, SourceState};
 use headroom_model::ledger::Hour;
-use headroom_model::{Decision, Forecast};
+use headroom_model::{Decision, Forecast, Learned};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub late_ticks: u64,
     /// The latest decision, with its seq once committed.
     pub decision: Option<Decision>,
+    /// What the policy had learned at that decision.
+    pub learned: Option<Learned>,
     /// The latest forecast of the demand metric.
     pub forecast: Option<Forecast>,
     /// The host's health, judged every tick.
@@ -156,6 +158,7 @@ impl Snapshot {
             ring_dropped: 0,
             late_ticks: 0,
             decision: None,
+            learned: None,
             forecast: None,
             health: Health {
                 state: HealthState::Healthy,

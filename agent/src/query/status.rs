@@ -173,6 +173,9 @@ pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
             d["reason"].as_str().unwrap_or("")
         );
     }
+    if let Ok(l) = serde_json::from_value::<headroom_model::Learned>(v["learned"].clone()) {
+        let _ = writeln!(o, "policy: {l}");
+    }
     let c = &v["committed"];
     let _ = writeln!(
         o,

@@ -3,7 +3,7 @@
 //! reconfigure the policy (keeping its stabilisation window) and the ledger's shadow with it.
 //! What the policy learned is kept across a restart ([`GroupState::policy_memory`]).
 
-use headroom_model::{Forecaster, Policy, PolicyConfig, PolicyMemory, PolicyMode};
+use headroom_model::{Forecaster, Learned, Policy, PolicyConfig, PolicyMemory, PolicyMode};
 
 use super::GroupState;
 use super::maximum::most;
@@ -14,6 +14,11 @@ impl GroupState {
     /// What the group's policy learned, after the evaluation at `at`: the state file keeps it.
     pub fn policy_memory(&self, at: f64) -> PolicyMemory {
         self.policy.memory(at)
+    }
+
+    /// What the group's policy learned, as an operator reads it.
+    pub fn learned(&self) -> Learned {
+        self.policy.learned()
     }
 
     /// Takes back what the group's policy learned before a restart, at the first decision:

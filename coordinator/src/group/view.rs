@@ -35,6 +35,7 @@ impl GroupState {
                     measured: self.launches.measured(),
                     warming: self.launches.warming(),
                 }),
+                learned: Some(self.policy.learned()),
             },
             hosts: self
                 .hosts

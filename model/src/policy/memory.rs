@@ -42,6 +42,39 @@ pub struct PolicyMemory {
     pub(super) lattice: Lattice,
 }
 
+/// What the policy learned, as the figures an operator reads (`headroom status`, a group's
+/// view, `/metrics`): why the plan is priced up, or handed to target tracking.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Learned {
+    /// What a short sample is priced at over the shortfall budget's own price: above 1 while
+    /// the group runs short more often than its budget.
+    pub price_factor: f64,
+    /// The plan's recent spend per instance target tracking would run (1 until an hour of
+    /// decisions is seen).
+    pub spend_ratio: f64,
+    /// The spend ceiling in force: past it, target tracking decides.
+    pub spend_ceiling: f64,
+    /// The unit demand comes in, once trusted: the plan covers whole counts of it.
+    pub demand_unit: Option<u64>,
+}
+
+impl std::fmt::Display for Learned {
+    /// One line: `a short sample priced 1.0x the budget's; spend 0.92x target tracking's
+    /// (ceiling 1.40x); demand in whole counts of 1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a short sample priced {:.1}x the budget's; spend {:.2}x target tracking's \
+             (ceiling {:.2}x)",
+            self.price_factor, self.spend_ratio, self.spend_ceiling
+        )?;
+        match self.demand_unit {
+            Some(u) => write!(f, "; demand in whole counts of {u}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Why a stored memory was not restored.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MemoryError {

@@ -39,7 +39,7 @@ pub use config::{
     spend_ceiling_problem, target_utilization_problem,
 };
 
-pub use memory::{MEMORY_LAYOUT, MemoryError, PolicyMemory};
+pub use memory::{Learned, MEMORY_LAYOUT, MemoryError, PolicyMemory};
 use serde::Serialize;
 
 use crate::forecast::Forecast;
@@ -186,6 +186,16 @@ impl Policy {
             tracking: self.tracking.clone(),
             price: self.price.clone(),
             lattice: self.lattice,
+        }
+    }
+
+    /// What it learned, as an operator reads it.
+    pub fn learned(&self) -> Learned {
+        Learned {
+            price_factor: self.price.factor(),
+            spend_ratio: self.price.spend_ratio(),
+            spend_ceiling: self.config.spend_ceiling_in_force(),
+            demand_unit: self.lattice.unit(),
         }
     }
 

@@ -583,3 +583,25 @@ fn a_memory_of_another_layout_or_from_the_future_is_refused() {
     ));
     assert_eq!(q.restore(p.memory(100.0), 200.0), Ok(()));
 }
+
+#[test]
+fn what_was_learned_reads_in_one_line() {
+    let mut p = Policy::new(cfg());
+    let fresh = p.learned();
+    assert_eq!(fresh.price_factor, 1.0);
+    assert_eq!(fresh.spend_ratio, 1.0);
+    assert_eq!(fresh.spend_ceiling, cfg().spend_ceiling_in_force());
+    assert_eq!(
+        fresh.to_string(),
+        "a short sample priced 1.0x the budget's; spend 1.00x target tracking's (ceiling 1.40x)"
+    );
+    // Counted demand, once trusted, is named.
+    for i in 0..lattice::EVIDENCE {
+        p.decide(&obs(f64::from(i), 3.0, 2), None);
+    }
+    assert!(
+        p.learned()
+            .to_string()
+            .ends_with("; demand in whole counts of 3")
+    );
+}
