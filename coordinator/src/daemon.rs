@@ -80,7 +80,7 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
         gs.restore_ledger(state.ledger(name, start - LEDGER_RESTORED_S)?, start);
         gs.restore_warmups(state.warmups(name, crate::warmup::KEPT)?);
         if let Some(memory) = state.policy_memory(name)? {
-            gs.restore_policy(name, memory);
+            gs.restore_policy(memory);
         }
         groups.insert(
             name.clone(),

@@ -84,6 +84,8 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             ready_unsaved,
             (warmup, warming),
         ) = tokio::task::block_in_place(|| {
+            // What the group's state logs while evaluating names the group.
+            let _span = tracing::info_span!("group", name = %name).entered();
             let mut g = locked(&group.state);
             g.set_standby(standby);
             let step = g.evaluate(t, reported);

@@ -530,6 +530,12 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         restored.is_some() && !log.contains("policy memory not restored"),
         "{log}"
     );
+    // The group's state logs within a span that names the group.
+    assert!(
+        log.lines()
+            .any(|l| l.contains("policy memory restored") && l.contains("group{name=web}")),
+        "{log}"
+    );
     c.kill();
 }
 

@@ -73,9 +73,8 @@ pub struct GroupState {
     policy_capacity: f64,
     /// Whether the policy has been told the capacity in force when deciding started.
     seeded: bool,
-    /// What the policy learned before a restart (and the group's name, for the log), until
-    /// the first decision takes it back.
-    restored: Option<(String, headroom_model::PolicyMemory)>,
+    /// What the policy learned before a restart, until the first decision takes it back.
+    restored: Option<headroom_model::PolicyMemory>,
     /// Why this replica does not actuate the group (another leads it), `None` when it does.
     standby: Option<String>,
     last_actuation_at: f64,
@@ -247,7 +246,8 @@ impl GroupState {
                 self.busy.observe(id, s.busy, received_at);
             }
             if let Some(ready) = self.launches.seen(&instance, healthy, received_at) {
-                self.launch_ready(ready, received_at);
+                let group = s.group.clone();
+                self.launch_ready(&group, ready, received_at);
             }
         }
         if let Some(h) = self.hosts.get_mut(&host)
@@ -268,8 +268,8 @@ impl GroupState {
     }
 
     /// Records a measured launch as an `instance_ready` action (shown, stored, restored).
-    fn launch_ready(&mut self, ready: Ready, at: f64) {
-        tracing::info!(instance = %ready.instance, warmup_s = ready.warmup_s, "new instance healthy: warm-up measured");
+    fn launch_ready(&mut self, group: &str, ready: Ready, at: f64) {
+        tracing::info!(group, instance = %ready.instance, warmup_s = ready.warmup_s, "new instance healthy: warm-up measured");
         let record = ActionRecord {
             at,
             kind: "instance_ready".into(),

@@ -24,17 +24,16 @@ impl GroupState {
     /// Takes back what the group's policy learned before a restart, at the first decision:
     /// by then the capacity the hosts report is in force, so target tracking's rule is the one
     /// the memory was taken under and its hold is kept.
-    /// `group` names it in the log.
-    pub fn restore_policy(&mut self, group: &str, memory: PolicyMemory) {
-        self.restored = Some((group.to_string(), memory));
+    pub fn restore_policy(&mut self, memory: PolicyMemory) {
+        self.restored = Some(memory);
     }
 
     /// Applies a memory [`GroupState::restore_policy`] was given, at `now`, once.
     pub(super) fn apply_restored_memory(&mut self, now: f64) {
-        if let Some((group, memory)) = self.restored.take() {
+        if let Some(memory) = self.restored.take() {
             match self.policy.restore(memory, now) {
-                Ok(()) => tracing::info!(%group, "policy memory restored"),
-                Err(err) => tracing::warn!(%group, "policy memory not restored: {err}"),
+                Ok(()) => tracing::info!("policy memory restored"),
+                Err(err) => tracing::warn!("policy memory not restored: {err}"),
             }
         }
     }

@@ -353,7 +353,7 @@ fn a_restored_policy_memory_survives_the_measured_capacity() {
 
     let mut restarted = GroupState::new(cfg.clone());
     restarted.ingest(with_capacity(1, 0.0, 80.0), Outcome::Applied, 0.0);
-    restarted.restore_policy("g", memory);
+    restarted.restore_policy(memory);
     let mut forgetful = GroupState::new(cfg);
     forgetful.ingest(with_capacity(1, 0.0, 80.0), Outcome::Applied, 0.0);
     for g in [&mut went_on, &mut restarted, &mut forgetful] {
