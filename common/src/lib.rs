@@ -1,7 +1,7 @@
 //! What both headroom binaries share, written once so that the two cannot drift: the
 //! [`signal::Signal`] the agent sends and the coordinator applies, the [`id`] rule, the
 //! [`duration`] syntax, [`token`] files, [`config`] loading with every problem reported,
-//! [`logging`], the [`schedule`] entries of a configuration, [`exit`] codes, the [`clock`], and the [`cli`] arguments of the commands the
+//! [`logging`], how the policy's [`memory`] is stored, the [`schedule`] entries of a configuration, [`exit`] codes, the [`clock`], and the [`cli`] arguments of the commands the
 //! coordinator binary serves.
 //!
 //! No sockets, no SQLite: the agent links this crate and nothing of the coordinator's stack.
@@ -14,6 +14,7 @@ pub mod duration;
 pub mod exit;
 pub mod id;
 pub mod logging;
+pub mod memory;
 pub mod schedule;
 pub mod signal;
 pub mod token;

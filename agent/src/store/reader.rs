@@ -141,13 +141,7 @@ impl Reader {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(body.and_then(|b| match serde_json::from_str(&b) {
-            Ok(m) => Some(m),
-            Err(err) => {
-                tracing::warn!("the stored policy memory is unreadable, not restored: {err}");
-                None
-            }
-        }))
+        Ok(body.and_then(|b| headroom_common::memory::read(&b, metric)))
     }
 
     /// The ledger's hours starting at or after `since` (unix seconds), oldest first.

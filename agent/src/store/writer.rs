@@ -210,7 +210,7 @@ impl Writer {
             )?
             .execute([
                 MemoryRecord::key(&m.metric),
-                serde_json::to_string(&m.memory)?,
+                headroom_common::memory::stored(&m.memory)?,
             ])?;
         }
         if let Some(h) = &batch.health {

@@ -285,7 +285,7 @@ impl State {
     pub fn put_policy_memory(&self, group: &str, memory: &PolicyMemory) -> anyhow::Result<()> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO policy_memory (grp, body) VALUES (?1, ?2)")?
-            .execute(params![group, serde_json::to_string(memory)?])?;
+            .execute(params![group, headroom_common::memory::stored(memory)?])?;
         Ok(())
     }
 
@@ -300,16 +300,7 @@ impl State {
                 |r| r.get(0),
             )
             .optional()?;
-        Ok(body.and_then(|b| match serde_json::from_str(&b) {
-            Ok(m) => Some(m),
-            Err(err) => {
-                tracing::warn!(
-                    group,
-                    "the stored policy memory is unreadable, not restored: {err}"
-                );
-                None
-            }
-        }))
+        Ok(body.and_then(|b| headroom_common::memory::read(&b, group)))
     }
 
     /// Records an action.
