@@ -163,7 +163,7 @@ pub enum ConfigCommand {
 /// `headroom backtest`.
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
-    /// Trace: CSV `timestamp,value` (unix seconds or ISO 8601).
+    /// Trace: CSV `timestamp,value` (unix seconds or ISO 8601); `-` reads standard input.
     #[arg(long)]
     pub input: PathBuf,
     /// Horizons 1..=H rows ahead.
@@ -175,7 +175,7 @@ pub struct BacktestArgs {
     /// With --start: every K-th row after the first origin.
     #[arg(long, default_value_t = 1)]
     pub every: usize,
-    /// Output CSV `origin,target,horizon,p50,p90`.
+    /// Output CSV `origin,target,horizon,p50,p90`; `-` writes standard output.
     #[arg(long)]
     pub output: PathBuf,
     /// Also draw actual vs P50/P90 band as SVG.
@@ -217,7 +217,7 @@ pub enum SimScaleIn {
 /// given wins over the file.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Demand: CSV `timestamp,value`.
+    /// Demand: CSV `timestamp,value`; `-` reads standard input.
     #[arg(long)]
     pub input: PathBuf,
     /// Policy file: a `[policy]` table with a coordinator group's keys and `[[schedule]]`
@@ -231,8 +231,8 @@ pub struct SimulateArgs {
     /// the shadow the plan is compared with (needed, here or in the file).
     #[arg(long)]
     pub target_utilization: Option<f64>,
-    /// Instance warm-up, seconds (needed, here or in the file).
-    #[arg(long)]
+    /// Instance warm-up, e.g. `5m` (a bare number is seconds; needed, here or in the file).
+    #[arg(long, value_parser = headroom_common::duration::parse_seconds)]
     pub warmup: Option<f64>,
     /// Fewest instances [default: 1].
     #[arg(long)]
@@ -243,18 +243,21 @@ pub struct SimulateArgs {
     /// Which policy decides [default: predictive].
     #[arg(long, value_enum)]
     pub policy: Option<SimPolicy>,
-    /// Output CSV `timestamp,desired`.
+    /// Output CSV `timestamp,desired`; `-` writes standard output, and the summary then goes
+    /// to standard error.
     #[arg(long)]
     pub output: PathBuf,
     /// Also draw an SVG: demand, the plan's capacity and target tracking's, with the time the
     /// plan's ready capacity fell short of demand shaded.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Seconds between decisions (default: the trace's median step); lead = warm-up + this.
-    #[arg(long)]
+    /// Time between decisions, e.g. `1m` (a bare number is seconds; default: the trace's
+    /// median step); lead = warm-up + this.
+    #[arg(long, value_parser = headroom_common::duration::parse_seconds)]
     pub decision_interval: Option<f64>,
-    /// Scale in only after lower counts were recommended for this many seconds [default: 300].
-    #[arg(long)]
+    /// Scale in only after lower counts were recommended for this long, e.g. `5m` (a bare
+    /// number is seconds) [default: 5m].
+    #[arg(long, value_parser = headroom_common::duration::parse_seconds)]
     pub stabilization: Option<f64>,
     /// Largest scale-in step, instances per decision [default: 1].
     #[arg(long)]

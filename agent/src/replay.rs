@@ -1,13 +1,20 @@
 //! `headroom backtest` and `headroom simulate`: CSV in, CSV (and optional SVG) out. Both replay
 //! the model crate's live code over a trace, strictly causally.
+//!
+//! `-` as the input or the output is standard input or output, so a replay composes in a
+//! pipeline: standard output then carries the CSV alone, and what the command says about the
+//! run goes to standard error. A reader that closes the pipe early (`| head`) ends the command
+//! quietly, as it ends any Unix filter.
 
 mod figures;
 mod plot;
 mod policy_file;
 pub mod trace;
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -44,6 +51,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    refuse_plot_to_stdout(args.plot.as_deref())?;
     let tr = read_trace(&args.input)?;
     let bar = progress(tr.times.len(), "backtest");
     let rows = replay::backtest(
@@ -59,7 +67,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
     );
     bar.finish_and_clear();
     let mut out = create(&args.output)?;
-    let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
         writeln!(out, "origin,target,horizon,p50,p90")?;
         for r in &rows {
             writeln!(
@@ -74,7 +82,9 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
         }
         out.flush()
     };
-    write(&mut out).with_context(|| format!("writing {}", args.output.display()))?;
+    if !written(write(&mut out), &args.output)? {
+        return Ok(());
+    }
     if let Some(path) = &args.plot {
         let title = format!(
             "{}: actual vs forecast {} rows ahead",
@@ -88,7 +98,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
         "backtest: {} rows read, {} forecasts written to {}",
         tr.times.len(),
         rows.len(),
-        args.output.display()
+        shown(&args.output)
     );
     Ok(())
 }
@@ -97,6 +107,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let settings =
         policy_file::resolve(args).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
+    refuse_plot_to_stdout(args.plot.as_deref())?;
     let tr = read_trace(&args.input)?;
     let config = PolicyConfig {
         decision_interval_s: settings
@@ -121,18 +132,23 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         })
         .collect();
     let mut out = create(&args.output)?;
-    let write = |out: &mut BufWriter<File>| -> std::io::Result<()> {
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
         writeln!(out, "timestamp,desired")?;
         for p in &plan {
             writeln!(out, "{},{}", trace::format_time(p.t), p.desired)?;
         }
         out.flush()
     };
-    write(&mut out).with_context(|| format!("writing {}", args.output.display()))?;
+    if !written(write(&mut out), &args.output)? {
+        return Ok(());
+    }
     let s = replay::summarize(&tr.times, &tr.values, &plan, &config);
     let fallbacks = decisions.iter().filter(|d| d.fallback).count();
     let span_h = (tr.times[tr.times.len() - 1] - tr.times[0]) / 3600.0;
-    println!(
+    // Writing to a String cannot fail.
+    let mut said = String::new();
+    let _ = writeln!(
+        said,
         "simulated {} decisions over {span_h:.1} h ({} policy, lead {:.0} s)",
         plan.len(),
         match config.mode {
@@ -141,14 +157,16 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         },
         config.lead_s()
     );
-    println!("instance-hours: {:.1}", s.instance_hours);
-    println!(
+    let _ = writeln!(said, "instance-hours: {:.1}", s.instance_hours);
+    let _ = writeln!(
+        said,
         "under-provisioned: {:.2}% of decisions ({:.1} min); lost work {:.3}%",
         100.0 * s.under_fraction,
         s.under_s / 60.0,
         100.0 * s.lost_fraction
     );
-    println!(
+    let _ = writeln!(
+        said,
         "scaling actions: {} ({} out, {} in); peak {} instances",
         s.actions,
         s.scale_outs,
@@ -156,17 +174,25 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         s.peak
     );
     if fallbacks > 0 {
-        println!("reactive fallback: {fallbacks} decisions (cold start or distrusted forecast)");
+        let _ = writeln!(
+            said,
+            "reactive fallback: {fallbacks} decisions (cold start or distrusted forecast)"
+        );
     }
     for entry in &config.schedule.entries {
         let raised = decisions
             .iter()
             .filter(|d| d.schedule.as_deref() == Some(entry.name.as_str()))
             .count();
-        println!("{}: raised {raised} decisions", entry.describe());
+        let _ = writeln!(said, "{}: raised {raised} decisions", entry.describe());
     }
     let (ledger, judged) = replay::ledger_judged(&tr.times, &tr.values, &decisions, &config);
-    print!("{}", ledger_text(&ledger, &config));
+    said.push_str(&ledger_text(&ledger, &config));
+    if is_stdio(&args.output) {
+        eprint!("{said}");
+    } else {
+        print!("{said}");
+    }
     if let Some(path) = &args.plot {
         let title = format!(
             "{}: demand vs planned capacity ({} per instance)",
@@ -216,9 +242,48 @@ fn read_trace(path: &Path) -> anyhow::Result<trace::Trace> {
     trace::read(path).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
 }
 
-fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+/// Whether `path` stands for standard input or output.
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == trace::STDIO
+}
+
+/// `path` as messages name it.
+fn shown(path: &Path) -> Cow<'_, str> {
+    if is_stdio(path) {
+        Cow::Borrowed("standard output")
+    } else {
+        path.to_string_lossy()
+    }
+}
+
+/// The output CSV: a file, or standard output for `-`.
+fn create(path: &Path) -> anyhow::Result<Box<dyn Write>> {
+    if is_stdio(path) {
+        return Ok(Box::new(BufWriter::new(std::io::stdout().lock())));
+    }
     let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    Ok(BufWriter::new(f))
+    Ok(Box::new(BufWriter::new(f)))
+}
+
+/// Whether the CSV was written whole: false when the reader closed the pipe first, which ends
+/// the command without an error; any other failure is one, naming where it wrote.
+fn written(result: std::io::Result<()>, path: &Path) -> anyhow::Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("writing {}", shown(path))),
+    }
+}
+
+/// An SVG on standard output would be mixed with the CSV or the summary: `--plot` takes a file.
+fn refuse_plot_to_stdout(plot: Option<&Path>) -> anyhow::Result<()> {
+    match plot {
+        Some(p) if is_stdio(p) => Err(Exit::new(
+            CONFIG_INVALID,
+            "--plot: give a file for the SVG (`-` is for --input and --output)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {

@@ -5,6 +5,10 @@
 //! milliseconds would be a guess, and a guess in a scaling window or a timeout is a bug found
 //! in production. Use [`parse`] for flags and `#[serde(with = "headroom_common::duration")]`
 //! for configuration fields (it writes durations back in the same syntax).
+//!
+//! One exception, [`parse_seconds`]: the replay flags (`simulate --warmup` and the like) took a
+//! number of seconds before they took durations, and scripts pass them so. There a bare number
+//! is no guess: it is what those flags have always said they read.
 
 use std::fmt;
 use std::time::Duration;
@@ -16,6 +20,18 @@ use serde::{Deserializer, Serializer};
 pub fn parse(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("{text:?} is not a duration like 10s or 5m: {e}"))
+}
+
+/// Parses a replay flag's time: a duration as [`parse`] reads it (`5m`), or a bare number of
+/// seconds (`300`), the form those flags took first. Gives seconds; a bare number is returned
+/// as written, so a negative or zero one reaches the range checks that name the flag.
+pub fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) => Ok(s),
+        Err(_) => parse(text).map(|d| d.as_secs_f64()).map_err(|_| {
+            format!("{text:?} is not a duration like 5m or 90s, nor seconds like 300")
+        }),
+    }
 }
 
 /// Formats a duration in the syntax [`parse`] reads (`1h 30m`, `250ms`).
@@ -97,6 +113,17 @@ mod tests {
         assert_eq!(h.d, Duration::from_secs(14 * 86_400));
         let back = toml::to_string(&h).unwrap();
         assert_eq!(holder(&back).unwrap(), h);
+    }
+
+    #[test]
+    fn a_replay_flag_reads_a_duration_or_seconds() {
+        assert_eq!(parse_seconds("5m"), Ok(300.0));
+        assert_eq!(parse_seconds("1m 30s"), Ok(90.0));
+        assert_eq!(parse_seconds("300"), Ok(300.0));
+        assert_eq!(parse_seconds("2.5"), Ok(2.5));
+        assert_eq!(parse_seconds("-5"), Ok(-5.0));
+        let e = parse_seconds("soon").unwrap_err();
+        assert!(e.contains("\"soon\" is not a duration like 5m"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! End-to-end tests of `headroom backtest` and `headroom simulate` on the built binary, with
 //! real CSV files in a temporary directory.
 
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn headroom(args: &[&str]) -> Output {
     Command::new(crate::common::bin())
@@ -182,6 +183,119 @@ fn simulate_writes_a_plan_and_a_summary() {
                 .contains("planned capacity")
         );
     }
+}
+
+/// Runs headroom with `stdin` as its standard input.
+fn headroom_fed(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(crate::common::bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run headroom");
+    let mut pipe = child.stdin.take().expect("stdin");
+    // Fed from a thread: the child may fill its stdout before it has read all of this.
+    let text = stdin.to_vec();
+    let feeder = std::thread::spawn(move || pipe.write_all(&text));
+    let o = child.wait_with_output().expect("wait headroom");
+    feeder.join().expect("feeder").expect("feed stdin");
+    o
+}
+
+#[test]
+fn a_replay_composes_in_a_pipeline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = write_trace(dir.path(), "d.csv", 2000, false);
+    let out = dir.path().join("plan.csv");
+    let policy = [
+        "--capacity-per-instance",
+        "10",
+        "--target-utilization",
+        "0.7",
+    ];
+    let file_run = headroom(
+        &[
+            &["simulate", "--input", input.to_str().unwrap()][..],
+            &policy,
+            &["--warmup", "300", "--stabilization", "120", "--output"],
+            &[out.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert!(
+        file_run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&file_run.stderr)
+    );
+
+    // `-` in and out, and the warm-up and stabilisation written as the config file writes them.
+    let trace = std::fs::read(&input).expect("read trace");
+    let piped = headroom_fed(
+        &[
+            &["simulate", "--input", "-"][..],
+            &policy,
+            &["--warmup", "5m", "--stabilization", "2m", "--output", "-"],
+        ]
+        .concat(),
+        &trace,
+    );
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    let csv = String::from_utf8_lossy(&piped.stdout);
+    assert_eq!(
+        csv,
+        std::fs::read_to_string(&out).expect("plan"),
+        "stdout is the CSV alone"
+    );
+    let said = String::from_utf8_lossy(&piped.stderr);
+    assert_eq!(
+        said,
+        String::from_utf8_lossy(&file_run.stdout),
+        "the summary moves to stderr"
+    );
+
+    // A reader that stops early ends the replay quietly, as any filter ends.
+    let mut child = Command::new(crate::common::bin())
+        .args([
+            "backtest",
+            "--input",
+            input.to_str().unwrap(),
+            "--horizon",
+            "30",
+        ])
+        .args(["--output", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run headroom");
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    reader.read_line(&mut first).expect("first line");
+    assert_eq!(first, "origin,target,horizon,p50,p90\n");
+    drop(reader);
+    let o = child.wait_with_output().expect("wait headroom");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // An SVG cannot share standard output.
+    let o = headroom(
+        &[
+            &["simulate", "--input", input.to_str().unwrap()][..],
+            &policy,
+            &["--warmup", "5m", "--output", "-", "--plot", "-"],
+        ]
+        .concat(),
+    );
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--plot: give a file"));
 }
 
 #[test]

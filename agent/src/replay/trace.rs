@@ -1,5 +1,6 @@
 //! Reading `timestamp,value` traces and parsing timestamps (unix seconds or ISO 8601).
 
+use std::io::Read;
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -57,10 +58,19 @@ pub struct Trace {
     pub values: Vec<f64>,
 }
 
-/// Reads a `timestamp,value` CSV.
+/// The path that stands for standard input or output, as in most Unix tools.
+pub const STDIO: &str = "-";
+
+/// Reads a `timestamp,value` CSV from a file, or from standard input for [`STDIO`].
 pub fn read(path: &Path) -> Result<Trace, TraceError> {
-    let file = path.display().to_string();
-    let text = std::fs::read(path).map_err(|source| TraceError::Io {
+    let (file, text) = if path.as_os_str() == STDIO {
+        let mut text = Vec::new();
+        let read = std::io::stdin().lock().read_to_end(&mut text);
+        ("standard input".to_string(), read.map(|_| text))
+    } else {
+        (path.display().to_string(), std::fs::read(path))
+    };
+    let text = text.map_err(|source| TraceError::Io {
         file: file.clone(),
         source,
     })?;
