@@ -11,7 +11,8 @@
 //! absolute error (`scoring`). The horizons scored are every step up to `horizon_s`, a few
 //! farther ones (`extra_horizons_s`) and any other asked for, from when it is first asked.
 //! The P50 combines the models per horizon with weights that favour the recent leaders (the
-//! last value until they are scored); P90
+//! last value at a horizon until they are scored there: near horizons are scored first, so a
+//! cold start's near forecast may already move while its far one is still flat); P90
 //! and P99 come from the combination's own recent residuals per horizon (conformal, with
 //! adaptive levels). Refits run on a schedule of observations, so `observe` is amortised O(K)
 //! and `forecast` is a lookup. Time is always passed in. History past the last 30 hours is
@@ -494,8 +495,8 @@ impl Forecaster {
             self.score_of(Model::Drift.index(), jmax).mae().is_none() || self.fitted.ets.is_none();
         let fallback = cold.then(|| {
             format!(
-                "cold start: {} observations ({:.0} s) of history; the last value until the \
-                 models are scored",
+                "cold start: {} observations ({:.0} s) of history; the last value at each \
+                 horizon until the models are scored there",
                 self.len(),
                 origin - self.hist.times()[0]
             )

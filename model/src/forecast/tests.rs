@@ -387,3 +387,30 @@ fn a_filling_history_is_told_apart_from_a_cold_start_that_lasts() {
     );
     assert!(needed < 3600.0, "{needed} s to fill");
 }
+
+#[test]
+fn a_cold_start_moves_its_near_horizons_once_they_are_scored() {
+    // A ramp: the near horizon is scored long before the far one, and there the models beat
+    // the last value; the far horizon still forecasts the last value, and the reason says so.
+    let mut f = Forecaster::new(ForecastConfig::default());
+    let mut scored_near = None;
+    for i in 0..400 {
+        f.observe(i as f64 * 10.0, i as f64);
+        let fc = f.forecast(&[10.0, 7200.0]).expect("some");
+        let Some(why) = fc.fallback.as_deref() else {
+            break;
+        };
+        assert!(
+            i == 0 || why.contains("the last value at each horizon until"),
+            "{why}"
+        );
+        assert_eq!(fc.points[1].p50, i as f64, "the far horizon waits: {fc:?}");
+        if fc.points[0].p50 > i as f64 {
+            scored_near.get_or_insert(i);
+        }
+    }
+    assert!(
+        scored_near.is_some(),
+        "the near horizon never moved in cold start"
+    );
+}
