@@ -81,7 +81,9 @@ impl Price {
     /// time is not counted as spend by either side, it only ages what was, so the ratio of
     /// recent spends stands and weighs less against what comes. Nor is it time seen: spend
     /// compared over less than [`SPEND_SEEN_S`] of decisions stays untrusted however long the
-    /// gap.
+    /// gap. The surcharge, learned from the shortfalls of those same hours, fades with them
+    /// toward the budget's own price: kept whole over a restart of seconds, mostly gone after a
+    /// day down (a rollback and a later upgrade), when the demand it was learned on is old.
     pub(crate) fn resume(&mut self, t: f64) {
         if let Some(first) = self.first_t.as_mut()
             && t > self.last_t
@@ -90,6 +92,7 @@ impl Price {
             let decay = (-gap / SPEND_WINDOW_S).exp();
             self.plan_spend *= decay;
             self.tracking_spend *= decay;
+            self.surcharge *= decay;
             *first += gap;
             self.last_t = t;
         }
@@ -189,6 +192,30 @@ mod tests {
         let mut counted = before.clone();
         counted.spent(back, 2, 2);
         assert!(counted.spend_ratio() > 1.45, "{}", counted.spend_ratio());
+    }
+
+    #[test]
+    fn the_surcharge_fades_with_the_time_nobody_decided() {
+        let cfg = PolicyConfig::default();
+        let mut learned = Price::default();
+        learned.spent(0.0, 2, 2);
+        for _ in 0..40 {
+            learned.judge(true, &cfg);
+        }
+        let surcharge = learned.factor().ln();
+        assert!(surcharge > 1.0, "{surcharge}");
+        // A restart of ten seconds keeps it.
+        let mut quick = learned.clone();
+        quick.resume(10.0);
+        assert!((quick.factor().ln() - surcharge).abs() < 1e-3 * surcharge);
+        // Six hours down: it weighs e^-1 of what it did.
+        let mut later = learned.clone();
+        later.resume(SPEND_WINDOW_S);
+        assert!((later.factor().ln() - surcharge / std::f64::consts::E).abs() < 1e-9);
+        // Two days down: nearly the budget's own price again.
+        let mut old = learned;
+        old.resume(2.0 * 86_400.0);
+        assert!(old.factor() < 1.01, "{}", old.factor());
     }
 
     #[test]
