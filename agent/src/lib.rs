@@ -17,4 +17,5 @@ pub mod pipeline;
 pub mod query;
 pub mod replay;
 pub mod sender;
+pub mod stdout;
 pub mod store;

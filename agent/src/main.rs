@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use headroom::cli::{self, Cli, Command, ConfigCommand, GenerateKind};
-use headroom::{config, daemon, query, replay};
+use headroom::{config, daemon, query, replay, stdout};
 use headroom_common::exit;
 
 /// The binary that serves `headroom coordinator`, `headroom groups` and `headroom schedule`.
@@ -25,10 +25,7 @@ fn main() -> ExitCode {
         Command::Decisions(a) => query::decisions(&a),
         Command::Report(a) => query::report(&a),
         Command::Config(ConfigCommand::Check { path }) => config_check(&path),
-        Command::Config(ConfigCommand::Default) => {
-            print!("{}", config::DEFAULT_FILE);
-            Ok(())
-        }
+        Command::Config(ConfigCommand::Default) => stdout::print(config::DEFAULT_FILE),
         Command::Backtest(args) => replay::backtest(&args),
         Command::Simulate(args) => replay::simulate(&args),
         Command::Coordinator(_) | Command::Groups(_) | Command::Schedule(_) => {
@@ -42,8 +39,7 @@ fn main() -> ExitCode {
 /// `headroom config check PATH`: every problem, or a one-line OK.
 fn config_check(path: &std::path::Path) -> anyhow::Result<()> {
     config::Config::load(path, false).map_err(exit::Exit::config)?;
-    println!("{}: OK", path.display());
-    Ok(())
+    stdout::print(&format!("{}: OK\n", path.display()))
 }
 
 /// Writes the man page or shell completions generated from the clap definitions.

@@ -3,8 +3,8 @@
 //!
 //! `-` as the input or the output is standard input or output, so a replay composes in a
 //! pipeline: standard output then carries the CSV alone, and what the command says about the
-//! run goes to standard error. A reader that closes the pipe early (`| head`) ends the command
-//! quietly, as it ends any Unix filter.
+//! run goes to standard error. A reader that closes the pipe early (`| head`) only stops the
+//! CSV, quietly, as it stops any Unix filter: the plot and the summary are still written.
 
 mod figures;
 mod plot;
@@ -14,7 +14,7 @@ pub mod trace;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufWriter, ErrorKind, IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -24,6 +24,7 @@ use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{BacktestArgs, HistoryWindow, SimulateArgs};
+use crate::stdout;
 use headroom_common::exit::{CONFIG_INVALID, Exit};
 
 /// Inputs at least this long get a progress bar (when stderr is a terminal).
@@ -82,23 +83,26 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
         }
         out.flush()
     };
-    if !written(write(&mut out), &args.output)? {
-        return Ok(());
-    }
+    let whole = written(write(&mut out), &args.output)?;
     if let Some(path) = &args.plot {
         let title = format!(
             "{}: actual vs forecast {} rows ahead",
-            args.input.display(),
+            shown(&args.input, "standard input"),
             args.horizon
         );
         let svg = figures::backtest(&title, &tr.times, &tr.values, &rows, args.horizon);
         write_file(path, &svg)?;
     }
     eprintln!(
-        "backtest: {} rows read, {} forecasts written to {}",
+        "backtest: {} rows read, {} forecasts written to {}{}",
         tr.times.len(),
         rows.len(),
-        shown(&args.output)
+        shown(&args.output, "standard output"),
+        if whole {
+            ""
+        } else {
+            " (its reader stopped early)"
+        }
     );
     Ok(())
 }
@@ -139,9 +143,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         }
         out.flush()
     };
-    if !written(write(&mut out), &args.output)? {
-        return Ok(());
-    }
+    written(write(&mut out), &args.output)?;
     let s = replay::summarize(&tr.times, &tr.values, &plan, &config);
     let fallbacks = decisions.iter().filter(|d| d.fallback).count();
     let span_h = (tr.times[tr.times.len() - 1] - tr.times[0]) / 3600.0;
@@ -188,21 +190,21 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     }
     let (ledger, judged) = replay::ledger_judged(&tr.times, &tr.values, &decisions, &config);
     said.push_str(&ledger_text(&ledger, &config));
-    if is_stdio(&args.output) {
-        eprint!("{said}");
-    } else {
-        print!("{said}");
-    }
     if let Some(path) = &args.plot {
         let title = format!(
             "{}: demand vs planned capacity ({} per instance)",
-            args.input.display(),
+            shown(&args.input, "standard input"),
             config.capacity_per_instance
         );
         let svg = figures::simulate(&title, &tr.times, &tr.values, &judged, &config);
         write_file(path, &svg)?;
     }
-    Ok(())
+    if is_stdio(&args.output) {
+        eprint!("{said}");
+        Ok(())
+    } else {
+        stdout::print(&said)
+    }
 }
 
 /// The ledger of a replay, as `simulate` prints it.
@@ -247,10 +249,10 @@ fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == trace::STDIO
 }
 
-/// `path` as messages name it.
-fn shown(path: &Path) -> Cow<'_, str> {
+/// `path` as messages name it; `stdio` names what `-` stands for.
+fn shown<'a>(path: &'a Path, stdio: &'static str) -> Cow<'a, str> {
     if is_stdio(path) {
-        Cow::Borrowed("standard output")
+        Cow::Borrowed(stdio)
     } else {
         path.to_string_lossy()
     }
@@ -265,14 +267,11 @@ fn create(path: &Path) -> anyhow::Result<Box<dyn Write>> {
     Ok(Box::new(BufWriter::new(f)))
 }
 
-/// Whether the CSV was written whole: false when the reader closed the pipe first, which ends
-/// the command without an error; any other failure is one, naming where it wrote.
+/// Whether the CSV was written whole: false when the reader closed the pipe first, which is
+/// no error; any other failure is one, naming where it wrote.
 fn written(result: std::io::Result<()>, path: &Path) -> anyhow::Result<bool> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("writing {}", shown(path))),
-    }
+    stdout::quiet_when_closed(result)
+        .with_context(|| format!("writing {}", shown(path, "standard output")))
 }
 
 /// An SVG on standard output would be mixed with the CSV or the summary: `--plot` takes a file.

@@ -157,6 +157,32 @@ fn every_cli_command_answers_in_both_forms() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no history for metric"));
 
+    // A reader that has read enough (`| head`) ends each command quietly, never in a panic.
+    for args in [
+        &["status"][..],
+        &["forecast"],
+        &["history", "--since", "10m"],
+        &["history", "--csv"],
+        &["history", "--list"],
+        &["health"],
+        &["decisions"],
+        &["report"],
+        &["decisions", "--json"],
+    ] {
+        let o = crate::common::to_a_closed_reader(
+            Command::new(crate::common::bin())
+                .args(args)
+                .arg("--socket")
+                .arg(a.socket()),
+        );
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "{args:?} to a closed pipe: {:?} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     let hj = a.json(&["health"]);
     assert!(["healthy", "degraded", "unhealthy"].contains(&hj["state"].as_str().unwrap()));
     let text = cli_text(&a, &["health"]);

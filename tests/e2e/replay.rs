@@ -1,7 +1,7 @@
 //! End-to-end tests of `headroom backtest` and `headroom simulate` on the built binary, with
 //! real CSV files in a temporary directory.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -258,32 +258,38 @@ fn a_replay_composes_in_a_pipeline() {
         "the summary moves to stderr"
     );
 
-    // A reader that stops early ends the replay quietly, as any filter ends.
-    let mut child = Command::new(crate::common::bin())
-        .args([
-            "backtest",
-            "--input",
-            input.to_str().unwrap(),
-            "--horizon",
-            "30",
-        ])
-        .args(["--output", "-"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run headroom");
-    let mut first = String::new();
-    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    reader.read_line(&mut first).expect("first line");
-    assert_eq!(first, "origin,target,horizon,p50,p90\n");
-    drop(reader);
-    let o = child.wait_with_output().expect("wait headroom");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A reader that stops early only stops the CSV, quietly, as it stops any filter: the plot
+    // is still drawn. The same when the summary is what goes to the closed pipe.
+    let plot = dir.path().join("b.svg");
+    let o = crate::common::to_a_closed_reader(
+        Command::new(crate::common::bin())
+            .args([
+                "backtest",
+                "--input",
+                input.to_str().unwrap(),
+                "--horizon",
+                "30",
+            ])
+            .args(["--output", "-", "--plot", plot.to_str().unwrap()]),
+    );
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("its reader stopped early"), "{said}");
+    assert!(std::fs::read_to_string(&plot).is_ok_and(|s| s.starts_with("<svg")));
+    let plot = dir.path().join("s.svg");
+    let o = crate::common::to_a_closed_reader(
+        Command::new(crate::common::bin())
+            .args(["simulate", "--input", input.to_str().unwrap()])
+            .args(policy)
+            .args(["--warmup", "5m", "--output", out.to_str().unwrap()])
+            .args(["--plot", plot.to_str().unwrap()]),
+    );
     assert!(
-        o.stderr.is_empty(),
+        o.status.success() && o.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    assert!(std::fs::read_to_string(&plot).is_ok_and(|s| s.starts_with("<svg")));
 
     // An SVG cannot share standard output.
     let o = headroom(

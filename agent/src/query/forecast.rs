@@ -8,6 +8,7 @@ use headroom_common::duration;
 use super::{answer, f, num};
 use crate::cli::ForecastArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
+use crate::stdout;
 
 /// `headroom forecast`.
 pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
@@ -23,12 +24,14 @@ pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
     };
     let metric = v["metric"].as_str().unwrap_or("?");
     let fc = &v["forecast"];
-    println!("{metric}: now {}", num(f(&v["value"])));
+    let mut o = String::new();
+    let _ = writeln!(o, "{metric}: now {}", num(f(&v["value"])));
     if !fc.is_object() {
-        println!("no forecast yet: the model needs more history");
-        return Ok(());
+        let _ = writeln!(o, "no forecast yet: the model needs more history");
+        return stdout::print(&o);
     }
-    println!(
+    let _ = writeln!(
+        o,
         "model {}{}",
         fc["model"].as_str().unwrap_or("?"),
         fc["fallback"]
@@ -36,7 +39,7 @@ pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
             .map(|r| format!(" (fallback: {r})"))
             .unwrap_or_default()
     );
-    println!("  horizon        p50        p90        p99");
+    let _ = writeln!(o, "  horizon        p50        p90        p99");
     let lead = v["lead_s"].as_f64();
     for p in fc["points"].as_array().into_iter().flatten() {
         let h = f(&p["horizon_s"]);
@@ -45,7 +48,8 @@ pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
         } else {
             ""
         };
-        println!(
+        let _ = writeln!(
+            o,
             "  {:>7} {:>10} {:>10} {:>10}{mark}",
             duration::format(std::time::Duration::from_secs(h as u64)),
             num(f(&p["p50"])),
@@ -65,8 +69,8 @@ pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
         .flatten()
         .map(|p| (f(&p["p50"]), f(&p["p90"])))
         .collect();
-    print!("{}", chart(&recent, &band, 60, 10));
-    Ok(())
+    o.push_str(&chart(&recent, &band, 60, 10));
+    stdout::print(&o)
 }
 
 /// A small terminal chart: history as `*`, the forecast P50 as `o` with its P90 band as `:`.

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::cli::{DecisionsArgs, HistoryArgs, QueryArgs, Resolution};
 use crate::control::protocol::{PROTOCOL_VERSION, Request, request};
 use crate::paths::client_socket_candidates;
+use crate::stdout;
 
 mod forecast;
 mod report;
@@ -23,7 +24,7 @@ pub use status::status;
 fn answer(q: &QueryArgs, req: Request) -> anyhow::Result<Option<Value>> {
     let v = request(&client_socket_candidates(q.socket.clone()), &req)?;
     if q.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        stdout::print(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
         return Ok(None);
     }
     Ok(Some(v))
@@ -76,6 +77,7 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
         else {
             return Ok(());
         };
+        let mut o = String::new();
         for m in v["metrics"].as_array().into_iter().flatten() {
             let name = m.as_str().unwrap_or("?");
             let tag = if v["demand"].as_str() == Some(name) {
@@ -83,9 +85,9 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
             } else {
                 ""
             };
-            println!("{name}{tag}");
+            let _ = writeln!(o, "{name}{tag}");
         }
-        return Ok(());
+        return stdout::print(&o);
     }
     let since_s = parse_since(&a.since)?;
     let resolution = a.resolution.map(|r| match r {
@@ -111,21 +113,24 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
         for p in &points {
             let _ = writeln!(out, "{},{}", p["ts"], f(&p["mean"]));
         }
-        print!("{out}");
-        return Ok(());
+        return stdout::print(&out);
     }
-    println!(
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
         "{} at {} ({} points)",
         v["metric"].as_str().unwrap_or("?"),
         v["resolution"].as_str().unwrap_or("?"),
         points.len()
     );
-    println!(
+    let _ = writeln!(
+        o,
         "  {:<19} {:>10} {:>10} {:>10}",
         "time (UTC)", "mean", "max", "last"
     );
     for p in &points {
-        println!(
+        let _ = writeln!(
+            o,
             "  {:<19} {:>10} {:>10} {:>10}",
             ts_text(f(&p["ts"])),
             num(f(&p["mean"])),
@@ -133,7 +138,7 @@ pub fn history(a: &HistoryArgs) -> anyhow::Result<()> {
             num(f(&p["last"]))
         );
     }
-    Ok(())
+    stdout::print(&o)
 }
 
 /// `headroom health`.
@@ -147,25 +152,27 @@ pub fn health(q: &QueryArgs) -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    println!("{}", v["state"].as_str().unwrap_or("?"));
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", v["state"].as_str().unwrap_or("?"));
     for r in v["reasons"].as_array().into_iter().flatten() {
-        println!("  - {}", r.as_str().unwrap_or(""));
+        let _ = writeln!(o, "  - {}", r.as_str().unwrap_or(""));
     }
     for n in v["notes"].as_array().into_iter().flatten() {
-        println!("  ({n})", n = n.as_str().unwrap_or(""));
+        let _ = writeln!(o, "  ({n})", n = n.as_str().unwrap_or(""));
     }
     let transitions = v["transitions"].as_array().cloned().unwrap_or_default();
     if !transitions.is_empty() {
-        println!("changes in the last 24 h:");
+        let _ = writeln!(o, "changes in the last 24 h:");
         for t in transitions.iter().rev().take(20) {
-            println!(
+            let _ = writeln!(
+                o,
                 "  {}  {}",
                 ts_text(f(&t["ts"])),
                 t["state"].as_str().unwrap_or("?")
             );
         }
     }
-    Ok(())
+    stdout::print(&o)
 }
 
 /// `headroom decisions`.
@@ -182,13 +189,16 @@ pub fn decisions(a: &DecisionsArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let ds = v["decisions"].as_array().cloned().unwrap_or_default();
-    println!("{} decisions in the last {}", ds.len(), a.since);
-    println!(
+    let mut o = String::new();
+    let _ = writeln!(o, "{} decisions in the last {}", ds.len(), a.since);
+    let _ = writeln!(
+        o,
         "  {:>6} {:<19} {:<9} {:>7} {:>8} {:>8}  reason",
         "seq", "time (UTC)", "action", "desired", "demand", "p90@lead"
     );
     for d in &ds {
-        println!(
+        let _ = writeln!(
+            o,
             "  {:>6} {:<19} {:<9} {:>7} {:>8} {:>8}  {}",
             d["seq"].to_string(),
             ts_text(f(&d["ts"])),
@@ -199,7 +209,7 @@ pub fn decisions(a: &DecisionsArgs) -> anyhow::Result<()> {
             d["reason"].as_str().unwrap_or("")
         );
     }
-    Ok(())
+    stdout::print(&o)
 }
 
 #[cfg(test)]

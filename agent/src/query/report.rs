@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{answer, f, num, parse_since, ts_text};
 use crate::cli::ReportArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
+use crate::stdout;
 
 /// `headroom report`.
 pub fn report(a: &ReportArgs) -> anyhow::Result<()> {
@@ -22,8 +23,7 @@ pub fn report(a: &ReportArgs) -> anyhow::Result<()> {
     else {
         return Ok(());
     };
-    print!("{}", report_text(&v, &a.since));
-    Ok(())
+    stdout::print(&report_text(&v, &a.since))
 }
 
 /// The ledger as `headroom report` prints it.

@@ -7,6 +7,7 @@ use headroom_common::duration;
 use super::{answer, f, num, ts_text};
 use crate::cli::QueryArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
+use crate::stdout;
 
 /// `headroom status`.
 pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
@@ -211,6 +212,5 @@ pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
             );
         }
     }
-    print!("{o}");
-    Ok(())
+    stdout::print(&o)
 }

@@ -192,8 +192,7 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         "--stabilization",
         seconds(p.scale_in_stabilization),
         "scale_in_stabilization",
-    )
-    .map_or(300.0, |(s, _)| s);
+    );
     let mut bad = |key: &str, reason: String| problems.push(Problem::new(key, reason));
     if let Some((c, key)) = &capacity
         && let Some(why) = capacity_problem(*c)
@@ -211,10 +210,11 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     if let Some(why) = spend_ceiling_problem(ceiling) {
         bad(&ceiling_key, why);
     }
-    if let Some((w, key)) = &warmup
-        && !(w.is_finite() && *w >= 0.0)
-    {
-        bad(key, "must be a non-negative number of seconds".into());
+    // A flag's seconds may be anything a float reads (`nan`, `-5`); the file's are durations.
+    for (w, key) in [&warmup, &stabilization].into_iter().flatten() {
+        if !(w.is_finite() && *w >= 0.0) {
+            bad(key, "must be a non-negative number of seconds".into());
+        }
     }
     if let Some(why) = bounds_problem(min, max) {
         // Named by whichever of the two was given (the default one is not the user's to fix).
@@ -247,7 +247,7 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         min_instances: min,
         max_instances: max,
         max_scale_in_step: step,
-        scale_in_stabilization_s: stabilization,
+        scale_in_stabilization_s: stabilization.map_or(300.0, |(s, _)| s),
         shortfall_budget: budget,
         spend_ceiling: ceiling,
         scale_in,
@@ -328,6 +328,13 @@ mod tests {
             err.contains("needed: give --capacity-per-instance or policy.capacity_per_instance"),
             "{err}"
         );
+        let err = resolve_text(
+            "[policy]\ncapacity_per_instance = 2.0\ntarget_utilization = 0.7\n",
+            &["--warmup", "inf", "--stabilization", "nan"],
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["--warmup", "--stabilization"], "{err}");
         let err = resolve_text("[policy]\nmin = -1\n", &[])
             .unwrap_err()
             .to_string();

@@ -14,8 +14,9 @@
 //! Invariants: restoring a memory taken after a decision and deciding on gives exactly the
 //! decisions of a policy that never stopped (tested in `tests.rs`). The time between the memory
 //! and the restore is nobody's: it is not counted as spend, only ages what was, the surcharge
-//! with the spend (see [`super::price::Price::resume`]). A memory of another layout is refused, never guessed at;
-//! the policy then starts afresh, as it did before memories were kept.
+//! with the spend (see [`super::price::Price::resume`]). A memory of another layout is
+//! refused, never guessed at; the policy then starts afresh, as it did before memories were
+//! kept.
 
 use serde::{Deserialize, Serialize};
 

@@ -95,6 +95,18 @@ pub(crate) fn without_ambient(cmd: &mut std::process::Command) -> &mut std::proc
     cmd
 }
 
+/// Runs `cmd` with its standard output a pipe whose reader has already gone, as `| head`
+/// leaves it once it has read enough: every write the command makes finds the pipe closed.
+pub(crate) fn to_a_closed_reader(cmd: &mut std::process::Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait")
+}
+
 /// Unix time now, seconds.
 pub(crate) fn now() -> f64 {
     SystemTime::now()
