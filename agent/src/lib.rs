@@ -17,5 +17,4 @@ pub mod pipeline;
 pub mod query;
 pub mod replay;
 pub mod sender;
-pub mod stdout;
 pub mod store;

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use headroom::cli::{self, Cli, Command, ConfigCommand, GenerateKind};
-use headroom::{config, daemon, query, replay, stdout};
+use headroom::{config, daemon, query, replay};
 use headroom_common::exit;
+use headroom_common::stdout;
 
 /// The binary that serves `headroom coordinator`, `headroom groups` and `headroom schedule`.
 const COORDINATOR_BIN: &str = "headroom-coordinator";

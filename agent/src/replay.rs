@@ -24,8 +24,8 @@ use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{BacktestArgs, HistoryWindow, SimulateArgs};
-use crate::stdout;
 use headroom_common::exit::{CONFIG_INVALID, Exit};
+use headroom_common::stdout;
 
 /// Inputs at least this long get a progress bar (when stderr is a terminal).
 const PROGRESS_ROWS: usize = 20_000;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::view::{GroupView, GroupsView, LedgerView};
 use headroom_common::cli::GroupsArgs;
 use headroom_common::exit::{CONFIG_INVALID, Exit, UNAVAILABLE};
+use headroom_common::stdout;
 use headroom_common::token::Token;
 use headroom_model::ledger::Figures;
 
@@ -77,11 +78,10 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
             Some(_) => serde_json::to_string_pretty(&groups[0])?,
             None => serde_json::to_string_pretty(&GroupsView { groups })?,
         };
-        println!("{text}");
+        stdout::print(&format!("{text}\n"))
     } else {
-        print!("{}", render(&groups));
+        stdout::print(&render(&groups))
     }
-    Ok(())
 }
 
 /// A TLS config trusting only the certificates in the PEM file `path`.

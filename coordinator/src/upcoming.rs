@@ -12,6 +12,7 @@ use headroom_common::cli::ScheduleArgs;
 use headroom_common::clock::unix_now;
 use headroom_common::config as loader;
 use headroom_common::exit::{CONFIG_INVALID, Exit};
+use headroom_common::stdout;
 use headroom_model::schedule::{Entry, rfc3339, span};
 
 use crate::config::CoordinatorConfig;
@@ -85,11 +86,10 @@ pub fn schedule(args: &ScheduleArgs) -> anyhow::Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&groups)?);
+        stdout::print(&format!("{}\n", serde_json::to_string_pretty(&groups)?))
     } else {
-        print!("{}", text_of(&groups));
+        stdout::print(&text_of(&groups))
     }
-    Ok(())
 }
 
 fn view(entry: &Entry, now: f64, lead_s: f64, count: usize) -> EntryView {

@@ -461,6 +461,21 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
             && table.contains("web policy: a short sample priced 1.0x the budget's"),
         "{table}"
     );
+    // A reader that has read enough (`| head`) ends it quietly, never in a panic.
+    for form in [&["--json"][..], &[]] {
+        let o = crate::common::to_a_closed_reader(
+            Command::new(bin())
+                .args(["groups", "--url", &c.url, "--token-file"])
+                .arg(&token)
+                .args(form),
+        );
+        assert!(
+            o.status.success() && o.stderr.is_empty(),
+            "groups {form:?} to a closed pipe: {:?} {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 
     // Resending everything (at-least-once delivery) applies nothing twice.
     let batch = serde_json::to_string(&produced).unwrap();

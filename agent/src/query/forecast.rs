@@ -8,7 +8,7 @@ use headroom_common::duration;
 use super::{answer, f, num};
 use crate::cli::ForecastArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
-use crate::stdout;
+use headroom_common::stdout;
 
 /// `headroom forecast`.
 pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::cli::{DecisionsArgs, HistoryArgs, QueryArgs, Resolution};
 use crate::control::protocol::{PROTOCOL_VERSION, Request, request};
 use crate::paths::client_socket_candidates;
-use crate::stdout;
+use headroom_common::stdout;
 
 mod forecast;
 mod report;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{answer, f, num, parse_since, ts_text};
 use crate::cli::ReportArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
-use crate::stdout;
+use headroom_common::stdout;
 
 /// `headroom report`.
 pub fn report(a: &ReportArgs) -> anyhow::Result<()> {

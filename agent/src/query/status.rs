@@ -7,7 +7,7 @@ use headroom_common::duration;
 use super::{answer, f, num, ts_text};
 use crate::cli::QueryArgs;
 use crate::control::protocol::{PROTOCOL_VERSION, Request};
-use crate::stdout;
+use headroom_common::stdout;
 
 /// `headroom status`.
 pub fn status(q: &QueryArgs) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
-//! What the CLI prints goes out as a Unix filter's output does: a reader that closes the pipe
-//! early (`headroom decisions | head`) ends the command quietly. `print!` would panic there,
-//! exit 101 with a backtrace, for what is an ordinary way to read a long answer.
+//! What either binary's CLI prints goes out as a Unix filter's output does: a reader that
+//! closes the pipe early (`headroom decisions | head`, `headroom groups | head`) ends the
+//! command quietly. `print!` would panic there, exit 101 with a backtrace, for what is an
+//! ordinary way to read a long answer.
 //!
 //! Commands build their text and hand it over whole: one write, and one place that knows what
 //! a closed pipe means.
