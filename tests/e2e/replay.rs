@@ -199,7 +199,9 @@ fn headroom_fed(args: &[&str], stdin: &[u8]) -> Output {
     let text = stdin.to_vec();
     let feeder = std::thread::spawn(move || pipe.write_all(&text));
     let o = child.wait_with_output().expect("wait headroom");
-    feeder.join().expect("feeder").expect("feed stdin");
+    // A child that exits before reading it all closes the pipe: its status and stderr, which
+    // the caller asserts on, say why, not the feeder's broken pipe.
+    let _ = feeder.join();
     o
 }
 
