@@ -1,15 +1,21 @@
 //! Configuration loading for both binaries: TOML read into a typed value, with every problem
 //! of a file reported at once, each as `FILE: key: reason`.
 //!
-//! [`parse`] reports a syntax error with its line, every unknown key by its dotted path, and a
-//! value of the wrong type with its key; the caller adds the problems its own checks find
-//! (ranges, dependencies between keys) and [`finish`] turns them into one [`ConfigError`].
-//! Edges exit with code 64 on it (`crate::exit::CONFIG_INVALID`).
+//! [`parse`] reports a syntax error with its line, every unknown key by its dotted path, and
+//! every value of the wrong type with its key and line (each is dropped for its default and
+//! parsing goes on, so one mistyped key does not hide the next, nor the range checks of the
+//! rest); the caller adds the problems its own checks find (ranges, dependencies between keys)
+//! and [`finish`] turns them into one [`ConfigError`]. Edges exit with code 64 on it
+//! (`crate::exit::CONFIG_INVALID`).
+//!
+//! Invariant: a value [`parse`] returns with any problem is never used: [`finish`] refuses it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
+use toml::de::{DeTable, DeValue};
 
 /// One problem found in a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +78,13 @@ pub fn read(path: &Path, missing_ok: bool) -> Result<Option<String>, ConfigError
     }
 }
 
-/// Parses `text`, read from `file`, into a `T`. Returns the value with the problems that did
-/// not stop parsing (unknown keys), or the error that did (syntax, a wrong type) together with
-/// the unknown keys seen before it.
+/// Parses `text`, read from `file`, into a `T`, with every problem parsing finds: unknown keys,
+/// and every value of the wrong type. A value of the wrong type is dropped and parsing goes on
+/// without it, so the next one is found too and the `T` returned holds the default in its
+/// place: the caller's own checks still run on the rest, and [`finish`] refuses the value
+/// whenever a problem was found. Only a syntax error, or a wrong value that cannot be dropped
+/// alone (an array's item, a table missing a key it needs), stops parsing: then the error is
+/// returned with the problems found before it.
 pub fn parse<T: DeserializeOwned>(
     file: &Path,
     text: &str,
@@ -83,24 +93,63 @@ pub fn parse<T: DeserializeOwned>(
         file: file.to_path_buf(),
         problems,
     };
-    let de = toml::Deserializer::parse(text)
-        .map_err(|e| error(vec![Problem::new("", toml_reason(text, &e))]))?;
-    let mut unknown = Vec::new();
-    let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-    let ignored = serde_ignored::Deserializer::new(de, &mut on_unknown);
-    let parsed: Result<T, _> = serde_path_to_error::deserialize(ignored);
-    let mut problems: Vec<Problem> = unknown
-        .into_iter()
-        .map(|key| Problem::new(key, "unknown key"))
-        .collect();
-    match parsed {
-        Ok(value) => Ok((value, problems)),
-        Err(e) => {
-            let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            problems.push(Problem::new(key, toml_reason(text, &e.into_inner())));
-            Err(error(problems))
+    let mut root =
+        DeTable::parse(text).map_err(|e| error(vec![Problem::new("", toml_reason(text, &e))]))?;
+    let mut wrong = Vec::new();
+    // Each pass drops one key, so the passes are bounded by the keys there are.
+    loop {
+        let mut unknown = Vec::new();
+        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let de = toml::de::Deserializer::from(root.clone());
+        let parsed: Result<T, _> =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut on_unknown));
+        let mut problems: Vec<Problem> = unknown
+            .into_iter()
+            .map(|key| Problem::new(key, "unknown key"))
+            .collect();
+        match parsed {
+            Ok(value) => {
+                problems.append(&mut wrong);
+                return Ok((value, problems));
+            }
+            Err(e) => {
+                let key = e.path().to_string();
+                let dropped = drop_value(root.get_mut(), e.path());
+                let key = if key == "." { String::new() } else { key };
+                wrong.push(Problem::new(key, toml_reason(text, &e.into_inner())));
+                if !dropped {
+                    problems.append(&mut wrong);
+                    return Err(error(problems));
+                }
+            }
         }
+    }
+}
+
+/// Removes the value at `path` from `table` when it is a table's key (not an array's item:
+/// the items after it would move and be named by the wrong index); whether it did.
+fn drop_value(table: &mut DeTable<'_>, path: &serde_path_to_error::Path) -> bool {
+    let segments: Vec<&Segment> = path.iter().collect();
+    drop_in_table(table, &segments)
+}
+
+fn drop_in_table(table: &mut DeTable<'_>, path: &[&Segment]) -> bool {
+    match path {
+        [Segment::Map { key }] => table.remove(key.as_str()).is_some(),
+        [Segment::Map { key }, rest @ ..] => table
+            .get_mut(key.as_str())
+            .is_some_and(|v| drop_in_value(v.get_mut(), rest)),
+        _ => false,
+    }
+}
+
+fn drop_in_value(value: &mut DeValue<'_>, path: &[&Segment]) -> bool {
+    match (value, path) {
+        (DeValue::Table(t), _) => drop_in_table(t, path),
+        (DeValue::Array(a), [Segment::Seq { index }, rest @ ..]) if !rest.is_empty() => a
+            .get_mut(*index)
+            .is_some_and(|v| drop_in_value(v.get_mut(), rest)),
+        _ => false,
     }
 }
 
@@ -164,12 +213,48 @@ mod tests {
         assert!(e.contains("\n  /etc/x.toml: colour: unknown key"), "{e}");
     }
 
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    #[serde(default)]
+    struct Listed {
+        name: String,
+        items: Vec<Inner>,
+    }
+
     #[test]
-    fn a_type_error_names_its_key_and_line() {
-        let e = parse::<Sample>(file(), "name = \"a\"\n[inner]\ncount = \"many\"\n").unwrap_err();
-        let p = e.problems.last().unwrap();
-        assert_eq!(p.key, "inner.count");
-        assert!(p.reason.starts_with("line 3: "), "{p:?}");
+    fn every_type_error_is_named_by_key_and_line_and_the_rest_still_parses() {
+        let text = "name = 1\ncolour = 2\n[inner]\ncount = \"many\"\n";
+        let (v, problems) = parse::<Sample>(file(), text).unwrap();
+        // The wrong values give way to their defaults, so the caller's checks run on the rest.
+        assert_eq!(v, Sample::default());
+        let named: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.key.as_str(), &p.reason[..7]))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("colour", "unknown"),
+                ("inner.count", "line 4:"),
+                ("name", "line 1:")
+            ]
+        );
+        let e = finish(file(), v, problems).unwrap_err().to_string();
+        assert!(e.contains("(3 problems)"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_item_of_an_array_stops_parsing_with_what_was_found() {
+        // Dropping the item would shift the next one's index: parsing stops there.
+        let text = "items = [{ count = 1 }, 2, 3]\nname = 1\n";
+        let e = parse::<Listed>(file(), text).unwrap_err();
+        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["items[1]"], "{e}");
+        // An item's key that is a table's key is dropped like any other.
+        let text = "[[items]]\ncount = \"x\"\n[[items]]\ncount = \"y\"\n";
+        let (v, problems) = parse::<Listed>(file(), text).unwrap();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["items[0].count", "items[1].count"]);
+        assert_eq!(v.items.len(), 2);
     }
 
     #[test]
