@@ -78,6 +78,10 @@ pub fn read(path: &Path, missing_ok: bool) -> Result<Option<String>, ConfigError
     }
 }
 
+/// The most values of the wrong type reported from one file: past them, parsing stops (a
+/// file that wrong is rewritten, not fixed key by key).
+const MOST_WRONG_VALUES: usize = 64;
+
 /// Parses `text`, read from `file`, into a `T`, with every problem parsing finds: unknown keys,
 /// and every value of the wrong type. A value of the wrong type is dropped and parsing goes on
 /// without it, so the next one is found too and the `T` returned holds the default in its
@@ -96,7 +100,8 @@ pub fn parse<T: DeserializeOwned>(
     let mut root =
         DeTable::parse(text).map_err(|e| error(vec![Problem::new("", toml_reason(text, &e))]))?;
     let mut wrong = Vec::new();
-    // Each pass drops one key, so the passes are bounded by the keys there are.
+    // Each pass drops one key, so the passes are bounded by the keys there are, and by
+    // MOST_WRONG_VALUES (each pass parses the whole file again).
     loop {
         let mut unknown = Vec::new();
         let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
@@ -117,7 +122,7 @@ pub fn parse<T: DeserializeOwned>(
                 let dropped = drop_value(root.get_mut(), e.path());
                 let key = if key == "." { String::new() } else { key };
                 wrong.push(Problem::new(key, toml_reason(text, &e.into_inner())));
-                if !dropped {
+                if !dropped || wrong.len() >= MOST_WRONG_VALUES {
                     problems.append(&mut wrong);
                     return Err(error(problems));
                 }
