@@ -6,7 +6,12 @@
 //! the oldest signal retained, so a new replica refills its history. A destination is done with a
 //! signal when it acknowledged it (2xx), or refused its content for good (400, 413, 422, logged
 //! with the seq); the signal leaves the outbox's pending set when every destination is, and
-//! stays in the table for audit until retention. The threads read the outbox on read-only
+//! stays in the table for audit until retention.
+//!
+//! A signal of another group than the host's is done with unsent. It was made before the host
+//! moved (the group changes at a restart), and the token the host holds is its new group's:
+//! the coordinator would refuse it (401) at every try, and the signals behind it would wait for
+//! ever. Those skipped are logged, with their group and how many. The threads read the outbox on read-only
 //! connections ([`Outbox`]) and write nothing themselves: what became of each signal goes to the
 //! store writer, the database's one writer, as a [`Delivery`].
 
@@ -93,6 +98,7 @@ pub fn spawn(
             writer: writer.clone(),
             stop: stop.clone(),
             shared: shared.clone(),
+            group: Arc::from(cfg.agent.group.as_str()),
             waiting: false,
         };
         let thread = std::thread::Builder::new()
@@ -115,6 +121,8 @@ struct Sender {
     stop: Arc<AtomicBool>,
     /// Where health and `/metrics` read whether this replica takes the signals.
     shared: Arc<Shared>,
+    /// The group the host belongs to now: only its signals are sent.
+    group: Arc<str>,
     /// Whether its signals wait now (as last published).
     waiting: bool,
 }
@@ -127,6 +135,8 @@ enum Outcome {
     Refused(String),
     /// The stored row cannot be read back as JSON.
     Unreadable(String),
+    /// A signal of the group the host belonged to before (named).
+    OtherGroup(String),
     /// Worth another try: unreachable, 401/403, 5xx, 408.
     Retry(String),
 }
@@ -151,6 +161,7 @@ impl Sender {
         // until that commits the stored cursor lags.
         let mut after = None;
         let mut done = Vec::new();
+        let mut skipped = OtherGroups::default();
         let gap = Duration::from_secs_f64(1.0 / self.rate as f64);
         while !self.stopping() {
             if outbox.is_none() {
@@ -195,7 +206,8 @@ impl Sender {
                     }
                 }
                 let outcome = match stamp(&payload) {
-                    Ok(body) => {
+                    Ok((_, Some(group))) if *group != *self.group => Outcome::OtherGroup(group),
+                    Ok((body, _)) => {
                         self.deliver(&agent, token.as_ref().map_or("", Token::as_str), &body)
                     }
                     Err(e) => Outcome::Unreadable(e.to_string()),
@@ -222,6 +234,11 @@ impl Sender {
                         done.push(self.delivered(seq));
                         after = Some(seq);
                     }
+                    Outcome::OtherGroup(group) => {
+                        skipped.note(group, seq);
+                        done.push(self.delivered(seq));
+                        after = Some(seq);
+                    }
                     Outcome::Retry(why) => {
                         self.publish(Some(why.clone()));
                         done.push(Delivery::Failed { seq });
@@ -238,6 +255,7 @@ impl Sender {
                 }
             }
             self.record(&mut done);
+            skipped.log(&self.group, &self.url);
             self.sleep(wait);
         }
         self.record(&mut done);
@@ -308,11 +326,33 @@ impl Sender {
 }
 
 /// Sets `sent_at` on a stored signal, leaving every other field as stored: a row written by
-/// another version of the agent is sent as it was, for the coordinator to judge.
-fn stamp(payload: &str) -> anyhow::Result<String> {
+/// another version of the agent is sent as it was, for the coordinator to judge. Gives the
+/// body to send and the signal's group.
+fn stamp(payload: &str) -> anyhow::Result<(String, Option<String>)> {
     let mut s: serde_json::Map<String, serde_json::Value> = serde_json::from_str(payload)?;
+    let group = s.get("group").and_then(|g| g.as_str()).map(str::to_string);
     s.insert("sent_at".into(), unix_now().into());
-    Ok(serde_json::to_string(&s)?)
+    Ok((serde_json::to_string(&s)?, group))
+}
+
+/// Signals of other groups than the host's, skipped since the last log line: per group, how
+/// many and the seqs of the first and the last.
+#[derive(Default)]
+struct OtherGroups(std::collections::BTreeMap<String, (u64, u64, u64)>);
+
+impl OtherGroups {
+    fn note(&mut self, group: String, seq: u64) {
+        let e = self.0.entry(group).or_insert((0, seq, seq));
+        e.0 += 1;
+        e.2 = seq;
+    }
+
+    /// One line per group skipped, then forgets them.
+    fn log(&mut self, now: &str, url: &str) {
+        for (group, (count, first, last)) in std::mem::take(&mut self.0) {
+            tracing::warn!(%url, %group, count, first, last, host_group = %now, "outbox: signals of a group this host has left are not sent (its token is the new group's)");
+        }
+    }
 }
 
 /// Exponential backoff from 250 ms to 60 s with full jitter on the upper half.
@@ -345,7 +385,7 @@ mod tests {
     #[test]
     fn stamping_keeps_fields_this_version_does_not_know() {
         let stored = r#"{"version":1,"seq":7,"sent_at":0.0,"field_of_a_later_version":[1,2]}"#;
-        let v: serde_json::Value = serde_json::from_str(&stamp(stored).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&stamp(stored).unwrap().0).unwrap();
         assert_eq!(v["seq"], 7);
         assert_eq!(v["field_of_a_later_version"], serde_json::json!([1, 2]));
         assert!(v["sent_at"].as_f64().unwrap() > 1.0e9);

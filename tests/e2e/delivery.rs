@@ -216,6 +216,65 @@ fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
     assert!(a.term().success());
 }
 
+/// A host moved to another group (a restart with a new `agent.group` and that group's token)
+/// delivers to it at once. The old group's signals, still pending, are not sent with a token
+/// that cannot carry them: the coordinator would refuse them (401) at every try, and every
+/// signal behind them would wait for ever.
+#[test]
+fn a_host_moved_to_another_group_delivers_to_it_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(dir.path(), "token", TOKEN);
+    // In group web first, with its coordinator down: its signals wait in the outbox.
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let mut a = Agent::options()
+        .identity("mover", "web")
+        .create(&agent_coordinator_toml(&nobody, dir.path()));
+    a.start();
+    wait_for(Duration::from_secs(30), || {
+        (outbox_produced(&a.db()).len() >= 3).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no signal produced: {}", a.log()));
+    assert!(a.term().success());
+
+    // Moved to group api, served by a coordinator that knows api only, with api's token.
+    let home = dir.path().join("api");
+    std::fs::create_dir(&home).unwrap();
+    let api_token = write_token(&home, "token", "api-token-5e4d3c2b1a09f8e7");
+    write_token(dir.path(), "token", "api-token-5e4d3c2b1a09f8e7");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let state = home.join("coordinator.db");
+    let config = home.join("coordinator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"{listen}\"\nstate = \"{}\"\n{}",
+            state.display(),
+            group_toml("api", &api_token, 60.0, "kind = \"dry-run\"")
+        ),
+    )
+    .unwrap();
+    let c = Coordinator::start(&home, &config, &[]);
+    let text = std::fs::read_to_string(a.config_path()).unwrap();
+    std::fs::write(
+        a.config_path(),
+        text.replace("group = \"web\"", "group = \"api\"")
+            .replace(&nobody, &c.url),
+    )
+    .unwrap();
+    a.start();
+    wait_for(Duration::from_secs(30), || {
+        (!coordinator_applied(&state, "mover").is_empty()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("nothing delivered to the new group: {}", a.log()));
+    assert!(
+        a.log()
+            .contains("signals of a group this host has left are not sent"),
+        "{}",
+        a.log()
+    );
+    assert!(a.term().success());
+}
+
 /// Long variant: a 5 minute outage: 300 signals of backlog at one decision a second, as many
 /// as 50 minutes at the default 10 s decision interval. Every one is delivered and recorded
 /// once, in order; those older than the coordinator's signal TTL (60 s) when they arrive are
