@@ -6,14 +6,15 @@
 //! the oldest signal retained, so a new replica refills its history. A destination is done with a
 //! signal when it acknowledged it (2xx), or refused its content for good (400, 413, 422, logged
 //! with the seq); the signal leaves the outbox's pending set when every destination is, and
-//! stays in the table for audit until retention.
-//!
-//! A signal of another group than the host's is done with unsent. It was made before the host
-//! moved (the group changes at a restart), and the token the host holds is its new group's:
-//! the coordinator would refuse it (401) at every try, and the signals behind it would wait for
-//! ever. Those skipped are logged, with their group and how many. The threads read the outbox on read-only
+//! stays in the table for audit until retention. The threads read the outbox on read-only
 //! connections ([`Outbox`]) and write nothing themselves: what became of each signal goes to the
 //! store writer, the database's one writer, as a [`Delivery`].
+//!
+//! A signal of another group than the host's is done with unsent. It was made before the host
+//! moved (the group changes at a restart), and the token the host holds is its new group's,
+//! which need not open the old one: a coordinator that refuses it (401) refuses it at every
+//! try, and the signals behind it would wait for ever. Each run of skipped signals is logged
+//! once, with its group, how many and their seqs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -186,6 +187,7 @@ impl Sender {
                 }
             };
             if pending.is_empty() {
+                skipped.log(&self.group, &self.url);
                 self.sleep(Duration::from_secs(1));
                 continue;
             }
@@ -212,6 +214,9 @@ impl Sender {
                     }
                     Err(e) => Outcome::Unreadable(e.to_string()),
                 };
+                if !matches!(outcome, Outcome::OtherGroup(_)) {
+                    skipped.log(&self.group, &self.url);
+                }
                 match outcome {
                     Outcome::Acknowledged => {
                         if backoff > Duration::ZERO {
@@ -255,7 +260,6 @@ impl Sender {
                 }
             }
             self.record(&mut done);
-            skipped.log(&self.group, &self.url);
             self.sleep(wait);
         }
         self.record(&mut done);
@@ -336,7 +340,8 @@ fn stamp(payload: &str) -> anyhow::Result<(String, Option<String>)> {
 }
 
 /// Signals of other groups than the host's, skipped since the last log line: per group, how
-/// many and the seqs of the first and the last.
+/// many and the seqs of the first and the last. A run of them is logged once, however many
+/// batches it spans.
 #[derive(Default)]
 struct OtherGroups(std::collections::BTreeMap<String, (u64, u64, u64)>);
 

@@ -2,13 +2,13 @@
 //! of a file reported at once, each as `FILE: key: reason`.
 //!
 //! [`parse`] reports a syntax error with its line, every unknown key by its dotted path, and
-//! every value of the wrong type with its key and line (each is dropped for its default and
-//! parsing goes on, so one mistyped key does not hide the next, nor the range checks of the
-//! rest); the caller adds the problems its own checks find (ranges, dependencies between keys)
-//! and [`finish`] turns them into one [`ConfigError`]. Edges exit with code 64 on it
-//! (`crate::exit::CONFIG_INVALID`).
+//! every value of the wrong type with its key and line (each is dropped and parsing goes on, so
+//! one mistyped key does not hide the next); a file that parses, the caller then checks (ranges,
+//! dependencies between keys) and [`finish`] turns all its problems into one [`ConfigError`].
+//! Edges exit with code 64 on it (`crate::exit::CONFIG_INVALID`).
 //!
-//! Invariant: a value [`parse`] returns with any problem is never used: [`finish`] refuses it.
+//! The caller's checks run only on a file whose every value has its type: on one with a value
+//! dropped, they would judge that value's default, and report problems the file does not have.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -82,13 +82,17 @@ pub fn read(path: &Path, missing_ok: bool) -> Result<Option<String>, ConfigError
 /// file that wrong is rewritten, not fixed key by key).
 const MOST_WRONG_VALUES: usize = 64;
 
-/// Parses `text`, read from `file`, into a `T`, with every problem parsing finds: unknown keys,
-/// and every value of the wrong type. A value of the wrong type is dropped and parsing goes on
-/// without it, so the next one is found too and the `T` returned holds the default in its
-/// place: the caller's own checks still run on the rest, and [`finish`] refuses the value
-/// whenever a problem was found. Only a syntax error, or a wrong value that cannot be dropped
-/// alone (an array's item, a table missing a key it needs), stops parsing: then the error is
-/// returned with the problems found before it.
+/// Parses `text`, read from `file`, into a `T`. Returns the value with the problems that did
+/// not stop parsing (unknown keys), or, when the file does not parse, every problem found:
+/// - a syntax error, with its line;
+/// - every value of the wrong type, with its key and line, in file order: each is dropped and
+///   parsing goes on, so one does not hide the next;
+/// - every unknown key seen on the way.
+///
+/// A file with a value of the wrong type is refused with those problems only. The caller's own
+/// checks do not run on it: with the value's default in its place they would report problems
+/// the file does not have. Parsing stops at a wrong value that cannot be dropped alone (an
+/// array's item), and at a table that misses a key only because one was dropped.
 pub fn parse<T: DeserializeOwned>(
     file: &Path,
     text: &str,
@@ -99,36 +103,63 @@ pub fn parse<T: DeserializeOwned>(
     };
     let mut root =
         DeTable::parse(text).map_err(|e| error(vec![Problem::new("", toml_reason(text, &e))]))?;
-    let mut wrong = Vec::new();
-    // Each pass drops one key, so the passes are bounded by the keys there are, and by
-    // MOST_WRONG_VALUES (each pass parses the whole file again).
-    loop {
-        let mut unknown = Vec::new();
-        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-        let de = toml::de::Deserializer::from(root.clone());
-        let parsed: Result<T, _> =
-            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut on_unknown));
+    let mut unknown: Vec<String> = Vec::new();
+    // (where in the text, the problem), to report in file order.
+    let mut wrong: Vec<(usize, Problem)> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    let refused = |unknown: Vec<String>, mut wrong: Vec<(usize, Problem)>| {
+        wrong.sort_by_key(|(at, _)| *at);
         let mut problems: Vec<Problem> = unknown
             .into_iter()
             .map(|key| Problem::new(key, "unknown key"))
             .collect();
-        match parsed {
-            Ok(value) => {
-                problems.append(&mut wrong);
-                return Ok((value, problems));
-            }
-            Err(e) => {
-                let key = e.path().to_string();
-                let dropped = drop_value(root.get_mut(), e.path());
-                let key = if key == "." { String::new() } else { key };
-                wrong.push(Problem::new(key, toml_reason(text, &e.into_inner())));
-                if !dropped || wrong.len() >= MOST_WRONG_VALUES {
-                    problems.append(&mut wrong);
-                    return Err(error(problems));
-                }
+        problems.extend(wrong.into_iter().map(|(_, p)| p));
+        error(problems)
+    };
+    // Each pass drops one key, so the passes are bounded by the keys there are, and by
+    // MOST_WRONG_VALUES (each pass parses the whole file again).
+    loop {
+        let mut seen = Vec::new();
+        let mut on_unknown = |path: serde_ignored::Path<'_>| seen.push(path.to_string());
+        let de = toml::de::Deserializer::from(root.clone());
+        let parsed: Result<T, _> =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut on_unknown));
+        for key in seen {
+            if !unknown.contains(&key) {
+                unknown.push(key);
             }
         }
+        let e = match parsed {
+            Ok(value) if wrong.is_empty() => {
+                let problems = unknown
+                    .into_iter()
+                    .map(|key| Problem::new(key, "unknown key"))
+                    .collect();
+                return Ok((value, problems));
+            }
+            Ok(_) => return Err(refused(unknown, wrong)),
+            Err(e) => e,
+        };
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        // A table missing a key that was there, but of the wrong type: not the file's problem.
+        if dropped.iter().any(|d| parent(d) == key) {
+            return Err(refused(unknown, wrong));
+        }
+        let can_drop = drop_value(root.get_mut(), e.path());
+        let inner = e.into_inner();
+        let at = inner.span().map_or(usize::MAX, |s| s.start);
+        wrong.push((at, Problem::new(key.clone(), toml_reason(text, &inner))));
+        if !can_drop || wrong.len() >= MOST_WRONG_VALUES {
+            return Err(refused(unknown, wrong));
+        }
+        dropped.push(key);
     }
+}
+
+/// The dotted key of the table that holds `key` (empty at the top).
+fn parent(key: &str) -> &str {
+    key.rfind(['.', '[']).map_or("", |i| &key[..i])
 }
 
 /// Removes the value at `path` from `table` when it is a table's key (not an array's item:
@@ -225,41 +256,65 @@ mod tests {
         items: Vec<Inner>,
     }
 
-    #[test]
-    fn every_type_error_is_named_by_key_and_line_and_the_rest_still_parses() {
-        let text = "name = 1\ncolour = 2\n[inner]\ncount = \"many\"\n";
-        let (v, problems) = parse::<Sample>(file(), text).unwrap();
-        // The wrong values give way to their defaults, so the caller's checks run on the rest.
-        assert_eq!(v, Sample::default());
-        let named: Vec<(&str, &str)> = problems
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(default)]
+    struct WithTls {
+        name: String,
+        tls: Option<Tls>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Tls {
+        #[allow(dead_code)]
+        cert: String,
+    }
+
+    fn named(e: &ConfigError) -> Vec<(&str, &str)> {
+        e.problems
             .iter()
-            .map(|p| (p.key.as_str(), &p.reason[..7]))
-            .collect();
-        assert_eq!(
-            named,
-            [
-                ("colour", "unknown"),
-                ("inner.count", "line 4:"),
-                ("name", "line 1:")
-            ]
-        );
-        let e = finish(file(), v, problems).unwrap_err().to_string();
-        assert!(e.contains("(3 problems)"), "{e}");
+            .map(|p| (p.key.as_str(), p.reason.get(..7).unwrap_or(&p.reason)))
+            .collect()
     }
 
     #[test]
-    fn a_wrong_item_of_an_array_stops_parsing_with_what_was_found() {
-        // Dropping the item would shift the next one's index: parsing stops there.
+    fn every_type_error_is_named_by_key_and_line_in_file_order() {
+        let text = "name = 1\ncolour = 2\n[inner]\ncount = \"many\"\n";
+        let e = parse::<Sample>(file(), text).unwrap_err();
+        assert_eq!(
+            named(&e),
+            [
+                ("colour", "unknown"),
+                ("name", "line 1:"),
+                ("inner.count", "line 4:")
+            ]
+        );
+        // Items of an array of tables: each one's key is dropped like any other.
+        let text = "[[items]]\ncount = \"x\"\n[[items]]\ncount = \"y\"\n";
+        let e = parse::<Listed>(file(), text).unwrap_err();
+        assert_eq!(
+            named(&e),
+            [("items[0].count", "line 2:"), ("items[1].count", "line 4:")]
+        );
+    }
+
+    #[test]
+    fn parsing_stops_where_a_drop_would_mislead() {
+        // An array's item wrong as a whole: dropping it would shift the next one's index.
         let text = "items = [{ count = 1 }, 2, 3]\nname = 1\n";
         let e = parse::<Listed>(file(), text).unwrap_err();
-        let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["items[1]"], "{e}");
-        // An item's key that is a table's key is dropped like any other.
-        let text = "[[items]]\ncount = \"x\"\n[[items]]\ncount = \"y\"\n";
-        let (v, problems) = parse::<Listed>(file(), text).unwrap();
-        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["items[0].count", "items[1].count"]);
-        assert_eq!(v.items.len(), 2);
+        assert_eq!(named(&e), [("items[1]", "line 1:")]);
+        // A table that needs the key dropped: "missing field" would be untrue. The unknown keys
+        // seen on the way are kept.
+        let text = "name = 2\n[tls]\ncert = 5\ncolour = 1\n";
+        let e = parse::<WithTls>(file(), text).unwrap_err();
+        assert_eq!(
+            named(&e),
+            [
+                ("tls.?.colour", "unknown"),
+                ("name", "line 1:"),
+                ("tls.cert", "line 3:")
+            ]
+        );
     }
 
     #[test]

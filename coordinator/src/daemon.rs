@@ -123,10 +123,10 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
         let listener = tokio::net::TcpListener::bind(&keda.listen)
             .await
             .with_context(|| format!("binding keda.listen {}", keda.listen))?;
-        println!(
+        crate::http::listening(&format!(
             "keda external scaler listening on {}",
             listener.local_addr()?
-        );
+        ));
         let mut rx = stop_rx.clone();
         let board = shared.keda.clone();
         tokio::spawn(async move {

@@ -54,13 +54,13 @@ impl Server {
                 let mut only_http1 = (*rustls.get_inner()).clone();
                 only_http1.alpn_protocols = vec![b"http/1.1".to_vec()];
                 rustls.reload_from_config(Arc::new(only_http1));
-                println!("headroom coordinator listening on https://{addr}");
+                listening(&format!("headroom coordinator listening on https://{addr}"));
                 let mut server = axum_server::from_tcp_rustls(listener, rustls);
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
             }
             None => {
-                println!("headroom coordinator listening on http://{addr}");
+                listening(&format!("headroom coordinator listening on http://{addr}"));
                 let mut server = axum_server::from_tcp(listener).acceptor(Http1Gate);
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
@@ -129,4 +129,12 @@ fn slow_client_limits(
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+}
+
+/// Says where the coordinator listens, on standard output (scripts wait for the line). A
+/// reader gone, or any failure to print, never stops the daemon: the log says it too.
+pub(crate) fn listening(line: &str) {
+    if let Err(e) = headroom_common::stdout::print(&format!("{line}\n")) {
+        tracing::debug!(error = %e, "standard output: the listening line was not printed");
+    }
 }

@@ -285,3 +285,43 @@ fn a_host_moved_to_another_group_delivers_to_it_at_once() {
 fn coordinator_outage_five_minutes() {
     outage(Duration::from_secs(300), 1);
 }
+
+/// A coordinator whose standard output has no reader any more (a `| head`, a log pipe that
+/// died) keeps serving: its "listening on" line is not worth the daemon.
+#[test]
+fn a_coordinator_whose_stdout_reader_is_gone_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let port = free_port();
+    let coordinator = Path::new(bin()).with_file_name("headroom-coordinator");
+    let mut child = std::process::Command::new(coordinator)
+        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--state")
+        .arg(dir.path().join("coordinator.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the coordinator");
+    drop(child.stdout.take());
+    let url = format!("http://127.0.0.1:{port}");
+    let served = wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let alive = child.try_wait().expect("try_wait").is_none();
+    let health = if alive {
+        get(&url, "/healthz", None).0
+    } else {
+        0
+    };
+    let _ = child.kill();
+    let status = child.wait().expect("wait");
+    assert!(
+        served.is_some() && alive && health == 200,
+        "the coordinator stopped with its stdout: {status:?}"
+    );
+}
