@@ -263,6 +263,7 @@ impl Sender {
             self.sleep(wait);
         }
         self.record(&mut done);
+        skipped.log(&self.group, &self.url);
     }
 
     fn delivered(&self, seq: u64) -> Delivery {
