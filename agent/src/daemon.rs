@@ -276,7 +276,11 @@ async fn serve(
     use tokio::signal::unix::{SignalKind, signal};
     let listener = control::bind(&socket_path)?;
     bound.store(true, std::sync::atomic::Ordering::Relaxed);
-    let control_task = tokio::spawn(control::serve(listener, shared.clone()));
+    let control_task = tokio::spawn(control::serve(
+        listener,
+        socket_path.clone(),
+        shared.clone(),
+    ));
     let metrics_task = if cfg.metrics.listen.is_empty() {
         None
     } else {

@@ -261,3 +261,30 @@ fn tokens_are_required_and_never_leak() {
     };
     assert!(!metrics.contains(TOKEN) && !metrics.contains(wrong));
 }
+
+/// A control socket removed under a running agent (a cleanup of its runtime directory) is bound
+/// again, with its mode: the CLI finds the agent instead of saying none runs.
+#[test]
+fn a_removed_control_socket_is_bound_again() {
+    let mut a = Agent::options().identity("rebind-host", "web").create("");
+    a.start();
+    a.wait_status("an answer", 20, |v| v["host"] == "rebind-host");
+    std::fs::remove_file(a.socket()).expect("remove the socket");
+    assert!(
+        !a.cli(&["health"]).status.success(),
+        "the CLI reached an agent without its socket"
+    );
+    let back = wait_for(Duration::from_secs(20), || {
+        a.cli(&["health"]).status.success().then_some(())
+    });
+    assert!(back.is_some(), "not bound again: {}", a.log());
+    assert!(
+        a.log()
+            .contains("the control socket was removed or replaced: bound again"),
+        "{}",
+        a.log()
+    );
+    let mode = std::fs::metadata(a.socket()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    assert!(a.term().success());
+}

@@ -4,13 +4,18 @@
 //! Access is decided by the socket's mode (0660) and group; every connection's peer
 //! credentials are logged. [`protocol`] is the wire format (and the CLI's client),
 //! [`answer`] computes what a request asks for; this module serves connections.
+//!
+//! A socket file removed under a running agent (a cleanup of `/run`, the purge of another
+//! install) would leave it serving nobody while the CLI says no agent runs: its path is
+//! checked every [`REBIND_CHECK`], and a socket gone or replaced by a dead one is bound again.
 
 pub mod answer;
 pub mod protocol;
 
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +36,8 @@ const MAX_CONNECTIONS: usize = 64;
 const MAX_ANSWERS: usize = 1;
 /// Longest wait for a client to take an answer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the socket's path is checked for the socket this agent listens on.
+const REBIND_CHECK: Duration = Duration::from_secs(5);
 
 /// Binds the control socket at `path` with mode 0660; refuses when another agent answers there.
 pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
@@ -62,13 +69,47 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves connections until the task is dropped.
-pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
+/// The identity of the file at `path` (device and inode), if there is one.
+fn file_at(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Serves connections on `listener`, bound at `path`, until the task is dropped.
+pub async fn serve(listener: UnixListener, path: PathBuf, shared: Arc<Shared>) {
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let answers = Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERS));
     let mut last_warning: Option<std::time::Instant> = None;
+    let mut listener = listener;
+    let mut ours = file_at(&path);
+    let mut check = tokio::time::interval(REBIND_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Whether the last attempt to bind again failed (said once, not every check).
+    let mut rebind_failed = false;
     loop {
-        let mut stream = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = check.tick() => {
+                if file_at(&path) != ours {
+                    match bind(&path) {
+                        Ok(again) => {
+                            listener = again;
+                            ours = file_at(&path);
+                            rebind_failed = false;
+                            tracing::warn!(path = %path.display(), "the control socket was removed or replaced: bound again");
+                        }
+                        Err(e) if !rebind_failed => {
+                            rebind_failed = true;
+                            tracing::error!(path = %path.display(), error = %format!("{e:#}"), "the control socket was removed and cannot be bound again: the CLI cannot reach this agent");
+                        }
+                        Err(_) => {}
+                    }
+                }
+                continue;
+            }
+        };
+        let mut stream = match accepted {
             Ok((s, _)) => s,
             Err(e) => {
                 // Out of file descriptors, typically: once per 10 s is enough to say so.
