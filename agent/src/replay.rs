@@ -87,7 +87,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         let title = format!(
             "{}: actual vs forecast {} rows ahead",
-            shown(&args.input, "standard input"),
+            shown(&args.input, trace::STANDARD_INPUT),
             args.horizon
         );
         let svg = figures::backtest(&title, &tr.times, &tr.values, &rows, args.horizon);
@@ -193,13 +193,13 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         let title = format!(
             "{}: demand vs planned capacity ({} per instance)",
-            shown(&args.input, "standard input"),
+            shown(&args.input, trace::STANDARD_INPUT),
             config.capacity_per_instance
         );
         let svg = figures::simulate(&title, &tr.times, &tr.values, &judged, &config);
         write_file(path, &svg)?;
     }
-    if is_stdio(&args.output) {
+    if trace::is_stdio(&args.output) {
         eprint!("{said}");
         Ok(())
     } else {
@@ -244,14 +244,9 @@ fn read_trace(path: &Path) -> anyhow::Result<trace::Trace> {
     trace::read(path).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
 }
 
-/// Whether `path` stands for standard input or output.
-fn is_stdio(path: &Path) -> bool {
-    path.as_os_str() == trace::STDIO
-}
-
 /// `path` as messages name it; `stdio` names what `-` stands for.
 fn shown<'a>(path: &'a Path, stdio: &'static str) -> Cow<'a, str> {
-    if is_stdio(path) {
+    if trace::is_stdio(path) {
         Cow::Borrowed(stdio)
     } else {
         path.to_string_lossy()
@@ -260,7 +255,7 @@ fn shown<'a>(path: &'a Path, stdio: &'static str) -> Cow<'a, str> {
 
 /// The output CSV: a file, or standard output for `-`.
 fn create(path: &Path) -> anyhow::Result<Box<dyn Write>> {
-    if is_stdio(path) {
+    if trace::is_stdio(path) {
         return Ok(Box::new(BufWriter::new(std::io::stdout().lock())));
     }
     let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -277,7 +272,7 @@ fn written(result: std::io::Result<()>, path: &Path) -> anyhow::Result<bool> {
 /// An SVG on standard output would be mixed with the CSV or the summary: `--plot` takes a file.
 fn refuse_plot_to_stdout(plot: Option<&Path>) -> anyhow::Result<()> {
     match plot {
-        Some(p) if is_stdio(p) => Err(Exit::new(
+        Some(p) if trace::is_stdio(p) => Err(Exit::new(
             CONFIG_INVALID,
             "--plot: give a file for the SVG (`-` is for --input and --output)",
         )),

@@ -109,10 +109,7 @@ pub fn parse<T: DeserializeOwned>(
     let mut dropped: Vec<String> = Vec::new();
     let refused = |unknown: Vec<String>, mut wrong: Vec<(usize, Problem)>| {
         wrong.sort_by_key(|(at, _)| *at);
-        let mut problems: Vec<Problem> = unknown
-            .into_iter()
-            .map(|key| Problem::new(key, "unknown key"))
-            .collect();
+        let mut problems = unknown_keys(unknown);
         problems.extend(wrong.into_iter().map(|(_, p)| p));
         error(problems)
     };
@@ -130,13 +127,7 @@ pub fn parse<T: DeserializeOwned>(
             }
         }
         let e = match parsed {
-            Ok(value) if wrong.is_empty() => {
-                let problems = unknown
-                    .into_iter()
-                    .map(|key| Problem::new(key, "unknown key"))
-                    .collect();
-                return Ok((value, problems));
-            }
+            Ok(value) if wrong.is_empty() => return Ok((value, unknown_keys(unknown))),
             Ok(_) => return Err(refused(unknown, wrong)),
             Err(e) => e,
         };
@@ -155,6 +146,13 @@ pub fn parse<T: DeserializeOwned>(
         }
         dropped.push(key);
     }
+}
+
+/// A problem for each unknown key.
+fn unknown_keys(keys: Vec<String>) -> Vec<Problem> {
+    keys.into_iter()
+        .map(|key| Problem::new(key, "unknown key"))
+        .collect()
 }
 
 /// The dotted key of the table that holds `key` (empty at the top).

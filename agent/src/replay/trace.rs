@@ -58,15 +58,20 @@ pub struct Trace {
     pub values: Vec<f64>,
 }
 
-/// The path that stands for standard input or output, as in most Unix tools.
-pub const STDIO: &str = "-";
+/// How messages name standard input.
+pub const STANDARD_INPUT: &str = "standard input";
 
-/// Reads a `timestamp,value` CSV from a file, or from standard input for [`STDIO`].
+/// Whether `path` is `-`, which stands for standard input or output, as in most Unix tools.
+pub fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Reads a `timestamp,value` CSV from a file, or from standard input for `-`.
 pub fn read(path: &Path) -> Result<Trace, TraceError> {
-    let (file, text) = if path.as_os_str() == STDIO {
+    let (file, text) = if is_stdio(path) {
         let mut text = Vec::new();
         let read = std::io::stdin().lock().read_to_end(&mut text);
-        ("standard input".to_string(), read.map(|_| text))
+        (STANDARD_INPUT.to_string(), read.map(|_| text))
     } else {
         (path.display().to_string(), std::fs::read(path))
     };
