@@ -293,6 +293,29 @@ fn a_replay_composes_in_a_pipeline() {
     );
     assert!(std::fs::read_to_string(&plot).is_ok_and(|s| s.starts_with("<svg")));
 
+    // A bad trace on standard input is named as such, with its line and reason (64).
+    for (text, want) in [
+        (
+            &b"time;value\n1,2\n"[..],
+            "standard input: line 1: header is",
+        ),
+        (b"", "standard input: empty"),
+    ] {
+        let o = headroom_fed(
+            &[
+                &["simulate", "--input", "-"][..],
+                &policy,
+                &["--warmup", "5m", "--output", "-"],
+            ]
+            .concat(),
+            text,
+        );
+        let said = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(64), "{said}");
+        assert!(said.contains(want), "{said}");
+        assert!(o.stdout.is_empty(), "nothing written for a bad trace");
+    }
+
     // An SVG cannot share standard output.
     let o = headroom(
         &[
