@@ -228,10 +228,10 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub capacity_per_instance: Option<f64>,
     /// Target tracking's utilisation (0, 1]: the reactive policy, the cold-start fallback and
-    /// the shadow the plan is compared with (needed, here or in the file).
+    /// the shadow the plan is compared with [default: 0.7, as a group's].
     #[arg(long)]
     pub target_utilization: Option<f64>,
-    /// Instance warm-up, e.g. `5m` (a bare number is seconds; needed, here or in the file).
+    /// Instance warm-up, e.g. `5m` (a bare number is seconds) [default: 5m, as a group's].
     #[arg(long, value_parser = headroom_common::duration::parse_seconds)]
     pub warmup: Option<f64>,
     /// Fewest instances [default: 1].

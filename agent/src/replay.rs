@@ -151,12 +151,13 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut said = String::new();
     let _ = writeln!(
         said,
-        "simulated {} decisions over {span_h:.1} h ({} policy, lead {:.0} s)",
+        "simulated {} decisions over {span_h:.1} h ({} policy, warm-up {:.0} s, lead {:.0} s)",
         plan.len(),
         match config.mode {
             PolicyMode::Reactive => "reactive",
             _ => "predictive",
         },
+        config.warmup_s,
         config.lead_s()
     );
     let _ = writeln!(said, "instance-hours: {:.1}", s.instance_hours);

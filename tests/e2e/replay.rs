@@ -532,8 +532,7 @@ fn a_scheduled_entry_raises_the_plan_lead_seconds_before_it() {
     let policy = dir.path().join("policy.toml");
     std::fs::write(
         &policy,
-        "[policy]\ncapacity_per_instance = 5.0\ntarget_utilization = 0.7\nwarmup = \"5m\"\n\
-         max = 20\n\n[[schedule]]\nat = \"2026-01-02T12:00:00Z\"\nduration = \"1h\"\n\
+        "[policy]\ncapacity_per_instance = 5.0\nmax = 20\n\n[[schedule]]\nat = \"2026-01-02T12:00:00Z\"\nduration = \"1h\"\n\
          min_instances = 12\n",
     )
     .unwrap();
@@ -549,7 +548,10 @@ fn a_scheduled_entry_raises_the_plan_lead_seconds_before_it() {
     };
     let (stdout, plan) = run(&[]);
     let start = t0 + 12 * 3600;
+    // Warm-up and target utilisation left out default as a group's: 5 minutes and 70%.
     let lead = 300 + 60; // warm-up + the trace's step
+    assert!(stdout.contains("warm-up 300 s, lead 360 s"), "{stdout}");
+    assert!(stdout.contains("target tracking at 70%"), "{stdout}");
     let at = |t: i64| plan.iter().find(|(pt, _)| *pt == t).expect("a decision").1;
     assert!(at(start - lead - 60) < 12, "{:?}", at(start - lead - 60));
     for t in (start - lead..start + 3600).step_by(60) {
@@ -586,8 +588,7 @@ fn a_broken_policy_file_names_every_entry_and_field() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(64), "{err}");
     for want in [
-        "policy.toml (4 problems)",
-        "target_utilization: needed: give --target-utilization or policy.target_utilization",
+        "policy.toml (3 problems)",
         "schedule[0].cron: (sale) \"0 8 * *\" has 4 fields",
         "schedule[1].at: \"christmas\" is not a time",
         "schedule[1].demand_factor: 0.5 is outside [1, 100]",

@@ -34,9 +34,8 @@ use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration;
 use headroom_common::schedule::{self, ScheduleEntryConfig};
 use headroom_model::policy::{
-    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, bounds_problem, capacity_problem,
-    scale_in_step_problem, shortfall_budget_problem, spend_ceiling_problem,
-    target_utilization_problem,
+    bounds_problem, capacity_problem, scale_in_step_problem, shortfall_budget_problem,
+    spend_ceiling_problem, target_utilization_problem,
 };
 use headroom_model::{PolicyConfig, PolicyMode, ScaleIn};
 use serde::Deserialize;
@@ -138,47 +137,48 @@ pub(super) fn resolve(args: &SimulateArgs) -> Result<Settings, ConfigError> {
 /// The policy from flags over `file`, pushing what is wrong onto `problems`.
 fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) -> PolicyConfig {
     let p = &file.policy;
-    let mut bad = |key: &str, reason: String| problems.push(Problem::new(key, reason));
-    // A value with no default: its flag, else the file's key, else a problem naming both.
-    let mut needed = |flag_value: Option<f64>, flag: &str, file_value: Option<f64>, key: &str| {
-        let v = pick(flag_value, flag, file_value, key);
-        if v.is_none() {
-            bad(
-                key,
-                format!("needed: give {flag} or policy.{key} in a --config file"),
-            );
-        }
-        v
-    };
     let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
-    let capacity = needed(
+    // The one value with no default: its flag, else the file's key, else a problem naming both.
+    let capacity = pick(
         args.capacity_per_instance,
         "--capacity-per-instance",
         p.capacity_per_instance,
         "capacity_per_instance",
     );
-    let utilization = needed(
+    if capacity.is_none() {
+        problems.push(Problem::new(
+            "capacity_per_instance",
+            "needed: give --capacity-per-instance or policy.capacity_per_instance in a --config \
+             file",
+        ));
+    }
+    // The rest default as a coordinator group's do: the model's defaults, held in one place.
+    let defaults = PolicyConfig::default();
+    let (utilization, utilization_key) = pick(
         args.target_utilization,
         "--target-utilization",
         p.target_utilization,
         "target_utilization",
-    );
-    let warmup = needed(args.warmup, "--warmup", seconds(p.warmup), "warmup");
+    )
+    .unwrap_or((defaults.target_utilization, String::new()));
+    let (warmup, warmup_key) = pick(args.warmup, "--warmup", seconds(p.warmup), "warmup")
+        .unwrap_or((defaults.warmup_s, String::new()));
     let (budget, budget_key) = pick(
         args.shortfall_budget,
         "--shortfall-budget",
         p.shortfall_budget,
         "shortfall_budget",
     )
-    .unwrap_or((DEFAULT_SHORTFALL_BUDGET, String::new()));
+    .unwrap_or((defaults.shortfall_budget, String::new()));
     let (ceiling, ceiling_key) = pick(
         args.spend_ceiling,
         "--spend-ceiling",
         p.spend_ceiling,
         "spend_ceiling",
     )
-    .unwrap_or((DEFAULT_SPEND_CEILING, String::new()));
-    let (min, min_key) = pick(args.min, "--min", p.min, "min").unwrap_or((1, String::new()));
+    .unwrap_or((defaults.spend_ceiling, String::new()));
+    let (min, min_key) =
+        pick(args.min, "--min", p.min, "min").unwrap_or((defaults.min_instances, String::new()));
     let (max, max_key) = pick(args.max, "--max", p.max, "max").unwrap_or((1000, String::new()));
     let (step, step_key) = pick(
         args.max_scale_in_step,
@@ -186,23 +186,22 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         p.max_scale_in_step,
         "max_scale_in_step",
     )
-    .unwrap_or((1, String::new()));
-    let stabilization = pick(
+    .unwrap_or((defaults.max_scale_in_step, String::new()));
+    let (stabilization, stabilization_key) = pick(
         args.stabilization,
         "--stabilization",
         seconds(p.scale_in_stabilization),
         "scale_in_stabilization",
-    );
+    )
+    .unwrap_or((defaults.scale_in_stabilization_s, String::new()));
     let mut bad = |key: &str, reason: String| problems.push(Problem::new(key, reason));
     if let Some((c, key)) = &capacity
         && let Some(why) = capacity_problem(*c)
     {
         bad(key, why);
     }
-    if let Some((u, key)) = &utilization
-        && let Some(why) = target_utilization_problem(*u)
-    {
-        bad(key, why);
+    if let Some(why) = target_utilization_problem(utilization) {
+        bad(&utilization_key, why);
     }
     if let Some(why) = shortfall_budget_problem(budget) {
         bad(&budget_key, why);
@@ -211,8 +210,8 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         bad(&ceiling_key, why);
     }
     // A flag's seconds may be anything a float reads (`nan`, `-5`); the file's are durations.
-    for (w, key) in [&warmup, &stabilization].into_iter().flatten() {
-        if !(w.is_finite() && *w >= 0.0) {
+    for (w, key) in [(warmup, &warmup_key), (stabilization, &stabilization_key)] {
+        if !(w.is_finite() && w >= 0.0) {
             bad(key, "must be a non-negative number of seconds".into());
         }
     }
@@ -242,18 +241,18 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     PolicyConfig {
         // Placeholders where a problem was reported: the error is returned, not the config.
         capacity_per_instance: capacity.map_or(1.0, |(c, _)| c),
-        target_utilization: utilization.map_or(0.7, |(u, _)| u),
-        warmup_s: warmup.map_or(0.0, |(w, _)| w),
+        target_utilization: utilization,
+        warmup_s: warmup,
         min_instances: min,
         max_instances: max,
         max_scale_in_step: step,
-        scale_in_stabilization_s: stabilization.map_or(300.0, |(s, _)| s),
+        scale_in_stabilization_s: stabilization,
         shortfall_budget: budget,
         spend_ceiling: ceiling,
         scale_in,
         mode,
         schedule,
-        ..PolicyConfig::default()
+        ..defaults
     }
 }
 
@@ -315,7 +314,6 @@ mod tests {
             [
                 "policy.colour",
                 "capacity_per_instance",
-                "warmup",
                 "policy.target_utilization",
                 "--shortfall-budget",
                 "schedule[0].min_instances"

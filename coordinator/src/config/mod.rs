@@ -79,12 +79,11 @@ use headroom_common::schedule::{self, ScheduleEntryConfig};
 use headroom_model::schedule::Schedule;
 use serde::Deserialize;
 
-use headroom_model::ScaleIn;
 use headroom_model::policy::{
-    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, bounds_problem, capacity_problem,
-    scale_in_step_problem, shortfall_budget_problem, spend_ceiling_problem,
-    target_utilization_problem,
+    bounds_problem, capacity_problem, scale_in_step_problem, shortfall_budget_problem,
+    spend_ceiling_problem, target_utilization_problem,
 };
+use headroom_model::{PolicyConfig, ScaleIn};
 
 use crate::actuator::ActuatorConfig;
 use crate::lease::LeaseConfig;
@@ -256,24 +255,27 @@ pub struct GroupConfig {
 
 impl Default for GroupConfig {
     fn default() -> Self {
+        // The policy's defaults are the model's, so a group and `simulate` cannot drift apart.
+        let policy = PolicyConfig::default();
+        let seconds = Duration::from_secs_f64;
         GroupConfig {
             token_files: Vec::new(),
             capacity_per_instance: None,
-            target_utilization: 0.7,
-            shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
-            spend_ceiling: DEFAULT_SPEND_CEILING,
-            scale_in: ScaleIn::Predictive,
-            warmup: Duration::from_secs(300),
+            target_utilization: policy.target_utilization,
+            shortfall_budget: policy.shortfall_budget,
+            spend_ceiling: policy.spend_ceiling,
+            scale_in: policy.scale_in,
+            warmup: seconds(policy.warmup_s),
             instance_warmup: InstanceWarmup::Configured,
             warmup_floor: Duration::from_secs(30),
             warmup_ceiling: Duration::from_secs(1800),
-            decision_interval: Duration::from_secs(10),
-            min: 1,
-            max: 100,
+            decision_interval: seconds(policy.decision_interval_s),
+            min: policy.min_instances,
+            max: policy.max_instances,
             max_breach: MaxBreach::Hold,
             max_breach_buffer: 0.10,
-            scale_in_stabilization: Duration::from_secs(300),
-            max_scale_in_step: 1,
+            scale_in_stabilization: seconds(policy.scale_in_stabilization_s),
+            max_scale_in_step: policy.max_scale_in_step,
             mode: GroupMode::Predictive,
             host_ttl: Duration::from_secs(60),
             signal_ttl: Duration::from_secs(120),
