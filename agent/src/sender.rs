@@ -196,20 +196,21 @@ impl Sender {
                 if self.stopping() {
                     break;
                 }
-                if token.is_none() {
-                    match Token::read(&self.token_file) {
-                        Ok(t) => token = Some(t),
-                        Err(e) => {
-                            tracing::error!(error = %e, "outbox: no token; signals wait");
-                            self.publish(Some(format!("no token: {e}")));
-                            wait = Duration::from_secs(10);
-                            break;
-                        }
-                    }
-                }
                 let outcome = match stamp(&payload) {
                     Ok((_, Some(group))) if *group != *self.group => Outcome::OtherGroup(group),
                     Ok((body, _)) => {
+                        // Read only for a signal to send: one of another group needs none.
+                        if token.is_none() {
+                            match Token::read(&self.token_file) {
+                                Ok(t) => token = Some(t),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "outbox: no token; signals wait");
+                                    self.publish(Some(format!("no token: {e}")));
+                                    wait = Duration::from_secs(10);
+                                    break;
+                                }
+                            }
+                        }
                         self.deliver(&agent, token.as_ref().map_or("", Token::as_str), &body)
                     }
                     Err(e) => Outcome::Unreadable(e.to_string()),
