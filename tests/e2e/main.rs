@@ -10,6 +10,7 @@ mod common;
 
 mod access;
 mod agent;
+mod api_requests;
 mod aws;
 mod coordinator;
 mod delivery;
