@@ -245,12 +245,14 @@ async fn protect_busy(app: &Arc<App>, group: &Arc<Group>, name: &str, t: f64) {
     if plan.all_busy {
         tracing::warn!(group = %name, instances = members.len(), "scale-in protection: every instance is busy, so none is protected and the group can still scale in");
     }
-    for (i, (ids, protect)) in protection::calls(&plan).into_iter().enumerate() {
-        if i > 0 && !still_leads(group) {
-            tracing::warn!(group = %name, "scale-in protection: the lease's deadline passed during the pass; the rest waits for the next leader");
+    let calls = protection::calls(&plan);
+    for (i, &(ids, protect)) in calls.iter().enumerate() {
+        // Before the first call too: reading the instances may have outlasted the lease.
+        if !still_leads(group) {
+            tracing::warn!(group = %name, calls_left = calls.len() - i, "scale-in protection: the lease's deadline passed during the pass; the rest waits for the next leader");
             break;
         }
-        let result = group.actuator.set_protection(ids, protect).await;
+        let result = while_leading(group, group.actuator.set_protection(ids, protect)).await;
         if let Err(e) = &result {
             tracing::warn!(group = %name, protect, "scale-in protection: {e}");
         }
@@ -320,6 +322,39 @@ fn still_leads(group: &Group) -> bool {
     group.lease.as_ref().is_none_or(|l| l.before_deadline())
 }
 
+/// Runs one call that changes the world only while this replica leads: not started past the
+/// lease's deadline, and abandoned at it if still running (its future dropped, which cancels
+/// the request and kills a hook's process group), so a call slowed by throttling or retries
+/// cannot land after another replica took the group over. A renewal during the call moves the
+/// deadline on, and the call with it.
+async fn while_leading<T>(
+    group: &Group,
+    call: impl Future<Output = Result<T, ActuatorError>>,
+) -> Result<T, ActuatorError> {
+    let Some(lease) = &group.lease else {
+        return call.await;
+    };
+    let mut call = std::pin::pin!(call);
+    let mut started = false;
+    loop {
+        let left = lease.time_left();
+        if left.is_zero() {
+            return Err(ActuatorError::Fenced(
+                if started {
+                    "the lease's deadline came during the call, so it was abandoned"
+                } else {
+                    "past the lease's deadline before the call"
+                }
+                .into(),
+            ));
+        }
+        started = true;
+        if let Ok(done) = tokio::time::timeout(left, &mut call).await {
+            return done;
+        }
+    }
+}
+
 /// Runs one step on the group's actuator and describes it.
 async fn act(group: &Group, step: Step) -> ActionRecord {
     let at = unix_now();
@@ -334,7 +369,12 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             // follows the scale-in that fits under it.
             let mut notes = Vec::new();
             let raise_first = max.is_some_and(|m| m >= to && to > from);
-            let set_max = async |m: u32| match group.actuator.set_max(m, &reason).await {
+            let set_max = async |m: u32| match while_leading(
+                group,
+                group.actuator.set_max(m, &reason),
+            )
+            .await
+            {
                 Ok(()) => {
                     tracing::info!(actuator = group.actuator.kind(), max = m, %reason, "maximum set (max_breach = raise)");
                     format!("maximum set to {m}")
@@ -357,7 +397,7 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
                     "the lease's deadline passed while the maximum was raised".into(),
                 ))
             } else {
-                group.actuator.set_capacity(to, from, &reason).await
+                while_leading(group, group.actuator.set_capacity(to, from, &reason)).await
             };
             if !raise_first
                 && result.is_ok()
@@ -401,10 +441,13 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             instance_id,
             reason,
         } => {
-            let result = group
-                .actuator
-                .replace(&host, instance_id.as_deref(), &reason)
-                .await;
+            let result = while_leading(
+                group,
+                group
+                    .actuator
+                    .replace(&host, instance_id.as_deref(), &reason),
+            )
+            .await;
             match &result {
                 Ok(d) => {
                     tracing::info!(actuator = group.actuator.kind(), %host, %reason, "replacement: {d}")

@@ -1,5 +1,6 @@
 //! `command`: runs a configured program (no shell) with the desired capacity and reason as
-//! arguments and environment, in its own process group, killed whole after a timeout. For
+//! arguments and environment, in its own process group, killed whole after a timeout or when
+//! the call is abandoned (the lease's deadline came, the coordinator is stopping). For
 //! Terraform, Ansible or anything else.
 //!
 //! Environment given to the program: `HEADROOM_ACTION` (`set_capacity` or `replace`),
@@ -54,18 +55,21 @@ impl Command {
         let mut child = cmd
             .spawn()
             .map_err(|e| ActuatorError::Command(format!("cannot start {program}: {e}")))?;
-        let group = child
-            .id()
-            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        let mut group = GroupKill(
+            child
+                .id()
+                .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
+        );
         let stderr = child.stderr.take().map(|e| tokio::spawn(stderr_tail(e)));
         let status = match tokio::time::timeout(self.config.timeout, child.wait()).await {
             Ok(status) => {
+                // It ended: what it left running is its own business (and its group id may be
+                // reused once it is reaped).
+                group.0 = None;
                 status.map_err(|e| ActuatorError::Command(format!("waiting for {program}: {e}")))?
             }
             Err(_) => {
-                if let Some(pg) = group {
-                    let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
-                }
+                drop(group);
                 let _ = child.wait().await;
                 return Err(ActuatorError::Command(format!(
                     "{program} killed after {}",
@@ -89,6 +93,20 @@ impl Command {
             "{program} exited with {status}: {}",
             tail.trim()
         )))
+    }
+}
+
+/// The hook's process group while the hook runs: killed whole when dropped, whether at the
+/// timeout or because the call was abandoned (the lease's deadline came, the coordinator is
+/// stopping), so what the hook started does not go on acting for a replica that no longer
+/// leads. `kill_on_drop` alone would kill the hook and leave its children running.
+struct GroupKill(Option<rustix::process::Pid>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pg) = self.0.take() {
+            let _ = rustix::process::kill_process_group(pg, rustix::process::Signal::KILL);
+        }
     }
 }
 
@@ -230,6 +248,24 @@ mod tests {
             !alive(&pid)
         });
         assert!(gone, "the hook's child outlived the timeout");
+    }
+
+    /// A call abandoned mid-run (its future dropped, as at the lease's deadline) kills the
+    /// hook's whole process group, not just the hook.
+    #[tokio::test]
+    async fn an_abandoned_call_kills_the_hook_and_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = actuator(dir.path(), "sleep 30 &\necho $! > \"$0.pid\"\nwait", 30.0);
+        let pid = dir.path().join("hook.pid");
+        let call = a.set_capacity(3, 2, "r");
+        let abandoned = tokio::time::timeout(Duration::from_millis(500), call).await;
+        assert!(abandoned.is_err(), "the hook ended by itself");
+        assert!(pid.exists(), "the hook had not started its child");
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !alive(&pid)
+        });
+        assert!(gone, "the hook's child outlived the abandoned call");
     }
 
     #[tokio::test]

@@ -19,7 +19,9 @@
 //!   no longer grant. With the read, the answer needs a quorum (a read index), as it must.
 //!
 //! The caller checks the deadline once more just before the call, and again before every
-//! further call of the same actuation, so a slow call does not carry the next past the lease. A replica that lost its lease,
+//! further call of the same actuation, so a slow call does not carry the next past the lease;
+//! a call still running at the deadline (a throttled API, a slow hook) is abandoned there, its
+//! request cancelled and a hook's process group killed. A replica that lost its lease,
 //! or cannot reach etcd, fails both within the TTL and stops actuating: the group keeps its
 //! capacity (fail-static), and `headroom groups` says why. A replica that wins wakes the group's
 //! decision loop at once, and holds the engine's current capacity through a stabilisation
@@ -237,7 +239,12 @@ impl Lease {
 
     /// Whether the lease's deadline is still ahead.
     pub fn before_deadline(&self) -> bool {
-        locked(&self.deadline).is_some_and(|d| d > BootInstant::now())
+        !self.time_left().is_zero()
+    }
+
+    /// How long until the lease's deadline (zero once passed, or with no lease held).
+    pub fn time_left(&self) -> Duration {
+        locked(&self.deadline).map_or(Duration::ZERO, BootInstant::left)
     }
 
     /// Checks, just before an actuation of `group`, that this replica still leads it: the local

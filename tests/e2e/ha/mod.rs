@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod deadline;
 
 use cluster::{Actuation, CAPACITY, Ha};
 
