@@ -174,6 +174,13 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         }
         let Some(step) = step else { continue };
         if !fence(&app, &group, &name, &label).await {
+            // A capacity is decided afresh every tick; a replacement is asked for once.
+            if let Step::Replace {
+                host, instance_id, ..
+            } = step
+            {
+                locked(&group.state).return_replacement(host, instance_id);
+            }
             continue;
         }
         let record = act(&group, step).await;

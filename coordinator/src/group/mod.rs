@@ -529,6 +529,13 @@ impl GroupState {
         })
     }
 
+    /// Gives back a replacement the fence refused before it was attempted (this replica could
+    /// not confirm it leads): the next evaluation that may act asks for it first. Without this
+    /// the host, still marked reported, would never be reported again in its unhealthy streak.
+    pub fn return_replacement(&mut self, host: String, instance_id: Option<String>) {
+        self.pending_replacements.push_front((host, instance_id));
+    }
+
     /// Records the result of an actuation.
     pub fn record(&mut self, action: ActionRecord) {
         if action.kind == "set_capacity" && action.ok {

@@ -173,6 +173,39 @@ fn a_failed_replacement_is_asked_for_again() {
     );
 }
 
+/// A replacement the fence refused (not attempted) is asked for again at the next
+/// evaluation, without waiting for a signal: the host is still reported for it.
+#[test]
+fn a_replacement_the_fence_refused_is_asked_for_at_the_next_evaluation() {
+    let mut c = config();
+    c.replace_unhealthy_after = 2;
+    let mut g = GroupState::new(c);
+    for seq in 1..=2 {
+        g.ingest(
+            signal("a", seq, seq as f64, 1.0, "unhealthy"),
+            Outcome::Applied,
+            2.0,
+        );
+    }
+    let Some(Step::Replace {
+        host, instance_id, ..
+    }) = g.evaluate(3.0, Some(1))
+    else {
+        panic!("{:?}", g.evaluation())
+    };
+    g.return_replacement(host, instance_id);
+    let step = g.evaluate(4.0, Some(1));
+    assert!(
+        matches!(step, Some(Step::Replace { ref host, .. }) if host == "a"),
+        "{step:?}"
+    );
+    assert_eq!(
+        g.evaluate(5.0, Some(1)),
+        None,
+        "asked for once more, not twice"
+    );
+}
+
 #[test]
 fn a_restart_does_not_repeat_a_replacement_already_made() {
     let mut c = config();
