@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Shortest accepted token, bytes.
@@ -91,7 +91,13 @@ impl Token {
             path: show(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(read_error)?;
+        // Non-blocking, so a named pipe is opened at once (and refused below as no file)
+        // rather than waiting for a writer; reads of a regular file do not care.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+            .map_err(read_error)?;
         let meta = file.metadata().map_err(read_error)?;
         if !meta.is_file() {
             return Err(TokenError::NotAFile { path: show() });
@@ -184,6 +190,30 @@ mod tests {
             Token::read(&dir.path().join("missing")),
             Err(TokenError::Read { .. })
         ));
+    }
+
+    /// A named pipe is refused at once: opening one for reading would otherwise wait for a
+    /// writer, and hang a coordinator's start or reload.
+    #[test]
+    fn a_named_pipe_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("token");
+        let made = std::process::Command::new("mkfifo")
+            .arg("-m")
+            .arg("600")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(Token::read(&fifo));
+        });
+        let read = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert!(
+            matches!(read, Ok(Err(TokenError::NotAFile { .. }))),
+            "{read:?}"
+        );
     }
 
     #[test]
