@@ -2,9 +2,11 @@
 //! ([`headroom_common::token`]), compared in constant time, swapped atomically on SIGHUP.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::RwLock;
 
-use headroom_common::token::{Token, TokenError};
+use headroom_common::config::{self as loader, ConfigError, Problem};
+use headroom_common::token::Token;
 use subtle::ConstantTimeEq;
 
 use crate::config::CoordinatorConfig;
@@ -19,27 +21,30 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Reads every group's token files; any unreadable or unsafe file fails the whole load.
-    pub fn load(config: &CoordinatorConfig) -> Result<GroupTokens, TokenError> {
+    /// Reads every group's token files; any unreadable or unsafe file fails the whole load,
+    /// and every such file is reported, keyed as the configuration names it, from `origin`
+    /// (the configuration file, or the command line).
+    pub fn load(config: &CoordinatorConfig, origin: &Path) -> Result<GroupTokens, ConfigError> {
         let (tokens, refused) = Tokens::reload(config);
-        match refused.into_iter().next() {
-            Some(first) => Err(first),
-            None => Ok(tokens),
-        }
+        loader::finish(origin, tokens, refused)
     }
 
     /// Reads every group's token files for a reload, each on its own: a file that cannot be
-    /// read or is unsafe gives no token (and is reported), so deleting a token's file revokes
-    /// it, rather than failing the reload and keeping every old token, the revoked one too.
-    pub fn reload(config: &CoordinatorConfig) -> (GroupTokens, Vec<TokenError>) {
+    /// read or is unsafe gives no token (and is reported, as `groups.NAME.token_files[i]`), so
+    /// deleting a token's file revokes it, rather than failing the reload and keeping every old
+    /// token, the revoked one too.
+    pub fn reload(config: &CoordinatorConfig) -> (GroupTokens, Vec<Problem>) {
         let mut out = BTreeMap::new();
         let mut refused = Vec::new();
         for (name, group) in &config.groups {
             let mut tokens = Vec::new();
-            for path in &group.token_files {
+            for (i, path) in group.token_files.iter().enumerate() {
                 match Token::read(path) {
                     Ok(t) => tokens.push(t),
-                    Err(e) => refused.push(e),
+                    Err(e) => refused.push(Problem::new(
+                        format!("groups.{name}.token_files[{i}]"),
+                        e.to_string(),
+                    )),
                 }
             }
             out.insert(name.clone(), tokens);

@@ -43,7 +43,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
     headroom_common::logging::init(None);
     let config = CoordinatorConfig::load(args).map_err(Exit::config)?;
-    let tokens = Tokens::load(&config).map_err(Exit::config)?;
+    let tokens = Tokens::load(&config, &CoordinatorConfig::origin(args)).map_err(Exit::config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -151,8 +151,8 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
             _ = hup.recv() => {
                 let (tokens, refused) = Tokens::reload(&config);
                 app.tokens.set(tokens);
-                for e in &refused {
-                    tracing::error!("SIGHUP: {e}; no token of this file is accepted now");
+                for p in &refused {
+                    tracing::error!("SIGHUP: {}: {}; no token of this file is accepted now", p.key, p.reason);
                 }
                 tracing::info!(refused = refused.len(), "SIGHUP: token files reloaded");
             }

@@ -102,11 +102,18 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
     let token = write_token(dir.path(), "token", TOKEN);
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = dir.path().join("c.toml");
-    std::fs::write(
-        &config,
-        group_toml("web", &token, 5.0, "kind = \"dry-run\""),
-    )
-    .unwrap();
+    // Every bad token file at once, named by the configuration's file and key.
+    let missing = dir.path().join("missing");
+    let toml = group_toml("web", &token, 5.0, "kind = \"dry-run\"").replace(
+        &format!("token_files = [\"{}\"]", token.display()),
+        &format!(
+            "token_files = [\"{}\", \"{}\"]",
+            token.display(),
+            missing.display()
+        ),
+    );
+    assert!(toml.contains("missing"), "{toml}");
+    std::fs::write(&config, toml).unwrap();
     let out = Command::new(bin())
         .args(["coordinator", "--config"])
         .arg(&config)
@@ -114,7 +121,15 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("accessible by others"), "{err}");
+    for want in [
+        "c.toml (2 problems)",
+        "groups.web.token_files[0]:",
+        "accessible by others",
+        "groups.web.token_files[1]:",
+        "missing",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
 
     std::fs::write(&config, "[groups.web]\ntarget_utilization = 3\n").unwrap();
     let out = Command::new(bin())

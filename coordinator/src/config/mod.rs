@@ -322,20 +322,20 @@ impl CoordinatorConfig {
     /// Reads the file (if any), applies the quick-start flags and validates, reporting every
     /// problem with its key. Without a file, one group named [`DEFAULT_GROUP`] is served.
     pub fn load(args: &CoordinatorArgs) -> Result<CoordinatorConfig, ConfigError> {
-        let (origin, mut config, mut problems) = match &args.config {
+        let (mut config, mut problems) = match &args.config {
             Some(path) => {
                 let text = loader::read(path, false)?.unwrap_or_default();
-                let (config, problems) = loader::parse::<CoordinatorConfig>(path, &text)?;
-                (path.clone(), config, problems)
+                loader::parse::<CoordinatorConfig>(path, &text)?
             }
             None => {
                 let config = CoordinatorConfig {
                     groups: BTreeMap::from([(DEFAULT_GROUP.to_string(), GroupConfig::default())]),
                     ..CoordinatorConfig::default()
                 };
-                (PathBuf::from("command line"), config, Vec::new())
+                (config, Vec::new())
             }
         };
+        let origin = CoordinatorConfig::origin(args);
         if let Some(listen) = &args.listen {
             config.listen = listen.clone();
         }
@@ -349,6 +349,14 @@ impl CoordinatorConfig {
         }
         problems.extend(config.problems());
         loader::finish(&origin, config, problems)
+    }
+
+    /// Where the configuration came from, as its problems name it: the file, or the command
+    /// line for the quick-start flags alone.
+    pub fn origin(args: &CoordinatorArgs) -> PathBuf {
+        args.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("command line"))
     }
 
     /// Parses and validates a configuration text read from `file`.
