@@ -110,27 +110,48 @@ pub(crate) fn parse_loadavg(buf: &[u8]) -> Result<[f64; 3], &'static str> {
     Ok(out)
 }
 
-/// Fills the per-mode fractions of `out` from two snapshots; `None` when a counter went back
-/// (reset) or no time passed.
+/// What two snapshots of the `cpu` line say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delta {
+    /// The fractions were filled.
+    Fractions,
+    /// No clock tick passed between them: nothing new to say.
+    NoTime,
+    /// They do not follow one another: a counter went back (a reset), idle and iowait together
+    /// went back, or the deltas overflow (garbage). Start over from the newer one.
+    Reset,
+}
+
+/// Fills the per-mode fractions of `out` from two snapshots, when they give any.
 ///
-/// Idle and iowait are the exception: the kernel documents that iowait can decrease, and both
-/// are estimated on tickless CPUs, so either one stepping back a little counts as no time in
-/// that mode rather than as a reset (which would leave the CPU sample, the default demand,
-/// with a gap).
-pub(crate) fn fill_fractions(prev: &CpuTimes, cur: &CpuTimes, out: &mut CpuStats) -> Option<()> {
+/// Idle and iowait are the exception to "a counter that went back is a reset": the kernel
+/// documents that iowait can decrease, and both are estimated on tickless CPUs, so one of them
+/// stepping back counts as no time in that mode, rather than as a reset (which would leave the
+/// CPU sample, the default demand, with a gap). Their sum going back is a reset all the same:
+/// counted as no idle time it would read as a fully busy host, saturated, and scale the group
+/// out (taking a CPU offline can do it, as its idle time switches accounting).
+pub(crate) fn fill_fractions(prev: &CpuTimes, cur: &CpuTimes, out: &mut CpuStats) -> Delta {
     const IDLE: usize = 3;
     const IOWAIT: usize = 4;
     let (p, c) = (prev.as_array(), cur.as_array());
+    if u128::from(c[IDLE]) + u128::from(c[IOWAIT]) < u128::from(p[IDLE]) + u128::from(p[IOWAIT]) {
+        return Delta::Reset;
+    }
     let mut d = [0u64; 8];
     for i in 0..8 {
         d[i] = match i {
             IDLE | IOWAIT => c[i].saturating_sub(p[i]),
-            _ => counter_delta(p[i], c[i])?,
+            _ => match counter_delta(p[i], c[i]) {
+                Some(x) => x,
+                None => return Delta::Reset,
+            },
         };
     }
-    let total = d.iter().try_fold(0u64, |a, &x| a.checked_add(x))?;
+    let Some(total) = d.iter().try_fold(0u64, |a, &x| a.checked_add(x)) else {
+        return Delta::Reset;
+    };
     if total == 0 {
-        return None;
+        return Delta::NoTime;
     }
     let t = total as f64;
     let frac = |x: u64| x as f64 / t;
@@ -143,7 +164,7 @@ pub(crate) fn fill_fractions(prev: &CpuTimes, cur: &CpuTimes, out: &mut CpuStats
     out.steal = frac(d[7]);
     out.busy = 1.0 - frac(d[3].saturating_add(d[4]).min(total));
     out.busy_cores = out.busy * f64::from(out.cores);
-    Some(())
+    Delta::Fractions
 }
 
 /// Reads `stat` and `loadavg`, keeping the last snapshot for deltas.
@@ -152,6 +173,8 @@ pub(crate) struct CpuSource {
     stat: ProcFile,
     loadavg: ProcFile,
     prev: Option<CpuTimes>,
+    /// Whether `last` holds fractions from a delta (before one, there is nothing to repeat).
+    measured: bool,
     last: CpuStats,
 }
 
@@ -161,6 +184,7 @@ impl CpuSource {
             stat: ProcFile::new(proc_root, "stat"),
             loadavg: ProcFile::new(proc_root, "loadavg"),
             prev: None,
+            measured: false,
             last: CpuStats::default(),
         }
     }
@@ -169,6 +193,7 @@ impl CpuSource {
         self.stat.close();
         self.loadavg.close();
         self.prev = None;
+        self.measured = false;
     }
 
     /// Reads both files; `Ok(true)` once two snapshots give deltas. When less than one clock
@@ -181,29 +206,21 @@ impl CpuSource {
         stats.procs_running = snap.procs_running;
         stats.procs_blocked = snap.procs_blocked;
         [stats.load1, stats.load5, stats.load15] = load;
-        let valid = match self.prev {
-            None => {
+        let valid = match self
+            .prev
+            .map(|prev| fill_fractions(&prev, &snap.times, &mut stats))
+        {
+            Some(Delta::Fractions) => {
+                self.prev = Some(snap.times);
+                self.measured = true;
+                true
+            }
+            // The first snapshot, or one that does not follow the last: start from it.
+            None | Some(Delta::Reset) => {
                 self.prev = Some(snap.times);
                 false
             }
-            Some(prev) => {
-                if fill_fractions(&prev, &snap.times, &mut stats).is_some() {
-                    self.prev = Some(snap.times);
-                    true
-                } else if snap
-                    .times
-                    .as_array()
-                    .iter()
-                    .zip(prev.as_array())
-                    .any(|(c, p)| *c < p)
-                {
-                    // Counter reset: start over from this snapshot.
-                    self.prev = Some(snap.times);
-                    false
-                } else {
-                    self.last != CpuStats::default()
-                }
-            }
+            Some(Delta::NoTime) => self.measured,
         };
         stats.busy_cores = stats.busy * f64::from(stats.cores);
         self.last = stats;
@@ -233,7 +250,10 @@ mod tests {
             cores: 2,
             ..Default::default()
         };
-        fill_fractions(&s.times, &later.times, &mut out).unwrap();
+        assert_eq!(
+            fill_fractions(&s.times, &later.times, &mut out),
+            Delta::Fractions
+        );
         // iowait is idle time: it is a mode fraction but not busy.
         let sum = out.user + out.nice + out.system + out.irq + out.softirq + out.steal;
         assert!(
@@ -265,7 +285,7 @@ mod tests {
             ..Default::default()
         };
         let mut out = CpuStats::default();
-        assert!(fill_fractions(&prev, &cur, &mut out).is_none());
+        assert_eq!(fill_fractions(&prev, &cur, &mut out), Delta::Reset);
         assert_eq!(out, CpuStats::default());
     }
 
@@ -287,9 +307,76 @@ mod tests {
             cores: 2,
             ..CpuStats::default()
         };
-        assert!(fill_fractions(&prev, &cur, &mut out).is_some());
+        assert_eq!(fill_fractions(&prev, &cur, &mut out), Delta::Fractions);
         assert_eq!((out.user, out.iowait, out.busy), (0.5, 0.0, 0.5));
         assert_eq!(out.busy_cores, 1.0);
+    }
+
+    /// Idle and iowait going back together (a CPU taken offline) is a reset, not a fully
+    /// busy host; deltas that overflow are garbage, not a reason to stop updating.
+    #[test]
+    fn idle_going_back_or_an_overflow_is_a_reset_not_a_busy_host() {
+        let prev = CpuTimes {
+            user: 100,
+            idle: 1000,
+            iowait: 50,
+            ..Default::default()
+        };
+        let cur = CpuTimes {
+            user: 150,
+            idle: 900,
+            iowait: 60,
+            ..Default::default()
+        };
+        let mut out = CpuStats::default();
+        assert_eq!(fill_fractions(&prev, &cur, &mut out), Delta::Reset);
+        assert_eq!(out.busy, 0.0);
+        let huge = CpuTimes {
+            user: u64::MAX / 2 + 200,
+            system: u64::MAX / 2 + 200,
+            idle: 1000,
+            ..Default::default()
+        };
+        assert_eq!(fill_fractions(&prev, &huge, &mut out), Delta::Reset);
+    }
+
+    /// A reset, or an overflow, starts over from the new snapshot, so the source recovers at
+    /// the next read; standing still repeats the last measured figures, and nothing before
+    /// there are any.
+    #[test]
+    fn a_reset_starts_over_and_standing_still_repeats_only_what_was_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |user: u64, idle: u64| {
+            std::fs::write(
+                dir.path().join("stat"),
+                format!("cpu {user} 0 0 {idle} 0 0 0 0\ncpu0 {user} 0 0 {idle} 0 0 0 0\nprocs_running 1\nprocs_blocked 0\n"),
+            )
+            .unwrap();
+        };
+        std::fs::write(dir.path().join("loadavg"), "0.5 0.4 0.3 1/100 42\n").unwrap();
+        let mut src = CpuSource::new(dir.path());
+        let mut out = CpuStats::default();
+        let now = Instant::now();
+        write(100, 100);
+        assert!(!src.read(now, &mut out).unwrap());
+        assert!(!src.read(now, &mut out).unwrap(), "nothing measured yet");
+        write(150, 150);
+        assert!(src.read(now, &mut out).unwrap());
+        assert_eq!(out.busy, 0.5);
+        // Idle goes back: a reset, not 100% busy.
+        write(200, 120);
+        assert!(!src.read(now, &mut out).unwrap());
+        assert_eq!(out.busy, 0.5, "the last good figures, marked not valid");
+        write(300, 140);
+        assert!(src.read(now, &mut out).unwrap());
+        assert!((out.busy - 100.0 / 120.0).abs() < 1e-12, "{}", out.busy);
+        assert!(src.read(now, &mut out).unwrap(), "standing still repeats");
+        // Garbage that overflows: a reset too, and the next read measures from it.
+        write(u64::MAX - 10, u64::MAX - 10);
+        assert!(!src.read(now, &mut out).unwrap());
+        write(u64::MAX - 5, u64::MAX - 5);
+        assert!(src.read(now, &mut out).unwrap());
+        assert_eq!(out.busy, 0.5);
     }
 
     #[test]
@@ -316,7 +403,7 @@ mod tests {
             let t = |v: [u64; 8]| CpuTimes { user: v[0], nice: v[1], system: v[2], idle: v[3],
                 iowait: v[4], irq: v[5], softirq: v[6], steal: v[7] };
             let mut out = CpuStats { cores: 4, ..Default::default() };
-            if fill_fractions(&t(a), &t(b), &mut out).is_some() {
+            if fill_fractions(&t(a), &t(b), &mut out) == Delta::Fractions {
                 prop_assert!((0.0..=1.0).contains(&out.busy));
                 prop_assert!((0.0..=4.0).contains(&out.busy_cores));
             }
