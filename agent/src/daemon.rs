@@ -223,7 +223,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let bound = std::sync::atomic::AtomicBool::new(false);
+    let bound = Arc::new(control::BoundSocket::default());
     let result = runtime.block_on(serve(
         &args.config,
         cfg.clone(),
@@ -233,7 +233,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         &epoch,
         &host,
         started,
-        &bound,
+        bound.clone(),
     ));
 
     control.send(Control::Stop);
@@ -253,10 +253,9 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         }
     }
     sampler.stop();
-    // Only a socket this agent bound: a refused start must not unlink a running agent's.
-    if bound.load(std::sync::atomic::Ordering::Relaxed) {
-        let _ = std::fs::remove_file(&socket_path);
-    }
+    // Only the socket this agent bound: neither a refused start nor an agent whose socket
+    // another one replaced may unlink a running agent's.
+    bound.remove(&socket_path);
     tracing::info!("stopped");
     result
 }
@@ -271,14 +270,15 @@ async fn serve(
     epoch: &str,
     host: &str,
     started: Instant,
-    bound: &std::sync::atomic::AtomicBool,
+    bound: Arc<control::BoundSocket>,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let listener = control::bind(&socket_path)?;
-    bound.store(true, std::sync::atomic::Ordering::Relaxed);
+    bound.record(&socket_path);
     let control_task = tokio::spawn(control::serve(
         listener,
         socket_path.clone(),
+        bound,
         shared.clone(),
     ));
     let metrics_task = if cfg.metrics.listen.is_empty() {

@@ -288,3 +288,41 @@ fn a_removed_control_socket_is_bound_again() {
     assert_eq!(mode, 0o660);
     assert!(a.term().success());
 }
+
+/// An agent whose socket was removed and then bound by another agent (same socket path,
+/// another state directory) leaves that one alone: it does not take it over, and stopping
+/// does not unlink it. Before, the first agent's exit removed the second one's socket.
+#[test]
+fn an_agent_stopping_leaves_a_socket_another_agent_bound_in_place() {
+    let mut a = Agent::options().identity("first-host", "web").create("");
+    a.start();
+    std::fs::remove_file(a.socket()).expect("remove the socket");
+    let mut b = Agent::options().identity("second-host", "web").create("");
+    let config = std::fs::read_to_string(b.config_path()).unwrap().replace(
+        &b.socket().display().to_string(),
+        &a.socket().display().to_string(),
+    );
+    std::fs::write(b.config_path(), config).unwrap();
+    b.spawn();
+    let socket = a.socket().display().to_string();
+    let status = || {
+        let out = std::process::Command::new(crate::common::bin())
+            .args(["status", "--json", "--socket", &socket])
+            .output()
+            .expect("run cli");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+    };
+    wait_for(Duration::from_secs(30), || {
+        status().filter(|v| v["host"] == "second-host").map(|_| ())
+    })
+    .unwrap_or_else(|| panic!("the second agent never answered: {}", b.log()));
+    // The first agent's rebind check (every 5 s) finds another agent there.
+    wait_for(Duration::from_secs(20), || {
+        a.log().contains("cannot be bound again").then_some(())
+    })
+    .unwrap_or_else(|| panic!("{}", a.log()));
+    assert!(a.term().success());
+    let v = status().unwrap_or_else(|| panic!("the socket is gone: {}", a.log()));
+    assert_eq!(v["host"], "second-host");
+    assert!(b.term().success());
+}

@@ -76,13 +76,45 @@ fn file_at(path: &Path) -> Option<(u64, u64)> {
         .map(|m| (m.dev(), m.ino()))
 }
 
-/// Serves connections on `listener`, bound at `path`, until the task is dropped.
-pub async fn serve(listener: UnixListener, path: PathBuf, shared: Arc<Shared>) {
+/// The socket file this agent bound last (its device and inode), shared by the task serving
+/// it and the daemon that removes it at exit: only that file is removed, never one another
+/// agent bound at the same path since.
+#[derive(Debug, Default)]
+pub struct BoundSocket(std::sync::Mutex<Option<(u64, u64)>>);
+
+impl BoundSocket {
+    /// Notes the file now at `path` as this agent's, just after binding it.
+    pub fn record(&self, path: &Path) {
+        if let Ok(mut ours) = self.0.lock() {
+            *ours = file_at(path);
+        }
+    }
+
+    /// The file this agent bound, if any.
+    fn ours(&self) -> Option<(u64, u64)> {
+        self.0.lock().ok().and_then(|ours| *ours)
+    }
+
+    /// Removes the socket at `path` if it is still the one this agent bound.
+    pub fn remove(&self, path: &Path) {
+        if self.ours().is_some_and(|ours| file_at(path) == Some(ours)) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Serves connections on `listener`, bound at `path` (as `bound` records), until the task is
+/// dropped.
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    bound: Arc<BoundSocket>,
+    shared: Arc<Shared>,
+) {
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let answers = Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERS));
     let mut last_warning: Option<std::time::Instant> = None;
     let mut listener = listener;
-    let mut ours = file_at(&path);
     let mut check = tokio::time::interval(REBIND_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     // Whether the last attempt to bind again failed (said once, not every check).
@@ -91,11 +123,11 @@ pub async fn serve(listener: UnixListener, path: PathBuf, shared: Arc<Shared>) {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = check.tick() => {
-                if file_at(&path) != ours {
+                if file_at(&path) != bound.ours() {
                     match bind(&path) {
                         Ok(again) => {
                             listener = again;
-                            ours = file_at(&path);
+                            bound.record(&path);
                             rebind_failed = false;
                             tracing::warn!(path = %path.display(), "the control socket was removed or replaced: bound again");
                         }
