@@ -190,14 +190,17 @@ impl Snapshot {
         }
     }
 
-    /// Appends raw demand values, keeping the last five minutes.
+    /// Appends raw demand values, keeping the last five minutes: those within five minutes of
+    /// the newest, either side, so a clock stepped back (points "from the future" at the
+    /// front) does not stop the pruning and let the buffer, copied by every control request,
+    /// grow for as long as the step.
     pub fn push_raw(&mut self, points: impl IntoIterator<Item = RawPoint>) {
         self.raw.extend(points);
         if let Some(newest) = self.raw.back().map(|p| p.ts) {
             while self
                 .raw
                 .front()
-                .is_some_and(|p| newest - p.ts > RAW_WINDOW_S)
+                .is_some_and(|p| (newest - p.ts).abs() > RAW_WINDOW_S)
             {
                 self.raw.pop_front();
             }
@@ -210,5 +213,30 @@ impl Snapshot {
     pub fn progressing(&self, limit: Duration) -> bool {
         self.writer_busy_since.is_none_or(|t| t.elapsed() < limit)
             && self.store_locked_since.is_none_or(|t| t.elapsed() < limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After the clock steps back an hour, the points from before the step are dropped as new
+    /// ones arrive: the buffer stays five minutes long.
+    #[test]
+    fn raw_points_stay_five_minutes_long_across_a_clock_step_back() {
+        let mut s = Snapshot::starting(
+            &Config::default(),
+            "h".into(),
+            1.0,
+            Committed::default(),
+            PathBuf::new(),
+            0.0,
+        );
+        let at = |ts: f64| RawPoint { ts, value: 1.0 };
+        s.push_raw((0..600).map(|i| at(10_000.0 + f64::from(i))));
+        assert_eq!(s.raw.len(), 301);
+        s.push_raw((0..600).map(|i| at(6_400.0 + f64::from(i))));
+        assert_eq!(s.raw.len(), 301);
+        assert!(s.raw.iter().all(|p| p.ts >= 6_400.0 && p.ts < 7_000.0));
     }
 }
