@@ -289,47 +289,33 @@ mod tests {
         assert_eq!(out, CpuStats::default());
     }
 
+    /// One of idle and iowait stepping back is no reset; both going back together (a CPU
+    /// taken offline) is one, not a fully busy host; deltas that overflow are garbage, not a
+    /// reason to stop updating.
     #[test]
-    fn iowait_stepping_back_is_no_reset() {
-        let prev = CpuTimes {
-            user: 100,
-            idle: 1000,
-            iowait: 50,
+    fn idle_or_iowait_stepping_back_alone_is_no_reset() {
+        let times = |user, idle, iowait| CpuTimes {
+            user,
+            idle,
+            iowait,
             ..Default::default()
         };
-        let cur = CpuTimes {
-            user: 150,
-            idle: 1050,
-            iowait: 48,
-            ..Default::default()
-        };
+        let prev = times(100, 1000, 50);
         let mut out = CpuStats {
             cores: 2,
             ..CpuStats::default()
         };
-        assert_eq!(fill_fractions(&prev, &cur, &mut out), Delta::Fractions);
+        assert_eq!(
+            fill_fractions(&prev, &times(150, 1050, 48), &mut out),
+            Delta::Fractions
+        );
         assert_eq!((out.user, out.iowait, out.busy), (0.5, 0.0, 0.5));
         assert_eq!(out.busy_cores, 1.0);
-    }
-
-    /// Idle and iowait going back together (a CPU taken offline) is a reset, not a fully
-    /// busy host; deltas that overflow are garbage, not a reason to stop updating.
-    #[test]
-    fn idle_going_back_or_an_overflow_is_a_reset_not_a_busy_host() {
-        let prev = CpuTimes {
-            user: 100,
-            idle: 1000,
-            iowait: 50,
-            ..Default::default()
-        };
-        let cur = CpuTimes {
-            user: 150,
-            idle: 900,
-            iowait: 60,
-            ..Default::default()
-        };
         let mut out = CpuStats::default();
-        assert_eq!(fill_fractions(&prev, &cur, &mut out), Delta::Reset);
+        assert_eq!(
+            fill_fractions(&prev, &times(150, 900, 60), &mut out),
+            Delta::Reset
+        );
         assert_eq!(out.busy, 0.0);
         let huge = CpuTimes {
             user: u64::MAX / 2 + 200,

@@ -138,8 +138,8 @@ fn a_clock_stepped_back_neither_freezes_hosts_nor_holds_actuation() {
     assert_eq!(g.hosts["a"].received_at, -2500.0);
 }
 
-#[test]
-fn a_failed_replacement_is_asked_for_again() {
+/// A group that replaces a host after 2 unhealthy signals, and host `a` that sent them.
+fn unhealthy_twice() -> GroupState {
     let mut c = config();
     c.replace_unhealthy_after = 2;
     let mut g = GroupState::new(c);
@@ -150,6 +150,12 @@ fn a_failed_replacement_is_asked_for_again() {
             2.0,
         );
     }
+    g
+}
+
+#[test]
+fn a_failed_replacement_is_asked_for_again() {
+    let mut g = unhealthy_twice();
     let Some(Step::Replace { host, reason, .. }) = g.evaluate(3.0, Some(1)) else {
         panic!("{:?}", g.evaluation())
     };
@@ -177,16 +183,7 @@ fn a_failed_replacement_is_asked_for_again() {
 /// evaluation, without waiting for a signal: the host is still reported for it.
 #[test]
 fn a_replacement_the_fence_refused_is_asked_for_at_the_next_evaluation() {
-    let mut c = config();
-    c.replace_unhealthy_after = 2;
-    let mut g = GroupState::new(c);
-    for seq in 1..=2 {
-        g.ingest(
-            signal("a", seq, seq as f64, 1.0, "unhealthy"),
-            Outcome::Applied,
-            2.0,
-        );
-    }
+    let mut g = unhealthy_twice();
     let Some(Step::Replace {
         host, instance_id, ..
     }) = g.evaluate(3.0, Some(1))
