@@ -66,7 +66,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             .get_or_create(&label)
             .set(i64::from(standby.is_none()));
         let reported = match group.actuator.current().await {
-            Ok(c) => c.map(|c| c.desired),
+            Ok(c) => c,
             Err(e) => {
                 tracing::warn!(group = %name, "reading actual capacity: {e}");
                 None
@@ -88,7 +88,8 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             let _span = tracing::info_span!("group", name = %name).entered();
             let mut g = locked(&group.state);
             g.set_standby(standby);
-            let step = g.evaluate(t, reported);
+            g.set_engine_max(reported.and_then(|c| c.max));
+            let step = g.evaluate(t, reported.map(|c| c.desired));
             (
                 step,
                 g.evaluation().cloned(),
@@ -362,6 +363,25 @@ async fn while_leading<T>(
     }
 }
 
+/// Sets the scaler's maximum (`max_breach = "raise"`) while this replica leads; whether it
+/// was set, and what happened in words.
+async fn set_max(group: &Group, max: u32, reason: &str) -> (bool, String) {
+    match while_leading(group, group.actuator.set_max(max, reason)).await {
+        Ok(()) => {
+            tracing::info!(actuator = group.actuator.kind(), max, %reason, "maximum set (max_breach = raise)");
+            (true, format!("maximum set to {max}"))
+        }
+        Err(e) => {
+            tracing::warn!(
+                actuator = group.actuator.kind(),
+                max,
+                "setting the maximum failed: {e}"
+            );
+            (false, format!("setting the maximum to {max} failed: {e}"))
+        }
+    }
+}
+
 /// Runs one step on the group's actuator and describes it.
 async fn act(group: &Group, step: Step) -> ActionRecord {
     let at = unix_now();
@@ -376,25 +396,7 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             // follows the scale-in that fits under it.
             let mut notes = Vec::new();
             let raise_first = max.is_some_and(|m| m >= to && to > from);
-            let set_max = async |m: u32| match while_leading(
-                group,
-                group.actuator.set_max(m, &reason),
-            )
-            .await
-            {
-                Ok(()) => {
-                    tracing::info!(actuator = group.actuator.kind(), max = m, %reason, "maximum set (max_breach = raise)");
-                    format!("maximum set to {m}")
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        actuator = group.actuator.kind(),
-                        max = m,
-                        "setting the maximum failed: {e}"
-                    );
-                    format!("setting the maximum to {m} failed: {e}")
-                }
-            };
+            let set_max = async |m: u32| set_max(group, m, &reason).await.1;
             if raise_first && let Some(m) = max {
                 notes.push(set_max(m).await);
                 fault::stop_after_raise();
@@ -441,6 +443,17 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
                 .collect::<Vec<_>>()
                 .join("; "),
                 warmup_s: None,
+            }
+        }
+        Step::SetMax { max, reason } => {
+            let (ok, detail) = set_max(group, max, &reason).await;
+            ActionRecord {
+                at,
+                kind: "set_max".into(),
+                reason,
+                ok,
+                detail,
+                ..ActionRecord::default()
             }
         }
         Step::Replace {

@@ -222,3 +222,51 @@ fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
         "{details:?}"
     );
 }
+
+/// `max_breach = "raise"` owns the ASG's MaxSize: one left raised above `max` (a put-back that
+/// failed, or a coordinator stopped between its two calls) while the group fits under `max` is
+/// put back at a decision, recorded as a `set_max` action. Before, it stayed raised for good.
+#[test]
+fn a_maximum_left_raised_is_put_back() {
+    let Some(moto) = Moto::start() else { return };
+    // As a raise to 16 leaves it: MaxSize 16, the group at 2.
+    moto.create_web_group(16, 2);
+    let sizes = || moto.web_group("[g['DesiredCapacity'], g['MaxSize']]");
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let groups = group_toml_with(
+        "web",
+        &token,
+        2.0,
+        "max_breach = \"raise\"",
+        &moto.web_actuator(),
+    )
+    .replace("max = 20", "max = 4");
+    let config = write_config(dir.path(), "", &groups);
+    let c = Coordinator::start(dir.path(), &config, &moto.env());
+    for seq in 1..=3 {
+        for h in ["h1", "h2"] {
+            let s = signal("web", h, "e", seq, 0.5);
+            assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+        }
+    }
+    let back = wait_for(Duration::from_secs(20), || {
+        (sizes()[1] == json!(4)).then_some(())
+    });
+    assert!(back.is_some(), "{}\n{}", sizes(), c.log());
+    let v = group_view(&c.url, "web");
+    let put_back = v["last_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "set_max")
+        .cloned()
+        .unwrap_or_else(|| panic!("no set_max action: {v:#}"));
+    assert_eq!(put_back["ok"], true, "{put_back}");
+    assert!(
+        put_back["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("still raised to 16")),
+        "{put_back}"
+    );
+}

@@ -56,14 +56,46 @@ impl Aws {
             .send()
             .await
             .map_err(err)?;
-        out.auto_scaling_groups
+        let group = out
+            .auto_scaling_groups
             .unwrap_or_default()
             .into_iter()
             .find(|g| g.auto_scaling_group_name() == Some(self.name.as_str()))
             .ok_or_else(|| {
                 ActuatorError::Aws(format!("auto scaling group {:?} not found", self.name))
-            })
+            })?;
+        match sized_in_other_units(&group) {
+            Some(why) => Err(ActuatorError::Unsupported(format!(
+                "auto scaling group {:?} {why}; headroom counts instances, so it neither reads \
+                 nor sets this group's capacity (use DesiredCapacityType \"units\" without \
+                 instance weights)",
+                self.name
+            ))),
+            None => Ok(group),
+        }
     }
+}
+
+/// Why the group's desired, min and max sizes are not instance counts, if they are not: sized
+/// in vCPUs or MiB (`DesiredCapacityType`), or in units of instance weights. Read as counts,
+/// 160 vCPUs would be 160 instances, and setting 20 would ask for 20 vCPUs: a scale-in no plan
+/// meant.
+fn sized_in_other_units(group: &AutoScalingGroup) -> Option<String> {
+    if let Some(kind) = group.desired_capacity_type()
+        && kind != "units"
+    {
+        return Some(format!("sizes its capacity in {kind}"));
+    }
+    let weighted = group
+        .mixed_instances_policy()
+        .and_then(|p| p.launch_template())
+        .into_iter()
+        .flat_map(|t| t.overrides())
+        .filter_map(|o| o.weighted_capacity())
+        .find(|w| w.trim() != "1")?;
+    Some(format!(
+        "weighs its instances (WeightedCapacity {weighted})"
+    ))
 }
 
 impl Aws {
@@ -207,5 +239,57 @@ impl Actuate for Aws {
             .map_err(err)?;
         tracing::info!(asg = %self.name, host, instance_id = id, reason, "aws: marked instance unhealthy");
         Ok(format!("instance {id} marked Unhealthy"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_autoscaling::types::{
+        LaunchTemplate, LaunchTemplateOverrides, MixedInstancesPolicy,
+    };
+
+    fn weighted(weights: &[&str]) -> AutoScalingGroup {
+        let mut template = LaunchTemplate::builder();
+        for w in weights {
+            template = template.overrides(
+                LaunchTemplateOverrides::builder()
+                    .weighted_capacity(*w)
+                    .build(),
+            );
+        }
+        AutoScalingGroup::builder()
+            .mixed_instances_policy(
+                MixedInstancesPolicy::builder()
+                    .launch_template(template.build())
+                    .build(),
+            )
+            .build()
+    }
+
+    /// Only a group sized in instances is read and set: not one sized in vCPUs, memory or
+    /// instance weights.
+    #[test]
+    fn only_a_group_sized_in_instances_is_driven() {
+        assert_eq!(
+            sized_in_other_units(&AutoScalingGroup::builder().build()),
+            None
+        );
+        let units = AutoScalingGroup::builder()
+            .desired_capacity_type("units")
+            .build();
+        assert_eq!(sized_in_other_units(&units), None);
+        let vcpu = AutoScalingGroup::builder()
+            .desired_capacity_type("vcpu")
+            .build();
+        assert_eq!(
+            sized_in_other_units(&vcpu).as_deref(),
+            Some("sizes its capacity in vcpu")
+        );
+        assert_eq!(sized_in_other_units(&weighted(&["1", "1"])), None);
+        assert_eq!(
+            sized_in_other_units(&weighted(&["1", "4"])).as_deref(),
+            Some("weighs its instances (WeightedCapacity 4)")
+        );
     }
 }

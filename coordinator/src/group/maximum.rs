@@ -1,6 +1,11 @@
 //! The group's `max` and `max_breach`: with `"hold"` the plan never asks for more than `max`;
 //! with `"raise"` it may, and the scaler's own maximum is raised with the count (plus a
 //! buffer), then put back to `max` by the scale-in that fits under it.
+//!
+//! With `"raise"` headroom owns the scaler's maximum: `max` while the count fits under it.
+//! A raise left in place (a put-back that failed, was refused at the lease's deadline, or never
+//! ran because the coordinator stopped between the two calls) is found from the scaler's own
+//! maximum, read every decision, and put back then; a put-back is never only a note.
 
 use crate::config::{GroupConfig, MaxBreach};
 
@@ -30,6 +35,15 @@ pub(super) fn breach_max(c: &GroupConfig, from: u32, to: u32) -> Option<u32> {
     } else {
         None
     }
+}
+
+/// With `max_breach = "raise"`, the scaler's maximum when it is left raised: above `max` while
+/// the count (`actual`) fits under `max`.
+pub(super) fn left_raised(c: &GroupConfig, actual: u32, engine_max: Option<u32>) -> Option<u32> {
+    if c.max_breach != MaxBreach::Raise || actual > c.max {
+        return None;
+    }
+    engine_max.filter(|&m| m > c.max)
 }
 
 #[cfg(test)]
@@ -62,5 +76,15 @@ mod tests {
             "back under max: max again"
         );
         assert_eq!(breach_max(&raise, 9, 7), None, "nothing raised to put back");
+        // The scaler's own maximum, read each decision: left raised under the count's `max`.
+        assert_eq!(left_raised(&raise, 9, Some(16)), Some(16));
+        assert_eq!(left_raised(&raise, 9, Some(10)), None, "at max");
+        assert_eq!(left_raised(&raise, 12, Some(16)), None, "still in a breach");
+        assert_eq!(left_raised(&raise, 9, None), None, "not read");
+        assert_eq!(
+            left_raised(&hold, 9, Some(16)),
+            None,
+            "hold owns no maximum"
+        );
     }
 }

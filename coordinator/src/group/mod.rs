@@ -53,6 +53,14 @@ pub enum Step {
         /// Why.
         reason: String,
     },
+    /// Put the scaler's maximum back to `max` (`max_breach = "raise"`): a raise was left in
+    /// place while the count fits under `max` ([`maximum`] says how).
+    SetMax {
+        /// The maximum to set: the group's `max`.
+        max: u32,
+        /// Why.
+        reason: String,
+    },
     /// Report a host for replacement.
     Replace {
         /// The host.
@@ -73,6 +81,8 @@ pub struct GroupState {
     policy_capacity: f64,
     /// Whether the policy has been told the capacity in force when deciding started.
     seeded: bool,
+    /// The scaler's own maximum, as last read (`None` when it has none or was not read).
+    engine_max: Option<u32>,
     /// What the policy learned before a restart, until the first decision takes it back.
     restored: Option<headroom_model::PolicyMemory>,
     /// Why this replica does not actuate the group (another leads it), `None` when it does.
@@ -107,6 +117,7 @@ impl GroupState {
             policy,
             policy_capacity: capacity,
             seeded: false,
+            engine_max: None,
             restored: None,
             standby: None,
             last_actuation_at: f64::NEG_INFINITY,
@@ -313,6 +324,12 @@ impl GroupState {
         self.standby = standby;
     }
 
+    /// Notes the scaler's own maximum as just read (`None` when it has none, or the read
+    /// failed), for [`maximum::left_raised`].
+    pub fn set_engine_max(&mut self, max: Option<u32>) {
+        self.engine_max = max;
+    }
+
     /// Decides at `now` with the actuator's view of capacity (`reported`), and says what to do
     /// (nothing on a standby replica, which decides all the same).
     pub fn evaluate(&mut self, now: f64, reported: Option<u32>) -> Option<Step> {
@@ -446,6 +463,15 @@ impl GroupState {
                     c.actuation_interval.as_secs_f64() - since
                 );
             }
+        } else if rate_ok && let Some(left) = left_raised(&c, actual, self.engine_max) {
+            step = Some(Step::SetMax {
+                max: c.max,
+                reason: format!(
+                    "the scaler's maximum is still raised to {left} with {actual} instances, \
+                     under max {}: put back",
+                    c.max
+                ),
+            });
         } else if rate_ok && let Some((host, instance_id)) = self.pending_replacements.pop_front() {
             step = Some(Step::Replace {
                 host: host.clone(),
@@ -567,7 +593,7 @@ mod maximum;
 mod model;
 mod view;
 
-use maximum::{breach_max, most};
+use maximum::{breach_max, left_raised, most};
 use model::{forecaster, policy_config};
 
 #[cfg(test)]
