@@ -21,6 +21,10 @@ pub struct CoordinatorArgs {
     /// SQLite state file (overrides the file).
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Check the configuration and its token files, report every problem (exit 64) or say it
+    /// is valid, and exit without serving.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `headroom groups`.

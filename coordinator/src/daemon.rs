@@ -43,7 +43,16 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
     headroom_common::logging::init(None);
     let config = CoordinatorConfig::load(args).map_err(Exit::config)?;
-    let tokens = Tokens::load(&config, &CoordinatorConfig::origin(args)).map_err(Exit::config)?;
+    let origin = CoordinatorConfig::origin(args);
+    let tokens = Tokens::load(&config, &origin).map_err(Exit::config)?;
+    if args.check {
+        let n = config.groups.len();
+        return headroom_common::stdout::print(&format!(
+            "{}: valid ({n} group{}, every token file readable by the rule)\n",
+            origin.display(),
+            if n == 1 { "" } else { "s" }
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

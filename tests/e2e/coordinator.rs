@@ -113,23 +113,47 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
         ),
     );
     assert!(toml.contains("missing"), "{toml}");
-    std::fs::write(&config, toml).unwrap();
+    std::fs::write(&config, &toml).unwrap();
+    // Served or only checked (`--check`, as a deployment validates a file before it replaces
+    // the old one), the same problems.
+    for check in [&[][..], &["--check"][..]] {
+        let out = Command::new(bin())
+            .args(["coordinator", "--config"])
+            .arg(&config)
+            .args(check)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64));
+        let err = String::from_utf8_lossy(&out.stderr);
+        for want in [
+            "c.toml (2 problems)",
+            "groups.web.token_files[0]:",
+            "accessible by others",
+            "groups.web.token_files[1]:",
+            "missing",
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
+    }
+    // Fixed, `--check` says so and exits without serving (nothing listens, no state file).
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(
+        &config,
+        group_toml("web", &token, 5.0, "kind = \"dry-run\""),
+    )
+    .unwrap();
     let out = Command::new(bin())
-        .args(["coordinator", "--config"])
+        .args(["coordinator", "--check", "--config"])
         .arg(&config)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    let err = String::from_utf8_lossy(&out.stderr);
-    for want in [
-        "c.toml (2 problems)",
-        "groups.web.token_files[0]:",
-        "accessible by others",
-        "groups.web.token_files[1]:",
-        "missing",
-    ] {
-        assert!(err.contains(want), "{want}: {err}");
-    }
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("c.toml: valid (1 group"), "{said}");
 
     std::fs::write(&config, "[groups.web]\ntarget_utilization = 3\n").unwrap();
     let out = Command::new(bin())

@@ -305,10 +305,26 @@ fn deb_installs_upgrades_and_purges() {
     ])));
     assert_eq!(status, "0.1.0-2 install ok installed");
 
-    // Remove keeps configuration and state; purge deletes both.
+    // Remove keeps configuration and state, and masks the units; a reinstall unmasks them
+    // (before, the coordinator stayed masked: enabled, it never started again).
+    let masked = |unit: &str| {
+        std::fs::read_link(Path::new("/etc/systemd/system").join(unit))
+            .is_ok_and(|to| to == Path::new("/dev/null"))
+    };
     dpkg(&["-r", "headroom"], None);
     assert!(!bin.exists());
     assert!(conf.exists() && Path::new("/var/lib/headroom/marker").exists());
+    assert!(UNITS.iter().all(|u| masked(u)), "removal masks the units");
+    dpkg(&["-i"], Some(&v2));
+    for unit in UNITS {
+        assert!(!masked(unit), "{unit} still masked after a reinstall");
+    }
+    assert!(
+        Path::new("/etc/systemd/system/multi-user.target.wants/headroom.service").exists(),
+        "headroom.service no longer enabled after a reinstall"
+    );
+    dpkg(&["-r", "headroom"], None);
+    // Purge deletes configuration and state.
     dpkg(&["--purge", "headroom"], None);
     for gone in [
         "/etc/headroom",

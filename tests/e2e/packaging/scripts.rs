@@ -27,7 +27,6 @@ fn maintainer_scripts_drive_systemd_on_install_upgrade_and_removal() {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     for tool in [
-        "systemctl",
         "deb-systemd-helper",
         "deb-systemd-invoke",
         "systemd-sysusers",
@@ -37,7 +36,17 @@ fn maintainer_scripts_drive_systemd_on_install_upgrade_and_removal() {
             &format!("#!/bin/sh\necho \"{tool} $*\" >> \"$STANDIN_LOG\"\nexit 0\n"),
         );
     }
+    // A unit is enabled when a file `log.enabled.UNIT` says so.
+    write_script(
+        &bin.join("systemctl"),
+        "#!/bin/sh\necho \"systemctl $*\" >> \"$STANDIN_LOG\"\n\
+         if [ \"$1 $2\" = \"--quiet is-enabled\" ]; then [ -e \"$STANDIN_LOG.enabled.$3\" ]; exit; fi\n\
+         exit 0\n",
+    );
     let log = dir.path().join("log");
+    let enable =
+        |unit: &str| std::fs::write(dir.path().join(format!("log.enabled.{unit}")), "").unwrap();
+    enable("headroom.service");
     let take = || {
         let s = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);
@@ -50,6 +59,7 @@ fn maintainer_scripts_drive_systemd_on_install_upgrade_and_removal() {
     for line in [
         "systemd-sysusers /usr/lib/sysusers.d/headroom.conf",
         "deb-systemd-helper unmask headroom.service",
+        "deb-systemd-helper unmask headroom-coordinator.service",
         "systemctl --system daemon-reload",
         "deb-systemd-invoke start headroom.service",
     ] {
@@ -62,14 +72,22 @@ fn maintainer_scripts_drive_systemd_on_install_upgrade_and_removal() {
         !install.contains("enable headroom-coordinator"),
         "{install}"
     );
-    assert!(!install.contains("try-restart"), "{install}");
+    assert!(!install.contains("restart headroom.service"), "{install}");
+    assert!(
+        install.contains("deb-systemd-invoke try-restart headroom-coordinator.service"),
+        "a coordinator not enabled runs only if started by hand: {install}"
+    );
 
+    // An upgrade, or a reinstall after removal (dpkg names the old version in both): the
+    // units are unmasked, and the enabled ones restarted, which starts a stopped one.
+    enable("headroom-coordinator.service");
     run_script_with_systemd(&bin, &log, "postinst", &["configure", "0.1.0-1"]);
     let upgrade = take();
     println!("upgrade:\n{upgrade}");
     for line in [
-        "deb-systemd-invoke try-restart headroom.service",
-        "deb-systemd-invoke try-restart headroom-coordinator.service",
+        "deb-systemd-helper unmask headroom-coordinator.service",
+        "deb-systemd-invoke restart headroom.service",
+        "deb-systemd-invoke restart headroom-coordinator.service",
     ] {
         assert!(
             upgrade.lines().any(|l| l == line),
