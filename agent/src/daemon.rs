@@ -145,13 +145,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         ..SamplerConfig::default()
     };
     let (sampler, rx) = Sampler::spawn(sampler_cfg).context("starting the sampler")?;
-    let capacity = if cfg.model.capacity > 0.0 {
-        cfg.model.capacity
-    } else {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as f64)
-            .unwrap_or(1.0)
-    };
+    let capacity = cfg.model.capacity_in_force();
     let host = host_id(&cfg);
     let committed = Reader::open(&db_path)
         .and_then(|r| r.committed())

@@ -343,6 +343,34 @@ impl Sample {
         self.valid & (1 << kind.index()) != 0
     }
 
+    /// Whether `name` is a metric a sample can hold: a host's by its name (`cpu.busy_cores`),
+    /// a device's, an interface's or an application gauge's by its family and instance
+    /// (`disk.busy.sda`, `app.requests`; which instances exist is known only when sampled).
+    /// Read from [`Sample::visit`] itself, so it cannot drift from what is sampled.
+    pub fn names_a_metric(name: &str) -> bool {
+        let instance = ShortName::new("probe");
+        let mut probe = Sample {
+            valid: u8::MAX,
+            disk_count: 1,
+            net_count: 1,
+            app_count: 1,
+            ..Sample::default()
+        };
+        probe.memory.total_bytes = 1;
+        probe.disks[0].name = instance;
+        probe.nets[0].name = instance;
+        probe.app[0].name = instance;
+        let mut known = false;
+        probe.visit(|m, _| {
+            known |= match name.strip_prefix(m.family) {
+                Some("") => m.instance.is_empty(),
+                Some(rest) => !m.instance.is_empty() && rest.len() > 1 && rest.starts_with('.'),
+                None => false,
+            };
+        });
+        known
+    }
+
     /// Calls `f` with every metric this sample holds, by name, without allocating.
     /// Only sources valid in this sample are visited.
     pub fn visit(&self, mut f: impl FnMut(MetricName<'_>, f64)) {
@@ -492,6 +520,35 @@ impl Sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_metrics_a_sample_can_hold_are_named_as_visit_names_them() {
+        for known in [
+            "cpu.busy_cores",
+            "cpu.busy",
+            "memory.used",
+            "psi.io.full_avg10",
+            "accept_queue.depth",
+            "tcp.listen_overflows",
+            "disk.busy.sda",
+            "net.rx_bytes_per_s.eth0",
+            "app.http_requests_in_flight",
+        ] {
+            assert!(Sample::names_a_metric(known), "{known}");
+        }
+        for unknown in [
+            "cpu.bussy_cores",
+            "cpu.busy_cores.x",
+            "cpu",
+            "disk.busy",
+            "disk.busy.",
+            "app",
+            "app.",
+            "",
+        ] {
+            assert!(!Sample::names_a_metric(unknown), "{unknown}");
+        }
+    }
 
     #[test]
     fn visit_tolerates_any_counts_and_names() {

@@ -63,7 +63,15 @@ impl Config {
         keep("agent.log", a.log != b.log);
         keep("sources", self.sources != new.sources);
         keep("store", self.store != new.store);
-        keep("model.demand", self.model.demand != new.model.demand);
+        // A capacity is in the demand's unit: a new one waits with the new demand.
+        let demand_changed = self.model.demand != new.model.demand;
+        keep("model.demand", demand_changed);
+        keep(
+            "model.capacity",
+            demand_changed && self.model.capacity != new.model.capacity,
+        );
+        // The forecaster's history is sized when it is built, at start.
+        keep("model.history", self.model.history != new.model.history);
         keep("coordinator", self.coordinator != new.coordinator);
         keep("metrics", self.metrics != new.metrics);
         applied.agent = AgentSection {
@@ -73,6 +81,10 @@ impl Config {
         applied.sources = self.sources.clone();
         applied.store = self.store.clone();
         applied.model.demand = self.model.demand.clone();
+        applied.model.history = self.model.history;
+        if demand_changed {
+            applied.model.capacity = self.model.capacity;
+        }
         applied.coordinator = self.coordinator.clone();
         applied.metrics = self.metrics.clone();
         (applied, kept)
@@ -230,6 +242,16 @@ pub struct ModelSection {
     /// `store.retention_1m`: what is not stored cannot be read back).
     #[serde(with = "duration")]
     pub history: Duration,
+}
+
+impl ModelSection {
+    /// The capacity in force: the configured one, or for 0 the CPUs this process may run on.
+    pub fn capacity_in_force(&self) -> f64 {
+        if self.capacity > 0.0 {
+            return self.capacity;
+        }
+        std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+    }
 }
 
 impl Default for ModelSection {

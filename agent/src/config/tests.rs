@@ -164,6 +164,44 @@ fn a_reload_applies_the_policy_and_keeps_what_needs_a_restart() {
     assert_eq!(old.reloaded(&old).1, Vec::<&str>::new());
 }
 
+/// A capacity is in its demand's unit: with a new demand it waits for the restart too; alone
+/// it applies at once. The forecaster's history is sized at start.
+#[test]
+fn a_reload_keeps_a_capacity_with_its_demand_and_the_history() {
+    let old = Config::default();
+    let mut new = Config::default();
+    new.model.demand = "accept_queue.depth".into();
+    new.model.capacity = 100.0;
+    new.model.history = old.model.history * 2;
+    let (applied, kept) = old.reloaded(&new);
+    assert_eq!(applied.model.capacity, old.model.capacity);
+    assert_eq!(applied.model.history, old.model.history);
+    assert_eq!(kept, ["model.demand", "model.capacity", "model.history"]);
+    let mut new = Config::default();
+    new.model.capacity = 8.0;
+    let (applied, kept) = old.reloaded(&new);
+    assert_eq!(applied.model.capacity, 8.0);
+    assert!(kept.is_empty(), "{kept:?}");
+    // Back to 0: the number of CPUs again.
+    let (applied, _) = new.reloaded(&old);
+    assert_eq!(applied.model.capacity, 0.0);
+    assert!(applied.model.capacity_in_force() >= 1.0);
+}
+
+/// A misspelled demand is refused: no sample holds it, so the agent would run healthy and
+/// never decide.
+#[test]
+fn a_demand_no_sample_holds_is_refused() {
+    let err = parse("[model]\ndemand = \"cpu.bussy_cores\"\n").unwrap_err();
+    assert_eq!(err.problems.len(), 1, "{err}");
+    assert_eq!(err.problems[0].key, "model.demand");
+    assert!(err.problems[0].reason.contains("is no metric"), "{err}");
+    for fine in ["accept_queue.depth", "disk.busy.nvme0n1"] {
+        let text = format!("[model]\ndemand = \"{fine}\"\ncapacity = 10.0\n");
+        assert!(parse(&text).is_ok(), "{fine}");
+    }
+}
+
 #[test]
 fn type_errors_name_the_key() {
     let err = parse("[agent]\ninterval = \"soon\"\n").unwrap_err();

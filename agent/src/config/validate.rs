@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use headroom_collector::sample::{MAX_APP_GAUGES, SHORT_NAME_MAX};
+use headroom_collector::sample::{MAX_APP_GAUGES, SHORT_NAME_MAX, Sample};
 use headroom_common::config::Problem;
 use headroom_common::duration::format as fmt_dur;
 use headroom_common::id::check_id;
@@ -150,6 +150,16 @@ fn store_and_model(config: &Config, out: &mut Problems) {
     let m = &config.model;
     if m.demand.trim().is_empty() {
         out.bad("model.demand", "must name a metric, e.g. cpu.busy_cores");
+    } else if !Sample::names_a_metric(&m.demand) {
+        // A name no sample holds would leave the agent healthy and never deciding.
+        out.bad(
+            "model.demand",
+            format!(
+                "{:?} is no metric headroom samples (`headroom history --list` shows them), \
+                 e.g. cpu.busy_cores, accept_queue.depth, app.GAUGE",
+                m.demand
+            ),
+        );
     } else if m.capacity == 0.0 && m.demand != "cpu.busy_cores" {
         out.bad(
             "model.capacity",

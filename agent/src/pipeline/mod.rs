@@ -238,10 +238,10 @@ impl Pipeline {
             );
         }
         let cfg = Arc::new(applied);
-        if cfg.model.capacity > 0.0 {
-            self.capacity = cfg.model.capacity;
-        }
+        // 0 puts it back to the number of CPUs.
+        self.capacity = cfg.model.capacity_in_force();
         self.policy.reconfigure(host_policy(&cfg, self.capacity));
+        self.shared.lock().decision_interval_s = cfg.agent.decision_interval.as_secs_f64();
         self.ledger.reconfigure(self.policy.config());
         self.cfg = cfg;
         tracing::info!("configuration reloaded");
