@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use headroom::cli::{self, Cli, Command, ConfigCommand, GenerateKind};
 use headroom::{config, daemon, query, replay};
@@ -16,7 +16,10 @@ use headroom_common::stdout;
 const COORDINATOR_BIN: &str = "headroom-coordinator";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match exit::parse_args::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = match cli.command {
         Command::Agent(args) => daemon::run(&args),
         Command::Status(q) => query::status(&q),

@@ -38,6 +38,21 @@ impl Exit {
     }
 }
 
+/// The command line parsed as `T`, or the exit code to stop with: help and version print and
+/// exit 0, a flag clap refuses prints its usage error and exits [`CONFIG_INVALID`] like every
+/// other bad input (clap's own is 2).
+pub fn parse_args<T: clap::Parser>() -> Result<T, ExitCode> {
+    T::try_parse().map_err(|e| {
+        // A closed stdout or stderr must not turn a usage error into a panic.
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(CONFIG_INVALID)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
 /// Prints an error chain on one line to stderr and picks the exit code.
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {

@@ -31,7 +31,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = match exit::parse_args::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let result = match cli.command {
         Command::Coordinator(args) => headroom_coordinator::daemon::run(&args),
         Command::Groups(args) => headroom_coordinator::client::groups(&args),
         Command::Schedule(args) => headroom_coordinator::upcoming::schedule(&args),

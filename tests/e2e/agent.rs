@@ -466,6 +466,35 @@ fn run(args: &[&str]) -> Output {
     Command::new(bin()).args(args).output().expect("run")
 }
 
+/// A flag clap refuses exits 64 like every other bad input, in both binaries (through
+/// `headroom coordinator`/`groups` too); help and version exit 0.
+#[test]
+fn a_refused_flag_exits_64_and_help_exits_0() {
+    for args in [
+        &["history", "--resolution", "5s"][..],
+        &["backtest", "--history", "xyz"],
+        &["groups", "--bogus"],
+        &["nonsense"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("error:"),
+            "{args:?}: {out:?}"
+        );
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["simulate", "--help"],
+        &["groups", "--help"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 #[test]
 fn malformed_configs_exit_64_with_file_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
