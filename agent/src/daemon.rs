@@ -303,9 +303,15 @@ async fn serve(
             _ = hup.recv() => {
                 match load_config(config_path) {
                     Ok(new) => {
+                        shared.lock().reload_refused = None;
                         control.send(Control::Reload(Arc::new(new)));
                     }
-                    Err(e) => tracing::error!(error = %e, "reloading the configuration failed; keeping the old one"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reloading the configuration failed; keeping the old one");
+                        // The first line: the file and how many problems (the log has them all).
+                        let first = format!("{e:#}").lines().next().unwrap_or_default().to_string();
+                        shared.lock().reload_refused = Some(first);
+                    }
                 }
             }
         }

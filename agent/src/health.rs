@@ -58,6 +58,8 @@ pub struct Inputs<'a> {
     pub disk_used: Option<f64>,
     /// Whether each coordinator replica takes the signals.
     pub replicas: &'a [ReplicaLink],
+    /// Why the last configuration reload was refused, if it was (until one is taken).
+    pub reload_refused: Option<&'a str>,
     /// Now, unix seconds (to age a replica's waiting signals).
     pub now: f64,
 }
@@ -164,6 +166,13 @@ pub fn evaluate(cfg: &HealthSection, inputs: &Inputs<'_>) -> Health {
         (Some(why), None) => flag(HealthState::Degraded, format!("model in fallback: {why}")),
         (None, _) => {}
     }
+    // No fault of the host (it runs on the configuration it has), but what an operator who
+    // just ran `systemctl reload` (which returns 0 whatever happens) needs to see.
+    if let Some(why) = inputs.reload_refused {
+        notes.push(format!(
+            "configuration reload refused, the running one kept: {why}"
+        ));
+    }
     Health {
         state,
         reasons,
@@ -208,8 +217,26 @@ mod tests {
             store_error: None,
             disk_used: None,
             replicas: &[],
+            reload_refused: None,
             now: 0.0,
         }
+    }
+
+    #[test]
+    fn a_refused_reload_is_a_note() {
+        let s = sample();
+        let h = evaluate(
+            &HealthSection::default(),
+            &Inputs {
+                reload_refused: Some("headroom.toml (1 problem)"),
+                ..calm(&s)
+            },
+        );
+        assert_eq!(h.state, HealthState::Healthy);
+        assert_eq!(
+            h.notes,
+            ["configuration reload refused, the running one kept: headroom.toml (1 problem)"]
+        );
     }
 
     #[test]

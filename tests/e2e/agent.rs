@@ -619,4 +619,25 @@ fn a_token_the_coordinator_would_refuse_stops_the_start_and_no_reload_takes_it()
     assert!(kept.is_some(), "{}", a.log());
     assert!(a.log().contains("at least 16 bytes"), "{}", a.log());
     assert!(a.cli(&["status"]).status.success(), "still running");
+    // `systemctl reload` says nothing of it: the health notes do, until a reload is taken.
+    let refused = |a: &Agent| {
+        a.json(&["health"])["notes"].as_array().is_some_and(|n| {
+            n.iter().any(|n| {
+                n.as_str()
+                    .is_some_and(|n| n.contains("configuration reload refused"))
+            })
+        })
+    };
+    let noted = wait_for(Duration::from_secs(10), || refused(&a).then_some(()));
+    assert!(noted.is_some(), "{}", a.json(&["health"]));
+    write_token(tokens.path(), "token", TOKEN);
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let cleared = wait_for(Duration::from_secs(10), || (!refused(&a)).then_some(()));
+    assert!(cleared.is_some(), "{}", a.json(&["health"]));
 }

@@ -351,6 +351,7 @@ impl Pipeline {
                     store_error: snap.store_error.as_deref(),
                     disk_used,
                     replicas: &snap.replicas,
+                    reload_refused: snap.reload_refused.as_deref(),
                     // The sender stamps the wall clock, not a sample's time.
                     now: headroom_common::clock::unix_now(),
                 },

@@ -79,6 +79,8 @@ pub struct Snapshot {
     /// the agent's heap.
     #[serde(skip)]
     pub raw: VecDeque<RawPoint>,
+    /// Why the last configuration reload was refused, until one is taken (a health note).
+    pub reload_refused: Option<String>,
     /// The database file.
     pub db_path: PathBuf,
     /// The ledger's hour being filled (not stored yet).
@@ -172,6 +174,7 @@ impl Snapshot {
             store_locked_since: None,
             recent: Default::default(),
             raw: Default::default(),
+            reload_refused: None,
             db_path,
             ledger_open: None,
             ledger_total: Hour::default(),
