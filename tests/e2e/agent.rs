@@ -243,9 +243,12 @@ fn every_cli_command_answers_in_both_forms() {
         r["hours"].as_array().is_some_and(|h| !h.is_empty()),
         "{r:#}"
     );
+    // Kept by the hour: the window starts at the hour `--since` reaches into, and says so.
+    let from = r["from"].as_f64().expect("from");
+    assert_eq!(from % 3600.0, 0.0, "{r:#}");
     let text = cli_text(&a, &["report"]);
     assert!(
-        text.starts_with("ledger of the last 7d")
+        text.starts_with("ledger of the last 7d, in whole hours from ")
             && text.contains("instance-hours")
             && text.contains("under-provisioned"),
         "{text}"

@@ -151,6 +151,8 @@ fn report(snap: &Snapshot, since_s: f64, now: f64) -> anyhow::Result<Value> {
     let policy = snap.decision.as_ref();
     Ok(json!({
         "since_s": since_s,
+        // The ledger is kept by the hour: the first hour the window reaches into.
+        "from": since,
         "demand_metric": snap.demand_metric,
         "capacity": snap.capacity,
         "lead_s": policy.map(|d| d.lead_s),

@@ -44,7 +44,8 @@ fn report_text(v: &Value, since: &str) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "ledger of the last {since} ({} observed), this host's share of {} next to target tracking at {:.0}%:",
+        "ledger of the last {since}, in whole hours from {} UTC ({} observed), this host's share of {} next to target tracking at {:.0}%:",
+        ts_text(f(&v["from"])).get(..16).unwrap_or(""),
         duration::format(std::time::Duration::from_secs(observed as u64)),
         v["demand_metric"].as_str().unwrap_or("?"),
         100.0 * f(&v["target_utilization"])
