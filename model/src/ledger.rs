@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicyConfig;
 use crate::policy::reactive::Reactive;
-use crate::window::Least;
+use crate::window::LeastInForce;
 
 /// Seconds in a ledger entry.
 pub const HOUR_S: f64 = 3600.0;
@@ -195,16 +195,16 @@ pub struct Judged {
     pub shadow_short: bool,
 }
 
-/// The least count asked for over a warm-up: what is ready to serve.
+/// The least count in force over a warm-up: what is ready to serve.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ready {
-    asked: Least,
+    asked: LeastInForce,
 }
 
 impl Ready {
     /// Records `count` asked for at `t` and returns what serves at `t`.
     pub(crate) fn ask(&mut self, t: f64, count: u32, warmup_s: f64) -> u32 {
-        self.asked.push_since(t, count, t - warmup_s - 1e-9)
+        self.asked.push_since(t, count, t - warmup_s)
     }
 }
 

@@ -23,10 +23,11 @@ use serde::{Deserialize, Serialize};
 use super::lattice::Lattice;
 use super::price::Price;
 use super::reactive::Reactive;
-use crate::window::{Largest, Least};
+use crate::window::{Largest, LeastInForce};
 
-/// The layout of [`PolicyMemory`]; a stored memory of another layout is not restored.
-pub const MEMORY_LAYOUT: u32 = 1;
+/// The layout of [`PolicyMemory`]; a stored memory of another layout is not restored. 2: the
+/// counts asked for keep the one in force when the warm-up opened.
+pub const MEMORY_LAYOUT: u32 = 2;
 
 /// A policy's learned state, serialisable (the binaries store it as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +37,7 @@ pub struct PolicyMemory {
     /// Unix seconds of the last decision it holds.
     pub at: f64,
     pub(super) window: Largest,
-    pub(super) asked: Least,
+    pub(super) asked: LeastInForce,
     /// Target tracking with its rule: its hold is restored only under the same rule.
     pub(super) tracking: Reactive,
     pub(super) price: Price,

@@ -44,7 +44,7 @@ use serde::Serialize;
 
 use crate::forecast::Forecast;
 use crate::schedule::Raise;
-use crate::window::{Largest, Least};
+use crate::window::{Largest, LeastInForce};
 use lattice::Lattice;
 use newsvendor::{price_of_budget, worth_covering};
 use price::Price;
@@ -139,8 +139,8 @@ pub struct Policy {
     /// Target tracking, for the fallback's and `scale_in = reactive`'s count.
     tracking: Reactive,
     /// The plan's counts over the last warm-up: capacity asked for at t serves from
-    /// t + warm-up, so what serves demand now is the least asked for since then.
-    asked: Least,
+    /// t + warm-up, so what serves demand now is the least in force since then.
+    asked: LeastInForce,
     /// What a short sample is priced at now, over the budget's own price.
     price: Price,
     /// Whether demand comes in whole units: covering a fraction of one buys nothing.
@@ -169,7 +169,7 @@ impl Policy {
             config,
             window: Largest::default(),
             tracking,
-            asked: Least::default(),
+            asked: LeastInForce::default(),
             price: Price::default(),
             lattice: Lattice::default(),
         }
@@ -225,8 +225,7 @@ impl Policy {
     /// Updates the surcharge with whether `demand` at `t` found the capacity the plan had made
     /// ready (the least it asked for over the last warm-up).
     fn account(&mut self, t: f64, demand: f64) {
-        self.asked.forget_before(t - self.config.warmup_s - 1e-9);
-        let Some(ready) = self.asked.get() else {
+        let Some(ready) = self.asked.since(t - self.config.warmup_s) else {
             return;
         };
         let cap = self.config.capacity_per_instance.max(f64::MIN_POSITIVE);

@@ -4,7 +4,7 @@
 //! ledger's shadow), and what scales in when `scale_in = "reactive"`. The same rule as
 //! `shared/eval/sim_eval.py`'s reactive policy.
 
-use crate::window::Largest;
+use crate::window::LargestInForce;
 
 /// How long target tracking keeps a count after demand stopped needing it, seconds.
 pub const HOLD_S: f64 = 300.0;
@@ -16,7 +16,7 @@ pub struct Reactive {
     utilization: f64,
     bounds: (u32, u32),
     /// Its needs over the last [`HOLD_S`].
-    window: Largest,
+    window: LargestInForce,
 }
 
 impl Reactive {
@@ -27,7 +27,7 @@ impl Reactive {
             capacity_per_instance: capacity_per_instance.max(f64::MIN_POSITIVE),
             utilization: utilization.clamp(0.01, 1.0),
             bounds: (min, max.max(min)),
-            window: Largest::default(),
+            window: LargestInForce::default(),
         }
     }
 
@@ -54,7 +54,7 @@ impl Reactive {
     /// Target tracking's count at `t` for `demand`: the largest need of the last [`HOLD_S`].
     pub fn decide(&mut self, t: f64, demand: f64) -> u32 {
         let need = self.need(demand);
-        self.window.push_since(t, need, t - HOLD_S - 1e-9)
+        self.window.push_since(t, need, t - HOLD_S)
     }
 }
 
@@ -68,8 +68,10 @@ mod tests {
         assert_eq!(r.decide(0.0, 52.0), 11);
         assert_eq!(r.decide(60.0, 4.0), 11, "held");
         assert_eq!(r.decide(300.0, 4.0), 11, "still within five minutes");
-        assert_eq!(r.decide(301.0, 4.0), 1);
-        assert_eq!(r.decide(302.0, 0.0), 1, "never below min");
-        assert_eq!(r.decide(303.0, 1e12), 100, "never above max");
+        // The need of 0 s was in force until the next, at 60 s, as sim_eval counts steps.
+        assert_eq!(r.decide(301.0, 4.0), 11, "in force five minutes ago");
+        assert_eq!(r.decide(360.0, 4.0), 1);
+        assert_eq!(r.decide(361.0, 0.0), 1, "never below min");
+        assert_eq!(r.decide(362.0, 1e12), 100, "never above max");
     }
 }

@@ -238,13 +238,16 @@ fn with_reactive_scale_in_the_plan_only_adds_to_target_tracking() {
     let d = p.decide(&obs(0.0, 60.0, 15), Some(&narrow(25.0)));
     assert_eq!(d.desired, 12, "{}", d.reason);
     assert!(d.reason.contains("target tracking"), "{}", d.reason);
-    // Target tracking holds its count five minutes, then lets go.
+    // Target tracking holds its count five minutes after it was last in force (until the next
+    // decision, at 200 s), then lets go.
     let d = p.decide(&obs(200.0, 5.0, 12), Some(&narrow(25.0)));
     assert_eq!(d.desired, 12);
-    let d = p.decide(&obs(301.0, 5.0, 12), Some(&narrow(25.0)));
+    let d = p.decide(&obs(499.0, 5.0, 12), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 12, "{}", d.reason);
+    let d = p.decide(&obs(501.0, 5.0, 12), Some(&narrow(25.0)));
     assert_eq!(d.desired, 3, "{}", d.reason);
     // It never holds back a scale-out.
-    let d = p.decide(&obs(302.0, 5.0, 3), Some(&narrow(195.0)));
+    let d = p.decide(&obs(502.0, 5.0, 3), Some(&narrow(195.0)));
     assert_eq!(d.desired, 20);
 }
 
