@@ -251,8 +251,10 @@ pub struct SimulateArgs {
     /// plan's ready capacity fell short of demand shaded.
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Time between decisions, e.g. `1m` (a bare number is seconds; default: the trace's
-    /// median step); lead = warm-up + this.
+    /// The interval the replayed agent decides at, e.g. `1m` (a bare number is seconds): each
+    /// decision plans for warm-up + this. The replay decides at every row, so give a trace at
+    /// that interval (`headroom history --resolution`). Default: the trace's median step, read
+    /// from all its timestamps: give it to keep a replay causal where the cadence changes.
     #[arg(long, value_parser = headroom_common::duration::parse_seconds)]
     pub decision_interval: Option<f64>,
     /// Scale in only after lower counts were recommended for this long, e.g. `5m` (a bare

@@ -18,6 +18,7 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::Context;
+use headroom_model::forecast::MAX_STEPS;
 use headroom_model::ledger::Hour;
 use headroom_model::replay::{self, Origins};
 use headroom_model::{ForecastConfig, PolicyConfig, PolicyMode};
@@ -40,8 +41,13 @@ fn forecast_config(window: &HistoryWindow) -> ForecastConfig {
 
 /// Runs `headroom backtest`.
 pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
-    if args.horizon == 0 {
-        return Err(Exit::new(CONFIG_INVALID, "--horizon must be at least 1"));
+    if args.horizon == 0 || args.horizon > MAX_STEPS {
+        return Err(Exit::new(
+            CONFIG_INVALID,
+            format!(
+                "--horizon must be 1 to {MAX_STEPS} steps (the forecaster looks no further ahead)"
+            ),
+        ));
     }
     if args.every == 0 {
         return Err(Exit::new(CONFIG_INVALID, "--every must be at least 1"));
@@ -113,12 +119,26 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         policy_file::resolve(args).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
     refuse_plot_to_stdout(args.plot.as_deref())?;
     let tr = read_trace(&args.input)?;
+    let step = replay::median_step(&tr.times);
     let config = PolicyConfig {
-        decision_interval_s: settings
-            .decision_interval
-            .unwrap_or_else(|| replay::median_step(&tr.times)),
+        decision_interval_s: settings.decision_interval.unwrap_or(step),
         ..settings.config
     };
+    // Planned over every step to the lead, which the forecaster must reach: a lead of more
+    // steps than it looks ahead would be planned at a horizon far short of it.
+    let lead_steps = config.lead_s() / step;
+    if config.mode != PolicyMode::Reactive && lead_steps > MAX_STEPS as f64 {
+        return Err(Exit::new(
+            CONFIG_INVALID,
+            format!(
+                "the lead ({:.0} s) is {lead_steps:.0} steps of this trace ({step:.3} s), and the \
+                 forecaster looks {MAX_STEPS} ahead: give a trace of steps of at least {:.2} s \
+                 (`headroom history --resolution 10s` gives 10 s)",
+                config.lead_s(),
+                config.lead_s() / MAX_STEPS as f64
+            ),
+        ));
+    }
     let bar = progress(tr.times.len(), "simulate");
     let decisions = replay::simulate_decisions(
         &tr.times,

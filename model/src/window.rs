@@ -122,7 +122,14 @@ mod tests {
     #[test]
     fn the_count_in_force_when_the_window_opens_counts() {
         let mut ready = LeastInForce::default();
-        let asks = [(0.0, 1), (200.0, 1), (400.0, 1), (600.0, 1), (800.0, 15), (1000.0, 15)];
+        let asks = [
+            (0.0, 1),
+            (200.0, 1),
+            (400.0, 1),
+            (600.0, 1),
+            (800.0, 15),
+            (1000.0, 15),
+        ];
         let got: Vec<u32> = asks
             .iter()
             .map(|&(t, n)| ready.push_since(t, n, t - 300.0))
@@ -132,7 +139,11 @@ mod tests {
         assert_eq!(ready.push_since(1200.0, 15, 900.0), 15);
         // A gap: the count in force through it is what serves after it.
         assert_eq!(ready.push_since(5000.0, 2, 4700.0), 2);
-        assert_eq!(ready.push_since(5100.0, 40, 4800.0), 2, "40 asked 100 s ago");
+        assert_eq!(
+            ready.push_since(5100.0, 40, 4800.0),
+            2,
+            "40 asked 100 s ago"
+        );
         assert_eq!(ready.since(5400.0), Some(40));
         // Exactly on the window's start: in force there, so it counts.
         let mut on = LeastInForce::default();

@@ -596,3 +596,57 @@ fn a_broken_policy_file_names_every_entry_and_field() {
         assert!(err.contains(want), "{want}: {err}");
     }
 }
+
+/// A lead the forecaster cannot reach is refused rather than planned at a horizon short of it:
+/// a 0.1 s trace makes a 5-minute lead 3000 steps; `backtest` past 1024 steps likewise. Before,
+/// both ran, the plan at about 102 s ahead and the backtest cut to 1024 horizons unsaid.
+#[test]
+fn a_lead_or_horizon_past_the_forecasters_reach_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..3000 {
+        csv.push_str(&format!(
+            "{:.1},{}\n",
+            1_700_000_000.0 + f64::from(i) * 0.1,
+            100 + i
+        ));
+    }
+    let input = dir.path().join("fine.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = dir.path().join("out.csv");
+    let (i, o) = (input.to_str().unwrap(), out.to_str().unwrap());
+    let run = headroom(&[
+        "simulate",
+        "--input",
+        i,
+        "--capacity-per-instance",
+        "10",
+        "--output",
+        o,
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(64), "{err}");
+    assert!(err.contains("forecaster looks 1024 ahead"), "{err}");
+    assert!(!out.exists(), "nothing written");
+    // Target tracking alone needs no forecast: it replays.
+    let run = headroom(&[
+        "simulate",
+        "--input",
+        i,
+        "--capacity-per-instance",
+        "10",
+        "--policy",
+        "reactive",
+        "--output",
+        o,
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let run = headroom(&["backtest", "--input", i, "--horizon", "2000", "--output", o]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(64), "{err}");
+    assert!(err.contains("--horizon must be 1 to 1024"), "{err}");
+}

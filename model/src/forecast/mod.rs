@@ -192,8 +192,9 @@ const DETECT_GROWTH: f64 = 1.5;
 const SCALE_CLIP: f64 = 4.0;
 /// Floor of the residual scale, as a fraction of the long-run volatility.
 const SCALE_FLOOR: f64 = 0.5;
-/// Largest horizon, in steps.
-const MAX_STEPS: usize = 1024;
+/// Largest horizon, in steps: the forecaster looks no further ahead (a longer horizon is
+/// forecast at this many steps).
+pub const MAX_STEPS: usize = 1024;
 /// Largest error counted in a score, in residual scales × √horizon.
 const ERR_CLIP: f64 = 25.0;
 /// Winsorising bound for the smoothers' input, in median absolute deviations.

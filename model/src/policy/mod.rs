@@ -70,8 +70,8 @@ pub fn lead_horizons(step_s: f64, lead_s: f64, out: &mut Vec<f64>) {
     out.extend((1..=steps).map(|k| (k as f64 * step_s).min(lead_s)));
 }
 
-/// Most horizons [`lead_horizons`] gives (the forecaster looks no further steps ahead).
-pub const MAX_LEAD_HORIZONS: usize = 1024;
+/// Most horizons [`lead_horizons`] gives: as many steps as the forecaster looks ahead.
+pub const MAX_LEAD_HORIZONS: usize = crate::forecast::MAX_STEPS;
 
 /// What the policy sees at decision time.
 #[derive(Debug, Clone, Copy, PartialEq)]
