@@ -606,14 +606,7 @@ fn a_token_the_coordinator_would_refuse_stops_the_start_and_no_reload_takes_it()
     write_token(tokens.path(), "token", TOKEN);
     a.start();
     write_token(tokens.path(), "token", "short");
-    let pid = a.pid().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    a.reload();
     let kept = wait_for(Duration::from_secs(10), || {
         a.log()
             .contains("reloading the configuration failed; keeping the old one")
@@ -634,13 +627,7 @@ fn a_token_the_coordinator_would_refuse_stops_the_start_and_no_reload_takes_it()
     let noted = wait_for(Duration::from_secs(10), || refused(&a).then_some(()));
     assert!(noted.is_some(), "{}", a.json(&["health"]));
     write_token(tokens.path(), "token", TOKEN);
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    a.reload();
     let cleared = wait_for(Duration::from_secs(10), || (!refused(&a)).then_some(()));
     assert!(cleared.is_some(), "{}", a.json(&["health"]));
 }

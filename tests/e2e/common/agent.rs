@@ -227,6 +227,13 @@ impl Agent {
         child.wait().expect("wait")
     }
 
+    /// SIGHUP: reload the configuration (the agent keeps running).
+    pub(crate) fn reload(&self) {
+        let pid = self.pid().expect("running").to_string();
+        let sent = Command::new("kill").args(["-HUP", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -HUP {pid}");
+    }
+
     /// SIGTERM and reap; returns the exit status.
     pub(crate) fn term(&mut self) -> ExitStatus {
         self.signal("-TERM")
