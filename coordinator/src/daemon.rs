@@ -48,7 +48,7 @@ pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
     if args.check {
         let n = config.groups.len();
         return headroom_common::stdout::print(&format!(
-            "{}: valid ({n} group{}, every token file readable by the rule)\n",
+            "{}: valid ({n} group{}; every token file passes the rule, read as this user)\n",
             origin.display(),
             if n == 1 { "" } else { "s" }
         ));

@@ -330,11 +330,14 @@ fn still_leads(group: &Group) -> bool {
     group.lease.as_ref().is_none_or(|l| l.before_deadline())
 }
 
+/// How often a call under a lease looks at the lease's deadline at the most.
+const LEASE_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs one call that changes the world only while this replica leads: not started past the
 /// lease's deadline, and abandoned at it if still running (its future dropped, which cancels
 /// the request and kills a hook's process group), so a call slowed by throttling or retries
 /// cannot land after another replica took the group over. A renewal during the call moves the
-/// deadline on, and the call with it.
+/// deadline on, and the call with it; a new lease (the term ended) does not.
 async fn while_leading<T>(
     group: &Group,
     call: impl Future<Output = Result<T, ActuatorError>>,
@@ -342,10 +345,13 @@ async fn while_leading<T>(
     let Some(lease) = &group.lease else {
         return call.await;
     };
+    // The term the fence passed in: a lease granted since (the term ended, say by a revoke)
+    // has a deadline of its own, and another replica may lead the group by then.
+    let term = lease.term();
     let mut call = std::pin::pin!(call);
     let mut started = false;
     loop {
-        let left = lease.time_left();
+        let left = lease.time_left_in(term);
         if left.is_zero() {
             return Err(ActuatorError::Fenced(
                 if started {
@@ -357,7 +363,9 @@ async fn while_leading<T>(
             ));
         }
         started = true;
-        if let Ok(done) = tokio::time::timeout(left, &mut call).await {
+        // Looked at again every second at least: tokio's timers do not count a suspended host
+        // (CLOCK_MONOTONIC), the deadline does (CLOCK_BOOTTIME).
+        if let Ok(done) = tokio::time::timeout(left.min(LEASE_LOOK), &mut call).await {
             return done;
         }
     }

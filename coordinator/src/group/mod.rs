@@ -463,15 +463,6 @@ impl GroupState {
                     c.actuation_interval.as_secs_f64() - since
                 );
             }
-        } else if rate_ok && let Some(left) = left_raised(&c, actual, self.engine_max) {
-            step = Some(Step::SetMax {
-                max: c.max,
-                reason: format!(
-                    "the scaler's maximum is still raised to {left} with {actual} instances, \
-                     under max {}: put back",
-                    c.max
-                ),
-            });
         } else if rate_ok && let Some((host, instance_id)) = self.pending_replacements.pop_front() {
             step = Some(Step::Replace {
                 host: host.clone(),
@@ -479,6 +470,17 @@ impl GroupState {
                 reason: format!(
                     "{host} unhealthy for {} consecutive signals",
                     c.replace_unhealthy_after
+                ),
+            });
+        } else if rate_ok && let Some(left) = left_raised(&c, actual, self.engine_max) {
+            // Only with no replacement waiting: a put-back that keeps failing (no permission
+            // to update the group) must not hold one back.
+            step = Some(Step::SetMax {
+                max: c.max,
+                reason: format!(
+                    "the scaler's maximum is still raised to {left} with {actual} instances, \
+                     under max {}: put back",
+                    c.max
                 ),
             });
         }

@@ -153,6 +153,22 @@ fn unhealthy_twice() -> GroupState {
     g
 }
 
+/// A maximum left raised is put back, but after a waiting replacement: a put-back that keeps
+/// failing must not hold one back.
+#[test]
+fn a_replacement_goes_before_putting_a_maximum_back() {
+    let mut g = unhealthy_twice();
+    g.config.max_breach = crate::config::MaxBreach::Raise;
+    g.set_engine_max(Some(g.config.max + 6));
+    let step = g.evaluate(3.0, Some(1));
+    assert!(matches!(step, Some(Step::Replace { .. })), "{step:?}");
+    let step = g.evaluate(100.0, Some(1));
+    assert!(
+        matches!(step, Some(Step::SetMax { max, .. }) if max == g.config.max),
+        "{step:?}"
+    );
+}
+
 #[test]
 fn a_failed_replacement_is_asked_for_again() {
     let mut g = unhealthy_twice();

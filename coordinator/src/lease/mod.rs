@@ -247,6 +247,24 @@ impl Lease {
         locked(&self.deadline).map_or(Duration::ZERO, BootInstant::left)
     }
 
+    /// The lease's term now, to ask later how long is left of it ([`Lease::time_left_in`]).
+    pub fn term(&self) -> u64 {
+        self.term_now()
+    }
+
+    /// How long until the deadline of term `term`: zero once it passed, or once that term
+    /// ended (a lease granted since has a deadline of its own, and this replica may no
+    /// longer lead what it led in `term`).
+    pub fn time_left_in(&self, term: u64) -> Duration {
+        // The deadline first: a term ending after this read is still seen below.
+        let left = self.time_left();
+        if self.term_now() == term {
+            left
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// Checks, just before an actuation of `group`, that this replica still leads it: the local
     /// deadline, then etcd (the leader key still has the revision it won), then the deadline
     /// again. A group not under the lease passes.
