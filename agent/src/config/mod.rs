@@ -12,8 +12,7 @@ use std::time::Duration;
 use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration;
 use headroom_common::token::Token;
-use headroom_model::ScaleIn;
-use headroom_model::policy::{DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING};
+use headroom_model::{PolicyConfig, ScaleIn};
 use serde::{Deserialize, Serialize};
 
 /// The whole agent configuration.
@@ -295,15 +294,17 @@ pub struct PolicySection {
 
 impl Default for PolicySection {
     fn default() -> Self {
+        // The policy's defaults are the model's, as a coordinator group's and `simulate`'s are.
+        let policy = PolicyConfig::default();
         PolicySection {
             mode: ModeSetting::Predictive,
-            shortfall_budget: DEFAULT_SHORTFALL_BUDGET,
-            spend_ceiling: DEFAULT_SPEND_CEILING,
-            target_utilization: 0.7,
-            warmup: Duration::from_secs(300),
-            scale_in_stabilization: Duration::from_secs(300),
-            max_scale_in_step: 1,
-            scale_in: ScaleIn::Predictive,
+            shortfall_budget: policy.shortfall_budget,
+            spend_ceiling: policy.spend_ceiling,
+            target_utilization: policy.target_utilization,
+            warmup: Duration::from_secs_f64(policy.warmup_s),
+            scale_in_stabilization: Duration::from_secs_f64(policy.scale_in_stabilization_s),
+            max_scale_in_step: policy.max_scale_in_step,
+            scale_in: policy.scale_in,
         }
     }
 }
