@@ -97,6 +97,17 @@ fn pick<T>(flag: Option<T>, flag_name: &str, file: Option<T>, key: &str) -> Opti
     }
 }
 
+/// [`pick`], else `default`, named by no key: a default is not the user's to fix.
+fn pick_or<T>(
+    flag: Option<T>,
+    flag_name: &str,
+    file: Option<T>,
+    key: &str,
+    default: T,
+) -> (T, String) {
+    pick(flag, flag_name, file, key).unwrap_or((default, String::new()))
+}
+
 /// Reads `args.config` (if any) under `args`' flags; every problem at once.
 pub(super) fn resolve(args: &SimulateArgs) -> Result<Settings, ConfigError> {
     let (origin, file, mut problems) = match &args.config {
@@ -154,46 +165,50 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     }
     // The rest default as a coordinator group's do: the model's defaults, held in one place.
     let defaults = PolicyConfig::default();
-    let (utilization, utilization_key) = pick(
+    let (utilization, utilization_key) = pick_or(
         args.target_utilization,
         "--target-utilization",
         p.target_utilization,
         "target_utilization",
-    )
-    .unwrap_or((defaults.target_utilization, String::new()));
-    let (warmup, warmup_key) = pick(args.warmup, "--warmup", seconds(p.warmup), "warmup")
-        .unwrap_or((defaults.warmup_s, String::new()));
-    let (budget, budget_key) = pick(
+        defaults.target_utilization,
+    );
+    let (warmup, warmup_key) = pick_or(
+        args.warmup,
+        "--warmup",
+        seconds(p.warmup),
+        "warmup",
+        defaults.warmup_s,
+    );
+    let (budget, budget_key) = pick_or(
         args.shortfall_budget,
         "--shortfall-budget",
         p.shortfall_budget,
         "shortfall_budget",
-    )
-    .unwrap_or((defaults.shortfall_budget, String::new()));
-    let (ceiling, ceiling_key) = pick(
+        defaults.shortfall_budget,
+    );
+    let (ceiling, ceiling_key) = pick_or(
         args.spend_ceiling,
         "--spend-ceiling",
         p.spend_ceiling,
         "spend_ceiling",
-    )
-    .unwrap_or((defaults.spend_ceiling, String::new()));
-    let (min, min_key) =
-        pick(args.min, "--min", p.min, "min").unwrap_or((defaults.min_instances, String::new()));
-    let (max, max_key) = pick(args.max, "--max", p.max, "max").unwrap_or((1000, String::new()));
-    let (step, step_key) = pick(
+        defaults.spend_ceiling,
+    );
+    let (min, min_key) = pick_or(args.min, "--min", p.min, "min", defaults.min_instances);
+    let (max, max_key) = pick_or(args.max, "--max", p.max, "max", 1000);
+    let (step, step_key) = pick_or(
         args.max_scale_in_step,
         "--max-scale-in-step",
         p.max_scale_in_step,
         "max_scale_in_step",
-    )
-    .unwrap_or((defaults.max_scale_in_step, String::new()));
-    let (stabilization, stabilization_key) = pick(
+        defaults.max_scale_in_step,
+    );
+    let (stabilization, stabilization_key) = pick_or(
         args.stabilization,
         "--stabilization",
         seconds(p.scale_in_stabilization),
         "scale_in_stabilization",
-    )
-    .unwrap_or((defaults.scale_in_stabilization_s, String::new()));
+        defaults.scale_in_stabilization_s,
+    );
     let mut bad = |key: &str, reason: String| problems.push(Problem::new(key, reason));
     if let Some((c, key)) = &capacity
         && let Some(why) = capacity_problem(*c)
