@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::faults::{SIGNAL_TTL_S, agent_coordinator_toml, check_delivery, coordinator};
 
 /// The first of `replicas` coordinators is down for `outage`; the agent keeps sampling,
 /// deciding and answering, and keeps delivering to the others as if nothing happened; on its
@@ -21,7 +20,7 @@ fn outage(outage: Duration, replicas: usize) {
         let home = dir.path().join(format!("replica-{i}"));
         std::fs::create_dir(&home).unwrap();
         let listen = format!("127.0.0.1:{}", free_port());
-        let (c, state) = coordinator(&home, &listen);
+        let (c, state) = dry_run_coordinator(&home, &listen);
         coordinators.push((c, state, home));
     }
     let urls: Vec<String> = coordinators.iter().map(|(c, ..)| c.url.clone()).collect();
@@ -156,7 +155,7 @@ fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
             (home, free_port())
         })
         .unzip();
-    let (_first, first_state) = coordinator(&homes[0], &format!("127.0.0.1:{}", ports[0]));
+    let (_first, first_state) = dry_run_coordinator(&homes[0], &format!("127.0.0.1:{}", ports[0]));
     let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
     let mut a = Agent::options()
         .identity("fault-host", "web")
@@ -164,7 +163,7 @@ fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
     a.start();
     // 90 s of history, more than the signal TTL (60 s): the oldest arrive too old to apply.
     std::thread::sleep(Duration::from_secs(90));
-    let (second, second_state) = coordinator(&homes[1], &format!("127.0.0.1:{}", ports[1]));
+    let (second, second_state) = dry_run_coordinator(&homes[1], &format!("127.0.0.1:{}", ports[1]));
     let joined = now();
     assert!(a.term().success());
     let config = std::fs::read_to_string(a.config_path()).unwrap();

@@ -10,6 +10,7 @@
 mod agent;
 mod container;
 mod coordinator;
+mod delivery;
 mod etcd;
 mod gauge;
 mod moto;
@@ -20,6 +21,9 @@ pub(crate) use container::Container;
 pub(crate) use coordinator::{
     Coordinator, coordinator_applied, coordinator_recorded, coordinator_toml, group_toml,
     group_toml_with, outbox_produced, web_group_toml,
+};
+pub(crate) use delivery::{
+    SIGNAL_TTL_S, agent_coordinator_toml, check_delivery, dry_run_coordinator,
 };
 pub(crate) use etcd::Etcd;
 pub(crate) use gauge::AppGauge;
