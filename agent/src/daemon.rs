@@ -145,7 +145,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         ..SamplerConfig::default()
     };
     let (sampler, rx) = Sampler::spawn(sampler_cfg).context("starting the sampler")?;
-    let capacity = cfg.model.capacity_in_force();
+    let capacity = cfg.model.capacity_in_force(&cfg.sources.proc_root);
     let host = host_id(&cfg);
     let committed = Reader::open(&db_path)
         .and_then(|r| r.committed())

@@ -57,3 +57,4 @@ pub use sample::{
 pub use sampler::{SampleReceiver, Sampler, SamplerHandle, SamplerStats};
 pub use source::SourceError;
 pub use source::accept_queue::SockDiagSocket;
+pub use source::cpu::online_cpus;

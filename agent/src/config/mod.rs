@@ -234,8 +234,8 @@ pub struct ModelSection {
     /// Demand signal: a metric name as `headroom history --list` shows it, e.g. cpu.busy_cores,
     /// accept_queue.depth or app.http_requests_in_flight.
     pub demand: String,
-    /// Demand one host serves at full capacity, in the demand's unit; 0 = the number of CPUs
-    /// (only valid for cpu.busy_cores).
+    /// Demand one host serves at full capacity, in the demand's unit; 0 = the host's online
+    /// CPUs as /proc/stat lists them (only valid for cpu.busy_cores).
     pub capacity: f64,
     /// History the forecaster keeps and is refilled from at start (at least 1h, at most
     /// `store.retention_1m`: what is not stored cannot be read back).
@@ -244,12 +244,18 @@ pub struct ModelSection {
 }
 
 impl ModelSection {
-    /// The capacity in force: the configured one, or for 0 the CPUs this process may run on.
-    pub fn capacity_in_force(&self) -> f64 {
+    /// The capacity in force: the configured one, or for 0 the host's online CPUs as
+    /// `proc_root/stat` lists them, the scale `cpu.busy_cores` is measured on. Not the CPUs
+    /// this process may run on: a unit with `CPUQuota=` or `CPUAffinity=` (an agent kept
+    /// small) must not shrink the host it measures.
+    pub fn capacity_in_force(&self, proc_root: &std::path::Path) -> f64 {
         if self.capacity > 0.0 {
             return self.capacity;
         }
-        std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+        headroom_collector::online_cpus(proc_root).map_or_else(
+            || std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
+            f64::from,
+        )
     }
 }
 

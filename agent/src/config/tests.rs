@@ -182,10 +182,10 @@ fn a_reload_keeps_a_capacity_with_its_demand_and_the_history() {
     let (applied, kept) = old.reloaded(&new);
     assert_eq!(applied.model.capacity, 8.0);
     assert!(kept.is_empty(), "{kept:?}");
-    // Back to 0: the number of CPUs again.
+    // Back to 0: the host's CPUs again.
     let (applied, _) = new.reloaded(&old);
     assert_eq!(applied.model.capacity, 0.0);
-    assert!(applied.model.capacity_in_force() >= 1.0);
+    assert!(applied.model.capacity_in_force(&applied.sources.proc_root) >= 1.0);
 }
 
 /// A misspelled demand is refused: no sample holds it, so the agent would run healthy and
@@ -310,4 +310,27 @@ proptest::proptest! {
     fn never_panics(text in "\\PC{0,200}") {
         let _ = parse(&text);
     }
+}
+
+/// Capacity 0 is the host's CPUs as the proc root's `stat` lists them, the scale the demand
+/// `cpu.busy_cores` is measured on: not the CPUs this process may run on (a unit's
+/// `CPUAffinity=` or quota would otherwise shrink the host it measures).
+#[test]
+fn capacity_zero_is_the_cpus_proc_stat_lists() {
+    let root = tempfile::tempdir().unwrap();
+    let line = "0 0 0 100 0 0 0 0 0 0";
+    std::fs::write(
+        root.path().join("stat"),
+        format!(
+            "cpu  {line}\ncpu0 {line}\ncpu1 {line}\ncpu7 {line}\nprocs_running 1\nprocs_blocked 0\n"
+        ),
+    )
+    .unwrap();
+    let mut model = Config::default().model;
+    assert_eq!(model.capacity_in_force(root.path()), 3.0);
+    model.capacity = 1.5;
+    assert_eq!(model.capacity_in_force(root.path()), 1.5);
+    // Unreadable: what this process may run on, at least 1.
+    model.capacity = 0.0;
+    assert!(model.capacity_in_force(&root.path().join("missing")) >= 1.0);
 }

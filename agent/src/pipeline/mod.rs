@@ -238,8 +238,8 @@ impl Pipeline {
             );
         }
         let cfg = Arc::new(applied);
-        // 0 puts it back to the number of CPUs.
-        self.capacity = cfg.model.capacity_in_force();
+        // 0 puts it back to the host's online CPUs.
+        self.capacity = cfg.model.capacity_in_force(&cfg.sources.proc_root);
         self.policy.reconfigure(host_policy(&cfg, self.capacity));
         self.shared.lock().decision_interval_s = cfg.agent.decision_interval.as_secs_f64();
         self.ledger.reconfigure(self.policy.config());

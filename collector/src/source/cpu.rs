@@ -96,6 +96,15 @@ pub(crate) fn parse_stat(buf: &[u8]) -> Result<StatSnapshot, &'static str> {
     Ok(snap)
 }
 
+/// The online CPUs `/proc/stat` under `proc_root` lists: the scale `busy_cores` is measured on,
+/// the whole host's whatever this process's CPU affinity or cgroup quota (which
+/// `std::thread::available_parallelism` counts instead). None when the file is unreadable or
+/// lists none.
+pub fn online_cpus(proc_root: &Path) -> Option<u32> {
+    let buf = std::fs::read(proc_root.join("stat")).ok()?;
+    parse_stat(&buf).ok().map(|s| s.cores).filter(|&n| n > 0)
+}
+
 /// Parses `/proc/loadavg`: the 1, 5 and 15 minute load averages.
 pub(crate) fn parse_loadavg(buf: &[u8]) -> Result<[f64; 3], &'static str> {
     let mut f = fields(buf);
