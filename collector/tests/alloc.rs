@@ -18,7 +18,10 @@ fn steady_state_allocates_nothing() {
     let _listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut collector = Collector::new(&SamplerConfig::default()).unwrap();
     let mut s = Sample::default();
+    // Apart by more than a clock tick (10 ms), so the last one has CPU time to measure: two
+    // reads within one tick see no CPU time pass and say nothing of the CPU.
     for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(15));
         collector.sample_into(&mut s);
     }
     for k in SourceKind::ALL {

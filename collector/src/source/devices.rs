@@ -1,13 +1,21 @@
-//! Previous counters per device (disk or interface), in a table sized once at start-up so that
-//! looking a device up on each tick allocates nothing, and the rates between two reads.
+//! Previous counters per device (disk or interface), and the rates between two reads.
+//!
+//! The table holds every device a read lists, those not reported (loop devices, partitions)
+//! too: their verdict is costly (a `/sys` lookup), so it is taken once. It starts with room for
+//! [`TABLE_START`] devices and grows only when a device it has no room for appears, up to
+//! [`TABLE_MAX`]; looking a known device up allocates nothing, so a tick in steady state does
+//! not. Past [`TABLE_MAX`] a new device is reported without rates (bounded memory whatever a
+//! host lists).
 
 use std::time::Instant;
 
 use super::{SourceError, seconds};
 use crate::sample::{MAX_DEVICES, ShortName};
 
-/// How many devices a table remembers; devices beyond it are reported without rates.
-pub(crate) const TABLE_SIZE: usize = 256;
+/// How many devices a table has room for at start.
+pub(crate) const TABLE_START: usize = 256;
+/// The most devices a table remembers; devices beyond it are reported without rates.
+pub(crate) const TABLE_MAX: usize = 8192;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry<C> {
@@ -26,6 +34,8 @@ pub(crate) struct DeviceTable<C: Copy + Default> {
     entries: Vec<Entry<C>>,
     /// High-water mark: entries at or past it were never used, so scans stop there.
     len: usize,
+    /// Just after the entry found last: where the next lookup starts.
+    cursor: usize,
 }
 
 impl<C: Copy + Default> DeviceTable<C> {
@@ -38,8 +48,9 @@ impl<C: Copy + Default> DeviceTable<C> {
             used: false,
         };
         DeviceTable {
-            entries: vec![empty; TABLE_SIZE],
+            entries: vec![empty; TABLE_START],
             len: 0,
+            cursor: 0,
         }
     }
 
@@ -60,24 +71,41 @@ impl<C: Copy + Default> DeviceTable<C> {
         }
     }
 
-    /// Whether a device is known, and its verdict.
-    pub(crate) fn verdict(&self, name: &str) -> Option<bool> {
-        let key = ShortName::new(name);
-        self.entries[..self.len]
-            .iter()
-            .find(|e| e.used && e.name == key)
-            .map(|e| e.keep)
+    /// Where `name` is, looking from just after the device found last: a read lists devices
+    /// in the same order every time, so each is found at once, whatever the table's size.
+    fn find(&mut self, name: &ShortName) -> Option<usize> {
+        let len = self.len;
+        let start = self.cursor.min(len);
+        let at = (start..len)
+            .chain(0..start)
+            .find(|&i| self.entries[i].used && self.entries[i].name == *name)?;
+        self.cursor = at + 1;
+        Some(at)
     }
 
-    /// Stores `counters` for `name` and returns the previous ones (`None` for a new device).
-    /// `keep` is stored for a new device; a full table stores nothing.
-    pub(crate) fn update(&mut self, name: &str, keep: bool, counters: C) -> Option<C> {
+    /// Whether a device is known, and its verdict.
+    #[cfg(test)]
+    fn verdict(&mut self, name: &str) -> Option<bool> {
         let key = ShortName::new(name);
-        let used = &mut self.entries[..self.len];
-        if let Some(e) = used.iter_mut().find(|e| e.used && e.name == key) {
+        self.find(&key).map(|i| self.entries[i].keep)
+    }
+
+    /// Stores `counters` for `name` and returns the previous ones (`None` for a new device),
+    /// with the device's verdict: the stored one, or for a new device `keep()`'s, stored.
+    /// A table at its most stores nothing more.
+    pub(crate) fn update(
+        &mut self,
+        name: &str,
+        keep: impl FnOnce() -> bool,
+        counters: C,
+    ) -> (bool, Option<C>) {
+        let key = ShortName::new(name);
+        if let Some(i) = self.find(&key) {
+            let e = &mut self.entries[i];
             e.seen = true;
-            return Some(std::mem::replace(&mut e.counters, counters));
+            return (e.keep, Some(std::mem::replace(&mut e.counters, counters)));
         }
+        let keep = keep();
         let entry = Entry {
             name: key,
             counters,
@@ -85,13 +113,17 @@ impl<C: Copy + Default> DeviceTable<C> {
             seen: true,
             used: true,
         };
-        if let Some(e) = used.iter_mut().find(|e| !e.used) {
+        if let Some(e) = self.entries[..self.len].iter_mut().find(|e| !e.used) {
             *e = entry;
         } else if let Some(e) = self.entries.get_mut(self.len) {
             *e = entry;
             self.len += 1;
+        } else if self.len < TABLE_MAX {
+            // A device appeared that there is no room for: the one allocation, amortised.
+            self.entries.push(entry);
+            self.len += 1;
         }
-        None
+        (keep, None)
     }
 }
 
@@ -135,8 +167,7 @@ impl<C: Copy + Default> DeviceRates<C> {
         let mut n = 0usize;
         table.begin();
         read(&mut |name, c| {
-            let kept = table.verdict(name).unwrap_or_else(|| keep(name));
-            let prev = table.update(name, kept, c);
+            let (kept, prev) = table.update(name, || keep(name), c);
             if let (true, Some(p), Some(dt)) = (kept, prev, dt)
                 && n < MAX_DEVICES
                 && let Some(r) = rates(name, &p, &c, dt)
@@ -160,27 +191,59 @@ mod tests {
     fn remembers_forgets_and_reuses() {
         let mut t = DeviceTable::<u64>::new();
         t.begin();
-        assert_eq!(t.update("sda", true, 1), None);
-        assert_eq!(t.update("loop0", false, 5), None);
+        assert_eq!(t.update("sda", || true, 1), (true, None));
+        assert_eq!(t.update("loop0", || false, 5), (false, None));
         t.end();
         t.begin();
-        assert_eq!(t.update("sda", true, 2), Some(1));
+        assert_eq!(t.update("sda", || unreachable!(), 2), (true, Some(1)));
         assert_eq!(t.verdict("loop0"), Some(false));
         t.end();
         // loop0 was not seen: forgotten, and its slot is reused.
         assert_eq!(t.verdict("loop0"), None);
         t.begin();
-        assert_eq!(t.update("sdb", true, 9), None);
-        t.update("sda", true, 3);
+        assert_eq!(t.update("sdb", || true, 9), (true, None));
+        t.update("sda", || true, 3);
         t.end();
         assert_eq!(t.len, 2);
-        // A full table stores nothing more and never panics.
+        // Room for more grows up to the most; past it nothing more is stored, and nothing
+        // panics.
         t.begin();
-        for i in 0..TABLE_SIZE + 10 {
-            t.update(&format!("d{i}"), true, 0);
+        for i in 0..TABLE_MAX + 10 {
+            t.update(&format!("d{i}"), || true, 0);
         }
         t.end();
-        assert_eq!(t.len, TABLE_SIZE);
+        assert_eq!(t.len, TABLE_MAX);
+    }
+
+    /// More devices than the table starts with, most of them not reported (300 loop devices
+    /// before the one disk, as /proc/diskstats lists them): the disk still gets its rates.
+    #[test]
+    fn a_disk_listed_after_many_skipped_devices_gets_rates() {
+        let mut r = DeviceRates::<u64>::new();
+        let mut out = [0.0f64; MAX_DEVICES];
+        let mut count = 0u8;
+        let names: Vec<String> = (0..300)
+            .map(|i| format!("loop{i}"))
+            .chain(["vda".to_string()])
+            .collect();
+        let read = |add: u64| {
+            let names = &names;
+            move |each: &mut dyn FnMut(&str, u64)| {
+                for name in names {
+                    each(name, 100 + add);
+                }
+                Ok(())
+            }
+        };
+        let keep = |name: &str| !name.starts_with("loop");
+        let per_s = |_: &str, p: &u64, c: &u64, dt: f64| c.checked_sub(*p).map(|d| d as f64 / dt);
+        let t0 = Instant::now();
+        r.read(t0, &mut out, &mut count, read(0), keep, per_s)
+            .unwrap();
+        let t1 = t0 + std::time::Duration::from_secs(1);
+        r.read(t1, &mut out, &mut count, read(7), keep, per_s)
+            .unwrap();
+        assert_eq!((count, out[0]), (1, 7.0));
     }
 
     #[test]
