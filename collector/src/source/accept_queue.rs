@@ -94,7 +94,15 @@ pub(crate) fn walk(
         let payload = &buf[off + NLMSG_HDR..end];
         if mseq == seq {
             match typ {
-                NLMSG_DONE => return Ok(true),
+                NLMSG_DONE => {
+                    // A dump cut short (ENOMEM, say) ends with its negative errno here: what
+                    // came before it is not every listener.
+                    let code = u32_at(payload, 0).map_or(0, |c| c as i32);
+                    if code < 0 {
+                        return Err(WalkError::Errno(code.saturating_neg()));
+                    }
+                    return Ok(true);
+                }
                 NLMSG_ERROR => {
                     let code = u32_at(payload, 0).ok_or(bad)? as i32;
                     if code != 0 {
@@ -167,13 +175,25 @@ impl SockDiagSocket {
     ) -> Result<(), SourceError> {
         self.seq = self.seq.wrapping_add(1);
         let req = build_request(family, state, self.seq);
-        self.sock.send(&req, 0).map_err(SourceError::Netlink)?;
+        // A signal interrupts a call on a socket with a receive timeout even under SA_RESTART:
+        // asked again, not reported as a broken source.
         loop {
-            let mut space = &mut self.buf[..];
-            let n = self
-                .sock
-                .recv(&mut space, 0)
-                .map_err(SourceError::Netlink)?;
+            match self.sock.send(&req, 0) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                sent => {
+                    sent.map_err(SourceError::Netlink)?;
+                    break;
+                }
+            }
+        }
+        loop {
+            let n = loop {
+                let mut space = &mut self.buf[..];
+                match self.sock.recv(&mut space, 0) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    got => break got.map_err(SourceError::Netlink)?,
+                }
+            };
             let got = self
                 .buf
                 .get(..n)
@@ -367,30 +387,56 @@ impl AcceptQueueSource {
         count: &mut u8,
         totals: &mut AcceptTotals,
     ) -> Result<bool, SourceError> {
-        let mut n = 0usize;
-        let mut omitted = AcceptTotals::default();
-        let mut add = |q: AcceptQueue| {
-            if !merge(out, &mut n, q) {
-                omitted.listeners = omitted.listeners.saturating_add(1);
-                omitted.depth += u64::from(q.depth);
-                omitted.max_fill = omitted.max_fill.max(fill(&q));
-            }
-        };
+        let mut tally = Tally::default();
+        let mut add = |q: AcceptQueue| tally.add(out, q);
         match &mut self.backend {
             Backend::Diag(s) => s.listeners(&mut add)?,
             Backend::Proc { tcp, tcp6 } => {
                 tcp.parse(|b| parse_proc_tcp(b, false, &mut add))?;
-                tcp6.parse(|b| parse_proc_tcp(b, true, &mut add))?;
+                match tcp6.parse(|b| parse_proc_tcp(b, true, &mut add)) {
+                    // No IPv6 on this host (`ipv6.disable=1`): no IPv6 listeners.
+                    Err(SourceError::Io { source, .. })
+                        if source.kind() == io::ErrorKind::NotFound => {}
+                    other => other?,
+                }
             }
         }
-        *count = n as u8;
-        let listed = &out[..n];
-        *totals = AcceptTotals {
-            listeners: n as u32 + omitted.listeners,
-            depth: listed.iter().map(|q| u64::from(q.depth)).sum::<u64>() + omitted.depth,
-            max_fill: listed.iter().map(fill).fold(omitted.max_fill, f64::max),
-        };
+        *count = tally.n as u8;
+        *totals = tally.totals(out);
         Ok(true)
+    }
+}
+
+/// One read's listeners as they come: merged into the per-port table while it has room,
+/// counted apart when it has none.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Entries of the table in use.
+    n: usize,
+    /// The listeners that did not fit: how many and their depth.
+    omitted: AcceptTotals,
+    /// The fullest single socket, taken before sockets of one port are merged: a full one in
+    /// a `SO_REUSEPORT` group with roomy ones still overflows.
+    max_fill: f64,
+}
+
+impl Tally {
+    fn add(&mut self, out: &mut [AcceptQueue; MAX_LISTENERS], q: AcceptQueue) {
+        self.max_fill = self.max_fill.max(fill(&q));
+        if !merge(out, &mut self.n, q) {
+            self.omitted.listeners = self.omitted.listeners.saturating_add(1);
+            self.omitted.depth += u64::from(q.depth);
+        }
+    }
+
+    /// Every listener's totals, those that did not fit included.
+    fn totals(&self, out: &[AcceptQueue; MAX_LISTENERS]) -> AcceptTotals {
+        let listed = &out[..self.n];
+        AcceptTotals {
+            listeners: self.n as u32 + self.omitted.listeners,
+            depth: listed.iter().map(|q| u64::from(q.depth)).sum::<u64>() + self.omitted.depth,
+            max_fill: self.max_fill,
+        }
     }
 }
 
@@ -463,6 +509,52 @@ mod tests {
                 backlog: 128
             }]
         );
+    }
+
+    /// A dump the kernel cut short ends with its errno in NLMSG_DONE: not a whole listing.
+    #[test]
+    fn a_dump_done_with_an_error_is_an_error() {
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, 5, &record(AF_INET, 8080, 3, 128));
+        buf.extend(message(NLMSG_DONE, 5, &(-12i32).to_ne_bytes()));
+        assert_eq!(walk(&buf, 5, |_| ()), Err(WalkError::Errno(12)));
+    }
+
+    /// Four `SO_REUSEPORT` sockets on one port, one of them full: the group is listed merged,
+    /// and the fullest fill is that socket's, not the group's.
+    #[test]
+    fn the_fullest_fill_is_a_single_sockets() {
+        let mut out = [AcceptQueue::default(); MAX_LISTENERS];
+        let mut tally = Tally::default();
+        for (depth, backlog) in [(2, 1), (0, 1000), (0, 1000), (0, 1000)] {
+            let q = AcceptQueue {
+                port: 80,
+                ipv6: false,
+                depth,
+                backlog,
+            };
+            tally.add(&mut out, q);
+        }
+        let totals = tally.totals(&out);
+        assert_eq!((tally.n, out[0].depth, out[0].backlog), (1, 2, 3001));
+        assert_eq!((totals.listeners, totals.depth), (1, 2));
+        assert_eq!(totals.max_fill, 2.0);
+    }
+
+    /// The /proc fallback on a host without IPv6 (no `net/tcp6`): IPv4 listeners, no error.
+    #[test]
+    fn no_tcp6_file_is_no_ipv6_listeners() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("net")).unwrap();
+        std::fs::write(
+            root.path().join("net/tcp"),
+            include_bytes!("../../tests/fixtures/proc/net/tcp"),
+        )
+        .unwrap();
+        let mut source = AcceptQueueSource::new(root.path(), false);
+        let mut out = [AcceptQueue::default(); MAX_LISTENERS];
+        let (mut count, mut totals) = (0, AcceptTotals::default());
+        assert!(source.read(&mut out, &mut count, &mut totals).unwrap());
+        assert_eq!((count, out[0].port), (1, 2024));
     }
 
     #[test]
