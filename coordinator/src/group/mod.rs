@@ -439,7 +439,8 @@ impl GroupState {
         self.ledger.record(
             now,
             demand,
-            decision.planned.clamp(c.min, c.max),
+            // What the plan sets: above `max` when `max_breach = "raise"` lets it.
+            decision.planned.clamp(c.min, most(&c)),
             decision.at_lead,
         );
         let mut reason = decision.reason.clone();

@@ -422,3 +422,28 @@ fn a_restored_policy_memory_survives_the_measured_capacity() {
     };
     assert!(spend(&restarted) < spend(&went_on));
 }
+
+/// With `max_breach = "raise"` the ledger charges the plan what it sets above `max`, as it
+/// charges target tracking: a plan capped at `max` in the ledger alone read as cheaper than it
+/// ran.
+#[test]
+fn the_ledger_charges_the_count_set_above_max() {
+    let mut cfg = config();
+    cfg.max = 2;
+    cfg.max_breach = crate::config::MaxBreach::Raise;
+    let mut g = GroupState::new(cfg);
+    for t in [1.0, 11.0, 21.0] {
+        g.ingest(
+            signal("a", t as u64, t, 5.0, "healthy"),
+            Outcome::Applied,
+            t,
+        );
+        g.evaluate(t + 1.0, Some(5));
+    }
+    let total = g.ledger_total();
+    assert!(total.plan_instance_s >= 5.0 * 19.0, "{total:?}");
+    assert!(
+        (total.plan_instance_s - total.shadow_instance_s).abs() < 1e-9,
+        "{total:?}"
+    );
+}
