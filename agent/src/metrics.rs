@@ -61,9 +61,12 @@ pub fn render(shared: &Shared) -> String {
         "Sampler ticks that started late.",
         &[(String::new(), s.late_ticks as f64)],
     );
+    // A source not configured (no app endpoint) has no series: 0 is a configured source that
+    // fails, which an alert on `== 0` is for.
     let sources: Vec<(String, f64)> = s
         .sources
         .iter()
+        .filter(|(_, st)| !matches!(st, SourceState::Off))
         .map(|(k, st)| {
             (
                 format!("{{source=\"{}\"}}", k.name()),
@@ -78,7 +81,7 @@ pub fn render(shared: &Shared) -> String {
     m(
         "source_up",
         "gauge",
-        "1 when a source is delivering values.",
+        "1 when a source is delivering values, 0 when it failed (a source turned off has none).",
         &sources,
     );
     let health: Vec<(String, f64)> = [
@@ -387,6 +390,27 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }
+    }
+
+    /// A source turned off is not down: no series, so `source_up == 0` alerts on failures only.
+    #[test]
+    fn a_source_turned_off_has_no_up_series() {
+        use headroom_collector::{SourceKind, SourceState};
+        let shared = starting();
+        shared.lock().sources = vec![
+            (SourceKind::Cpu, SourceState::Ok),
+            (
+                SourceKind::Disk,
+                SourceState::Disabled {
+                    reason: "diskstats: gone".into(),
+                },
+            ),
+            (SourceKind::AppMetrics, SourceState::Off),
+        ];
+        let text = render(&shared);
+        assert!(text.contains("headroom_source_up{source=\"cpu\"} 1\n"), "{text}");
+        assert!(text.contains("headroom_source_up{source=\"disk\"} 0\n"), "{text}");
+        assert!(!text.contains("source=\"app_metrics\""), "{text}");
     }
 
     #[test]
