@@ -408,8 +408,14 @@ mod tests {
             (SourceKind::AppMetrics, SourceState::Off),
         ];
         let text = render(&shared);
-        assert!(text.contains("headroom_source_up{source=\"cpu\"} 1\n"), "{text}");
-        assert!(text.contains("headroom_source_up{source=\"disk\"} 0\n"), "{text}");
+        assert!(
+            text.contains("headroom_source_up{source=\"cpu\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("headroom_source_up{source=\"disk\"} 0\n"),
+            "{text}"
+        );
         assert!(!text.contains("source=\"app_metrics\""), "{text}");
     }
 

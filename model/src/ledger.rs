@@ -260,6 +260,23 @@ impl Ledger {
         self.judge(t, dt, demand, planned, at_lead).1
     }
 
+    /// [`Ledger::record`] where the forecast is of another series than the demand judged
+    /// (the agent judges every sample but forecasts 10 s means): forecasts whose target time
+    /// has come are scored against `actual`, a value of the forecast's own series, when one is
+    /// given, and wait for the next one otherwise.
+    pub fn record_scored_apart(
+        &mut self,
+        t: f64,
+        dt: f64,
+        demand: f64,
+        planned: u32,
+        at_lead: Option<(f64, f64)>,
+        actual: Option<f64>,
+    ) -> Option<Hour> {
+        self.judge_scoring(t, dt, demand, planned, at_lead, actual)
+            .1
+    }
+
     /// [`Ledger::record`], also returning how the decision was judged (what the hours add up).
     pub fn judge(
         &mut self,
@@ -268,6 +285,19 @@ impl Ledger {
         demand: f64,
         planned: u32,
         at_lead: Option<(f64, f64)>,
+    ) -> (Judged, Option<Hour>) {
+        self.judge_scoring(t, dt, demand, planned, at_lead, Some(demand))
+    }
+
+    /// [`Ledger::judge`], scoring the forecasts due against `actual` if given.
+    fn judge_scoring(
+        &mut self,
+        t: f64,
+        dt: f64,
+        demand: f64,
+        planned: u32,
+        at_lead: Option<(f64, f64)>,
+        actual: Option<f64>,
     ) -> (Judged, Option<Hour>) {
         let start = ((t / HOUR_S).floor() * HOUR_S) as i64;
         let closed = match self.open {
@@ -295,24 +325,26 @@ impl Ledger {
         let shadow_ready = self.shadow_ready.ask(t, shadow, self.warmup_s);
         let cap = self.capacity_per_instance;
         let mut scored = Hour::default();
-        while self
-            .pending
-            .front()
-            .is_some_and(|&(target, ..)| target <= t + 1e-9)
+        let actual = actual.map(|a| if a.is_finite() { a.max(0.0) } else { 0.0 });
+        while let Some(actual) = actual
+            && self
+                .pending
+                .front()
+                .is_some_and(|&(target, ..)| target <= t + 1e-9)
         {
             let Some((_, p50, p90)) = self.pending.pop_front() else {
                 break;
             };
-            let err = (demand - p50).abs();
+            let err = (actual - p50).abs();
             scored.scored += 1;
             scored.abs_error += err;
-            scored.actual += demand;
-            if demand > 0.0 {
-                scored.pct_error += err / demand;
+            scored.actual += actual;
+            if actual > 0.0 {
+                scored.pct_error += err / actual;
             } else {
                 scored.zero_actuals += 1;
             }
-            scored.p90_covered += u64::from(demand <= p90 + 1e-9);
+            scored.p90_covered += u64::from(actual <= p90 + 1e-9);
         }
         if let Some((p50, p90)) = at_lead
             && p50.is_finite()
@@ -416,6 +448,23 @@ mod tests {
         assert_eq!(h.mape(), Some(5.0 / 25.0));
         assert_eq!(h.wape(), Some(15.0 / 25.0));
         assert_eq!(h.p90_coverage(), Some(1.0));
+    }
+
+    /// Forecasts of another series than the demand judged wait for a value of their own
+    /// series: a spike in the samples is not scored against a forecast of 10 s means.
+    #[test]
+    fn a_forecast_scored_apart_waits_for_its_own_series() {
+        let mut l = Ledger::new(&config());
+        let lead = config().lead_s();
+        l.record_scored_apart(0.0, 1.0, 10.0, 1, Some((10.0, 11.0)), None);
+        // Its target time comes with a spike in the samples and no mean closed yet.
+        l.record_scored_apart(lead, 1.0, 40.0, 1, None, None);
+        assert_eq!(l.open().unwrap().scored, 0);
+        // The mean closes: 10.5, covered by the P90.
+        l.record_scored_apart(lead + 1.0, 1.0, 10.0, 1, None, Some(10.5));
+        let h = l.open().unwrap();
+        assert_eq!((h.scored, h.p90_covered), (1, 1));
+        assert!((h.abs_error - 0.5).abs() < 1e-9, "{h:?}");
     }
 
     #[test]

@@ -313,13 +313,15 @@ impl Pipeline {
             }
         }
 
-        // The ledger judges every sample against the count in force.
+        // The ledger judges every sample against the count in force; the forecast, of 10 s
+        // means, is scored against the means as they close.
         if let (Some(s), Some(demand), Some(planned)) = (latest, latest_demand, self.planned) {
             let dt = self.cfg.agent.interval.as_secs_f64() * f64::from(drained);
             let at_lead = self.at_lead.take();
-            if let Some(hour) = self
-                .ledger
-                .record(s.wall_unix, dt, demand, planned, at_lead)
+            let mean = demand_closed.last().map(|p| p.mean);
+            if let Some(hour) =
+                self.ledger
+                    .record_scored_apart(s.wall_unix, dt, demand, planned, at_lead, mean)
             {
                 self.ledger_stored.add(&hour);
                 batch.ledger.push(hour);
