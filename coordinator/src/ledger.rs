@@ -108,16 +108,22 @@ impl GroupLedger {
         self.total
     }
 
-    /// The hour being filled and the last day, as `headroom groups` shows them.
-    pub fn view(&self) -> LedgerView {
+    /// The hour `now` is in and the 24 hours up to it, as `headroom groups` shows them at
+    /// `now`. An hour is only ever closed by a later record, so a group that stopped recording
+    /// (its hosts gone quiet for the night) still holds hours that are no longer this one, or
+    /// no longer in the last day: they are left out by their start, not by their count.
+    pub fn view(&self, now: f64) -> LedgerView {
+        let current = ((now / HOUR_S).floor() * HOUR_S) as i64;
+        let first = current - (HOURS_SHOWN as i64 - 1) * HOUR_S as i64;
         let open = self.ledger.open().copied();
         let mut day = Hour::default();
-        let first = self.closed.len().saturating_sub(HOURS_SHOWN - 1);
-        for h in self.closed.iter().skip(first).chain(open.as_ref()) {
-            day.add(h);
+        for h in self.closed.iter().chain(open.as_ref()) {
+            if (first..=current).contains(&h.start) {
+                day.add(h);
+            }
         }
         LedgerView {
-            this_hour: open.map(|h| h.figures()),
+            this_hour: open.filter(|h| h.start == current).map(|h| h.figures()),
             last_day: day.figures(),
         }
     }
@@ -145,9 +151,28 @@ mod tests {
         let t = l.total();
         assert_eq!(t.observed_s, 10.0 + 10.0 + 20.0);
         assert_eq!(t.plan_instance_s, 40.0);
-        let v = l.view();
+        let v = l.view(3590.0);
         assert_eq!(v.this_hour.map(|h| h.observed_s), Some(40.0));
         assert_eq!(v.last_day.observed_s, 40.0);
+    }
+
+    /// A group that stopped recording: its last hour is no longer "this hour" once the clock
+    /// left it, and its hours leave the day as they age past 24 hours.
+    #[test]
+    fn a_quiet_group_shows_its_hours_by_their_age() {
+        let mut l = GroupLedger::new(&config());
+        l.record(0.0, 5.0, 1, None);
+        l.record(10.0, 5.0, 1, None);
+        l.record(3600.0, 5.0, 1, None);
+        // Hour 0: 10 s each; hour 1: a gap, counted as two intervals.
+        let v = l.view(3700.0);
+        assert_eq!(v.this_hour.map(|h| h.observed_s), Some(20.0));
+        assert_eq!(v.last_day.observed_s, 40.0);
+        // Quiet for two hours: no hour being filled.
+        assert!(l.view(3.0 * 3600.0 + 1.0).this_hour.is_none());
+        // A day after the first hour only the second is in the day; a day after that, none.
+        assert_eq!(l.view(24.0 * 3600.0 + 1.0).last_day.observed_s, 20.0);
+        assert_eq!(l.view(25.0 * 3600.0 + 1.0).last_day.observed_s, 0.0);
     }
 
     #[test]
@@ -160,7 +185,7 @@ mod tests {
         let starts: Vec<i64> = unsaved.iter().map(|h| h.start).collect();
         assert!(starts.contains(&0) && starts.contains(&3600), "{starts:?}");
         assert_eq!(l.total().observed_s, 40.0);
-        assert_eq!(l.view().last_day.observed_s, 40.0);
+        assert_eq!(l.view(3610.0).last_day.observed_s, 40.0);
         assert!(l.take_unsaved().is_empty());
     }
 
@@ -181,7 +206,7 @@ mod tests {
         after.record(3720.0, 5.0, 1, None);
         // Hour 0: 10 s; hour 1: 20 s (a gap, at most two intervals) + 10 s before the stop,
         // 10 s after.
-        let v = after.view();
+        let v = after.view(3720.0);
         assert_eq!(v.this_hour.map(|h| h.observed_s), Some(20.0 + 10.0 + 10.0));
         assert_eq!(v.last_day.observed_s, 10.0 + 40.0);
         // Only what this run recorded is counted for /metrics.

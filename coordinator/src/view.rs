@@ -43,9 +43,9 @@ pub struct GroupView {
 /// A group's ledger as `headroom groups` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LedgerView {
-    /// The hour being filled.
+    /// The hour the view was taken in, if anything was recorded in it.
     pub this_hour: Option<Figures>,
-    /// The last 24 hours, this one included.
+    /// The 24 hours up to the view, this one included (hours by their start).
     pub last_day: Figures,
 }
 

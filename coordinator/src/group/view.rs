@@ -67,7 +67,7 @@ impl GroupState {
             evaluation: self.evaluation.clone(),
             last_actions: self.actions.iter().cloned().collect(),
             signals: self.counts,
-            ledger: Some(self.ledger.view()),
+            ledger: Some(self.ledger.view(now)),
             lease: None,
         }
     }
