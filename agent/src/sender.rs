@@ -65,6 +65,12 @@ pub fn spawn(
     let token_file = PathBuf::from(&cfg.coordinator.token_file);
     // The configuration's own check read it at start; a bad one now (rotated since) is
     // reported by the loop, and signals wait in the outbox.
+    let tls = if cfg.coordinator.ca_cert.is_empty() {
+        None
+    } else {
+        let ca = Path::new(&cfg.coordinator.ca_cert);
+        Some(headroom_common::tls::trusting(ca).context("coordinator.ca_cert")?)
+    };
     let stop = Arc::new(AtomicBool::new(false));
     // A destination new to the store starts at the oldest signal retained; one no longer
     // configured stops holding signals in the pending set.
@@ -93,6 +99,7 @@ pub fn spawn(
         let mut sender = Sender {
             url: Arc::from(url.as_str()),
             token_file: token_file.clone(),
+            tls: tls.clone(),
             timeout: cfg.coordinator.timeout,
             rate: cfg.coordinator.max_send_rate.max(1),
             db: db.to_path_buf(),
@@ -115,6 +122,8 @@ pub fn spawn(
 struct Sender {
     url: Arc<str>,
     token_file: PathBuf,
+    /// Roots to check an https coordinator against, when not the built-in ones.
+    tls: Option<ureq::tls::TlsConfig>,
     timeout: Duration,
     rate: u32,
     db: PathBuf,
@@ -150,11 +159,16 @@ impl Sender {
     }
 
     fn run(&mut self) {
-        let agent = ureq::Agent::config_builder()
+        // A redirect is not followed: a POST turned into a GET by it, without the token,
+        // answered 200 by whatever page it leads to, would count as delivered.
+        let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(self.timeout))
             .http_status_as_error(false)
-            .build()
-            .new_agent();
+            .max_redirects(0);
+        if let Some(tls) = &self.tls {
+            config = config.tls_config(tls.clone());
+        }
+        let agent = config.build().new_agent();
         let mut backoff = Duration::ZERO;
         let mut outbox: Option<Outbox> = None;
         let mut token: Option<Token> = None;
@@ -211,7 +225,8 @@ impl Sender {
                                 }
                             }
                         }
-                        self.deliver(&agent, token.as_ref().map_or("", Token::as_str), &body)
+                        let token = token.as_ref().map_or("", Token::as_str);
+                        self.deliver(&agent, token, &body, seq)
                     }
                     Err(e) => Outcome::Unreadable(e.to_string()),
                 };
@@ -313,22 +328,69 @@ impl Sender {
         }
     }
 
-    fn deliver(&self, agent: &ureq::Agent, token: &str, body: &str) -> Outcome {
+    /// Sends one signal. Delivered only when the coordinator answers 200 with its ingest
+    /// answer for this seq: any other 2xx, a redirect, is something else answering (a proxy's
+    /// page, a login) and the signal waits.
+    fn deliver(&self, agent: &ureq::Agent, token: &str, body: &str, seq: u64) -> Outcome {
         let url = format!("{}/v1/signals", self.url.trim_end_matches('/'));
         let resp = agent
             .post(&url)
             .header("Authorization", &format!("Bearer {token}"))
             .header("Content-Type", "application/json")
             .send(body);
-        match resp {
-            Ok(r) => match r.status().as_u16() {
-                200..=299 => Outcome::Acknowledged,
-                code @ (400 | 413 | 422) => Outcome::Refused(format!("HTTP {code} from {url}")),
-                code => Outcome::Retry(format!("HTTP {code} from {url}")),
-            },
-            Err(e) => Outcome::Retry(format!("{url}: {e}")),
+        let mut r = match resp {
+            Ok(r) => r,
+            Err(e) => return Outcome::Retry(format!("{url}: {e}")),
+        };
+        let code = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let answer = r
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_string()
+            .unwrap_or_default();
+        match code {
+            200 if answers_seq(&answer, seq) => Outcome::Acknowledged,
+            200..=299 => Outcome::Retry(format!(
+                "HTTP {code} from {url} without a coordinator's answer for the signal: is this \
+                 URL the coordinator?"
+            )),
+            300..=399 => Outcome::Retry(format!(
+                "HTTP {code} from {url}, a redirect to {}: redirects are not followed, \
+                 coordinator.urls must name the coordinator itself",
+                location.as_deref().unwrap_or("nowhere")
+            )),
+            400 | 413 | 422 => {
+                Outcome::Refused(format!("HTTP {code} from {url}: {}", error_of(&answer)))
+            }
+            _ => Outcome::Retry(format!("HTTP {code} from {url}: {}", error_of(&answer))),
         }
     }
+}
+
+/// The longest answer read, bytes (an ingest answer for one signal is a few hundred).
+const MAX_ANSWER: u64 = 64 * 1024;
+
+/// Whether `answer` is a coordinator's ingest answer with a result for `seq`.
+fn answers_seq(answer: &str, seq: u64) -> bool {
+    serde_json::from_str::<serde_json::Value>(answer).is_ok_and(|v| {
+        v["results"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["seq"].as_u64() == Some(seq)))
+    })
+}
+
+/// The coordinator's reason in an error answer (`{"error": ...}`), or the start of the body.
+fn error_of(answer: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(answer)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| answer.chars().take(200).collect())
 }
 
 /// Sets `sent_at` on a stored signal, leaving every other field as stored: a row written by

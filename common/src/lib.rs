@@ -19,4 +19,5 @@ pub mod memory;
 pub mod schedule;
 pub mod signal;
 pub mod stdout;
+pub mod tls;
 pub mod token;

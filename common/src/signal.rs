@@ -163,6 +163,50 @@ impl Signal {
         }
     }
 
+    /// This signal as [`Signal::validate`] accepts it, where a sender's own figures and texts
+    /// could break a bound: a figure not finite reads 0, one out of `0..=`[`MAX_FIGURE`] the
+    /// nearest bound; each text is cut at [`MAX_TEXT_LEN`] bytes (on a character boundary);
+    /// health reasons are kept while they fit, the last kept one saying how many were left
+    /// out. A coordinator refuses a signal that breaks a bound for good, so the agent fits
+    /// each before storing it: one out-of-range gauge must not lose every decision.
+    pub fn fitted(mut self) -> Signal {
+        let fit = |v: f64| {
+            if v.is_finite() {
+                v.clamp(0.0, MAX_FIGURE)
+            } else {
+                0.0
+            }
+        };
+        self.demand_now = fit(self.demand_now);
+        self.capacity = fit(self.capacity);
+        self.lead_s = fit(self.lead_s);
+        self.p50_at_lead = self.p50_at_lead.map(fit);
+        self.p90_at_lead = self.p90_at_lead.map(fit);
+        self.busy = self.busy.map(fit);
+        for text in [&mut self.metric, &mut self.reason, &mut self.action] {
+            cut(text, MAX_TEXT_LEN);
+        }
+        let total: usize = self.health_reasons.iter().map(String::len).sum();
+        if total > MAX_TEXT_LEN {
+            let all = std::mem::take(&mut self.health_reasons);
+            let n = all.len();
+            // Room for the note on the ones left out.
+            let mut room = MAX_TEXT_LEN - 64;
+            for mut r in all {
+                cut(&mut r, room);
+                if r.is_empty() {
+                    break;
+                }
+                room -= r.len();
+                self.health_reasons.push(r);
+            }
+            let left = n - self.health_reasons.len();
+            self.health_reasons
+                .push(format!("and {left} more health reasons, left out"));
+        }
+        self
+    }
+
     /// Checks what serde cannot: version, id lengths, finite numbers, known health.
     pub fn validate(&self) -> Result<(), SignalError> {
         if self.version == 0 || self.version > SIGNAL_VERSION {
@@ -230,9 +274,48 @@ impl Signal {
     }
 }
 
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+fn cut(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut at = max;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a sender's own values can break is fitted: the signal is then one a coordinator
+    /// accepts.
+    #[test]
+    fn a_fitted_signal_is_valid() {
+        let mut s = sample();
+        s.demand_now = 2e15;
+        s.capacity = f64::INFINITY;
+        s.p50_at_lead = Some(-3.0);
+        s.p90_at_lead = Some(f64::NAN);
+        s.reason = "é".repeat(MAX_TEXT_LEN);
+        s.health_reasons = vec!["x".repeat(1000); 10];
+        assert!(s.validate().is_err());
+        let f = s.fitted();
+        f.validate().unwrap();
+        assert_eq!((f.demand_now, f.capacity), (MAX_FIGURE, 0.0));
+        assert_eq!((f.p50_at_lead, f.p90_at_lead), (Some(0.0), Some(0.0)));
+        assert_eq!(f.reason.len(), MAX_TEXT_LEN);
+        // Four whole, the fifth cut, then the note.
+        assert_eq!(f.health_reasons.len(), 6);
+        assert!(
+            f.health_reasons[5].contains("5 more"),
+            "{:?}",
+            f.health_reasons[5]
+        );
+        // One that fits is left as it was.
+        assert_eq!(sample().fitted(), sample());
+    }
 
     fn sample() -> Signal {
         Signal {

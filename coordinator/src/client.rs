@@ -38,7 +38,9 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false);
     if let Some(ca) = &args.ca_cert {
-        config = config.tls_config(trusting(ca)?);
+        let tls = headroom_common::tls::trusting(ca)
+            .map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
+        config = config.tls_config(tls);
     }
     let agent: ureq::Agent = config.build().into();
     let mut resp = agent
@@ -82,30 +84,6 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
     } else {
         stdout::print(&render(&groups))
     }
-}
-
-/// A TLS config trusting only the certificates in the PEM file `path`.
-fn trusting(path: &std::path::Path) -> anyhow::Result<ureq::tls::TlsConfig> {
-    let pem = std::fs::read(path).map_err(|e| {
-        Exit::new(
-            CONFIG_INVALID,
-            format!("{}: cannot read: {e}", path.display()),
-        )
-    })?;
-    let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
-            certs.push(c);
-        }
-    }
-    if certs.is_empty() {
-        return Err(Exit::new(
-            CONFIG_INVALID,
-            format!("{}: no PEM certificate in it", path.display()),
-        ));
-    }
-    let roots = ureq::tls::RootCerts::new_with_certs(&certs);
-    Ok(ureq::tls::TlsConfig::builder().root_certs(roots).build())
 }
 
 /// A group's ledger in three lines: the last day, then the hour being filled.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Coordinator, bin, get, group_toml, now, post_signals as post, wait_for, write_script,
+    Agent, Coordinator, bin, get, group_toml, now, post_signals as post, wait_for, write_script,
     write_token,
 };
 
@@ -509,6 +509,19 @@ fn serves_https_when_a_certificate_is_configured() {
         .unwrap();
     let alpn = String::from_utf8_lossy(&alpn.stdout);
     assert!(alpn.contains("ALPN protocol: http/1.1"), "{alpn}");
+    // An agent trusting the same private CA delivers its signals over TLS.
+    let mut a = Agent::options()
+        .identity("tls-host", "web")
+        .create(&format!(
+            "[coordinator]\nurls = [\"{}\"]\ntoken_file = \"{}\"\nca_cert = \"{ca}\"\n",
+            c.url,
+            token.display()
+        ));
+    a.start();
+    a.wait_status("signals delivered over TLS", 40, |v| {
+        v["outbox"]["delivered"].as_u64().is_some_and(|n| n > 0)
+    });
+    assert!(a.term().success());
     // Without trusting the certificate the client refuses the connection.
     let out = Command::new(bin())
         .args(["groups", "--url", &c.url, "--token-file"])

@@ -324,3 +324,64 @@ fn a_coordinator_whose_stdout_reader_is_gone_keeps_serving() {
         "the coordinator stopped with its stdout: {status:?}"
     );
 }
+
+/// A front that answers the agent's POST with a redirect to a page that answers 200 (a load
+/// balancer's or a login's): nothing is delivered by it. The signals wait in the outbox, the
+/// agent says why, and once the URL names the coordinator itself every one is delivered.
+#[test]
+fn a_redirect_to_a_page_that_answers_200_delivers_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (c, state) = dry_run_coordinator(dir.path(), "127.0.0.1:0");
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_url = format!("http://{}", front.local_addr().unwrap());
+    let target = format!("{}/healthz", c.url);
+    // Serves for at most 90 s: POST is redirected, anything else answered 200.
+    std::thread::spawn(move || {
+        let until = std::time::Instant::now() + Duration::from_secs(90);
+        for conn in front.incoming() {
+            if std::time::Instant::now() > until {
+                break;
+            }
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let answer = if first.starts_with("POST") {
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_string()
+            };
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    let mut a = Agent::options()
+        .identity("fault-host", "web")
+        .create(&agent_coordinator_toml(&front_url, dir.path()));
+    a.start();
+    let v = a.wait_status("signals waiting behind the redirect", 30, |v| {
+        v["outbox"]["pending"].as_u64().is_some_and(|n| n >= 3)
+    });
+    assert_eq!(v["outbox"]["delivered"], 0, "{v:#}");
+    assert!(coordinator_recorded(&state, "fault-host").is_empty());
+    let status = a.cli(&["status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("redirects are not followed"), "{text}");
+    assert!(a.term().success());
+    // Pointed at the coordinator itself: every signal kept is delivered.
+    let config = std::fs::read_to_string(a.config_path()).unwrap();
+    std::fs::write(a.config_path(), config.replace(&front_url, &c.url)).unwrap();
+    a.start();
+    a.wait_status("the outbox drained", 60, |v| v["outbox"]["pending"] == 0);
+    assert!(a.term().success());
+    let produced = outbox_produced(&a.db());
+    let (recorded, _) = check_delivery(&a.db(), &state, &produced, 3);
+    assert!(recorded >= 3, "{recorded} recorded");
+}

@@ -365,6 +365,9 @@ pub struct CoordinatorSection {
     /// File holding the bearer token: at least 16 bytes of printable ASCII, in a file others
     /// may not access ([`headroom_common::token`], the coordinator's rule too).
     pub token_file: String,
+    /// PEM file of the CA (or self-signed certificate) an `https://` coordinator's certificate
+    /// is checked against, instead of the built-in web roots; empty = those roots.
+    pub ca_cert: String,
     /// Timeout of one request (at least 100ms).
     #[serde(with = "duration")]
     pub timeout: Duration,
@@ -393,6 +396,7 @@ impl Default for CoordinatorSection {
         CoordinatorSection {
             urls: Vec::new(),
             token_file: String::new(),
+            ca_cert: String::new(),
             timeout: Duration::from_secs(5),
             max_send_rate: 50,
             outbox_max_age: Duration::from_secs(7 * 86_400),
@@ -437,16 +441,24 @@ impl Config {
     }
 
     /// Problems of the files the configuration names: the coordinator token must be one the
-    /// coordinator accepts.
+    /// coordinator accepts, and a CA file must hold a certificate.
     pub fn file_problems(&self) -> Vec<Problem> {
         let c = &self.coordinator;
-        if c.urls.is_empty() || c.token_file.is_empty() {
-            return Vec::new();
+        let mut problems = Vec::new();
+        if c.urls.is_empty() {
+            return problems;
         }
-        match Token::read(Path::new(&c.token_file)) {
-            Ok(_) => Vec::new(),
-            Err(e) => vec![Problem::new("coordinator.token_file", e.to_string())],
+        if !c.token_file.is_empty()
+            && let Err(e) = Token::read(Path::new(&c.token_file))
+        {
+            problems.push(Problem::new("coordinator.token_file", e.to_string()));
         }
+        if !c.ca_cert.is_empty()
+            && let Err(e) = headroom_common::tls::trusting(Path::new(&c.ca_cert))
+        {
+            problems.push(Problem::new("coordinator.ca_cert", e.to_string()));
+        }
+        problems
     }
 
     /// How long the store keeps each kind of row, and the outbox's bounds.

@@ -334,3 +334,41 @@ fn capacity_zero_is_the_cpus_proc_stat_lists() {
     model.capacity = 0.0;
     assert!(model.capacity_in_force(&root.path().join("missing")) >= 1.0);
 }
+
+/// A capacity no coordinator takes (its figures stop at 1e15) is refused at start: every
+/// signal would be refused, and lost.
+#[test]
+fn a_capacity_a_coordinator_refuses_is_a_config_error() {
+    let err = parse("[model]\ncapacity = 2e15\n").unwrap_err();
+    assert_eq!(err.problems[0].key, "model.capacity", "{err}");
+    assert!(err.to_string().contains("0..=1e15"), "{err}");
+    assert!(parse("[model]\ncapacity = 1e15\n").is_ok());
+}
+
+/// A CA file without a certificate stops the agent at start, named by its key.
+#[test]
+fn a_ca_file_without_a_certificate_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "0123456789abcdef0123\n").unwrap();
+    std::fs::set_permissions(
+        &token,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "not a certificate\n").unwrap();
+    let config = dir.path().join("headroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[coordinator]\nurls = [\"https://127.0.0.1:1\"]\ntoken_file = \"{}\"\nca_cert = \"{}\"\n",
+            token.display(),
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let e = Config::load(&config, false).unwrap_err();
+    assert_eq!(e.problems[0].key, "coordinator.ca_cert", "{e}");
+    assert!(e.to_string().contains("no PEM certificate"), "{e}");
+}

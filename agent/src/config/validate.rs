@@ -9,6 +9,7 @@ use headroom_collector::sample::{MAX_APP_GAUGES, SHORT_NAME_MAX, Sample};
 use headroom_common::config::Problem;
 use headroom_common::duration::format as fmt_dur;
 use headroom_common::id::check_id;
+use headroom_common::signal::MAX_FIGURE;
 use headroom_model::policy::{
     scale_in_step_problem, shortfall_budget_problem, spend_ceiling_problem,
     target_utilization_problem,
@@ -187,10 +188,13 @@ fn store_and_model(config: &Config, out: &mut Problems) {
             ),
         );
     }
-    if !(m.capacity >= 0.0 && m.capacity.is_finite()) {
+    if !(m.capacity >= 0.0 && m.capacity <= MAX_FIGURE) {
         out.bad(
             "model.capacity",
-            format!("{} must be a finite number >= 0", m.capacity),
+            format!(
+                "{} must be a number in 0..=1e15 (a coordinator refuses larger figures)",
+                m.capacity
+            ),
         );
     }
 }

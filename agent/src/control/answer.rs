@@ -295,5 +295,6 @@ fn status(snap: &Snapshot, now: f64) -> anyhow::Result<Value> {
         "store_error": snap.store_error,
         "store_backlog": snap.store_backlog,
         "outbox": outbox,
+        "replicas": snap.replicas,
     }))
 }

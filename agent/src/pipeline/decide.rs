@@ -141,35 +141,39 @@ impl Pipeline {
             let snap = self.shared.lock();
             (snap.host.clone(), snap.group.clone())
         };
-        batch.signal = (!self.cfg.coordinator.urls.is_empty()).then(|| Signal {
-            // Without the busy figure, the first version: a coordinator that predates it
-            // accepts the signal.
-            version: if busy.is_some() {
-                SIGNAL_VERSION
-            } else {
-                SIGNAL_VERSION_WITHOUT_BUSY
-            },
-            host,
-            group,
-            epoch: String::new(),
-            seq: 0,
-            decided_at: now,
-            sent_at: 0.0,
-            metric,
-            demand_now: demand,
-            capacity: self.capacity,
-            lead_s: decision.lead_s,
-            // A forecast of a series that went below zero may too; a signal's figures may not.
-            p50_at_lead: decision.p50_at_lead.map(|v| v.max(0.0)),
-            p90_at_lead: decision.p90_at_lead.map(|v| v.max(0.0)),
-            saturated,
-            action: action.into(),
-            desired_change: decision.desired as i32 - decision.current as i32,
-            reason: decision.reason.clone(),
-            health: health.state.name().into(),
-            health_reasons: health.reasons,
-            instance_id: self.instance_id.clone(),
-            busy,
+        batch.signal = (!self.cfg.coordinator.urls.is_empty()).then(|| {
+            Signal {
+                // Without the busy figure, the first version: a coordinator that predates it
+                // accepts the signal.
+                version: if busy.is_some() {
+                    SIGNAL_VERSION
+                } else {
+                    SIGNAL_VERSION_WITHOUT_BUSY
+                },
+                host,
+                group,
+                epoch: String::new(),
+                seq: 0,
+                decided_at: now,
+                sent_at: 0.0,
+                metric,
+                demand_now: demand,
+                capacity: self.capacity,
+                lead_s: decision.lead_s,
+                p50_at_lead: decision.p50_at_lead,
+                p90_at_lead: decision.p90_at_lead,
+                saturated,
+                action: action.into(),
+                desired_change: decision.desired as i32 - decision.current as i32,
+                reason: decision.reason.clone(),
+                health: health.state.name().into(),
+                health_reasons: health.reasons,
+                instance_id: self.instance_id.clone(),
+                busy,
+            }
+            // A forecast of a series that went below zero may too, a gauge may read past any
+            // bound: a signal a coordinator refuses would be lost, so it is fitted to its bounds.
+            .fitted()
         });
         let changed = self
             .shared

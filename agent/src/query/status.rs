@@ -202,14 +202,29 @@ pub fn status(q: &QueryArgs) -> anyhow::Result<()> {
             ob["pending"], ob["delivered"], ob["dropped"]
         );
         for d in ob["destinations"].as_array().into_iter().flatten() {
-            let _ = writeln!(
+            let url = d["url"].as_str().unwrap_or("?");
+            let _ = write!(
                 o,
-                "  to {}: {} pending, done up to seq {}, {} dropped",
-                d["url"].as_str().unwrap_or("?"),
-                d["pending"],
-                d["acked"],
-                d["dropped"]
+                "  to {url}: {} pending, done up to seq {}, {} dropped",
+                d["pending"], d["acked"], d["dropped"]
             );
+            // Why its signals wait, as the sender last saw it.
+            let link = v["replicas"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["url"] == url);
+            if let Some(since) = link.and_then(|r| r["waiting_since"].as_f64()) {
+                let waited = (headroom_common::clock::unix_now() - since).max(0.0);
+                let _ = write!(
+                    o,
+                    "; waiting {:.0} s: {}",
+                    waited,
+                    link.and_then(|r| r["error"].as_str())
+                        .unwrap_or("no answer")
+                );
+            }
+            let _ = writeln!(o);
         }
     }
     stdout::print(&o)
