@@ -351,11 +351,7 @@ fn a_ca_file_without_a_certificate_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "0123456789abcdef0123\n").unwrap();
-    std::fs::set_permissions(
-        &token,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, "not a certificate\n").unwrap();
     let config = dir.path().join("headroom.toml");

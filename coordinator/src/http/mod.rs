@@ -1,6 +1,8 @@
 //! The coordinator's HTTP listener: plain HTTP or TLS (rustls), HTTP/1.1 only, and slow or
 //! silent clients closed.
 //!
+//! At most [`connections::MAX_CONNECTIONS`] connections are held at once ([`connections`]).
+//!
 //! HTTP/2 is refused (by prior knowledge over plain HTTP, by ALPN over TLS): the API needs
 //! nothing of it, and hyper's HTTP/2 has no header timeout. A client must send its headers
 //! within [`HEADER_READ_TIMEOUT`] of connecting, so neither a silent client nor a slowloris
@@ -13,6 +15,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::CoordinatorConfig;
+
+mod connections;
+
+use connections::{Capped, MAX_CONNECTIONS};
 
 /// How long a client may take to send a request's headers before its connection is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,13 +61,19 @@ impl Server {
                 only_http1.alpn_protocols = vec![b"http/1.1".to_vec()];
                 rustls.reload_from_config(Arc::new(only_http1));
                 listening(&format!("headroom coordinator listening on https://{addr}"));
-                let mut server = axum_server::from_tcp_rustls(listener, rustls);
+                let mut server = axum_server::from_tcp_rustls(listener, rustls).map(|tls| {
+                    tls.acceptor(Capped::new(
+                        MAX_CONNECTIONS,
+                        axum_server::accept::DefaultAcceptor::new(),
+                    ))
+                });
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
             }
             None => {
                 listening(&format!("headroom coordinator listening on http://{addr}"));
-                let mut server = axum_server::from_tcp(listener).acceptor(Http1Gate);
+                let mut server = axum_server::from_tcp(listener)
+                    .acceptor(Capped::new(MAX_CONNECTIONS, Http1Gate));
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
             }

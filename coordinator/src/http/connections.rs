@@ -1,0 +1,143 @@
+//! A cap on the connections the listener holds at once. Every connection holds a descriptor
+//! and some memory until its client sends a request or the header timeout closes it; without a
+//! cap, anyone who can reach the port opens them faster than they time out and takes every
+//! descriptor, so agents' signals (and the coordinator's own etcd and AWS calls) wait. Past the
+//! cap a new connection is closed at once, before any byte is read: the clients that matter
+//! retry, and the connections already open are served.
+//!
+//! The permit travels with the connection's stream and is given back when hyper drops it.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The most connections held at once (the unit's descriptor limit leaves room for the state
+/// file, etcd and the actuators' calls beside them).
+pub(super) const MAX_CONNECTIONS: usize = 4096;
+
+/// An acceptor that admits a connection only while fewer than its cap are open, then hands
+/// it to `inner`.
+#[derive(Clone)]
+pub(super) struct Capped<A> {
+    permits: Arc<Semaphore>,
+    inner: A,
+}
+
+impl<A> Capped<A> {
+    /// `inner` behind a cap of `max` connections.
+    pub(super) fn new(max: usize, inner: A) -> Self {
+        Capped {
+            permits: Arc::new(Semaphore::new(max)),
+            inner,
+        }
+    }
+}
+
+impl<A, S> axum_server::accept::Accept<tokio::net::TcpStream, S> for Capped<A>
+where
+    A: axum_server::accept::Accept<tokio::net::TcpStream, S> + Clone + Send + Sync + 'static,
+    A::Future: Send,
+    S: Send + 'static,
+{
+    type Stream = Counted<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, A::Service)>> + Send>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            drop(stream);
+            return Box::pin(async {
+                Err(io::Error::other("connection cap reached: closed at once"))
+            });
+        };
+        let accepted = self.inner.accept(stream, service);
+        Box::pin(async move {
+            let (stream, service) = accepted.await?;
+            Ok((
+                Counted {
+                    inner: stream,
+                    _permit: permit,
+                },
+                service,
+            ))
+        })
+    }
+}
+
+/// A connection's stream with the permit it holds.
+pub(super) struct Counted<S> {
+    inner: S,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum_server::accept::{Accept, DefaultAcceptor};
+
+    /// Past the cap a connection is refused at once; one closed makes room again.
+    #[tokio::test]
+    async fn past_the_cap_a_connection_is_refused_until_one_closes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let capped = Capped::new(2, DefaultAcceptor::new());
+        let mut held = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+            let (stream, _) = listener.accept().await.unwrap();
+            held.push(capped.accept(stream, ()).await);
+        }
+        assert!(held[0].is_ok() && held[1].is_ok());
+        let refused = held.pop().unwrap().err().unwrap();
+        assert!(refused.to_string().contains("cap"), "{refused}");
+        held.pop();
+        clients.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        let (stream, _) = listener.accept().await.unwrap();
+        assert!(capped.accept(stream, ()).await.is_ok());
+    }
+}
