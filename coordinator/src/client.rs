@@ -222,6 +222,14 @@ pub fn render(groups: &[GroupView]) -> String {
                 h.action,
                 h.reason
             );
+            if let Some(age) = h.shared_id_age_s {
+                let _ = writeln!(
+                    out,
+                    "    two agents send as {} ({age:.0} s ago): give each its own [agent] \
+                     host_id; their demand is counted as one host's",
+                    h.host
+                );
+            }
         }
         if !g.last_actions.is_empty() {
             let _ = writeln!(out, "{} last actions:", g.name);

@@ -148,6 +148,10 @@ pub struct HostView {
     /// Work in progress the host reported (signal version 2).
     #[serde(default)]
     pub busy: Option<f64>,
+    /// Seconds since signals of two agents last took turns under this host id (a cloned
+    /// machine id): their demand is counted as one host's.
+    #[serde(default)]
+    pub shared_id_age_s: Option<f64>,
 }
 
 /// The forecast of a group's summed demand at the lead time.

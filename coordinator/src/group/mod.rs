@@ -36,6 +36,36 @@ pub struct HostState {
     pub unhealthy_streak: u32,
     /// Already reported for replacement in this unhealthy streak.
     pub reported: bool,
+    /// The epoch this host's signals had before the latest one took over, and when.
+    pub replaced: Option<(String, f64)>,
+    /// When signals of two epochs last took turns for this host: two agents send under one
+    /// host id (a cloned machine id), and the group counts one host's demand for both.
+    pub shared_at: Option<f64>,
+}
+
+impl HostState {
+    /// Takes note of `signal`, of another epoch than the latest: a host whose store was made
+    /// anew (a reinstall) moves to a new epoch for good, but two agents sending under one host
+    /// id take turns, each replacing the other within the host TTL. That is said once per TTL.
+    fn note_epoch(&mut self, signal: &Signal, at: f64, ttl_s: f64) {
+        let back = self
+            .replaced
+            .as_ref()
+            .is_some_and(|(epoch, when)| *epoch == signal.epoch && at - when <= ttl_s);
+        if back {
+            if self.shared_at.is_none_or(|t| at - t > ttl_s) {
+                tracing::warn!(
+                    host = %signal.host,
+                    group = %signal.group,
+                    epochs = %format!("{} and {}", self.latest.epoch, signal.epoch),
+                    "two agents send as one host (a cloned machine id?): give each its own \
+                     [agent] host_id; their demand is counted as one host's meanwhile"
+                );
+            }
+            self.shared_at = Some(at);
+        }
+        self.replaced = Some((self.latest.epoch.clone(), at));
+    }
 }
 
 /// What the decision loop should do after an evaluation.
@@ -228,6 +258,9 @@ impl GroupState {
                 h.received_at = received_at;
             }
             Some(h) => {
+                if signal.epoch != h.latest.epoch {
+                    h.note_epoch(&signal, received_at, self.config.host_ttl.as_secs_f64());
+                }
                 h.unhealthy_streak = if unhealthy {
                     h.unhealthy_streak.saturating_add(1)
                 } else {
@@ -245,6 +278,8 @@ impl GroupState {
                     received_at,
                     unhealthy_streak: u32::from(unhealthy),
                     reported: false,
+                    replaced: None,
+                    shared_at: None,
                 };
                 self.hosts.insert(host.clone(), state);
             }

@@ -447,3 +447,37 @@ fn the_ledger_charges_the_count_set_above_max() {
         "{total:?}"
     );
 }
+
+/// Two agents under one host id take turns: the host says so. One agent whose store was
+/// made anew moves to its new epoch for good, and says nothing.
+#[test]
+fn two_agents_sending_as_one_host_are_told_apart_from_a_reinstall() {
+    let with_epoch = |epoch: &str, seq: u64, t: f64| Signal {
+        epoch: epoch.into(),
+        ..signal("a", seq, t, 1.0, "healthy")
+    };
+    let mut reinstalled = GroupState::new(config());
+    for (e, seq, t) in [
+        ("old", 7, 1.0),
+        ("new", 1, 2.0),
+        ("new", 2, 3.0),
+        ("new", 3, 4.0),
+    ] {
+        reinstalled.ingest(with_epoch(e, seq, t), Outcome::Applied, t);
+    }
+    let v = reinstalled.view("g", "dry-run", 5.0);
+    assert_eq!(v.hosts[0].shared_id_age_s, None);
+
+    let mut cloned = GroupState::new(config());
+    for (e, seq, t) in [
+        ("one", 1, 1.0),
+        ("two", 1, 2.0),
+        ("one", 2, 3.0),
+        ("two", 2, 4.0),
+    ] {
+        cloned.ingest(with_epoch(e, seq, t), Outcome::Applied, t);
+    }
+    let v = cloned.view("g", "dry-run", 5.0);
+    assert_eq!(v.hosts[0].shared_id_age_s, Some(1.0));
+    assert!(crate::client::render(&[v]).contains("two agents send as a"));
+}

@@ -61,6 +61,7 @@ impl GroupState {
                         unhealthy_streak: h.unhealthy_streak,
                         instance_id: s.instance_id.clone(),
                         busy: s.busy,
+                        shared_id_age_s: h.shared_at.map(|t| (now - t).max(0.0)),
                     }
                 })
                 .collect(),
