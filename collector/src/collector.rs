@@ -177,7 +177,7 @@ impl Collector {
                 &mut h[K::Pressure.index()],
                 now,
                 &mut self.pressure,
-                |s| s.read(&mut out.pressure),
+                |s| s.read(now, &mut out.pressure),
             ),
         );
         let aq_ok = step(

@@ -215,16 +215,17 @@ pub struct PressureStats {
     pub memory_some_avg10: f64,
     /// memory `full avg10`.
     pub memory_full_avg10: f64,
-    /// Stall time in the last interval, microseconds (delta of `total`).
-    pub cpu_some_stall_us: u64,
-    /// io `some` stall, microseconds.
-    pub io_some_stall_us: u64,
-    /// io `full` stall, microseconds.
-    pub io_full_stall_us: u64,
-    /// memory `some` stall, microseconds.
-    pub memory_some_stall_us: u64,
-    /// memory `full` stall, microseconds.
-    pub memory_full_stall_us: u64,
+    /// cpu `some` stall since the last read, microseconds per second (delta of `total` over
+    /// the seconds between the reads: 1e6 is stalled all the time).
+    pub cpu_some_stall_us_per_s: f64,
+    /// io `some` stall, microseconds per second.
+    pub io_some_stall_us_per_s: f64,
+    /// io `full` stall, microseconds per second.
+    pub io_full_stall_us_per_s: f64,
+    /// memory `some` stall, microseconds per second.
+    pub memory_some_stall_us_per_s: f64,
+    /// memory `full` stall, microseconds per second.
+    pub memory_full_stall_us_per_s: f64,
 }
 
 /// One listening TCP socket's accept queue.
@@ -413,11 +414,17 @@ impl Sample {
                 ("psi.io.full_avg10", p.io_full_avg10),
                 ("psi.memory.some_avg10", p.memory_some_avg10),
                 ("psi.memory.full_avg10", p.memory_full_avg10),
-                ("psi.cpu.some_stall_us", p.cpu_some_stall_us as f64),
-                ("psi.io.some_stall_us", p.io_some_stall_us as f64),
-                ("psi.io.full_stall_us", p.io_full_stall_us as f64),
-                ("psi.memory.some_stall_us", p.memory_some_stall_us as f64),
-                ("psi.memory.full_stall_us", p.memory_full_stall_us as f64),
+                ("psi.cpu.some_stall_us_per_s", p.cpu_some_stall_us_per_s),
+                ("psi.io.some_stall_us_per_s", p.io_some_stall_us_per_s),
+                ("psi.io.full_stall_us_per_s", p.io_full_stall_us_per_s),
+                (
+                    "psi.memory.some_stall_us_per_s",
+                    p.memory_some_stall_us_per_s,
+                ),
+                (
+                    "psi.memory.full_stall_us_per_s",
+                    p.memory_full_stall_us_per_s,
+                ),
             ] {
                 f(host(n), v);
             }

@@ -1,9 +1,12 @@
 //! Pressure stall information from `/proc/pressure/{cpu,io,memory}`: `avg10` and the stall time
-//! of each interval (delta of `total`, in microseconds).
+//! between two reads per second of that time (the delta of `total`, in microseconds, over the
+//! seconds between the reads): a read late by a tick, or a longer sampling interval, does not
+//! scale the figure.
 
 use std::path::Path;
+use std::time::Instant;
 
-use super::{ProcFile, SourceError};
+use super::{ProcFile, SourceError, seconds};
 use crate::parse::{counter_delta, key_value, lines, parse_f64, parse_u64};
 use crate::sample::PressureStats;
 
@@ -51,7 +54,8 @@ pub(crate) fn parse_psi(buf: &[u8]) -> Result<PsiLines, &'static str> {
 #[derive(Debug)]
 pub(crate) struct PressureSource {
     files: [ProcFile; 3],
-    prev: Option<[PsiLines; 3]>,
+    /// The last read's lines and when it was.
+    prev: Option<([PsiLines; 3], Instant)>,
 }
 
 impl PressureSource {
@@ -73,8 +77,12 @@ impl PressureSource {
         self.prev = None;
     }
 
-    /// `Ok(true)` once two reads give stall deltas; a total that went back reads as no stall.
-    pub(crate) fn read(&mut self, out: &mut PressureStats) -> Result<bool, SourceError> {
+    /// `Ok(true)` once two reads give stall rates; a total that went back reads as no stall.
+    pub(crate) fn read(
+        &mut self,
+        now: Instant,
+        out: &mut PressureStats,
+    ) -> Result<bool, SourceError> {
         let mut cur = [PsiLines::default(); 3];
         for (slot, file) in cur.iter_mut().zip(&mut self.files) {
             *slot = file.parse(parse_psi)?;
@@ -86,16 +94,17 @@ impl PressureSource {
         out.io_full_avg10 = i.full_avg10;
         out.memory_some_avg10 = m.some_avg10;
         out.memory_full_avg10 = m.full_avg10;
-        let prev = self.prev.replace(cur);
-        let Some([pc, pi, pm]) = prev else {
+        let prev = self.prev.replace((cur, now));
+        let Some(([pc, pi, pm], then)) = prev else {
             return Ok(false);
         };
-        let d = |p: u64, c: u64| counter_delta(p, c).unwrap_or(0);
-        out.cpu_some_stall_us = d(pc.some_total, c.some_total);
-        out.io_some_stall_us = d(pi.some_total, i.some_total);
-        out.io_full_stall_us = d(pi.full_total, i.full_total);
-        out.memory_some_stall_us = d(pm.some_total, m.some_total);
-        out.memory_full_stall_us = d(pm.full_total, m.full_total);
+        let dt = seconds(then, now);
+        let per_s = |p: u64, c: u64| counter_delta(p, c).unwrap_or(0) as f64 / dt;
+        out.cpu_some_stall_us_per_s = per_s(pc.some_total, c.some_total);
+        out.io_some_stall_us_per_s = per_s(pi.some_total, i.some_total);
+        out.io_full_stall_us_per_s = per_s(pi.full_total, i.full_total);
+        out.memory_some_stall_us_per_s = per_s(pm.some_total, m.some_total);
+        out.memory_full_stall_us_per_s = per_s(pm.full_total, m.full_total);
         Ok(true)
     }
 }
@@ -116,6 +125,38 @@ mod tests {
         ))
         .unwrap();
         assert!(later.some_total >= cpu.some_total);
+    }
+
+    /// The stall is per second of the time between the reads: a read two seconds after the
+    /// last (a late tick, a longer interval) reads the same for the same pressure.
+    #[test]
+    fn stall_is_per_second_between_reads() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("pressure")).unwrap();
+        let write = |total: u64| {
+            for f in ["cpu", "io", "memory"] {
+                std::fs::write(
+                    root.path().join("pressure").join(f),
+                    format!(
+                        "some avg10=1.00 avg60=0.00 avg300=0.00 total={total}\n\
+                         full avg10=0.00 avg60=0.00 avg300=0.00 total={}\n",
+                        total / 2
+                    ),
+                )
+                .unwrap();
+            }
+        };
+        let mut source = PressureSource::new(root.path());
+        let mut out = PressureStats::default();
+        let t0 = Instant::now();
+        write(1_000);
+        assert!(!source.read(t0, &mut out).unwrap());
+        write(1_001_000);
+        let t1 = t0 + std::time::Duration::from_secs(2);
+        assert!(source.read(t1, &mut out).unwrap());
+        assert_eq!(out.cpu_some_stall_us_per_s, 500_000.0);
+        assert_eq!(out.io_full_stall_us_per_s, 250_000.0);
+        assert_eq!(out.memory_some_stall_us_per_s, 500_000.0);
     }
 
     #[test]
