@@ -509,6 +509,32 @@ fn serves_https_when_a_certificate_is_configured() {
         .unwrap();
     let alpn = String::from_utf8_lossy(&alpn.stdout);
     assert!(alpn.contains("ALPN protocol: http/1.1"), "{alpn}");
+    // A client that completes the handshake and then says nothing is closed within the header
+    // timeout (10 s), as over plain HTTP: it would hold a place under the connection cap.
+    let mut silent = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            c.url.trim_start_matches("https://"),
+        ])
+        .args(["-CAfile", &ca])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let closed = wait_for(Duration::from_secs(30), || {
+        silent.try_wait().ok().flatten().map(|_| ())
+    });
+    let _ = silent.kill();
+    let _ = silent.wait();
+    assert!(
+        closed.is_some() && started.elapsed() < Duration::from_secs(20),
+        "a silent TLS client still open after {:?}",
+        started.elapsed()
+    );
     // An agent trusting the same private CA delivers its signals over TLS.
     let mut a = Agent::options()
         .identity("tls-host", "web")

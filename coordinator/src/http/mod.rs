@@ -1,12 +1,12 @@
 //! The coordinator's HTTP listener: plain HTTP or TLS (rustls), HTTP/1.1 only, and slow or
 //! silent clients closed.
 //!
-//! At most [`connections::MAX_CONNECTIONS`] connections are held at once ([`connections`]).
-//!
-//! HTTP/2 is refused (by prior knowledge over plain HTTP, by ALPN over TLS): the API needs
-//! nothing of it, and hyper's HTTP/2 has no header timeout. A client must send its headers
-//! within [`HEADER_READ_TIMEOUT`] of connecting, so neither a silent client nor a slowloris
-//! one holds a connection and a descriptor for ever.
+//! - At most [`connections::MAX_CONNECTIONS`] connections are held at once ([`connections`]),
+//!   counted from the TCP accept (a TLS handshake holds one too; axum-server gives it 10 s).
+//! - A connection must start an HTTP/1 request within [`HEADER_READ_TIMEOUT`] and send its
+//!   headers within as long again; HTTP/2 is refused ([`first_bytes`]): the API needs nothing
+//!   of it, and hyper's HTTP/2 has no header timeout. So neither a silent client nor a
+//!   slowloris one holds a connection, a descriptor and a place under the cap for ever.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +17,11 @@ use anyhow::Context;
 use crate::config::CoordinatorConfig;
 
 mod connections;
+mod first_bytes;
 
 use connections::{Capped, MAX_CONNECTIONS};
-
-/// How long a client may take to send a request's headers before its connection is closed.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+use first_bytes::FirstBytes;
+pub use first_bytes::HEADER_READ_TIMEOUT;
 
 /// How long a stop waits for requests in flight.
 const GRACE: Duration = Duration::from_secs(5);
@@ -62,18 +62,20 @@ impl Server {
                 rustls.reload_from_config(Arc::new(only_http1));
                 listening(&format!("headroom coordinator listening on https://{addr}"));
                 let mut server = axum_server::from_tcp_rustls(listener, rustls).map(|tls| {
-                    tls.acceptor(Capped::new(
+                    FirstBytes(tls.acceptor(Capped::new(
                         MAX_CONNECTIONS,
                         axum_server::accept::DefaultAcceptor::new(),
-                    ))
+                    )))
                 });
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
             }
             None => {
                 listening(&format!("headroom coordinator listening on http://{addr}"));
-                let mut server = axum_server::from_tcp(listener)
-                    .acceptor(Capped::new(MAX_CONNECTIONS, Http1Gate));
+                let mut server = axum_server::from_tcp(listener).acceptor(FirstBytes(Capped::new(
+                    MAX_CONNECTIONS,
+                    axum_server::accept::DefaultAcceptor::new(),
+                )));
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
             }
@@ -90,44 +92,6 @@ impl Server {
             Ok(Err(e)) => Err(e).context("HTTP server"),
             Err(e) => Err(e).context("HTTP server task"),
         }
-    }
-}
-
-/// Admits a plain-HTTP connection only once its first bytes show an HTTP/1 request, within
-/// [`HEADER_READ_TIMEOUT`]. A client that sends nothing held its connection (and a
-/// descriptor) for ever, since hyper starts its header timeout only with the first bytes; and
-/// HTTP/2 by prior knowledge, which the API does not need, has no header timeout at all. TLS
-/// connections have the handshake's own timeout and negotiate HTTP/1.1.
-#[derive(Clone, Copy)]
-struct Http1Gate;
-
-impl<S: Send + 'static> axum_server::accept::Accept<tokio::net::TcpStream, S> for Http1Gate {
-    type Stream = tokio::net::TcpStream;
-    type Service = S;
-    type Future =
-        std::pin::Pin<Box<dyn Future<Output = std::io::Result<(tokio::net::TcpStream, S)>> + Send>>;
-
-    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
-        Box::pin(async move {
-            let refuse = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
-            let first = async {
-                // Enough to tell `PRI * HTTP/2.0` from an HTTP/1 method.
-                let mut head = [0u8; 3];
-                loop {
-                    let n = stream.peek(&mut head).await?;
-                    if n == 0 || n == head.len() {
-                        return Ok::<_, std::io::Error>(head[..n] == *b"PRI");
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            };
-            match tokio::time::timeout(HEADER_READ_TIMEOUT, first).await {
-                Ok(Ok(false)) => Ok((stream, service)),
-                Ok(Ok(true)) => Err(refuse("HTTP/2 by prior knowledge")),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(refuse("nothing received")),
-            }
-        })
     }
 }
 
