@@ -54,12 +54,17 @@ pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
     }
 }
 
-/// Demand is censored, so the observed value understates it: the accept queue is overflowing
-/// (connections are refused before they count), or the demand is CPU time and the CPU is at its
-/// limit. A full CPU does not censor other demand signals (a queue keeps growing).
+/// The demand metric is censored, so its value understates demand: for CPU time, the CPU is at
+/// its limit; for requests (accept queues, an application's gauges), the accept queue is
+/// overflowing (connections are refused before they count). Each only censors its own kind: a
+/// full CPU does not censor a queue (it keeps growing), and an overflow (counted host-wide,
+/// whichever socket it was) does not censor CPU time, whose limit is the CPU's.
 pub fn is_saturated(s: &Sample, demand_metric: &str) -> bool {
-    (demand_metric.starts_with("cpu.") && s.has(SourceKind::Cpu) && s.cpu.busy >= 0.97)
-        || (s.has(SourceKind::Netstat) && s.listen_overflows > 0)
+    if demand_metric.starts_with("cpu.") {
+        s.has(SourceKind::Cpu) && s.cpu.busy >= 0.97
+    } else {
+        s.has(SourceKind::Netstat) && s.listen_overflows > 0
+    }
 }
 
 /// Stable name of an action.
@@ -199,5 +204,29 @@ impl Pipeline {
         snap.decision = Some(decision);
         snap.learned = Some(learned);
         snap.forecast = forecast;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind of demand is censored by its own limit only: an overflow on some socket of
+    /// the host (another service's) does not make CPU demand saturated.
+    #[test]
+    fn saturation_is_the_demand_metrics_own() {
+        let mut s = Sample {
+            valid: u8::MAX,
+            listen_overflows: 7,
+            ..Sample::default()
+        };
+        s.cpu.busy = 0.11;
+        assert!(!is_saturated(&s, "cpu.busy_cores"));
+        assert!(is_saturated(&s, "accept_queue.depth"));
+        assert!(is_saturated(&s, "app.http_requests_in_flight"));
+        s.listen_overflows = 0;
+        s.cpu.busy = 0.99;
+        assert!(is_saturated(&s, "cpu.busy_cores"));
+        assert!(!is_saturated(&s, "accept_queue.depth"));
     }
 }

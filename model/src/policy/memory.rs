@@ -5,6 +5,8 @@
 //!   compared with target tracking's (six hours' worth, which would otherwise take an hour to
 //!   be trusted again, and during that hour a plan over its spend ceiling would decide);
 //! - whether demand comes in whole units, and which;
+//! - the last scale-out step saturation asked for, so a restart does not step again while it
+//!   warms;
 //! - the stabilisation window, the counts asked for over the last warm-up (what is ready) and
 //!   target tracking's hold (kept only if its rule, capacity, utilisation and bounds, is the
 //!   restoring policy's: as [`super::Policy::reconfigure`] keeps it). Like `reconfigure`, a
@@ -42,6 +44,10 @@ pub struct PolicyMemory {
     pub(super) tracking: Reactive,
     pub(super) price: Price,
     pub(super) lattice: Lattice,
+    /// The last saturation step (when, and the count asked); absent in a memory written
+    /// before it was kept, which then steps once more at most.
+    #[serde(default)]
+    pub(super) stepped: Option<(f64, u32)>,
 }
 
 /// What the policy learned, as the figures an operator reads (`headroom status`, a group's

@@ -12,7 +12,10 @@
 //! - horizons before the warm-up, and demand now, are served by instances already asked for: a
 //!   higher count now would arrive after them, so they only hold a scale-in back (a floor on
 //!   current demand at full capacity), they never cause a scale-out;
-//! - saturation means demand is censored (at least what is served now): scale out by a step;
+//! - saturation means demand is censored (at least what is served now): scale out by a step,
+//!   one per warm-up: the step's instances cannot lift the censoring before they serve, so a
+//!   host still saturated meanwhile is no reason for another (each decision stepping again
+//!   took a group to its maximum while the first step was warming);
 //! - scale out at once; scale in only to the largest count planned during the stabilisation
 //!   window, by at most `max_scale_in_step` instances per decision; with `scale_in = reactive`
 //!   the plan only ever adds to what target tracking keeps ([`reactive`]), as AWS's predictive
@@ -145,6 +148,8 @@ pub struct Policy {
     price: Price,
     /// Whether demand comes in whole units: covering a fraction of one buys nothing.
     lattice: Lattice,
+    /// The last scale-out step saturation asked for: when, and the count it asked.
+    stepped: Option<(f64, u32)>,
 }
 
 /// The plan's counts from a forecast.
@@ -172,6 +177,7 @@ impl Policy {
             asked: LeastInForce::default(),
             price: Price::default(),
             lattice: Lattice::default(),
+            stepped: None,
         }
     }
 
@@ -186,6 +192,7 @@ impl Policy {
             tracking: self.tracking.clone(),
             price: self.price.clone(),
             lattice: self.lattice,
+            stepped: self.stepped,
         }
     }
 
@@ -219,6 +226,7 @@ impl Policy {
         self.price = memory.price;
         self.price.resume(now);
         self.lattice = memory.lattice;
+        self.stepped = memory.stepped;
         Ok(())
     }
 
@@ -413,11 +421,26 @@ impl Policy {
             }
         };
         if obs.saturated {
-            let bump = current.saturating_add((current / 10).max(1));
+            let warming = self
+                .stepped
+                .filter(|&(at, _)| obs.t - at < self.config.warmup_s);
+            let bump = match warming {
+                // The last step still warms: what it asked for, not another step on top.
+                Some((_, asked)) => asked,
+                None => current.saturating_add((current / 10).max(1)),
+            };
             if bump > raw {
-                why.push(format!(
-                    "saturated: demand is censored, scaling out to {bump}"
-                ));
+                match warming {
+                    Some(_) => why.push(format!(
+                        "saturated: demand is censored; the step to {bump} is still warming"
+                    )),
+                    None => {
+                        why.push(format!(
+                            "saturated: demand is censored, scaling out to {bump}"
+                        ));
+                        self.stepped = Some((obs.t, bump));
+                    }
+                }
                 raw = bump;
             }
         }

@@ -155,6 +155,32 @@ fn min_max_and_saturation() {
     assert!(d.reason.contains("saturated"));
 }
 
+/// A host still saturated while the step's instances warm asks for no more: one step per
+/// warm-up, not one per decision (which took a group to its maximum within two minutes).
+#[test]
+fn saturation_steps_once_per_warm_up() {
+    let config = cfg();
+    let warmup = config.warmup_s;
+    let mut p = Policy::new(config);
+    let sat = |t: f64, current: u32| Observation {
+        t,
+        demand: 1.9,
+        saturated: true,
+        current_instances: current,
+    };
+    let first = p.decide(&sat(0.0, 6), Some(&fc(1.9, 2.4)));
+    assert_eq!(first.desired, 7);
+    // Every decision of the warm-up, with the count raised to 7 meanwhile.
+    for k in 1..30 {
+        let t = f64::from(k) * warmup / 30.0;
+        let d = p.decide(&sat(t, 7), Some(&fc(1.9, 2.4)));
+        assert_eq!(d.desired, 7, "at {t}: {}", d.reason);
+    }
+    // Warmed and still saturated: the next step.
+    let d = p.decide(&sat(warmup + 1.0, 7), Some(&fc(1.9, 2.4)));
+    assert_eq!(d.desired, 8, "{}", d.reason);
+}
+
 #[test]
 fn falls_back_to_reactive_when_the_forecast_is_distrusted() {
     let mut p = Policy::new(cfg());
