@@ -6,12 +6,26 @@ use tracing_subscriber::filter::Targets;
 /// Environment variables that override the configured filter, first set and valid wins.
 pub const FILTER_ENV: [&str; 2] = ["HEADROOM_LOG", "RUST_LOG"];
 
+/// The levels a bare directive may name.
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
 /// Parses a filter such as `info` or `warn,headroom::pipeline=debug`; the error says what
-/// a filter looks like.
+/// a filter looks like. A bare word must be a level: the filter syntax reads any other as a
+/// target enabled at every level, with every other target off, so a misspelt level
+/// (`warning`) would silence the log, warnings included.
 pub fn parse_filter(filter: &str) -> Result<Targets, String> {
-    filter.parse::<Targets>().map_err(|e| {
-        format!("{filter:?} is not a filter like \"info\" or \"warn,headroom=debug\": {e}")
-    })
+    let like = "a filter like \"info\" or \"warn,headroom=debug\"";
+    if let Some(word) = filter.split(',').map(str::trim).find(|d| {
+        !d.is_empty() && !d.contains('=') && !LEVELS.contains(&d.to_ascii_lowercase().as_str())
+    }) {
+        return Err(format!(
+            "{filter:?} is not {like}: {word:?} is no level ({})",
+            LEVELS.join(", ")
+        ));
+    }
+    filter
+        .parse::<Targets>()
+        .map_err(|e| format!("{filter:?} is not {like}: {e}"))
 }
 
 /// Installs the process's subscriber, filtered by `$HEADROOM_LOG`, else `$RUST_LOG`, else
@@ -62,5 +76,11 @@ mod tests {
             e.contains("\"warn,headroom=loud\" is not a filter like"),
             "{e}"
         );
+        // A misspelt level is not a target that silences everything else.
+        for bad in ["warning", "verbose", "info,debgu"] {
+            let e = parse_filter(bad).unwrap_err();
+            assert!(e.contains("is no level"), "{bad}: {e}");
+        }
+        assert!(parse_filter("WARN").is_ok());
     }
 }
