@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use headroom_collector::{Sampler, SamplerConfig};
 
 use crate::cli::AgentArgs;
@@ -83,27 +83,13 @@ fn instance_id(cfg: &Config) -> Option<String> {
 const REFILL_CACHE_KIB: u32 = 64;
 
 /// Holds the state directory for this process: one agent per database, or two would write
-/// the same history and send the same outbox. The kernel drops the lock when the process
-/// ends, however it ends.
+/// the same history and send the same outbox.
 fn lock_state_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join("headroom.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o640)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(rustix::io::Errno::WOULDBLOCK) => bail!(
-            "another headroom agent is running on the state directory {} (it holds {})",
-            dir.display(),
-            path.display()
-        ),
-        Err(e) => Err(e).with_context(|| format!("locking {}", path.display())),
-    }
+    Ok(headroom_common::exclusive::hold(
+        &dir.join("headroom.lock"),
+        dir,
+        "headroom agent",
+    )?)
 }
 
 /// Runs the agent until SIGTERM or SIGINT.

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod exclusive;
 pub mod exit;
 pub mod id;
 pub mod logging;

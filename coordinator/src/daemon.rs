@@ -61,6 +61,7 @@ pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result<()> {
+    let _lock = State::hold(&config.state)?;
     let state = State::open(&config.state)?;
     let _checkpointer = state.checkpoint_in_background(&config.state, CHECKPOINT_EVERY)?;
     let shared = Shared::default();

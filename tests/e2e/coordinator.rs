@@ -589,3 +589,24 @@ fn quick_start_flags_run_one_dry_run_group_without_a_file() {
     let _ = child.wait();
     result.unwrap();
 }
+
+/// A second coordinator on the state file of a running one is refused at start: two would
+/// decide, and actuate, from the same rows. The first keeps serving.
+#[test]
+fn a_second_coordinator_on_one_state_file_is_refused() {
+    let (dir, c) = web_coordinator("", 5.0, "kind = \"dry-run\"");
+    let coordinator = Path::new(bin()).with_file_name("headroom-coordinator");
+    let out = Command::new(coordinator)
+        .args(["coordinator", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another headroom coordinator is running on"),
+        "{stderr}"
+    );
+    assert_eq!(get(&c.url, "/healthz", None).0, 200);
+}

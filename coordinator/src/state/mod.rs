@@ -76,12 +76,31 @@ pub struct State {
     senders: Senders,
 }
 
+/// Creates the directory a state file goes in.
+fn make_parent(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 impl State {
+    /// Holds the state file at `path` for this process (`PATH.lock` beside it): one
+    /// coordinator per state file, or two would decide, and actuate, from the same rows.
+    pub fn hold(path: &Path) -> anyhow::Result<std::fs::File> {
+        make_parent(path)?;
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".lock");
+        Ok(headroom_common::exclusive::hold(
+            Path::new(&lock),
+            path,
+            "headroom coordinator",
+        )?)
+    }
+
     /// Opens (creating) the state file and its tables.
     pub fn open(path: &Path) -> anyhow::Result<State> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        make_parent(path)?;
         let mut conn =
             Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         conn.execute_batch(
