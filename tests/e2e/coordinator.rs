@@ -296,7 +296,9 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
             && table.contains("GROUP")
             && table.contains("h3")
             && table.contains("web ledger, last 24h: plan")
-            && table.contains("web policy: a short sample priced 1.0x the budget's"),
+            // Its factor depends on how many evaluations fell inside the 1 s warm-up.
+            && table.contains("web policy: a short sample priced ")
+            && table.contains("x the budget's; spend "),
         "{table}"
     );
     // A reader that has read enough (`| head`) ends it quietly, never in a panic.
