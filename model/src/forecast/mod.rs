@@ -284,9 +284,13 @@ impl Forecaster {
                 self.scale = d;
                 self.long_scale = d;
             } else {
-                // Winsorised so that one spike does not widen the bands for long.
-                let d = if self.scale > 0.0 {
-                    d.min(SCALE_CLIP * self.scale)
+                // Winsorised so that one spike does not widen the bands for long; relative to
+                // the scale the bands use (floored by the long-run one), so that after a quiet
+                // spell, when the recent scale has decayed to nothing, the series moving again
+                // is taken in within tens of observations rather than hundreds.
+                let base = self.scale.max(SCALE_FLOOR * self.long_scale);
+                let d = if base > 0.0 {
+                    d.min(SCALE_CLIP * base)
                 } else {
                     d
                 };

@@ -176,11 +176,16 @@ impl Forecaster {
             let c = e.combined[j];
             if c.is_finite() {
                 self.scores[COMBINED * k + j].add((v - c).abs().min(cap));
-                if e.scale > 0.0 {
+                let p90 = e.p90[j];
+                // Hit exactly: a constant or idle stretch (every model agrees, or the P50 sits on
+                // the series' floor), which says nothing of the errors to come. Counted, it
+                // would fill the windows with zeros and push the P90's level down for each, so
+                // the band stayed shut for hours once the series moved again.
+                let idle = v == c;
+                if e.scale > 0.0 && !idle {
                     self.conformal.push(j, (v - c) / e.scale, v - c);
                 }
-                let p90 = e.p90[j];
-                if p90.is_finite() && self.conformal.count(j) >= conformal::MIN_RESIDUALS {
+                if p90.is_finite() && !idle && self.conformal.count(j) >= conformal::MIN_RESIDUALS {
                     self.conformal.covered(j, v <= p90 + 1e-12);
                 }
             }

@@ -414,3 +414,41 @@ fn a_cold_start_moves_its_near_horizons_once_they_are_scored() {
         "the near horizon never moved in cold start"
     );
 }
+
+/// An idle stretch (ten hours of zeros at 1-minute steps) between busy ones: once the series
+/// moves again, the P90 band covers it within tens of observations, not hours. The flat
+/// stretch's exact hits used to fill the residual windows with zeros and push the P90's level
+/// down, and the recent volatility, decayed to nothing, was let back up a few percent a row:
+/// half the forecasts 50 to 100 rows after were short of their P90.
+#[test]
+fn the_band_opens_again_soon_after_an_idle_stretch() {
+    let mut r = rng(11);
+    let mut f = Forecaster::new(ForecastConfig {
+        min_horizon_steps: 6,
+        ..Default::default()
+    });
+    let busy = |r: &mut dyn FnMut() -> f64| 20.0 + 8.0 * (r() - 0.5);
+    let mut t = 1_700_000_000.0;
+    for i in 0..1600 {
+        let v = if i < 1000 { busy(&mut r) } else { 0.0 };
+        f.observe(t, v);
+        t += 60.0;
+    }
+    // The 50 forecasts issued from the 50th to the 100th busy row after the stretch.
+    let mut issued = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..110 {
+        let v = busy(&mut r);
+        f.observe(t, v);
+        values.push(v);
+        if (50..100).contains(&i) {
+            issued.push((i + 6, f.forecast_steps(6).expect("forecast").points[5].p90));
+        }
+        t += 60.0;
+    }
+    let covered = issued
+        .iter()
+        .filter(|&&(target, p90)| values[target] <= p90)
+        .count();
+    assert!(covered >= 40, "{covered} of 50 covered");
+}
