@@ -258,19 +258,10 @@ fn row_seconds(times: &[f64], i: usize, step: f64) -> f64 {
     }
 }
 
-/// Median spacing of a series, seconds (1 for fewer than two points).
+/// Median spacing of a series, seconds (1 for fewer than two points): the forecaster's own
+/// rule ([`crate::forecast::recent_step`]), bursts of rows counted as one.
 pub fn median_step(times: &[f64]) -> f64 {
-    let mut d: Vec<f64> = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|x| *x > 0.0)
-        .collect();
-    if d.is_empty() {
-        return 1.0;
-    }
-    let mid = d.len() / 2;
-    let (_, m, _) = d.select_nth_unstable_by(mid, f64::total_cmp);
-    *m
+    crate::forecast::recent_step(times, times.len()).unwrap_or(1.0)
 }
 
 #[cfg(test)]

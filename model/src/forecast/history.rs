@@ -142,13 +142,19 @@ pub(crate) fn nearest(times: &[f64], t: f64, step: f64, bucket_s: f64) -> Option
     ((times[b] - t).abs() <= 0.5 * spacing + 1e-9).then_some(b)
 }
 
-/// Median of the last (up to) `n` positive steps of `times`; `None` with fewer than two rows.
+/// Median of the last (up to) `n` steps of `times`, leaving out steps under a hundredth of
+/// their mean: rows that come in bursts (three within milliseconds, once a minute) are one
+/// observation's worth of time apart, not a millisecond, or every horizon would be thousands
+/// of rows. `None` with fewer than two rows.
 pub(crate) fn recent_step(times: &[f64], n: usize) -> Option<f64> {
     let from = times.len().saturating_sub(n + 1);
-    let mut d: Vec<f64> = times[from..]
+    let recent = &times[from..];
+    let (first, last) = (recent.first()?, recent.last()?);
+    let mean = (last - first) / (recent.len().saturating_sub(1).max(1)) as f64;
+    let mut d: Vec<f64> = recent
         .windows(2)
         .map(|w| w[1] - w[0])
-        .filter(|x| *x > 0.0)
+        .filter(|x| *x > 0.0 && *x >= 0.01 * mean)
         .collect();
     if d.is_empty() {
         return None;
@@ -269,5 +275,10 @@ mod tests {
             Some(10.0)
         );
         assert_eq!(recent_step(&[5.0], 10), None);
+        // Rows in bursts: three within milliseconds, once a minute, are a minute apart.
+        let bursts: Vec<f64> = (0..30)
+            .flat_map(|m| [0.0, 0.001, 0.002].map(|o| f64::from(m) * 60.0 + o))
+            .collect();
+        assert_eq!(recent_step(&bursts, 100).map(f64::round), Some(60.0));
     }
 }

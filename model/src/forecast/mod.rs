@@ -36,7 +36,8 @@ use self::ar::Ar;
 use self::conformal::Conformal;
 use self::decompose::Profile;
 use self::ets::Ets;
-use self::history::{History, Retention, recent_step};
+pub(crate) use self::history::recent_step;
+use self::history::{History, Retention};
 use self::model::{Fitted, Model};
 use self::scoring::{Issued, Score};
 
