@@ -36,9 +36,13 @@ impl Score {
 pub(super) struct Issued {
     /// The observation it was issued at (`u64::MAX`: none yet).
     pub(super) row: u64,
-    /// Every model's forecast, kept only to be scored: `f32` halves the largest buffer of a
-    /// warm forecaster (it grows with the square of the horizons), and errors need no more.
+    /// Every model's forecast, kept only to be scored, as its distance from `base`: `f32`
+    /// halves the largest buffer of a warm forecaster (it grows with the square of the
+    /// horizons), and a distance keeps its precision whatever the series' magnitude (a value
+    /// of 1e12 as `f32` is rounded to 65,536, which swamped the errors being scored).
     preds: Vec<f32>,
+    /// The value the forecasts are kept as distances from: the last observation at issue.
+    base: f64,
     /// The combined P50 per scored step.
     combined: Vec<f64>,
     /// The P90 per scored step, to count its misses.
@@ -141,6 +145,7 @@ impl Forecaster {
             .map(|_| Issued {
                 row: u64::MAX,
                 preds: vec![f32::NAN; m * k],
+                base: 0.0,
                 combined: vec![f64::NAN; k],
                 p90: vec![f64::NAN; k],
                 scale: 0.0,
@@ -168,7 +173,7 @@ impl Forecaster {
             // One wild value must not dominate the scores for hundreds of observations.
             let cap = ERR_CLIP * e.scale * (h as f64).sqrt();
             for m in 0..Model::COUNT {
-                let p = f64::from(e.preds[m * k + j]);
+                let p = e.base + f64::from(e.preds[m * k + j]);
                 if p.is_finite() {
                     self.scores[m * k + j].add((v - p).abs().min(cap));
                 }
@@ -204,6 +209,7 @@ impl Forecaster {
             Issued {
                 row,
                 preds: Vec::new(),
+                base: 0.0,
                 combined: Vec::new(),
                 p90: Vec::new(),
                 scale: 0.0,
@@ -233,8 +239,9 @@ impl Forecaster {
                 scratch[m * k + j] = path[m * kmax + s - 1];
             }
         }
+        e.base = self.hist.values().last().copied().unwrap_or(0.0);
         for (kept, &p) in e.preds.iter_mut().zip(&scratch) {
-            *kept = p as f32;
+            *kept = (p - e.base) as f32;
         }
         for h in 0..k {
             e.combined[h] = self.combine(&scratch, h).max(self.lowest);

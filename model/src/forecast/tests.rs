@@ -452,3 +452,30 @@ fn the_band_opens_again_soon_after_an_idle_stretch() {
         .count();
     assert!(covered >= 40, "{covered} of 50 covered");
 }
+
+/// The same series a trillion higher is forecast as well: the forecasts kept to be scored keep
+/// their precision (as `f32` values, rounded to 65,536 at 1e12, they swamped the errors the
+/// models are weighed by).
+#[test]
+fn a_series_far_from_zero_is_forecast_as_well_as_near_it() {
+    let mae = |offset: f64| {
+        let mut r = rng(5);
+        let mut f = Forecaster::new(ForecastConfig {
+            min_horizon_steps: 15,
+            ..Default::default()
+        });
+        let y: Vec<f64> = (0..3000)
+            .map(|i| offset + 300.0 * (i as f64 / 90.0).sin() + 10.0 * (r() - 0.5))
+            .collect();
+        let mut err = 0.0;
+        for i in 0..y.len() {
+            f.observe(1_700_000_000.0 + 60.0 * i as f64, y[i]);
+            if i >= 1000 && i + 15 < y.len() {
+                err += (f.forecast_steps(15).expect("forecast").points[14].p50 - y[i + 15]).abs();
+            }
+        }
+        err
+    };
+    let (near, far) = (mae(1e4), mae(1e12));
+    assert!(far < 1.1 * near, "MAE {far} at 1e12 vs {near} at 1e4");
+}
