@@ -130,6 +130,14 @@ pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
         if !v.is_finite() {
             return Err(row_err(line, format!("value {v_text:?} is not finite")));
         }
+        // The bound a signal's figures have: sums and spreads of larger values leave the
+        // range of a float (a plan of 1e308 is no plan).
+        if v.abs() > headroom_common::signal::MAX_FIGURE {
+            return Err(row_err(
+                line,
+                format!("value {v_text:?} is beyond ±1e15, the largest demand headroom plans for"),
+            ));
+        }
         if let Some(&prev) = trace.times.last()
             && t <= prev
         {
@@ -257,6 +265,14 @@ mod tests {
         assert!(parse("", "x.csv").is_err());
         assert!(parse("timestamp,value\n", "x.csv").is_err());
         assert!(parse("timestamp,value\n1,2,3\n", "x.csv").is_err());
+        let e = parse("timestamp,value\n1,2\n2,-1e308\n", "x.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.csv: line 3: value \"-1e308\" is beyond"),
+            "{e}"
+        );
+        assert!(parse("timestamp,value\n1,1e15\n", "x.csv").is_ok());
     }
 
     #[test]
