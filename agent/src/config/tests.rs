@@ -368,3 +368,15 @@ fn a_ca_file_without_a_certificate_is_a_config_error() {
     assert_eq!(e.problems[0].key, "coordinator.ca_cert", "{e}");
     assert!(e.to_string().contains("no PEM certificate"), "{e}");
 }
+
+/// A PSI stall demand by its old name says what it is called now.
+#[test]
+fn a_psi_demand_by_its_old_name_says_its_new_one() {
+    let err = parse("[model]\ndemand = \"psi.cpu.some_stall_us\"\ncapacity = 1e5\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("renamed psi.cpu.some_stall_us_per_s"),
+        "{err}"
+    );
+    assert!(parse("[model]\ndemand = \"psi.cpu.some_stall_us_per_s\"\ncapacity = 1e5\n").is_ok());
+}

@@ -153,11 +153,17 @@ fn store_and_model(config: &Config, out: &mut Problems) {
         out.bad("model.demand", "must name a metric, e.g. cpu.busy_cores");
     } else if !Sample::names_a_metric(&m.demand) {
         // A name no sample holds would leave the agent healthy and never deciding.
+        let renamed = m
+            .demand
+            .strip_suffix("_stall_us")
+            .filter(|_| m.demand.starts_with("psi."))
+            .map(|stem| format!(" (renamed {stem}_stall_us_per_s: per second, not per read)"))
+            .unwrap_or_default();
         out.bad(
             "model.demand",
             format!(
-                "{:?} is no metric headroom samples (`headroom history --list` shows them), \
-                 e.g. cpu.busy_cores, accept_queue.depth, app.GAUGE",
+                "{:?} is no metric headroom samples{renamed} (`headroom history --list` shows \
+                 them), e.g. cpu.busy_cores, accept_queue.depth, app.GAUGE",
                 m.demand
             ),
         );
