@@ -44,9 +44,10 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Takes note of `signal`, of another epoch than the latest: a host whose store was made
-    /// anew (a reinstall) moves to a new epoch for good, but two agents sending under one host
-    /// id take turns, each replacing the other within the host TTL. That is said once per TTL.
+    /// Takes note of `signal`, of another epoch than the latest and decided after it: a host
+    /// whose store was made anew (a reinstall) moves to a new epoch for good, but two agents
+    /// sending under one host id take turns, each replacing the other within the host TTL.
+    /// That is logged when it starts, and again if it starts over after a quiet TTL.
     fn note_epoch(&mut self, signal: &Signal, at: f64, ttl_s: f64) {
         let back = self
             .replaced
@@ -255,6 +256,14 @@ impl GroupState {
             // state, but it shows the host alive. Order is the agent's seq, not its clock: a
             // host whose clock steps back must not look stale until it expires.
             Some(h) if signal.epoch == h.latest.epoch && signal.seq < h.latest.seq => {
+                h.received_at = received_at;
+            }
+            // Of another epoch and decided before the latest: a signal of the store this
+            // host had before (a reinstall) arriving late, after a replica's outage say. It
+            // is not the host's state, nor a sign of a second agent.
+            Some(h)
+                if signal.epoch != h.latest.epoch && signal.decided_at < h.latest.decided_at =>
+            {
                 h.received_at = received_at;
             }
             Some(h) => {

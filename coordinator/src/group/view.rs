@@ -61,7 +61,11 @@ impl GroupState {
                         unhealthy_streak: h.unhealthy_streak,
                         instance_id: s.instance_id.clone(),
                         busy: s.busy,
-                        shared_id_age_s: h.shared_at.map(|t| (now - t).max(0.0)),
+                        // Shown while it goes on, and for a host TTL after.
+                        shared_id_age_s: h
+                            .shared_at
+                            .map(|t| (now - t).max(0.0))
+                            .filter(|&age| age <= c.host_ttl.as_secs_f64()),
                     }
                 })
                 .collect(),
