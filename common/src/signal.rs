@@ -170,11 +170,13 @@ impl Signal {
     /// out. A coordinator refuses a signal that breaks a bound for good, so the agent fits
     /// each before storing it: one out-of-range gauge must not lose every decision.
     pub fn fitted(mut self) -> Signal {
+        // NaN says nothing: 0. An infinity is a figure past every bound: the nearest one (an
+        // overloaded host's gauge reading +Inf must not read as no demand).
         let fit = |v: f64| {
-            if v.is_finite() {
-                v.clamp(0.0, MAX_FIGURE)
-            } else {
+            if v.is_nan() {
                 0.0
+            } else {
+                v.clamp(0.0, MAX_FIGURE)
             }
         };
         self.demand_now = fit(self.demand_now);
@@ -193,16 +195,19 @@ impl Signal {
             // Room for the note on the ones left out.
             let mut room = MAX_TEXT_LEN - 64;
             for mut r in all {
-                cut(&mut r, room);
-                if r.is_empty() {
+                if room == 0 {
                     break;
                 }
+                cut(&mut r, room);
                 room -= r.len();
                 self.health_reasons.push(r);
             }
             let left = n - self.health_reasons.len();
-            self.health_reasons
-                .push(format!("and {left} more health reasons, left out"));
+            self.health_reasons.push(if left == 0 {
+                "health reasons cut to fit".to_string()
+            } else {
+                format!("and {left} more health reasons, left out")
+            });
         }
         self
     }
@@ -295,7 +300,9 @@ mod tests {
     fn a_fitted_signal_is_valid() {
         let mut s = sample();
         s.demand_now = 2e15;
-        s.capacity = f64::INFINITY;
+        s.capacity = f64::NAN;
+        s.version = SIGNAL_VERSION;
+        s.busy = Some(f64::INFINITY);
         s.p50_at_lead = Some(-3.0);
         s.p90_at_lead = Some(f64::NAN);
         s.reason = "é".repeat(MAX_TEXT_LEN);
@@ -304,6 +311,7 @@ mod tests {
         let f = s.fitted();
         f.validate().unwrap();
         assert_eq!((f.demand_now, f.capacity), (MAX_FIGURE, 0.0));
+        assert_eq!(f.busy, Some(MAX_FIGURE));
         assert_eq!((f.p50_at_lead, f.p90_at_lead), (Some(0.0), Some(0.0)));
         assert_eq!(f.reason.len(), MAX_TEXT_LEN);
         // Four whole, the fifth cut, then the note.
