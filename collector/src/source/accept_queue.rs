@@ -327,7 +327,12 @@ pub(crate) fn merge(
 #[derive(Debug)]
 enum Backend {
     Diag(SockDiagSocket),
-    Proc { tcp: ProcFile, tcp6: ProcFile },
+    /// `tcp6` is `None` once found missing (no IPv6 on this host): not looked for again until
+    /// the source is reopened, so a tick neither opens nor allocates for it.
+    Proc {
+        tcp: ProcFile,
+        tcp6: Option<ProcFile>,
+    },
 }
 
 /// Reads accept queues through sock_diag or, failing that, `/proc/net/tcp{,6}`.
@@ -366,7 +371,7 @@ impl AcceptQueueSource {
         }
         Backend::Proc {
             tcp: ProcFile::new(proc_root, "net/tcp"),
-            tcp6: ProcFile::new(proc_root, "net/tcp6"),
+            tcp6: Some(ProcFile::new(proc_root, "net/tcp6")),
         }
     }
 
@@ -393,11 +398,16 @@ impl AcceptQueueSource {
             Backend::Diag(s) => s.listeners(&mut add)?,
             Backend::Proc { tcp, tcp6 } => {
                 tcp.parse(|b| parse_proc_tcp(b, false, &mut add))?;
-                match tcp6.parse(|b| parse_proc_tcp(b, true, &mut add)) {
-                    // No IPv6 on this host (`ipv6.disable=1`): no IPv6 listeners.
-                    Err(SourceError::Io { source, .. })
-                        if source.kind() == io::ErrorKind::NotFound => {}
-                    other => other?,
+                if let Some(file) = tcp6 {
+                    match file.parse(|b| parse_proc_tcp(b, true, &mut add)) {
+                        // No IPv6 on this host (`ipv6.disable=1`): no IPv6 listeners.
+                        Err(SourceError::Io { source, .. })
+                            if source.kind() == io::ErrorKind::NotFound =>
+                        {
+                            *tcp6 = None;
+                        }
+                        other => other?,
+                    }
                 }
             }
         }
@@ -555,6 +565,9 @@ mod tests {
         let (mut count, mut totals) = (0, AcceptTotals::default());
         assert!(source.read(&mut out, &mut count, &mut totals).unwrap());
         assert_eq!((count, out[0].port), (1, 2024));
+        // Not looked for again on later reads.
+        assert!(matches!(source.backend, Backend::Proc { tcp6: None, .. }));
+        assert!(source.read(&mut out, &mut count, &mut totals).unwrap());
     }
 
     #[test]
