@@ -34,9 +34,12 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
         Some(g) => format!("{base}/v1/groups/{g}"),
         None => format!("{base}/v1/groups"),
     };
+    // No redirect followed, as the agent's sender follows none: the answer is the
+    // coordinator's own, never a page it was sent on to (over plain HTTP, say).
     let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false);
+        .http_status_as_error(false)
+        .max_redirects(0);
     if let Some(ca) = &args.ca_cert {
         let tls = headroom_common::tls::trusting(ca)
             .map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
