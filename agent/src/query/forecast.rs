@@ -30,9 +30,10 @@ pub fn forecast(a: &ForecastArgs) -> anyhow::Result<()> {
         let _ = writeln!(o, "no forecast yet: the model needs more history");
         return stdout::print(&o);
     }
+    // The P50 is the scored models' weighted combination; `model` is the one scoring best.
     let _ = writeln!(
         o,
-        "model {}{}",
+        "models combined by their recent error, led by {}{}",
         fc["model"].as_str().unwrap_or("?"),
         fc["fallback"]
             .as_str()
