@@ -2,7 +2,8 @@
 //!
 //! Codes follow sysexits.h where one fits, as operators script on them: 64 for bad input
 //! (configuration, flags), 69 for a service that is not there (no agent on the socket, no
-//! coordinator binary or URL).
+//! coordinator binary or URL), 77 for one this user may not use (the control socket's mode and
+//! group).
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ pub struct Exit {
 pub const CONFIG_INVALID: u8 = 64;
 /// The agent, the coordinator or a sibling binary is not there (EX_UNAVAILABLE).
 pub const UNAVAILABLE: u8 = 69;
+/// There, but not for this user (EX_NOPERM).
+pub const NO_PERMISSION: u8 = 77;
 
 impl Exit {
     /// An error with an exit code, ready for `?` (hence not `Self`).

@@ -162,6 +162,9 @@ fn socket_admits_the_group_and_refuses_others() {
             err.to_lowercase().contains("permission denied"),
             "{cmd}: says why: {err}"
         );
+        // The agent is there, just not for this user: said so, not "no agent running".
+        assert_eq!(no.status.code(), Some(77), "{cmd}: {err}");
+        assert!(err.contains("not open to this user"), "{cmd}: {err}");
         assert!(no.stdout.is_empty(), "{cmd}: nothing leaked on stdout");
     }
 

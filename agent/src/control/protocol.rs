@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use headroom_common::exit::{Exit, UNAVAILABLE};
+use headroom_common::exit::{Exit, NO_PERMISSION, UNAVAILABLE};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -124,7 +124,21 @@ pub fn request(candidates: &[PathBuf], req: &Request) -> anyhow::Result<Value> {
             format!("no agent running at {} ({why})", path.display()),
         )
     };
-    let stream = UnixStream::connect(path).map_err(|e| unavailable(e.to_string()))?;
+    let stream = UnixStream::connect(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            // The socket is there: its mode and group keep this user out.
+            Exit::new(
+                NO_PERMISSION,
+                format!(
+                    "the agent's socket {} is not open to this user ({e}): members of its \
+                     group may use it (`sudo usermod -aG headroom \"$USER\"`, then log in again)",
+                    path.display()
+                ),
+            )
+        } else {
+            unavailable(e.to_string())
+        }
+    })?;
     stream.set_read_timeout(Some(ANSWER_TIMEOUT)).ok();
     let mut w = &stream;
     let mut line = serde_json::to_vec(req)?;
