@@ -57,4 +57,5 @@ pub use sample::{
 pub use sampler::{SampleReceiver, Sampler, SamplerHandle, SamplerStats};
 pub use source::SourceError;
 pub use source::accept_queue::SockDiagSocket;
+pub use source::app_metrics::is_loopback_http;
 pub use source::cpu::online_cpus;

@@ -380,3 +380,19 @@ fn a_psi_demand_by_its_old_name_says_its_new_one() {
     );
     assert!(parse("[model]\ndemand = \"psi.cpu.some_stall_us_per_s\"\ncapacity = 1e5\n").is_ok());
 }
+
+/// What the agent would refuse or disable at start is a configuration error already: an app
+/// endpoint off this host, a socket path no Unix socket holds.
+#[test]
+fn what_the_agent_would_refuse_at_start_is_a_config_error() {
+    let err = parse("[sources.app]\nendpoint = \"http://10.1.2.3:80/metrics\"\ngauges = [\"q\"]\n")
+        .unwrap_err();
+    assert_eq!(err.problems[0].key, "sources.app.endpoint", "{err}");
+    let long = format!("/tmp/{}/h.sock", "d".repeat(120));
+    let err = parse(&format!("[agent]\nsocket = \"{long}\"\n")).unwrap_err();
+    assert_eq!(err.problems[0].key, "agent.socket", "{err}");
+    assert!(
+        parse("[sources.app]\nendpoint = \"http://127.0.0.1:9100/metrics\"\ngauges = [\"q\"]\n")
+            .is_ok()
+    );
+}

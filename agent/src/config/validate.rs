@@ -90,7 +90,20 @@ fn agent(a: &AgentSection, out: &mut Problems) {
     {
         out.bad("agent.host_id", why);
     }
+    // sockaddr_un holds 108 bytes, the terminating NUL included.
+    if a.socket.len() > SOCKET_PATH_MAX {
+        out.bad(
+            "agent.socket",
+            format!(
+                "is {} bytes long, more than the {SOCKET_PATH_MAX} a Unix socket's path holds",
+                a.socket.len()
+            ),
+        );
+    }
 }
+
+/// The longest path a Unix socket can be bound at, bytes.
+const SOCKET_PATH_MAX: usize = 107;
 
 fn sources(s: &SourcesSection, out: &mut Problems) {
     // Every slot of the ring ends up resident (a sample is about 4 KiB).
@@ -108,10 +121,15 @@ fn sources(s: &SourcesSection, out: &mut Problems) {
         );
     }
     if !app.endpoint.is_empty() {
-        if !app.endpoint.starts_with("http://") {
+        // The collector's own rule: the agent reads the gauges of this host only.
+        if !headroom_collector::is_loopback_http(&app.endpoint) {
             out.bad(
                 "sources.app.endpoint",
-                format!("{:?} must be an http:// URL", app.endpoint),
+                format!(
+                    "{:?} must be a plain http:// URL on this host (127.0.0.1, [::1] or \
+                     localhost, no user info)",
+                    app.endpoint
+                ),
             );
         }
         if app.gauges.is_empty() {

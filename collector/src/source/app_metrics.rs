@@ -120,7 +120,7 @@ pub(crate) fn parse_prometheus(body: &[u8], wanted: &[String], out: &mut AppSnap
 }
 
 /// Whether `url` is plain HTTP to a loopback address.
-pub(crate) fn is_loopback_http(url: &str) -> bool {
+pub fn is_loopback_http(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else {
         return false;
     };
