@@ -166,6 +166,9 @@ fn unquote(s: &str) -> &str {
         .trim()
 }
 
+/// Unix seconds from which a timestamp is taken for milliseconds (the year 5138).
+const MILLISECONDS_FROM: f64 = 1e11;
+
 /// Parses unix seconds (integer or decimal) or ISO 8601 / RFC 3339 (no offset = UTC).
 pub fn parse_time(s: &str) -> Result<f64, String> {
     let s = s.trim();
@@ -173,10 +176,17 @@ pub fn parse_time(s: &str) -> Result<f64, String> {
         return Err("empty timestamp".into());
     }
     if let Ok(x) = s.parse::<f64>() {
-        return if x.is_finite() {
-            Ok(x)
-        } else {
+        return if !x.is_finite() {
             Err(format!("timestamp {s:?} is not finite"))
+        } else if x.abs() >= MILLISECONDS_FROM {
+            // As seconds, past the year 5000: milliseconds (or finer) since the epoch, whose
+            // replay would run for thousands of hours at the wrong cadence.
+            Err(format!(
+                "timestamp {s:?} is after the year 5000 as seconds: give unix seconds, not \
+                 milliseconds"
+            ))
+        } else {
+            Ok(x)
         };
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
@@ -245,6 +255,8 @@ mod tests {
         assert_eq!(parse_time("1970-01-02"), Ok(86_400.0));
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("inf").is_err());
+        let e = parse_time("1700000000000").unwrap_err();
+        assert!(e.contains("not milliseconds"), "{e}");
     }
 
     #[test]
