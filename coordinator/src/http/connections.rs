@@ -5,15 +5,16 @@
 //! cap a new connection is closed at once, before any byte is read: the clients that matter
 //! retry, and the connections already open are served.
 //!
-//! The permit travels with the connection's stream and is given back when hyper drops it.
+//! The permit travels with the connection's stream ([`super::stream::Conn`]) and is given back
+//! when hyper drops it.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
+
+use super::stream::Conn;
 
 /// The most connections held at once (the unit's descriptor limit leaves room for the state
 /// file, etcd and the actuators' calls beside them).
@@ -43,7 +44,7 @@ where
     A::Future: Send,
     S: Send + 'static,
 {
-    type Stream = Counted<A::Stream>;
+    type Stream = Conn<A::Stream>;
     type Service = A::Service;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, A::Service)>> + Send>>;
 
@@ -57,60 +58,8 @@ where
         let accepted = self.inner.accept(stream, service);
         Box::pin(async move {
             let (stream, service) = accepted.await?;
-            Ok((
-                Counted {
-                    inner: stream,
-                    _permit: permit,
-                },
-                service,
-            ))
+            Ok((Conn::holding(stream, permit), service))
         })
-    }
-}
-
-/// A connection's stream with the permit it holds.
-pub(super) struct Counted<S> {
-    inner: S,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 }
 

@@ -10,10 +10,10 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use super::stream::Conn;
 
 /// How long a client may take to start a request, and after that to send its headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,7 +32,7 @@ where
     A::Stream: Send,
     A::Service: Send,
 {
-    type Stream = Gated<A::Stream>;
+    type Stream = Conn<A::Stream>;
     type Service = A::Service;
     type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, A::Service)>> + Send>>;
 
@@ -40,104 +40,51 @@ where
         let accepted = self.0.accept(stream, service);
         Box::pin(async move {
             let (stream, service) = accepted.await?;
-            Ok((Gated::within(stream, HEADER_READ_TIMEOUT), service))
+            Ok((
+                Conn::gated(stream, Gate::within(HEADER_READ_TIMEOUT)),
+                service,
+            ))
         })
     }
 }
 
-/// A stream whose first bytes are checked: closed when they do not come in time, or start
-/// HTTP/2.
-pub(super) struct Gated<S> {
-    inner: S,
-    /// Until the first bytes showed an HTTP/1 request: when the connection is closed.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+/// The rule's state for one connection: its deadline, and how much of HTTP/2's preface came.
+pub(super) struct Gate {
+    deadline: Pin<Box<tokio::time::Sleep>>,
     /// How many bytes of [`H2_START`] the client sent so far.
     matched: usize,
 }
 
-impl<S> Gated<S> {
-    /// `inner`, closed unless an HTTP/1 request starts within `limit`.
-    fn within(inner: S, limit: Duration) -> Self {
-        Gated {
-            inner,
-            deadline: Some(Box::pin(tokio::time::sleep(limit))),
+impl Gate {
+    /// An HTTP/1 request must start within `limit`.
+    pub(super) fn within(limit: Duration) -> Self {
+        Gate {
+            deadline: Box::pin(tokio::time::sleep(limit)),
             matched: 0,
         }
     }
 
-    /// Looks at bytes just read while the protocol is unknown.
-    fn check(&mut self, got: &[u8]) -> io::Result<()> {
+    /// Looks at bytes just read: `Ok(true)` once they show an HTTP/1 request (hyper's header
+    /// timeout takes over), an error for HTTP/2.
+    pub(super) fn check(&mut self, got: &[u8]) -> io::Result<bool> {
         for &b in got {
-            if H2_START.get(self.matched) == Some(&b) {
-                self.matched += 1;
-                if self.matched == H2_START.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "HTTP/2 is not served",
-                    ));
-                }
-            } else {
-                // An HTTP/1 request: hyper's header timeout takes over.
-                self.deadline = None;
-                return Ok(());
+            if H2_START.get(self.matched) != Some(&b) {
+                return Ok(true);
+            }
+            self.matched += 1;
+            if self.matched == H2_START.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "HTTP/2 is not served",
+                ));
             }
         }
-        Ok(())
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Gated<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if self.deadline.is_none() {
-            return read;
-        }
-        match read {
-            Poll::Ready(Ok(())) => Poll::Ready(self.check(&buf.filled()[before..])),
-            Poll::Pending => match self.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no request started in time",
-                ))),
-                _ => Poll::Pending,
-            },
-            other => other,
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Gated<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        Ok(false)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+    /// Whether the deadline passed (else the task is woken when it does).
+    pub(super) fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
     }
 }
 
@@ -152,7 +99,7 @@ mod tests {
     /// past the limit.
     async fn after(first: &[u8]) -> io::Result<Vec<u8>> {
         let (mut client, server) = tokio::io::duplex(256);
-        let mut gated = Gated::within(server, LIMIT);
+        let mut gated = Conn::gated(server, Gate::within(LIMIT));
         client.write_all(first).await.unwrap();
         let mut got = Vec::new();
         let mut buf = [0u8; 64];

@@ -18,6 +18,7 @@ use crate::config::CoordinatorConfig;
 
 mod connections;
 mod first_bytes;
+mod stream;
 
 use connections::{Capped, MAX_CONNECTIONS};
 use first_bytes::FirstBytes;
