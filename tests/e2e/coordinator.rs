@@ -102,16 +102,19 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
     let token = write_token(dir.path(), "token", TOKEN);
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = dir.path().join("c.toml");
-    // Every bad token file at once, named by the configuration's file and key.
+    // Every bad token file at once, and beside a bad key, named by the configuration's file
+    // and key.
     let missing = dir.path().join("missing");
-    let toml = group_toml("web", &token, 5.0, "kind = \"dry-run\"").replace(
-        &format!("token_files = [\"{}\"]", token.display()),
-        &format!(
-            "token_files = [\"{}\", \"{}\"]",
-            token.display(),
-            missing.display()
-        ),
-    );
+    let toml = group_toml("web", &token, 5.0, "kind = \"dry-run\"")
+        .replace("max = 20", "max = 0")
+        .replace(
+            &format!("token_files = [\"{}\"]", token.display()),
+            &format!(
+                "token_files = [\"{}\", \"{}\"]",
+                token.display(),
+                missing.display()
+            ),
+        );
     assert!(toml.contains("missing"), "{toml}");
     std::fs::write(&config, &toml).unwrap();
     // Served or only checked (`--check`, as a deployment validates a file before it replaces
@@ -126,7 +129,8 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
         assert_eq!(out.status.code(), Some(64));
         let err = String::from_utf8_lossy(&out.stderr);
         for want in [
-            "c.toml (2 problems)",
+            "c.toml (3 problems)",
+            "groups.web.max",
             "groups.web.token_files[0]:",
             "accessible by others",
             "groups.web.token_files[1]:",

@@ -348,6 +348,9 @@ impl CoordinatorConfig {
             }
         }
         problems.extend(config.problems());
+        // The token files too, so that every problem is reported at once, a missing token
+        // file beside a bad key (the daemon reads them again for their tokens).
+        problems.extend(crate::auth::Tokens::reload(&config).1);
         loader::finish(&origin, config, problems)
     }
 
