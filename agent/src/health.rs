@@ -332,6 +332,7 @@ mod tests {
             url: "http://c1:7180".into(),
             waiting_since: since,
             error: since.map(|_| "HTTP 401 from http://c1:7180/v1/signals".into()),
+            refused: 0,
         };
         let judge = |links: &[ReplicaLink]| {
             evaluate(

@@ -271,6 +271,23 @@ pub fn render(shared: &Shared) -> String {
         "Batches waiting for the store.",
         &[(String::new(), s.store_backlog as f64)],
     );
+    m(
+        "store_batches_dropped_total",
+        "counter",
+        "Batches dropped unwritten, the oldest first, while the store's backlog was full.",
+        &[(String::new(), s.store_lost as f64)],
+    );
+    let refused: Vec<(String, f64)> = s
+        .replicas
+        .iter()
+        .map(|l| (replica_label(&l.url), l.refused as f64))
+        .collect();
+    m(
+        "signals_refused_total",
+        "counter",
+        "Signals a coordinator replica refused for good (kept in the outbox for audit, never applied).",
+        &refused,
+    );
     let now = headroom_common::clock::unix_now();
     let waiting: Vec<(String, f64)> = s
         .replicas
@@ -348,11 +365,13 @@ mod tests {
                 url: "http://a:7180".into(),
                 waiting_since: None,
                 error: None,
+                refused: 0,
             },
             crate::pipeline::ReplicaLink {
                 url: "http://b:7180".into(),
                 waiting_since: Some(now - 90.0),
                 error: Some("HTTP 503".into()),
+                refused: 3,
             },
         ];
         shared.lock().signals_dropped = vec![("http://b:7180".into(), 12)];
@@ -360,6 +379,14 @@ mod tests {
         assert!(text.contains("headroom_signals_waiting_seconds{replica=\"http://a:7180\"} 0\n"));
         assert!(
             text.contains("headroom_signals_dropped_total{replica=\"http://b:7180\"} 12\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("headroom_signals_refused_total{replica=\"http://b:7180\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("headroom_store_batches_dropped_total 0\n"),
             "{text}"
         );
         let b = text

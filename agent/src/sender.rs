@@ -92,6 +92,7 @@ pub fn spawn(
             url: url.clone(),
             waiting_since: None,
             error: None,
+            refused: 0,
         })
         .collect();
     let mut threads = Vec::new();
@@ -246,6 +247,7 @@ impl Sender {
                     }
                     Outcome::Refused(why) => {
                         self.publish(None);
+                        self.count_refused();
                         tracing::error!(seq, url = %self.url, reason = %why, "coordinator refused a signal for good; kept for audit");
                         done.push(self.delivered(seq));
                         after = Some(seq);
@@ -305,6 +307,14 @@ impl Sender {
                 link.waiting_since = Some(unix_now());
             }
             link.error = error;
+        }
+    }
+
+    /// Counts a signal this replica refused for good, for `/metrics`.
+    fn count_refused(&self) {
+        let mut snap = self.shared.lock();
+        if let Some(link) = snap.replicas.iter_mut().find(|l| *l.url == *self.url) {
+            link.refused += 1;
         }
     }
 

@@ -65,6 +65,8 @@ pub struct Snapshot {
     pub store_error: Option<String>,
     /// Batches waiting for the store (non-zero while writes fail).
     pub store_backlog: usize,
+    /// Batches dropped unwritten since start, the oldest first, when the backlog was full.
+    pub store_lost: u64,
     /// Since when the writer has been inside one transaction, if it is.
     #[serde(skip)]
     pub writer_busy_since: Option<Instant>,
@@ -104,6 +106,8 @@ pub struct ReplicaLink {
     pub waiting_since: Option<f64>,
     /// Why they wait.
     pub error: Option<String>,
+    /// Signals it refused for good since start (kept for audit, never applied).
+    pub refused: u64,
 }
 
 /// The demand metric at one sample.
@@ -170,6 +174,7 @@ impl Snapshot {
             committed,
             store_error: None,
             store_backlog: 0,
+            store_lost: 0,
             writer_busy_since: None,
             store_locked_since: None,
             recent: Default::default(),

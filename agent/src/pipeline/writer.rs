@@ -51,6 +51,7 @@ pub fn run_writer(
                 while backlog.len() > MAX_BACKLOG {
                     backlog.pop_front();
                     lost += 1;
+                    shared.lock().store_lost = lost;
                     tracing::error!(lost, "store backlog full: oldest unwritten batch dropped");
                 }
             }
