@@ -57,10 +57,20 @@ pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(serve(config, tokens))
+    runtime.block_on(serve(config, tokens, args))
 }
 
-async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result<()> {
+async fn serve(
+    config: CoordinatorConfig,
+    loaded: GroupTokens,
+    args: &CoordinatorArgs,
+) -> anyhow::Result<()> {
+    // The file as started from: a SIGHUP re-reads the token files only, and says so when the
+    // file changed since (and whether it would start).
+    let started_from = args
+        .config
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
     let _lock = State::hold(&config.state)?;
     let state = State::open(&config.state)?;
     let _checkpointer = state.checkpoint_in_background(&config.state, CHECKPOINT_EVERY)?;
@@ -165,6 +175,22 @@ async fn serve(config: CoordinatorConfig, loaded: GroupTokens) -> anyhow::Result
                     tracing::error!("SIGHUP: {}: {}; no token of this file is accepted now", p.key, p.reason);
                 }
                 tracing::info!(refused = refused.len(), "SIGHUP: token files reloaded");
+                if let Some(path) = &args.config
+                    && std::fs::read_to_string(path).ok() != started_from
+                {
+                    match CoordinatorConfig::load(args) {
+                        Ok(_) => tracing::warn!(
+                            file = %path.display(),
+                            "SIGHUP: the configuration changed since start: its token files are \
+                             re-read now, every other change applies at the next restart"
+                        ),
+                        Err(e) => tracing::error!(
+                            file = %path.display(),
+                            "SIGHUP: the configuration changed since start and would not start \
+                             as it is: {e}"
+                        ),
+                    }
+                }
             }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,

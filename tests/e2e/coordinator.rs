@@ -443,6 +443,27 @@ fn sighup_reloads_tokens() {
         "{}",
         c.log()
     );
+    // A changed file is said to apply at the next restart, and one that would not start says
+    // why; the running configuration stays.
+    write_token(dir.path(), "token", rotated);
+    let config = dir.path().join("c.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("max = 20", "max = 30")).unwrap();
+    hup();
+    let said = wait_for(Duration::from_secs(5), || {
+        c.log()
+            .contains("every other change applies at the next restart")
+            .then_some(())
+    });
+    assert!(said.is_some(), "{}", c.log());
+    std::fs::write(&config, text.replace("max = 20", "max = 0")).unwrap();
+    hup();
+    let said = wait_for(Duration::from_secs(5), || {
+        c.log().contains("would not start as it is").then_some(())
+    });
+    assert!(said.is_some(), "{}", c.log());
+    assert!(c.log().contains("groups.web.max"), "{}", c.log());
+    assert_eq!(post(&c.url, Some(rotated), &s).0, 200);
 }
 
 #[test]
