@@ -68,9 +68,9 @@ pub struct AgentArgs {
 /// Options shared by every command that asks the running agent.
 #[derive(Debug, Args, Clone)]
 pub struct QueryArgs {
-    /// Control socket of the agent (default: $HEADROOM_SOCKET, $RUNTIME_DIRECTORY,
-    /// /run/headroom, then $XDG_RUNTIME_DIR/headroom).
-    #[arg(long, env = "HEADROOM_SOCKET")]
+    /// Control socket of the agent (default: $HEADROOM_SOCKET if set and not empty,
+    /// $RUNTIME_DIRECTORY, /run/headroom, then $XDG_RUNTIME_DIR/headroom).
+    #[arg(long)]
     pub socket: Option<PathBuf>,
     /// Print JSON for scripts instead of text for people.
     #[arg(long)]

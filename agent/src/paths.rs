@@ -78,7 +78,13 @@ pub const SOCKET_NAME: &str = "headroom.sock";
 /// `$RUNTIME_DIRECTORY`, `/run/headroom`, the user's runtime directory, then the user's state
 /// directory. The first that exists wins; with none, the first candidate is reported.
 pub fn client_socket_candidates(given: Option<PathBuf>) -> Vec<PathBuf> {
-    if let Some(p) = given {
+    // Read here rather than by the flag parser, which took an empty variable (`HEADROOM_SOCKET=
+    // headroom status`) for a flag without its value.
+    if let Some(p) = given.or_else(|| {
+        std::env::var_os("HEADROOM_SOCKET")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }) {
         return vec![p];
     }
     let mut out = Vec::new();

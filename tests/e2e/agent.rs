@@ -574,6 +574,24 @@ fn cli_without_agent_says_so_in_one_line() {
         assert_eq!(err.lines().count(), 1, "{cmd}: {err}");
         assert!(err.contains("no agent running at"), "{cmd}: {err}");
     }
+    // $HEADROOM_SOCKET names it too; set empty, it is as if unset (not a flag without its
+    // value, refused with 64).
+    let out = Command::new(bin())
+        .arg("status")
+        .env("HEADROOM_SOCKET", &sock)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&*sock.to_string_lossy()), "{err}");
+    let out = Command::new(bin())
+        .arg("status")
+        .env("HEADROOM_SOCKET", "")
+        .env("RUNTIME_DIRECTORY", dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(err.contains("no agent running at"), "{err}");
 }
 
 /// A token the coordinator would refuse is the agent's configuration error: it stops the start
