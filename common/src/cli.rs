@@ -63,9 +63,9 @@ pub struct ScheduleArgs {
     pub config: PathBuf,
     /// One group only.
     pub group: Option<String>,
-    /// Firings to list per entry.
-    #[arg(long, default_value_t = 3)]
-    pub count: usize,
+    /// Firings to list per entry (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub count: u64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -80,7 +80,7 @@ pub fn schedule(args: &ScheduleArgs) -> anyhow::Result<()> {
                 entries: schedule
                     .entries
                     .iter()
-                    .map(|e| view(e, now, lead_s, args.count))
+                    .map(|e| view(e, now, lead_s, args.count as usize))
                     .collect(),
             }
         })
