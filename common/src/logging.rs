@@ -6,8 +6,10 @@ use tracing_subscriber::filter::Targets;
 /// Environment variables that override the configured filter, first set and valid wins.
 pub const FILTER_ENV: [&str; 2] = ["HEADROOM_LOG", "RUST_LOG"];
 
-/// The levels a bare directive may name.
-const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+/// The levels a bare directive may name (0 to 5 are off to trace, as the filter reads them).
+const LEVELS: [&str; 12] = [
+    "trace", "debug", "info", "warn", "error", "off", "0", "1", "2", "3", "4", "5",
+];
 
 /// Parses a filter such as `info` or `warn,headroom::pipeline=debug`; the error says what
 /// a filter looks like. A bare word must be a level: the filter syntax reads any other as a
@@ -82,5 +84,6 @@ mod tests {
             assert!(e.contains("is no level"), "{bad}: {e}");
         }
         assert!(parse_filter("WARN").is_ok());
+        assert!(parse_filter("3").is_ok());
     }
 }

@@ -182,8 +182,9 @@ impl Signal {
         self.demand_now = fit(self.demand_now);
         self.capacity = fit(self.capacity);
         self.lead_s = fit(self.lead_s);
-        self.p50_at_lead = self.p50_at_lead.map(fit);
-        self.p90_at_lead = self.p90_at_lead.map(fit);
+        // A forecast that overflowed is no forecast, not one of the largest figure.
+        self.p50_at_lead = self.p50_at_lead.filter(|v| v.is_finite()).map(fit);
+        self.p90_at_lead = self.p90_at_lead.filter(|v| v.is_finite()).map(fit);
         self.busy = self.busy.map(fit);
         for text in [&mut self.metric, &mut self.reason, &mut self.action] {
             cut(text, MAX_TEXT_LEN);
@@ -195,10 +196,10 @@ impl Signal {
             // Room for the note on the ones left out.
             let mut room = MAX_TEXT_LEN - 64;
             for mut r in all {
-                if room == 0 {
+                cut(&mut r, room);
+                if r.is_empty() {
                     break;
                 }
-                cut(&mut r, room);
                 room -= r.len();
                 self.health_reasons.push(r);
             }
@@ -304,7 +305,7 @@ mod tests {
         s.version = SIGNAL_VERSION;
         s.busy = Some(f64::INFINITY);
         s.p50_at_lead = Some(-3.0);
-        s.p90_at_lead = Some(f64::NAN);
+        s.p90_at_lead = Some(f64::INFINITY);
         s.reason = "é".repeat(MAX_TEXT_LEN);
         s.health_reasons = vec!["x".repeat(1000); 10];
         assert!(s.validate().is_err());
@@ -312,7 +313,7 @@ mod tests {
         f.validate().unwrap();
         assert_eq!((f.demand_now, f.capacity), (MAX_FIGURE, 0.0));
         assert_eq!(f.busy, Some(MAX_FIGURE));
-        assert_eq!((f.p50_at_lead, f.p90_at_lead), (Some(0.0), Some(0.0)));
+        assert_eq!((f.p50_at_lead, f.p90_at_lead), (Some(0.0), None));
         assert_eq!(f.reason.len(), MAX_TEXT_LEN);
         // Four whole, the fifth cut, then the note.
         assert_eq!(f.health_reasons.len(), 6);

@@ -181,8 +181,9 @@ async fn serve(
                     match CoordinatorConfig::load(args) {
                         Ok(_) => tracing::warn!(
                             file = %path.display(),
-                            "SIGHUP: the configuration changed since start: its token files are \
-                             re-read now, every other change applies at the next restart"
+                            "SIGHUP: the configuration changed since start: the running one's \
+                             token files were re-read; every change in the file, its token \
+                             files included, applies at the next restart"
                         ),
                         Err(e) => tracing::error!(
                             file = %path.display(),

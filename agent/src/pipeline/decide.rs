@@ -62,8 +62,11 @@ pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
 pub fn is_saturated(s: &Sample, demand_metric: &str) -> bool {
     if demand_metric.starts_with("cpu.") {
         s.has(SourceKind::Cpu) && s.cpu.busy >= 0.97
-    } else {
+    } else if demand_metric.starts_with("accept_queue.") || demand_metric.starts_with("app.") {
         s.has(SourceKind::Netstat) && s.listen_overflows > 0
+    } else {
+        // Memory, disks, network, pressure: neither limit censors them.
+        false
     }
 }
 
@@ -224,6 +227,7 @@ mod tests {
         assert!(!is_saturated(&s, "cpu.busy_cores"));
         assert!(is_saturated(&s, "accept_queue.depth"));
         assert!(is_saturated(&s, "app.http_requests_in_flight"));
+        assert!(!is_saturated(&s, "memory.used"));
         s.listen_overflows = 0;
         s.cpu.busy = 0.99;
         assert!(is_saturated(&s, "cpu.busy_cores"));

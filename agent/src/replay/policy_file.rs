@@ -1,6 +1,6 @@
-//! `simulate`'s policy: its flags over a `--config` policy file, which has a coordinator
-//! group's keys at the top level, a `[policy]` table and `[[schedule]]` entries, so a group's
-//! settings replay as they would run:
+//! `simulate`'s policy: its flags over a `--config` policy file, which has a `[policy]` table
+//! of a coordinator group's keys and `[[schedule]]` entries, so a group's settings replay as
+//! they would run:
 //!
 //! ```toml
 //! [policy]

@@ -38,22 +38,27 @@ pub struct HostState {
     pub reported: bool,
     /// The epoch this host's signals had before the latest one took over, and when.
     pub replaced: Option<(String, f64)>,
+    /// Returns to the epoch replaced last, each within the host TTL of the one before.
+    pub returns: u32,
     /// When signals of two epochs last took turns for this host: two agents send under one
     /// host id (a cloned machine id), and the group counts one host's demand for both.
     pub shared_at: Option<f64>,
 }
 
 impl HostState {
-    /// Takes note of `signal`, of another epoch than the latest and decided after it: a host
-    /// whose store was made anew (a reinstall) moves to a new epoch for good, but two agents
-    /// sending under one host id take turns, each replacing the other within the host TTL.
-    /// That is logged when it starts, and again if it starts over after a quiet TTL.
+    /// Takes note of `signal`, of another epoch than the latest (in the order received: an
+    /// agent's clock orders nothing here). A host whose store was made anew (a reinstall)
+    /// moves to its new epoch for good, after at most a signal or two of the old store still
+    /// in flight; two agents sending under one host id take turns for as long as both run.
+    /// Three returns to the epoch replaced, each within the host TTL, are taken for two
+    /// agents: logged when it starts, and again if it starts over after a quiet TTL.
     fn note_epoch(&mut self, signal: &Signal, at: f64, ttl_s: f64) {
         let back = self
             .replaced
             .as_ref()
             .is_some_and(|(epoch, when)| *epoch == signal.epoch && at - when <= ttl_s);
-        if back {
+        self.returns = if back { self.returns + 1 } else { 0 };
+        if self.returns >= SHARED_AFTER_RETURNS {
             if self.shared_at.is_none_or(|t| at - t > ttl_s) {
                 tracing::warn!(
                     host = %signal.host,
@@ -68,6 +73,9 @@ impl HostState {
         self.replaced = Some((self.latest.epoch.clone(), at));
     }
 }
+
+/// Returns to a replaced epoch taken for two agents under one host id.
+const SHARED_AFTER_RETURNS: u32 = 3;
 
 /// What the decision loop should do after an evaluation.
 #[derive(Debug, Clone, PartialEq)]
@@ -258,14 +266,6 @@ impl GroupState {
             Some(h) if signal.epoch == h.latest.epoch && signal.seq < h.latest.seq => {
                 h.received_at = received_at;
             }
-            // Of another epoch and decided before the latest: a signal of the store this
-            // host had before (a reinstall) arriving late, after a replica's outage say. It
-            // is not the host's state, nor a sign of a second agent.
-            Some(h)
-                if signal.epoch != h.latest.epoch && signal.decided_at < h.latest.decided_at =>
-            {
-                h.received_at = received_at;
-            }
             Some(h) => {
                 if signal.epoch != h.latest.epoch {
                     h.note_epoch(&signal, received_at, self.config.host_ttl.as_secs_f64());
@@ -288,6 +288,7 @@ impl GroupState {
                     unhealthy_streak: u32::from(unhealthy),
                     reported: false,
                     replaced: None,
+                    returns: 0,
                     shared_at: None,
                 };
                 self.hosts.insert(host.clone(), state);

@@ -143,19 +143,24 @@ pub(crate) fn nearest(times: &[f64], t: f64, step: f64, bucket_s: f64) -> Option
 }
 
 /// Median of the last (up to) `n` steps of `times`, leaving out steps under a hundredth of
-/// their mean: rows that come in bursts (three within milliseconds, once a minute) are one
-/// observation's worth of time apart, not a millisecond, or every horizon would be thousands
-/// of rows. `None` with fewer than two rows.
+/// their 90th percentile: rows that come in bursts (up to ten within milliseconds, once a
+/// minute) are one observation's worth of time apart, not a millisecond, or every horizon
+/// would be thousands of rows. The percentile, not the mean, so that a long gap (under a tenth
+/// of the steps) moves nothing. `None` with fewer than two rows.
 pub(crate) fn recent_step(times: &[f64], n: usize) -> Option<f64> {
     let from = times.len().saturating_sub(n + 1);
-    let recent = &times[from..];
-    let (first, last) = (recent.first()?, recent.last()?);
-    let mean = (last - first) / (recent.len().saturating_sub(1).max(1)) as f64;
-    let mut d: Vec<f64> = recent
+    let mut d: Vec<f64> = times[from..]
         .windows(2)
         .map(|w| w[1] - w[0])
-        .filter(|x| *x > 0.0 && *x >= 0.01 * mean)
+        .filter(|x| *x > 0.0)
         .collect();
+    if d.is_empty() {
+        return None;
+    }
+    let at90 = (d.len() - 1) * 9 / 10;
+    let (_, p90, _) = d.select_nth_unstable_by(at90, f64::total_cmp);
+    let floor = 0.01 * *p90;
+    d.retain(|x| *x >= floor);
     if d.is_empty() {
         return None;
     }
@@ -280,5 +285,9 @@ mod tests {
             .flat_map(|m| [0.0, 0.001, 0.002].map(|o| f64::from(m) * 60.0 + o))
             .collect();
         assert_eq!(recent_step(&bursts, 100).map(f64::round), Some(60.0));
+        // A regular series with one gap longer than all the rest: still its own step.
+        let mut gap: Vec<f64> = (0..100).map(|i| f64::from(i) * 60.0).collect();
+        gap.push(1e9);
+        assert_eq!(recent_step(&gap, 200), Some(60.0));
     }
 }

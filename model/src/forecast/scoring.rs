@@ -182,8 +182,10 @@ impl Forecaster {
             if c.is_finite() {
                 self.scores[COMBINED * k + j].add((v - c).abs().min(cap));
                 let p90 = e.p90[j];
-                // Hit exactly: a constant or idle stretch (every model agrees, or the P50 sits on
-                // the series' floor), which says nothing of the errors to come. Counted, it
+                // Hit exactly: an idle stretch (the P50 sits on the series' floor) or a constant
+                // one whose models' weighted P50 comes out exact, which says nothing of the
+                // errors to come. (A series mostly at its floor then has its band set on its
+                // busy rows: wider, on the side of capacity.) Counted, it
                 // would fill the windows with zeros and push the P90's level down for each, so
                 // the band stayed shut for hours once the series moved again.
                 let idle = v == c;

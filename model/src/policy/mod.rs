@@ -423,7 +423,8 @@ impl Policy {
         if obs.saturated {
             let warming = self
                 .stepped
-                .filter(|&(at, _)| obs.t - at < self.config.warmup_s);
+                // A clock stepped back is no warm-up still running.
+                .filter(|&(at, _)| (0.0..self.config.warmup_s).contains(&(obs.t - at)));
             let bump = match warming {
                 // The last step still warms: what it asked for, not another step on top.
                 Some((_, asked)) => asked,

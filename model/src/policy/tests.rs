@@ -179,6 +179,9 @@ fn saturation_steps_once_per_warm_up() {
     // Warmed and still saturated: the next step.
     let d = p.decide(&sat(warmup + 1.0, 7), Some(&fc(1.9, 2.4)));
     assert_eq!(d.desired, 8, "{}", d.reason);
+    // The clock stepped back behind that step: no warm-up is running, the next step is taken.
+    let d = p.decide(&sat(warmup - 100.0, 8), Some(&fc(1.9, 2.4)));
+    assert_eq!(d.desired, 9, "{}", d.reason);
 }
 
 #[test]
