@@ -261,20 +261,60 @@ impl Ledger {
     }
 
     /// [`Ledger::record`] where the forecast is of another series than the demand judged
-    /// (the agent judges every sample but forecasts 10 s means): forecasts whose target time
-    /// has come are scored against `actual`, a value of the forecast's own series, when one is
-    /// given, and wait for the next one otherwise.
-    pub fn record_scored_apart(
+    /// (the agent judges every sample but forecasts 10 s means): the forecasts wait for
+    /// [`Ledger::score`] with values of their own series.
+    pub fn record_unscored(
         &mut self,
         t: f64,
         dt: f64,
         demand: f64,
         planned: u32,
         at_lead: Option<(f64, f64)>,
-        actual: Option<f64>,
     ) -> Option<Hour> {
-        self.judge_scoring(t, dt, demand, planned, at_lead, actual)
-            .1
+        self.judge_scoring(t, dt, demand, planned, at_lead, None).1
+    }
+
+    /// Scores the forecasts whose target time has come by `t` against `actual`, a value of
+    /// their own series at `t`, into the hour being filled (begun at `t` if none is, as after
+    /// [`Ledger::take_open`]: the next record closes it if `t` was in another hour).
+    pub fn score(&mut self, t: f64, actual: f64) {
+        let mut scored = self.score_due(t, actual);
+        let h = self.open.get_or_insert_with(|| Hour {
+            start: ((t / HOUR_S).floor() * HOUR_S) as i64,
+            ..Hour::default()
+        });
+        scored.start = h.start;
+        h.add(&scored);
+    }
+
+    /// The forecasts due by `t`, taken out and scored against `actual`.
+    fn score_due(&mut self, t: f64, actual: f64) -> Hour {
+        let actual = if actual.is_finite() {
+            actual.max(0.0)
+        } else {
+            0.0
+        };
+        let mut scored = Hour::default();
+        while self
+            .pending
+            .front()
+            .is_some_and(|&(target, ..)| target <= t + 1e-9)
+        {
+            let Some((_, p50, p90)) = self.pending.pop_front() else {
+                break;
+            };
+            let err = (actual - p50).abs();
+            scored.scored += 1;
+            scored.abs_error += err;
+            scored.actual += actual;
+            if actual > 0.0 {
+                scored.pct_error += err / actual;
+            } else {
+                scored.zero_actuals += 1;
+            }
+            scored.p90_covered += u64::from(actual <= p90 + 1e-9);
+        }
+        scored
     }
 
     /// [`Ledger::record`], also returning how the decision was judged (what the hours add up).
@@ -324,28 +364,10 @@ impl Ledger {
         let plan_ready = self.plan_ready.ask(t, planned, self.warmup_s);
         let shadow_ready = self.shadow_ready.ask(t, shadow, self.warmup_s);
         let cap = self.capacity_per_instance;
-        let mut scored = Hour::default();
-        let actual = actual.map(|a| if a.is_finite() { a.max(0.0) } else { 0.0 });
-        while let Some(actual) = actual
-            && self
-                .pending
-                .front()
-                .is_some_and(|&(target, ..)| target <= t + 1e-9)
-        {
-            let Some((_, p50, p90)) = self.pending.pop_front() else {
-                break;
-            };
-            let err = (actual - p50).abs();
-            scored.scored += 1;
-            scored.abs_error += err;
-            scored.actual += actual;
-            if actual > 0.0 {
-                scored.pct_error += err / actual;
-            } else {
-                scored.zero_actuals += 1;
-            }
-            scored.p90_covered += u64::from(actual <= p90 + 1e-9);
-        }
+        let mut scored = match actual {
+            Some(a) => self.score_due(t, a),
+            None => Hour::default(),
+        };
         if let Some((p50, p90)) = at_lead
             && p50.is_finite()
             && p90.is_finite()
@@ -451,20 +473,28 @@ mod tests {
     }
 
     /// Forecasts of another series than the demand judged wait for a value of their own
-    /// series: a spike in the samples is not scored against a forecast of 10 s means.
+    /// series: a spike in the samples is not scored against a forecast of 10 s means, and
+    /// each mean scores the forecasts due by its own time.
     #[test]
     fn a_forecast_scored_apart_waits_for_its_own_series() {
         let mut l = Ledger::new(&config());
         let lead = config().lead_s();
-        l.record_scored_apart(0.0, 1.0, 10.0, 1, Some((10.0, 11.0)), None);
-        // Its target time comes with a spike in the samples and no mean closed yet.
-        l.record_scored_apart(lead, 1.0, 40.0, 1, None, None);
+        l.record_unscored(0.0, 1.0, 10.0, 1, Some((10.0, 11.0)));
+        l.record_unscored(10.0, 1.0, 10.0, 1, Some((20.0, 21.0)));
+        // Their target times come with a spike in the samples and no mean closed yet.
+        l.record_unscored(lead + 10.0, 1.0, 40.0, 1, None);
         assert_eq!(l.open().unwrap().scored, 0);
-        // The mean closes: 10.5, covered by the P90.
-        l.record_scored_apart(lead + 1.0, 1.0, 10.0, 1, None, Some(10.5));
+        // Two means close at once: each scores what was due by its time.
+        l.score(lead, 10.5);
+        l.score(lead + 10.0, 30.0);
         let h = l.open().unwrap();
-        assert_eq!((h.scored, h.p90_covered), (1, 1));
-        assert!((h.abs_error - 0.5).abs() < 1e-9, "{h:?}");
+        assert_eq!((h.scored, h.p90_covered), (2, 1));
+        assert!((h.abs_error - 10.5).abs() < 1e-9, "{h:?}");
+        // Scored right after the open hour was taken out to be stored: kept, not dropped.
+        l.record_unscored(lead + 20.0, 1.0, 10.0, 1, Some((10.0, 11.0)));
+        let stored = l.take_open().expect("open");
+        l.score(2.0 * lead + 20.0, 10.0);
+        assert_eq!((stored.scored, l.open().map(|h| h.scored)), (2, Some(1)));
     }
 
     #[test]

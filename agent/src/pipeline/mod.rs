@@ -44,6 +44,9 @@ use crate::store::{Batch, HealthRecord, Point};
 /// Observed seconds of the ledger's open hour kept in memory before they go to the store.
 const LEDGER_CHECKPOINT_S: f64 = 60.0;
 
+/// The demand series the forecaster reads: means of buckets this many seconds wide.
+const DEMAND_BUCKET_S: i64 = 10;
+
 /// Messages to the pipeline thread.
 pub enum Control {
     /// Flush and stop.
@@ -167,7 +170,7 @@ impl Pipeline {
             writer: parts.writer,
             shared: parts.shared,
             control: parts.control,
-            b10: Buckets::new(10),
+            b10: Buckets::new(DEMAND_BUCKET_S),
             b1m: Buckets::new(60),
             key: String::with_capacity(64),
             forecaster,
@@ -313,15 +316,17 @@ impl Pipeline {
             }
         }
 
-        // The ledger judges every sample against the count in force; the forecast, of 10 s
-        // means, is scored against the means as they close.
+        // The forecast, of 10 s means, is scored against each mean as it closes, at its
+        // bucket's end; the ledger judges every sample against the count in force.
+        for p in &demand_closed {
+            self.ledger.score((p.ts + DEMAND_BUCKET_S) as f64, p.mean);
+        }
         if let (Some(s), Some(demand), Some(planned)) = (latest, latest_demand, self.planned) {
             let dt = self.cfg.agent.interval.as_secs_f64() * f64::from(drained);
             let at_lead = self.at_lead.take();
-            let mean = demand_closed.last().map(|p| p.mean);
             if let Some(hour) =
                 self.ledger
-                    .record_scored_apart(s.wall_unix, dt, demand, planned, at_lead, mean)
+                    .record_unscored(s.wall_unix, dt, demand, planned, at_lead)
             {
                 self.ledger_stored.add(&hour);
                 batch.ledger.push(hour);
