@@ -2,9 +2,9 @@
 //! ([`headroom_common::token`]), compared in constant time, swapped atomically on SIGHUP.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::RwLock;
 
+use headroom_common::cli::CoordinatorArgs;
 use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::token::Token;
 use subtle::ConstantTimeEq;
@@ -21,12 +21,15 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Reads every group's token files; any unreadable or unsafe file fails the whole load,
-    /// and every such file is reported, keyed as the configuration names it, from `origin`
+    /// Reads the configuration ([`CoordinatorConfig::read`]) and every group's token files:
+    /// any problem of either fails the whole load, and all are reported at once, a missing
+    /// token file beside a bad key, keyed as the configuration names them, from its origin
     /// (the configuration file, or the command line).
-    pub fn load(config: &CoordinatorConfig, origin: &Path) -> Result<GroupTokens, ConfigError> {
-        let (tokens, refused) = Tokens::reload(config);
-        loader::finish(origin, tokens, refused)
+    pub fn load(args: &CoordinatorArgs) -> Result<(CoordinatorConfig, GroupTokens), ConfigError> {
+        let (config, mut problems) = CoordinatorConfig::read(args)?;
+        let (tokens, refused) = Tokens::reload(&config);
+        problems.extend(refused);
+        loader::finish(&CoordinatorConfig::origin(args), (config, tokens), problems)
     }
 
     /// Reads every group's token files for a reload, each on its own: a file that cannot be

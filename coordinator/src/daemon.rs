@@ -42,9 +42,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Runs the coordinator until SIGTERM or SIGINT.
 pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
     headroom_common::logging::init(None);
-    let config = CoordinatorConfig::load(args).map_err(Exit::config)?;
+    let (config, tokens) = Tokens::load(args).map_err(Exit::config)?;
     let origin = CoordinatorConfig::origin(args);
-    let tokens = Tokens::load(&config, &origin).map_err(Exit::config)?;
     if args.check {
         let n = config.groups.len();
         return headroom_common::stdout::print(&format!(
@@ -178,7 +177,7 @@ async fn serve(
                 if let Some(path) = &args.config
                     && std::fs::read_to_string(path).ok() != started_from
                 {
-                    match CoordinatorConfig::load(args) {
+                    match Tokens::load(args) {
                         Ok(_) => tracing::warn!(
                             file = %path.display(),
                             "SIGHUP: the configuration changed since start: the running one's \

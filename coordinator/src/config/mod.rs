@@ -319,9 +319,11 @@ fn default_state() -> PathBuf {
 }
 
 impl CoordinatorConfig {
-    /// Reads the file (if any), applies the quick-start flags and validates, reporting every
-    /// problem with its key. Without a file, one group named [`DEFAULT_GROUP`] is served.
-    pub fn load(args: &CoordinatorArgs) -> Result<CoordinatorConfig, ConfigError> {
+    /// Reads the file (if any), applies the quick-start flags and validates: the configuration
+    /// with every problem found, keyed (an error only for a file that does not parse). Without
+    /// a file, one group named [`DEFAULT_GROUP`] is served. [`crate::auth::Tokens::load`] adds
+    /// the token files' problems and reports them all at once.
+    pub fn read(args: &CoordinatorArgs) -> Result<(CoordinatorConfig, Vec<Problem>), ConfigError> {
         let (mut config, mut problems) = match &args.config {
             Some(path) => {
                 let text = loader::read(path, false)?.unwrap_or_default();
@@ -335,7 +337,6 @@ impl CoordinatorConfig {
                 (config, Vec::new())
             }
         };
-        let origin = CoordinatorConfig::origin(args);
         if let Some(listen) = &args.listen {
             config.listen = listen.clone();
         }
@@ -348,10 +349,7 @@ impl CoordinatorConfig {
             }
         }
         problems.extend(config.problems());
-        // The token files too, so that every problem is reported at once, a missing token
-        // file beside a bad key (the daemon reads them again for their tokens).
-        problems.extend(crate::auth::Tokens::reload(&config).1);
-        loader::finish(&origin, config, problems)
+        Ok((config, problems))
     }
 
     /// Where the configuration came from, as its problems name it: the file, or the command
