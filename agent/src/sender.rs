@@ -148,8 +148,10 @@ enum Outcome {
     Unreadable(String),
     /// A signal of the group the host belonged to before (named).
     OtherGroup(String),
-    /// Worth another try: unreachable, 401/403, 5xx, 408.
+    /// Worth another try: unreachable, 5xx, 408, a redirect, an answer not the coordinator's.
     Retry(String),
+    /// Worth another try with the token read again (401, 403: it may have been rotated).
+    TokenRefused(String),
 }
 
 impl Sender {
@@ -234,6 +236,7 @@ impl Sender {
                 if !matches!(outcome, Outcome::OtherGroup(_)) {
                     skipped.log(&self.group, &self.url);
                 }
+                let refused_token = matches!(outcome, Outcome::TokenRefused(_));
                 match outcome {
                     Outcome::Acknowledged => {
                         if backoff > Duration::ZERO {
@@ -262,10 +265,10 @@ impl Sender {
                         done.push(self.delivered(seq));
                         after = Some(seq);
                     }
-                    Outcome::Retry(why) => {
+                    Outcome::Retry(why) | Outcome::TokenRefused(why) => {
                         self.publish(Some(why.clone()));
                         done.push(Delivery::Failed { seq });
-                        if why.contains("401") || why.contains("403") {
+                        if refused_token {
                             token = None;
                         }
                         backoff = next_backoff(backoff);
@@ -377,6 +380,9 @@ impl Sender {
             )),
             400 | 413 | 422 => {
                 Outcome::Refused(format!("HTTP {code} from {url}: {}", error_of(&answer)))
+            }
+            401 | 403 => {
+                Outcome::TokenRefused(format!("HTTP {code} from {url}: {}", error_of(&answer)))
             }
             _ => Outcome::Retry(format!("HTTP {code} from {url}: {}", error_of(&answer))),
         }
