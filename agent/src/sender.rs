@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use headroom_common::clock::unix_now;
+use headroom_common::signal::ErrorAnswer;
 use headroom_common::token::Token;
 
 use crate::config::Config;
@@ -401,12 +402,9 @@ fn answers_seq(answer: &str, seq: u64) -> bool {
     })
 }
 
-/// The coordinator's reason in an error answer (`{"error": ...}`), or the start of the body.
+/// The coordinator's reason in an error answer, or the start of the body.
 fn error_of(answer: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(answer)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_string))
-        .unwrap_or_else(|| answer.chars().take(200).collect())
+    ErrorAnswer::reason_in(answer).unwrap_or_else(|| answer.chars().take(200).collect())
 }
 
 /// Sets `sent_at` on a stored signal, leaving every other field as stored: a row written by

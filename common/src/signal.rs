@@ -1,5 +1,5 @@
-//! The versioned Signal an agent sends its coordinator after every decision, and the only type
-//! the two binaries exchange.
+//! The versioned Signal an agent sends its coordinator after every decision, the one type the
+//! two binaries exchange, and the shape of the coordinator's error answers ([`ErrorAnswer`]).
 //!
 //! This is the wire contract of `POST /v1/signals`: a JSON object (or an array of them, to drain
 //! a backlog in one request). Unknown fields are refused so that a newer agent talking to an
@@ -27,6 +27,23 @@ pub const MAX_FIGURE: f64 = 1e15;
 
 /// Longest accepted free-text field (reason, metric, each health reason), bytes.
 pub const MAX_TEXT_LEN: usize = 4096;
+
+/// An error answer of the coordinator's API, `{"error": "..."}`: the coordinator writes it, the
+/// agent's sender and `headroom groups` read its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorAnswer {
+    /// What was wrong, in one line.
+    pub error: String,
+}
+
+impl ErrorAnswer {
+    /// The reason an answer body gives, if it is an error answer.
+    pub fn reason_in(body: &str) -> Option<String> {
+        serde_json::from_str::<ErrorAnswer>(body)
+            .ok()
+            .map(|a| a.error)
+    }
+}
 
 /// One decision, with health and a forecast summary, as sent to `POST /v1/signals`.
 /// Applied exactly once per (host, epoch, seq).
@@ -294,6 +311,23 @@ fn cut(text: &mut String, max: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error answer's reason is read back as written; any other body has none.
+    #[test]
+    fn an_error_answer_reads_back_its_reason() {
+        let written = serde_json::to_string(&ErrorAnswer {
+            error: "token not valid".into(),
+        })
+        .unwrap();
+        assert_eq!(written, r#"{"error":"token not valid"}"#);
+        assert_eq!(
+            ErrorAnswer::reason_in(&written).as_deref(),
+            Some("token not valid")
+        );
+        for other in ["", "ok", r#"{"error":3}"#, r#"{"results":[]}"#] {
+            assert_eq!(ErrorAnswer::reason_in(other), None, "{other}");
+        }
+    }
 
     /// What a sender's own values can break is fitted: the signal is then one a coordinator
     /// accepts.

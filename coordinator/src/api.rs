@@ -26,7 +26,7 @@ use crate::metrics::GroupLabel;
 use crate::state::Outcome;
 use crate::view::GroupsView;
 use headroom_common::clock::unix_now;
-use headroom_common::signal::{SIGNAL_VERSION, Signal, SignalError, newer_version};
+use headroom_common::signal::{ErrorAnswer, SIGNAL_VERSION, Signal, SignalError, newer_version};
 
 /// How long a sender may take to send a request's body, once its token is accepted.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,13 +72,9 @@ fn newer_than_this_coordinator(app: &App, version: u32) -> Response {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    #[derive(Serialize)]
-    struct Body {
-        error: String,
-    }
     (
         status,
-        axum::Json(Body {
+        axum::Json(ErrorAnswer {
             error: message.into(),
         }),
     )

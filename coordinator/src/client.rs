@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::view::{GroupView, GroupsView, LedgerView};
 use headroom_common::cli::GroupsArgs;
 use headroom_common::exit::{CONFIG_INVALID, Exit, UNAVAILABLE};
+use headroom_common::signal::ErrorAnswer;
 use headroom_common::stdout;
 use headroom_common::token::Token;
 use headroom_model::ledger::Figures;
@@ -70,10 +71,7 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
         .read_to_string()
         .with_context(|| format!("reading the answer of {url}"))?;
     if status != 200 {
-        let msg = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or(body);
+        let msg = ErrorAnswer::reason_in(&body).unwrap_or(body);
         anyhow::bail!("{url}: HTTP {status}: {msg}");
     }
     let groups = match &args.group {
