@@ -28,35 +28,26 @@ struct Entry<C> {
     used: bool,
 }
 
-/// Fixed-capacity map from device name to its last counters.
+/// Bounded map from device name to its last counters.
 #[derive(Debug)]
-pub(crate) struct DeviceTable<C: Copy + Default> {
+pub(crate) struct DeviceTable<C: Copy> {
+    /// Every device seen, slots of unplugged ones reused; room for [`TABLE_START`] reserved.
     entries: Vec<Entry<C>>,
-    /// High-water mark: entries at or past it were never used, so scans stop there.
-    len: usize,
     /// Just after the entry found last: where the next lookup starts.
     cursor: usize,
 }
 
-impl<C: Copy + Default> DeviceTable<C> {
+impl<C: Copy> DeviceTable<C> {
     pub(crate) fn new() -> Self {
-        let empty = Entry {
-            name: ShortName::default(),
-            counters: C::default(),
-            keep: false,
-            seen: false,
-            used: false,
-        };
         DeviceTable {
-            entries: vec![empty; TABLE_START],
-            len: 0,
+            entries: Vec::with_capacity(TABLE_START),
             cursor: 0,
         }
     }
 
     /// Starts a read: every entry is unseen until `update` touches it.
     pub(crate) fn begin(&mut self) {
-        for e in &mut self.entries[..self.len] {
+        for e in &mut self.entries {
             e.seen = false;
         }
     }
@@ -64,7 +55,7 @@ impl<C: Copy + Default> DeviceTable<C> {
     /// Forgets devices that were not in the last read (unplugged), so a device that comes
     /// back starts afresh instead of yielding a bogus delta.
     pub(crate) fn end(&mut self) {
-        for e in &mut self.entries[..self.len] {
+        for e in &mut self.entries {
             if !e.seen {
                 e.used = false;
             }
@@ -74,7 +65,7 @@ impl<C: Copy + Default> DeviceTable<C> {
     /// Where `name` is, looking from just after the device found last: a read lists devices
     /// in the same order every time, so each is found at once, whatever the table's size.
     fn find(&mut self, name: &ShortName) -> Option<usize> {
-        let len = self.len;
+        let len = self.entries.len();
         let start = self.cursor.min(len);
         let at = (start..len)
             .chain(0..start)
@@ -113,15 +104,11 @@ impl<C: Copy + Default> DeviceTable<C> {
             seen: true,
             used: true,
         };
-        if let Some(e) = self.entries[..self.len].iter_mut().find(|e| !e.used) {
+        if let Some(e) = self.entries.iter_mut().find(|e| !e.used) {
             *e = entry;
-        } else if let Some(e) = self.entries.get_mut(self.len) {
-            *e = entry;
-            self.len += 1;
-        } else if self.len < TABLE_MAX {
-            // A device appeared that there is no room for: the one allocation, amortised.
+        } else if self.entries.len() < TABLE_MAX {
+            // Past the room reserved, a device that appears costs an allocation, amortised.
             self.entries.push(entry);
-            self.len += 1;
         }
         (keep, None)
     }
@@ -130,12 +117,12 @@ impl<C: Copy + Default> DeviceTable<C> {
 /// Per-device rates from successive reads of a counters file: the previous counters of each
 /// device, which devices are kept, and when the last read was.
 #[derive(Debug)]
-pub(crate) struct DeviceRates<C: Copy + Default> {
+pub(crate) struct DeviceRates<C: Copy> {
     table: DeviceTable<C>,
     prev_at: Option<Instant>,
 }
 
-impl<C: Copy + Default> DeviceRates<C> {
+impl<C: Copy> DeviceRates<C> {
     pub(crate) fn new() -> Self {
         DeviceRates {
             table: DeviceTable::new(),
@@ -204,7 +191,7 @@ mod tests {
         assert_eq!(t.update("sdb", || true, 9), (true, None));
         t.update("sda", || true, 3);
         t.end();
-        assert_eq!(t.len, 2);
+        assert_eq!(t.entries.len(), 2);
         // Room for more grows up to the most; past it nothing more is stored, and nothing
         // panics.
         t.begin();
@@ -212,7 +199,7 @@ mod tests {
             t.update(&format!("d{i}"), || true, 0);
         }
         t.end();
-        assert_eq!(t.len, TABLE_MAX);
+        assert_eq!(t.entries.len(), TABLE_MAX);
     }
 
     /// More devices than the table starts with, most of them not reported (300 loop devices
