@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use headroom_model::ledger::{HOUR_S, Hour};
+use headroom_model::ledger::{HOUR_S, Hour, hour_start};
 use headroom_model::{Ledger, PolicyConfig};
 
 use crate::view::LedgerView;
@@ -51,7 +51,7 @@ impl GroupLedger {
     /// Takes the hours stored before a restart (oldest first): the last day's are shown, and
     /// the one `now` is in goes on filling.
     pub fn restore(&mut self, stored: Vec<Hour>, now: f64) {
-        let current = ((now / HOUR_S).floor() * HOUR_S) as i64;
+        let current = hour_start(now);
         for h in stored {
             if h.start == current {
                 self.ledger.resume(h);
@@ -113,7 +113,7 @@ impl GroupLedger {
     /// (its hosts gone quiet for the night) still holds hours that are no longer this one, or
     /// no longer in the last day: they are left out by their start, not by their count.
     pub fn view(&self, now: f64) -> LedgerView {
-        let current = ((now / HOUR_S).floor() * HOUR_S) as i64;
+        let current = hour_start(now);
         let first = current - (HOURS_SHOWN as i64 - 1) * HOUR_S as i64;
         let open = self.ledger.open().copied();
         let mut day = Hour::default();

@@ -28,6 +28,11 @@ use crate::window::LeastInForce;
 /// Seconds in a ledger entry.
 pub const HOUR_S: f64 = 3600.0;
 
+/// The start of the ledger hour `t` falls in, unix seconds.
+pub fn hour_start(t: f64) -> i64 {
+    ((t / HOUR_S).floor() * HOUR_S) as i64
+}
+
 /// One hour of the ledger (or a sum of hours). Every field adds up across hours and across the
 /// parts of an hour written at different times (a restart), so stored hours merge by summing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -280,7 +285,7 @@ impl Ledger {
     pub fn score(&mut self, t: f64, actual: f64) {
         let mut scored = self.score_due(t, actual);
         let h = self.open.get_or_insert_with(|| Hour {
-            start: ((t / HOUR_S).floor() * HOUR_S) as i64,
+            start: hour_start(t),
             ..Hour::default()
         });
         scored.start = h.start;
@@ -339,7 +344,7 @@ impl Ledger {
         at_lead: Option<(f64, f64)>,
         actual: Option<f64>,
     ) -> (Judged, Option<Hour>) {
-        let start = ((t / HOUR_S).floor() * HOUR_S) as i64;
+        let start = hour_start(t);
         let closed = match self.open {
             Some(h) if h.start != start => self.open.replace(Hour {
                 start,

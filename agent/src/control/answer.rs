@@ -136,7 +136,7 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
 /// The ledger since `since_s` ago: its hours (stored, and the one being filled) and their sum,
 /// with the figures an operator reads.
 fn report(snap: &Snapshot, since_s: f64, now: f64) -> anyhow::Result<Value> {
-    let since = (((now - since_s) / ledger::HOUR_S).floor() * ledger::HOUR_S) as i64;
+    let since = ledger::hour_start(now - since_s);
     let mut hours = history_db(snap)?.ledger(since)?;
     if let Some(open) = snap.ledger_open.filter(|h| h.start >= since) {
         match hours.iter_mut().find(|h| h.start == open.start) {
