@@ -9,7 +9,6 @@
 //! when hyper drops it.
 
 use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -20,45 +19,32 @@ use super::stream::Conn;
 /// file, etcd and the actuators' calls beside them).
 pub(super) const MAX_CONNECTIONS: usize = 4096;
 
-/// An acceptor that admits a connection only while fewer than its cap are open, then hands
-/// it to `inner`.
+/// The first acceptor a TCP connection meets: it admits the connection only while fewer than
+/// its cap are open.
 #[derive(Clone)]
-pub(super) struct Capped<A> {
+pub(super) struct Capped {
     permits: Arc<Semaphore>,
-    inner: A,
 }
 
-impl<A> Capped<A> {
-    /// `inner` behind a cap of `max` connections.
-    pub(super) fn new(max: usize, inner: A) -> Self {
+impl Capped {
+    /// A cap of `max` connections.
+    pub(super) fn new(max: usize) -> Self {
         Capped {
             permits: Arc::new(Semaphore::new(max)),
-            inner,
         }
     }
 }
 
-impl<A, S> axum_server::accept::Accept<tokio::net::TcpStream, S> for Capped<A>
-where
-    A: axum_server::accept::Accept<tokio::net::TcpStream, S> + Clone + Send + Sync + 'static,
-    A::Future: Send,
-    S: Send + 'static,
-{
-    type Stream = Conn<A::Stream>;
-    type Service = A::Service;
-    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, A::Service)>> + Send>>;
+impl<S> axum_server::accept::Accept<tokio::net::TcpStream, S> for Capped {
+    type Stream = Conn<tokio::net::TcpStream>;
+    type Service = S;
+    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
 
     fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            drop(stream);
-            return Box::pin(async {
-                Err(io::Error::other("connection cap reached: closed at once"))
-            });
-        };
-        let accepted = self.inner.accept(stream, service);
-        Box::pin(async move {
-            let (stream, service) = accepted.await?;
-            Ok((Conn::holding(stream, permit), service))
+        std::future::ready(match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok((Conn::holding(stream, permit), service)),
+            // The stream is dropped, which closes the connection.
+            Err(_) => Err(io::Error::other("connection cap reached: closed at once")),
         })
     }
 }
@@ -66,14 +52,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum_server::accept::{Accept, DefaultAcceptor};
+    use axum_server::accept::Accept;
 
     /// Past the cap a connection is refused at once; one closed makes room again.
     #[tokio::test]
     async fn past_the_cap_a_connection_is_refused_until_one_closes() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let capped = Capped::new(2, DefaultAcceptor::new());
+        let capped = Capped::new(2);
         let mut held = Vec::new();
         let mut clients = Vec::new();
         for _ in 0..3 {

@@ -62,21 +62,15 @@ impl Server {
                 only_http1.alpn_protocols = vec![b"http/1.1".to_vec()];
                 rustls.reload_from_config(Arc::new(only_http1));
                 listening(&format!("headroom coordinator listening on https://{addr}"));
-                let mut server = axum_server::from_tcp_rustls(listener, rustls).map(|tls| {
-                    FirstBytes(tls.acceptor(Capped::new(
-                        MAX_CONNECTIONS,
-                        axum_server::accept::DefaultAcceptor::new(),
-                    )))
-                });
+                let mut server = axum_server::from_tcp_rustls(listener, rustls)
+                    .map(|tls| FirstBytes(tls.acceptor(Capped::new(MAX_CONNECTIONS))));
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
             }
             None => {
                 listening(&format!("headroom coordinator listening on http://{addr}"));
-                let mut server = axum_server::from_tcp(listener).acceptor(FirstBytes(Capped::new(
-                    MAX_CONNECTIONS,
-                    axum_server::accept::DefaultAcceptor::new(),
-                )));
+                let mut server = axum_server::from_tcp(listener)
+                    .acceptor(FirstBytes(Capped::new(MAX_CONNECTIONS)));
                 slow_client_limits(server.http_builder());
                 tokio::spawn(server.handle(handle.clone()).serve(service))
             }
