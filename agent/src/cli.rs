@@ -261,7 +261,8 @@ pub struct SimulateArgs {
     /// number is seconds) [default: 5m].
     #[arg(long, value_parser = headroom_common::duration::parse_seconds)]
     pub stabilization: Option<f64>,
-    /// Largest scale-in step, instances per decision [default: 1].
+    /// Largest scale-in step per decision, instances, or half the current count when that is
+    /// more [default: 1].
     #[arg(long)]
     pub max_scale_in_step: Option<u32>,
     /// The share of time demand may find too little ready capacity (0 < b < 0.5)

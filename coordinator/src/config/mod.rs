@@ -221,7 +221,8 @@ pub struct GroupConfig {
     /// Scale in only after demand allowed it for this long.
     #[serde(with = "duration")]
     pub scale_in_stabilization: Duration,
-    /// Largest scale-in step, instances.
+    /// Largest scale-in step per decision, instances, or half the current count when that is
+    /// more.
     pub max_scale_in_step: u32,
     /// `predictive` or `reactive`.
     pub mode: GroupMode,

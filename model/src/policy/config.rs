@@ -140,6 +140,14 @@ impl Default for PolicyConfig {
 }
 
 impl PolicyConfig {
+    /// The largest scale-in from `current` in one decision: `max_scale_in_step`, or
+    /// `max_scale_in_fraction` of `current` when that is more, and at least 1.
+    pub fn scale_in_step(&self, current: u32) -> u32 {
+        let by_fraction = (f64::from(current) * self.max_scale_in_fraction.clamp(0.0, 1.0)).ceil();
+        // A fraction of a u32 fits in one.
+        self.max_scale_in_step.max(by_fraction as u32).max(1)
+    }
+
     /// Seconds ahead a decision must plan for.
     pub fn lead_s(&self) -> f64 {
         self.warmup_s + self.decision_interval_s

@@ -17,9 +17,10 @@
 //!   host still saturated meanwhile is no reason for another (each decision stepping again
 //!   took a group to its maximum while the first step was warming);
 //! - scale out at once; scale in only to the largest count planned during the stabilisation
-//!   window, by at most `max_scale_in_step` instances per decision; with `scale_in = reactive`
-//!   the plan only ever adds to what target tracking keeps ([`reactive`]), as AWS's predictive
-//!   scaling leaves scale-in to its dynamic policy;
+//!   window, by at most `max_scale_in_step` instances per decision (or half the count, when
+//!   more); with `scale_in = reactive` the plan only ever adds to what target tracking keeps
+//!   ([`reactive`]), whose own hold is then the only stabilisation, as AWS's predictive scaling
+//!   leaves scale-in to its dynamic policy;
 //! - while the forecast is in cold start or its recent error is worse than the naive
 //!   forecast's by `max_error_ratio`, fall back to target tracking at `target_utilization` and
 //!   say so;
@@ -311,7 +312,16 @@ impl Policy {
         let before_lead = |h: f64| h >= c.warmup_s - 1e-9 && h < lead - 1e-9;
         let next_covers_lead = pts.iter().any(|p| before_lead(p.horizon_s));
         let (mut p50, mut p90) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
-        let (mut ask, mut keep) = (f64::NEG_INFINITY, demand);
+        // With no warm-up, what is asked now serves now: demand now is asked for too.
+        let now_served = c.warmup_s <= 1e-9;
+        let (mut ask, mut keep) = (
+            if now_served {
+                demand
+            } else {
+                f64::NEG_INFINITY
+            },
+            demand,
+        );
         for p in pts {
             p50 = p50.max(p.p50);
             p90 = p90.max(p.p90);
@@ -457,7 +467,22 @@ impl Policy {
         // Stabilisation: the largest recommendation of the window.
         let held = self.remember(obs.t, raw);
         let c = &self.config;
-        let mut desired = if raw >= current {
+        let step = c.scale_in_step(current);
+        let desired = if c.scale_in == ScaleIn::Reactive {
+            // The plan adds to target tracking's count, whose own hold is the only
+            // stabilisation: what the plan asked for earlier is no reason to keep more.
+            let floor = raw.max(tracked.clamp(c.min_instances, hi));
+            if floor < current && raw < tracked {
+                why.push(format!(
+                    "scale-in by target tracking, which keeps {tracked}"
+                ));
+            }
+            if floor >= current {
+                floor
+            } else {
+                limited(floor, current, step, &mut why)
+            }
+        } else if raw >= current {
             raw
         } else if held >= current {
             why.push(format!(
@@ -466,29 +491,16 @@ impl Policy {
             ));
             current
         } else {
-            let by_fraction =
-                (current as f64 * c.max_scale_in_fraction.clamp(0.0, 1.0)).ceil() as u32;
-            let step = c.max_scale_in_step.max(by_fraction).max(1);
-            let d = held.max(current.saturating_sub(step));
-            if d > held {
-                why.push(format!("scale-in limited to {step} per decision"));
-            }
-            d
+            limited(held, current, step, &mut why)
         };
-        if c.scale_in == ScaleIn::Reactive && desired < current && desired < tracked {
-            why.push(format!(
-                "scale-in left to target tracking, which keeps {}",
-                tracked.min(current)
-            ));
-            desired = desired.max(tracked.min(current));
-        }
         let desired = desired.clamp(c.min_instances, hi);
         if desired == c.max_instances && raw >= hi {
             why.push(format!("capped at max {hi}"));
         }
         let planned = desired;
         self.ask(obs.t, planned);
-        self.price.spent(obs.t, planned, tracked);
+        let interval_s = self.config.decision_interval_s;
+        self.price.spent(obs.t, planned, tracked, interval_s);
         let c = &self.config;
         let desired = if c.mode == PolicyMode::ForecastOnly {
             why.push(format!(
@@ -593,14 +605,24 @@ enum Basis {
     Plan(f64),
 }
 
-/// The instances `x` instances' worth of demand needs (0 for nothing or nonsense).
+/// The instances `x` instances' worth of demand needs: 0 for nothing or nonsense (NaN), the
+/// most there are for more than can be counted (a capacity too small for its demand).
 fn count(x: f64) -> u32 {
     let n = (x - 1e-9).ceil();
-    if n.is_finite() && n > 0.0 {
+    if n > 0.0 {
         n.min(u32::MAX as f64) as u32
     } else {
         0
     }
+}
+
+/// A scale-in from `current` toward `to`, by at most `step`; says so when the step limits it.
+fn limited(to: u32, current: u32, step: u32, why: &mut Vec<String>) -> u32 {
+    let d = to.max(current.saturating_sub(step));
+    if d > to {
+        why.push(format!("scale-in limited to {step} per decision"));
+    }
+    d
 }
 
 #[cfg(test)]

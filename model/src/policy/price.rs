@@ -27,6 +27,10 @@ const SURCHARGE_MAX: f64 = 6.9;
 const SPEND_WINDOW_S: f64 = 6.0 * 3600.0;
 /// Spend compared over less time than this says too little to act on, seconds.
 const SPEND_SEEN_S: f64 = 3600.0;
+/// Decision intervals without a decision after which the time between is a gap (demand
+/// missing, a stall), taken up as after a restart: not charged at the counts in force before it,
+/// which would weigh the ratio of one moment as hours of spend. Four, as the ledger counts a row.
+const GAP_INTERVALS: f64 = 4.0;
 
 /// The price's running state.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -50,20 +54,25 @@ impl Price {
         self.surcharge.exp()
     }
 
-    /// Records counts in force from `t`: the plan's and what target tracking would run.
-    pub(crate) fn spent(&mut self, t: f64, planned: u32, tracked: u32) {
+    /// Records counts in force from `t`: the plan's and what target tracking would run, deciding
+    /// every `interval_s`. Counts recorded again at the same `t` replace the first (the first
+    /// decision after [`Price::resume`]); a `t` before the last is ignored.
+    pub(crate) fn spent(&mut self, t: f64, planned: u32, tracked: u32, interval_s: f64) {
         if self.first_t.is_none() {
             self.first_t = Some(t);
+            self.last_t = t;
+        } else if t < self.last_t {
+            return;
+        } else if t - self.last_t > GAP_INTERVALS * interval_s.max(1.0) {
+            self.resume(t);
         } else if t > self.last_t {
             let dt = t - self.last_t;
             let decay = (-dt / SPEND_WINDOW_S).exp();
             let (p, r) = self.counts;
             self.plan_spend = self.plan_spend * decay + f64::from(p) * dt;
             self.tracking_spend = self.tracking_spend * decay + f64::from(r) * dt;
-        } else {
-            return;
+            self.last_t = t;
         }
-        self.last_t = t;
         self.counts = (planned, tracked);
     }
 
@@ -124,7 +133,7 @@ mod tests {
     fn shortfall_above_the_budget_raises_the_price_and_below_lets_it_down() {
         let cfg = PolicyConfig::default();
         let mut p = Price::default();
-        p.spent(0.0, 2, 2);
+        p.spent(0.0, 2, 2, 1.0);
         for _ in 0..20 {
             p.judge(true, &cfg);
         }
@@ -142,7 +151,7 @@ mod tests {
         let mut p = Price::default();
         for i in 0..100 {
             // Three instances where target tracking runs two, for well over an hour.
-            p.spent(f64::from(i) * 60.0, 3, 2);
+            p.spent(f64::from(i) * 60.0, 3, 2, 60.0);
         }
         assert!(p.over_ceiling(1.4), "{}", p.spend_ratio());
         assert!(!p.over_ceiling(1.6));
@@ -155,7 +164,7 @@ mod tests {
         );
         // Back to target tracking's spend: within the ceiling again after a while.
         for i in 100..600 {
-            p.spent(f64::from(i) * 60.0, 2, 2);
+            p.spent(f64::from(i) * 60.0, 2, 2, 60.0);
         }
         assert!(!p.over_ceiling(1.4), "{}", p.spend_ratio());
         p.judge(true, &cfg);
@@ -167,7 +176,7 @@ mod tests {
         let mut before = Price::default();
         for i in 0..=120 {
             // Three instances where target tracking runs two, for two hours.
-            before.spent(f64::from(i) * 60.0, 3, 2);
+            before.spent(f64::from(i) * 60.0, 3, 2, 60.0);
         }
         let back = 7200.0 + 6.0 * 3600.0;
         let mut resumed = before.clone();
@@ -179,8 +188,8 @@ mod tests {
         let mut went_on = before.clone();
         for i in 0..=60 {
             let t = f64::from(i) * 60.0;
-            resumed.spent(back + t, 2, 2);
-            went_on.spent(7200.0 + t, 2, 2);
+            resumed.spent(back + t, 2, 2, 60.0);
+            went_on.spent(7200.0 + t, 2, 2, 60.0);
         }
         assert!(
             resumed.spend_ratio() < went_on.spend_ratio(),
@@ -188,17 +197,37 @@ mod tests {
             resumed.spend_ratio(),
             went_on.spend_ratio()
         );
-        // Without `resume`, the six hours would count at the counts last in force.
+        // Counted at the counts last in force, the six hours would be two and a half hours
+        // of overspend more than the ratio stood at.
         let mut counted = before.clone();
-        counted.spent(back, 2, 2);
+        counted.spent(back, 2, 2, 6.0 * 3600.0);
         assert!(counted.spend_ratio() > 1.45, "{}", counted.spend_ratio());
+    }
+
+    #[test]
+    fn a_gap_between_decisions_is_taken_up_as_after_a_restart() {
+        let mut before = Price::default();
+        for i in 0..=120 {
+            before.spent(f64::from(i) * 60.0, 2, 2, 60.0);
+        }
+        // The last decision before the gap: three times target tracking's count.
+        before.spent(7260.0, 6, 2, 60.0);
+        let back = 7260.0 + 6.0 * 3600.0;
+        let mut resumed = before.clone();
+        resumed.resume(back);
+        resumed.spent(back, 2, 2, 60.0);
+        // Six hours without a decision, every minute: a gap, not six hours at three times.
+        let mut gap = before;
+        gap.spent(back, 2, 2, 60.0);
+        assert_eq!(gap, resumed);
+        assert!(gap.spend_ratio() < 1.1, "{}", gap.spend_ratio());
     }
 
     #[test]
     fn the_surcharge_fades_with_the_time_nobody_decided() {
         let cfg = PolicyConfig::default();
         let mut learned = Price::default();
-        learned.spent(0.0, 2, 2);
+        learned.spent(0.0, 2, 2, 1.0);
         for _ in 0..40 {
             learned.judge(true, &cfg);
         }
@@ -223,7 +252,7 @@ mod tests {
         let mut p = Price::default();
         for i in 0..=10 {
             // Ten minutes at three times target tracking's spend: too little to act on.
-            p.spent(f64::from(i) * 60.0, 3, 1);
+            p.spent(f64::from(i) * 60.0, 3, 1, 60.0);
         }
         assert_eq!(p.spend_ratio(), 1.0);
         // An hour down is no hour seen.
@@ -231,10 +260,10 @@ mod tests {
         assert_eq!(p.spend_ratio(), 1.0);
         // Ten minutes before and 49 after: not an hour yet; 50 after make it one.
         for i in 1..=49 {
-            p.spent(4200.0 + f64::from(i) * 60.0, 3, 1);
+            p.spent(4200.0 + f64::from(i) * 60.0, 3, 1, 60.0);
         }
         assert_eq!(p.spend_ratio(), 1.0, "an hour of decisions is not seen yet");
-        p.spent(4200.0 + 3000.0, 3, 1);
+        p.spent(4200.0 + 3000.0, 3, 1, 60.0);
         assert!(p.spend_ratio() > 2.9, "{}", p.spend_ratio());
     }
 
@@ -242,10 +271,10 @@ mod tests {
     fn an_hour_is_seen_before_spend_is_compared() {
         let mut p = Price::default();
         for i in 0..59 {
-            p.spent(f64::from(i) * 60.0, 10, 1);
+            p.spent(f64::from(i) * 60.0, 10, 1, 60.0);
         }
         assert_eq!(p.spend_ratio(), 1.0);
-        p.spent(3600.0, 10, 1);
+        p.spent(3600.0, 10, 1, 60.0);
         assert!(p.spend_ratio() > 9.0, "{}", p.spend_ratio());
     }
 }

@@ -281,6 +281,50 @@ fn with_reactive_scale_in_the_plan_only_adds_to_target_tracking() {
 }
 
 #[test]
+fn with_reactive_scale_in_target_tracking_scales_out_and_only_its_hold_keeps_a_count() {
+    let mut p = Policy::new(PolicyConfig {
+        scale_in: ScaleIn::Reactive,
+        // The plan's own window would keep 15 for an hour.
+        scale_in_stabilization_s: 3600.0,
+        max_scale_in_step: 20,
+        ..cfg()
+    });
+    // Demand jumps to 60 while the forecast still says 25: the plan asks 3, target tracking 12.
+    let d = p.decide(&obs(0.0, 60.0, 3), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 12, "{}", d.reason);
+    // The plan asks 16, then 3 again; target tracking's hold ends five minutes on.
+    let d = p.decide(&obs(10.0, 5.0, 12), Some(&narrow(150.0)));
+    assert_eq!(d.desired, 16, "{}", d.reason);
+    let d = p.decide(&obs(20.0, 5.0, 16), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 12, "target tracking's hold: {}", d.reason);
+    assert!(d.reason.contains("target tracking"), "{}", d.reason);
+    let d = p.decide(&obs(320.0, 5.0, 12), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 3, "not the plan's hour: {}", d.reason);
+}
+
+#[test]
+fn with_no_warm_up_demand_now_is_asked_for() {
+    let mut p = Policy::new(PolicyConfig {
+        warmup_s: 0.0,
+        ..cfg()
+    });
+    // Demand 195 needs 20 at full capacity now; the forecast says 25.
+    let d = p.decide(&obs(0.0, 195.0, 3), Some(&narrow(25.0)));
+    assert_eq!(d.desired, 20, "{}", d.reason);
+}
+
+#[test]
+fn more_demand_than_can_be_counted_asks_for_the_most() {
+    let mut p = Policy::new(PolicyConfig {
+        capacity_per_instance: 1e-300,
+        max_instances: 10_000,
+        ..cfg()
+    });
+    let d = p.decide(&obs(0.0, 1e10, 3), Some(&narrow(1e10)));
+    assert_eq!(d.desired, 10_000, "{}", d.reason);
+}
+
+#[test]
 fn a_held_count_or_a_new_configuration_keeps_the_window() {
     let mut p = Policy::new(cfg());
     p.hold(0.0, 12);
@@ -339,6 +383,7 @@ fn a_plan_dearer_than_the_spend_ceiling_hands_over_to_target_tracking() {
     let run = |ceiling: f64| {
         let mut p = Policy::new(PolicyConfig {
             spend_ceiling: ceiling,
+            decision_interval_s: 60.0,
             ..cfg()
         });
         let mut d = p.decide(&obs(0.0, 10.0, 2), Some(&f));
