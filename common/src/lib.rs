@@ -2,7 +2,7 @@
 //! [`signal::Signal`] the agent sends and the coordinator applies, the [`id`] rule, the
 //! [`duration`] syntax, [`token`] files, [`config`] loading with every problem reported,
 //! [`logging`], how the policy's [`memory`] is stored, the [`schedule`] entries of a
-//! configuration, [`exit`] codes, the [`clock`], how the CLIs print to [`stdout`], and the
+//! configuration, peers' base [`url`]s, [`exit`] codes, the [`clock`], how the CLIs print to [`stdout`], and the
 //! [`cli`] arguments of the commands the coordinator binary serves.
 //!
 //! No sockets, no SQLite: the agent links this crate and nothing of the coordinator's stack.
@@ -22,3 +22,4 @@ pub mod signal;
 pub mod stdout;
 pub mod tls;
 pub mod token;
+pub mod url;

@@ -31,11 +31,8 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
     };
     let token = Token::read(token_file).map_err(Exit::config)?;
     let base = args.url.trim_end_matches('/');
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(Exit::new(
-            CONFIG_INVALID,
-            format!("groups: --url {base:?} must start with http:// or https://"),
-        ));
+    if let Some(why) = headroom_common::url::problem(base, false) {
+        return Err(Exit::new(CONFIG_INVALID, format!("groups: --url {why}")));
     }
     let url = match &args.group {
         Some(g) => format!("{base}/v1/groups/{g}"),

@@ -197,10 +197,11 @@ pub struct StoreSection {
     /// How long 1-minute rollups are kept.
     #[serde(with = "duration")]
     pub retention_1m: Duration,
-    /// How long decisions, forecasts and health transitions are kept.
+    /// How long decisions, forecasts, health transitions and signals every replica has are
+    /// kept, at least 10m.
     #[serde(with = "duration")]
     pub retention_events: Duration,
-    /// SQLite page cache, KiB (small keeps the agent's memory small).
+    /// SQLite page cache, KiB, 16 to 1048576 (small keeps the agent's memory small).
     pub cache_kib: u32,
 }
 
@@ -418,27 +419,34 @@ pub struct MetricsSection {
 }
 
 impl Config {
-    /// Loads `path` and checks the files it names; a missing file at the default path gives
-    /// the defaults.
+    /// Loads `path` and checks the files it names, reporting their problems with the text's;
+    /// a missing file at the default path gives the defaults.
     pub fn load(path: &Path, is_default_path: bool) -> Result<Config, ConfigError> {
-        let config = match loader::read(path, is_default_path)? {
-            Some(text) => Config::parse(path, &text)?,
-            None => Config::default(),
+        let (config, mut problems) = match loader::read(path, is_default_path)? {
+            Some(text) => Config::checked(path, &text)?,
+            None => (Config::default(), Vec::new()),
         };
-        loader::finish(path, config.clone(), config.file_problems())?;
-        Ok(config)
+        problems.extend(config.file_problems());
+        loader::finish(path, config, problems)
     }
 
     /// Parses and validates a configuration text read from `file`, without reading the files
     /// it names.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let (config, problems) = Config::checked(file, text)?;
+        loader::finish(file, config, problems)
+    }
+
+    /// The configuration in `text` with every problem of the text (an `Err` when a value has
+    /// the wrong type, which leaves nothing to check the rest against).
+    fn checked(file: &Path, text: &str) -> Result<(Config, Vec<Problem>), ConfigError> {
         let (config, mut problems) = loader::parse::<Config>(file, text).map_err(|mut e| {
             moved_keys(&mut e.problems);
             e
         })?;
         moved_keys(&mut problems);
         problems.extend(config.problems());
-        loader::finish(file, config, problems)
+        Ok((config, problems))
     }
 
     /// Problems of the files the configuration names: the coordinator token must be one the

@@ -124,7 +124,8 @@ fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
          [sources]\nring_capacity = 1048576\n[sources.app]\ntimeout = \"0s\"\n\
          gauges = [\"a_gauge_name_longer_than_the_sample_holds\"]\n\
          [model]\ndemand = \"app.queue\"\ncapacity = 1.0\n[policy]\nwarmup = \"100y\"\n\
-         [coordinator]\noutbox_max_age = \"0s\"\noutbox_max_rows = 0\ntimeout = \"1ms\"\n",
+         [coordinator]\noutbox_max_age = \"0s\"\noutbox_max_rows = 0\ntimeout = \"1ms\"\n\
+         [store]\nretention_events = \"0s\"\ncache_kib = 0\n[health]\npsi_full_degraded = -5.0\n",
     )
     .unwrap_err();
     let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
@@ -140,6 +141,9 @@ fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
         "coordinator.outbox_max_age",
         "coordinator.outbox_max_rows",
         "coordinator.timeout",
+        "store.retention_events",
+        "store.cache_kib",
+        "health.psi_full_degraded",
     ] {
         assert!(keys.contains(&key), "{key} not reported: {err}");
     }
@@ -219,6 +223,21 @@ fn syntax_errors_are_reported() {
 }
 
 #[test]
+fn a_replica_url_the_client_would_refuse_is_refused() {
+    let err = parse(
+        "[coordinator]\nurls = [\"http://\", \"http://bad host:80\", \"https://h:99999\"]\n\
+         token_file = \"t\"\n",
+    )
+    .unwrap_err();
+    let urls = err
+        .problems
+        .iter()
+        .filter(|p| p.key == "coordinator.urls")
+        .count();
+    assert_eq!(urls, 3, "{err}");
+}
+
+#[test]
 fn a_replica_listed_twice_is_refused() {
     let err = parse(
         "[coordinator]\nurls = [\"http://127.0.0.1:1\", \"http://127.0.0.1:1\"]\ntoken_file = \"t\"\n",
@@ -265,6 +284,35 @@ fn the_busy_figure_is_connections_or_a_configured_gauge() {
 fn coordinator_needs_a_token() {
     let err = parse("[coordinator]\nurls = [\"http://127.0.0.1:1\"]\n").unwrap_err();
     assert_eq!(err.problems[0].key, "coordinator.token_file");
+}
+
+/// The files the configuration names are judged with its text: a missing token is reported
+/// with a value out of range, not after it is fixed.
+#[test]
+fn problems_of_the_named_files_come_with_the_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("headroom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\ninterval = \"50ms\"\n[coordinator]\nurls = [\"http://127.0.0.1:1\"]\n\
+             token_file = \"{}\"\nca_cert = \"{}\"\n",
+            dir.path().join("no-token").display(),
+            dir.path().join("no-ca").display()
+        ),
+    )
+    .unwrap();
+    let err = Config::load(&config, false).unwrap_err();
+    let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "agent.interval",
+            "coordinator.token_file",
+            "coordinator.ca_cert"
+        ],
+        "{err}"
+    );
 }
 
 /// A token the coordinator would refuse stops the agent at start (exit 64 at the edge),

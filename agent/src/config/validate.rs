@@ -158,6 +158,11 @@ fn sources(s: &SourcesSection, out: &mut Problems) {
 }
 
 /// The store's retention and the demand model, which reads its history back from the store.
+/// Bounds of the writer's page cache, KiB: below, every commit rereads its pages; above, an
+/// agent meant to stay small would hold a gigabyte.
+const MIN_CACHE_KIB: u32 = 16;
+const MAX_CACHE_KIB: u32 = 1 << 20;
+
 fn store_and_model(config: &Config, out: &mut Problems) {
     let s = &config.store;
     if s.retention_10s < Duration::from_secs(600) {
@@ -165,6 +170,19 @@ fn store_and_model(config: &Config, out: &mut Problems) {
     }
     if s.retention_1m < s.retention_10s {
         out.bad("store.retention_1m", "must be at least store.retention_10s");
+    }
+    // Shorter, a decision would be gone before `headroom decisions` could show it.
+    if s.retention_events < Duration::from_secs(600) {
+        out.bad("store.retention_events", "must be at least 10m");
+    }
+    if !(MIN_CACHE_KIB..=MAX_CACHE_KIB).contains(&s.cache_kib) {
+        out.bad(
+            "store.cache_kib",
+            format!(
+                "{} is outside {MIN_CACHE_KIB}..={MAX_CACHE_KIB}",
+                s.cache_kib
+            ),
+        );
     }
     let m = &config.model;
     if m.demand.trim().is_empty() {
@@ -263,6 +281,15 @@ fn health(h: &HealthSection, out: &mut Problems) {
             out.bad(key, format!("{v} is outside 0..=1"));
         }
     }
+    for (key, v) in [
+        ("health.psi_full_degraded", h.psi_full_degraded),
+        ("health.psi_full_unhealthy", h.psi_full_unhealthy),
+    ] {
+        // A share of time, percent: below 0 the host would always be degraded.
+        if !(0.0..=100.0).contains(&v) {
+            out.bad(key, format!("{v} is outside 0..=100 (percent)"));
+        }
+    }
     if h.undelivered_degraded < Duration::from_secs(1) {
         out.bad("health.undelivered_degraded", "must be at least 1s");
     }
@@ -282,11 +309,8 @@ fn coordinator(c: &CoordinatorSection, sources: &SourcesSection, out: &mut Probl
                 format!("{url:?} is listed twice: each replica has one place in the outbox"),
             );
         }
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            out.bad(
-                "coordinator.urls",
-                format!("{url:?} must be an http:// or https:// URL"),
-            );
+        if let Some(why) = headroom_common::url::problem(url, false) {
+            out.bad("coordinator.urls", why);
         }
     }
     if !c.urls.is_empty() && c.token_file.is_empty() {

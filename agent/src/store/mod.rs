@@ -2,8 +2,11 @@
 //! signal outbox.
 //!
 //! One connection writes: the [`Writer`], driven by the store writer thread. All writes of one
-//! pipeline step go in one transaction ([`Batch`]), so `kill -9` loses at most the batch being
-//! written and never half of one; a decision and its signal commit together, and the sender's
+//! pipeline step go in one transaction ([`Batch`]), so `kill -9` loses nothing committed and
+//! never half a batch. What it loses is what was not committed yet: the batch being written and
+//! the rollup buckets still open in memory (up to 10 s of samples in the 10-second rows; the
+//! 1-minute row of that minute then holds only the samples taken after the restart, while its
+//! earlier 10-second rows stay whole). A decision and its signal commit together, and the sender's
 //! delivery marks ([`Delivery`]) reach the database the same way, in a later batch. Everything
 //! else reads on connections of its own, opened read-only, which never wait for the writer
 //! (WAL): the [`Reader`] answers the CLI, the [`Outbox`] hands the sender its pending signals.
@@ -30,7 +33,10 @@ pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The file was written by a newer headroom.
-    #[error("database schema version {found} is newer than this headroom understands ({known})")]
+    #[error(
+        "database schema version {found} is newer than this headroom understands ({known}): \
+         run the headroom that wrote it, or move the file aside to start a new history"
+    )]
     TooNew {
         /// The file's schema version.
         found: i64,
@@ -40,6 +46,9 @@ pub enum StoreError {
     /// The file's schema version is not one any headroom writes.
     #[error("database schema version {0} is not a headroom version (the file is damaged)")]
     BadVersion(i64),
+    /// The file is not writable by this user.
+    #[error("the database file is read-only to this user: check its owner and mode")]
+    ReadOnly,
     /// A stored signal could not be encoded.
     #[error("encoding a signal: {0}")]
     Json(#[from] serde_json::Error),

@@ -43,6 +43,9 @@ const MIGRATIONS: &[&str] = &[
          acked_at REAL, dropped INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;",
 ];
 
+/// The size the WAL is cut back to after a checkpoint, bytes.
+const WAL_LIMIT_BYTES: i64 = 8 << 20;
+
 /// Current schema version.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -56,6 +59,9 @@ pub(super) fn configure(conn: &Connection, cache_kib: u32) -> Result<()> {
     // dropped there as duplicates. The writer commits a few times a minute, so the fsyncs cost
     // nothing that matters.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // A large transaction (the prune after days down, or after a retention was lowered) grows
+    // the WAL; without a limit it keeps that size for as long as the connection lives.
+    conn.pragma_update(None, "journal_size_limit", WAL_LIMIT_BYTES)?;
     conn.pragma_update(None, "cache_size", -(cache_kib as i64))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
@@ -77,8 +83,9 @@ pub(super) fn open_read_only(
     Ok(conn)
 }
 
-/// Brings the schema to [`SCHEMA_VERSION`], refusing a newer or a damaged file.
-pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+/// The file's schema version, refusing one newer than [`SCHEMA_VERSION`] or not one any
+/// headroom writes.
+pub(super) fn check_version(conn: &Connection) -> Result<usize> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::TooNew {
@@ -86,9 +93,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
             known: SCHEMA_VERSION,
         });
     }
-    let Ok(done) = usize::try_from(version) else {
-        return Err(StoreError::BadVersion(version));
-    };
+    usize::try_from(version).map_err(|_| StoreError::BadVersion(version))
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], refusing a newer or a damaged file.
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let done = check_version(conn)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;

@@ -160,18 +160,40 @@ fn newer_schema_is_refused() {
     let path = dir.path().join("h.db");
     drop(Writer::open(&path, 256).unwrap());
     let c = Connection::open(&path).unwrap();
+    c.pragma_update(None, "journal_mode", "DELETE").unwrap();
     c.pragma_update(None, "user_version", 99).unwrap();
     drop(c);
+    let header = || std::fs::read(&path).unwrap()[..100].to_vec();
+    let before = header();
     assert!(matches!(
         Writer::open(&path, 256),
         Err(StoreError::TooNew { found: 99, .. })
     ));
+    assert_eq!(header(), before, "the refused file was rewritten");
     let c = Connection::open(&path).unwrap();
     c.pragma_update(None, "user_version", -1).unwrap();
     drop(c);
     assert!(matches!(
         Writer::open(&path, 256),
         Err(StoreError::BadVersion(-1))
+    ));
+}
+
+#[test]
+fn a_file_this_user_cannot_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    drop(Writer::open(&path, 256).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // Root writes whatever the mode says: nothing to refuse then.
+    if std::fs::OpenOptions::new().append(true).open(&path).is_ok() {
+        eprintln!("SKIPPED: this user writes a file of mode 0444");
+        return;
+    }
+    assert!(matches!(
+        Writer::open(&path, 256),
+        Err(StoreError::ReadOnly)
     ));
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::record::{Batch, Committed, Delivery, MemoryRecord, Retention};
-use super::{Result, schema};
+use super::{Result, StoreError, schema};
 
 /// The database's writer.
 pub struct Writer {
@@ -19,6 +19,13 @@ impl Writer {
     /// Opens (creating and migrating as needed) the database at `path`.
     pub fn open(path: &Path, cache_kib: u32) -> Result<Writer> {
         let mut conn = Connection::open(path)?;
+        // SQLite opens a file it may not write read-only, without a word: every batch would
+        // then fail while the agent looked up.
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::ReadOnly);
+        }
+        // Judged before the connection is set up, which rewrites the file's header (WAL).
+        schema::check_version(&conn)?;
         schema::configure(&conn, cache_kib)?;
         schema::migrate(&mut conn)?;
         let epoch = match conn

@@ -193,13 +193,12 @@ impl ActuatorConfig {
                 if a.auto_scaling_group.is_empty() {
                     out.push(Problem::new("auto_scaling_group", "must not be empty"));
                 }
-                if let Some(e) = &a.endpoint
-                    && !(e.starts_with("http://") || e.starts_with("https://"))
+                if let Some(why) = a
+                    .endpoint
+                    .as_deref()
+                    .and_then(|e| headroom_common::url::problem(e, false))
                 {
-                    out.push(Problem::new(
-                        "endpoint",
-                        format!("{e:?} is not an http(s) URL"),
-                    ));
+                    out.push(Problem::new("endpoint", why));
                 }
             }
             ActuatorConfig::Keda(k) => {

@@ -69,17 +69,8 @@ impl LeaseConfig {
             bad("endpoints", "at least one etcd endpoint is needed".into());
         }
         for e in &self.endpoints {
-            let rest = e
-                .strip_prefix("http://")
-                .or_else(|| e.strip_prefix("https://"));
-            let port_ok = rest
-                .and_then(|r| r.trim_end_matches('/').rsplit_once(':'))
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            if !port_ok {
-                bad(
-                    "endpoints",
-                    format!("{e:?} is not an http:// or https:// URL with a host and a port"),
-                );
+            if let Some(why) = headroom_common::url::problem(e, true) {
+                bad("endpoints", why);
             }
         }
         if self.ttl < MIN_TTL || self.ttl > MAX_TTL || self.ttl.subsec_nanos() != 0 {
