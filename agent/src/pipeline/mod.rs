@@ -97,6 +97,11 @@ pub struct Pipeline {
     last_decision: Option<Duration>,
     last_health: Option<Health>,
     last_prune: Option<Instant>,
+    /// The end of the newest stored history at start: the first prune, at once, counts
+    /// retention back from it when the clock is later (a clock that boots far ahead, before
+    /// NTP steps it back, must not make retention delete real history), so an agent restarted
+    /// more often than hourly still prunes.
+    first_prune_before: Option<f64>,
     last_statvfs: Option<(Instant, Option<f64>)>,
     state_dir: PathBuf,
     /// Called after every tick that completed (the systemd watchdog).
@@ -161,6 +166,7 @@ impl Pipeline {
             }
         }
         let ledger = Ledger::new(policy.config());
+        let first_prune_before = recent.back().map(|p| p.ts as f64 + 10.0);
         parts.shared.lock().recent = recent;
         Pipeline {
             cfg: parts.cfg,
@@ -178,9 +184,8 @@ impl Pipeline {
             raw: Vec::new(),
             last_decision: None,
             last_health: None,
-            // The first prune an hour after start, not at once: a clock that boots far ahead
-            // (before NTP steps it back) would make retention delete real history.
-            last_prune: Some(Instant::now()),
+            last_prune: None,
+            first_prune_before,
             last_statvfs: None,
             state_dir: parts.state_dir,
             on_tick: parts.on_tick,
@@ -414,8 +419,17 @@ impl Pipeline {
                 .last_prune
                 .is_none_or(|t| t.elapsed() > Duration::from_secs(3600))
         {
+            let first = self.last_prune.is_none();
             self.last_prune = Some(Instant::now());
-            let _ = self.writer.send(WriterMsg::Prune { now });
+            let before = match (first, self.first_prune_before.take()) {
+                (false, _) => Some(now),
+                (true, Some(end)) => Some(now.min(end)),
+                // Nothing stored at start: nothing to prune before the hour is out.
+                (true, None) => None,
+            };
+            if let Some(now) = before {
+                let _ = self.writer.send(WriterMsg::Prune { now });
+            }
         }
     }
     fn disk_used(&mut self) -> Option<f64> {
@@ -545,5 +559,30 @@ mod tests {
             [interval],
             "decided at sampler seconds {decided:?}"
         );
+    }
+
+    #[test]
+    fn the_first_prune_is_at_start_and_counts_back_from_the_newest_history() {
+        let (mut p, mut tx, written) = pipeline(Config::default());
+        let prunes = |written: &Receiver<WriterMsg>| -> Vec<f64> {
+            written
+                .try_iter()
+                .filter_map(|m| match m {
+                    WriterMsg::Prune { now } => Some(now),
+                    WriterMsg::Batch(_) => None,
+                })
+                .collect()
+        };
+        // History stored up to 1.7e9; the clock boots a year ahead.
+        p.first_prune_before = Some(1.7e9);
+        decides_at(&mut p, &mut tx, &written, 0.0, 1.7e9 + 3.2e7);
+        assert_eq!(prunes(&written), [1.7e9]);
+        // The next one an hour on, not at every tick.
+        decides_at(&mut p, &mut tx, &written, 1.0, 1.7e9 + 3.2e7 + 1.0);
+        assert_eq!(prunes(&written), Vec::<f64>::new());
+        // Nothing stored at start: nothing to prune at once.
+        let (mut fresh, mut tx, written) = pipeline(Config::default());
+        decides_at(&mut fresh, &mut tx, &written, 0.0, 1.7e9);
+        assert_eq!(prunes(&written), Vec::<f64>::new());
     }
 }

@@ -92,6 +92,7 @@ pub fn run_writer(
                     // ever; no value the agent makes should get here.
                     backlog.pop_front();
                     lost += 1;
+                    shared.lock().store_lost = lost;
                     tracing::error!(lost, error = %e, "a batch the database refuses as data was dropped");
                 }
                 Err(e) => {
