@@ -169,12 +169,12 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         if group.config.scale_in_protection
             && leading
             && protection.due(t)
-            && fence(&app, &group, &name, &label).await
+            && let Some(mut lead) = Leading::fence(&app, &group, &name, &label).await
         {
-            protect_busy(&app, &group, &name, t).await;
+            protect_busy(&mut lead, t).await;
         }
         let Some(step) = step else { continue };
-        if !fence(&app, &group, &name, &label).await {
+        let Some(mut lead) = Leading::fence(&app, &group, &name, &label).await else {
             // A capacity is decided afresh every tick; a replacement is asked for once.
             if let Step::Replace {
                 host, instance_id, ..
@@ -183,8 +183,8 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 locked(&group.state).return_replacement(host, instance_id);
             }
             continue;
-        }
-        let record = act(&group, step).await;
+        };
+        let record = act(&mut lead, step).await;
         record_action(&app, &group, &name, record).await;
     }
 }
@@ -210,37 +210,109 @@ async fn record_action(app: &App, group: &Group, name: &str, record: ActionRecor
     .await;
 }
 
-/// Whether this replica may actuate the group now: without a lease always; with one, the
-/// lease's deadline, then etcd (the leader key still has the revision won), then the deadline
-/// again just before the call. A refusal is counted and logged; the group keeps its capacity.
-async fn fence(app: &App, group: &Group, name: &str, label: &GroupLabel) -> bool {
-    let Some(lease) = &group.lease else {
-        return true;
-    };
-    let fenced = match lease.fence(name).await {
-        Ok(()) => {
-            fault::stop_after_fence();
-            // The last check, just before the call: a pause since the fence (a stopped
-            // process, a paused VM) that outlasted the lease sends nothing.
-            if still_leads(group) {
-                Ok(())
-            } else {
-                Err("past the lease's deadline after the check".to_string())
+/// One actuation's hold on its group: the lease's term the fence confirmed, held to by every
+/// call of the actuation, and fenced again through etcd before each call after the first. A
+/// deadline alone cannot tell that the key this replica won was taken (deleted, or its lease
+/// revoked and a new one granted) during an earlier call: another replica may lead by then.
+struct Leading<'a> {
+    app: &'a App,
+    group: &'a Group,
+    name: &'a str,
+    label: &'a GroupLabel,
+    /// The term the fence confirmed; `None` for a group under no lease.
+    term: Option<u64>,
+    /// Calls made so far.
+    calls: usize,
+}
+
+impl<'a> Leading<'a> {
+    /// Whether this replica may actuate the group now: without a lease always; with one, the
+    /// lease's deadline, then etcd (the leader key still has the revision won), then the
+    /// deadline again just before the call. A refusal is counted and logged; the group keeps
+    /// its capacity.
+    async fn fence(
+        app: &'a App,
+        group: &'a Group,
+        name: &'a str,
+        label: &'a GroupLabel,
+    ) -> Option<Leading<'a>> {
+        let mut lead = Leading {
+            app,
+            group,
+            name,
+            label,
+            term: None,
+            calls: 0,
+        };
+        let Some(lease) = &group.lease else {
+            return Some(lead);
+        };
+        let fenced = match lease.fence(name).await {
+            Ok(term) => {
+                fault::stop_after_fence();
+                // The last check, just before the call: a pause since the fence (a stopped
+                // process, a paused VM) that outlasted the lease sends nothing.
+                if lease.time_left_in(term).is_zero() {
+                    Err("past the lease's deadline after the check".to_string())
+                } else {
+                    Ok(term)
+                }
+            }
+            Err(why) => Err(why.to_string()),
+        };
+        match fenced {
+            Ok(term) => {
+                lead.term = Some(term);
+                Some(lead)
+            }
+            Err(why) => {
+                lead.refused(&why);
+                None
             }
         }
-        Err(why) => Err(why.to_string()),
-    };
-    if let Err(why) = &fenced {
-        app.metrics.fenced.get_or_create(label).inc();
-        tracing::warn!(group = %name, "actuation refused by fencing: {why}; the group keeps its capacity");
     }
-    fenced.is_ok()
+
+    /// Counts and logs a refusal.
+    fn refused(&self, why: &str) {
+        self.app.metrics.fenced.get_or_create(self.label).inc();
+        tracing::warn!(group = %self.name, "actuation refused by fencing: {why}; the group keeps its capacity");
+    }
+
+    /// Runs one call of the actuation while this replica leads in the fenced term (see
+    /// [`while_leading`]); a call after the first is fenced again first, `while` saying what
+    /// the actuation had done by then when it is refused.
+    async fn call<T>(
+        &mut self,
+        during: &str,
+        call: impl Future<Output = Result<T, ActuatorError>>,
+    ) -> Result<T, ActuatorError> {
+        if let (Some(lease), Some(term)) = (&self.group.lease, self.term) {
+            if self.calls > 0 {
+                let again = match lease.fence(self.name).await {
+                    Ok(t) if t == term => Ok(()),
+                    Ok(_) => Err("the lease's term ended".to_string()),
+                    Err(why) => Err(why.to_string()),
+                };
+                if let Err(why) = again {
+                    self.refused(&why);
+                    return Err(ActuatorError::Fenced(format!(
+                        "leadership not confirmed again {during}: {why}"
+                    )));
+                }
+            }
+            self.calls += 1;
+            return while_leading(lease, term, call).await;
+        }
+        self.calls += 1;
+        call.await
+    }
 }
 
 /// One scale-in protection pass ([`crate::protection`]): the group's instances as the engine
 /// lists them, protected exactly when their hosts are busy, in bounded batches; each call is
 /// recorded as a `protect` or `unprotect` action.
-async fn protect_busy(app: &Arc<App>, group: &Arc<Group>, name: &str, t: f64) {
+async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
+    let (app, group, name) = (lead.app, lead.group, lead.name);
     let members = match group.actuator.protection_members().await {
         Ok(m) => m,
         Err(e) => {
@@ -255,14 +327,20 @@ async fn protect_busy(app: &Arc<App>, group: &Arc<Group>, name: &str, t: f64) {
     }
     let calls = protection::calls(&plan);
     for (i, &(ids, protect)) in calls.iter().enumerate() {
-        // Before the first call too: reading the instances may have outlasted the lease.
-        if !still_leads(group) {
-            tracing::warn!(group = %name, calls_left = calls.len() - i, "scale-in protection: the lease's deadline passed during the pass; the rest waits for the next leader");
-            break;
-        }
-        let result = while_leading(group, group.actuator.set_protection(ids, protect)).await;
+        // Reading the instances counts as the first call: it may have outlasted the lease.
+        lead.calls = lead.calls.max(1);
+        let result = lead
+            .call(
+                "during the protection pass",
+                group.actuator.set_protection(ids, protect),
+            )
+            .await;
         if let Err(e) = &result {
             tracing::warn!(group = %name, protect, "scale-in protection: {e}");
+            if matches!(e, ActuatorError::Fenced(_)) {
+                tracing::warn!(group = %name, calls_left = calls.len() - i, "scale-in protection: the rest waits for the next leader");
+                break;
+            }
         }
         let record = ActionRecord {
             at: t,
@@ -322,32 +400,21 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
     }
 }
 
-/// Whether a call the fence let through may still start: the lease's deadline is ahead (a
-/// group has a lease only when it is under one). Asked just before the first call and before
-/// every further one of the same actuation, so a slow call does not carry the next past the
-/// lease.
-fn still_leads(group: &Group) -> bool {
-    group.lease.as_ref().is_none_or(|l| l.before_deadline())
-}
-
 /// How often a call under a lease looks at the lease's deadline at the most.
 const LEASE_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Runs one call that changes the world only while this replica leads: not started past the
-/// lease's deadline, and abandoned at it if still running (its future dropped, which cancels
-/// the request and kills a hook's process group), so a call slowed by throttling or retries
-/// cannot land after another replica took the group over. A renewal during the call moves the
-/// deadline on, and the call with it; a new lease (the term ended) does not.
+/// Runs one call that changes the world only while this replica leads in `term` (the one the
+/// fence confirmed): not started past the lease's deadline, and abandoned at it if still
+/// running (its future dropped, which cancels the request and kills a hook's process group), so
+/// a call slowed by throttling or retries cannot land after another replica took the group
+/// over. A renewal during the call moves the deadline on, and the call with it; a new lease
+/// (the term ended, say by a revoke) does not: it has a deadline of its own, and another
+/// replica may lead the group by then.
 async fn while_leading<T>(
-    group: &Group,
+    lease: &crate::lease::Lease,
+    term: u64,
     call: impl Future<Output = Result<T, ActuatorError>>,
 ) -> Result<T, ActuatorError> {
-    let Some(lease) = &group.lease else {
-        return call.await;
-    };
-    // The term the fence passed in: a lease granted since (the term ended, say by a revoke)
-    // has a deadline of its own, and another replica may lead the group by then.
-    let term = lease.term();
     let mut call = std::pin::pin!(call);
     let mut started = false;
     loop {
@@ -373,8 +440,10 @@ async fn while_leading<T>(
 
 /// Sets the scaler's maximum (`max_breach = "raise"`) while this replica leads; whether it
 /// was set, and what happened in words.
-async fn set_max(group: &Group, max: u32, reason: &str) -> (bool, String) {
-    match while_leading(group, group.actuator.set_max(max, reason)).await {
+async fn set_max(lead: &mut Leading<'_>, max: u32, reason: &str) -> (bool, String) {
+    let group = lead.group;
+    let during = "before setting the maximum";
+    match lead.call(during, group.actuator.set_max(max, reason)).await {
         Ok(()) => {
             tracing::info!(actuator = group.actuator.kind(), max, %reason, "maximum set (max_breach = raise)");
             (true, format!("maximum set to {max}"))
@@ -391,7 +460,8 @@ async fn set_max(group: &Group, max: u32, reason: &str) -> (bool, String) {
 }
 
 /// Runs one step on the group's actuator and describes it.
-async fn act(group: &Group, step: Step) -> ActionRecord {
+async fn act(lead: &mut Leading<'_>, step: Step) -> ActionRecord {
+    let group = lead.group;
     let at = unix_now();
     match step {
         Step::SetCapacity {
@@ -404,29 +474,21 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             // follows the scale-in that fits under it.
             let mut notes = Vec::new();
             let raise_first = max.is_some_and(|m| m >= to && to > from);
-            let set_max = async |m: u32| set_max(group, m, &reason).await.1;
             if raise_first && let Some(m) = max {
-                notes.push(set_max(m).await);
+                notes.push(set_max(lead, m, &reason).await.1);
                 fault::stop_after_raise();
             }
-            let result = if raise_first && !still_leads(group) {
-                Err(ActuatorError::Fenced(
-                    "the lease's deadline passed while the maximum was raised".into(),
-                ))
-            } else {
-                while_leading(group, group.actuator.set_capacity(to, from, &reason)).await
-            };
+            let result = lead
+                .call(
+                    "while the maximum was raised",
+                    group.actuator.set_capacity(to, from, &reason),
+                )
+                .await;
             if !raise_first
                 && result.is_ok()
                 && let Some(m) = max
             {
-                if still_leads(group) {
-                    notes.push(set_max(m).await);
-                } else {
-                    notes.push(format!(
-                        "maximum not put back to {m}: the lease's deadline passed"
-                    ));
-                }
+                notes.push(set_max(lead, m, &reason).await.1);
             }
             match &result {
                 Ok(applied) => {
@@ -454,7 +516,7 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             }
         }
         Step::SetMax { max, reason } => {
-            let (ok, detail) = set_max(group, max, &reason).await;
+            let (ok, detail) = set_max(lead, max, &reason).await;
             ActionRecord {
                 at,
                 kind: "set_max".into(),
@@ -469,13 +531,14 @@ async fn act(group: &Group, step: Step) -> ActionRecord {
             instance_id,
             reason,
         } => {
-            let result = while_leading(
-                group,
-                group
-                    .actuator
-                    .replace(&host, instance_id.as_deref(), &reason),
-            )
-            .await;
+            let result = lead
+                .call(
+                    "before the replacement",
+                    group
+                        .actuator
+                        .replace(&host, instance_id.as_deref(), &reason),
+                )
+                .await;
             match &result {
                 Ok(d) => {
                     tracing::info!(actuator = group.actuator.kind(), %host, %reason, "replacement: {d}")

@@ -18,8 +18,10 @@
 //!   the quorum, so a member cut off from its peers would confirm a leadership the cluster may
 //!   no longer grant. With the read, the answer needs a quorum (a read index), as it must.
 //!
-//! The caller checks the deadline once more just before the call, and again before every
-//! further call of the same actuation, so a slow call does not carry the next past the lease;
+//! The caller checks the deadline once more just before the call, holds every call of the
+//! actuation to the term the fence confirmed, and fences again through etcd before every
+//! further call of the same actuation (raising a maximum, then setting the count), so neither a
+//! slow call nor a key taken meanwhile carries the next past the leadership;
 //! a call still running at the deadline (a throttled API, a slow hook) is abandoned there, its
 //! request cancelled and a hook's process group killed. A replica that lost its lease,
 //! or cannot reach etcd, fails both within the TTL and stops actuating: the group keeps its
@@ -247,11 +249,6 @@ impl Lease {
         locked(&self.deadline).map_or(Duration::ZERO, BootInstant::left)
     }
 
-    /// The lease's term now, to ask later how long is left of it ([`Lease::time_left_in`]).
-    pub fn term(&self) -> u64 {
-        self.term_now()
-    }
-
     /// How long until the deadline of term `term`: zero once it passed, or once that term
     /// ended (a lease granted since has a deadline of its own, and this replica may no
     /// longer lead what it led in `term`).
@@ -267,10 +264,12 @@ impl Lease {
 
     /// Checks, just before an actuation of `group`, that this replica still leads it: the local
     /// deadline, then etcd (the leader key still has the revision it won), then the deadline
-    /// again. A group not under the lease passes.
-    pub async fn fence(&self, group: &str) -> Result<(), Refused> {
+    /// again, all in one term. Returns that term, for every call of the actuation to be held
+    /// to ([`Lease::time_left_in`]). A group not under the lease passes.
+    pub async fn fence(&self, group: &str) -> Result<u64, Refused> {
+        let term = self.term_now();
         let Some(election) = self.elections.get(group) else {
-            return Ok(());
+            return Ok(term);
         };
         let held = locked(&election.seat)
             .held
@@ -307,10 +306,11 @@ impl Lease {
             Ok(Err(e)) => return Err(Refused::Unconfirmed(e.to_string())),
             Err(_) => return Err(Refused::PastDeadline),
         }
-        if self.before_deadline() {
-            Ok(())
-        } else {
+        // A term that ended during the check (a revoke, a new grant) leads nothing it led.
+        if self.time_left_in(term).is_zero() {
             Err(Refused::PastDeadline)
+        } else {
+            Ok(term)
         }
     }
 

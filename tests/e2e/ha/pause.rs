@@ -197,9 +197,66 @@ fn a_leader_paused_between_raising_the_maximum_and_setting_the_count_sets_nothin
     );
     let refused = wait_for(Duration::from_secs(30), || {
         ha.log(0)
-            .contains("the lease's deadline passed while the maximum was raised")
+            .contains("leadership not confirmed again while the maximum was raised")
             .then_some(())
     });
     assert_only_replica_1_actuated(&ha, took_over);
     assert!(refused.is_some(), "the refusal is logged: {}", ha.log(0));
+}
+
+/// The leader raised the scaler's maximum, and while it was stopped before setting the count,
+/// its election key was deleted and the other replica won the group: woken with its lease still
+/// good, it must not set the count. The deadline alone would let it; fencing again through etcd
+/// before each further call of an actuation does not.
+#[test]
+fn a_leader_whose_key_was_taken_between_raising_the_maximum_and_setting_the_count_sets_nothing() {
+    // A TTL long enough that the lease outlives the takeover by seconds.
+    let Some(mut ha) = Ha::new(2, 15, 4, 2) else {
+        return;
+    };
+    ha.add_group_keys("max_breach = \"raise\"\nmax_breach_buffer = 0.1");
+    ha.start_replica(0, &[("HEADROOM_FAULT_STOP_AFTER_RAISE", "1")]);
+    let won = wait_for(Duration::from_secs(60), || {
+        ha.log(0)
+            .contains("leader: this replica actuates the group")
+            .then_some(())
+    });
+    assert!(won.is_some(), "replica 0 never led: {}", ha.log(0));
+    ha.start_replica(1, &[]);
+    ha.start_hosts(&[3.0, 3.0]);
+    let pid = ha.pid(0);
+    wait_for(Duration::from_secs(60), || is_stopped(pid).then_some(()))
+        .unwrap_or_else(|| panic!("replica 0 never reached the fault: {}", ha.log(0)));
+    assert_eq!(ha.moto.web_max(), 7, "the maximum was raised first");
+    // Replica 0's key is the one created first; replica 1's campaign waits behind it.
+    let keys = ha.etcd.create_revisions("/headroom-test/");
+    let (first, _) = keys
+        .iter()
+        .min_by_key(|(_, rev)| rev.parse::<i64>().unwrap_or(i64::MAX))
+        .expect("campaign keys");
+    assert_eq!(ha.etcd.delete_prefix(first), 1, "{keys:?}");
+    let took = wait_for(Duration::from_secs(5), || {
+        ha.log(1)
+            .contains("leader: this replica actuates the group")
+            .then_some(())
+    });
+    assert!(took.is_some(), "replica 1 never won: {}", ha.log(1));
+    ha.signal(0, "-CONT");
+    let refused = wait_for(Duration::from_secs(20), || {
+        ha.log(0)
+            .contains("leadership not confirmed again while the maximum was raised")
+            .then_some(())
+    });
+    let log = ha.log(0);
+    assert!(refused.is_some(), "the refusal is logged: {log}");
+    assert!(
+        log.contains("the leader key changed in etcd"),
+        "refused for its key, not its deadline: {log}"
+    );
+    let zero: Vec<Actuation> = ha
+        .actuations()
+        .into_iter()
+        .filter(|a| a.replica == 0)
+        .collect();
+    assert!(zero.is_empty(), "replica 0 set the count: {zero:?}\n{log}");
 }
