@@ -28,6 +28,9 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         return;
     };
     let mut tick = tokio::time::interval(group.config.decision_interval);
+    // Ticks missed behind a slow call (a hook, a throttled API) are not run back to back: each
+    // would read the engine again and put points microseconds apart into the forecast.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let label = GroupLabel {
         group: name.clone(),
     };

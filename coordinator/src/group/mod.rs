@@ -361,10 +361,14 @@ impl GroupState {
 
     /// Says whether this replica actuates the group (`None`) or why not. A replica that takes
     /// over holds the engine's capacity through a stabilisation window before any scale-in, as
-    /// at a start.
+    /// at a start. What it last set itself is forgotten then: another replica may have led
+    /// since (this one never learns what a leader set), so for an engine it cannot read (a
+    /// command hook, or AWS on a tick its read failed) the hosts reporting stand for the
+    /// capacity until it sets one itself.
     pub fn set_standby(&mut self, standby: Option<String>) {
         if standby.is_none() && self.standby.is_some() {
             self.seeded = false;
+            self.last_set = None;
         }
         self.standby = standby;
     }

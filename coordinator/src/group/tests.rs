@@ -379,6 +379,32 @@ fn a_standby_measures_launches_from_the_engines_count() {
     assert_eq!(g.view("g", "aws", 33.0).policy.warmup.unwrap().warming, 0);
 }
 
+/// A replica that takes over forgets the count it set in an earlier term (another replica
+/// may have led since): for an engine it cannot read, the hosts reporting stand for the
+/// capacity, not that count.
+#[test]
+fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
+    let mut g = GroupState::new(config());
+    g.record(ActionRecord {
+        at: 0.0,
+        kind: "set_capacity".into(),
+        from: Some(2),
+        to: Some(30),
+        ok: true,
+        ..ActionRecord::default()
+    });
+    g.set_standby(Some("standby: coord-1 leads".into()));
+    for (i, h) in ["a", "b", "c"].iter().enumerate() {
+        g.ingest(signal(h, 1, 100.0, 1.0, "healthy"), Outcome::Applied, 100.0 + i as f64);
+    }
+    g.evaluate(103.0, None);
+    assert_eq!(g.evaluation().unwrap().actual_source, "last_set", "standing by");
+    g.set_standby(None);
+    g.evaluate(104.0, None);
+    let e = g.evaluation().unwrap();
+    assert_eq!((e.actual, e.actual_source.as_str()), (3, "hosts"), "{e:?}");
+}
+
 /// A restarted group takes back what its policy learned at the first decision, once the
 /// capacity the hosts report is in force: target tracking's hold then survives although the
 /// policy started at a capacity of 1 (none configured), and it decides as if never stopped.
