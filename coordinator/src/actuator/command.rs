@@ -38,7 +38,7 @@ impl Command {
         vars: &[(&str, &str)],
         env: &[(&str, String)],
     ) -> Result<(), ActuatorError> {
-        let expand = |a: &String| vars.iter().fold(a.clone(), |s, (k, v)| s.replace(k, v));
+        let expand = |a: &String| expand(a, vars);
         let program = &self.config.program;
         let mut cmd = Process::new(program);
         cmd.args(args.iter().map(expand))
@@ -60,7 +60,11 @@ impl Command {
                 .id()
                 .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
         );
-        let stderr = child.stderr.take().map(|e| tokio::spawn(stderr_tail(e)));
+        // Aborted when dropped: a process the hook left running may hold its stderr open.
+        let stderr = child
+            .stderr
+            .take()
+            .map(|e| AbortOnDrop(tokio::spawn(stderr_tail(e))));
         let status = match tokio::time::timeout(self.config.timeout, child.wait()).await {
             Ok(status) => {
                 // It ended: what it left running is its own business (and its group id may be
@@ -82,7 +86,7 @@ impl Command {
         }
         // A process it left running may hold stderr open: what arrived shortly after is enough.
         let tail = match stderr {
-            Some(task) => tokio::time::timeout(Duration::from_millis(200), task)
+            Some(mut task) => tokio::time::timeout(Duration::from_millis(200), &mut task.0)
                 .await
                 .ok()
                 .and_then(Result::ok)
@@ -93,6 +97,37 @@ impl Command {
             "{program} exited with {status}: {}",
             tail.trim()
         )))
+    }
+}
+
+/// `arg` with each placeholder of `vars` (`{name}`) replaced, in one pass: a value is never
+/// read again for placeholders (a host id that spells `{reason}` stays as it is).
+fn expand(arg: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    'scan: while !rest.is_empty() {
+        for (k, v) in vars {
+            if let Some(after) = rest.strip_prefix(k) {
+                out.push_str(v);
+                rest = after;
+                continue 'scan;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// A task aborted when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -187,6 +222,16 @@ impl Actuate for Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_replaced_in_one_pass() {
+        let vars = [("{host}", "web-{reason}"), ("{reason}", "scale out")];
+        assert_eq!(
+            expand("--host={host} --why={reason} {x}", &vars),
+            "--host=web-{reason} --why=scale out {x}"
+        );
+        assert_eq!(expand("é{host}ü", &vars), "éweb-{reason}ü");
+    }
 
     fn actuator(dir: &std::path::Path, script: &str, timeout_s: f64) -> Command {
         use std::os::unix::fs::PermissionsExt;
