@@ -292,7 +292,9 @@ impl Ledger {
         h.add(&scored);
     }
 
-    /// The forecasts due by `t`, taken out and scored against `actual`.
+    /// The forecasts due by `t`, taken out and scored against `actual`. One whose target is
+    /// more than a lead before `t` is taken out unscored: the demand was not seen near its
+    /// target (a gap in the trace, a stall), and the value after the gap is no value at it.
     fn score_due(&mut self, t: f64, actual: f64) -> Hour {
         let actual = if actual.is_finite() {
             actual.max(0.0)
@@ -305,9 +307,12 @@ impl Ledger {
             .front()
             .is_some_and(|&(target, ..)| target <= t + 1e-9)
         {
-            let Some((_, p50, p90)) = self.pending.pop_front() else {
+            let Some((target, p50, p90)) = self.pending.pop_front() else {
                 break;
             };
+            if t - target > self.lead_s.max(1.0) {
+                continue;
+            }
             let err = (actual - p50).abs();
             scored.scored += 1;
             scored.abs_error += err;
@@ -475,6 +480,21 @@ mod tests {
         assert_eq!(h.mape(), Some(5.0 / 25.0));
         assert_eq!(h.wape(), Some(15.0 / 25.0));
         assert_eq!(h.p90_coverage(), Some(1.0));
+    }
+
+    /// A forecast whose target falls in a gap of the demand (a day without rows) is not scored
+    /// against the first value after the gap.
+    #[test]
+    fn a_forecast_whose_target_falls_in_a_gap_is_not_scored() {
+        let mut l = Ledger::new(&config());
+        // Lead 120 s: targets at 120 and 180; the next row comes a day later.
+        l.record(0.0, 60.0, 10.0, 1, Some((10.0, 11.0)));
+        l.record(60.0, 60.0, 10.0, 1, Some((10.0, 11.0)));
+        l.record(86_400.0, 60.0, 500.0, 1, Some((10.0, 11.0)));
+        l.record(86_460.0, 60.0, 10.0, 1, None);
+        l.record(86_520.0, 60.0, 10.0, 1, None);
+        let h = *l.open().unwrap();
+        assert_eq!((h.scored, h.abs_error), (1, 0.0), "{h:?}");
     }
 
     /// Forecasts of another series than the demand judged wait for a value of their own
