@@ -181,10 +181,13 @@ impl Batch {
     }
 
     /// Appends `later` to this batch (used when a failed write is retried with the next one);
-    /// gives `later` back when it cannot join (a second decision waits for its own).
+    /// gives `later` back when it cannot join (a second decision, or a second health
+    /// transition, waits for its own: each is a row of history, not a value to replace).
     pub fn merge(&mut self, later: Batch) -> Option<Batch> {
         // Only one decision per transaction keeps seq handling simple; a second one waits.
-        if self.decision.is_some() && later.decision.is_some() {
+        if (self.decision.is_some() && later.decision.is_some())
+            || (self.health.is_some() && later.health.is_some())
+        {
             return Some(later);
         }
         self.rollups_10s.extend(later.rollups_10s);

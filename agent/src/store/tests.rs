@@ -471,3 +471,27 @@ fn the_last_policy_memory_of_each_metric_is_kept_and_an_unreadable_one_is_left()
         .unwrap();
     assert_eq!(r.policy_memory("cpu.busy_cores").unwrap(), None);
 }
+
+#[test]
+fn batches_merged_after_a_failed_write_keep_every_health_transition() {
+    let health = |ts: f64, state: &str| {
+        Some(HealthRecord {
+            ts,
+            state: state.into(),
+            reasons: Vec::new(),
+        })
+    };
+    let mut first = Batch {
+        health: health(1.0, "degraded"),
+        ..Batch::default()
+    };
+    let second = Batch {
+        rollups_10s: vec![rollup("cpu.busy_cores", 10, 1.0)],
+        health: health(2.0, "healthy"),
+        ..Batch::default()
+    };
+    let rest = first.merge(second).expect("a second transition waits");
+    assert_eq!(first.health.map(|h| h.state), Some("degraded".into()));
+    assert_eq!(rest.health.map(|h| h.state), Some("healthy".into()));
+    assert_eq!(rest.rollups_10s.len(), 1);
+}
