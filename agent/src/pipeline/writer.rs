@@ -102,10 +102,21 @@ pub fn run_writer(
                     } else {
                         snap.store_locked_since = None;
                     }
+                    // A damaged file is retried all the same (the batch is kept), but the
+                    // operator is told the one way out.
+                    let error = if e.is_damaged() {
+                        format!(
+                            "{e}: {} is damaged; stop the agent and move it aside (a new history \
+                             starts, the signals not yet delivered are lost)",
+                            store.path().display()
+                        )
+                    } else {
+                        e.to_string()
+                    };
                     if snap.store_error.is_none() {
-                        tracing::error!(error = %e, "writing history failed; keeping the batch to retry");
+                        tracing::error!(%error, "writing history failed; keeping the batch to retry");
                     }
-                    snap.store_error = Some(e.to_string());
+                    snap.store_error = Some(error);
                     snap.store_backlog = backlog.len();
                     break;
                 }

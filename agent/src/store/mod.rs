@@ -64,6 +64,15 @@ impl StoreError {
         )
     }
 
+    /// Whether the file is damaged (or not a database at all): no retry will write it.
+    pub fn is_damaged(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+
     /// Whether SQLite refused the data itself (a constraint, a value it cannot store): writing
     /// the same batch again can never succeed, unlike a full disk or a lock.
     pub fn is_in_the_data(&self) -> bool {

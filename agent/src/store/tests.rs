@@ -495,3 +495,37 @@ fn batches_merged_after_a_failed_write_keep_every_health_transition() {
     assert_eq!(rest.health.map(|h| h.state), Some("healthy".into()));
     assert_eq!(rest.rollups_10s.len(), 1);
 }
+
+#[test]
+fn a_damaged_file_is_told_apart_from_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let rows: Vec<Rollup> = (0..2000)
+        .map(|i| rollup("cpu.busy_cores", i * 10, 1.0))
+        .collect();
+    s.apply(&Batch {
+        rollups_10s: rows,
+        ..Batch::default()
+    })
+    .unwrap();
+    drop(s);
+    // Pages past the schema's overwritten with garbage.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 6 * 4096, "{}", bytes.len());
+    for b in &mut bytes[2 * 4096..6 * 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let err = Writer::open(&path, 256).and_then(|mut s| {
+        s.apply(&Batch {
+            rollups_10s: (0..2000)
+                .map(|i| rollup("cpu.busy_cores", i * 10 + 5, 2.0))
+                .collect(),
+            ..Batch::default()
+        })
+    });
+    let err = err.expect_err("a damaged file took the write");
+    assert!(err.is_damaged(), "{err}");
+    assert!(!err.is_locked() && !err.is_in_the_data(), "{err}");
+}

@@ -13,6 +13,7 @@ use super::{Result, StoreError, schema};
 pub struct Writer {
     conn: Connection,
     epoch: String,
+    path: std::path::PathBuf,
 }
 
 impl Writer {
@@ -41,7 +42,16 @@ impl Writer {
                 e
             }
         };
-        Ok(Writer { conn, epoch })
+        Ok(Writer {
+            conn,
+            epoch,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Random id of this database, new when the file is recreated; signals carry it so a

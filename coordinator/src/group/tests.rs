@@ -395,10 +395,18 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
     });
     g.set_standby(Some("standby: coord-1 leads".into()));
     for (i, h) in ["a", "b", "c"].iter().enumerate() {
-        g.ingest(signal(h, 1, 100.0, 1.0, "healthy"), Outcome::Applied, 100.0 + i as f64);
+        g.ingest(
+            signal(h, 1, 100.0, 1.0, "healthy"),
+            Outcome::Applied,
+            100.0 + i as f64,
+        );
     }
     g.evaluate(103.0, None);
-    assert_eq!(g.evaluation().unwrap().actual_source, "last_set", "standing by");
+    assert_eq!(
+        g.evaluation().unwrap().actual_source,
+        "last_set",
+        "standing by"
+    );
     g.set_standby(None);
     g.evaluate(104.0, None);
     let e = g.evaluation().unwrap();
