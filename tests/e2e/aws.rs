@@ -270,3 +270,40 @@ fn a_maximum_left_raised_is_put_back() {
         "{put_back}"
     );
 }
+
+/// A group its own policies also scale (a target-tracking policy, a scheduled action) is named
+/// in a warning at the first read: each would undo the other's DesiredCapacity.
+#[test]
+fn the_groups_own_scaling_policies_are_warned_of() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_web_group(6, 2);
+    moto.boto(
+        "c.put_scaling_policy(AutoScalingGroupName='web', PolicyName='cpu70', \
+         PolicyType='TargetTrackingScaling', TargetTrackingConfiguration={'TargetValue': 70.0, \
+         'PredefinedMetricSpecification': {'PredefinedMetricType': 'ASGAverageCPUUtilization'}})\n\
+         c.put_scheduled_update_group_action(AutoScalingGroupName='web', \
+         ScheduledActionName='nightly', Recurrence='0 2 * * *', DesiredCapacity=1)\nprint('{}')",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let token = write_token(dir.path(), "token", TOKEN);
+    let groups = group_toml_with("web", &token, 2.0, "", &moto.web_actuator());
+    let config = write_config(dir.path(), "", &groups);
+    let c = Coordinator::start(dir.path(), &config, &moto.env());
+    let s = signal("web", "h1", "e", 1, 0.5);
+    assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
+    let warned = wait_for(Duration::from_secs(20), || {
+        let log = c.log();
+        log.contains("also scaled by its own policies")
+            .then_some(log)
+    });
+    let log = warned.unwrap_or_else(|| panic!("no warning: {}", c.log()));
+    assert!(
+        log.contains("policy cpu70") && log.contains("scheduled action nightly"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("also scaled by its own policies").count(),
+        1,
+        "once"
+    );
+}

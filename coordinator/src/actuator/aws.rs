@@ -17,7 +17,13 @@ use super::{Actuate, ActuatorError, AwsConfig, Capacity};
 pub struct Aws {
     client: Client,
     name: String,
+    /// Whether the group's other scaling policies were looked for (once, at the first read).
+    policies_checked: std::sync::atomic::AtomicBool,
 }
+
+/// Attempts of one call: throttling is retried with the SDK's adaptive mode, which also slows
+/// this client's own calls while the account's rate is exceeded (replicas and groups share it).
+const ATTEMPTS: u32 = 5;
 
 impl Aws {
     /// Loads the SDK configuration (standard credential chain) for the group.
@@ -27,6 +33,7 @@ impl Aws {
             .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
+            .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(ATTEMPTS))
             .timeout_config(
                 TimeoutConfig::builder()
                     .operation_timeout(config.timeout)
@@ -42,6 +49,56 @@ impl Aws {
         Aws {
             client: Client::new(&sdk),
             name: config.auto_scaling_group.clone(),
+            policies_checked: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Warns, once, of the group's own scaling policies and scheduled actions: they set the
+    /// same DesiredCapacity (headroom sets it without honouring cooldowns, since its own
+    /// stabilisation decides when to scale in), so each undoes the other's changes.
+    async fn warn_of_other_policies(&self) {
+        use std::sync::atomic::Ordering;
+        if self.policies_checked.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let policies = self
+            .client
+            .describe_policies()
+            .auto_scaling_group_name(&self.name)
+            .send()
+            .await
+            .map_err(err);
+        let scheduled = self
+            .client
+            .describe_scheduled_actions()
+            .auto_scaling_group_name(&self.name)
+            .send()
+            .await
+            .map_err(err);
+        let (policies, scheduled) = match (policies, scheduled) {
+            (Ok(p), Ok(s)) => (p, s),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::info!(asg = %self.name, "aws: cannot list the group's other scaling policies ({e}); grant autoscaling:DescribePolicies and autoscaling:DescribeScheduledActions to be warned of those that would fight headroom");
+                return;
+            }
+        };
+        let mut names: Vec<String> = policies
+            .scaling_policies()
+            .iter()
+            .filter(|p| p.enabled().unwrap_or(true))
+            .filter_map(|p| p.policy_name().map(|n| format!("policy {n}")))
+            .collect();
+        names.extend(
+            scheduled
+                .scheduled_update_group_actions()
+                .iter()
+                .filter_map(|a| {
+                    a.scheduled_action_name()
+                        .map(|n| format!("scheduled action {n}"))
+                }),
+        );
+        if !names.is_empty() {
+            tracing::warn!(asg = %self.name, others = %names.join(", "), "aws: the group is also scaled by its own policies: they and headroom set the same DesiredCapacity and undo each other's changes; remove them (or use a schedule entry in headroom)");
         }
     }
 }
@@ -175,6 +232,7 @@ fn count(v: Option<i32>) -> Option<u32> {
 impl Actuate for Aws {
     async fn current(&self) -> Result<Option<Capacity>, ActuatorError> {
         let group = self.describe().await?;
+        self.warn_of_other_policies().await;
         Ok(count(group.desired_capacity()).map(|desired| Capacity {
             desired,
             min: count(group.min_size()),
