@@ -54,8 +54,16 @@ pub fn summed(points: &[HostPoint], step: f64, host_ttl: f64, until: f64) -> Vec
     out
 }
 
+/// How long late signals may keep coming before the series is rebuilt during the catch-up all
+/// the same, seconds.
+const CATCH_UP_REBUILD_S: f64 = 600.0;
+
 /// Where a group's backfill stands: the start of the replica's own series, and the newest
 /// signal already looked at.
+///
+/// A rebuild reads every late signal of the group (days of them from many hosts, seconds of
+/// work under the state file's lock, which ingest needs too), so it waits for the catch-up to
+/// go quiet: one look with nothing late since the last, or [`CATCH_UP_REBUILD_S`] of catch-up.
 #[derive(Debug, Clone)]
 pub struct Backfill {
     /// The replica's own series starts here: only the time before it is rebuilt.
@@ -64,6 +72,8 @@ pub struct Backfill {
     pub seen_id: i64,
     /// When the loop looks again.
     looks: Every,
+    /// Since when late signals came without a rebuild.
+    late_since: Option<f64>,
 }
 
 impl Backfill {
@@ -73,6 +83,33 @@ impl Backfill {
             own_from,
             seen_id,
             looks: Every::new(EVERY_S),
+            late_since: None,
+        }
+    }
+
+    /// A rebuild at `now` failed: the next look tries again, late signals or not.
+    pub fn failed(&mut self, now: f64) {
+        self.late_since.get_or_insert(now);
+    }
+
+    /// Notes a look at `now` that found signals up to row `newest`, `late` if some were late;
+    /// whether to rebuild now.
+    pub fn looked(&mut self, now: f64, newest: i64, late: bool) -> bool {
+        self.seen_id = newest;
+        match (late, self.late_since) {
+            (true, None) => {
+                self.late_since = Some(now);
+                false
+            }
+            (true, Some(since)) if now - since >= CATCH_UP_REBUILD_S => {
+                self.late_since = Some(now);
+                true
+            }
+            (true, Some(_)) => false,
+            (false, since) => {
+                self.late_since = None;
+                since.is_some()
+            }
         }
     }
 
@@ -92,6 +129,22 @@ mod tests {
             t,
             demand,
         }
+    }
+
+    #[test]
+    fn the_rebuild_waits_for_the_catch_up_to_go_quiet() {
+        let mut b = Backfill::new(1000.0, 0);
+        assert!(!b.looked(0.0, 5, false), "nothing late");
+        assert!(!b.looked(30.0, 90, true), "late signals coming");
+        assert!(!b.looked(60.0, 180, true));
+        assert!(b.looked(90.0, 190, false), "quiet: rebuilt");
+        assert!(!b.looked(120.0, 200, false), "once");
+        // A catch-up that goes on is rebuilt every CATCH_UP_REBUILD_S meanwhile.
+        let looks: Vec<bool> = (0..=25)
+            .map(|i| b.looked(200.0 + 30.0 * f64::from(i), 300 + i64::from(i), true))
+            .collect();
+        assert_eq!(looks.iter().filter(|&&r| r).count(), 1, "{looks:?}");
+        assert_eq!(b.seen_id, 325);
     }
 
     #[test]

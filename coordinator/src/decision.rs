@@ -376,30 +376,50 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
     let (own_from, seen) = (b.own_from, b.seen_id);
     let step = group.config.decision_interval.as_secs_f64();
     let ttl = group.config.host_ttl.as_secs_f64();
-    let done = tokio::task::spawn_blocking(move || -> anyhow::Result<(i64, usize)> {
-        let mut db = locked(&db);
-        let (newest, late) = db.late_signals(&group_name, seen, own_from)?;
-        if !late {
-            return Ok((newest, 0));
+    let look = {
+        let (db, group_name) = (db.clone(), group_name.clone());
+        tokio::task::spawn_blocking(move || locked(&db).late_signals(&group_name, seen, own_from))
+            .await
+    };
+    let (newest, late) = match look {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::warn!(group = %name, "looking for signals received late: {e:#}");
+            return;
         }
+        Err(e) => {
+            tracing::warn!(group = %name, "looking for signals received late: {e}");
+            return;
+        }
+    };
+    if !b.looked(unix_now(), newest, late) {
+        return;
+    }
+    let done = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let mut db = locked(&db);
         let points = db.late_demand(&group_name, own_from)?;
         let series = backfill::summed(&points, step, ttl, own_from);
         db.put_demand(&group_name, &series)?;
         let history = db.demand(&group_name, unix_now() - RESTORE_HISTORY_S)?;
         drop(db);
         locked(&g.state).refill(&history);
-        Ok((newest, series.len()))
+        Ok(series.len())
     })
     .await;
     match done {
-        Ok(Ok((newest, rebuilt))) => {
+        Ok(Ok(rebuilt)) => {
             if rebuilt > 0 {
                 tracing::info!(group = %name, points = rebuilt, "demand history rebuilt from signals received late: the forecaster starts again on it");
             }
-            b.seen_id = newest;
         }
-        Ok(Err(e)) => tracing::warn!(group = %name, "rebuilding history from late signals: {e:#}"),
-        Err(e) => tracing::warn!(group = %name, "rebuilding history from late signals: {e}"),
+        Ok(Err(e)) => {
+            b.failed(unix_now());
+            tracing::warn!(group = %name, "rebuilding history from late signals: {e:#}")
+        }
+        Err(e) => {
+            b.failed(unix_now());
+            tracing::warn!(group = %name, "rebuilding history from late signals: {e}")
+        }
     }
 }
 
