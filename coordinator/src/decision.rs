@@ -90,7 +90,10 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             // What the group's state logs while evaluating names the group.
             let _span = tracing::info_span!("group", name = %name).entered();
             let mut g = locked(&group.state);
-            g.set_standby(standby);
+            g.set_standby(
+                standby,
+                group.lease.as_ref().is_some_and(|l| l.led_elsewhere(&name)),
+            );
             g.set_engine_max(reported.and_then(|c| c.max));
             let step = g.evaluate(t, reported.map(|c| c.desired));
             (

@@ -128,6 +128,8 @@ pub struct GroupState {
     standby: Option<String>,
     last_actuation_at: f64,
     last_set: Option<u32>,
+    /// Another replica was seen leading while this one stood by, since it last led.
+    led_elsewhere: bool,
     pending_replacements: VecDeque<(String, Option<String>)>,
     evaluation: Option<Evaluation>,
     actions: VecDeque<ActionRecord>,
@@ -161,6 +163,7 @@ impl GroupState {
             standby: None,
             last_actuation_at: f64::NEG_INFINITY,
             last_set: None,
+            led_elsewhere: false,
             pending_replacements: VecDeque::new(),
             evaluation: None,
             actions: VecDeque::new(),
@@ -359,16 +362,21 @@ impl GroupState {
         )
     }
 
-    /// Says whether this replica actuates the group (`None`) or why not. A replica that takes
-    /// over holds the engine's capacity through a stabilisation window before any scale-in, as
-    /// at a start. What it last set itself is forgotten then: another replica may have led
-    /// since (this one never learns what a leader set), so for an engine it cannot read (a
-    /// command hook, or AWS on a tick its read failed) the hosts reporting stand for the
-    /// capacity until it sets one itself.
-    pub fn set_standby(&mut self, standby: Option<String>) {
+    /// Says whether this replica actuates the group (`None`) or why not, and whether another
+    /// replica leads it (`led_elsewhere`). A replica that takes over holds the engine's
+    /// capacity through a stabilisation window before any scale-in, as at a start. If another
+    /// replica led while this one stood by, what this one last set is forgotten then (it never
+    /// learns what a leader set): for an engine it cannot read (a command hook, or AWS on a
+    /// tick its read failed) the hosts reporting stand for the capacity until it sets one.
+    pub fn set_standby(&mut self, standby: Option<String>, led_elsewhere: bool) {
+        if standby.is_some() && led_elsewhere {
+            self.led_elsewhere = true;
+        }
         if standby.is_none() && self.standby.is_some() {
             self.seeded = false;
-            self.last_set = None;
+            if std::mem::take(&mut self.led_elsewhere) {
+                self.last_set = None;
+            }
         }
         self.standby = standby;
     }

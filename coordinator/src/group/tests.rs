@@ -363,7 +363,7 @@ fn a_standby_measures_launches_from_the_engines_count() {
     let mut c = config();
     c.host_ttl = Duration::from_secs(10);
     let mut g = GroupState::new(c);
-    g.set_standby(Some("standby: coord-1 leads".into()));
+    g.set_standby(Some("standby: coord-1 leads".into()), true);
     g.ingest(signal("a", 1, 0.0, 1.0, "healthy"), Outcome::Applied, 0.0);
     assert_eq!(g.evaluate(0.0, Some(2)), None);
     g.ingest(signal("a", 2, 19.0, 1.0, "healthy"), Outcome::Applied, 19.0);
@@ -379,9 +379,9 @@ fn a_standby_measures_launches_from_the_engines_count() {
     assert_eq!(g.view("g", "aws", 33.0).policy.warmup.unwrap().warming, 0);
 }
 
-/// A replica that takes over forgets the count it set in an earlier term (another replica
-/// may have led since): for an engine it cannot read, the hosts reporting stand for the
-/// capacity, not that count.
+/// A replica that takes over after another led forgets the count it set in an earlier term:
+/// for an engine it cannot read, the hosts reporting stand for the capacity, not that count.
+/// With no other leader seen (a late renewal), its own count stands.
 #[test]
 fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
     let mut g = GroupState::new(config());
@@ -393,7 +393,6 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
         ok: true,
         ..ActionRecord::default()
     });
-    g.set_standby(Some("standby: coord-1 leads".into()));
     for (i, h) in ["a", "b", "c"].iter().enumerate() {
         g.ingest(
             signal(h, 1, 100.0, 1.0, "healthy"),
@@ -401,13 +400,19 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
             100.0 + i as f64,
         );
     }
+    g.set_standby(Some("no lease: renewal late".into()), false);
     g.evaluate(103.0, None);
     assert_eq!(
         g.evaluation().unwrap().actual_source,
         "last_set",
         "standing by"
     );
-    g.set_standby(None);
+    g.set_standby(None, false);
+    g.evaluate(103.5, None);
+    assert_eq!(g.evaluation().unwrap().actual, 30, "nobody else led");
+    g.set_standby(Some("standby: coord-1 leads".into()), true);
+    g.evaluate(103.7, None);
+    g.set_standby(None, false);
     g.evaluate(104.0, None);
     let e = g.evaluation().unwrap();
     assert_eq!((e.actual, e.actual_source.as_str()), (3, "hosts"), "{e:?}");

@@ -229,6 +229,16 @@ impl Lease {
         locked(seat).held.is_some() && self.before_deadline()
     }
 
+    /// Whether another replica leads `group`, as this one last saw the election.
+    pub fn led_elsewhere(&self, group: &str) -> bool {
+        self.seat(group).is_some_and(|s| {
+            locked(s)
+                .leader
+                .as_ref()
+                .is_some_and(|l| *l != self.config.replica)
+        })
+    }
+
     /// Why this replica may not actuate `group` now (a standby, etcd unreachable, ...); `None`
     /// when it may, or when the group is not under this lease.
     pub fn standby(&self, group: &str) -> Option<String> {

@@ -255,19 +255,23 @@ impl Policy {
     /// Replaces the configuration (a new capacity per instance, a reload), keeping the
     /// stabilisation window: a change of settings must not undo a scale-in held back.
     pub fn reconfigure(&mut self, config: PolicyConfig) {
-        // Target tracking keeps its hold window unless its own rule changed (a measured
-        // warm-up moving is not a reason to forget the last five minutes of its needs).
-        let tracking = config.target_tracking();
-        if !self.tracking.same_rule(&tracking) {
-            self.tracking = tracking;
-        }
+        // Target tracking keeps its hold window under a new rule too (a capacity per instance
+        // measured again is no reason to forget the last five minutes of its needs: with
+        // `scale_in = reactive` that would scale in at once).
+        self.tracking.follow_rule(&config.target_tracking());
         self.config = config;
     }
 
     /// Records that `count` instances were in force at `t` (a start, a takeover): no scale-in
-    /// below it within the stabilisation window after `t`.
+    /// below it within the stabilisation window after `t`, nor, with `scale_in = reactive`,
+    /// within target tracking's hold.
     pub fn hold(&mut self, t: f64, count: u32) {
         self.remember(t, count);
+        // Target tracking's hold is the stabilisation there; elsewhere its window is only the
+        // shadow's rule, left as target tracking would have it.
+        if self.config.scale_in == ScaleIn::Reactive {
+            self.tracking.hold(t, count);
+        }
     }
 
     /// Adds `count` at `t` to the stabilisation window and drops what fell out of it; returns
@@ -472,9 +476,9 @@ impl Policy {
             // The plan adds to target tracking's count, whose own hold is the only
             // stabilisation: what the plan asked for earlier is no reason to keep more.
             let floor = raw.max(tracked.clamp(c.min_instances, hi));
-            if floor < current && raw < tracked {
+            if raw < tracked {
                 why.push(format!(
-                    "scale-in by target tracking, which keeps {tracked}"
+                    "target tracking keeps {tracked} (scale_in = reactive: the plan only adds)"
                 ));
             }
             if floor >= current {

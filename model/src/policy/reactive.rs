@@ -51,6 +51,21 @@ impl Reactive {
         n.clamp(self.bounds.0, self.bounds.1)
     }
 
+    /// Takes the rule of `other` (capacity, utilisation, bounds), keeping the counts held: a
+    /// new capacity per instance is no reason to let go of what was needed a minute ago.
+    pub fn follow_rule(&mut self, other: &Reactive) {
+        self.capacity_per_instance = other.capacity_per_instance;
+        self.utilization = other.utilization;
+        self.bounds = other.bounds;
+    }
+
+    /// Holds `count` from `t` for [`HOLD_S`], as if it had been needed then (what is in force
+    /// at a start or a takeover).
+    pub fn hold(&mut self, t: f64, count: u32) {
+        let count = count.clamp(self.bounds.0, self.bounds.1);
+        self.window.push_since(t, count, t - HOLD_S);
+    }
+
     /// Target tracking's count at `t` for `demand`: the largest need of the last [`HOLD_S`].
     pub fn decide(&mut self, t: f64, demand: f64) -> u32 {
         let need = self.need(demand);
