@@ -261,10 +261,14 @@ pub struct SimulateArgs {
     /// number is seconds) [default: 5m].
     #[arg(long, value_parser = headroom_common::duration::parse_seconds)]
     pub stabilization: Option<f64>,
-    /// Largest scale-in step per decision, instances, or half the current count when that is
-    /// more [default: 1].
+    /// Largest scale-in step per decision, instances, or --max-scale-in-fraction of the current
+    /// count when that is more [default: 1].
     #[arg(long)]
     pub max_scale_in_step: Option<u32>,
+    /// Largest scale-in step per decision as a share of the current count, 0 to 1 (0: only
+    /// --max-scale-in-step instances a decision) [default: 0.5].
+    #[arg(long)]
+    pub max_scale_in_fraction: Option<f64>,
     /// The share of time demand may find too little ready capacity (0 < b < 0.5)
     /// [default: 0.05].
     #[arg(long)]

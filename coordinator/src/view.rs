@@ -66,8 +66,10 @@ pub struct PolicyView {
     pub decision_interval_s: f64,
     /// Seconds demand must allow a scale-in before it happens.
     pub scale_in_stabilization_s: f64,
-    /// Largest scale-in step, instances.
+    /// Largest scale-in step per decision, instances.
     pub max_scale_in_step: u32,
+    /// Largest scale-in step per decision as a share of the current count.
+    pub max_scale_in_fraction: f64,
     /// Seconds of silence after which a host leaves the group.
     pub host_ttl_s: f64,
     /// Signals decided longer ago than this are stored for audit only.

@@ -295,6 +295,9 @@ pub struct PolicySection {
     /// Largest scale-in step per decision, instances, or half the current count when that is
     /// more.
     pub max_scale_in_step: u32,
+    /// Largest scale-in step per decision as a share of the current count, 0 to 1 (0: only
+    /// `max_scale_in_step`).
+    pub max_scale_in_fraction: f64,
     /// What scales in: "predictive" (the plan) or "reactive" (only target tracking; the plan
     /// only adds, as AWS's predictive scaling does).
     pub scale_in: ScaleIn,
@@ -312,6 +315,7 @@ impl Default for PolicySection {
             warmup: Duration::from_secs_f64(policy.warmup_s),
             scale_in_stabilization: Duration::from_secs_f64(policy.scale_in_stabilization_s),
             max_scale_in_step: policy.max_scale_in_step,
+            max_scale_in_fraction: policy.max_scale_in_fraction,
             scale_in: policy.scale_in,
         }
     }

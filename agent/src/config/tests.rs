@@ -123,7 +123,7 @@ fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
         "[agent]\nhost_id = \"-x\"\ngroup = \"a b\"\ndecision_interval = \"1h\"\n\
          [sources]\nring_capacity = 1048576\n[sources.app]\ntimeout = \"0s\"\n\
          gauges = [\"a_gauge_name_longer_than_the_sample_holds\"]\n\
-         [model]\ndemand = \"app.queue\"\ncapacity = 1.0\n[policy]\nwarmup = \"100y\"\n\
+         [model]\ndemand = \"app.queue\"\ncapacity = 1.0\n[policy]\nwarmup = \"100y\"\nmax_scale_in_fraction = 2.0\n\
          [coordinator]\noutbox_max_age = \"0s\"\noutbox_max_rows = 0\ntimeout = \"1ms\"\n\
          [store]\nretention_events = \"0s\"\ncache_kib = 0\n[health]\npsi_full_degraded = -5.0\n",
     )
@@ -138,6 +138,7 @@ fn bounds_that_would_exhaust_memory_or_drop_signals_are_refused() {
         "model.demand",
         "sources.app.timeout",
         "policy.warmup",
+        "policy.max_scale_in_fraction",
         "coordinator.outbox_max_age",
         "coordinator.outbox_max_rows",
         "coordinator.timeout",

@@ -11,8 +11,8 @@ use headroom_common::duration::format as fmt_dur;
 use headroom_common::id::check_id;
 use headroom_common::signal::MAX_FIGURE;
 use headroom_model::policy::{
-    scale_in_step_problem, shortfall_budget_problem, spend_ceiling_problem,
-    target_utilization_problem,
+    scale_in_fraction_problem, scale_in_step_problem, shortfall_budget_problem,
+    spend_ceiling_problem, target_utilization_problem,
 };
 
 use super::{
@@ -262,6 +262,9 @@ fn policy(p: &PolicySection, out: &mut Problems) {
     }
     if let Some(why) = scale_in_step_problem(p.max_scale_in_step) {
         out.bad("policy.max_scale_in_step", why);
+    }
+    if let Some(why) = scale_in_fraction_problem(p.max_scale_in_fraction) {
+        out.bad("policy.max_scale_in_fraction", why);
     }
 }
 

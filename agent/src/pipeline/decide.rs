@@ -44,6 +44,7 @@ pub fn host_policy(cfg: &Config, capacity: f64) -> PolicyConfig {
         min_instances: 1,
         max_instances: 10_000,
         max_scale_in_step: m.max_scale_in_step,
+        max_scale_in_fraction: m.max_scale_in_fraction,
         scale_in_stabilization_s: m.scale_in_stabilization.as_secs_f64(),
         mode: match m.mode {
             ModeSetting::Predictive => PolicyMode::Predictive,

@@ -15,6 +15,7 @@
 //! scale_in = "predictive"
 //! scale_in_stabilization = "5m"
 //! max_scale_in_step = 1
+//! max_scale_in_fraction = 0.5
 //! mode = "predictive"              # or "reactive"
 //!
 //! [[schedule]]
@@ -34,8 +35,8 @@ use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration;
 use headroom_common::schedule::{self, ScheduleEntryConfig};
 use headroom_model::policy::{
-    bounds_problem, capacity_problem, scale_in_step_problem, shortfall_budget_problem,
-    spend_ceiling_problem, target_utilization_problem,
+    bounds_problem, capacity_problem, scale_in_fraction_problem, scale_in_step_problem,
+    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
 };
 use headroom_model::{PolicyConfig, PolicyMode, ScaleIn};
 use serde::Deserialize;
@@ -68,6 +69,7 @@ struct PolicyTable {
     #[serde(deserialize_with = "duration::optional")]
     scale_in_stabilization: Option<Duration>,
     max_scale_in_step: Option<u32>,
+    max_scale_in_fraction: Option<f64>,
     mode: Option<FileMode>,
 }
 
@@ -202,6 +204,13 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         "max_scale_in_step",
         defaults.max_scale_in_step,
     );
+    let (fraction, fraction_key) = pick_or(
+        args.max_scale_in_fraction,
+        "--max-scale-in-fraction",
+        p.max_scale_in_fraction,
+        "max_scale_in_fraction",
+        defaults.max_scale_in_fraction,
+    );
     let (stabilization, stabilization_key) = pick_or(
         args.stabilization,
         "--stabilization",
@@ -242,6 +251,9 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
     if let Some(why) = scale_in_step_problem(step) {
         bad(&step_key, why);
     }
+    if let Some(why) = scale_in_fraction_problem(fraction) {
+        bad(&fraction_key, why);
+    }
     let (schedule, schedule_problems) = schedule::build(&file.schedule, "", max);
     problems.extend(schedule_problems);
     let scale_in = match args.scale_in {
@@ -261,6 +273,7 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         min_instances: min,
         max_instances: max,
         max_scale_in_step: step,
+        max_scale_in_fraction: fraction,
         scale_in_stabilization_s: stabilization,
         shortfall_budget: budget,
         spend_ceiling: ceiling,

@@ -39,6 +39,7 @@
 //! max_breach_buffer = 0.1                       # with raise: MaxSize = the plan x 1.1, back to max after
 //! scale_in_stabilization = "5m"
 //! max_scale_in_step = 1
+//! max_scale_in_fraction = 0.5                  # of the count per decision; 0 = the step alone
 //! mode = "predictive"                           # or "reactive"
 //! host_ttl = "1m"                               # hosts silent this long leave the group
 //! signal_ttl = "2m"                             # signals older when sent are stored for audit only
@@ -80,8 +81,8 @@ use headroom_model::schedule::Schedule;
 use serde::Deserialize;
 
 use headroom_model::policy::{
-    bounds_problem, capacity_problem, scale_in_step_problem, shortfall_budget_problem,
-    spend_ceiling_problem, target_utilization_problem,
+    bounds_problem, capacity_problem, scale_in_fraction_problem, scale_in_step_problem,
+    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
 };
 use headroom_model::{PolicyConfig, ScaleIn};
 
@@ -221,9 +222,12 @@ pub struct GroupConfig {
     /// Scale in only after demand allowed it for this long.
     #[serde(with = "duration")]
     pub scale_in_stabilization: Duration,
-    /// Largest scale-in step per decision, instances, or half the current count when that is
-    /// more.
+    /// Largest scale-in step per decision, instances, or `max_scale_in_fraction` of the
+    /// current count when that is more.
     pub max_scale_in_step: u32,
+    /// Largest scale-in step per decision as a share of the current count, 0 to 1 (0: only
+    /// `max_scale_in_step` instances a decision).
+    pub max_scale_in_fraction: f64,
     /// `predictive` or `reactive`.
     pub mode: GroupMode,
     /// A host that has not signalled for this long leaves the group.
@@ -277,6 +281,7 @@ impl Default for GroupConfig {
             max_breach_buffer: 0.10,
             scale_in_stabilization: seconds(policy.scale_in_stabilization_s),
             max_scale_in_step: policy.max_scale_in_step,
+            max_scale_in_fraction: policy.max_scale_in_fraction,
             mode: GroupMode::Predictive,
             host_ttl: Duration::from_secs(60),
             signal_ttl: Duration::from_secs(120),
@@ -447,6 +452,9 @@ impl CoordinatorConfig {
             }
             if let Some(why) = scale_in_step_problem(g.max_scale_in_step) {
                 bad(key("max_scale_in_step"), why);
+            }
+            if let Some(why) = scale_in_fraction_problem(g.max_scale_in_fraction) {
+                bad(key("max_scale_in_fraction"), why);
             }
             if !(0.0..=1.0).contains(&g.max_breach_buffer) {
                 bad(

@@ -110,8 +110,8 @@ pub(super) fn policy_config(c: &GroupConfig, capacity: f64) -> PolicyConfig {
         decision_interval_s: c.decision_interval.as_secs_f64(),
         min_instances: c.min,
         max_instances: most(c),
-        // With the default share of the current count, as the agent and `simulate` scale in.
         max_scale_in_step: c.max_scale_in_step,
+        max_scale_in_fraction: c.max_scale_in_fraction,
         scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
         mode: match c.mode {
             GroupMode::Predictive => PolicyMode::Predictive,

@@ -78,8 +78,25 @@ fn scale_in_waits_for_the_window_and_steps() {
     let Some(Step::SetCapacity { to, .. }) = g.evaluate(40.5, Some(5)) else {
         panic!("{:?}", g.evaluation())
     };
-    // By max_scale_in_step (1) or half the count, rounded up, when that is more.
-    assert_eq!(to, 2, "one step at a time");
+    // By max_scale_in_step (1), or half the count, rounded up, when that is more.
+    assert_eq!(to, 2, "one step: 5 less 3");
+    // With no share of the count, max_scale_in_step alone.
+    let mut g = GroupState::new(GroupConfig {
+        max_scale_in_fraction: 0.0,
+        ..config()
+    });
+    g.ingest(signal("a", 1, 0.0, 5.0, "healthy"), Outcome::Applied, 0.0);
+    for t in 1..10 {
+        g.evaluate(f64::from(t), Some(5));
+    }
+    g.ingest(signal("a", 2, 10.0, 1.0, "healthy"), Outcome::Applied, 10.0);
+    for t in [11.0, 20.0, 35.0, 39.0] {
+        g.evaluate(t, Some(5));
+    }
+    let Some(Step::SetCapacity { to, .. }) = g.evaluate(40.5, Some(5)) else {
+        panic!("{:?}", g.evaluation())
+    };
+    assert_eq!(to, 4, "one instance a decision");
 }
 
 #[test]

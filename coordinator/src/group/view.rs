@@ -22,6 +22,7 @@ impl GroupState {
                 decision_interval_s: c.decision_interval.as_secs_f64(),
                 scale_in_stabilization_s: c.scale_in_stabilization.as_secs_f64(),
                 max_scale_in_step: c.max_scale_in_step,
+                max_scale_in_fraction: c.max_scale_in_fraction,
                 host_ttl_s: c.host_ttl.as_secs_f64(),
                 signal_ttl_s: c.signal_ttl.as_secs_f64(),
                 replace_unhealthy_after: c.replace_unhealthy_after,

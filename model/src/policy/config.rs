@@ -48,7 +48,10 @@ pub struct PolicyConfig {
     /// Largest scale-in step, instances per decision (or `max_scale_in_fraction` of the
     /// current count, whichever is larger).
     pub max_scale_in_step: u32,
-    /// Largest scale-in step as a fraction of the current count per decision.
+    /// Largest scale-in step as a share of the current count per decision, 0 to 1 (0: only
+    /// `max_scale_in_step`). Half by default: measured with sim_eval, a step of one instance a
+    /// decision costs about 1.45 times target tracking where half costs 0.9 (scale-in is what
+    /// a plan saves on).
     pub max_scale_in_fraction: f64,
     /// Scale in only after demand allowed it for this long.
     pub scale_in_stabilization_s: f64,
@@ -104,6 +107,13 @@ pub fn bounds_problem(min: u32, max: u32) -> Option<String> {
 /// Why `step` is no largest scale-in step, if it is not.
 pub fn scale_in_step_problem(step: u32) -> Option<String> {
     (step == 0).then(|| "must be at least 1".to_string())
+}
+
+/// Why `fraction` is no largest scale-in share of the count, if it is not.
+pub fn scale_in_fraction_problem(fraction: f64) -> Option<String> {
+    (!(0.0..=1.0).contains(&fraction)).then(|| {
+        format!("{fraction} is outside 0..=1 (0: only max_scale_in_step instances a decision)")
+    })
 }
 
 /// Why `ceiling` is no spend ceiling, if it is not: at least 1 (below, following target

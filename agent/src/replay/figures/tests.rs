@@ -80,6 +80,7 @@ fn simulate_draws_every_peak_and_the_axis_fits_them() {
         decision_interval: None,
         stabilization: None,
         max_scale_in_step: None,
+        max_scale_in_fraction: None,
         shortfall_budget: None,
         spend_ceiling: None,
         scale_in: None,
