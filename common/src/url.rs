@@ -29,16 +29,31 @@ pub fn problem(url: &str, port_required: bool) -> Option<String> {
     // An IPv6 literal is bracketed; the port follows the last ':' outside the brackets.
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
-            Some((addr, after)) => (addr, after.strip_prefix(':')),
+            Some((addr, "")) => (addr, None),
+            Some((addr, after)) => match after.strip_prefix(':') {
+                Some(p) => (addr, Some(p)),
+                None => return wrong(&format!("{after:?} after the address")),
+            },
             None => return wrong("an unclosed '['"),
         },
         None => match authority.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return wrong("an IPv6 address goes in brackets, as [::1]:7878");
+            }
             Some((h, p)) => (h, Some(p)),
             None => (authority, None),
         },
     };
     if host.is_empty() {
         return wrong("no host");
+    }
+    if host.contains('%') {
+        return wrong("an address with a zone is not supported");
+    }
+    // etcd's endpoints are a host and a port: a path would be dropped without a word.
+    let path = &rest[authority.len()..];
+    if port_required && !path.is_empty() && path != "/" {
+        return wrong("a path");
     }
     match port {
         Some(p) if p.parse::<u16>().map_or(true, |n| n == 0) => {
@@ -79,10 +94,20 @@ mod tests {
             ("http://[::1:7878", "'['"),
             ("http://user:pw@h:1", "token file"),
             ("http://:80", "no host"),
+            ("http://::1:7878", "brackets"),
+            ("http://fe80::1", "brackets"),
+            ("http://[::1]junk", "after the address"),
+            ("http://[fe80::1%25eth0]:80", "zone"),
         ] {
             let p = problem(bad, false).unwrap_or_else(|| panic!("{bad} passed"));
             assert!(p.contains(why), "{bad}: {p}");
         }
         assert!(problem("http://etcd", true).unwrap().contains("no port"));
+        assert!(
+            problem("http://etcd:2379/v3/x", true)
+                .unwrap()
+                .contains("a path")
+        );
+        assert_eq!(problem("http://[::1]:2379/", true), None);
     }
 }

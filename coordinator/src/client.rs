@@ -31,7 +31,7 @@ pub fn groups(args: &GroupsArgs) -> anyhow::Result<()> {
     };
     let token = Token::read(token_file).map_err(Exit::config)?;
     let base = args.url.trim_end_matches('/');
-    if let Some(why) = headroom_common::url::problem(base, false) {
+    if let Some(why) = headroom_common::url::problem(&args.url, false) {
         return Err(Exit::new(CONFIG_INVALID, format!("groups: --url {why}")));
     }
     let url = match &args.group {

@@ -341,12 +341,9 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
                 group.actuator.set_protection(ids, protect),
             )
             .await;
+        let fenced = matches!(result, Err(ActuatorError::Fenced(_)));
         if let Err(e) = &result {
             tracing::warn!(group = %name, protect, "scale-in protection: {e}");
-            if matches!(e, ActuatorError::Fenced(_)) {
-                tracing::warn!(group = %name, calls_left = calls.len() - i, "scale-in protection: the rest waits for the next leader");
-                break;
-            }
         }
         let record = ActionRecord {
             at: t,
@@ -369,6 +366,11 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
             ..ActionRecord::default()
         };
         record_action(app, group, name, record).await;
+        if fenced {
+            // Recorded first: a call abandoned at the deadline may have been applied in part.
+            tracing::warn!(group = %name, calls_left = calls.len() - i - 1, "scale-in protection: the rest waits for the next leader");
+            break;
+        }
     }
 }
 

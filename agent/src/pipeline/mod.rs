@@ -573,12 +573,13 @@ mod tests {
                 })
                 .collect()
         };
-        // History stored up to 1.7e9; the clock boots a year ahead.
+        // History stored up to 1.7e9 (as the refill read it); the clock boots ten days ahead.
         p.first_prune_before = Some(1.7e9);
-        decides_at(&mut p, &mut tx, &written, 0.0, 1.7e9 + 3.2e7);
+        let ahead = 1.7e9 + 10.0 * 86_400.0;
+        decides_at(&mut p, &mut tx, &written, 0.0, ahead);
         assert_eq!(prunes(&written), [1.7e9]);
         // The next one an hour on, not at every tick.
-        decides_at(&mut p, &mut tx, &written, 1.0, 1.7e9 + 3.2e7 + 1.0);
+        decides_at(&mut p, &mut tx, &written, 1.0, ahead + 1.0);
         assert_eq!(prunes(&written), Vec::<f64>::new());
         // Nothing stored at start: nothing to prune at once.
         let (mut fresh, mut tx, written) = pipeline(Config::default());

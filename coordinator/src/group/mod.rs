@@ -429,7 +429,7 @@ impl GroupState {
         // Capacity is the count asked for (the engine's, else the last set), never the hosts
         // that are ready: instances still warming are in it, so the plan does not ask again
         // for what they will serve, and they are never a reason to scale in. (The hosts only
-        // count before anything was ever set, when no launch is open.)
+        // count before this replica set anything, or after a takeover from another leader.)
         let (actual, actual_source) = match (reported, self.last_set) {
             (Some(n), _) => (n, "actuator"),
             (None, Some(n)) => (n, "last_set"),

@@ -31,6 +31,9 @@ const SPEND_SEEN_S: f64 = 3600.0;
 /// missing, a stall), taken up as after a restart: not charged at the counts in force before it,
 /// which would weigh the ratio of one moment as hours of spend. Four, as the ledger counts a row.
 const GAP_INTERVALS: f64 = 4.0;
+/// The shortest gap, seconds, whatever the interval: decisions further apart than configured
+/// (a replay of a coarser trace, ticks delayed behind a slow hook) are not gaps.
+const GAP_FLOOR_S: f64 = 900.0;
 
 /// The price's running state.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -63,7 +66,7 @@ impl Price {
             self.last_t = t;
         } else if t < self.last_t {
             return;
-        } else if t - self.last_t > GAP_INTERVALS * interval_s.max(1.0) {
+        } else if t - self.last_t > (GAP_INTERVALS * interval_s).max(GAP_FLOOR_S) {
             self.resume(t);
         } else if t > self.last_t {
             let dt = t - self.last_t;
@@ -217,6 +220,10 @@ mod tests {
         resumed.resume(back);
         resumed.spent(back, 2, 2, 60.0);
         // Six hours without a decision, every minute: a gap, not six hours at three times.
+        // (Ten minutes would be none: decisions further apart than configured are no gap.)
+        let mut late = before.clone();
+        late.spent(7260.0 + 600.0, 2, 2, 60.0);
+        assert!(late.spend_ratio() > 1.05, "{}", late.spend_ratio());
         let mut gap = before;
         gap.spent(back, 2, 2, 60.0);
         assert_eq!(gap, resumed);

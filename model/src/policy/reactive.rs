@@ -42,13 +42,7 @@ impl Reactive {
     /// The count that keeps `demand` at the target utilisation, before the hold.
     pub fn need(&self, demand: f64) -> u32 {
         let x = demand.max(0.0) / (self.capacity_per_instance * self.utilization);
-        let n = (x - 1e-9).ceil();
-        let n = if n.is_finite() && n > 0.0 {
-            n.min(u32::MAX as f64) as u32
-        } else {
-            0
-        };
-        n.clamp(self.bounds.0, self.bounds.1)
+        super::count(x).clamp(self.bounds.0, self.bounds.1)
     }
 
     /// Takes the rule of `other` (capacity, utilisation, bounds), keeping the counts held: a
@@ -88,5 +82,7 @@ mod tests {
         assert_eq!(r.decide(360.0, 4.0), 1);
         assert_eq!(r.decide(361.0, 0.0), 1, "never below min");
         assert_eq!(r.decide(362.0, 1e12), 100, "never above max");
+        let tiny = Reactive::new(1e-300, 0.5, 1, 100);
+        assert_eq!(tiny.need(1e10), 100, "more than can be counted is the most");
     }
 }
