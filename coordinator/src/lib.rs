@@ -11,7 +11,7 @@
 //! | [`writer`], [`state`], [`dedup`] | group commit of received signals, the SQLite state file, the per-sender dedup window |
 //! | [`group`], [`decision`], [`ledger`], [`backfill`], [`warmup`] | a group's hosts, forecaster and policy; its decision loop; its ledger; its history rebuilt from signals received late; its instances' warm-up, measured |
 //! | [`actuator`], [`protection`] | AWS Auto Scaling, KEDA, a command hook, dry-run; scale-in protection of busy instances |
-//! | [`lease`] | which replica actuates a group: its election in etcd, fencing |
+//! | [`lease`], [`leading`] | which replica actuates a group: its election in etcd, fencing; one actuation's hold on it, call by call |
 //! | [`view`], [`metrics`], [`client`] | what `/v1/groups` returns, `/metrics`, `headroom groups` |
 //! | [`upcoming`] | `headroom schedule`: the next firings of each group's scheduled entries |
 //!
@@ -31,6 +31,7 @@ pub mod every;
 pub mod fault;
 pub mod group;
 pub mod http;
+pub mod leading;
 pub mod lease;
 pub mod ledger;
 pub mod lock;
