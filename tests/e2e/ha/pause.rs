@@ -103,6 +103,23 @@ fn pause_the_leader(
     demand: &[f64],
     stopped: impl FnOnce(&Ha),
 ) -> (f64, bool) {
+    stop_the_leader_at(ha, fault, demand);
+    let stopped_at = now();
+    stopped(ha);
+    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s));
+    ha.signal(0, "-CONT");
+    let took_over = wait_for(Duration::from_secs(60), || {
+        ha.actuations()
+            .iter()
+            .any(|a| a.replica == 1 && a.at > stopped_at)
+            .then_some(())
+    });
+    (stopped_at, took_over.is_some())
+}
+
+/// Replica 0 leads with `fault` set; replica 1 stands by; hosts at `demand` make replica 0
+/// actuate; returns once the fault stopped it on the way.
+fn stop_the_leader_at(ha: &mut Ha, fault: &str, demand: &[f64]) {
     ha.start_replica(0, &[(fault, "1")]);
     let won = wait_for(Duration::from_secs(60), || {
         ha.log(0)
@@ -115,17 +132,6 @@ fn pause_the_leader(
     let pid = ha.pid(0);
     wait_for(Duration::from_secs(60), || is_stopped(pid).then_some(()))
         .unwrap_or_else(|| panic!("replica 0 never reached the fault: {}", ha.log(0)));
-    let stopped_at = now();
-    stopped(ha);
-    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s));
-    ha.signal(0, "-CONT");
-    let took_over = wait_for(Duration::from_secs(60), || {
-        ha.actuations()
-            .iter()
-            .any(|a| a.replica == 1 && a.at > stopped_at)
-            .then_some(())
-    });
-    (stopped_at, took_over.is_some())
 }
 
 /// Asserts that replica 0 never set the count and that replica 1 took over.
@@ -215,18 +221,7 @@ fn a_leader_whose_key_was_taken_between_raising_the_maximum_and_setting_the_coun
         return;
     };
     ha.add_group_keys("max_breach = \"raise\"\nmax_breach_buffer = 0.1");
-    ha.start_replica(0, &[("HEADROOM_FAULT_STOP_AFTER_RAISE", "1")]);
-    let won = wait_for(Duration::from_secs(60), || {
-        ha.log(0)
-            .contains("leader: this replica actuates the group")
-            .then_some(())
-    });
-    assert!(won.is_some(), "replica 0 never led: {}", ha.log(0));
-    ha.start_replica(1, &[]);
-    ha.start_hosts(&[3.0, 3.0]);
-    let pid = ha.pid(0);
-    wait_for(Duration::from_secs(60), || is_stopped(pid).then_some(()))
-        .unwrap_or_else(|| panic!("replica 0 never reached the fault: {}", ha.log(0)));
+    stop_the_leader_at(&mut ha, "HEADROOM_FAULT_STOP_AFTER_RAISE", &[3.0, 3.0]);
     assert_eq!(ha.moto.web_max(), 7, "the maximum was raised first");
     // Replica 0's key is the one created first; replica 1's campaign waits behind it.
     let keys = ha.etcd.create_revisions("/headroom-test/");
