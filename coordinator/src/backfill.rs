@@ -74,35 +74,45 @@ pub struct Backfill {
     looks: Every,
     /// Since when late signals came without a rebuild.
     late_since: Option<f64>,
+    /// The last rebuild failed: the next look tries again.
+    retry: bool,
 }
 
+/// The newest signals a start looks through for late ones not rebuilt yet (a stop during a
+/// catch-up): a range of row ids, cheap however many are stored.
+pub const LOOKED_AT_START: i64 = 100_000;
+
 impl Backfill {
-    /// A group whose own series starts at `own_from`, with signals up to row `seen_id` known.
-    pub fn new(own_from: f64, seen_id: i64) -> Backfill {
+    /// A group whose own series starts at `own_from`, with signals up to row `seen_id` known;
+    /// `pending` when some of them are late and may not have been rebuilt (the first quiet look
+    /// rebuilds then).
+    pub fn new(own_from: f64, seen_id: i64, pending: bool) -> Backfill {
         Backfill {
             own_from,
             seen_id,
             looks: Every::new(EVERY_S),
             late_since: None,
+            retry: pending,
         }
     }
 
-    /// A rebuild at `now` failed: the next look tries again, late signals or not.
-    pub fn failed(&mut self, now: f64) {
-        self.late_since.get_or_insert(now);
+    /// The last rebuild failed: the next look tries again, late signals or not.
+    pub fn failed(&mut self) {
+        self.retry = true;
     }
 
     /// Notes a look at `now` that found signals up to row `newest`, `late` if some were late;
     /// whether to rebuild now.
     pub fn looked(&mut self, now: f64, newest: i64, late: bool) -> bool {
         self.seen_id = newest;
-        match (late, self.late_since) {
+        let due = match (late, self.late_since) {
             (true, None) => {
                 self.late_since = Some(now);
                 false
             }
+            // A long catch-up: rebuilt meanwhile, and the clock starts again with the next.
             (true, Some(since)) if now - since >= CATCH_UP_REBUILD_S => {
-                self.late_since = Some(now);
+                self.late_since = None;
                 true
             }
             (true, Some(_)) => false,
@@ -110,7 +120,8 @@ impl Backfill {
                 self.late_since = None;
                 since.is_some()
             }
-        }
+        };
+        due | std::mem::take(&mut self.retry)
     }
 
     /// Whether to look for late signals at `now` (every [`EVERY_S`]).
@@ -133,7 +144,7 @@ mod tests {
 
     #[test]
     fn the_rebuild_waits_for_the_catch_up_to_go_quiet() {
-        let mut b = Backfill::new(1000.0, 0);
+        let mut b = Backfill::new(1000.0, 0, false);
         assert!(!b.looked(0.0, 5, false), "nothing late");
         assert!(!b.looked(30.0, 90, true), "late signals coming");
         assert!(!b.looked(60.0, 180, true));
@@ -145,6 +156,13 @@ mod tests {
             .collect();
         assert_eq!(looks.iter().filter(|&&r| r).count(), 1, "{looks:?}");
         assert_eq!(b.seen_id, 325);
+        // A failed rebuild is tried again at the next look, late signals or not.
+        b.failed();
+        assert!(b.looked(1000.0, 326, true));
+        // Late signals left from before a start are rebuilt at the first look.
+        let mut started = Backfill::new(1000.0, 400, true);
+        assert!(started.looked(0.0, 400, false));
+        assert!(!started.looked(30.0, 400, false));
     }
 
     #[test]

@@ -39,13 +39,17 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     let mut ledger_exported = Hour::default();
     let mut backfill = {
         let db = locked(&app.state);
-        Backfill::new(
-            db.first_demand(&name)
-                .ok()
-                .flatten()
-                .unwrap_or_else(unix_now),
-            db.last_signal_id().unwrap_or(0),
-        )
+        let own_from = db
+            .first_demand(&name)
+            .ok()
+            .flatten()
+            .unwrap_or_else(unix_now);
+        let last = db.last_signal_id().unwrap_or(0);
+        // Late signals among the newest may be from a catch-up stopped before its rebuild.
+        let pending = db
+            .late_signals(&name, last - backfill::LOOKED_AT_START, own_from)
+            .is_ok_and(|(_, late)| late);
+        Backfill::new(own_from, last, pending)
     };
     let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
     // Winning the group's election decides at once, without waiting for the next tick.
@@ -93,7 +97,10 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             let mut g = locked(&group.state);
             g.set_standby(
                 standby,
-                group.lease.as_ref().is_some_and(|l| l.led_elsewhere(&name)),
+                group
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| l.take_led_elsewhere(&name)),
             );
             g.set_engine_max(reported.and_then(|c| c.max));
             let step = g.evaluate(t, reported.map(|c| c.desired));
@@ -248,6 +255,10 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
         if let Err(e) = &result {
             tracing::warn!(group = %name, protect, "scale-in protection: {e}");
         }
+        if fenced && !lead.sent {
+            tracing::warn!(group = %name, calls_left = calls.len() - i, "scale-in protection: the rest waits for the next leader");
+            break;
+        }
         let record = ActionRecord {
             at: t,
             kind: if protect { "protect" } else { "unprotect" }.into(),
@@ -270,7 +281,7 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
         };
         record_action(app, group, name, record).await;
         if fenced {
-            // Recorded first: a call abandoned at the deadline may have been applied in part.
+            // Recorded: a call abandoned at the deadline may have been applied in part.
             tracing::warn!(group = %name, calls_left = calls.len() - i - 1, "scale-in protection: the rest waits for the next leader");
             break;
         }
@@ -321,11 +332,11 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
             }
         }
         Ok(Err(e)) => {
-            b.failed(unix_now());
+            b.failed();
             tracing::warn!(group = %name, "rebuilding history from late signals: {e:#}")
         }
         Err(e) => {
-            b.failed(unix_now());
+            b.failed();
             tracing::warn!(group = %name, "rebuilding history from late signals: {e}")
         }
     }

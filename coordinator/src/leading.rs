@@ -24,6 +24,9 @@ pub(crate) struct Leading<'a> {
     term: Option<u64>,
     /// Calls made so far.
     pub(crate) calls: usize,
+    /// Whether the last call was sent (a refused one was not; one abandoned at the deadline
+    /// was, and may have been applied).
+    pub(crate) sent: bool,
 }
 
 impl<'a> Leading<'a> {
@@ -44,6 +47,7 @@ impl<'a> Leading<'a> {
             label,
             term: None,
             calls: 0,
+            sent: false,
         };
         let Some(lease) = &group.lease else {
             return Some(lead);
@@ -80,7 +84,7 @@ impl<'a> Leading<'a> {
     }
 
     /// Runs one call of the actuation while this replica leads in the fenced term (see
-    /// [`while_leading`]); a call after the first is fenced again first, `while` saying what
+    /// [`while_leading`]); a call after the first is fenced again first, `during` saying what
     /// the actuation had done by then when it is refused.
     pub(crate) async fn call<T>(
         &mut self,
@@ -96,15 +100,19 @@ impl<'a> Leading<'a> {
                 };
                 if let Err(why) = again {
                     self.refused(&why);
+                    self.sent = false;
                     return Err(ActuatorError::Fenced(format!(
                         "leadership not confirmed again {during}: {why}"
                     )));
                 }
             }
             self.calls += 1;
+            // Started unless the deadline has passed already (then nothing is sent).
+            self.sent = !lease.time_left_in(term).is_zero();
             return while_leading(lease, term, call).await;
         }
         self.calls += 1;
+        self.sent = true;
         call.await
     }
 }

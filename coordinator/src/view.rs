@@ -68,7 +68,9 @@ pub struct PolicyView {
     pub scale_in_stabilization_s: f64,
     /// Largest scale-in step per decision, instances.
     pub max_scale_in_step: u32,
-    /// Largest scale-in step per decision as a share of the current count.
+    /// Largest scale-in step per decision as a share of the current count (absent from an
+    /// older coordinator's answer: its share, half).
+    #[serde(default = "half")]
     pub max_scale_in_fraction: f64,
     /// Seconds of silence after which a host leaves the group.
     pub host_ttl_s: f64,
@@ -201,4 +203,9 @@ pub struct Evaluation {
 /// `scale_in` of an answer from a coordinator that predates it.
 fn predictive() -> headroom_model::ScaleIn {
     headroom_model::ScaleIn::Predictive
+}
+
+/// The share of the count an older coordinator scaled in by at most.
+fn half() -> f64 {
+    0.5
 }

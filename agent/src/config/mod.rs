@@ -292,8 +292,8 @@ pub struct PolicySection {
     /// Scale in only after demand allowed it for this long.
     #[serde(with = "duration")]
     pub scale_in_stabilization: Duration,
-    /// Largest scale-in step per decision, instances, or half the current count when that is
-    /// more.
+    /// Largest scale-in step per decision, instances, or `max_scale_in_fraction` of the
+    /// current count when that is more.
     pub max_scale_in_step: u32,
     /// Largest scale-in step per decision as a share of the current count, 0 to 1 (0: only
     /// `max_scale_in_step`).

@@ -129,7 +129,7 @@ pub struct GroupState {
     standby: Option<String>,
     last_actuation_at: f64,
     last_set: Option<u32>,
-    /// Another replica was seen leading while this one stood by, since it last led.
+    /// Another replica may have led since this one last did.
     led_elsewhere: bool,
     pending_replacements: VecDeque<(String, Option<String>)>,
     evaluation: Option<Evaluation>,
@@ -364,17 +364,18 @@ impl GroupState {
     }
 
     /// Says whether this replica actuates the group (`None`) or why not, and whether another
-    /// replica leads it (`led_elsewhere`). A replica that takes over holds the engine's
-    /// capacity through a stabilisation window before any scale-in, as at a start. If another
-    /// replica led while this one stood by, what this one last set is forgotten then (it never
-    /// learns what a leader set): for an engine it cannot read (a command hook, or AWS on a
-    /// tick its read failed) the hosts reporting stand for the capacity until it sets one.
+    /// replica may have led it since the last call (`led_elsewhere`: at a start, nothing is
+    /// known of the time before). A replica that takes over holds the engine's capacity through
+    /// a stabilisation window before any scale-in, as at a start. If another may have led, what
+    /// this one last set is forgotten when it leads (it never learns what a leader set): for an
+    /// engine it cannot read (a command hook, or AWS on a tick its read failed) the hosts
+    /// reporting stand for the capacity until it sets one.
     pub fn set_standby(&mut self, standby: Option<String>, led_elsewhere: bool) {
-        if standby.is_some() && led_elsewhere {
-            self.led_elsewhere = true;
-        }
-        if standby.is_none() && self.standby.is_some() {
-            self.seeded = false;
+        self.led_elsewhere |= led_elsewhere;
+        if standby.is_none() {
+            if self.standby.is_some() {
+                self.seeded = false;
+            }
             if std::mem::take(&mut self.led_elsewhere) {
                 self.last_set = None;
             }

@@ -433,6 +433,24 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
     g.evaluate(104.0, None);
     let e = g.evaluation().unwrap();
     assert_eq!((e.actual, e.actual_source.as_str()), (3, "hosts"), "{e:?}");
+    // A restart under a lease: the count read back from the state file is not trusted either.
+    let mut restarted = GroupState::new(config());
+    restarted.record(ActionRecord {
+        at: 0.0,
+        kind: "set_capacity".into(),
+        from: Some(2),
+        to: Some(30),
+        ok: true,
+        ..ActionRecord::default()
+    });
+    restarted.ingest(
+        signal("a", 1, 100.0, 1.0, "healthy"),
+        Outcome::Applied,
+        100.0,
+    );
+    restarted.set_standby(None, true);
+    restarted.evaluate(101.0, None);
+    assert_eq!(restarted.evaluation().unwrap().actual_source, "hosts");
 }
 
 /// A restarted group takes back what its policy learned at the first decision, once the

@@ -113,6 +113,10 @@ struct Seat {
     lease_age_s: Option<f64>,
     /// Why this replica does not act, when it does not.
     why: Option<String>,
+    /// Another replica may have led since this was last taken ([`Lease::take_led_elsewhere`]):
+    /// at a start (nothing is known of the time before), when another was seen leading or
+    /// nobody could be seen while this one did not hold the seat, when a term ended.
+    maybe_led_elsewhere: bool,
 }
 
 /// One group's election: what this replica knows of it, and the wake its decision loop waits on.
@@ -165,6 +169,7 @@ impl Lease {
             .map(|g| {
                 let seat = Mutex::new(Seat {
                     why: Some("campaigning: not connected to etcd yet".into()),
+                    maybe_led_elsewhere: true,
                     ..Seat::default()
                 });
                 let won = Arc::new(Notify::new());
@@ -229,14 +234,11 @@ impl Lease {
         locked(seat).held.is_some() && self.before_deadline()
     }
 
-    /// Whether another replica leads `group`, as this one last saw the election.
-    pub fn led_elsewhere(&self, group: &str) -> bool {
-        self.seat(group).is_some_and(|s| {
-            locked(s)
-                .leader
-                .as_ref()
-                .is_some_and(|l| *l != self.config.replica)
-        })
+    /// Whether another replica may have led `group` since the last call (at the first call, since
+    /// the start): what this replica set itself before then may have been changed since.
+    pub fn take_led_elsewhere(&self, group: &str) -> bool {
+        self.seat(group)
+            .is_some_and(|s| std::mem::take(&mut locked(s).maybe_led_elsewhere))
     }
 
     /// Why this replica may not actuate `group` now (a standby, etcd unreachable, ...); `None`
@@ -307,6 +309,7 @@ impl Lease {
                 let mut s = locked(&election.seat);
                 if s.held.as_ref().is_some_and(|h| h.rev == held.rev) {
                     s.held = None;
+                    s.maybe_led_elsewhere = true;
                     s.why = Some(Refused::KeyLost.to_string());
                     drop(s);
                     election.key_lost.notify_one();
@@ -391,6 +394,7 @@ impl Lease {
             let mut s = locked(&e.seat);
             s.held = None;
             s.why = Some(why.to_string());
+            s.maybe_led_elsewhere = true;
         }
     }
 }
@@ -398,6 +402,21 @@ impl Lease {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_leader_is_assumed_at_a_start_and_after_a_term() {
+        let lease = Lease::new(LeaseConfig::default(), ["web".to_string()]);
+        assert!(
+            lease.take_led_elsewhere("web"),
+            "nothing known before the start"
+        );
+        assert!(!lease.take_led_elsewhere("web"), "taken");
+        lease.won("web", b"/headroom/web/1".to_vec(), 7, lease.term_now());
+        assert!(!lease.take_led_elsewhere("web"));
+        lease.lost("no lease: the lease expired at etcd");
+        assert!(lease.take_led_elsewhere("web"), "a term that ended");
+        assert!(!lease.take_led_elsewhere("other-group"));
+    }
 
     #[test]
     fn a_win_from_a_term_that_has_ended_is_ignored() {

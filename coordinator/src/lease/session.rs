@@ -247,6 +247,13 @@ async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
         {
             s.why = Some(format!("standby: {l} leads"));
         }
+        // Another seen leading, or nobody seen while this one does not lead: what this one set
+        // may be changed by whoever leads meanwhile.
+        let other = match &leader_name {
+            Some(l) => *l != lease.config.replica,
+            None => s.held.is_none(),
+        };
+        s.maybe_led_elsewhere |= other;
         s.leader = leader_name;
         s.lease_age_s = age;
         if let Some(r) = replicas {

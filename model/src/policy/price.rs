@@ -29,7 +29,8 @@ const SPEND_WINDOW_S: f64 = 6.0 * 3600.0;
 const SPEND_SEEN_S: f64 = 3600.0;
 /// Decision intervals without a decision after which the time between is a gap (demand
 /// missing, a stall), taken up as after a restart: not charged at the counts in force before it,
-/// which would weigh the ratio of one moment as hours of spend. Four, as the ledger counts a row.
+/// which would weigh the ratio of one moment as hours of spend. Four, as the ledger counts a
+/// row, and never less than [`GAP_FLOOR_S`].
 const GAP_INTERVALS: f64 = 4.0;
 /// The shortest gap, seconds, whatever the interval: decisions further apart than configured
 /// (a replay of a coarser trace, ticks delayed behind a slow hook) are not gaps.

@@ -63,7 +63,10 @@ impl Reactive {
     /// Target tracking's count at `t` for `demand`: the largest need of the last [`HOLD_S`].
     pub fn decide(&mut self, t: f64, demand: f64) -> u32 {
         let need = self.need(demand);
-        self.window.push_since(t, need, t - HOLD_S)
+        // Counts held from under an earlier rule may lie outside today's bounds.
+        self.window
+            .push_since(t, need, t - HOLD_S)
+            .clamp(self.bounds.0, self.bounds.1)
     }
 }
 
