@@ -18,9 +18,9 @@
 //!   took a group to its maximum while the first step was warming);
 //! - scale out at once; scale in only to the largest count planned during the stabilisation
 //!   window, by at most `max_scale_in_step` instances per decision (or `max_scale_in_fraction`
-//!   of the count, half by default, when more); with `scale_in = reactive` the plan only ever adds to what target tracking keeps
-//!   ([`reactive`]), whose own hold is then the only stabilisation, as AWS's predictive scaling
-//!   leaves scale-in to its dynamic policy;
+//!   of the count, half by default, when more); with `scale_in = reactive` the plan only ever
+//!   adds to what target tracking keeps ([`reactive`]), whose own hold is then the only
+//!   stabilisation, as AWS's predictive scaling leaves scale-in to its dynamic policy;
 //! - while the forecast is in cold start or its recent error is worse than the naive
 //!   forecast's by `max_error_ratio`, fall back to target tracking at `target_utilization` and
 //!   say so;
