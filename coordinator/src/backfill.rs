@@ -78,21 +78,15 @@ pub struct Backfill {
     retry: bool,
 }
 
-/// The newest signals a start looks through for late ones not rebuilt yet (a stop during a
-/// catch-up): a range of row ids, cheap however many are stored.
-pub const LOOKED_AT_START: i64 = 100_000;
-
 impl Backfill {
-    /// A group whose own series starts at `own_from`, with signals up to row `seen_id` known;
-    /// `pending` when some of them are late and may not have been rebuilt (the first quiet look
-    /// rebuilds then).
-    pub fn new(own_from: f64, seen_id: i64, pending: bool) -> Backfill {
+    /// A group whose own series starts at `own_from`, with signals up to row `seen_id` known.
+    pub fn new(own_from: f64, seen_id: i64) -> Backfill {
         Backfill {
             own_from,
             seen_id,
             looks: Every::new(EVERY_S),
             late_since: None,
-            retry: pending,
+            retry: false,
         }
     }
 
@@ -144,7 +138,7 @@ mod tests {
 
     #[test]
     fn the_rebuild_waits_for_the_catch_up_to_go_quiet() {
-        let mut b = Backfill::new(1000.0, 0, false);
+        let mut b = Backfill::new(1000.0, 0);
         assert!(!b.looked(0.0, 5, false), "nothing late");
         assert!(!b.looked(30.0, 90, true), "late signals coming");
         assert!(!b.looked(60.0, 180, true));
@@ -159,10 +153,6 @@ mod tests {
         // A failed rebuild is tried again at the next look, late signals or not.
         b.failed();
         assert!(b.looked(1000.0, 326, true));
-        // Late signals left from before a start are rebuilt at the first look.
-        let mut started = Backfill::new(1000.0, 400, true);
-        assert!(started.looked(0.0, 400, false));
-        assert!(!started.looked(30.0, 400, false));
     }
 
     #[test]

@@ -39,17 +39,13 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     let mut ledger_exported = Hour::default();
     let mut backfill = {
         let db = locked(&app.state);
-        let own_from = db
-            .first_demand(&name)
-            .ok()
-            .flatten()
-            .unwrap_or_else(unix_now);
-        let last = db.last_signal_id().unwrap_or(0);
-        // Late signals among the newest may be from a catch-up stopped before its rebuild.
-        let pending = db
-            .late_signals(&name, last - backfill::LOOKED_AT_START, own_from)
-            .is_ok_and(|(_, late)| late);
-        Backfill::new(own_from, last, pending)
+        Backfill::new(
+            db.first_demand(&name)
+                .ok()
+                .flatten()
+                .unwrap_or_else(unix_now),
+            db.last_signal_id().unwrap_or(0),
+        )
     };
     let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
     // Winning the group's election decides at once, without waiting for the next tick.

@@ -129,8 +129,6 @@ pub struct GroupState {
     standby: Option<String>,
     last_actuation_at: f64,
     last_set: Option<u32>,
-    /// Another replica may have led since this one last did.
-    led_elsewhere: bool,
     pending_replacements: VecDeque<(String, Option<String>)>,
     evaluation: Option<Evaluation>,
     actions: VecDeque<ActionRecord>,
@@ -164,7 +162,6 @@ impl GroupState {
             standby: None,
             last_actuation_at: f64::NEG_INFINITY,
             last_set: None,
-            led_elsewhere: false,
             pending_replacements: VecDeque::new(),
             evaluation: None,
             actions: VecDeque::new(),
@@ -367,18 +364,15 @@ impl GroupState {
     /// replica may have led it since the last call (`led_elsewhere`: at a start, nothing is
     /// known of the time before). A replica that takes over holds the engine's capacity through
     /// a stabilisation window before any scale-in, as at a start. If another may have led, what
-    /// this one last set is forgotten when it leads (it never learns what a leader set): for an
-    /// engine it cannot read (a command hook, or AWS on a tick its read failed) the hosts
-    /// reporting stand for the capacity until it sets one.
+    /// this one last set is forgotten at once (it never learns what a leader set, and a standby
+    /// plans with it too): for an engine it cannot read (a command hook, or AWS on a tick its
+    /// read failed) the hosts reporting stand for the capacity until it sets one.
     pub fn set_standby(&mut self, standby: Option<String>, led_elsewhere: bool) {
-        self.led_elsewhere |= led_elsewhere;
-        if standby.is_none() {
-            if self.standby.is_some() {
-                self.seeded = false;
-            }
-            if std::mem::take(&mut self.led_elsewhere) {
-                self.last_set = None;
-            }
+        if led_elsewhere {
+            self.last_set = None;
+        }
+        if standby.is_none() && self.standby.is_some() {
+            self.seeded = false;
         }
         self.standby = standby;
     }

@@ -429,6 +429,12 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
     assert_eq!(g.evaluation().unwrap().actual, 30, "nobody else led");
     g.set_standby(Some("standby: coord-1 leads".into()), true);
     g.evaluate(103.7, None);
+    // Forgotten at once: a standby plans with it too.
+    assert_eq!(
+        g.evaluation().unwrap().actual_source,
+        "hosts",
+        "standing by"
+    );
     g.set_standby(None, false);
     g.evaluate(104.0, None);
     let e = g.evaluation().unwrap();

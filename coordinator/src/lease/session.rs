@@ -214,6 +214,11 @@ async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64,
 async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
     for g in lease.groups() {
         let name = lease.config.election(g);
+        // What this replica held before the reads: a win during them makes them stale.
+        let held_before = locked(&lease.elections[g].seat)
+            .held
+            .as_ref()
+            .map(|h| h.rev);
         let leader = within(beat, client.leader(name.clone())).await.ok();
         let kv = leader.as_ref().and_then(|l| l.kv());
         let leader_name = kv.and_then(|kv| kv.value_str().ok()).map(str::to_string);
@@ -242,6 +247,9 @@ async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
         })
         .ok();
         let mut s = locked(&lease.elections[g].seat);
+        if s.held.as_ref().map(|h| h.rev) != held_before {
+            continue;
+        }
         if s.held.is_none()
             && let Some(l) = &leader_name
         {
