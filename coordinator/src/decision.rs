@@ -238,9 +238,9 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
         tracing::warn!(group = %name, instances = members.len(), "scale-in protection: every instance is busy, so none is protected and the group can still scale in");
     }
     let calls = protection::calls(&plan);
+    // Reading the instances counts as the first call: it may have outlasted the lease.
+    lead.calls = lead.calls.max(1);
     for (i, &(ids, protect)) in calls.iter().enumerate() {
-        // Reading the instances counts as the first call: it may have outlasted the lease.
-        lead.calls = lead.calls.max(1);
         let result = lead
             .call(
                 "during the protection pass",
@@ -251,6 +251,8 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
         if let Err(e) = &result {
             tracing::warn!(group = %name, protect, "scale-in protection: {e}");
         }
+        // A call refused before it was sent changed nothing; one abandoned at the deadline may
+        // have been applied in part.
         if fenced && !lead.sent {
             tracing::warn!(group = %name, calls_left = calls.len() - i, "scale-in protection: the rest waits for the next leader");
             break;
@@ -277,7 +279,6 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
         };
         record_action(app, group, name, record).await;
         if fenced {
-            // Recorded: a call abandoned at the deadline may have been applied in part.
             tracing::warn!(group = %name, calls_left = calls.len() - i - 1, "scale-in protection: the rest waits for the next leader");
             break;
         }

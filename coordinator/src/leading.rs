@@ -107,9 +107,7 @@ impl<'a> Leading<'a> {
                 }
             }
             self.calls += 1;
-            // Started unless the deadline has passed already (then nothing is sent).
-            self.sent = !lease.time_left_in(term).is_zero();
-            return while_leading(lease, term, call).await;
+            return while_leading(lease, term, call, &mut self.sent).await;
         }
         self.calls += 1;
         self.sent = true;
@@ -126,19 +124,20 @@ const LEASE_LOOK: std::time::Duration = std::time::Duration::from_secs(1);
 /// a call slowed by throttling or retries cannot land after another replica took the group
 /// over. A renewal during the call moves the deadline on, and the call with it; a new lease
 /// (the term ended, say by a revoke) does not: it has a deadline of its own, and another
-/// replica may lead the group by then.
+/// replica may lead the group by then. `started` says whether the call was sent.
 async fn while_leading<T>(
     lease: &crate::lease::Lease,
     term: u64,
     call: impl Future<Output = Result<T, ActuatorError>>,
+    started: &mut bool,
 ) -> Result<T, ActuatorError> {
     let mut call = std::pin::pin!(call);
-    let mut started = false;
+    *started = false;
     loop {
         let left = lease.time_left_in(term);
         if left.is_zero() {
             return Err(ActuatorError::Fenced(
-                if started {
+                if *started {
                     "the lease's deadline came during the call, so it was abandoned"
                 } else {
                     "past the lease's deadline before the call"
@@ -146,7 +145,7 @@ async fn while_leading<T>(
                 .into(),
             ));
         }
-        started = true;
+        *started = true;
         // Looked at again every second at least: tokio's timers do not count a suspended host
         // (CLOCK_MONOTONIC), the deadline does (CLOCK_BOOTTIME).
         if let Ok(done) = tokio::time::timeout(left.min(LEASE_LOOK), &mut call).await {

@@ -166,7 +166,7 @@ impl Pipeline {
             }
         }
         let ledger = Ledger::new(policy.config());
-        let first_prune_before = recent.back().map(|p| p.ts as f64 + 10.0);
+        let first_prune_before = recent.back().map(|p| (p.ts + DEMAND_BUCKET_S) as f64);
         parts.shared.lock().recent = recent;
         Pipeline {
             cfg: parts.cfg,
@@ -419,13 +419,12 @@ impl Pipeline {
                 .last_prune
                 .is_none_or(|t| t.elapsed() > Duration::from_secs(3600))
         {
-            let first = self.last_prune.is_none();
-            self.last_prune = Some(Instant::now());
-            let before = match (first, self.first_prune_before.take()) {
-                (false, _) => Some(now),
-                (true, Some(end)) => Some(now.min(end)),
-                // Nothing stored at start: nothing to prune before the hour is out.
-                (true, None) => None,
+            let first = self.last_prune.replace(Instant::now()).is_none();
+            // Nothing stored at start: nothing to prune before the hour is out.
+            let before = if first {
+                self.first_prune_before.take().map(|end| now.min(end))
+            } else {
+                Some(now)
             };
             if let Some(now) = before {
                 let _ = self.writer.send(WriterMsg::Prune { now });

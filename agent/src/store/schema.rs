@@ -49,9 +49,19 @@ const WAL_LIMIT_BYTES: i64 = 8 << 20;
 /// Current schema version.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Sets up the writer's connection: WAL, every commit synced, a small page cache.
-pub(super) fn configure(conn: &Connection, cache_kib: u32) -> Result<()> {
+/// Sets up the writer's connection and its schema: the version is judged first (a file
+/// written by a newer headroom is refused before anything rewrites its header, as WAL mode
+/// does), then WAL, every commit synced, a small page cache, then the migrations. A reader
+/// recovering the WAL, or an agent stopping, may hold a lock for a moment: waited for.
+pub(super) fn set_up(conn: &mut Connection, cache_kib: u32) -> Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
+    let done = check_version(conn)?;
+    configure(conn, cache_kib)?;
+    migrate(conn, done)
+}
+
+/// WAL, every commit synced, a small page cache.
+fn configure(conn: &Connection, cache_kib: u32) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: every commit is on disk before the writer goes on. NORMAL would survive kill -9
     // but not an OS crash or power loss, which could take back committed signals whose
@@ -85,7 +95,7 @@ pub(super) fn open_read_only(
 
 /// The file's schema version, refusing one newer than [`SCHEMA_VERSION`] or not one any
 /// headroom writes.
-pub(super) fn check_version(conn: &Connection) -> Result<usize> {
+fn check_version(conn: &Connection) -> Result<usize> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::TooNew {
@@ -96,9 +106,8 @@ pub(super) fn check_version(conn: &Connection) -> Result<usize> {
     usize::try_from(version).map_err(|_| StoreError::BadVersion(version))
 }
 
-/// Brings the schema to [`SCHEMA_VERSION`], refusing a newer or a damaged file.
-pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
-    let done = check_version(conn)?;
+/// Brings the schema from version `done` to [`SCHEMA_VERSION`].
+fn migrate(conn: &mut Connection, done: usize) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;

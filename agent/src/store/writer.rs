@@ -25,12 +25,7 @@ impl Writer {
         if conn.is_readonly(rusqlite::MAIN_DB)? {
             return Err(StoreError::ReadOnly);
         }
-        // Judged before the connection is set up, which rewrites the file's header (WAL); a
-        // reader recovering the WAL, or an agent stopping, may hold it for a moment.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        schema::check_version(&conn)?;
-        schema::configure(&conn, cache_kib)?;
-        schema::migrate(&mut conn)?;
+        schema::set_up(&mut conn, cache_kib)?;
         let epoch = match conn
             .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |r| {
                 r.get::<_, String>(0)

@@ -6,8 +6,8 @@
 //! The scale-in guard keeps an actuator from scaling in before the summed demand has allowed
 //! the lower count for the whole stabilisation window, and by more than the scale-in step
 //! (`max_scale_in_step`, or `max_scale_in_fraction` of the count) at once, whatever the model
-//! decides; when the policy stabilises on its own the two windows start
-//! together (both count from the demand drop), so the wait is not paid twice.
+//! decides; when the policy stabilises on its own the two windows start together (both count
+//! from the demand drop), so the wait is not paid twice.
 
 use std::collections::{BTreeMap, VecDeque};
 

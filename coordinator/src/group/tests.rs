@@ -396,12 +396,8 @@ fn a_standby_measures_launches_from_the_engines_count() {
     assert_eq!(g.view("g", "aws", 33.0).policy.warmup.unwrap().warming, 0);
 }
 
-/// A replica that takes over after another led forgets the count it set in an earlier term:
-/// for an engine it cannot read, the hosts reporting stand for the capacity, not that count.
-/// With no other leader seen (a late renewal), its own count stands.
-#[test]
-fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
-    let mut g = GroupState::new(config());
+/// Records that this replica set the group to 30.
+fn set_30(g: &mut GroupState) {
     g.record(ActionRecord {
         at: 0.0,
         kind: "set_capacity".into(),
@@ -410,6 +406,15 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
         ok: true,
         ..ActionRecord::default()
     });
+}
+
+/// A replica that takes over after another led forgets the count it set in an earlier term:
+/// for an engine it cannot read, the hosts reporting stand for the capacity, not that count.
+/// With no other leader seen (a late renewal), its own count stands.
+#[test]
+fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
+    let mut g = GroupState::new(config());
+    set_30(&mut g);
     for (i, h) in ["a", "b", "c"].iter().enumerate() {
         g.ingest(
             signal(h, 1, 100.0, 1.0, "healthy"),
@@ -441,14 +446,7 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
     assert_eq!((e.actual, e.actual_source.as_str()), (3, "hosts"), "{e:?}");
     // A restart under a lease: the count read back from the state file is not trusted either.
     let mut restarted = GroupState::new(config());
-    restarted.record(ActionRecord {
-        at: 0.0,
-        kind: "set_capacity".into(),
-        from: Some(2),
-        to: Some(30),
-        ok: true,
-        ..ActionRecord::default()
-    });
+    set_30(&mut restarted);
     restarted.ingest(
         signal("a", 1, 100.0, 1.0, "healthy"),
         Outcome::Applied,

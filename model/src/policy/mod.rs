@@ -475,7 +475,8 @@ impl Policy {
         let desired = if c.scale_in == ScaleIn::Reactive {
             // The plan adds to target tracking's count, whose own hold is the only
             // stabilisation: what the plan asked for earlier is no reason to keep more.
-            let floor = raw.max(tracked.clamp(c.min_instances, hi));
+            // Target tracking's count is within the same bounds (`Reactive::decide`).
+            let floor = raw.max(tracked);
             if raw < tracked {
                 why.push(format!(
                     "target tracking keeps {tracked} (scale_in = reactive: the plan only adds)"

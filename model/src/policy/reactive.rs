@@ -56,7 +56,7 @@ impl Reactive {
     /// Holds `count` from `t` for [`HOLD_S`], as if it had been needed then (what is in force
     /// at a start or a takeover).
     pub fn hold(&mut self, t: f64, count: u32) {
-        let count = count.clamp(self.bounds.0, self.bounds.1);
+        // Brought within the bounds when read ([`Reactive::decide`]).
         self.window.push_since(t, count, t - HOLD_S);
     }
 
