@@ -98,6 +98,23 @@ fn outage(outage: Duration, replicas: usize) {
         v["outbox"]["pending"] == 0
     });
     let drained = back.elapsed();
+    // The backlog went in batches: the returned replica took more signals than requests, by
+    // most of the backlog (one request per signal would take as many).
+    let (_, metrics) = get(&coordinators[0].0.url, "/metrics", None);
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in\n{metrics}"))
+    };
+    let received = value("headroom_coordinator_signals_received_total ");
+    let requests = value("headroom_coordinator_ingest_seconds_count ");
+    assert!(
+        received - requests >= (pending / 2) as f64,
+        "a backlog of {pending} sent in batches: {received} signals in {requests} requests"
+    );
     let h = wait_for(Duration::from_secs(30), || {
         let h = a.json(&["health"]);
         (!waiting(&h, &urls[0])).then_some(h)
@@ -123,7 +140,7 @@ fn outage(outage: Duration, replicas: usize) {
         );
     }
     eprintln!(
-        "outage {outage:?} of 1 replica in {replicas}: {checks} checks, backlog {pending}, drained in {drained:?} (signals older than the {SIGNAL_TTL_S}s TTL at receipt are stored for audit, not applied)",
+        "outage {outage:?} of 1 replica in {replicas}: {checks} checks, backlog {pending}, drained in {drained:?} in {requests} requests of {received} signals (signals older than the {SIGNAL_TTL_S}s TTL at receipt are stored for audit, not applied)",
     );
 }
 
@@ -272,6 +289,90 @@ fn a_host_moved_to_another_group_delivers_to_it_at_once() {
         a.log()
     );
     assert!(a.term().success());
+}
+
+/// A backlog goes in batches, and a batch the coordinator refuses is split: one larger than its
+/// body limit is sent again in halves, one holding a signal it refuses is sent again one signal
+/// at a time. Only that signal is refused; every other is recorded, once, in order.
+#[test]
+fn a_batch_refused_is_split_and_only_the_bad_signal_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    write_token(dir.path(), "token", TOKEN);
+    // A backlog first, its coordinator down.
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let mut a = Agent::options()
+        .identity("batcher", "web")
+        .create(&agent_coordinator_toml(&nobody, dir.path()));
+    a.start();
+    wait_for(Duration::from_secs(60), || {
+        (outbox_produced(&a.db()).len() >= 16).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no backlog: {}", a.log()));
+    assert!(a.term().success());
+    let backlog = outbox_produced(&a.db());
+    // One signal in the middle the coordinator will refuse (negative demand).
+    let bad = backlog[backlog.len() / 2].1;
+    let changed = rusqlite::Connection::open(a.db())
+        .unwrap()
+        .execute(
+            "UPDATE outbox SET payload = json_set(payload, '$.demand_now', -1.0) WHERE seq = ?1",
+            [bad],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    // A coordinator whose body limit takes about three signals a request.
+    let home = dir.path().join("replica");
+    std::fs::create_dir(&home).unwrap();
+    let token = write_token(&home, "token", TOKEN);
+    let state = home.join("coordinator.db");
+    let config = home.join("coordinator.toml");
+    let listen = format!("127.0.0.1:{}", free_port());
+    std::fs::write(
+        &config,
+        format!(
+            "max_body_bytes = 1536\n{}",
+            coordinator_toml(&listen, &state, &token, "kind = \"dry-run\"")
+        ),
+    )
+    .unwrap();
+    let c = Coordinator::start(&home, &config, &[]);
+    let text = std::fs::read_to_string(a.config_path()).unwrap();
+    std::fs::write(a.config_path(), text.replace(&nobody, &c.url)).unwrap();
+    a.start();
+    let last = backlog.last().unwrap().1;
+    wait_for(Duration::from_secs(60), || {
+        coordinator_recorded(&state, "batcher")
+            .iter()
+            .any(|r| r.seq > last)
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("the backlog was not delivered: {}", a.log()));
+    assert!(a.term().success());
+    let seqs: Vec<u64> = coordinator_recorded(&state, "batcher")
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "in order, once: {seqs:?}"
+    );
+    for (_, seq) in &backlog {
+        assert_eq!(
+            seqs.contains(seq),
+            *seq != bad,
+            "seq {seq} (the refused one is {bad}): {seqs:?}"
+        );
+    }
+    let log = a.log();
+    for needle in [
+        "refused a batch as too large; sending smaller ones",
+        "refused a batch; sending its signals one by one",
+        "refused a signal for good",
+    ] {
+        assert!(log.contains(needle), "{needle} not in {log}");
+    }
+    assert_eq!(log.matches("refused a signal for good").count(), 1, "{log}");
 }
 
 /// Long variant: a 5 minute outage: 300 signals of backlog at one decision a second, as many

@@ -404,7 +404,7 @@ impl Default for CoordinatorSection {
             token_file: String::new(),
             ca_cert: String::new(),
             timeout: Duration::from_secs(5),
-            max_send_rate: 50,
+            max_send_rate: 1000,
             outbox_max_age: Duration::from_secs(7 * 86_400),
             outbox_max_rows: 200_000,
             imds_endpoint: String::new(),

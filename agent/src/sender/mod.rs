@@ -1,11 +1,12 @@
 //! Delivers the outbox to every coordinator replica configured: to each, oldest first, at least
-//! once, at a bounded rate, with exponential backoff and jitter while it is unreachable.
+//! once, at a bounded rate, a backlog in batches ([`batch`] says how), with exponential backoff
+//! and jitter while it is unreachable.
 //!
 //! One thread per destination, each with its own cursor, so a replica that is down never holds
 //! back the others and catches up when it returns; a destination new to the store starts from
 //! the oldest signal retained, so a new replica refills its history. A destination is done with a
-//! signal when it acknowledged it (2xx), or refused its content for good (400, 413, 422, logged
-//! with the seq); the signal leaves the outbox's pending set when every destination is, and
+//! signal when it acknowledged it (200 with a result for it), or refused it for good (400, 413,
+//! 422 to a request of that signal alone, logged with the seq); the signal leaves the outbox's pending set when every destination is, and
 //! stays in the table for audit until retention. The threads read the outbox on read-only
 //! connections ([`Outbox`]) and write nothing themselves: what became of each signal goes to the
 //! store writer, the database's one writer, as a [`Delivery`].
@@ -31,6 +32,9 @@ use headroom_common::token::Token;
 use crate::config::Config;
 use crate::pipeline::{ReplicaLink, Shared, WriterMsg};
 use crate::store::{Batch, Delivery, Outbox};
+use batch::{Request, Sizing, Stamped};
+
+mod batch;
 
 /// Stops the sender's threads.
 pub struct SenderHandle {
@@ -139,16 +143,14 @@ struct Sender {
     waiting: bool,
 }
 
-/// What became of one delivery attempt.
+/// What became of one request.
 enum Outcome {
-    /// The destination took it (2xx).
+    /// The destination took every signal of it (200 with a result for each).
     Acknowledged,
-    /// The coordinator refused its content for good (400, 413, 422).
+    /// The coordinator refused its content (400, 422).
     Refused(String),
-    /// The stored row cannot be read back as JSON.
-    Unreadable(String),
-    /// A signal of the group the host belonged to before (named).
-    OtherGroup(String),
+    /// The coordinator refused it as too large (413).
+    TooLarge(String),
     /// Worth another try: unreachable, 5xx, 408, a redirect, an answer not the coordinator's.
     Retry(String),
     /// Worth another try with the token read again (401, 403: it may have been rotated).
@@ -181,6 +183,7 @@ impl Sender {
         let mut after = None;
         let mut done = Vec::new();
         let mut skipped = OtherGroups::default();
+        let mut sizing = Sizing::new(self.rate);
         let gap = Duration::from_secs_f64(1.0 / self.rate as f64);
         while !self.stopping() {
             if outbox.is_none() {
@@ -196,7 +199,7 @@ impl Sender {
                 Some(seq) => Ok(seq),
                 None => o.acked(&self.url),
             };
-            let pending = match from.and_then(|seq| o.pending(seq, self.rate as usize)) {
+            let pending = match from.and_then(|seq| o.pending(seq, batch::MAX_SIGNALS)) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox: reading pending signals failed");
@@ -209,74 +212,91 @@ impl Sender {
                 self.sleep(Duration::from_secs(1));
                 continue;
             }
+            // Each stored signal as it is sent, or why it is not.
+            let stamped: Vec<(u64, Stamped)> = pending
+                .into_iter()
+                .map(|(seq, payload)| {
+                    let s = match stamp(&payload) {
+                        Ok((_, Some(group))) if *group != *self.group => Stamped::OtherGroup(group),
+                        Ok((body, _)) => Stamped::Send(body),
+                        Err(e) => Stamped::Unreadable(e.to_string()),
+                    };
+                    (seq, s)
+                })
+                .collect();
             let mut wait = Duration::ZERO;
-            for (seq, payload) in pending {
-                if self.stopping() {
-                    break;
-                }
-                let outcome = match stamp(&payload) {
-                    Ok((_, Some(group))) if *group != *self.group => Outcome::OtherGroup(group),
-                    Ok((body, _)) => {
-                        // Read only for a signal to send: one of another group needs none.
-                        if token.is_none() {
-                            match Token::read(&self.token_file) {
-                                Ok(t) => token = Some(t),
-                                Err(e) => {
-                                    tracing::error!(error = %e, "outbox: no token; signals wait");
-                                    self.publish(Some(format!("no token: {e}")));
-                                    wait = Duration::from_secs(10);
-                                    break;
-                                }
-                            }
-                        }
-                        let token = token.as_ref().map_or("", Token::as_str);
-                        self.deliver(&agent, token, &body, seq)
+            let mut i = 0;
+            while i < stamped.len() && !self.stopping() {
+                let seq = stamped[i].0;
+                match &stamped[i].1 {
+                    Stamped::OtherGroup(group) => {
+                        skipped.note(group.clone(), seq);
+                        done.push(self.delivered(seq));
+                        after = Some(seq);
+                        i += 1;
+                        continue;
                     }
-                    Err(e) => Outcome::Unreadable(e.to_string()),
-                };
-                if !matches!(outcome, Outcome::OtherGroup(_)) {
-                    skipped.log(&self.group, &self.url);
+                    Stamped::Unreadable(why) => {
+                        skipped.log(&self.group, &self.url);
+                        tracing::error!(seq, error = %why, "outbox: stored signal unreadable; skipped");
+                        done.push(self.delivered(seq));
+                        after = Some(seq);
+                        i += 1;
+                        continue;
+                    }
+                    Stamped::Send(_) => skipped.log(&self.group, &self.url),
                 }
-                let refused_token = matches!(outcome, Outcome::TokenRefused(_));
-                match outcome {
+                // Read only for a signal to send: one of another group needs none.
+                if token.is_none() {
+                    match Token::read(&self.token_file) {
+                        Ok(t) => token = Some(t),
+                        Err(e) => {
+                            tracing::error!(error = %e, "outbox: no token; signals wait");
+                            self.publish(Some(format!("no token: {e}")));
+                            wait = Duration::from_secs(10);
+                            break;
+                        }
+                    }
+                }
+                let Some(request) = Request::starting(&stamped[i..], sizing.limit(seq)) else {
+                    break;
+                };
+                let (seqs, n, last) = (&request.seqs, request.seqs.len(), request.last);
+                let token_str = token.as_ref().map_or("", Token::as_str);
+                match self.deliver(&agent, token_str, &request.body, seqs) {
                     Outcome::Acknowledged => {
                         if backoff > Duration::ZERO {
                             tracing::info!(seq, url = %self.url, "coordinator reachable again: catching up from the outbox");
                         }
                         backoff = Duration::ZERO;
                         self.publish(None);
-                        done.push(self.delivered(seq));
-                        after = Some(seq);
-                        self.sleep(gap);
+                        done.extend(seqs.iter().map(|&s| self.delivered(s)));
+                        after = Some(last);
+                        i += n;
+                        self.sleep(gap * n as u32);
                     }
-                    Outcome::Refused(why) => {
+                    Outcome::TooLarge(why) if sizing.too_large(n) => {
+                        tracing::info!(seq, signals = n, url = %self.url, reason = %why, "coordinator refused a batch as too large; sending smaller ones");
+                    }
+                    Outcome::Refused(why) if sizing.refused(n, last) => {
+                        tracing::warn!(seq, last, url = %self.url, reason = %why, "coordinator refused a batch; sending its signals one by one");
+                    }
+                    Outcome::Refused(why) | Outcome::TooLarge(why) => {
                         self.publish(None);
                         self.count_refused();
                         tracing::error!(seq, url = %self.url, reason = %why, "coordinator refused a signal for good; kept for audit");
                         done.push(self.delivered(seq));
                         after = Some(seq);
+                        i += 1;
                     }
-                    Outcome::Unreadable(why) => {
-                        tracing::error!(seq, error = %why, "outbox: stored signal unreadable; skipped");
-                        done.push(self.delivered(seq));
-                        after = Some(seq);
+                    Outcome::TokenRefused(why) => {
+                        // It may have been rotated: read again for the next try.
+                        token = None;
+                        wait = self.retry_later(&why, seqs, &mut backoff, &mut done);
+                        break;
                     }
-                    Outcome::OtherGroup(group) => {
-                        skipped.note(group, seq);
-                        done.push(self.delivered(seq));
-                        after = Some(seq);
-                    }
-                    Outcome::Retry(why) | Outcome::TokenRefused(why) => {
-                        self.publish(Some(why.clone()));
-                        done.push(Delivery::Failed { seq });
-                        if refused_token {
-                            token = None;
-                        }
-                        backoff = next_backoff(backoff);
-                        if backoff <= Duration::from_secs(1) || backoff >= Duration::from_secs(60) {
-                            tracing::warn!(seq, url = %self.url, reason = %why, retry_in_ms = backoff.as_millis() as u64, "coordinator unreachable; signals wait in the outbox");
-                        }
-                        wait = backoff;
+                    Outcome::Retry(why) => {
+                        wait = self.retry_later(&why, seqs, &mut backoff, &mut done);
                         break;
                     }
                 }
@@ -286,6 +306,23 @@ impl Sender {
         }
         self.record(&mut done);
         skipped.log(&self.group, &self.url);
+    }
+
+    /// Records a failed try of `seqs` and publishes why; the backoff before the next.
+    fn retry_later(
+        &mut self,
+        why: &str,
+        seqs: &[u64],
+        backoff: &mut Duration,
+        done: &mut Vec<Delivery>,
+    ) -> Duration {
+        self.publish(Some(why.to_string()));
+        done.extend(seqs.iter().map(|&seq| Delivery::Failed { seq }));
+        *backoff = next_backoff(*backoff);
+        if *backoff <= Duration::from_secs(1) || *backoff >= Duration::from_secs(60) {
+            tracing::warn!(seq = seqs.first(), url = %self.url, reason = %why, retry_in_ms = backoff.as_millis() as u64, "coordinator unreachable; signals wait in the outbox");
+        }
+        *backoff
     }
 
     fn delivered(&self, seq: u64) -> Delivery {
@@ -342,10 +379,10 @@ impl Sender {
         }
     }
 
-    /// Sends one signal. Delivered only when the coordinator answers 200 with its ingest
-    /// answer for this seq: any other 2xx, a redirect, is something else answering (a proxy's
-    /// page, a login) and the signal waits.
-    fn deliver(&self, agent: &ureq::Agent, token: &str, body: &str, seq: u64) -> Outcome {
+    /// Sends one request of the signals `seqs`. Delivered only when the coordinator answers 200
+    /// with its ingest answer for every one of them: any other 2xx, a redirect, is something
+    /// else answering (a proxy's page, a login) and the signals wait.
+    fn deliver(&self, agent: &ureq::Agent, token: &str, body: &str, seqs: &[u64]) -> Outcome {
         let url = format!("{}/v1/signals", self.url.trim_end_matches('/'));
         let resp = agent
             .post(&url)
@@ -369,7 +406,7 @@ impl Sender {
             .read_to_string()
             .unwrap_or_default();
         match code {
-            200 if answers_seq(&answer, seq) => Outcome::Acknowledged,
+            200 if batch::answers_all(&answer, seqs) => Outcome::Acknowledged,
             200..=299 => Outcome::Retry(format!(
                 "HTTP {code} from {url} without a coordinator's answer for the signal: is this \
                  URL the coordinator?"
@@ -379,9 +416,8 @@ impl Sender {
                  coordinator.urls must name the coordinator itself",
                 location.as_deref().unwrap_or("nowhere")
             )),
-            400 | 413 | 422 => {
-                Outcome::Refused(format!("HTTP {code} from {url}: {}", error_of(&answer)))
-            }
+            400 | 422 => Outcome::Refused(format!("HTTP {code} from {url}: {}", error_of(&answer))),
+            413 => Outcome::TooLarge(format!("HTTP {code} from {url}: {}", error_of(&answer))),
             401 | 403 => {
                 Outcome::TokenRefused(format!("HTTP {code} from {url}: {}", error_of(&answer)))
             }
@@ -392,15 +428,6 @@ impl Sender {
 
 /// The longest answer read, bytes (an ingest answer for one signal is a few hundred).
 const MAX_ANSWER: u64 = 64 * 1024;
-
-/// Whether `answer` is a coordinator's ingest answer with a result for `seq`.
-fn answers_seq(answer: &str, seq: u64) -> bool {
-    serde_json::from_str::<serde_json::Value>(answer).is_ok_and(|v| {
-        v["results"]
-            .as_array()
-            .is_some_and(|rs| rs.iter().any(|r| r["seq"].as_u64() == Some(seq)))
-    })
-}
 
 /// The coordinator's reason in an error answer, or the start of the body.
 fn error_of(answer: &str) -> String {
