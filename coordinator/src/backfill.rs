@@ -76,18 +76,32 @@ pub struct Backfill {
     late_since: Option<f64>,
     /// The last rebuild failed: the next look tries again.
     retry: bool,
+    /// The newest row recorded in the state file as accounted for.
+    accounted: i64,
 }
 
 impl Backfill {
-    /// A group whose own series starts at `own_from`, with signals up to row `seen_id` known.
-    pub fn new(own_from: f64, seen_id: i64) -> Backfill {
+    /// A group whose own series starts at `own_from`, with no late signal up to row
+    /// `accounted` awaiting a rebuild (as the state file keeps them).
+    pub fn new(own_from: f64, accounted: i64) -> Backfill {
         Backfill {
             own_from,
-            seen_id,
+            seen_id: accounted,
             looks: Every::new(EVERY_S),
             late_since: None,
             retry: false,
+            accounted,
         }
+    }
+
+    /// The newest row to record as accounted for, when it moved: every row looked at, once
+    /// no late signal among them awaits a rebuild (none came, or the rebuild is done).
+    pub fn to_account(&mut self) -> Option<i64> {
+        let settled = self.late_since.is_none() && !self.retry;
+        (settled && self.seen_id > self.accounted).then(|| {
+            self.accounted = self.seen_id;
+            self.seen_id
+        })
     }
 
     /// The last rebuild failed: the next look tries again, late signals or not.
@@ -153,6 +167,22 @@ mod tests {
         // A failed rebuild is tried again at the next look, late signals or not.
         b.failed();
         assert!(b.looked(1000.0, 326, true));
+    }
+
+    #[test]
+    fn rows_are_accounted_for_only_once_no_rebuild_awaits() {
+        let mut b = Backfill::new(1000.0, 7);
+        assert_eq!(b.to_account(), None, "nothing new");
+        assert!(!b.looked(0.0, 10, false));
+        assert_eq!(b.to_account(), Some(10), "nothing late: accounted for");
+        assert_eq!(b.to_account(), None, "once");
+        assert!(!b.looked(30.0, 20, true));
+        assert_eq!(b.to_account(), None, "late signals await their rebuild");
+        assert!(b.looked(60.0, 25, false));
+        b.failed();
+        assert_eq!(b.to_account(), None, "the rebuild failed");
+        assert!(b.looked(90.0, 25, false), "tried again");
+        assert_eq!(b.to_account(), Some(25), "rebuilt");
     }
 
     #[test]

@@ -39,13 +39,11 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     let mut ledger_exported = Hour::default();
     let mut backfill = {
         let db = locked(&app.state);
-        Backfill::new(
-            db.first_demand(&name)
-                .ok()
-                .flatten()
-                .unwrap_or_else(unix_now),
-            db.last_signal_id().unwrap_or(0),
-        )
+        let (own_from, accounted) = db.backfill(&name, unix_now()).unwrap_or_else(|e| {
+            tracing::warn!(group = %name, "reading where the backfill stands: {e:#}; late signals logged so far are not rebuilt");
+            (unix_now(), db.last_signal_id().unwrap_or(0))
+        });
+        Backfill::new(own_from, accounted)
     };
     let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
     // Winning the group's election decides at once, without waiting for the next tick.
@@ -309,6 +307,7 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
         }
     };
     if !b.looked(unix_now(), newest, late) {
+        account(app, name, b).await;
         return;
     }
     let done = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
@@ -327,6 +326,7 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
             if rebuilt > 0 {
                 tracing::info!(group = %name, points = rebuilt, "demand history rebuilt from signals received late: the forecaster starts again on it");
             }
+            account(app, name, b).await;
         }
         Ok(Err(e)) => {
             b.failed();
@@ -336,6 +336,22 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
             b.failed();
             tracing::warn!(group = %name, "rebuilding history from late signals: {e}")
         }
+    }
+}
+
+/// Records in the state file the rows whose late demand no rebuild awaits, when they moved.
+async fn account(app: &Arc<App>, name: &str, b: &mut Backfill) {
+    let Some(id) = b.to_account() else {
+        return;
+    };
+    let (db, group) = (app.state.clone(), name.to_string());
+    let put =
+        tokio::task::spawn_blocking(move || locked(&db).put_backfill_accounted(&group, id)).await;
+    if let Some(e) = match put {
+        Ok(r) => r.err(),
+        Err(e) => Some(e.into()),
+    } {
+        tracing::warn!(group = %name, "recording where the backfill stands: {e:#}");
     }
 }
 

@@ -160,7 +160,8 @@ fn a_replica_down_for_two_minutes_holds_back_no_other_and_catches_up() {
 /// A replica added to an agent's config later starts from the oldest signal the agent
 /// retains; those arrive too old to decide with, and the replica rebuilds the group's demand
 /// before its own start from them: the same series the replica that was there all along built
-/// live.
+/// live. It is killed once they arrived, before its rebuild (which waits for the catch-up to go
+/// quiet): the rebuild is not lost, it happens after the restart.
 #[test]
 fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,7 +181,8 @@ fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
     a.start();
     // 90 s of history, more than the signal TTL (60 s): the oldest arrive too old to apply.
     std::thread::sleep(Duration::from_secs(90));
-    let (second, second_state) = dry_run_coordinator(&homes[1], &format!("127.0.0.1:{}", ports[1]));
+    let (mut second, second_state) =
+        dry_run_coordinator(&homes[1], &format!("127.0.0.1:{}", ports[1]));
     let joined = now();
     assert!(a.term().success());
     let config = std::fs::read_to_string(a.config_path()).unwrap();
@@ -203,6 +205,18 @@ fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
             .map(Result::unwrap)
             .collect()
     };
+    let retained = outbox_produced(&a.db()).len();
+    wait_for(Duration::from_secs(60), || {
+        (coordinator_recorded(&second_state, "fault-host").len() >= retained).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the retained signals did not arrive: {}", a.log()));
+    second.kill();
+    assert!(
+        !second.log().contains("demand history rebuilt"),
+        "killed before the rebuild: {}",
+        second.log()
+    );
+    let second = Coordinator::start(&homes[1], &homes[1].join("coordinator.toml"), &[]);
     let rebuilt = wait_for(Duration::from_secs(120), || {
         let r = demand(&second_state, joined);
         (r.len() >= 300 && second.log().contains("demand history rebuilt")).then_some(r)

@@ -5,7 +5,7 @@
 //! a range scan), and their demand by receipt time (they were received after the replica's own
 //! series began, though decided before it), on the existing `(grp, received_at)` index.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::State;
 use crate::backfill::HostPoint;
@@ -18,13 +18,44 @@ impl State {
             .query_row("SELECT COALESCE(MAX(id), 0) FROM signals", [], |r| r.get(0))?)
     }
 
-    /// The first point of `group`'s demand series.
-    pub fn first_demand(&self, group: &str) -> anyhow::Result<Option<f64>> {
-        Ok(self.conn.query_row(
+    /// Where `group`'s backfill stands: (the start of the replica's own series, the newest
+    /// signal row accounted for: no late signal up to it awaits a rebuild). Kept across
+    /// restarts, so a catch-up stopped before its rebuild is rebuilt after the restart, and a
+    /// rebuilt point is never taken for the own series' start. Recorded at the group's first
+    /// start here: from its first demand point (a file of an earlier version, which kept no
+    /// record) or now, with every signal logged so far accounted for.
+    pub fn backfill(&self, group: &str, now: f64) -> anyhow::Result<(f64, i64)> {
+        let kept = self
+            .conn
+            .query_row(
+                "SELECT own_from, accounted FROM backfill WHERE grp = ?1",
+                params![group],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some(kept) = kept {
+            return Ok(kept);
+        }
+        let first: Option<f64> = self.conn.query_row(
             "SELECT MIN(t) FROM demand WHERE grp = ?1",
             params![group],
             |r| r.get(0),
-        )?)
+        )?;
+        let start = (first.unwrap_or(now), self.last_signal_id()?);
+        self.conn.execute(
+            "INSERT INTO backfill (grp, own_from, accounted) VALUES (?1, ?2, ?3)",
+            params![group, start.0, start.1],
+        )?;
+        Ok(start)
+    }
+
+    /// Records that no late signal of `group` up to row `id` awaits a rebuild.
+    pub fn put_backfill_accounted(&self, group: &str, id: i64) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE backfill SET accounted = max(accounted, ?2) WHERE grp = ?1",
+            params![group, id],
+        )?;
+        Ok(())
     }
 
     /// Among `group`'s signals logged after row `after`: the newest row id, and whether any

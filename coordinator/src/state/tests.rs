@@ -409,3 +409,34 @@ fn each_groups_last_policy_memory_is_kept_without_a_new_layout() {
         .unwrap();
     assert_eq!(st.policy_memory("other").unwrap(), None);
 }
+
+#[test]
+fn where_the_backfill_stands_survives_a_reopen_and_rebuilt_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let mut st = State::open(&path).unwrap();
+        st.record(
+            1.0,
+            &[signal("h", "e", 1, 1.0), signal("h", "e", 2, 1.0)],
+            |_| true,
+        )
+        .unwrap();
+        // A file of an earlier version: its series began at its first demand point.
+        st.add_demand("g", 500.0, 1.0).unwrap();
+        assert_eq!(st.backfill("g", 900.0).unwrap(), (500.0, 2));
+        // A new group starts now; what was logged before is accounted for.
+        assert_eq!(st.backfill("new", 900.0).unwrap(), (900.0, 2));
+        st.put_backfill_accounted("g", 1).unwrap();
+        // Points rebuilt before the series' start do not move it.
+        st.put_demand("g", &[(100.0, 3.0), (200.0, 4.0)]).unwrap();
+    }
+    let st = State::open(&path).unwrap();
+    assert_eq!(
+        st.backfill("g", 2000.0).unwrap(),
+        (500.0, 2),
+        "kept; never back"
+    );
+    st.put_backfill_accounted("g", 9).unwrap();
+    assert_eq!(st.backfill("g", 2000.0).unwrap(), (500.0, 9));
+}
