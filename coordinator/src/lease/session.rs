@@ -101,7 +101,7 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
             term,
         ));
     }
-    campaigns.spawn(watch_leaders(lease.clone(), client.clone(), beat));
+    campaigns.spawn(watch_leaders(lease.clone(), client.clone(), beat, id));
     let mut keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)> = None;
     let mut tick = tokio::time::interval(beat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -137,10 +137,17 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
     }
 }
 
-/// Looks at who leads every group, once per `beat`, until the term ends (aborted).
-async fn watch_leaders(lease: Arc<Lease>, mut client: Client, beat: Duration) {
+/// Looks at who leads every group, once per `beat`, until the term ends (aborted); `id` is
+/// this replica's lease. Says once a term, as an error, that another replica campaigns under
+/// this one's name.
+async fn watch_leaders(lease: Arc<Lease>, mut client: Client, beat: Duration, id: i64) {
+    let mut said = false;
     loop {
-        observe(&lease, &mut client, beat).await;
+        let namesake = observe(&lease, &mut client, beat, id).await;
+        if let Some(group) = namesake.filter(|_| !said) {
+            said = true;
+            tracing::error!(replica = %lease.config.replica, %group, "another replica campaigns under this replica's name: give each its own lease.replica (the groups' views cannot tell them apart)");
+        }
         tokio::time::sleep(beat).await;
     }
 }
@@ -210,8 +217,10 @@ async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64,
 }
 
 /// Reads who leads each group, who campaigns, and the leader's lease age (best effort: the
-/// view only).
-async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
+/// view only). Another leads when the leader's key is held under another lease than `id`,
+/// whatever its name. Gives a group where another replica campaigns under this one's name.
+async fn observe(lease: &Lease, client: &mut Client, beat: Duration, id: i64) -> Option<String> {
+    let mut namesake = None;
     for g in lease.groups() {
         let name = lease.config.election(g);
         // What this replica held before the reads: a win during them makes them stale.
@@ -236,6 +245,11 @@ async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
         )
         .await
         .map(|r| {
+            if r.kvs().iter().any(|kv| {
+                kv.lease() != id && kv.value_str().is_ok_and(|v| *v == lease.config.replica)
+            }) {
+                namesake = Some(g.clone());
+            }
             let mut v: Vec<String> = r
                 .kvs()
                 .iter()
@@ -257,8 +271,8 @@ async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
         }
         // Another seen leading, or nobody seen while this one does not lead: what this one set
         // may be changed by whoever leads meanwhile.
-        let other = match &leader_name {
-            Some(l) => *l != lease.config.replica,
+        let other = match kv {
+            Some(kv) => kv.lease() != id,
             None => s.held.is_none(),
         };
         s.maybe_led_elsewhere |= other;
@@ -268,4 +282,5 @@ async fn observe(lease: &Lease, client: &mut Client, beat: Duration) {
             s.replicas = r;
         }
     }
+    namesake
 }

@@ -16,6 +16,7 @@ mod cluster;
 mod deadline;
 mod failover;
 mod handover;
+mod names;
 mod partition;
 mod pause;
 
