@@ -139,14 +139,24 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
 
 /// Looks at who leads every group, once per `beat`, until the term ends (aborted); `id` is
 /// this replica's lease. Says once a term, as an error, that another replica campaigns under
-/// this one's name.
+/// this one's name: when a key of this name under another lease outlives the TTL (the lease of
+/// this replica's previous process, killed before it could revoke it, ends within the TTL).
 async fn watch_leaders(lease: Arc<Lease>, mut client: Client, beat: Duration, id: i64) {
     let mut said = false;
+    let mut namesake: Option<(i64, BootInstant)> = None;
     loop {
-        let namesake = observe(&lease, &mut client, beat, id).await;
-        if let Some(group) = namesake.filter(|_| !said) {
-            said = true;
-            tracing::error!(replica = %lease.config.replica, %group, "another replica campaigns under this replica's name: give each its own lease.replica (the groups' views cannot tell them apart)");
+        match observe(&lease, &mut client, beat, id).await {
+            Some((group, other)) => {
+                let since = match namesake {
+                    Some((l, since)) if l == other => since,
+                    _ => namesake.insert((other, BootInstant::now())).1,
+                };
+                if !said && since.after(lease.config.ttl + beat).left().is_zero() {
+                    said = true;
+                    tracing::error!(replica = %lease.config.replica, %group, lease = format!("{other:x}"), "another replica campaigns under this replica's name: give each its own lease.replica (the groups' views cannot tell them apart)");
+                }
+            }
+            None => namesake = None,
         }
         tokio::time::sleep(beat).await;
     }
@@ -218,8 +228,14 @@ async fn campaign(lease: Arc<Lease>, mut client: Client, group: String, id: i64,
 
 /// Reads who leads each group, who campaigns, and the leader's lease age (best effort: the
 /// view only). Another leads when the leader's key is held under another lease than `id`,
-/// whatever its name. Gives a group where another replica campaigns under this one's name.
-async fn observe(lease: &Lease, client: &mut Client, beat: Duration, id: i64) -> Option<String> {
+/// whatever its name. Gives a group where a key of this replica's name is held under another
+/// lease, and that lease.
+async fn observe(
+    lease: &Lease,
+    client: &mut Client,
+    beat: Duration,
+    id: i64,
+) -> Option<(String, i64)> {
     let mut namesake = None;
     for g in lease.groups() {
         let name = lease.config.election(g);
@@ -245,10 +261,10 @@ async fn observe(lease: &Lease, client: &mut Client, beat: Duration, id: i64) ->
         )
         .await
         .map(|r| {
-            if r.kvs().iter().any(|kv| {
+            if let Some(kv) = r.kvs().iter().find(|kv| {
                 kv.lease() != id && kv.value_str().is_ok_and(|v| *v == lease.config.replica)
             }) {
-                namesake = Some(g.clone());
+                namesake = Some((g.clone(), kv.lease()));
             }
             let mut v: Vec<String> = r
                 .kvs()

@@ -34,3 +34,24 @@ fn replicas_that_share_a_name_say_so_and_one_still_leads() {
     let standby = ha.view(1 - leader).unwrap();
     assert_eq!(standby["lease"]["leader_here"], false, "{standby:#}");
 }
+
+/// A replica killed and started again within its lease's TTL finds its previous process's key,
+/// under its own name, until that lease ends: that is no namesake.
+#[test]
+fn a_replica_restarted_after_kill_9_is_not_its_own_namesake() {
+    let Some(mut ha) = Ha::new(1, 5, 20, 2) else {
+        return;
+    };
+    ha.start_replica(0, &[]);
+    ha.wait_leader(Duration::from_secs(60));
+    ha.signal(0, "-KILL");
+    ha.start_replica(0, &[]);
+    ha.wait_leader(Duration::from_secs(60));
+    // Past the old lease's end, and past the TTL the check waits.
+    std::thread::sleep(Duration::from_secs(2 * ha.ttl_s + 2));
+    let log = ha.log(0);
+    assert!(
+        !log.contains("another replica campaigns under this replica's name"),
+        "{log}"
+    );
+}
