@@ -46,6 +46,8 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
         Backfill::new(own_from, accounted)
     };
     let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
+    // Whether the count applied while another replica may have led is still to read.
+    let mut unread = false;
     // Winning the group's election decides at once, without waiting for the next tick.
     let won = group.lease.as_ref().and_then(|l| l.wake(&name));
     loop {
@@ -74,6 +76,27 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
                 None
             }
         };
+        // Another replica may have led since the last look: what this one set is forgotten,
+        // and the count the group's leaders last applied, as etcd keeps it, stands for it once
+        // read (until then, what the engine or the hosts show).
+        let led_elsewhere = group
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.take_led_elsewhere(&name));
+        unread |= led_elsewhere;
+        let applied = match &group.lease {
+            Some(l) if unread => match l.applied(&name).await {
+                Ok(applied) => {
+                    unread = false;
+                    applied
+                }
+                Err(e) => {
+                    tracing::debug!(group = %name, "reading the applied count from etcd: {e}");
+                    None
+                }
+            },
+            _ => None,
+        };
         let t = unix_now();
         // Forecasting may take milliseconds with a long history: keep it off the async workers.
         let (
@@ -89,13 +112,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             // What the group's state logs while evaluating names the group.
             let _span = tracing::info_span!("group", name = %name).entered();
             let mut g = locked(&group.state);
-            g.set_standby(
-                standby,
-                group
-                    .lease
-                    .as_ref()
-                    .is_some_and(|l| l.take_led_elsewhere(&name)),
-            );
+            g.set_standby(standby, led_elsewhere, applied);
             g.set_engine_max(reported.and_then(|c| c.max));
             let step = g.evaluate(t, reported.map(|c| c.desired));
             (
@@ -409,7 +426,8 @@ async fn act(lead: &mut Leading<'_>, step: Step) -> ActionRecord {
             }
             match &result {
                 Ok(applied) => {
-                    tracing::info!(actuator = group.actuator.kind(), from, to, applied, %reason, "actuation")
+                    tracing::info!(actuator = group.actuator.kind(), from, to, applied, %reason, "actuation");
+                    lead.record_applied(*applied).await;
                 }
                 Err(e) => {
                     tracing::warn!(actuator = group.actuator.kind(), from, to, %reason, "actuation failed: {e}")

@@ -77,6 +77,18 @@ impl<'a> Leading<'a> {
         }
     }
 
+    /// Records in etcd the count this actuation applied, for a replica that takes the group
+    /// over ([`crate::lease::Lease::record_applied`]); nothing for a group under no lease. A
+    /// failure is logged: a successor then plans from what its engine or hosts show.
+    pub(crate) async fn record_applied(&self, count: u32) {
+        let (Some(lease), Some(term)) = (&self.group.lease, self.term) else {
+            return;
+        };
+        if let Err(why) = lease.record_applied(self.name, term, count).await {
+            tracing::warn!(group = %self.name, count, "recording the applied count in etcd: {why}");
+        }
+    }
+
     /// Counts and logs a refusal.
     fn refused(&self, why: &str) {
         self.app.metrics.fenced.get_or_create(self.label).inc();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use headroom_collector::sample::{MAX_APP_GAUGES, SHORT_NAME_MAX, Sample};
 use headroom_common::config::Problem;
 use headroom_common::duration::format as fmt_dur;
-use headroom_common::id::check_id;
+use headroom_common::id::{check_group, check_id};
 use headroom_common::signal::MAX_FIGURE;
 use headroom_model::policy::{
     scale_in_fraction_problem, scale_in_step_problem, shortfall_budget_problem,
@@ -79,7 +79,7 @@ fn agent(a: &AgentSection, out: &mut Problems) {
     }
     if a.group.trim().is_empty() {
         out.bad("agent.group", "must not be empty");
-    } else if let Err(why) = check_id(&a.group) {
+    } else if let Err(why) = check_group(&a.group) {
         out.bad("agent.group", why);
     }
     if let Err(e) = headroom_common::logging::parse_filter(&a.log) {

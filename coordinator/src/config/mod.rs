@@ -75,7 +75,7 @@ use std::time::Duration;
 use headroom_common::cli::CoordinatorArgs;
 use headroom_common::config::{self as loader, ConfigError, Problem};
 use headroom_common::duration;
-use headroom_common::id::check_id;
+use headroom_common::id::check_group;
 use headroom_common::schedule::{self, ScheduleEntryConfig};
 use headroom_model::schedule::Schedule;
 use serde::Deserialize;
@@ -407,7 +407,7 @@ impl CoordinatorConfig {
         }
         for (name, g) in &self.groups {
             let key = |k: &str| format!("groups.{name}.{k}");
-            if let Err(why) = check_id(name) {
+            if let Err(why) = check_group(name) {
                 bad(format!("groups.{name:?}"), format!("name {why}"));
             }
             if g.token_files.is_empty() {

@@ -364,12 +364,21 @@ impl GroupState {
     /// replica may have led it since the last call (`led_elsewhere`: at a start, nothing is
     /// known of the time before). A replica that takes over holds the engine's capacity through
     /// a stabilisation window before any scale-in, as at a start. If another may have led, what
-    /// this one last set is forgotten at once (it never learns what a leader set, and a standby
-    /// plans with it too): for an engine it cannot read (a command hook, or AWS on a tick its
-    /// read failed) the hosts reporting stand for the capacity until it sets one.
-    pub fn set_standby(&mut self, standby: Option<String>, led_elsewhere: bool) {
+    /// this one last set is forgotten at once (a standby plans with it too). `applied`, the
+    /// count the group's leaders last applied as etcd keeps it, stands for a count forgotten;
+    /// for an engine it cannot read (a command hook, or AWS on a tick its read failed) without
+    /// either, the hosts reporting stand for the capacity until this replica sets one.
+    pub fn set_standby(
+        &mut self,
+        standby: Option<String>,
+        led_elsewhere: bool,
+        applied: Option<u32>,
+    ) {
         if led_elsewhere {
             self.last_set = None;
+        }
+        if self.last_set.is_none() {
+            self.last_set = applied;
         }
         if standby.is_none() && self.standby.is_some() {
             self.seeded = false;

@@ -380,7 +380,7 @@ fn a_standby_measures_launches_from_the_engines_count() {
     let mut c = config();
     c.host_ttl = Duration::from_secs(10);
     let mut g = GroupState::new(c);
-    g.set_standby(Some("standby: coord-1 leads".into()), true);
+    g.set_standby(Some("standby: coord-1 leads".into()), true, None);
     g.ingest(signal("a", 1, 0.0, 1.0, "healthy"), Outcome::Applied, 0.0);
     assert_eq!(g.evaluate(0.0, Some(2)), None);
     g.ingest(signal("a", 2, 19.0, 1.0, "healthy"), Outcome::Applied, 19.0);
@@ -422,17 +422,17 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
             100.0 + i as f64,
         );
     }
-    g.set_standby(Some("no lease: renewal late".into()), false);
+    g.set_standby(Some("no lease: renewal late".into()), false, None);
     g.evaluate(103.0, None);
     assert_eq!(
         g.evaluation().unwrap().actual_source,
         "last_set",
         "standing by"
     );
-    g.set_standby(None, false);
+    g.set_standby(None, false, None);
     g.evaluate(103.5, None);
     assert_eq!(g.evaluation().unwrap().actual, 30, "nobody else led");
-    g.set_standby(Some("standby: coord-1 leads".into()), true);
+    g.set_standby(Some("standby: coord-1 leads".into()), true, None);
     g.evaluate(103.7, None);
     // Forgotten at once: a standby plans with it too.
     assert_eq!(
@@ -440,7 +440,7 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
         "hosts",
         "standing by"
     );
-    g.set_standby(None, false);
+    g.set_standby(None, false, None);
     g.evaluate(104.0, None);
     let e = g.evaluation().unwrap();
     assert_eq!((e.actual, e.actual_source.as_str()), (3, "hosts"), "{e:?}");
@@ -452,9 +452,27 @@ fn a_takeover_forgets_the_count_set_in_an_earlier_term() {
         Outcome::Applied,
         100.0,
     );
-    restarted.set_standby(None, true);
+    restarted.set_standby(None, true, None);
     restarted.evaluate(101.0, None);
     assert_eq!(restarted.evaluation().unwrap().actual_source, "hosts");
+    // The count the group's leaders last applied, as etcd keeps it, stands for what was
+    // forgotten (hosts do not count instances still booting); never for a count this replica
+    // set since.
+    restarted.set_standby(None, true, Some(7));
+    restarted.evaluate(102.0, None);
+    let e = restarted.evaluation().unwrap();
+    assert_eq!(
+        (e.actual, e.actual_source.as_str()),
+        (7, "last_set"),
+        "{e:?}"
+    );
+    restarted.set_standby(None, false, Some(4));
+    restarted.evaluate(103.0, None);
+    assert_eq!(
+        restarted.evaluation().unwrap().actual,
+        7,
+        "a count known is kept"
+    );
 }
 
 /// A restarted group takes back what its policy learned at the first decision, once the

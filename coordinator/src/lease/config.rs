@@ -60,6 +60,13 @@ impl LeaseConfig {
         format!("{}{group}", self.prefix)
     }
 
+    /// The key of the count `group`'s leaders last applied: `{prefix}/applied/{group}`, under
+    /// no election (an election's keys are `{prefix}{group}/...`, and a group's name is never
+    /// empty nor holds a `/`).
+    pub fn applied(&self, group: &str) -> String {
+        format!("{}/applied/{group}", self.prefix)
+    }
+
     /// Every problem of the section, keys under `lease.`.
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();

@@ -327,6 +327,60 @@ impl Lease {
         }
     }
 
+    /// Records in etcd that this replica, leading `group` in `term`, applied `count`: in one
+    /// transaction with the check that it still holds the key it won, so a replica that lost
+    /// the group never overwrites what its successor applied.
+    pub async fn record_applied(&self, group: &str, term: u64, count: u32) -> Result<(), Refused> {
+        let Some(election) = self.elections.get(group) else {
+            return Ok(());
+        };
+        let held = locked(&election.seat)
+            .held
+            .clone()
+            .ok_or(Refused::NotLeader)?;
+        let left = self.time_left_in(term);
+        if left.is_zero() {
+            return Err(Refused::PastDeadline);
+        }
+        let mut client = locked(&self.client)
+            .clone()
+            .ok_or_else(|| Refused::Unconfirmed("no etcd connection".into()))?;
+        let put = Txn::new()
+            .when([Compare::create_revision(
+                held.key.clone(),
+                CompareOp::Equal,
+                held.rev,
+            )])
+            .and_then([TxnOp::put(
+                self.config.applied(group),
+                count.to_string(),
+                None,
+            )]);
+        match tokio::time::timeout(left, client.txn(put)).await {
+            Ok(Ok(r)) if r.succeeded() => Ok(()),
+            Ok(Ok(_)) => Err(Refused::KeyLost),
+            Ok(Err(e)) => Err(Refused::Unconfirmed(e.to_string())),
+            Err(_) => Err(Refused::PastDeadline),
+        }
+    }
+
+    /// The count `group`'s leaders last applied, as recorded in etcd ([`Lease::record_applied`]),
+    /// if one is; an error when etcd does not answer within a third of the TTL.
+    pub async fn applied(&self, group: &str) -> Result<Option<u32>, String> {
+        let mut client = locked(&self.client)
+            .clone()
+            .ok_or_else(|| "no etcd connection".to_string())?;
+        let read = client.get(self.config.applied(group), None);
+        let r = tokio::time::timeout(self.config.ttl / 3, read)
+            .await
+            .map_err(|_| "etcd did not answer in time".to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(r.kvs()
+            .first()
+            .and_then(|kv| kv.value_str().ok())
+            .and_then(|v| v.parse().ok()))
+    }
+
     /// What the API shows of `group`'s election; `None` for a group not under the lease.
     pub fn view(&self, group: &str) -> Option<LeaseView> {
         let seat = self.seat(group)?;

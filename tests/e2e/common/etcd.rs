@@ -138,6 +138,22 @@ impl Etcd {
         out
     }
 
+    /// The value of `key`, through member 0's JSON gateway.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        let answer = self.on_prefix("range", key);
+        let decode = |v: &serde_json::Value| {
+            BASE64
+                .decode(v.as_str().unwrap_or(""))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .ok()
+        };
+        answer["kvs"]
+            .as_array()?
+            .iter()
+            .find(|kv| decode(&kv["key"]).as_deref() == Some(key))
+            .and_then(|kv| decode(&kv["value"]))
+    }
+
     /// Deletes every key under `prefix` through member 0's JSON gateway, as an operator's
     /// `etcdctl del --prefix` would; returns how many went.
     pub(crate) fn delete_prefix(&self, prefix: &str) -> u64 {

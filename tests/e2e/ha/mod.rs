@@ -12,6 +12,7 @@
 //! The failover figure: `cargo test --release --test e2e -- --ignored --nocapture failover`
 //! (trials: `HEADROOM_FAILOVER_TRIALS`, default 3).
 
+mod applied;
 mod cluster;
 mod deadline;
 mod failover;
