@@ -21,13 +21,27 @@ pub(super) const MAX_SIGNALS: usize = 64;
 pub(super) const MAX_BYTES: usize = 32 * 1024;
 
 /// A stored signal as the sender found it.
-pub(super) enum Stamped {
-    /// To send: the body, `sent_at` set.
-    Send(String),
+pub(super) enum Pending {
+    /// To send: the signal as stored, every field kept (a row written by another version of
+    /// the agent is sent as it was, for the coordinator to judge).
+    Send(serde_json::Map<String, serde_json::Value>),
     /// A signal of the group the host belonged to before (named).
     OtherGroup(String),
     /// The stored row cannot be read back as JSON.
     Unreadable(String),
+}
+
+impl Pending {
+    /// What the stored `payload` is to a host of `group`.
+    pub(super) fn of(payload: &str, group: &str) -> Pending {
+        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(payload) {
+            Ok(s) => match s.get("group").and_then(|g| g.as_str()) {
+                Some(g) if g != group => Pending::OtherGroup(g.to_string()),
+                _ => Pending::Send(s),
+            },
+            Err(e) => Pending::Unreadable(e.to_string()),
+        }
+    }
 }
 
 /// One request: the seqs of its signals, in order, and its body.
@@ -42,16 +56,22 @@ pub(super) struct Request {
 
 impl Request {
     /// The request for the signals at the start of `rest` (each `(seq, signal)`, oldest
-    /// first): at least the first, at most `limit`, no more than [`MAX_BYTES`] of body when
-    /// more than one, and none from the first signal not to send on. `None` when the first is
-    /// not to send.
-    pub(super) fn starting(rest: &[(u64, Stamped)], limit: usize) -> Option<Request> {
+    /// first), each with `sent_at` set to `now` (the coordinator reads a signal's age from it,
+    /// so it is set as the request is made): at least the first, at most `limit`, no more
+    /// than [`MAX_BYTES`] of body when more than one, and none from the first signal not to
+    /// send on. `None` when the first is not to send.
+    pub(super) fn starting(rest: &[(u64, Pending)], limit: usize, now: f64) -> Option<Request> {
         let mut seqs = Vec::new();
-        let mut bodies: Vec<&str> = Vec::new();
+        let mut bodies: Vec<String> = Vec::new();
         // "[", "]" and a comma between each.
         let mut bytes = 2;
         for (seq, s) in rest.iter().take(limit.max(1)) {
-            let Stamped::Send(body) = s else { break };
+            let Pending::Send(signal) = s else { break };
+            let mut signal = signal.clone();
+            signal.insert("sent_at".into(), now.into());
+            let Ok(body) = serde_json::to_string(&signal) else {
+                break;
+            };
             bytes += body.len() + usize::from(!bodies.is_empty());
             if !bodies.is_empty() && bytes > MAX_BYTES {
                 break;
@@ -60,10 +80,9 @@ impl Request {
             bodies.push(body);
         }
         let last = *seqs.last()?;
-        let body = if let [one] = bodies[..] {
-            one.to_string()
-        } else {
-            format!("[{}]", bodies.join(","))
+        let body = match bodies.len() {
+            1 => bodies.swap_remove(0),
+            _ => format!("[{}]", bodies.join(",")),
         };
         Some(Request { seqs, last, body })
     }
@@ -136,14 +155,14 @@ pub(super) fn answers_all(answer: &str, seqs: &[u64]) -> bool {
 mod tests {
     use super::*;
 
-    fn to_send(bodies: &[String]) -> Vec<(u64, Stamped)> {
+    fn to_send(bodies: &[String]) -> Vec<(u64, Pending)> {
         (1..)
-            .zip(bodies.iter().map(|b| Stamped::Send(b.clone())))
+            .zip(bodies.iter().map(|b| Pending::of(b, "web")))
             .collect()
     }
 
-    fn count(rest: &[(u64, Stamped)], limit: usize) -> usize {
-        Request::starting(rest, limit).map_or(0, |r| r.seqs.len())
+    fn count(rest: &[(u64, Pending)], limit: usize) -> usize {
+        Request::starting(rest, limit, 1.0e9).map_or(0, |r| r.seqs.len())
     }
 
     #[test]
@@ -154,7 +173,10 @@ mod tests {
         assert_eq!(count(&small, 0), 1);
         let big = to_send(&vec![format!(r#"{{"x":"{}"}}"#, "y".repeat(10_000)); 10]);
         assert_eq!(count(&big, 64), 3, "3 x 10 kB fit 32 KiB");
-        let huge = to_send(&vec!["z".repeat(MAX_BYTES * 2); 3]);
+        let huge = to_send(&vec![
+            format!(r#"{{"x":"{}"}}"#, "z".repeat(MAX_BYTES * 2));
+            3
+        ]);
         assert_eq!(
             count(&huge, 64),
             1,
@@ -165,20 +187,31 @@ mod tests {
     #[test]
     fn a_request_ends_before_a_signal_not_to_send() {
         let mut rest = to_send(&vec![r#"{"seq":0}"#.to_string(); 4]);
-        rest[2].1 = Stamped::OtherGroup("old".into());
-        let r = Request::starting(&rest, 64).unwrap();
+        rest[2].1 = Pending::of(r#"{"group":"old"}"#, "web");
+        assert!(matches!(&rest[2].1, Pending::OtherGroup(g) if g == "old"));
+        let r = Request::starting(&rest, 64, 1.0e9).unwrap();
         assert_eq!((r.seqs, r.last), (vec![1, 2], 2));
-        assert!(Request::starting(&rest[2..], 64).is_none());
+        assert!(Request::starting(&rest[2..], 64, 1.0e9).is_none());
+        assert!(matches!(
+            Pending::of("{not json", "web"),
+            Pending::Unreadable(_)
+        ));
     }
 
     #[test]
-    fn one_signal_is_sent_as_itself_and_several_as_an_array() {
-        let one = to_send(&[r#"{"seq":1}"#.to_string()]);
-        assert_eq!(Request::starting(&one, 64).unwrap().body, r#"{"seq":1}"#);
-        let two = to_send(&[r#"{"seq":1}"#.to_string(), r#"{"seq":2}"#.to_string()]);
+    fn signals_are_sent_as_stored_with_sent_at_set_when_the_request_is_made() {
+        let stored =
+            r#"{"version":1,"seq":7,"group":"web","sent_at":0.0,"field_of_a_later_version":[1,2]}"#;
+        let one = to_send(&[stored.to_string()]);
         let v: serde_json::Value =
-            serde_json::from_str(&Request::starting(&two, 64).unwrap().body).unwrap();
-        assert_eq!(v[1]["seq"], 2);
+            serde_json::from_str(&Request::starting(&one, 64, 1.5e9).unwrap().body).unwrap();
+        assert_eq!(v["seq"], 7);
+        assert_eq!(v["field_of_a_later_version"], serde_json::json!([1, 2]));
+        assert_eq!(v["sent_at"], 1.5e9);
+        let two = to_send(&[stored.to_string(), stored.replace(":7,", ":8,")]);
+        let v: serde_json::Value =
+            serde_json::from_str(&Request::starting(&two, 64, 1.5e9).unwrap().body).unwrap();
+        assert_eq!(v[1]["seq"], 8, "several go as an array");
     }
 
     #[test]

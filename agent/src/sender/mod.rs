@@ -4,12 +4,13 @@
 //!
 //! One thread per destination, each with its own cursor, so a replica that is down never holds
 //! back the others and catches up when it returns; a destination new to the store starts from
-//! the oldest signal retained, so a new replica refills its history. A destination is done with a
-//! signal when it acknowledged it (200 with a result for it), or refused it for good (400, 413,
-//! 422 to a request of that signal alone, logged with the seq); the signal leaves the outbox's pending set when every destination is, and
-//! stays in the table for audit until retention. The threads read the outbox on read-only
-//! connections ([`Outbox`]) and write nothing themselves: what became of each signal goes to the
-//! store writer, the database's one writer, as a [`Delivery`].
+//! the oldest signal retained, so a new replica refills its history. A destination is done
+//! with a signal when it acknowledged it (200 with a result for it), or refused it for good
+//! (400, 413, 422 to a request of that signal alone, logged with the seq); the signal leaves
+//! the outbox's pending set when every destination is, and stays in the table for audit until
+//! retention. The threads read the outbox on read-only connections ([`Outbox`]) and write
+//! nothing themselves: what became of each signal goes to the store writer, the database's one
+//! writer, as a [`Delivery`], at least once a second.
 //!
 //! A signal of another group than the host's is done with unsent. It was made before the host
 //! moved (the group changes at a restart), and the token the host holds is its new group's,
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use headroom_common::clock::unix_now;
@@ -32,7 +33,7 @@ use headroom_common::token::Token;
 use crate::config::Config;
 use crate::pipeline::{ReplicaLink, Shared, WriterMsg};
 use crate::store::{Batch, Delivery, Outbox};
-use batch::{Request, Sizing, Stamped};
+use batch::{Pending, Request, Sizing};
 
 mod batch;
 
@@ -151,6 +152,12 @@ enum Outcome {
     Refused(String),
     /// The coordinator refused it as too large (413).
     TooLarge(String),
+    /// A coordinator's answer (200) without a result for every signal of it: one by one, each
+    /// is answered or waits on its own.
+    Partial(String),
+    /// The coordinator is older than a signal of it (501): worth another try once it is
+    /// upgraded; one by one, the signals it knows go now.
+    Newer(String),
     /// Worth another try: unreachable, 5xx, 408, a redirect, an answer not the coordinator's.
     Retry(String),
     /// Worth another try with the token read again (401, 403: it may have been rotated).
@@ -184,6 +191,7 @@ impl Sender {
         let mut done = Vec::new();
         let mut skipped = OtherGroups::default();
         let mut sizing = Sizing::new(self.rate);
+        let mut recorded = Instant::now();
         let gap = Duration::from_secs_f64(1.0 / self.rate as f64);
         while !self.stopping() {
             if outbox.is_none() {
@@ -208,35 +216,31 @@ impl Sender {
                 }
             };
             if pending.is_empty() {
+                self.record(&mut done);
+                recorded = Instant::now();
                 skipped.log(&self.group, &self.url);
                 self.sleep(Duration::from_secs(1));
                 continue;
             }
-            // Each stored signal as it is sent, or why it is not.
-            let stamped: Vec<(u64, Stamped)> = pending
+            let caught_up = pending.len() < batch::MAX_SIGNALS;
+            // What each stored signal is to this host: to send, or why not.
+            let stamped: Vec<(u64, Pending)> = pending
                 .into_iter()
-                .map(|(seq, payload)| {
-                    let s = match stamp(&payload) {
-                        Ok((_, Some(group))) if *group != *self.group => Stamped::OtherGroup(group),
-                        Ok((body, _)) => Stamped::Send(body),
-                        Err(e) => Stamped::Unreadable(e.to_string()),
-                    };
-                    (seq, s)
-                })
+                .map(|(seq, payload)| (seq, Pending::of(&payload, &self.group)))
                 .collect();
             let mut wait = Duration::ZERO;
             let mut i = 0;
             while i < stamped.len() && !self.stopping() {
                 let seq = stamped[i].0;
                 match &stamped[i].1 {
-                    Stamped::OtherGroup(group) => {
+                    Pending::OtherGroup(group) => {
                         skipped.note(group.clone(), seq);
                         done.push(self.delivered(seq));
                         after = Some(seq);
                         i += 1;
                         continue;
                     }
-                    Stamped::Unreadable(why) => {
+                    Pending::Unreadable(why) => {
                         skipped.log(&self.group, &self.url);
                         tracing::error!(seq, error = %why, "outbox: stored signal unreadable; skipped");
                         done.push(self.delivered(seq));
@@ -244,7 +248,7 @@ impl Sender {
                         i += 1;
                         continue;
                     }
-                    Stamped::Send(_) => skipped.log(&self.group, &self.url),
+                    Pending::Send(_) => skipped.log(&self.group, &self.url),
                 }
                 // Read only for a signal to send: one of another group needs none.
                 if token.is_none() {
@@ -258,7 +262,8 @@ impl Sender {
                         }
                     }
                 }
-                let Some(request) = Request::starting(&stamped[i..], sizing.limit(seq)) else {
+                let limit = sizing.limit(seq);
+                let Some(request) = Request::starting(&stamped[i..], limit, unix_now()) else {
                     break;
                 };
                 let (seqs, n, last) = (&request.seqs, request.seqs.len(), request.last);
@@ -278,7 +283,9 @@ impl Sender {
                     Outcome::TooLarge(why) if sizing.too_large(n) => {
                         tracing::info!(seq, signals = n, url = %self.url, reason = %why, "coordinator refused a batch as too large; sending smaller ones");
                     }
-                    Outcome::Refused(why) if sizing.refused(n, last) => {
+                    Outcome::Refused(why) | Outcome::Partial(why) | Outcome::Newer(why)
+                        if sizing.refused(n, last) =>
+                    {
                         tracing::warn!(seq, last, url = %self.url, reason = %why, "coordinator refused a batch; sending its signals one by one");
                     }
                     Outcome::Refused(why) | Outcome::TooLarge(why) => {
@@ -295,13 +302,19 @@ impl Sender {
                         wait = self.retry_later(&why, seqs, &mut backoff, &mut done);
                         break;
                     }
-                    Outcome::Retry(why) => {
+                    Outcome::Retry(why) | Outcome::Partial(why) | Outcome::Newer(why) => {
                         wait = self.retry_later(&why, seqs, &mut backoff, &mut done);
                         break;
                     }
                 }
             }
-            self.record(&mut done);
+            // Outcomes reach the writer at least once a second, not after every read: a
+            // backlog drained at a thousand signals a second would otherwise commit (and sync)
+            // the store fifteen times a second. The cursor in memory covers the lag.
+            if caught_up || !wait.is_zero() || recorded.elapsed() >= RECORD_EVERY {
+                self.record(&mut done);
+                recorded = Instant::now();
+            }
             self.sleep(wait);
         }
         self.record(&mut done);
@@ -407,6 +420,11 @@ impl Sender {
             .unwrap_or_default();
         match code {
             200 if batch::answers_all(&answer, seqs) => Outcome::Acknowledged,
+            200 if ErrorAnswer::reason_in(&answer).is_none() && answer.contains("\"results\"") => {
+                Outcome::Partial(format!(
+                    "HTTP 200 from {url} without a result for every signal of the request"
+                ))
+            }
             200..=299 => Outcome::Retry(format!(
                 "HTTP {code} from {url} without a coordinator's answer for the signal: is this \
                  URL the coordinator?"
@@ -421,27 +439,22 @@ impl Sender {
             401 | 403 => {
                 Outcome::TokenRefused(format!("HTTP {code} from {url}: {}", error_of(&answer)))
             }
+            501 => Outcome::Newer(format!("HTTP {code} from {url}: {}", error_of(&answer))),
             _ => Outcome::Retry(format!("HTTP {code} from {url}: {}", error_of(&answer))),
         }
     }
 }
 
-/// The longest answer read, bytes (an ingest answer for one signal is a few hundred).
+/// How often, at the least, outcomes go to the store writer while a backlog drains.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
+
+/// The longest answer read, bytes: an ingest answer holds a short result per signal, each
+/// smaller than the signal, and a request of several is at most [`batch::MAX_BYTES`].
 const MAX_ANSWER: u64 = 64 * 1024;
 
 /// The coordinator's reason in an error answer, or the start of the body.
 fn error_of(answer: &str) -> String {
     ErrorAnswer::reason_in(answer).unwrap_or_else(|| answer.chars().take(200).collect())
-}
-
-/// Sets `sent_at` on a stored signal, leaving every other field as stored: a row written by
-/// another version of the agent is sent as it was, for the coordinator to judge. Gives the
-/// body to send and the signal's group.
-fn stamp(payload: &str) -> anyhow::Result<(String, Option<String>)> {
-    let mut s: serde_json::Map<String, serde_json::Value> = serde_json::from_str(payload)?;
-    let group = s.get("group").and_then(|g| g.as_str()).map(str::to_string);
-    s.insert("sent_at".into(), unix_now().into());
-    Ok((serde_json::to_string(&s)?, group))
 }
 
 /// Signals of other groups than the host's, skipped since the last log line: per group, how
@@ -490,14 +503,5 @@ mod tests {
             b = n;
         }
         assert!(b >= Duration::from_secs(15), "{b:?}");
-    }
-
-    #[test]
-    fn stamping_keeps_fields_this_version_does_not_know() {
-        let stored = r#"{"version":1,"seq":7,"sent_at":0.0,"field_of_a_later_version":[1,2]}"#;
-        let v: serde_json::Value = serde_json::from_str(&stamp(stored).unwrap().0).unwrap();
-        assert_eq!(v["seq"], 7);
-        assert_eq!(v["field_of_a_later_version"], serde_json::json!([1, 2]));
-        assert!(v["sent_at"].as_f64().unwrap() > 1.0e9);
     }
 }

@@ -66,8 +66,8 @@ fn configure(conn: &Connection, cache_kib: u32) -> Result<()> {
     // FULL: every commit is on disk before the writer goes on. NORMAL would survive kill -9
     // but not an OS crash or power loss, which could take back committed signals whose
     // sequence numbers the coordinator already holds; the next ones would reuse them and be
-    // dropped there as duplicates. The writer commits a few times a minute, so the fsyncs cost
-    // nothing that matters.
+    // dropped there as duplicates. The writer commits a few times a minute (once a second while
+    // a backlog drains to a coordinator), so the fsyncs cost nothing that matters.
     conn.pragma_update(None, "synchronous", "FULL")?;
     // A large transaction (the prune after days down, or after a retention was lowered) grows
     // the WAL; without a limit it keeps that size for as long as the connection lives.
