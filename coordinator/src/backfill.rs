@@ -66,7 +66,8 @@ const CATCH_UP_REBUILD_S: f64 = 600.0;
 /// go quiet: one look with nothing late since the last, or [`CATCH_UP_REBUILD_S`] of catch-up.
 #[derive(Debug, Clone)]
 pub struct Backfill {
-    /// The replica's own series starts here: only the time before it is rebuilt.
+    /// The replica's own series starts here: only the time before it is rebuilt (now, until
+    /// the series has a live point).
     pub own_from: f64,
     /// Row id of the newest signal already looked at.
     pub seen_id: i64,
@@ -98,7 +99,7 @@ impl Backfill {
     /// no late signal among them awaits a rebuild (none came, or the rebuild is done).
     pub fn to_account(&mut self) -> Option<i64> {
         let settled = self.late_since.is_none() && !self.retry;
-        (settled && self.seen_id > self.accounted).then(|| {
+        (settled && self.seen_id != self.accounted).then(|| {
             self.accounted = self.seen_id;
             self.seen_id
         })

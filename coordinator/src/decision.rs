@@ -304,15 +304,20 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
 /// since the last look, and starts the forecaster again on the whole ([`crate::backfill`]).
 async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut Backfill) {
     let (db, g, group_name) = (app.state.clone(), group.clone(), name.to_string());
-    let (own_from, seen) = (b.own_from, b.seen_id);
+    let seen = b.seen_id;
     let step = group.config.decision_interval.as_secs_f64();
     let ttl = group.config.host_ttl.as_secs_f64();
     let look = {
         let (db, group_name) = (db.clone(), group_name.clone());
-        tokio::task::spawn_blocking(move || locked(&db).late_signals(&group_name, seen, own_from))
-            .await
+        tokio::task::spawn_blocking(move || {
+            let db = locked(&db);
+            let own_from = db.own_from(&group_name, unix_now())?;
+            let found = db.late_signals(&group_name, seen, own_from)?;
+            anyhow::Ok((own_from, found))
+        })
+        .await
     };
-    let (newest, late) = match look {
+    let (own_from, (newest, late)) = match look {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
             tracing::warn!(group = %name, "looking for signals received late: {e:#}");
@@ -323,6 +328,7 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
             return;
         }
     };
+    b.own_from = own_from;
     if !b.looked(unix_now(), newest, late) {
         account(app, name, b).await;
         return;

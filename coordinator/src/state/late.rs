@@ -10,6 +10,9 @@ use rusqlite::{OptionalExtension, params};
 use super::State;
 use crate::backfill::HostPoint;
 
+/// The most signal rows one look for late signals scans.
+const SCAN_ROWS: i64 = 100_000;
+
 impl State {
     /// The newest row id of the signal log (0 when empty).
     pub fn last_signal_id(&self) -> anyhow::Result<i64> {
@@ -18,12 +21,13 @@ impl State {
             .query_row("SELECT COALESCE(MAX(id), 0) FROM signals", [], |r| r.get(0))?)
     }
 
-    /// Where `group`'s backfill stands: (the start of the replica's own series, the newest
-    /// signal row accounted for: no late signal up to it awaits a rebuild). Kept across
-    /// restarts, so a catch-up stopped before its rebuild is rebuilt after the restart, and a
-    /// rebuilt point is never taken for the own series' start. Recorded at the group's first
-    /// start here: from its first demand point (a file of an earlier version, which kept no
-    /// record) or now, with every signal logged so far accounted for.
+    /// Where `group`'s backfill stands, as its decision loop starts: (the start of the
+    /// replica's own series, the newest signal row accounted for: no late signal up to it
+    /// awaits a rebuild). Kept across restarts ([`State::own_from`]), so a catch-up stopped
+    /// before its rebuild is rebuilt after the restart, and a rebuilt point is never taken for
+    /// the own series' start. A file of an earlier version kept no record: its first demand
+    /// point stands for the start, every signal logged so far accounted for, as that version
+    /// had it.
     pub fn backfill(&self, group: &str, now: f64) -> anyhow::Result<(f64, i64)> {
         let kept = self
             .conn
@@ -36,43 +40,66 @@ impl State {
         if let Some(kept) = kept {
             return Ok(kept);
         }
+        let last = self.last_signal_id()?;
         let first: Option<f64> = self.conn.query_row(
             "SELECT MIN(t) FROM demand WHERE grp = ?1",
             params![group],
             |r| r.get(0),
         )?;
-        let start = (first.unwrap_or(now), self.last_signal_id()?);
-        self.conn.execute(
-            "INSERT INTO backfill (grp, own_from, accounted) VALUES (?1, ?2, ?3)",
-            params![group, start.0, start.1],
-        )?;
-        Ok(start)
+        match first {
+            Some(first) => {
+                self.conn.execute(
+                    "INSERT INTO backfill (grp, own_from, accounted) VALUES (?1, ?2, ?3)",
+                    params![group, first, last],
+                )?;
+                Ok((first, last))
+            }
+            None => Ok((now, last)),
+        }
+    }
+
+    /// Where `group`'s own series began, at `now`: its first live point, recorded by
+    /// [`State::add_demand`]; `now` while it has none (every signal decided before now is then
+    /// late: it may be rebuilt).
+    pub fn own_from(&self, group: &str, now: f64) -> anyhow::Result<f64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT own_from FROM backfill WHERE grp = ?1")?
+            .query_row(params![group], |r| r.get(0))
+            .optional()?
+            .unwrap_or(now))
     }
 
     /// Records that no late signal of `group` up to row `id` awaits a rebuild.
     pub fn put_backfill_accounted(&self, group: &str, id: i64) -> anyhow::Result<()> {
         self.conn.execute(
-            "UPDATE backfill SET accounted = max(accounted, ?2) WHERE grp = ?1",
+            "UPDATE backfill SET accounted = ?2 WHERE grp = ?1",
             params![group, id],
         )?;
         Ok(())
     }
 
-    /// Among `group`'s signals logged after row `after`: the newest row id, and whether any
-    /// was decided before `before`.
+    /// Among `group`'s signals logged after row `after`, at most [`SCAN_ROWS`] rows on (the
+    /// scan holds the state file's lock, which ingest needs too: a long way behind is caught
+    /// up over several looks): the newest row id looked at, and whether any was decided
+    /// before `before`. Row ids below `after` only (the log emptied by a prune, its ids given
+    /// again from 1) are looked at from the first.
     pub fn late_signals(
         &self,
         group: &str,
         after: i64,
         before: f64,
     ) -> anyhow::Result<(i64, bool)> {
-        let (newest, late): (Option<i64>, i64) = self.conn.query_row(
-            "SELECT MAX(id), COALESCE(SUM(grp = ?2 AND decided_at < ?3), 0) FROM signals
-             WHERE id > ?1",
-            params![after, group, before],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        let newest = self.last_signal_id()?;
+        let after = if newest < after { 0 } else { after };
+        let end = newest.min(after.saturating_add(SCAN_ROWS));
+        let late: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(grp = ?3 AND decided_at < ?4), 0) FROM signals
+             WHERE id > ?1 AND id <= ?2",
+            params![after, end, group, before],
+            |r| r.get(0),
         )?;
-        Ok((newest.unwrap_or(after), late > 0))
+        Ok((end, late > 0))
     }
 
     /// What every signal of `group` received at or after `since` and decided before it

@@ -256,11 +256,18 @@ impl State {
         })
     }
 
-    /// Adds a point of the group's summed demand series.
+    /// Adds a live point of the group's summed demand series; the first one is where the
+    /// group's own series begins ([`State::own_from`]), late signals decided before it being
+    /// the backfill's (none accounted for yet).
     pub fn add_demand(&self, group: &str, t: f64, value: f64) -> anyhow::Result<()> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO demand (grp, t, value) VALUES (?1, ?2, ?3)")?
             .execute(params![group, t, value])?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO backfill (grp, own_from, accounted) VALUES (?1, ?2, 0)",
+            )?
+            .execute(params![group, t])?;
         Ok(())
     }
 

@@ -423,20 +423,31 @@ fn where_the_backfill_stands_survives_a_reopen_and_rebuilt_points() {
         )
         .unwrap();
         // A file of an earlier version: its series began at its first demand point.
-        st.add_demand("g", 500.0, 1.0).unwrap();
+        st.conn
+            .execute(
+                "INSERT INTO demand (grp, t, value) VALUES ('g', 500.0, 1.0)",
+                [],
+            )
+            .unwrap();
         assert_eq!(st.backfill("g", 900.0).unwrap(), (500.0, 2));
-        // A new group starts now; what was logged before is accounted for.
+        // A new group's series has not begun: it begins with its first live point, and
+        // every signal decided before that is late until then.
         assert_eq!(st.backfill("new", 900.0).unwrap(), (900.0, 2));
+        assert_eq!(st.own_from("new", 950.0).unwrap(), 950.0);
+        st.add_demand("new", 960.0, 1.0).unwrap();
+        st.add_demand("new", 970.0, 1.0).unwrap();
+        assert_eq!(st.own_from("new", 990.0).unwrap(), 960.0);
         st.put_backfill_accounted("g", 1).unwrap();
         // Points rebuilt before the series' start do not move it.
         st.put_demand("g", &[(100.0, 3.0), (200.0, 4.0)]).unwrap();
+        st.put_demand("new", &[(100.0, 3.0)]).unwrap();
     }
     let st = State::open(&path).unwrap();
-    assert_eq!(
-        st.backfill("g", 2000.0).unwrap(),
-        (500.0, 2),
-        "kept; never back"
-    );
-    st.put_backfill_accounted("g", 9).unwrap();
-    assert_eq!(st.backfill("g", 2000.0).unwrap(), (500.0, 9));
+    assert_eq!(st.backfill("g", 2000.0).unwrap(), (500.0, 1), "kept");
+    assert_eq!(st.backfill("new", 2000.0).unwrap(), (960.0, 0));
+    // Late: decided before the start, looked at after row 0.
+    assert_eq!(st.late_signals("g", 0, 500.0).unwrap(), (2, true));
+    assert_eq!(st.late_signals("g", 2, 500.0).unwrap(), (2, false));
+    // Row ids given again after the log was emptied: looked at from the first.
+    assert_eq!(st.late_signals("g", 9, 500.0).unwrap(), (2, true));
 }
