@@ -48,6 +48,7 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
     // Whether the count applied while another replica may have led is still to read.
     let mut unread = false;
+    let mut read_failed = false;
     // Winning the group's election decides at once, without waiting for the next tick.
     let won = group.lease.as_ref().and_then(|l| l.wake(&name));
     loop {
@@ -88,10 +89,14 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             Some(l) if unread => match l.applied(&name).await {
                 Ok(applied) => {
                     unread = false;
+                    read_failed = false;
                     applied
                 }
                 Err(e) => {
-                    tracing::debug!(group = %name, "reading the applied count from etcd: {e}");
+                    // Once per run of failures: an etcd that is away fails every tick.
+                    if !std::mem::replace(&mut read_failed, true) {
+                        tracing::warn!(group = %name, "reading the applied count from etcd: {e}; the hosts reporting stand for the capacity meanwhile");
+                    }
                     None
                 }
             },
@@ -418,12 +423,23 @@ async fn act(lead: &mut Leading<'_>, step: Step) -> ActionRecord {
                 notes.push(set_max(lead, m, &reason).await.1);
                 fault::stop_after_raise();
             }
-            let result = lead
-                .call(
+            // The count in etcd is cleared first: a call whose outcome stays unknown (abandoned
+            // at the deadline, a crash) must leave no count for a successor to trust. A clear
+            // that fails (etcd away, the key lost) sends nothing: the group keeps its capacity.
+            let result = if lead.record_applied(None).await {
+                lead.call(
                     "while the maximum was raised",
                     group.actuator.set_capacity(to, from, &reason),
                 )
-                .await;
+                .await
+            } else {
+                Err(crate::actuator::ActuatorError::Fenced(
+                    "the applied count in etcd could not be cleared before the call".into(),
+                ))
+            };
+            if let Ok(applied) = &result {
+                lead.record_applied(Some(*applied)).await;
+            }
             if !raise_first
                 && result.is_ok()
                 && let Some(m) = max
@@ -432,8 +448,7 @@ async fn act(lead: &mut Leading<'_>, step: Step) -> ActionRecord {
             }
             match &result {
                 Ok(applied) => {
-                    tracing::info!(actuator = group.actuator.kind(), from, to, applied, %reason, "actuation");
-                    lead.record_applied(*applied).await;
+                    tracing::info!(actuator = group.actuator.kind(), from, to, applied, %reason, "actuation")
                 }
                 Err(e) => {
                     tracing::warn!(actuator = group.actuator.kind(), from, to, %reason, "actuation failed: {e}")

@@ -77,15 +77,19 @@ impl<'a> Leading<'a> {
         }
     }
 
-    /// Records in etcd the count this actuation applied, for a replica that takes the group
-    /// over ([`crate::lease::Lease::record_applied`]); nothing for a group under no lease. A
-    /// failure is logged: a successor then plans from what its engine or hosts show.
-    pub(crate) async fn record_applied(&self, count: u32) {
+    /// Records in etcd the count this actuation applied, or clears it (`None`) before a call
+    /// that may change it ([`crate::lease::Lease::record_applied`]); nothing for a group under
+    /// no lease. Whether it was recorded (a failure is logged).
+    pub(crate) async fn record_applied(&self, count: Option<u32>) -> bool {
         let (Some(lease), Some(term)) = (&self.group.lease, self.term) else {
-            return;
+            return true;
         };
-        if let Err(why) = lease.record_applied(self.name, term, count).await {
-            tracing::warn!(group = %self.name, count, "recording the applied count in etcd: {why}");
+        match lease.record_applied(self.name, term, count).await {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::warn!(group = %self.name, ?count, "recording the applied count in etcd: {why}");
+                false
+            }
         }
     }
 

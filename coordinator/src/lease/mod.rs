@@ -46,6 +46,9 @@ pub use session::run;
 
 use crate::lock::locked;
 
+/// The longest a decision waits for etcd's answer on the count applied.
+const APPLIED_READ: Duration = Duration::from_secs(2);
+
 /// A point on `CLOCK_BOOTTIME`. std's `Instant` is `CLOCK_MONOTONIC`, which stops while the
 /// host is suspended: a leader woken from a suspension longer than its TTL would think its
 /// lease still good.
@@ -115,7 +118,7 @@ struct Seat {
     why: Option<String>,
     /// Another replica may have led since this was last taken ([`Lease::take_led_elsewhere`]):
     /// at a start (nothing is known of the time before), when another was seen leading or
-    /// nobody could be seen while this one did not hold the seat, when a term ended.
+    /// nobody could be seen while this one did not hold the seat, when a term ended, at a win.
     maybe_led_elsewhere: bool,
 }
 
@@ -327,10 +330,17 @@ impl Lease {
         }
     }
 
-    /// Records in etcd that this replica, leading `group` in `term`, applied `count`: in one
-    /// transaction with the check that it still holds the key it won, so a replica that lost
-    /// the group never overwrites what its successor applied.
-    pub async fn record_applied(&self, group: &str, term: u64, count: u32) -> Result<(), Refused> {
+    /// Records in etcd, for whoever leads `group` next, the count this replica applied leading
+    /// it in `term`; `None` clears it, before a call whose outcome may stay unknown (one
+    /// abandoned at the deadline, a crash): a successor then does without it. In one
+    /// transaction with the check that this replica still holds the key it won, so a replica
+    /// that lost the group never overwrites what its successor applied.
+    pub async fn record_applied(
+        &self,
+        group: &str,
+        term: u64,
+        count: Option<u32>,
+    ) -> Result<(), Refused> {
         let Some(election) = self.elections.get(group) else {
             return Ok(());
         };
@@ -345,18 +355,19 @@ impl Lease {
         let mut client = locked(&self.client)
             .clone()
             .ok_or_else(|| Refused::Unconfirmed("no etcd connection".into()))?;
-        let put = Txn::new()
+        let key = self.config.applied(group);
+        let op = match count {
+            Some(n) => TxnOp::put(key, n.to_string(), None),
+            None => TxnOp::delete(key, None),
+        };
+        let txn = Txn::new()
             .when([Compare::create_revision(
                 held.key.clone(),
                 CompareOp::Equal,
                 held.rev,
             )])
-            .and_then([TxnOp::put(
-                self.config.applied(group),
-                count.to_string(),
-                None,
-            )]);
-        match tokio::time::timeout(left, client.txn(put)).await {
+            .and_then([op]);
+        match tokio::time::timeout(left, client.txn(txn)).await {
             Ok(Ok(r)) if r.succeeded() => Ok(()),
             Ok(Ok(_)) => Err(Refused::KeyLost),
             Ok(Err(e)) => Err(Refused::Unconfirmed(e.to_string())),
@@ -365,20 +376,26 @@ impl Lease {
     }
 
     /// The count `group`'s leaders last applied, as recorded in etcd ([`Lease::record_applied`]),
-    /// if one is; an error when etcd does not answer within a third of the TTL.
+    /// if one is; an error when etcd does not answer within [`APPLIED_READ`] (the group's
+    /// decision waits on it), or holds what is no count.
     pub async fn applied(&self, group: &str) -> Result<Option<u32>, String> {
         let mut client = locked(&self.client)
             .clone()
             .ok_or_else(|| "no etcd connection".to_string())?;
-        let read = client.get(self.config.applied(group), None);
-        let r = tokio::time::timeout(self.config.ttl / 3, read)
+        let key = self.config.applied(group);
+        let read = client.get(key.clone(), None);
+        let r = tokio::time::timeout(APPLIED_READ.min(self.config.ttl / 3), read)
             .await
             .map_err(|_| "etcd did not answer in time".to_string())?
             .map_err(|e| e.to_string())?;
-        Ok(r.kvs()
-            .first()
-            .and_then(|kv| kv.value_str().ok())
-            .and_then(|v| v.parse().ok()))
+        let Some(kv) = r.kvs().first() else {
+            return Ok(None);
+        };
+        kv.value_str()
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Some)
+            .ok_or_else(|| format!("{key} holds no count: {:?}", kv.value_str()))
     }
 
     /// What the API shows of `group`'s election; `None` for a group not under the lease.
@@ -435,6 +452,9 @@ impl Lease {
             });
             s.leader = Some(self.config.replica.clone());
             s.why = None;
+            // Whoever led before may have changed the count since this replica last read
+            // it: the group reads it again before its first decision as leader.
+            s.maybe_led_elsewhere = true;
         }
         e.won.notify_one();
     }
@@ -466,6 +486,10 @@ mod tests {
         );
         assert!(!lease.take_led_elsewhere("web"), "taken");
         lease.won("web", b"/headroom/web/1".to_vec(), 7, lease.term_now());
+        assert!(
+            lease.take_led_elsewhere("web"),
+            "a win follows whoever led before"
+        );
         assert!(!lease.take_led_elsewhere("web"));
         lease.lost("no lease: the lease expired at etcd");
         assert!(lease.take_led_elsewhere("web"), "a term that ended");

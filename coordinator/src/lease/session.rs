@@ -139,8 +139,9 @@ async fn term(lease: &Arc<Lease>, stop: &mut watch::Receiver<bool>) -> Result<()
 
 /// Looks at who leads every group, once per `beat`, until the term ends (aborted); `id` is
 /// this replica's lease. Says once a term, as an error, that another replica campaigns under
-/// this one's name: when a key of this name under another lease outlives the TTL (the lease of
-/// this replica's previous process, killed before it could revoke it, ends within the TTL).
+/// this one's name: when a key of this name is held under another lease for longer than twice
+/// the TTL. The lease of this replica's previous process, killed before it could revoke it,
+/// ends within the TTL, or within two if a change of etcd's leader extended it meanwhile.
 async fn watch_leaders(lease: Arc<Lease>, mut client: Client, beat: Duration, id: i64) {
     let mut said = false;
     let mut namesake: Option<(i64, BootInstant)> = None;
@@ -151,7 +152,8 @@ async fn watch_leaders(lease: Arc<Lease>, mut client: Client, beat: Duration, id
                     Some((l, since)) if l == other => since,
                     _ => namesake.insert((other, BootInstant::now())).1,
                 };
-                if !said && since.after(lease.config.ttl + beat).left().is_zero() {
+                let outlived = since.after(2 * lease.config.ttl + beat).left().is_zero();
+                if !said && outlived {
                     said = true;
                     tracing::error!(replica = %lease.config.replica, %group, lease = format!("{other:x}"), "another replica campaigns under this replica's name: give each its own lease.replica (the groups' views cannot tell them apart)");
                 }

@@ -47,8 +47,8 @@ fn a_replica_restarted_after_kill_9_is_not_its_own_namesake() {
     ha.signal(0, "-KILL");
     ha.start_replica(0, &[]);
     ha.wait_leader(Duration::from_secs(60));
-    // Past the old lease's end, and past the TTL the check waits.
-    std::thread::sleep(Duration::from_secs(2 * ha.ttl_s + 2));
+    // Past the old lease's end, and past the two TTLs the check waits.
+    std::thread::sleep(Duration::from_secs(3 * ha.ttl_s + 2));
     let log = ha.log(0);
     assert!(
         !log.contains("another replica campaigns under this replica's name"),
