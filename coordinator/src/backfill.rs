@@ -66,6 +66,8 @@ const CATCH_UP_REBUILD_S: f64 = 600.0;
 /// go quiet: one look with nothing late since the last, or [`CATCH_UP_REBUILD_S`] of catch-up.
 #[derive(Debug, Clone)]
 pub struct Backfill {
+    /// When this replica first ran the group: late signals are those received since.
+    pub started: f64,
     /// The replica's own series starts here: only the time before it is rebuilt (now, until
     /// the series has a live point).
     pub own_from: f64,
@@ -82,11 +84,13 @@ pub struct Backfill {
 }
 
 impl Backfill {
-    /// A group whose own series starts at `own_from`, with no late signal up to row
-    /// `accounted` awaiting a rebuild (as the state file keeps them).
-    pub fn new(own_from: f64, accounted: i64) -> Backfill {
+    /// A group this replica first ran at `started`, with no late signal up to row
+    /// `accounted` awaiting a rebuild (as the state file keeps them); its own series' start is
+    /// read at each look.
+    pub fn new(started: f64, accounted: i64) -> Backfill {
         Backfill {
-            own_from,
+            started,
+            own_from: started,
             seen_id: accounted,
             looks: Every::new(EVERY_S),
             late_since: None,

@@ -39,11 +39,11 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     let mut ledger_exported = Hour::default();
     let mut backfill = {
         let db = locked(&app.state);
-        let (own_from, accounted) = db.backfill(&name, unix_now()).unwrap_or_else(|e| {
+        let (started, accounted) = db.backfill(&name, unix_now()).unwrap_or_else(|e| {
             tracing::warn!(group = %name, "reading where the backfill stands: {e:#}; late signals logged so far are not rebuilt");
             (unix_now(), db.last_signal_id().unwrap_or(0))
         });
-        Backfill::new(own_from, accounted)
+        Backfill::new(started, accounted)
     };
     let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
     // Whether the count applied while another replica may have led is still to read.
@@ -309,7 +309,7 @@ async fn protect_busy(lead: &mut Leading<'_>, t: f64) {
 /// since the last look, and starts the forecaster again on the whole ([`crate::backfill`]).
 async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut Backfill) {
     let (db, g, group_name) = (app.state.clone(), group.clone(), name.to_string());
-    let seen = b.seen_id;
+    let (seen, started) = (b.seen_id, b.started);
     let step = group.config.decision_interval.as_secs_f64();
     let ttl = group.config.host_ttl.as_secs_f64();
     let look = {
@@ -340,7 +340,7 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
     }
     let done = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
         let mut db = locked(&db);
-        let points = db.late_demand(&group_name, own_from)?;
+        let points = db.late_demand(&group_name, started, own_from)?;
         let series = backfill::summed(&points, step, ttl, own_from);
         db.put_demand(&group_name, &series)?;
         let history = db.demand(&group_name, unix_now() - RESTORE_HISTORY_S)?;
@@ -423,22 +423,17 @@ async fn act(lead: &mut Leading<'_>, step: Step) -> ActionRecord {
                 notes.push(set_max(lead, m, &reason).await.1);
                 fault::stop_after_raise();
             }
-            // The count in etcd is cleared first: a call whose outcome stays unknown (abandoned
-            // at the deadline, a crash) must leave no count for a successor to trust. A clear
-            // that fails (etcd away, the key lost) sends nothing: the group keeps its capacity.
-            let result = if lead.record_applied(None).await {
-                lead.call(
-                    "while the maximum was raised",
-                    group.actuator.set_capacity(to, from, &reason),
-                )
-                .await
-            } else {
-                Err(crate::actuator::ActuatorError::Fenced(
-                    "the applied count in etcd could not be cleared before the call".into(),
-                ))
+            // The count in etcd is cleared first, then set once the call succeeded.
+            let during = "while the maximum was raised";
+            let result = match lead.clear_applied(during).await {
+                Ok(()) => {
+                    lead.call(during, group.actuator.set_capacity(to, from, &reason))
+                        .await
+                }
+                Err(e) => Err(e),
             };
             if let Ok(applied) = &result {
-                lead.record_applied(Some(*applied)).await;
+                lead.record_applied(*applied).await;
             }
             if !raise_first
                 && result.is_ok()

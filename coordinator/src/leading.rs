@@ -77,19 +77,34 @@ impl<'a> Leading<'a> {
         }
     }
 
-    /// Records in etcd the count this actuation applied, or clears it (`None`) before a call
-    /// that may change it ([`crate::lease::Lease::record_applied`]); nothing for a group under
-    /// no lease. Whether it was recorded (a failure is logged).
-    pub(crate) async fn record_applied(&self, count: Option<u32>) -> bool {
+    /// Clears the count the group's leaders applied in etcd before a call that changes it
+    /// ([`crate::lease::Lease::record_applied`]): a call whose outcome stays unknown (abandoned
+    /// at the deadline, a crash) must leave no count for a successor to trust. The clear checks
+    /// the leadership as a fence does, and a refusal is one, `during` saying what the actuation
+    /// had done by then: the call is not made.
+    pub(crate) async fn clear_applied(&mut self, during: &str) -> Result<(), ActuatorError> {
         let (Some(lease), Some(term)) = (&self.group.lease, self.term) else {
-            return true;
+            return Ok(());
         };
-        match lease.record_applied(self.name, term, count).await {
-            Ok(()) => true,
-            Err(why) => {
-                tracing::warn!(group = %self.name, ?count, "recording the applied count in etcd: {why}");
-                false
-            }
+        if let Err(why) = lease.record_applied(self.name, term, None).await {
+            self.refused(&why.to_string());
+            self.sent = false;
+            return Err(ActuatorError::Fenced(format!(
+                "leadership not confirmed again {during}: {why}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records in etcd the count this actuation applied, for whoever leads the group next;
+    /// nothing for a group under no lease. A failure is logged: a successor then does without
+    /// it (the count stays cleared).
+    pub(crate) async fn record_applied(&self, count: u32) {
+        let (Some(lease), Some(term)) = (&self.group.lease, self.term) else {
+            return;
+        };
+        if let Err(why) = lease.record_applied(self.name, term, Some(count)).await {
+            tracing::warn!(group = %self.name, count, "recording the applied count in etcd: {why}");
         }
     }
 

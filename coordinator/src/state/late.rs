@@ -21,18 +21,18 @@ impl State {
             .query_row("SELECT COALESCE(MAX(id), 0) FROM signals", [], |r| r.get(0))?)
     }
 
-    /// Where `group`'s backfill stands, as its decision loop starts: (the start of the
-    /// replica's own series, the newest signal row accounted for: no late signal up to it
-    /// awaits a rebuild). Kept across restarts ([`State::own_from`]), so a catch-up stopped
-    /// before its rebuild is rebuilt after the restart, and a rebuilt point is never taken for
-    /// the own series' start. A file of an earlier version kept no record: its first demand
-    /// point stands for the start, every signal logged so far accounted for, as that version
-    /// had it.
+    /// Where `group`'s backfill stands, as its decision loop starts: (when this replica first
+    /// ran the group, the newest signal row accounted for: no late signal up to it awaits a
+    /// rebuild). Kept across restarts with the start of the own series ([`State::own_from`]),
+    /// so a catch-up stopped before its rebuild is rebuilt after the restart, and a rebuilt
+    /// point is never taken for the own series' start. Recorded at the first run: a file of an
+    /// earlier version, which kept no record, has its first demand point stand for both, every
+    /// signal logged so far accounted for, as that version had it.
     pub fn backfill(&self, group: &str, now: f64) -> anyhow::Result<(f64, i64)> {
         let kept = self
             .conn
             .query_row(
-                "SELECT own_from, accounted FROM backfill WHERE grp = ?1",
+                "SELECT started, accounted FROM backfill WHERE grp = ?1",
                 params![group],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -46,16 +46,12 @@ impl State {
             params![group],
             |r| r.get(0),
         )?;
-        match first {
-            Some(first) => {
-                self.conn.execute(
-                    "INSERT INTO backfill (grp, own_from, accounted) VALUES (?1, ?2, ?3)",
-                    params![group, first, last],
-                )?;
-                Ok((first, last))
-            }
-            None => Ok((now, last)),
-        }
+        let started = first.unwrap_or(now);
+        self.conn.execute(
+            "INSERT INTO backfill (grp, started, own_from, accounted) VALUES (?1, ?2, ?3, ?4)",
+            params![group, started, first, last],
+        )?;
+        Ok((started, last))
     }
 
     /// Where `group`'s own series began, at `now`: its first live point, recorded by
@@ -65,8 +61,9 @@ impl State {
         Ok(self
             .conn
             .prepare_cached("SELECT own_from FROM backfill WHERE grp = ?1")?
-            .query_row(params![group], |r| r.get(0))
+            .query_row(params![group], |r| r.get::<_, Option<f64>>(0))
             .optional()?
+            .flatten()
             .unwrap_or(now))
     }
 
@@ -102,15 +99,21 @@ impl State {
         Ok((end, late > 0))
     }
 
-    /// What every signal of `group` received at or after `since` and decided before it
-    /// carries: each host's demand, oldest decision first.
-    pub fn late_demand(&self, group: &str, since: f64) -> anyhow::Result<Vec<HostPoint>> {
+    /// What every signal of `group` received at or after `since` (this replica's first run of
+    /// it) and decided before `before` (its own series' start) carries: each host's demand,
+    /// oldest decision first.
+    pub fn late_demand(
+        &self,
+        group: &str,
+        since: f64,
+        before: f64,
+    ) -> anyhow::Result<Vec<HostPoint>> {
         let mut stmt = self.conn.prepare(
             "SELECT host, decided_at, json_extract(body, '$.demand_now') FROM signals
-             WHERE grp = ?1 AND received_at >= ?2 AND decided_at < ?2
+             WHERE grp = ?1 AND received_at >= ?2 AND decided_at < ?3
              ORDER BY decided_at",
         )?;
-        let rows = stmt.query_map(params![group, since], |r| {
+        let rows = stmt.query_map(params![group, since, before], |r| {
             Ok(HostPoint {
                 host: r.get(0)?,
                 t: r.get(1)?,

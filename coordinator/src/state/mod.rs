@@ -257,15 +257,15 @@ impl State {
     }
 
     /// Adds a live point of the group's summed demand series; the first one is where the
-    /// group's own series begins ([`State::own_from`]), late signals decided before it being
-    /// the backfill's (none accounted for yet).
+    /// group's own series begins ([`State::own_from`]): late signals decided before it are the
+    /// backfill's.
     pub fn add_demand(&self, group: &str, t: f64, value: f64) -> anyhow::Result<()> {
         self.conn
             .prepare_cached("INSERT OR REPLACE INTO demand (grp, t, value) VALUES (?1, ?2, ?3)")?
             .execute(params![group, t, value])?;
         self.conn
             .prepare_cached(
-                "INSERT OR IGNORE INTO backfill (grp, own_from, accounted) VALUES (?1, ?2, 0)",
+                "UPDATE backfill SET own_from = ?2 WHERE grp = ?1 AND own_from IS NULL",
             )?
             .execute(params![group, t])?;
         Ok(())

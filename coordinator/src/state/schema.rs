@@ -33,13 +33,14 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS signals (
 
 /// Each group's policy memory (what its policy learned, restored at start; see
 /// `headroom_model::PolicyMemory`): a coordinator without it starts its policies afresh.
-/// Each group's backfill (`crate::backfill`): where the replica's own demand series began, and
-/// the newest signal row whose late demand is in it; a coordinator without it takes the first
-/// demand point and the newest row, as before.
+/// Each group's backfill (`crate::backfill`): when this replica first ran it, where its own
+/// demand series began (none yet: NULL), and the newest signal row whose late demand is in it;
+/// a coordinator without it takes the first demand point and the newest row, as before.
 const OPTIONAL: &str = "CREATE TABLE IF NOT EXISTS policy_memory (
          grp TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
      CREATE TABLE IF NOT EXISTS backfill (
-         grp TEXT PRIMARY KEY, own_from REAL NOT NULL, accounted INTEGER NOT NULL) WITHOUT ROWID;";
+         grp TEXT PRIMARY KEY, started REAL NOT NULL, own_from REAL,
+         accounted INTEGER NOT NULL) WITHOUT ROWID;";
 
 /// Brings the state file to [`SCHEMA_VERSION`] in one transaction, with the [`OPTIONAL`]
 /// tables.

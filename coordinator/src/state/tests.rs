@@ -430,8 +430,9 @@ fn where_the_backfill_stands_survives_a_reopen_and_rebuilt_points() {
             )
             .unwrap();
         assert_eq!(st.backfill("g", 900.0).unwrap(), (500.0, 2));
-        // A new group's series has not begun: it begins with its first live point, and
-        // every signal decided before that is late until then.
+        assert_eq!(st.own_from("g", 900.0).unwrap(), 500.0);
+        // A new group: first run now; its series begins with its first live point, and every
+        // signal decided before that is late until then.
         assert_eq!(st.backfill("new", 900.0).unwrap(), (900.0, 2));
         assert_eq!(st.own_from("new", 950.0).unwrap(), 950.0);
         st.add_demand("new", 960.0, 1.0).unwrap();
@@ -444,10 +445,14 @@ fn where_the_backfill_stands_survives_a_reopen_and_rebuilt_points() {
     }
     let st = State::open(&path).unwrap();
     assert_eq!(st.backfill("g", 2000.0).unwrap(), (500.0, 1), "kept");
-    assert_eq!(st.backfill("new", 2000.0).unwrap(), (960.0, 0));
+    assert_eq!(st.backfill("new", 2000.0).unwrap(), (900.0, 2));
+    assert_eq!(st.own_from("new", 2000.0).unwrap(), 960.0);
     // Late: decided before the start, looked at after row 0.
     assert_eq!(st.late_signals("g", 0, 500.0).unwrap(), (2, true));
     assert_eq!(st.late_signals("g", 2, 500.0).unwrap(), (2, false));
     // Row ids given again after the log was emptied: looked at from the first.
     assert_eq!(st.late_signals("g", 9, 500.0).unwrap(), (2, true));
+    // Their demand: received since the first run (at 1.0 here), decided before the start.
+    assert_eq!(st.late_demand("g", 0.0, 500.0).unwrap().len(), 2);
+    assert!(st.late_demand("g", 5.0, 500.0).unwrap().is_empty());
 }
