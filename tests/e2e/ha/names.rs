@@ -44,7 +44,8 @@ fn a_replica_restarted_after_kill_9_is_not_its_own_namesake() {
     };
     ha.start_replica(0, &[]);
     ha.wait_leader(Duration::from_secs(60));
-    ha.signal(0, "-KILL");
+    // kill -9, and reaped: its lock on the state file is gone, its lease is not.
+    ha.replicas[0].process.as_mut().unwrap().kill();
     ha.start_replica(0, &[]);
     ha.wait_leader(Duration::from_secs(60));
     // Past the old lease's end, and past the two TTLs the check waits.
