@@ -295,33 +295,9 @@ impl Lease {
         if left.is_zero() {
             return Err(Refused::PastDeadline);
         }
-        let mut client = locked(&self.client)
-            .clone()
-            .ok_or_else(|| Refused::Unconfirmed("no etcd connection".into()))?;
         // The read makes the transaction linearizable (see the module's note on fencing).
-        let check = Txn::new()
-            .when([Compare::create_revision(
-                held.key.clone(),
-                CompareOp::Equal,
-                held.rev,
-            )])
-            .and_then([TxnOp::get(held.key.clone(), None)]);
-        match tokio::time::timeout(left, client.txn(check)).await {
-            Ok(Ok(r)) if r.succeeded() => {}
-            Ok(Ok(_)) => {
-                let mut s = locked(&election.seat);
-                if s.held.as_ref().is_some_and(|h| h.rev == held.rev) {
-                    s.held = None;
-                    s.maybe_led_elsewhere = true;
-                    s.why = Some(Refused::KeyLost.to_string());
-                    drop(s);
-                    election.key_lost.notify_one();
-                }
-                return Err(Refused::KeyLost);
-            }
-            Ok(Err(e)) => return Err(Refused::Unconfirmed(e.to_string())),
-            Err(_) => return Err(Refused::PastDeadline),
-        }
+        let read = TxnOp::get(held.key.clone(), None);
+        self.if_held(election, &held, left, read).await?;
         // A term that ended during the check (a revoke, a new grant) leads nothing it led.
         if self.time_left_in(term).is_zero() {
             Err(Refused::PastDeadline)
@@ -352,14 +328,27 @@ impl Lease {
         if left.is_zero() {
             return Err(Refused::PastDeadline);
         }
-        let mut client = locked(&self.client)
-            .clone()
-            .ok_or_else(|| Refused::Unconfirmed("no etcd connection".into()))?;
         let key = self.config.applied(group);
         let op = match count {
             Some(n) => TxnOp::put(key, n.to_string(), None),
             None => TxnOp::delete(key, None),
         };
+        self.if_held(election, &held, left, op).await
+    }
+
+    /// Runs `op` in one etcd transaction with the check that this replica still holds the
+    /// key it won (`held`), waiting at most `left`. A key found lost is given up at once, and
+    /// its campaign woken to run again.
+    async fn if_held(
+        &self,
+        election: &Election,
+        held: &Held,
+        left: Duration,
+        op: TxnOp,
+    ) -> Result<(), Refused> {
+        let mut client = locked(&self.client)
+            .clone()
+            .ok_or_else(|| Refused::Unconfirmed("no etcd connection".into()))?;
         let txn = Txn::new()
             .when([Compare::create_revision(
                 held.key.clone(),
@@ -369,7 +358,17 @@ impl Lease {
             .and_then([op]);
         match tokio::time::timeout(left, client.txn(txn)).await {
             Ok(Ok(r)) if r.succeeded() => Ok(()),
-            Ok(Ok(_)) => Err(Refused::KeyLost),
+            Ok(Ok(_)) => {
+                let mut s = locked(&election.seat);
+                if s.held.as_ref().is_some_and(|h| h.rev == held.rev) {
+                    s.held = None;
+                    s.maybe_led_elsewhere = true;
+                    s.why = Some(Refused::KeyLost.to_string());
+                    drop(s);
+                    election.key_lost.notify_one();
+                }
+                Err(Refused::KeyLost)
+            }
             Ok(Err(e)) => Err(Refused::Unconfirmed(e.to_string())),
             Err(_) => Err(Refused::PastDeadline),
         }
