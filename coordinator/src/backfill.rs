@@ -58,8 +58,9 @@ pub fn summed(points: &[HostPoint], step: f64, host_ttl: f64, until: f64) -> Vec
 /// the same, seconds.
 const CATCH_UP_REBUILD_S: f64 = 600.0;
 
-/// Where a group's backfill stands: the start of the replica's own series, and the newest
-/// signal already looked at.
+/// Where a group's backfill stands: when this replica first ran the group, and the newest
+/// signal already looked at (the start of its own series is read from the state file at each
+/// look).
 ///
 /// A rebuild reads every late signal of the group (days of them from many hosts, seconds of
 /// work under the state file's lock, which ingest needs too), so it waits for the catch-up to
@@ -68,9 +69,6 @@ const CATCH_UP_REBUILD_S: f64 = 600.0;
 pub struct Backfill {
     /// When this replica first ran the group: late signals are those received since.
     pub started: f64,
-    /// The replica's own series starts here: only the time before it is rebuilt (now, until
-    /// the series has a live point).
-    pub own_from: f64,
     /// Row id of the newest signal already looked at.
     pub seen_id: i64,
     /// When the loop looks again.
@@ -90,7 +88,6 @@ impl Backfill {
     pub fn new(started: f64, accounted: i64) -> Backfill {
         Backfill {
             started,
-            own_from: started,
             seen_id: accounted,
             looks: Every::new(EVERY_S),
             late_since: None,

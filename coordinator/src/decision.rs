@@ -37,13 +37,17 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
     };
     // The ledger's running total already counted in /metrics.
     let mut ledger_exported = Hour::default();
+    // None for this run when the state file cannot say where the backfill stands: a rebuild
+    // must know where the group's own series begins.
     let mut backfill = {
         let db = locked(&app.state);
-        let (started, accounted) = db.backfill(&name, unix_now()).unwrap_or_else(|e| {
-            tracing::warn!(group = %name, "reading where the backfill stands: {e:#}; late signals logged so far are not rebuilt");
-            (unix_now(), db.last_signal_id().unwrap_or(0))
-        });
-        Backfill::new(started, accounted)
+        match db.backfill(&name, unix_now()) {
+            Ok((started, accounted)) => Some(Backfill::new(started, accounted)),
+            Err(e) => {
+                tracing::warn!(group = %name, "reading where the backfill stands: {e:#}; late signals are not rebuilt until a restart");
+                None
+            }
+        }
     };
     let mut protection = Every::new(group.config.protection_interval.as_secs_f64());
     // Whether the count applied while another replica may have led is still to read.
@@ -193,8 +197,10 @@ pub async fn run_group(app: Arc<App>, name: String, mut stop: tokio::sync::watch
             })
             .await;
         }
-        if backfill.due(t) {
-            rebuild_history(&app, &group, &name, &mut backfill).await;
+        if let Some(b) = backfill.as_mut()
+            && b.due(t)
+        {
+            rebuild_history(&app, &group, &name, b).await;
         }
         if group.config.scale_in_protection
             && leading
@@ -333,7 +339,6 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
             return;
         }
     };
-    b.own_from = own_from;
     if !b.looked(unix_now(), newest, late) {
         account(app, name, b).await;
         return;
@@ -424,7 +429,11 @@ async fn act(lead: &mut Leading<'_>, step: Step) -> ActionRecord {
                 fault::stop_after_raise();
             }
             // The count in etcd is cleared first, then set once the call succeeded.
-            let during = "while the maximum was raised";
+            let during = if raise_first {
+                "while the maximum was raised"
+            } else {
+                "before setting the capacity"
+            };
             let result = match lead.clear_applied(during).await {
                 Ok(()) => {
                     lead.call(during, group.actuator.set_capacity(to, from, &reason))

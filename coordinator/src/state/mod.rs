@@ -260,14 +260,14 @@ impl State {
     /// group's own series begins ([`State::own_from`]): late signals decided before it are the
     /// backfill's.
     pub fn add_demand(&self, group: &str, t: f64, value: f64) -> anyhow::Result<()> {
-        self.conn
-            .prepare_cached("INSERT OR REPLACE INTO demand (grp, t, value) VALUES (?1, ?2, ?3)")?
+        // One transaction: a point stored without the start it makes would let a rebuild
+        // write after it.
+        let tx = self.conn.unchecked_transaction()?;
+        tx.prepare_cached("INSERT OR REPLACE INTO demand (grp, t, value) VALUES (?1, ?2, ?3)")?
             .execute(params![group, t, value])?;
-        self.conn
-            .prepare_cached(
-                "UPDATE backfill SET own_from = ?2 WHERE grp = ?1 AND own_from IS NULL",
-            )?
+        tx.prepare_cached("UPDATE backfill SET own_from = ?2 WHERE grp = ?1 AND own_from IS NULL")?
             .execute(params![group, t])?;
+        tx.commit()?;
         Ok(())
     }
 
