@@ -138,17 +138,14 @@ impl Sizing {
     }
 }
 
-/// Whether `answer` is a coordinator's ingest answer with a result for every seq of `seqs`.
-pub(super) fn answers_all(answer: &str, seqs: &[u64]) -> bool {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(answer) else {
-        return false;
-    };
-    let Some(results) = v["results"].as_array() else {
-        return false;
-    };
+/// Whether `answer`, a coordinator's ingest answer, has a result for every seq of `seqs`;
+/// `None` when it is no ingest answer (no `results` array: a proxy's page, a login).
+pub(super) fn answered(answer: &str, seqs: &[u64]) -> Option<bool> {
+    let v = serde_json::from_str::<serde_json::Value>(answer).ok()?;
+    let results = v["results"].as_array()?;
     let answered: std::collections::HashSet<u64> =
         results.iter().filter_map(|r| r["seq"].as_u64()).collect();
-    seqs.iter().all(|s| answered.contains(s))
+    Some(seqs.iter().all(|s| answered.contains(s)))
 }
 
 #[cfg(test)]
@@ -235,8 +232,8 @@ mod tests {
     #[test]
     fn an_answer_must_name_every_seq_sent() {
         let answer = r#"{"applied":2,"results":[{"seq":7,"outcome":"applied"},{"seq":8,"outcome":"duplicate"}]}"#;
-        assert!(answers_all(answer, &[7, 8]));
-        assert!(!answers_all(answer, &[7, 8, 9]));
-        assert!(!answers_all("<html>ok</html>", &[7]));
+        assert_eq!(answered(answer, &[7, 8]), Some(true));
+        assert_eq!(answered(answer, &[7, 8, 9]), Some(false));
+        assert_eq!(answered("<html>ok</html>", &[7]), None);
     }
 }

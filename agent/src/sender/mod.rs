@@ -224,31 +224,35 @@ impl Sender {
             }
             let caught_up = pending.len() < batch::MAX_SIGNALS;
             // What each stored signal is to this host: to send, or why not.
-            let stamped: Vec<(u64, Pending)> = pending
+            let signals: Vec<(u64, Pending)> = pending
                 .into_iter()
                 .map(|(seq, payload)| (seq, Pending::of(&payload, &self.group)))
                 .collect();
             let mut wait = Duration::ZERO;
             let mut i = 0;
-            while i < stamped.len() && !self.stopping() {
-                let seq = stamped[i].0;
-                match &stamped[i].1 {
+            while i < signals.len() && !self.stopping() {
+                let seq = signals[i].0;
+                let unsent = match &signals[i].1 {
                     Pending::OtherGroup(group) => {
                         skipped.note(group.clone(), seq);
-                        done.push(self.delivered(seq));
-                        after = Some(seq);
-                        i += 1;
-                        continue;
+                        true
                     }
                     Pending::Unreadable(why) => {
                         skipped.log(&self.group, &self.url);
                         tracing::error!(seq, error = %why, "outbox: stored signal unreadable; skipped");
-                        done.push(self.delivered(seq));
-                        after = Some(seq);
-                        i += 1;
-                        continue;
+                        true
                     }
-                    Pending::Send(_) => skipped.log(&self.group, &self.url),
+                    Pending::Send(_) => {
+                        skipped.log(&self.group, &self.url);
+                        false
+                    }
+                };
+                if unsent {
+                    // Done with unsent.
+                    done.push(self.delivered(seq));
+                    after = Some(seq);
+                    i += 1;
+                    continue;
                 }
                 // Read only for a signal to send: one of another group needs none.
                 if token.is_none() {
@@ -263,7 +267,7 @@ impl Sender {
                     }
                 }
                 let limit = sizing.limit(seq);
-                let Some(request) = Request::starting(&stamped[i..], limit, unix_now()) else {
+                let Some(request) = Request::starting(&signals[i..], limit, unix_now()) else {
                     break;
                 };
                 let (seqs, n, last) = (&request.seqs, request.seqs.len(), request.last);
@@ -418,13 +422,16 @@ impl Sender {
             .limit(MAX_ANSWER)
             .read_to_string()
             .unwrap_or_default();
+        let answered = if code == 200 {
+            batch::answered(&answer, seqs)
+        } else {
+            None
+        };
         match code {
-            200 if batch::answers_all(&answer, seqs) => Outcome::Acknowledged,
-            200 if ErrorAnswer::reason_in(&answer).is_none() && answer.contains("\"results\"") => {
-                Outcome::Partial(format!(
-                    "HTTP 200 from {url} without a result for every signal of the request"
-                ))
-            }
+            200 if answered == Some(true) => Outcome::Acknowledged,
+            200 if answered == Some(false) => Outcome::Partial(format!(
+                "HTTP 200 from {url} without a result for every signal of the request"
+            )),
             200..=299 => Outcome::Retry(format!(
                 "HTTP {code} from {url} without a coordinator's answer for the signal: is this \
                  URL the coordinator?"
