@@ -380,11 +380,10 @@ async fn account(app: &Arc<App>, name: &str, b: &mut Backfill) {
     let (db, group) = (app.state.clone(), name.to_string());
     let put =
         tokio::task::spawn_blocking(move || locked(&db).put_backfill_accounted(&group, id)).await;
-    if let Some(e) = match put {
-        Ok(r) => r.err(),
-        Err(e) => Some(e.into()),
-    } {
-        tracing::warn!(group = %name, "recording where the backfill stands: {e:#}");
+    match put {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(group = %name, "recording where the backfill stands: {e:#}"),
+        Err(e) => tracing::warn!(group = %name, "recording where the backfill stands: {e}"),
     }
 }
 
