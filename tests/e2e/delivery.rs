@@ -246,6 +246,22 @@ fn a_replica_added_later_rebuilds_the_demand_history_from_retained_signals() {
     assert!(a.term().success());
 }
 
+/// Agent `host` of group web, its token in `dir`, run with its one coordinator (the URL given
+/// back) down until at least `signals` wait in its outbox (within `secs`), then stopped.
+fn stopped_with_backlog(dir: &Path, host: &str, signals: usize, secs: u64) -> (Agent, String) {
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let mut a = Agent::options()
+        .identity(host, "web")
+        .create(&agent_coordinator_toml(&nobody, dir));
+    a.start();
+    wait_for(Duration::from_secs(secs), || {
+        (outbox_produced(&a.db()).len() >= signals).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no backlog of {signals}: {}", a.log()));
+    assert!(a.term().success());
+    (a, nobody)
+}
+
 /// A host moved to another group (a restart with a new `agent.group` and that group's token)
 /// delivers to it at once. The old group's signals, still pending, are not sent with a token
 /// that cannot carry them: the coordinator would refuse them (401) at every try, and every
@@ -255,16 +271,7 @@ fn a_host_moved_to_another_group_delivers_to_it_at_once() {
     let dir = tempfile::tempdir().unwrap();
     write_token(dir.path(), "token", TOKEN);
     // In group web first, with its coordinator down: its signals wait in the outbox.
-    let nobody = format!("http://127.0.0.1:{}", free_port());
-    let mut a = Agent::options()
-        .identity("mover", "web")
-        .create(&agent_coordinator_toml(&nobody, dir.path()));
-    a.start();
-    wait_for(Duration::from_secs(30), || {
-        (outbox_produced(&a.db()).len() >= 3).then_some(())
-    })
-    .unwrap_or_else(|| panic!("no signal produced: {}", a.log()));
-    assert!(a.term().success());
+    let (mut a, nobody) = stopped_with_backlog(dir.path(), "mover", 3, 30);
 
     // Moved to group api, served by a coordinator that knows api only, with api's token.
     let home = dir.path().join("api");
@@ -313,16 +320,7 @@ fn a_batch_refused_is_split_and_only_the_bad_signal_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     write_token(dir.path(), "token", TOKEN);
     // A backlog first, its coordinator down.
-    let nobody = format!("http://127.0.0.1:{}", free_port());
-    let mut a = Agent::options()
-        .identity("batcher", "web")
-        .create(&agent_coordinator_toml(&nobody, dir.path()));
-    a.start();
-    wait_for(Duration::from_secs(60), || {
-        (outbox_produced(&a.db()).len() >= 16).then_some(())
-    })
-    .unwrap_or_else(|| panic!("no backlog: {}", a.log()));
-    assert!(a.term().success());
+    let (mut a, nobody) = stopped_with_backlog(dir.path(), "batcher", 16, 60);
     let backlog = outbox_produced(&a.db());
     // One signal in the middle the coordinator will refuse (negative demand).
     let bad = backlog[backlog.len() / 2].1;
