@@ -445,3 +445,13 @@ fn what_the_agent_would_refuse_at_start_is_a_config_error() {
             .is_ok()
     );
 }
+
+#[test]
+fn a_group_name_with_a_slash_is_refused() {
+    let err = parse("[agent]\ngroup = \"web/a\"\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/etc/headroom/headroom.toml: agent.group: must not contain '/'"),
+        "{err}"
+    );
+}

@@ -305,3 +305,17 @@ fn actuator_problems_name_their_key() {
     .unwrap_err();
     assert!(err.to_string().contains("shell"), "{err}");
 }
+
+/// A group's name holds no '/': its campaigns would sit in another group's election, and
+/// `/v1/groups/{name}` could not address it.
+#[test]
+fn a_group_name_with_a_slash_is_refused_with_its_key() {
+    let err = parse("[groups.\"web/a\"]\ntoken_files = [\"/t\"]\n").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "/etc/headroom/coordinator.toml: groups.\"web/a\": name must not contain '/'"
+        ),
+        "{text}"
+    );
+}

@@ -154,6 +154,16 @@ impl Etcd {
             .and_then(|kv| decode(&kv["value"]))
     }
 
+    /// Writes `value` at `key` through member 0's JSON gateway, as `etcdctl put` would.
+    pub(crate) fn put(&self, key: &str, value: &str) {
+        let url = format!("http://127.0.0.1:{}/v3/kv/put", self.members[0].client);
+        let body = serde_json::json!({"key": BASE64.encode(key), "value": BASE64.encode(value)});
+        http_within(Duration::from_secs(5))
+            .post(&url)
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("etcd put: {e}"));
+    }
+
     /// Deletes every key under `prefix` through member 0's JSON gateway, as an operator's
     /// `etcdctl del --prefix` would; returns how many went.
     pub(crate) fn delete_prefix(&self, prefix: &str) -> u64 {

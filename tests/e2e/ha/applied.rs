@@ -53,4 +53,13 @@ fn a_standby_plans_from_the_count_its_leader_applied() {
             .is_some_and(|n| n > 2),
         "{key} in etcd: {kept:?}; standby: {seen:#}"
     );
+    // What is no count, written by hand: said, once, and the standby goes on deciding.
+    ha.etcd.put(key, "lots");
+    wait_for(Duration::from_secs(30), || {
+        ha.log(standby).contains("holds no count").then_some(())
+    })
+    .unwrap_or_else(|| panic!("not said: {}", ha.log(standby)));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ha.log(standby).matches("holds no count").count(), 1);
+    assert!(ha.view(standby).is_some(), "the standby still answers");
 }
