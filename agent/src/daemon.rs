@@ -15,10 +15,11 @@ use crate::config::Config;
 use crate::pipeline::{
     Control, Pipeline, PipelineControl, PipelineParts, Refill, Shared, Snapshot, host_forecast,
 };
-use crate::store::{Reader, Writer};
+use crate::store::{Reader, StoreError, Writer, aside};
 use crate::{control, metrics, paths, sender};
 use headroom_common::clock::unix_now;
 use headroom_common::exit::Exit;
+use headroom_model::PolicyMemory;
 
 /// The default configuration path; missing there means defaults.
 pub const DEFAULT_CONFIG: &str = "/etc/headroom/headroom.toml";
@@ -104,18 +105,14 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     }
     let _lock = lock_state_dir(&state_dir)?;
     let db_path = state_dir.join("headroom.db");
-    let store = Writer::open(&db_path, cfg.store.cache_kib)
-        .with_context(|| format!("opening {}", db_path.display()))?;
-    let epoch = store.epoch().to_string();
     let started = Instant::now();
-    let reader = Reader::open_with_cache(&db_path, REFILL_CACHE_KIB)
-        .with_context(|| format!("opening {}", db_path.display()))?;
-    let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(&cfg), unix_now())
-        .context("reading stored history")?;
-    let policy_memory = reader
-        .policy_memory(&cfg.model.demand)
-        .context("reading the policy memory")?;
-    drop(reader);
+    let History {
+        store,
+        refill,
+        policy_memory,
+        set_aside,
+    } = open_history(&db_path, &cfg)?;
+    let epoch = store.epoch().to_string();
 
     let sampler_cfg = SamplerConfig {
         proc_root: cfg.sources.proc_root.clone(),
@@ -144,6 +141,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         db_path.clone(),
         unix_now(),
     ));
+    shared.lock().history_set_aside = set_aside.map(|p| p.display().to_string());
 
     // Batches in flight to the writer: one per rollup close, so 256 is many minutes of a
     // writer stuck inside SQLite; the channel's slots are all written up front, so it stays
@@ -238,6 +236,78 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
     bound.remove(&socket_path);
     tracing::info!("stopped");
     result
+}
+
+/// The history the agent starts from.
+struct History {
+    store: Writer,
+    refill: Refill,
+    policy_memory: Option<PolicyMemory>,
+    /// Where a damaged file was set aside at this start, if one was.
+    set_aside: Option<PathBuf>,
+}
+
+/// Opens the history at `db_path` and reads what the pipeline starts from. A file a running
+/// agent marked damaged, or one these first reads find damaged, is set aside and a new history
+/// started ([`aside`]); any other failure (a newer headroom's file, a read-only one) stops the
+/// start with its reason.
+fn open_history(db_path: &Path, cfg: &Config) -> anyhow::Result<History> {
+    let mut set_aside = None;
+    if aside::marked_damaged(db_path) {
+        set_aside = Some(set_damaged_aside(db_path, "a write found it damaged")?);
+    }
+    let read = match read_history(db_path, cfg) {
+        Err(e) if set_aside.is_none() && damaged(&e) => {
+            set_aside = Some(set_damaged_aside(db_path, &format!("{e:#}"))?);
+            read_history(db_path, cfg)
+        }
+        read => read,
+    };
+    let (store, refill, policy_memory) = read?;
+    Ok(History {
+        store,
+        refill,
+        policy_memory,
+        set_aside,
+    })
+}
+
+fn read_history(
+    db_path: &Path,
+    cfg: &Config,
+) -> anyhow::Result<(Writer, Refill, Option<PolicyMemory>)> {
+    let store = Writer::open(db_path, cfg.store.cache_kib)
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let reader = Reader::open_with_cache(db_path, REFILL_CACHE_KIB)
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(cfg), unix_now())
+        .with_context(|| format!("reading stored history from {}", db_path.display()))?;
+    let policy_memory = reader
+        .policy_memory(&cfg.model.demand)
+        .with_context(|| format!("reading the policy memory from {}", db_path.display()))?;
+    Ok((store, refill, policy_memory))
+}
+
+/// Whether `e` says the database file is damaged.
+fn damaged(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_damaged)
+            || c.downcast_ref::<rusqlite::Error>()
+                .is_some_and(crate::store::sqlite_damaged)
+    })
+}
+
+fn set_damaged_aside(db_path: &Path, why: &str) -> anyhow::Result<PathBuf> {
+    let kept = aside::set_aside(db_path, unix_now())
+        .with_context(|| format!("setting the damaged {} aside", db_path.display()))?;
+    tracing::error!(
+        database = %db_path.display(),
+        kept = %kept.display(),
+        why,
+        "the history is damaged: set aside, a new one starts (what the host had learned is lost)"
+    );
+    Ok(kept)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -60,6 +60,8 @@ pub struct Inputs<'a> {
     pub replicas: &'a [ReplicaLink],
     /// Why the last configuration reload was refused, if it was (until one is taken).
     pub reload_refused: Option<&'a str>,
+    /// Where this start set a damaged history aside, if it did.
+    pub history_set_aside: Option<&'a str>,
     /// Now, unix seconds (to age a replica's waiting signals).
     pub now: f64,
 }
@@ -168,6 +170,13 @@ pub fn evaluate(cfg: &HealthSection, inputs: &Inputs<'_>) -> Health {
     }
     // No fault of the host (it runs on the configuration it has), but what an operator who
     // just ran `systemctl reload` (which returns 0 whatever happens) needs to see.
+    // The new history works, so no fault now; but what the host had learned is gone, and the
+    // operator may want what the old file holds.
+    if let Some(kept) = inputs.history_set_aside {
+        notes.push(format!(
+            "history started anew at this start: the damaged file was kept as {kept}"
+        ));
+    }
     if let Some(why) = inputs.reload_refused {
         notes.push(format!(
             "configuration reload refused, the running one kept: {why}"
@@ -218,6 +227,7 @@ mod tests {
             disk_used: None,
             replicas: &[],
             reload_refused: None,
+            history_set_aside: None,
             now: 0.0,
         }
     }

@@ -364,6 +364,7 @@ impl Pipeline {
                     disk_used,
                     replicas: &snap.replicas,
                     reload_refused: snap.reload_refused.as_deref(),
+                    history_set_aside: snap.history_set_aside.as_deref(),
                     // The sender stamps the wall clock, not a sample's time.
                     now: headroom_common::clock::unix_now(),
                 },

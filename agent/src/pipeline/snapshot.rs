@@ -83,6 +83,8 @@ pub struct Snapshot {
     pub raw: VecDeque<RawPoint>,
     /// Why the last configuration reload was refused, until one is taken (a health note).
     pub reload_refused: Option<String>,
+    /// Where this start set a damaged history aside, if it did (a health note).
+    pub history_set_aside: Option<String>,
     /// The database file.
     pub db_path: PathBuf,
     /// The ledger's hour being filled (not stored yet).
@@ -180,6 +182,7 @@ impl Snapshot {
             recent: Default::default(),
             raw: Default::default(),
             reload_refused: None,
+            history_set_aside: None,
             db_path,
             ledger_open: None,
             ledger_total: Hour::default(),

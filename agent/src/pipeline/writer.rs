@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
 use super::Shared;
-use crate::store::{Batch, Retention, Writer};
+use crate::store::{Batch, Retention, Writer, aside};
 
 /// Messages to the store writer.
 pub enum WriterMsg {
@@ -96,18 +96,21 @@ pub fn run_writer(
                     tracing::error!(lost, error = %e, "a batch the database refuses as data was dropped");
                 }
                 Err(e) => {
+                    if e.is_damaged() && !aside::marked_damaged(store.path()) {
+                        aside::mark_damaged(store.path());
+                    }
                     let mut snap = shared.lock();
                     if e.is_locked() {
                         snap.store_locked_since.get_or_insert_with(Instant::now);
                     } else {
                         snap.store_locked_since = None;
                     }
-                    // A damaged file is retried all the same (the batch is kept), but the
-                    // operator is told the one way out.
+                    // A damaged file is retried all the same (the batch is kept), but it is
+                    // marked, so the next start sets it aside, and the operator is told.
                     let error = if e.is_damaged() {
                         format!(
-                            "{e}: {} is damaged; stop the agent and move it aside (a new history \
-                             starts, the signals not yet delivered are lost)",
+                            "{e}: {} is damaged; restart the agent to set it aside and start a \
+                             new history (the file is kept, with the signals not yet delivered)",
                             store.path().display()
                         )
                     } else {
@@ -192,5 +195,58 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(stored, [110]);
+    }
+    #[test]
+    fn a_write_that_finds_the_file_damaged_marks_it_for_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("headroom.db");
+        let rollup = |ts: i64| Rollup {
+            metric: "cpu.busy_cores".into(),
+            ts,
+            mean: 1.0,
+            max: 1.0,
+            last: 1.0,
+            n: 1,
+        };
+        let mut store = Writer::open(&path, 256).unwrap();
+        store
+            .apply(&Batch {
+                rollups_10s: (0..2000).map(|i| rollup(i * 10)).collect(),
+                ..Batch::default()
+            })
+            .unwrap();
+        drop(store);
+        // Pages past the schema's overwritten: the file opens, a write finds the damage.
+        let mut bytes = std::fs::read(&path).unwrap();
+        for b in &mut bytes[2 * 4096..6 * 4096] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let store = Writer::open(&path, 256).unwrap();
+        assert!(!aside::marked_damaged(&path));
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let shared = Shared::new(Snapshot::starting(
+            &Config::default(),
+            "h".into(),
+            4.0,
+            Committed::default(),
+            path.clone(),
+            0.0,
+        ));
+        let retention = Config::default().retention();
+        let seen = shared.clone();
+        let writer = std::thread::spawn(move || run_writer(store, rx, shared, retention, done_tx));
+        let batch = Batch {
+            rollups_10s: (0..2000).map(|i| rollup(i * 10 + 5)).collect(),
+            ..Batch::default()
+        };
+        tx.send(WriterMsg::Batch(Box::new(batch))).unwrap();
+        drop(tx);
+        done_rx.recv().unwrap();
+        writer.join().unwrap();
+        let error = seen.lock().store_error.clone().unwrap_or_default();
+        assert!(error.contains("restart the agent"), "{error}");
+        assert!(aside::marked_damaged(&path));
     }
 }

@@ -11,6 +11,7 @@
 //! else reads on connections of its own, opened read-only, which never wait for the writer
 //! (WAL): the [`Reader`] answers the CLI, the [`Outbox`] hands the sender its pending signals.
 
+pub mod aside;
 mod outbox;
 mod reader;
 mod record;
@@ -64,13 +65,14 @@ impl StoreError {
         )
     }
 
-    /// Whether the file is damaged (or not a database at all): no retry will write it.
+    /// Whether the file is damaged (or not a database at all, or of a schema version no
+    /// headroom writes): no retry will write it ([`aside`]).
     pub fn is_damaged(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-        )
+        match self {
+            StoreError::Sqlite(e) => sqlite_damaged(e),
+            StoreError::BadVersion(_) => true,
+            _ => false,
+        }
     }
 
     /// Whether SQLite refused the data itself (a constraint, a value it cannot store): writing
@@ -86,6 +88,15 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// Whether SQLite says the file is damaged, or no database at all.
+pub fn sqlite_damaged(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
 }
 
 /// A store operation's result.
