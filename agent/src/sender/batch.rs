@@ -11,14 +11,20 @@
 //! - a request never holds more than [`MAX_SIGNALS`] signals, nor (unless it is one signal)
 //!   more than [`MAX_BYTES`] of body, half the coordinator's default body limit;
 //! - a request refused for its size (413) is sent again in halves, down to one signal: only a
-//!   single signal refused is refused for good;
+//!   single signal refused is refused for good. The size grows back, doubling, once
+//!   [`REGROW_AFTER`] passed without a 413: a coordinator's limit raised (or a proxy gone) is
+//!   taken up, at the cost of at most one refused request per that time;
 //! - a request refused for its content (400, 422) is sent again one signal at a time, so the one
 //!   at fault is refused alone and the others are taken.
+
+use std::time::{Duration, Instant};
 
 /// The most signals in one request.
 pub(super) const MAX_SIGNALS: usize = 64;
 /// The largest body of a request of several signals, bytes.
 pub(super) const MAX_BYTES: usize = 32 * 1024;
+/// How long after a 413 the request size doubles back toward its ceiling.
+pub(super) const REGROW_AFTER: Duration = Duration::from_secs(600);
 
 /// A stored signal as the sender found it.
 pub(super) enum Pending {
@@ -91,9 +97,13 @@ impl Request {
 /// How many signals the next request may carry.
 #[derive(Debug)]
 pub(super) struct Sizing {
-    /// The most per request now: [`MAX_SIGNALS`], the send rate when lower (a request never
-    /// carries more than a second's worth), or less after a 413.
+    /// The most per request now: [`Sizing::ceiling`], or less after a 413.
     most: usize,
+    /// The most per request: [`MAX_SIGNALS`], the send rate when lower (a request never
+    /// carries more than a second's worth).
+    ceiling: usize,
+    /// When `most` was last cut or grown, while it is below the ceiling.
+    resized_at: Option<Instant>,
     /// Up to this seq, signals go one per request: a request of them was refused for its
     /// content, and the one at fault must be refused alone.
     single_until: u64,
@@ -102,14 +112,23 @@ pub(super) struct Sizing {
 impl Sizing {
     /// Sizing for a destination sent at most `rate` signals per second.
     pub(super) fn new(rate: u32) -> Sizing {
+        let ceiling = MAX_SIGNALS.min(rate.max(1) as usize);
         Sizing {
-            most: MAX_SIGNALS.min(rate.max(1) as usize),
+            most: ceiling,
+            ceiling,
+            resized_at: None,
             single_until: 0,
         }
     }
 
-    /// The most signals the request starting at `seq` may carry.
-    pub(super) fn limit(&self, seq: u64) -> usize {
+    /// The most signals the request starting at `seq` may carry, made at `now`.
+    pub(super) fn limit(&mut self, seq: u64, now: Instant) -> usize {
+        if let Some(at) = self.resized_at
+            && now.saturating_duration_since(at) >= REGROW_AFTER
+        {
+            self.most = (self.most * 2).min(self.ceiling);
+            self.resized_at = (self.most < self.ceiling).then_some(now);
+        }
         if seq <= self.single_until {
             1
         } else {
@@ -119,11 +138,12 @@ impl Sizing {
 
     /// A request of `sent` signals was too large (413); whether it is worth sending again in
     /// smaller ones (false: a single signal, refused for good).
-    pub(super) fn too_large(&mut self, sent: usize) -> bool {
+    pub(super) fn too_large(&mut self, sent: usize, now: Instant) -> bool {
         if sent <= 1 {
             return false;
         }
         self.most = (sent / 2).max(1);
+        self.resized_at = Some(now);
         true
     }
 
@@ -213,19 +233,49 @@ mod tests {
 
     #[test]
     fn refusals_shrink_the_request_until_one_signal_is_refused_for_good() {
+        let t = Instant::now();
         let mut s = Sizing::new(1000);
-        assert_eq!(s.limit(1), MAX_SIGNALS);
-        assert!(s.too_large(64));
-        assert_eq!(s.limit(1), 32);
+        assert_eq!(s.limit(1, t), MAX_SIGNALS);
+        assert!(s.too_large(64, t));
+        assert_eq!(s.limit(1, t), 32);
         assert!(s.refused(32, 40), "content refused: one by one");
-        assert_eq!(s.limit(40), 1);
-        assert_eq!(s.limit(41), 32, "past the refused run, batches again");
+        assert_eq!(s.limit(40, t), 1);
+        assert_eq!(s.limit(41, t), 32, "past the refused run, batches again");
         assert!(!s.refused(1, 40), "a single signal is refused for good");
-        assert!(!s.too_large(1));
+        assert!(!s.too_large(1, t));
         assert_eq!(
-            Sizing::new(10).limit(1),
+            Sizing::new(10).limit(1, t),
             10,
             "never more than a second's worth"
+        );
+    }
+
+    #[test]
+    fn the_size_grows_back_after_a_while_without_a_413() {
+        let t = Instant::now();
+        let mut s = Sizing::new(1000);
+        assert!(s.too_large(64, t));
+        assert!(s.too_large(32, t));
+        assert_eq!(s.limit(1, t + REGROW_AFTER / 2), 16, "too soon");
+        assert_eq!(s.limit(1, t + REGROW_AFTER), 32, "doubles");
+        assert_eq!(s.limit(1, t + REGROW_AFTER * 3 / 2), 32, "once per period");
+        // Refused again at 32: back to 16, and the period starts over.
+        let later = t + REGROW_AFTER * 3 / 2;
+        assert!(s.too_large(32, later));
+        assert_eq!(s.limit(1, later + REGROW_AFTER / 2), 16);
+        assert_eq!(s.limit(1, later + REGROW_AFTER), 32);
+        assert_eq!(s.limit(1, later + REGROW_AFTER * 2), MAX_SIGNALS);
+        assert_eq!(
+            s.limit(1, later + REGROW_AFTER * 10),
+            MAX_SIGNALS,
+            "never past the ceiling"
+        );
+        let mut slow = Sizing::new(10);
+        assert!(slow.too_large(10, t));
+        assert_eq!(
+            slow.limit(1, t + REGROW_AFTER * 5),
+            10,
+            "the rate's ceiling"
         );
     }
 

@@ -266,7 +266,7 @@ impl Sender {
                         }
                     }
                 }
-                let limit = sizing.limit(seq);
+                let limit = sizing.limit(seq, Instant::now());
                 let Some(request) = Request::starting(&signals[i..], limit, unix_now()) else {
                     break;
                 };
@@ -284,7 +284,7 @@ impl Sender {
                         i += n;
                         self.sleep(gap * n as u32);
                     }
-                    Outcome::TooLarge(why) if sizing.too_large(n) => {
+                    Outcome::TooLarge(why) if sizing.too_large(n, Instant::now()) => {
                         tracing::info!(seq, signals = n, url = %self.url, reason = %why, "coordinator refused a batch as too large; sending smaller ones");
                     }
                     Outcome::Refused(why) | Outcome::Partial(why) | Outcome::Newer(why)
