@@ -247,18 +247,33 @@ struct History {
     set_aside: Option<PathBuf>,
 }
 
-/// Opens the history at `db_path` and reads what the pipeline starts from. A file a running
-/// agent marked damaged, or one these first reads find damaged, is set aside and a new history
-/// started ([`aside`]); any other failure (a newer headroom's file, a read-only one) stops the
-/// start with its reason.
+/// Opens the history at `db_path` and reads what the pipeline starts from. A file these first
+/// reads find damaged, or one a running agent marked damaged and SQLite's `quick_check` fails,
+/// is set aside and a new history started ([`aside`]); any other failure (a newer headroom's
+/// file, a read-only one) stops the start with its reason.
 fn open_history(db_path: &Path, cfg: &Config) -> anyhow::Result<History> {
     let mut set_aside = None;
-    if aside::marked_damaged(db_path) {
-        set_aside = Some(set_damaged_aside(db_path, "a write found it damaged")?);
+    if aside::marked_damaged(db_path) && !db_path.exists() {
+        // The operator moved it: a new history starts anyway.
+        aside::clear_mark(db_path);
+    } else if aside::marked_damaged(db_path) {
+        let sound = aside::passes_quick_check(db_path)
+            .with_context(|| format!("checking {}", db_path.display()))?;
+        if sound {
+            aside::clear_mark(db_path);
+            tracing::warn!(
+                database = %db_path.display(),
+                "the history was marked damaged while running, but it passes SQLite's quick_check \
+                 (repaired or restored?): kept, the mark removed"
+            );
+        } else {
+            set_aside =
+                set_damaged_aside(db_path, "marked damaged while running; quick_check fails")?;
+        }
     }
     let read = match read_history(db_path, cfg) {
         Err(e) if set_aside.is_none() && damaged(&e) => {
-            set_aside = Some(set_damaged_aside(db_path, &format!("{e:#}"))?);
+            set_aside = set_damaged_aside(db_path, &format!("{e:#}"))?;
             read_history(db_path, cfg)
         }
         read => read,
@@ -298,15 +313,19 @@ fn damaged(e: &anyhow::Error) -> bool {
     })
 }
 
-fn set_damaged_aside(db_path: &Path, why: &str) -> anyhow::Result<PathBuf> {
+/// Sets the damaged history aside and says so; where it went (`None`: no file was there).
+fn set_damaged_aside(db_path: &Path, why: &str) -> anyhow::Result<Option<PathBuf>> {
     let kept = aside::set_aside(db_path, unix_now())
         .with_context(|| format!("setting the damaged {} aside", db_path.display()))?;
-    tracing::error!(
-        database = %db_path.display(),
-        kept = %kept.display(),
-        why,
-        "the history is damaged: set aside, a new one starts (what the host had learned is lost)"
-    );
+    if let Some(kept) = &kept {
+        tracing::error!(
+            database = %db_path.display(),
+            kept = %kept.display(),
+            why,
+            "the history is damaged: set aside, a new one starts (what the host had learned, \
+             and the signals not yet delivered, stay in the kept file only)"
+        );
+    }
     Ok(kept)
 }
 
@@ -379,4 +398,62 @@ async fn serve(
         t.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SCHEMA_VERSION;
+
+    /// The files of `dir` whose name starts with `headroom.db.damaged-`.
+    fn kept(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("headroom.db.damaged-")
+            })
+            .count()
+    }
+
+    #[test]
+    fn only_damage_is_set_aside() {
+        let cfg = Config::default();
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("headroom.db");
+
+        // A newer headroom's file (a rollback): refused, left where it is.
+        drop(Writer::open(&db, 256).unwrap());
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let e = open_history(&db, &cfg)
+            .err()
+            .expect("a newer file was taken");
+        assert!(format!("{e:#}").contains("newer"), "{e:#}");
+        assert!(db.exists());
+        assert_eq!(kept(dir.path()), 0);
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .unwrap();
+        drop(c);
+
+        // Marked damaged, but sound (repaired, restored, or a one-off error): kept, the mark
+        // removed.
+        aside::mark_damaged(&db);
+        let h = open_history(&db, &cfg).unwrap();
+        assert_eq!(h.set_aside, None);
+        assert!(!aside::marked_damaged(&db));
+        assert_eq!(kept(dir.path()), 0);
+        drop(h);
+
+        // Not a database: set aside, and a new history opens.
+        std::fs::write(&db, vec![0x5a_u8; 8192]).unwrap();
+        let h = open_history(&db, &cfg).unwrap();
+        let moved = h.set_aside.clone().expect("set aside");
+        assert_eq!(std::fs::read(&moved).unwrap(), vec![0x5a_u8; 8192]);
+        assert_eq!(kept(dir.path()), 1);
+    }
 }

@@ -168,8 +168,6 @@ pub fn evaluate(cfg: &HealthSection, inputs: &Inputs<'_>) -> Health {
         (Some(why), None) => flag(HealthState::Degraded, format!("model in fallback: {why}")),
         (None, _) => {}
     }
-    // No fault of the host (it runs on the configuration it has), but what an operator who
-    // just ran `systemctl reload` (which returns 0 whatever happens) needs to see.
     // The new history works, so no fault now; but what the host had learned is gone, and the
     // operator may want what the old file holds.
     if let Some(kept) = inputs.history_set_aside {
@@ -177,6 +175,8 @@ pub fn evaluate(cfg: &HealthSection, inputs: &Inputs<'_>) -> Health {
             "history started anew at this start: the damaged file was kept as {kept}"
         ));
     }
+    // No fault of the host (it runs on the configuration it has), but what an operator who
+    // just ran `systemctl reload` (which returns 0 whatever happens) needs to see.
     if let Some(why) = inputs.reload_refused {
         notes.push(format!(
             "configuration reload refused, the running one kept: {why}"

@@ -73,6 +73,9 @@ pub struct Snapshot {
     /// Since when every write has found the database locked by another process, if so.
     #[serde(skip)]
     pub store_locked_since: Option<Instant>,
+    /// Since when every write has found the database damaged, if so.
+    #[serde(skip)]
+    pub store_damaged_since: Option<Instant>,
     /// Demand 10-second means of the last hour, oldest first.
     #[serde(skip)]
     pub recent: VecDeque<Point>,
@@ -179,6 +182,7 @@ impl Snapshot {
             store_lost: 0,
             writer_busy_since: None,
             store_locked_since: None,
+            store_damaged_since: None,
             recent: Default::default(),
             raw: Default::default(),
             reload_refused: None,
@@ -219,11 +223,17 @@ impl Snapshot {
     }
 
     /// Whether the pipeline is making progress: the store writer is neither stuck inside one
-    /// transaction nor locked out by another process for longer than `limit`. A full disk is
-    /// not a stall: the agent keeps working and says so in its health.
+    /// transaction, nor locked out by another process, nor writing a damaged file (which only a
+    /// restart sets aside) for longer than `limit`. A full disk is not a stall: the agent keeps
+    /// working and says so in its health.
     pub fn progressing(&self, limit: Duration) -> bool {
-        self.writer_busy_since.is_none_or(|t| t.elapsed() < limit)
-            && self.store_locked_since.is_none_or(|t| t.elapsed() < limit)
+        [
+            self.writer_busy_since,
+            self.store_locked_since,
+            self.store_damaged_since,
+        ]
+        .iter()
+        .all(|since| since.is_none_or(|t| t.elapsed() < limit))
     }
 }
 

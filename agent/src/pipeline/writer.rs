@@ -64,7 +64,12 @@ pub fn run_writer(
                     );
                     publish_drops(&store, &shared);
                 }
-                Err(e) => tracing::warn!(error = %e, "pruning history failed"),
+                Err(e) => {
+                    if e.is_damaged() {
+                        aside::mark_damaged(store.path());
+                    }
+                    tracing::warn!(error = %e, "pruning history failed");
+                }
             },
         }
         while let Some(b) = backlog.front() {
@@ -76,6 +81,7 @@ pub fn run_writer(
                     backlog.pop_front();
                     let mut snap = shared.lock();
                     snap.store_locked_since = None;
+                    snap.store_damaged_since = None;
                     if c.rollup_ts.is_some() {
                         snap.committed.rollup_ts = c.rollup_ts.max(snap.committed.rollup_ts);
                     }
@@ -96,21 +102,20 @@ pub fn run_writer(
                     tracing::error!(lost, error = %e, "a batch the database refuses as data was dropped");
                 }
                 Err(e) => {
-                    if e.is_damaged() && !aside::marked_damaged(store.path()) {
+                    if e.is_damaged() {
                         aside::mark_damaged(store.path());
                     }
                     let mut snap = shared.lock();
-                    if e.is_locked() {
-                        snap.store_locked_since.get_or_insert_with(Instant::now);
-                    } else {
-                        snap.store_locked_since = None;
-                    }
+                    since_while(e.is_locked(), &mut snap.store_locked_since);
+                    since_while(e.is_damaged(), &mut snap.store_damaged_since);
                     // A damaged file is retried all the same (the batch is kept), but it is
-                    // marked, so the next start sets it aside, and the operator is told.
+                    // marked, so the next start sets it aside, and no longer counts as progress,
+                    // so systemd's watchdog makes that start.
                     let error = if e.is_damaged() {
                         format!(
-                            "{e}: {} is damaged; restart the agent to set it aside and start a \
-                             new history (the file is kept, with the signals not yet delivered)",
+                            "{e}: {} is damaged; the next start sets it aside and starts a new \
+                             history (under systemd the watchdog restarts the agent; the old file \
+                             is kept for inspection, its undelivered signals are not sent)",
                             store.path().display()
                         )
                     } else {
@@ -136,6 +141,15 @@ pub fn run_writer(
     let _ = done.send(());
 }
 
+/// Keeps `since` at the first time `now_so` held, while it holds; clears it when not.
+fn since_while(now_so: bool, since: &mut Option<Instant>) {
+    if now_so {
+        since.get_or_insert_with(Instant::now);
+    } else {
+        *since = None;
+    }
+}
+
 /// Puts each replica's count of dropped signals in the snapshot (for `/metrics`).
 fn publish_drops(store: &Writer, shared: &Shared) {
     match store.dropped_per_destination() {
@@ -150,6 +164,7 @@ mod tests {
     use crate::config::Config;
     use crate::pipeline::Snapshot;
     use crate::store::{Committed, Rollup};
+    use std::time::Duration;
 
     #[test]
     fn a_batch_the_database_refuses_does_not_hold_back_the_next() {
@@ -246,7 +261,11 @@ mod tests {
         done_rx.recv().unwrap();
         writer.join().unwrap();
         let error = seen.lock().store_error.clone().unwrap_or_default();
-        assert!(error.contains("restart the agent"), "{error}");
+        assert!(error.contains("the next start sets it aside"), "{error}");
         assert!(aside::marked_damaged(&path));
+        // No progress while it lasts: the watchdog restarts the agent, and that start sets the
+        // file aside.
+        assert!(seen.lock().store_damaged_since.is_some());
+        assert!(!seen.lock().progressing(Duration::ZERO));
     }
 }

@@ -32,7 +32,7 @@ use headroom_common::token::Token;
 
 use crate::config::Config;
 use crate::pipeline::{ReplicaLink, Shared, WriterMsg};
-use crate::store::{Batch, Delivery, Outbox};
+use crate::store::{Batch, Delivery, Outbox, aside};
 use batch::{Pending, Request, Sizing};
 
 mod batch;
@@ -196,7 +196,12 @@ impl Sender {
         while !self.stopping() {
             if outbox.is_none() {
                 outbox = Outbox::open(&self.db)
-                    .map_err(|e| tracing::warn!(error = %e, db = %self.db.display(), "outbox: opening the database failed"))
+                    .map_err(|e| {
+                        if e.is_damaged() {
+                            aside::mark_damaged(&self.db);
+                        }
+                        tracing::warn!(error = %e, db = %self.db.display(), "outbox: opening the database failed");
+                    })
                     .ok();
             }
             let Some(o) = outbox.as_ref() else {
@@ -210,6 +215,11 @@ impl Sender {
             let pending = match from.and_then(|seq| o.pending(seq, batch::MAX_SIGNALS)) {
                 Ok(p) => p,
                 Err(e) => {
+                    // Damage here holds every signal back for good: marked, the next start
+                    // sets the file aside.
+                    if e.is_damaged() {
+                        aside::mark_damaged(&self.db);
+                    }
                     tracing::warn!(error = %e, "outbox: reading pending signals failed");
                     self.sleep(Duration::from_secs(1));
                     continue;

@@ -7,12 +7,22 @@
 //! with its log), and starts a new history with a new epoch. Nothing is deleted: what the file
 //! still holds, the signals not yet delivered among it, stays there for the operator.
 //!
-//! Damage seen while running (a write refused as corrupt) cannot be mended under the open
-//! connections. The writer leaves a mark, `NAME.damaged`, and the next start sets the file aside
-//! even if its first reads happen to pass. Only damage is set aside: a file of a newer
-//! headroom (a rollback), a read-only file or a full disk are the operator's to decide.
+//! Damage seen while running (a write, the prune or the sender's reads refused as corrupt)
+//! cannot be mended under the open connections. Whoever saw it leaves a mark, `NAME.damaged`;
+//! the writer also stops counting as progress, so systemd's watchdog restarts the agent. A start
+//! that finds the mark runs SQLite's `quick_check` on the file, which reads every page the first
+//! reads may not: the file is set aside if it fails, and kept (the mark removed as stale) if it
+//! passes, as it does after the operator repaired or restored it. Only damage is set aside: a
+//! file of a newer headroom (a rollback), a read-only file or a full disk are the operator's to
+//! decide.
+//!
+//! Renaming is safe from this agent's own connections (none is open at start) and from a second
+//! agent (the state directory's lock). Another program holding the damaged file open (an
+//! operator's `sqlite3`) should be closed first: SQLite may remove the log by its old name.
 
 use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
 
 /// The companions SQLite keeps next to the database, moved with it.
 const COMPANIONS: [&str; 2] = ["-wal", "-shm"];
@@ -22,11 +32,42 @@ pub fn damage_mark(db: &Path) -> PathBuf {
     with_suffix(db, ".damaged")
 }
 
-/// Leaves the mark that `db` was found damaged while running (best effort: the next start
-/// still sets aside what its own reads find damaged).
+/// Leaves the mark that `db` was found damaged while running, once (best effort: the next
+/// start still sets aside what its own reads find damaged).
 pub fn mark_damaged(db: &Path) {
-    if let Err(e) = std::fs::write(damage_mark(db), b"") {
-        tracing::warn!(error = %e, path = %damage_mark(db).display(), "marking the history damaged");
+    let mark = damage_mark(db);
+    if mark.exists() {
+        return;
+    }
+    match std::fs::write(&mark, b"") {
+        Ok(()) => tracing::error!(
+            database = %db.display(),
+            "the history is damaged: marked, the next start checks it and sets it aside"
+        ),
+        Err(e) => tracing::warn!(error = %e, path = %mark.display(), "marking the history damaged"),
+    }
+}
+
+/// Removes the mark, if any (a failure is logged: the next start checks the file again).
+pub fn clear_mark(db: &Path) {
+    match std::fs::remove_file(damage_mark(db)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(error = %e, path = %damage_mark(db).display(), "removing the damage mark");
+        }
+        _ => {}
+    }
+}
+
+/// Whether SQLite's `quick_check` passes on `db`: `Ok(false)` when it finds damage or the file
+/// is no database, an error when the file cannot be read for another reason (the caller's to
+/// report).
+pub fn passes_quick_check(db: &Path) -> super::Result<bool> {
+    let checked = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|conn| conn.query_row("PRAGMA quick_check(1)", [], |r| r.get::<_, String>(0)));
+    match checked {
+        Ok(answer) => Ok(answer == "ok"),
+        Err(e) if super::sqlite_damaged(&e) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -36,8 +77,13 @@ pub fn marked_damaged(db: &Path) -> bool {
 }
 
 /// Renames `db` and its companions aside, stamped with `now` (unix seconds), removes the mark,
-/// and returns the new name of the database file. A name already taken gets `.1`, `.2`, ...
-pub fn set_aside(db: &Path, now: f64) -> std::io::Result<PathBuf> {
+/// and returns the new name of the database file (`None` when there was no file to move). A name
+/// already taken gets `.1`, `.2`, ...
+pub fn set_aside(db: &Path, now: f64) -> std::io::Result<Option<PathBuf>> {
+    if !db.exists() {
+        clear_mark(db);
+        return Ok(None);
+    }
     let stamp = chrono::DateTime::from_timestamp(now as i64, 0)
         .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
         .unwrap_or_else(|| format!("{}", now as i64));
@@ -52,22 +98,27 @@ pub fn set_aside(db: &Path, now: f64) -> std::io::Result<PathBuf> {
         })
         .find(|p| !p.exists() && COMPANIONS.iter().all(|c| !with_suffix(p, c).exists()))
         .unwrap_or(base);
-    // Companions first: a database renamed without its log would be opened, at its old name,
-    // with the log of the damaged one.
-    for c in COMPANIONS {
-        let from = with_suffix(db, c);
-        if from.exists() {
-            std::fs::rename(&from, with_suffix(&kept, c))?;
+    // Companions first: a new database at the old name must not find the damaged one's log.
+    // Should the database itself not move, they are moved back, so file and log stay paired.
+    let mut moved = Vec::new();
+    let mut renamed = || -> std::io::Result<()> {
+        for c in COMPANIONS {
+            let (from, to) = (with_suffix(db, c), with_suffix(&kept, c));
+            if from.exists() {
+                std::fs::rename(&from, &to)?;
+                moved.push((from, to));
+            }
         }
+        std::fs::rename(db, &kept)
+    };
+    if let Err(e) = renamed() {
+        for (from, to) in moved {
+            let _ = std::fs::rename(to, from);
+        }
+        return Err(e);
     }
-    if db.exists() {
-        std::fs::rename(db, &kept)?;
-    }
-    match std::fs::remove_file(damage_mark(db)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    Ok(kept)
+    clear_mark(db);
+    Ok(Some(kept))
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -95,7 +146,7 @@ mod tests {
         assert!(marked_damaged(&db));
         // 2026-12-07 22:00:00 UTC
         let t = 1_796_680_800.0;
-        let kept = set_aside(&db, t).unwrap();
+        let kept = set_aside(&db, t).unwrap().unwrap();
         assert_eq!(
             kept.file_name().unwrap(),
             "headroom.db.damaged-20261207T220000Z"
@@ -114,12 +165,38 @@ mod tests {
 
         // Damaged again within the same second: a second copy, the first untouched.
         std::fs::write(&db, "again").unwrap();
-        let second = set_aside(&db, t).unwrap();
+        let second = set_aside(&db, t).unwrap().unwrap();
         assert_eq!(
             second.file_name().unwrap(),
             "headroom.db.damaged-20261207T220000Z.1"
         );
         assert_eq!(std::fs::read_to_string(&kept).unwrap(), "main");
         assert_eq!(std::fs::read_to_string(&second).unwrap(), "again");
+
+        // A mark with no file left (the operator moved it): nothing to set aside, the mark goes.
+        mark_damaged(&db);
+        assert_eq!(set_aside(&db, t).unwrap(), None);
+        assert!(!marked_damaged(&db));
+    }
+
+    #[test]
+    fn quick_check_tells_a_sound_file_from_a_damaged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("headroom.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) INSERT INTO t SELECT randomblob(100) FROM n;",
+        )
+        .unwrap();
+        drop(conn);
+        assert!(passes_quick_check(&db).unwrap());
+        let mut bytes = std::fs::read(&db).unwrap();
+        for b in &mut bytes[2 * 4096..6 * 4096] {
+            *b = 0xA5;
+        }
+        std::fs::write(&db, &bytes).unwrap();
+        assert!(!passes_quick_check(&db).unwrap());
+        std::fs::write(&db, b"not a database, not even its header").unwrap();
+        assert!(!passes_quick_check(&db).unwrap());
     }
 }
