@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::pipeline::{
     Control, Pipeline, PipelineControl, PipelineParts, Refill, Shared, Snapshot, host_forecast,
 };
-use crate::store::{Reader, StoreError, Writer, aside};
+use crate::store::{Reader, Rollup, StoreError, Writer, aside};
 use crate::{control, metrics, paths, sender};
 use headroom_common::clock::unix_now;
 use headroom_common::exit::Exit;
@@ -110,6 +110,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         store,
         refill,
         policy_memory,
+        unrolled,
         set_aside,
     } = open_history(&db_path, &cfg)?;
     let epoch = store.epoch().to_string();
@@ -184,6 +185,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<()> {
         state_dir: state_dir.clone(),
         refill,
         policy_memory,
+        unrolled,
         on_tick,
         instance_id: instance_id(&cfg),
     });
@@ -243,6 +245,8 @@ struct History {
     store: Writer,
     refill: Refill,
     policy_memory: Option<PolicyMemory>,
+    /// The minute a kill -9 left open, folded from its 10-second rows.
+    unrolled: Vec<Rollup>,
     /// Where a damaged file was set aside at this start, if one was.
     set_aside: Option<PathBuf>,
 }
@@ -278,19 +282,19 @@ fn open_history(db_path: &Path, cfg: &Config) -> anyhow::Result<History> {
         }
         read => read,
     };
-    let (store, refill, policy_memory) = read?;
+    let (store, refill, policy_memory, unrolled) = read?;
     Ok(History {
         store,
         refill,
         policy_memory,
+        unrolled,
         set_aside,
     })
 }
 
-fn read_history(
-    db_path: &Path,
-    cfg: &Config,
-) -> anyhow::Result<(Writer, Refill, Option<PolicyMemory>)> {
+type Read = (Writer, Refill, Option<PolicyMemory>, Vec<Rollup>);
+
+fn read_history(db_path: &Path, cfg: &Config) -> anyhow::Result<Read> {
     let store = Writer::open(db_path, cfg.store.cache_kib)
         .with_context(|| format!("opening {}", db_path.display()))?;
     let reader = Reader::open_with_cache(db_path, REFILL_CACHE_KIB)
@@ -300,7 +304,10 @@ fn read_history(
     let policy_memory = reader
         .policy_memory(&cfg.model.demand)
         .with_context(|| format!("reading the policy memory from {}", db_path.display()))?;
-    Ok((store, refill, policy_memory))
+    let unrolled = reader
+        .unrolled_minute()
+        .with_context(|| format!("reading the last minute from {}", db_path.display()))?;
+    Ok((store, refill, policy_memory, unrolled))
 }
 
 /// Whether `e` says the database file is damaged.

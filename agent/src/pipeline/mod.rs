@@ -39,7 +39,7 @@ use headroom_model::{Forecaster, Ledger, Policy, PolicyMemory};
 use self::rollup::Buckets;
 use crate::config::Config;
 use crate::health::{self, Health, HealthState};
-use crate::store::{Batch, HealthRecord, Point};
+use crate::store::{Batch, HealthRecord, Point, Rollup};
 
 /// Observed seconds of the ledger's open hour kept in memory before they go to the store.
 const LEDGER_CHECKPOINT_S: f64 = 60.0;
@@ -144,6 +144,9 @@ pub struct PipelineParts {
     pub refill: Refill,
     /// What the policy learned before the restart, as the store kept it.
     pub policy_memory: Option<PolicyMemory>,
+    /// The 1-minute rollups of the minute a kill -9 left open, folded from its committed
+    /// 10-second rows (`Reader::unrolled_minute`): the minute goes on from them.
+    pub unrolled: Vec<Rollup>,
     /// Called after every tick that completed (the systemd watchdog).
     pub on_tick: Box<dyn FnMut() + Send>,
     /// This host's EC2 instance id, sent with signals.
@@ -177,7 +180,7 @@ impl Pipeline {
             shared: parts.shared,
             control: parts.control,
             b10: Buckets::new(DEMAND_BUCKET_S),
-            b1m: Buckets::new(60),
+            b1m: Buckets::resumed(60, parts.unrolled),
             key: String::with_capacity(64),
             forecaster,
             policy,
@@ -505,6 +508,7 @@ mod tests {
             state_dir: std::env::temp_dir(),
             refill: Refill::new(host_forecast(&cfg)),
             policy_memory: None,
+            unrolled: Vec::new(),
             on_tick: Box::new(|| {}),
             instance_id: None,
             cfg,

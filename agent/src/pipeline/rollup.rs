@@ -33,6 +33,28 @@ impl Buckets {
         }
     }
 
+    /// Buckets that go on from `open`, the rollups of one bucket a previous run left open (see
+    /// [`crate::store::Reader::unrolled_minute`]): samples of that bucket add to them, and the
+    /// first sample past it closes it with them.
+    pub(super) fn resumed(width: i64, open: Vec<Rollup>) -> Self {
+        let mut b = Buckets::new(width);
+        b.start = open.first().map(|r| r.ts.div_euclid(width) * width);
+        b.accs = open
+            .into_iter()
+            .filter(|r| r.n > 0 && Some(r.ts) == b.start)
+            .map(|r| {
+                let acc = Acc {
+                    sum: r.mean * f64::from(r.n),
+                    max: r.max,
+                    last: r.last,
+                    n: r.n,
+                };
+                (r.metric, acc)
+            })
+            .collect();
+        b
+    }
+
     /// Adds one sample; returns the rollups of the bucket it closed, if any.
     pub(super) fn add(&mut self, s: &Sample, key: &mut String, out: &mut Vec<Rollup>) -> bool {
         let bucket = (s.wall_unix.floor() as i64).div_euclid(self.width) * self.width;
@@ -179,5 +201,40 @@ mod tests {
         assert!(b.add(&s, &mut key, &mut out));
         let r = out.iter().find(|r| r.metric == "cpu.busy_cores").unwrap();
         assert_eq!((r.ts, r.mean, r.max, r.last, r.n), (100, 2.0, 3.0, 2.0, 3));
+    }
+
+    #[test]
+    fn resumed_buckets_go_on_from_what_the_last_run_left_open() {
+        let open = vec![Rollup {
+            metric: "cpu.busy_cores".into(),
+            ts: 120,
+            mean: 2.0,
+            max: 4.0,
+            last: 1.0,
+            n: 20,
+        }];
+        let mut key = String::new();
+        let mut s = Sample {
+            valid: 1, // cpu
+            ..Sample::default()
+        };
+        // Back within the same minute: the samples add to it.
+        let mut b = Buckets::resumed(60, open.clone());
+        let mut out = Vec::new();
+        s.wall_unix = 170.0;
+        s.cpu.busy_cores = 7.0;
+        assert!(!b.add(&s, &mut key, &mut out));
+        s.wall_unix = 180.0;
+        assert!(b.add(&s, &mut key, &mut out));
+        let r = out.iter().find(|r| r.metric == "cpu.busy_cores").unwrap();
+        assert_eq!((r.ts, r.max, r.last, r.n), (120, 7.0, 7.0, 21));
+        assert!((r.mean - 47.0 / 21.0).abs() < 1e-12, "{}", r.mean);
+        // Back later: the first sample closes it as it was left.
+        let mut b = Buckets::resumed(60, open);
+        let mut out = Vec::new();
+        s.wall_unix = 600.0;
+        assert!(b.add(&s, &mut key, &mut out));
+        let r = out.iter().find(|r| r.metric == "cpu.busy_cores").unwrap();
+        assert_eq!((r.ts, r.mean, r.max, r.last, r.n), (120, 2.0, 4.0, 1.0, 20));
     }
 }

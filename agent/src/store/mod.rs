@@ -4,9 +4,9 @@
 //! One connection writes: the [`Writer`], driven by the store writer thread. All writes of one
 //! pipeline step go in one transaction ([`Batch`]), so `kill -9` loses nothing committed and
 //! never half a batch. What it loses is what was not committed yet: the batch being written and
-//! the rollup buckets still open in memory (up to 10 s of samples in the 10-second rows; the
-//! 1-minute row of that minute then holds only the samples taken after the restart, while its
-//! earlier 10-second rows stay whole). A decision and its signal commit together, and the sender's
+//! the rollup buckets still open in memory, up to 10 s of samples. The open 1-minute bucket is
+//! not lost with them: the next start folds that minute's committed 10-second rows back into it
+//! ([`Reader::unrolled_minute`]). A decision and its signal commit together, and the sender's
 //! delivery marks ([`Delivery`]) reach the database the same way, in a later batch. Everything
 //! else reads on connections of its own, opened read-only, which never wait for the writer
 //! (WAL): the [`Reader`] answers the CLI, the [`Outbox`] hands the sender its pending signals.

@@ -11,7 +11,7 @@ use headroom_model::ledger::Hour;
 
 use super::record::{
     Committed, DecisionRecord, DestinationStats, HealthRecord, MemoryRecord, OutboxStats, Point,
-    Resolution,
+    Resolution, Rollup,
 };
 use super::{Result, schema};
 
@@ -168,6 +168,68 @@ impl Reader {
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The newest minute's 10-second rows, folded into the 1-minute rollups of that minute, for
+    /// each metric that has no 1-minute row there yet: what a kill -9 left unrolled (the open
+    /// 1-minute bucket dies with the process, its committed 10-second rows do not). A stop
+    /// writes the minute's row part-full, so after one there is nothing to fold. Point lookups
+    /// per metric on the primary keys, not a scan of the tables.
+    pub fn unrolled_minute(&self) -> Result<Vec<Rollup>> {
+        let metrics: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT id, name FROM metric")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut newest: Option<i64> = None;
+        let mut last = self
+            .conn
+            .prepare_cached("SELECT MAX(ts) FROM rollup_10s WHERE metric = ?1")?;
+        for (id, _) in &metrics {
+            let ts: Option<i64> = last.query_row([id], |r| r.get(0))?;
+            newest = newest.max(ts);
+        }
+        let Some(newest) = newest else {
+            return Ok(Vec::new());
+        };
+        let minute = newest.div_euclid(60) * 60;
+        let mut rolled = self.conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM rollup_1m WHERE metric = ?1 AND ts = ?2)",
+        )?;
+        let mut rows = self.conn.prepare_cached(
+            "SELECT mean, max, last, n FROM rollup_10s
+             WHERE metric = ?1 AND ts >= ?2 AND ts < ?2 + 60 ORDER BY ts",
+        )?;
+        let mut out = Vec::new();
+        for (id, name) in metrics {
+            if rolled.query_row(params![id, minute], |r| r.get::<_, bool>(0))? {
+                continue;
+            }
+            let mut folded: Option<Rollup> = None;
+            let mut q = rows.query(params![id, minute])?;
+            while let Some(r) = q.next()? {
+                let (mean, max, last, n): (f64, f64, f64, u32) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let f = folded.get_or_insert_with(|| Rollup {
+                    metric: name.clone(),
+                    ts: minute,
+                    mean: 0.0,
+                    max,
+                    last,
+                    n: 0,
+                });
+                // `mean` holds the sum until the end.
+                f.mean += mean * f64::from(n);
+                f.max = f.max.max(max);
+                f.last = last;
+                f.n += n;
+            }
+            if let Some(mut f) = folded.filter(|f| f.n > 0) {
+                f.mean /= f64::from(f.n);
+                out.push(f);
+            }
+        }
+        Ok(out)
     }
 
     /// What is committed now.

@@ -155,6 +155,52 @@ fn a_bucket_written_twice_keeps_every_sample() {
 }
 
 #[test]
+fn the_minute_a_kill_left_open_is_folded_from_its_ten_second_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let mut s = Writer::open(&path, 256).unwrap();
+    let reader = || Reader::open(&path).unwrap();
+    assert!(reader().unrolled_minute().unwrap().is_empty(), "a new file");
+    // Minute 600 closed (its 1-minute row written), then three 10-second rows of minute 660
+    // (one of another metric) and no 1-minute row: the process died in that minute.
+    s.apply(&Batch {
+        rollups_10s: vec![rollup("cpu.busy_cores", 650, 9.0)],
+        rollups_1m: vec![rollup("cpu.busy_cores", 600, 9.0)],
+        ..Batch::default()
+    })
+    .unwrap();
+    s.apply(&Batch {
+        rollups_10s: vec![
+            rollup("cpu.busy_cores", 660, 1.0),
+            Rollup {
+                n: 30,
+                max: 5.0,
+                ..rollup("cpu.busy_cores", 670, 3.0)
+            },
+            rollup("mem.used_bytes", 660, 8.0),
+        ],
+        ..Batch::default()
+    })
+    .unwrap();
+    let mut open = reader().unrolled_minute().unwrap();
+    open.sort_by(|a, b| a.metric.cmp(&b.metric));
+    assert_eq!(open.len(), 2, "{open:?}");
+    let cpu = &open[0];
+    assert_eq!((cpu.ts, cpu.max, cpu.last, cpu.n), (660, 5.0, 3.0, 40));
+    assert!((cpu.mean - 2.5).abs() < 1e-12, "{}", cpu.mean);
+    assert_eq!((open[1].metric.as_str(), open[1].n), ("mem.used_bytes", 10));
+    // A stop writes the minute part-full: nothing is left to fold for that metric.
+    s.apply(&Batch {
+        rollups_1m: vec![rollup("cpu.busy_cores", 660, 1.0)],
+        ..Batch::default()
+    })
+    .unwrap();
+    let open = reader().unrolled_minute().unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0].metric, "mem.used_bytes");
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");

@@ -39,7 +39,8 @@ fn seq_range(conn: &rusqlite::Connection, table: &str) -> (i64, Option<i64>, Opt
 }
 
 /// Checks the agent's database after a kill: integrity, every committed rollup seen so far
-/// present, decision and outbox seqs contiguous from 1, nothing committed lost.
+/// present, every minute before the newest rolled up from all of its committed 10-second
+/// samples, decision and outbox seqs contiguous from 1, nothing committed lost.
 fn check_db(db: &Path, rollups: &BTreeSet<i64>, committed_seq: u64) -> u64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     let ok: String = conn
@@ -54,6 +55,27 @@ fn check_db(db: &Path, rollups: &BTreeSet<i64>, committed_seq: u64) -> u64 {
             .unwrap();
         assert!(n > 0, "committed rollup {ts} missing after kill -9");
     }
+    // A kill loses the open 1-minute bucket; the next start goes on from the minute's
+    // committed 10-second rows, so no minute is thin or missing (the newest may be still open).
+    let mut q = conn
+        .prepare(
+            "WITH fine AS (SELECT metric, ts / 60 * 60 AS minute, SUM(n) AS n FROM rollup_10s
+                           GROUP BY metric, minute)
+             SELECT fine.metric, fine.minute, fine.n, coarse.n FROM fine
+             LEFT JOIN rollup_1m coarse ON coarse.metric = fine.metric AND coarse.ts = fine.minute
+             WHERE fine.minute < (SELECT MAX(ts) / 60 * 60 FROM rollup_10s)
+               AND coarse.n IS NOT fine.n",
+        )
+        .unwrap();
+    let thin: Vec<(i64, i64, i64, Option<i64>)> = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        thin.is_empty(),
+        "minutes whose 1-minute row lacks committed samples (metric, minute, 10 s, 1 min): {thin:?}"
+    );
     for table in ["decision", "outbox"] {
         let (n, min, max) = seq_range(&conn, table);
         if n > 0 {
