@@ -283,13 +283,9 @@ impl Lease {
     /// to ([`Lease::time_left_in`]). A group not under the lease passes.
     pub async fn fence(&self, group: &str) -> Result<u64, Refused> {
         let term = self.term_now();
-        let Some(election) = self.elections.get(group) else {
+        let Some((election, held)) = self.held(group)? else {
             return Ok(term);
         };
-        let held = locked(&election.seat)
-            .held
-            .clone()
-            .ok_or(Refused::NotLeader)?;
         let deadline = (*locked(&self.deadline)).ok_or(Refused::PastDeadline)?;
         let left = deadline.left();
         if left.is_zero() {
@@ -317,13 +313,9 @@ impl Lease {
         term: u64,
         count: Option<u32>,
     ) -> Result<(), Refused> {
-        let Some(election) = self.elections.get(group) else {
+        let Some((election, held)) = self.held(group)? else {
             return Ok(());
         };
-        let held = locked(&election.seat)
-            .held
-            .clone()
-            .ok_or(Refused::NotLeader)?;
         let left = self.time_left_in(term);
         if left.is_zero() {
             return Err(Refused::PastDeadline);
@@ -334,6 +326,19 @@ impl Lease {
             None => TxnOp::delete(key, None),
         };
         self.if_held(election, &held, left, op).await
+    }
+
+    /// The election of `group` and the key this replica holds in it: `None` for a group not
+    /// under the lease, refused when this replica does not lead it.
+    fn held(&self, group: &str) -> Result<Option<(&Election, Held)>, Refused> {
+        let Some(election) = self.elections.get(group) else {
+            return Ok(None);
+        };
+        let held = locked(&election.seat)
+            .held
+            .clone()
+            .ok_or(Refused::NotLeader)?;
+        Ok(Some((election, held)))
     }
 
     /// Runs `op` in one etcd transaction with the check that this replica still holds the
