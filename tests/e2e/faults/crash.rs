@@ -55,23 +55,7 @@ fn check_db(db: &Path, rollups: &BTreeSet<i64>, committed_seq: u64) -> u64 {
             .unwrap();
         assert!(n > 0, "committed rollup {ts} missing after kill -9");
     }
-    // A kill loses the open 1-minute bucket; the next start goes on from the minute's
-    // committed 10-second rows, so no minute is thin or missing (the newest may be still open).
-    let mut q = conn
-        .prepare(
-            "WITH fine AS (SELECT metric, ts / 60 * 60 AS minute, SUM(n) AS n FROM rollup_10s
-                           GROUP BY metric, minute)
-             SELECT fine.metric, fine.minute, fine.n, coarse.n FROM fine
-             LEFT JOIN rollup_1m coarse ON coarse.metric = fine.metric AND coarse.ts = fine.minute
-             WHERE fine.minute < (SELECT MAX(ts) / 60 * 60 FROM rollup_10s)
-               AND coarse.n IS NOT fine.n",
-        )
-        .unwrap();
-    let thin: Vec<(i64, i64, i64, Option<i64>)> = q
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let thin = thin_minutes(&conn);
     assert!(
         thin.is_empty(),
         "minutes whose 1-minute row lacks committed samples (metric, minute, 10 s, 1 min): {thin:?}"
@@ -90,6 +74,62 @@ fn check_db(db: &Path, rollups: &BTreeSet<i64>, committed_seq: u64) -> u64 {
         "decision {committed_seq} reported committed but only {max} stored"
     );
     max
+}
+
+/// Minutes before the newest whose 1-minute row does not hold every committed 10-second
+/// sample of the minute, as (metric, minute, samples in 10-second rows, in the 1-minute row).
+/// A kill loses the open 1-minute bucket; the next start goes on from the minute's committed
+/// 10-second rows, so no minute is thin or missing (the newest may still be open).
+fn thin_minutes(conn: &rusqlite::Connection) -> Vec<(i64, i64, i64, Option<i64>)> {
+    let mut q = conn
+        .prepare(
+            "WITH fine AS (SELECT metric, ts / 60 * 60 AS minute, SUM(n) AS n FROM rollup_10s
+                           GROUP BY metric, minute)
+             SELECT fine.metric, fine.minute, fine.n, coarse.n FROM fine
+             LEFT JOIN rollup_1m coarse ON coarse.metric = fine.metric AND coarse.ts = fine.minute
+             WHERE fine.minute < (SELECT MAX(ts) / 60 * 60 FROM rollup_10s)
+               AND coarse.n IS NOT fine.n",
+        )
+        .unwrap();
+    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Killed in the first half of a minute, after committing some of its 10-second rows, and
+/// started again: once the next minute commits, the killed minute's 1-minute row holds every
+/// sample its 10-second rows do (without the fold it was missing, or held only the samples
+/// taken after the restart).
+#[test]
+fn a_minute_a_kill_cut_keeps_all_its_committed_samples() {
+    let mut a = Agent::options().identity("fault-host", "web").create("");
+    a.start();
+    // Up to a minute: a committed 10-second row in the first half of its minute.
+    let v = a.wait_status("a row early in a minute", 75, |v| {
+        committed(v).0.is_some_and(|ts| ts.rem_euclid(60) <= 30)
+    });
+    a.kill9();
+    let minute = committed(&v).0.unwrap().div_euclid(60) * 60;
+    a.start();
+    a.wait_status("a row of the next minute", 90, |v| {
+        committed(v).0.is_some_and(|ts| ts >= minute + 60)
+    });
+    a.kill9();
+    let conn = rusqlite::Connection::open(a.db()).unwrap();
+    let thin = thin_minutes(&conn);
+    assert!(
+        thin.is_empty(),
+        "thin minutes (metric, minute, 10 s, 1 min): {thin:?}"
+    );
+    let rolled: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM rollup_1m WHERE ts = ?1",
+            [minute],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(rolled > 0, "the killed minute has no 1-minute row");
 }
 
 /// Kills the agent `kills` times at random moments (0 to 3 s after spawn; one in five within
