@@ -305,7 +305,7 @@ fn read_history(db_path: &Path, cfg: &Config) -> anyhow::Result<Read> {
         .policy_memory(&cfg.model.demand)
         .with_context(|| format!("reading the policy memory from {}", db_path.display()))?;
     let unrolled = reader
-        .unrolled_minute()
+        .unrolled_minute(unix_now())
         .with_context(|| format!("reading the last minute from {}", db_path.display()))?;
     Ok((store, refill, policy_memory, unrolled))
 }

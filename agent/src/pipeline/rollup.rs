@@ -1,6 +1,7 @@
 //! Rollups: every sample's values folded into the open 10-second and 1-minute buckets (mean,
 //! max, last, count), closed when a sample falls past their end. Metric names are written into
-//! one reused key, so a tick allocates only for a metric seen for the first time.
+//! one reused key, so a tick allocates only for a metric seen for the first time. At a start
+//! the 1-minute buckets go on from what a kill left of the minute ([`Buckets::resumed`]).
 
 use std::collections::HashMap;
 

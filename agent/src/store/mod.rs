@@ -4,9 +4,10 @@
 //! One connection writes: the [`Writer`], driven by the store writer thread. All writes of one
 //! pipeline step go in one transaction ([`Batch`]), so `kill -9` loses nothing committed and
 //! never half a batch. What it loses is what was not committed yet: the batch being written and
-//! the rollup buckets still open in memory, up to 10 s of samples. The open 1-minute bucket is
-//! not lost with them: the next start folds that minute's committed 10-second rows back into it
-//! ([`Reader::unrolled_minute`]). A decision and its signal commit together, and the sender's
+//! the rollup buckets still open in memory: up to 10 s of samples, more while writes fail (a
+//! full disk holds batches in memory). The open 1-minute bucket is not lost with them: the next
+//! start folds what that minute's committed 10-second rows hold and its 1-minute row lacks back
+//! into it ([`Reader::unrolled_minute`]). A decision and its signal commit together, and the sender's
 //! delivery marks ([`Delivery`]) reach the database the same way, in a later batch. Everything
 //! else reads on connections of its own, opened read-only, which never wait for the writer
 //! (WAL): the [`Reader`] answers the CLI, the [`Outbox`] hands the sender its pending signals.

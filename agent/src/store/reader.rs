@@ -170,12 +170,14 @@ impl Reader {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// The newest minute's 10-second rows, folded into the 1-minute rollups of that minute, for
-    /// each metric that has no 1-minute row there yet: what a kill -9 left unrolled (the open
-    /// 1-minute bucket dies with the process, its committed 10-second rows do not). A stop
-    /// writes the minute's row part-full, so after one there is nothing to fold. Point lookups
-    /// per metric on the primary keys, not a scan of the tables.
-    pub fn unrolled_minute(&self) -> Result<Vec<Rollup>> {
+    /// What a kill -9 left unrolled in the newest minute up to `now` (unix seconds): for each
+    /// metric whose 10-second rows of that minute hold samples its 1-minute row does not (the
+    /// open 1-minute bucket died with the process, the committed 10-second rows did not), those
+    /// samples, as a 1-minute rollup of that minute to go on from. Written back, it merges with
+    /// the row already there (a stop writes one part-full) into exactly the 10-second rows'
+    /// totals. Rows stamped after `now` (a clock stepped back) do not pick the minute. Point
+    /// lookups per metric on the primary keys, not a scan of the tables.
+    pub fn unrolled_minute(&self, now: f64) -> Result<Vec<Rollup>> {
         let metrics: Vec<(i64, String)> = self
             .conn
             .prepare_cached("SELECT id, name FROM metric")?
@@ -184,49 +186,58 @@ impl Reader {
         let mut newest: Option<i64> = None;
         let mut last = self
             .conn
-            .prepare_cached("SELECT MAX(ts) FROM rollup_10s WHERE metric = ?1")?;
+            .prepare_cached("SELECT MAX(ts) FROM rollup_10s WHERE metric = ?1 AND ts <= ?2")?;
         for (id, _) in &metrics {
-            let ts: Option<i64> = last.query_row([id], |r| r.get(0))?;
+            let ts: Option<i64> = last.query_row(params![id, now.floor() as i64], |r| r.get(0))?;
             newest = newest.max(ts);
         }
         let Some(newest) = newest else {
             return Ok(Vec::new());
         };
         let minute = newest.div_euclid(60) * 60;
-        let mut rolled = self.conn.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM rollup_1m WHERE metric = ?1 AND ts = ?2)",
-        )?;
-        let mut rows = self.conn.prepare_cached(
+        let mut coarse = self
+            .conn
+            .prepare_cached("SELECT mean, n FROM rollup_1m WHERE metric = ?1 AND ts = ?2")?;
+        let mut fine = self.conn.prepare_cached(
             "SELECT mean, max, last, n FROM rollup_10s
              WHERE metric = ?1 AND ts >= ?2 AND ts < ?2 + 60 ORDER BY ts",
         )?;
         let mut out = Vec::new();
         for (id, name) in metrics {
-            if rolled.query_row(params![id, minute], |r| r.get::<_, bool>(0))? {
-                continue;
-            }
-            let mut folded: Option<Rollup> = None;
-            let mut q = rows.query(params![id, minute])?;
+            // Totals of the 10-second rows: sum, max, last, count.
+            let mut total: Option<(f64, f64, f64, u32)> = None;
+            let mut q = fine.query(params![id, minute])?;
             while let Some(r) = q.next()? {
                 let (mean, max, last, n): (f64, f64, f64, u32) =
                     (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                let f = folded.get_or_insert_with(|| Rollup {
-                    metric: name.clone(),
+                let t = total.get_or_insert((0.0, max, last, 0));
+                t.0 += mean * f64::from(n);
+                t.1 = t.1.max(max);
+                t.2 = last;
+                t.3 += n;
+            }
+            let Some((sum, max, last, n)) = total else {
+                continue;
+            };
+            let (rolled_sum, rolled_n) = coarse
+                .query_row(params![id, minute], |r| {
+                    Ok((
+                        r.get::<_, f64>(0)? * f64::from(r.get::<_, u32>(1)?),
+                        r.get(1)?,
+                    ))
+                })
+                .optional()?
+                .unwrap_or((0.0, 0));
+            if n > rolled_n {
+                let missing = n - rolled_n;
+                out.push(Rollup {
+                    metric: name,
                     ts: minute,
-                    mean: 0.0,
+                    mean: (sum - rolled_sum) / f64::from(missing),
                     max,
                     last,
-                    n: 0,
+                    n: missing,
                 });
-                // `mean` holds the sum until the end.
-                f.mean += mean * f64::from(n);
-                f.max = f.max.max(max);
-                f.last = last;
-                f.n += n;
-            }
-            if let Some(mut f) = folded.filter(|f| f.n > 0) {
-                f.mean /= f64::from(f.n);
-                out.push(f);
             }
         }
         Ok(out)

@@ -160,7 +160,10 @@ fn the_minute_a_kill_left_open_is_folded_from_its_ten_second_rows() {
     let path = dir.path().join("h.db");
     let mut s = Writer::open(&path, 256).unwrap();
     let reader = || Reader::open(&path).unwrap();
-    assert!(reader().unrolled_minute().unwrap().is_empty(), "a new file");
+    assert!(
+        reader().unrolled_minute(1e9).unwrap().is_empty(),
+        "a new file"
+    );
     // Minute 600 closed (its 1-minute row written), then three 10-second rows of minute 660
     // (one of another metric) and no 1-minute row: the process died in that minute.
     s.apply(&Batch {
@@ -182,22 +185,49 @@ fn the_minute_a_kill_left_open_is_folded_from_its_ten_second_rows() {
         ..Batch::default()
     })
     .unwrap();
-    let mut open = reader().unrolled_minute().unwrap();
+    let mut open = reader().unrolled_minute(1e9).unwrap();
     open.sort_by(|a, b| a.metric.cmp(&b.metric));
     assert_eq!(open.len(), 2, "{open:?}");
     let cpu = &open[0];
     assert_eq!((cpu.ts, cpu.max, cpu.last, cpu.n), (660, 5.0, 3.0, 40));
     assert!((cpu.mean - 2.5).abs() < 1e-12, "{}", cpu.mean);
     assert_eq!((open[1].metric.as_str(), open[1].n), ("mem.used_bytes", 10));
-    // A stop writes the minute part-full: nothing is left to fold for that metric.
+    // A stop wrote the minute part-full (its first 10 samples), then a second run committed
+    // the rest and was killed: what is folded is only what the 1-minute row lacks, and written
+    // back it merges into the 10-second rows' totals.
     s.apply(&Batch {
         rollups_1m: vec![rollup("cpu.busy_cores", 660, 1.0)],
         ..Batch::default()
     })
     .unwrap();
-    let open = reader().unrolled_minute().unwrap();
+    let mut open = reader().unrolled_minute(1e9).unwrap();
+    open.sort_by(|a, b| a.metric.cmp(&b.metric));
+    assert_eq!(open.len(), 2, "{open:?}");
+    let cpu = open[0].clone();
+    assert_eq!((cpu.ts, cpu.max, cpu.last, cpu.n), (660, 5.0, 3.0, 30));
+    assert!((cpu.mean - 3.0).abs() < 1e-12, "{}", cpu.mean);
+    s.apply(&Batch {
+        rollups_1m: vec![cpu],
+        ..Batch::default()
+    })
+    .unwrap();
+    let row = reader()
+        .history("cpu.busy_cores", 660, Resolution::OneMinute)
+        .unwrap();
+    assert_eq!(row.len(), 1);
+    assert!((row[0].mean - 2.5).abs() < 1e-12, "{row:?}");
+    let open = reader().unrolled_minute(1e9).unwrap();
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(open[0].metric, "mem.used_bytes");
+    // Rows stamped after now (the clock stepped back since) do not pick the minute.
+    s.apply(&Batch {
+        rollups_10s: vec![rollup("cpu.busy_cores", 900, 1.0)],
+        rollups_1m: vec![rollup("cpu.busy_cores", 900, 1.0)],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(reader().unrolled_minute(700.0).unwrap().len(), 1);
+    assert!(reader().unrolled_minute(1e9).unwrap().is_empty());
 }
 
 #[test]

@@ -97,22 +97,32 @@ fn thin_minutes(conn: &rusqlite::Connection) -> Vec<(i64, i64, i64, Option<i64>)
         .unwrap()
 }
 
-/// Killed in the first half of a minute, after committing some of its 10-second rows, and
-/// started again: once the next minute commits, the killed minute's 1-minute row holds every
-/// sample its 10-second rows do (without the fold it was missing, or held only the samples
-/// taken after the restart).
+/// Stopped early in a minute (its 1-minute row written part-full), started again, killed
+/// before the minute closes after committing more of its 10-second rows, and started again:
+/// once the next minute commits, the cut minute's 1-minute row holds every sample its
+/// 10-second rows do. Without the fold it held only the first run's samples (or, with no stop
+/// before the kill, none or only those taken after the restart).
 #[test]
 fn a_minute_a_kill_cut_keeps_all_its_committed_samples() {
     let mut a = Agent::options().identity("fault-host", "web").create("");
     a.start();
-    // Up to a minute: a committed 10-second row in the first half of its minute.
+    // Up to a minute: a committed 10-second row early in its minute.
     let v = a.wait_status("a row early in a minute", 75, |v| {
-        committed(v).0.is_some_and(|ts| ts.rem_euclid(60) <= 30)
+        committed(v).0.is_some_and(|ts| ts.rem_euclid(60) <= 10)
+    });
+    let first = committed(&v).0.unwrap();
+    let minute = first.div_euclid(60) * 60;
+    assert!(a.term().success());
+    a.start();
+    // The stop wrote its part-full bucket too: a row of this run is newer than that.
+    let stored = committed(&a.json(&["status"])).0.unwrap_or(first);
+    let v = a.wait_status("a row of this run", 30, |v| {
+        committed(v).0.is_some_and(|ts| ts > stored)
     });
     a.kill9();
-    let minute = committed(&v).0.unwrap().div_euclid(60) * 60;
+    let cut = committed(&v).0.unwrap() < minute + 60;
     a.start();
-    a.wait_status("a row of the next minute", 90, |v| {
+    a.wait_status("a row of a later minute", 90, |v| {
         committed(v).0.is_some_and(|ts| ts >= minute + 60)
     });
     a.kill9();
@@ -129,7 +139,9 @@ fn a_minute_a_kill_cut_keeps_all_its_committed_samples() {
             |r| r.get(0),
         )
         .unwrap();
-    assert!(rolled > 0, "the killed minute has no 1-minute row");
+    assert!(rolled > 0, "the cut minute has no 1-minute row");
+    // The second run's rows landed in the minute on any machine not stalled for 20 s.
+    assert!(cut, "the second run committed only after the minute closed");
 }
 
 /// Kills the agent `kills` times at random moments (0 to 3 s after spawn; one in five within
