@@ -166,11 +166,16 @@ mod tests {
     use crate::store::{Committed, Rollup};
     use std::time::Duration;
 
-    #[test]
-    fn a_batch_the_database_refuses_does_not_hold_back_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("headroom.db");
-        let store = Writer::open(&path, 256).unwrap();
+    /// The writer thread on a store at `path`: its channel, its snapshot, and a wait for it to
+    /// end once the channel is dropped.
+    fn writer_on(
+        path: &std::path::Path,
+    ) -> (
+        std::sync::mpsc::SyncSender<WriterMsg>,
+        Arc<Shared>,
+        impl FnOnce(),
+    ) {
+        let store = Writer::open(path, 256).unwrap();
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let shared = Shared::new(Snapshot::starting(
@@ -178,11 +183,24 @@ mod tests {
             "h".into(),
             4.0,
             Committed::default(),
-            path.clone(),
+            path.to_path_buf(),
             0.0,
         ));
         let retention = Config::default().retention();
-        let writer = std::thread::spawn(move || run_writer(store, rx, shared, retention, done_tx));
+        let writing = shared.clone();
+        let writer = std::thread::spawn(move || run_writer(store, rx, writing, retention, done_tx));
+        let finished = move || {
+            done_rx.recv().unwrap();
+            writer.join().unwrap();
+        };
+        (tx, shared, finished)
+    }
+
+    #[test]
+    fn a_batch_the_database_refuses_does_not_hold_back_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("headroom.db");
+        let (tx, _, finished) = writer_on(&path);
         let rollup = |ts: i64, mean: f64| Rollup {
             metric: "cpu.busy_cores".into(),
             ts,
@@ -199,8 +217,7 @@ mod tests {
             tx.send(WriterMsg::Batch(Box::new(batch))).unwrap();
         }
         drop(tx);
-        done_rx.recv().unwrap();
-        writer.join().unwrap();
+        finished();
         let conn = rusqlite::Connection::open(&path).unwrap();
         let stored: Vec<i64> = conn
             .prepare("SELECT ts FROM rollup_10s")
@@ -232,34 +249,16 @@ mod tests {
             .unwrap();
         drop(store);
         // Pages past the schema's overwritten: the file opens, a write finds the damage.
-        let mut bytes = std::fs::read(&path).unwrap();
-        for b in &mut bytes[2 * 4096..6 * 4096] {
-            *b = 0xA5;
-        }
-        std::fs::write(&path, bytes).unwrap();
-        let store = Writer::open(&path, 256).unwrap();
+        crate::store::damage_pages(&path);
         assert!(!aside::marked_damaged(&path));
-        let (tx, rx) = std::sync::mpsc::sync_channel(4);
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let shared = Shared::new(Snapshot::starting(
-            &Config::default(),
-            "h".into(),
-            4.0,
-            Committed::default(),
-            path.clone(),
-            0.0,
-        ));
-        let retention = Config::default().retention();
-        let seen = shared.clone();
-        let writer = std::thread::spawn(move || run_writer(store, rx, shared, retention, done_tx));
+        let (tx, seen, finished) = writer_on(&path);
         let batch = Batch {
             rollups_10s: (0..2000).map(|i| rollup(i * 10 + 5)).collect(),
             ..Batch::default()
         };
         tx.send(WriterMsg::Batch(Box::new(batch))).unwrap();
         drop(tx);
-        done_rx.recv().unwrap();
-        writer.join().unwrap();
+        finished();
         let error = seen.lock().store_error.clone().unwrap_or_default();
         assert!(error.contains("the next start sets it aside"), "{error}");
         assert!(aside::marked_damaged(&path));

@@ -190,11 +190,7 @@ mod tests {
         .unwrap();
         drop(conn);
         assert!(passes_quick_check(&db).unwrap());
-        let mut bytes = std::fs::read(&db).unwrap();
-        for b in &mut bytes[2 * 4096..6 * 4096] {
-            *b = 0xA5;
-        }
-        std::fs::write(&db, &bytes).unwrap();
+        super::super::damage_pages(&db);
         assert!(!passes_quick_check(&db).unwrap());
         std::fs::write(&db, b"not a database, not even its header").unwrap();
         assert!(!passes_quick_check(&db).unwrap());

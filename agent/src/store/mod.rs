@@ -103,5 +103,21 @@ pub fn sqlite_damaged(e: &rusqlite::Error) -> bool {
 /// A store operation's result.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Overwrites pages 2 to 5 of the database at `path` with garbage: the file still opens, and
+/// what reads or writes those pages finds it damaged.
+#[cfg(test)]
+pub(crate) fn damage_pages(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.len() > 6 * 4096,
+        "{} bytes: too few pages",
+        bytes.len()
+    );
+    for b in &mut bytes[2 * 4096..6 * 4096] {
+        *b = 0xA5;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
 #[cfg(test)]
 mod tests;

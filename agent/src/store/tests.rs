@@ -587,12 +587,7 @@ fn a_damaged_file_is_told_apart_from_a_full_disk() {
     .unwrap();
     drop(s);
     // Pages past the schema's overwritten with garbage.
-    let mut bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.len() > 6 * 4096, "{}", bytes.len());
-    for b in &mut bytes[2 * 4096..6 * 4096] {
-        *b = 0xA5;
-    }
-    std::fs::write(&path, bytes).unwrap();
+    super::damage_pages(&path);
     let err = Writer::open(&path, 256).and_then(|mut s| {
         s.apply(&Batch {
             rollups_10s: (0..2000)
