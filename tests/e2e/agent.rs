@@ -246,6 +246,11 @@ fn every_cli_command_answers_in_both_forms() {
     // Kept by the hour: the window starts at the hour `--since` reaches into, and says so.
     let from = r["from"].as_f64().expect("from");
     assert_eq!(from % 3600.0, 0.0, "{r:#}");
+    // A window longer than time itself is everything kept, from the epoch, not a date
+    // before it.
+    let all = a.json(&["report", "--since", "1000000000y"]);
+    assert_eq!(all["from"], 0, "{all:#}");
+    assert!(observed(&all) >= observed(&r), "{all:#}");
     let text = cli_text(&a, &["report"]);
     assert!(
         text.starts_with("ledger of the last 7d, in whole hours from ")

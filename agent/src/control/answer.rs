@@ -31,7 +31,7 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
         }
         Request::Decisions { since_s, .. } => {
             let reader = history_db(&snap)?;
-            Ok(json!({ "decisions": reader.decisions(now - since_s)? }))
+            Ok(json!({ "decisions": reader.decisions(window_start(now, *since_s))? }))
         }
         Request::Metrics { .. } => {
             let reader = history_db(&snap)?;
@@ -54,7 +54,7 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
                 let points: Vec<Value> = snap
                     .raw
                     .iter()
-                    .filter(|p| p.ts >= now - since_s)
+                    .filter(|p| p.ts >= window_start(now, *since_s))
                     .map(
                         |p| json!({ "ts": p.ts, "mean": p.value, "max": p.value, "last": p.value }),
                     )
@@ -69,7 +69,7 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
                 Some(other) => anyhow::bail!("unknown resolution {other:?} (raw, 10s or 1m)"),
             };
             let reader = history_db(&snap)?;
-            let points = reader.history(&metric, (now - since_s) as i64, res)?;
+            let points = reader.history(&metric, window_start(now, *since_s) as i64, res)?;
             if points.is_empty() && !reader.metrics()?.contains(&metric) {
                 anyhow::bail!("no history for metric {metric:?} (see `headroom history --list`)");
             }
@@ -82,6 +82,12 @@ pub fn answer(req: &Request, shared: &Shared) -> anyhow::Result<Value> {
         Request::Forecast { metric, .. } => forecast(&snap, metric.as_deref(), now),
         Request::Report { since_s, .. } => report(&snap, *since_s, now),
     }
+}
+
+/// Where a window reaching `since_s` back from `now` starts: never before the epoch, however
+/// long the window asked for (`--since 1000000000y` means everything kept).
+fn window_start(now: f64, since_s: f64) -> f64 {
+    (now - since_s).max(0.0)
 }
 
 /// The agent's database, read-only, opened for one answer: the CLI sends one request per
@@ -136,7 +142,7 @@ fn forecast(snap: &Snapshot, metric: Option<&str>, now: f64) -> anyhow::Result<V
 /// The ledger since `since_s` ago: its hours (stored, and the one being filled) and their sum,
 /// with the figures an operator reads.
 fn report(snap: &Snapshot, since_s: f64, now: f64) -> anyhow::Result<Value> {
-    let since = ledger::hour_start(now - since_s);
+    let since = ledger::hour_start(window_start(now, since_s));
     let mut hours = history_db(snap)?.ledger(since)?;
     if let Some(open) = snap.ledger_open.filter(|h| h.start >= since) {
         match hours.iter_mut().find(|h| h.start == open.start) {
