@@ -45,6 +45,13 @@ pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
     let (config, tokens) = Tokens::load(args).map_err(Exit::config)?;
     let origin = CoordinatorConfig::origin(args);
     if args.check {
+        if let Some(tls) = &config.tls {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .context("starting the tokio runtime")?
+                .block_on(crate::http::server_tls(tls))
+                .map_err(|e| Exit::config(format!("{}: tls: {e:#}", origin.display())))?;
+        }
         let n = config.groups.len();
         return headroom_common::stdout::print(&format!(
             "{}: valid ({n} group{}; every token file passes the rule, read as this user)\n",

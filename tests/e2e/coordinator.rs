@@ -511,6 +511,26 @@ fn serves_https_when_a_certificate_is_configured() {
         &format!("[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"),
         &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
     );
+    // `--check` loads the pair as a start would: a key that is no key is found before one.
+    let check = |config: &std::path::Path| {
+        Command::new(bin())
+            .args(["coordinator", "--check", "--config"])
+            .arg(config)
+            .output()
+            .unwrap()
+    };
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        good.replace(&format!("key = \"{key}\""), &format!("key = \"{cert}\"")),
+    )
+    .unwrap();
+    let out = check(&config);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("tls: loading TLS certificate"), "{err}");
+    std::fs::write(&config, good).unwrap();
+    assert!(check(&config).status.success());
     let c = Coordinator::start(dir.path(), &config, &[]);
     assert!(c.url.starts_with("https://"), "{}", c.url);
     let out = Command::new(bin())

@@ -35,6 +35,28 @@ pub struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// The TLS configuration `tls` names: its certificate chain and key, loaded and paired, for
+/// HTTP/1.1 only, as over plain HTTP (HTTP/2 has no header timeout). `--check` loads it too, so
+/// a file that cannot serve is found before a start.
+pub async fn server_tls(
+    tls: &crate::config::TlsConfig,
+) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .with_context(|| {
+            format!(
+                "loading TLS certificate {} and key {}",
+                tls.cert.display(),
+                tls.key.display()
+            )
+        })?;
+    let mut only_http1 = (*rustls.get_inner()).clone();
+    only_http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+    rustls.reload_from_config(Arc::new(only_http1));
+    Ok(rustls)
+}
+
 impl Server {
     /// Binds `config.listen` and serves `router` on it, over TLS when `config.tls` is set.
     pub async fn start(config: &CoordinatorConfig, router: axum::Router) -> anyhow::Result<Server> {
@@ -46,21 +68,7 @@ impl Server {
         let service = router.into_make_service();
         let task = match &config.tls {
             Some(tls) => {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                let rustls =
-                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-                        .await
-                        .with_context(|| {
-                            format!(
-                                "loading TLS certificate {} and key {}",
-                                tls.cert.display(),
-                                tls.key.display()
-                            )
-                        })?;
-                // HTTP/1.1 only, as over plain HTTP: HTTP/2 has no header timeout.
-                let mut only_http1 = (*rustls.get_inner()).clone();
-                only_http1.alpn_protocols = vec![b"http/1.1".to_vec()];
-                rustls.reload_from_config(Arc::new(only_http1));
+                let rustls = server_tls(tls).await?;
                 listening(&format!("headroom coordinator listening on https://{addr}"));
                 let mut server = axum_server::from_tcp_rustls(listener, rustls)
                     .map(|tls| FirstBytes(tls.acceptor(Capped::new(MAX_CONNECTIONS))));
