@@ -11,8 +11,8 @@ use headroom_common::duration::format as fmt_dur;
 use headroom_common::id::{check_group, check_id};
 use headroom_common::signal::MAX_FIGURE;
 use headroom_model::policy::{
-    scale_in_fraction_problem, scale_in_step_problem, shortfall_budget_problem,
-    spend_ceiling_problem, target_utilization_problem,
+    decision_interval_problem, scale_in_fraction_problem, scale_in_step_problem,
+    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem, warmup_problem,
 };
 
 use super::{
@@ -71,10 +71,10 @@ fn agent(a: &AgentSection, out: &mut Problems) {
             ),
         );
     }
-    if a.decision_interval > Duration::from_secs(600) {
+    if let Some(why) = decision_interval_problem(a.decision_interval) {
         out.bad(
             "agent.decision_interval",
-            format!("{} is longer than 10m", fmt_dur(a.decision_interval)),
+            format!("{} {why}", fmt_dur(a.decision_interval)),
         );
     }
     if a.group.trim().is_empty() {
@@ -251,14 +251,8 @@ fn policy(p: &PolicySection, out: &mut Problems) {
     if let Some(why) = spend_ceiling_problem(p.spend_ceiling) {
         out.bad("policy.spend_ceiling", why);
     }
-    if p.warmup > Duration::from_secs(7200) {
-        out.bad(
-            "policy.warmup",
-            format!(
-                "{} is longer than 2h, past what the forecaster looks ahead",
-                fmt_dur(p.warmup)
-            ),
-        );
+    if let Some(why) = warmup_problem(p.warmup) {
+        out.bad("policy.warmup", format!("{} {why}", fmt_dur(p.warmup)));
     }
     if let Some(why) = scale_in_step_problem(p.max_scale_in_step) {
         out.bad("policy.max_scale_in_step", why);

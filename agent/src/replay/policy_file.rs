@@ -36,7 +36,7 @@ use headroom_common::duration;
 use headroom_common::schedule::{self, ScheduleEntryConfig};
 use headroom_model::policy::{
     bounds_problem, capacity_problem, scale_in_fraction_problem, scale_in_step_problem,
-    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
+    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem, warmup_problem,
 };
 use headroom_model::{PolicyConfig, PolicyMode, ScaleIn};
 use serde::Deserialize;
@@ -238,6 +238,12 @@ fn merge(args: &SimulateArgs, file: &PolicyFile, problems: &mut Vec<Problem>) ->
         if !(w.is_finite() && w >= 0.0) {
             bad(key, "must be a non-negative number of seconds".into());
         }
+    }
+    if warmup.is_finite()
+        && warmup >= 0.0
+        && let Some(why) = warmup_problem(Duration::from_secs_f64(warmup.min(1e12)))
+    {
+        bad(&warmup_key, format!("{warmup}s {why}"));
     }
     if let Some(why) = bounds_problem(min, max) {
         // Named by whichever of the two was given (the default one is not the user's to fix).

@@ -81,8 +81,9 @@ use headroom_model::schedule::Schedule;
 use serde::Deserialize;
 
 use headroom_model::policy::{
-    bounds_problem, capacity_problem, scale_in_fraction_problem, scale_in_step_problem,
-    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
+    bounds_problem, capacity_problem, decision_interval_problem, scale_in_fraction_problem,
+    scale_in_step_problem, shortfall_budget_problem, spend_ceiling_problem,
+    target_utilization_problem, warmup_problem,
 };
 use headroom_model::{PolicyConfig, ScaleIn};
 
@@ -399,6 +400,16 @@ impl CoordinatorConfig {
                 bad(p.key, p.reason);
             }
         }
+        if self.retention < Duration::from_secs(3600) {
+            bad(
+                "retention".into(),
+                format!(
+                    "{} is shorter than 1h: the demand a group forecasts from and the senders' \
+                     duplicate windows would be pruned every hour",
+                    duration::format(self.retention)
+                ),
+            );
+        }
         if self.max_body_bytes < 1024 {
             bad("max_body_bytes".into(), "must be at least 1024".into());
         }
@@ -427,6 +438,18 @@ impl CoordinatorConfig {
             }
             if let Some(why) = spend_ceiling_problem(g.spend_ceiling) {
                 bad(key("spend_ceiling"), why);
+            }
+            if let Some(why) = decision_interval_problem(g.decision_interval) {
+                bad(
+                    key("decision_interval"),
+                    format!("{} {why}", duration::format(g.decision_interval)),
+                );
+            }
+            if let Some(why) = warmup_problem(g.warmup) {
+                bad(
+                    key("warmup"),
+                    format!("{} {why}", duration::format(g.warmup)),
+                );
             }
             if g.decision_interval < MIN_DECISION_INTERVAL {
                 bad(

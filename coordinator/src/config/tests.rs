@@ -263,6 +263,22 @@ fn reports_every_problem_with_file_and_key() {
 }
 
 #[test]
+fn what_the_agent_refuses_a_coordinator_refuses_too() {
+    let err = parse(
+        "retention = \"0s\"\n[groups.web]\ntoken_files = [\"/t\"]\nwarmup = \"3h\"\ndecision_interval = \"11m\"\n",
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    for want in [
+        "retention: 0s is shorter than 1h",
+        "groups.web.warmup: 3h is longer than 2h",
+        "groups.web.decision_interval: 11m is longer than 10m",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}
+
+#[test]
 fn raising_the_maximum_needs_an_actuator_that_has_one() {
     let err = parse(
         "[groups.web]\ntoken_files = [\"/t\"]\nmax_breach = \"raise\"\nmax_breach_buffer = 2.0\n\

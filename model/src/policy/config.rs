@@ -104,6 +104,25 @@ pub fn bounds_problem(min: u32, max: u32) -> Option<String> {
     (max == 0 || min > max).then(|| format!("need 0 < max and min <= max (min {min}, max {max})"))
 }
 
+/// The longest warm-up planned for: the forecaster looks no further ahead.
+pub const MAX_WARMUP: std::time::Duration = std::time::Duration::from_secs(7200);
+
+/// The longest decision interval: a plan is for warm-up plus one interval, and demand is not
+/// watched between decisions for longer than this.
+pub const MAX_DECISION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Why `warmup` is no instance warm-up the policy can plan for, if it is not (said after the
+/// value, formatted by the caller).
+pub fn warmup_problem(warmup: std::time::Duration) -> Option<&'static str> {
+    (warmup > MAX_WARMUP).then_some("is longer than 2h, past what the forecaster looks ahead")
+}
+
+/// Why `interval` is no decision interval, if it is too long (said after the value). The
+/// shortest is each binary's own, tied to how it samples.
+pub fn decision_interval_problem(interval: std::time::Duration) -> Option<&'static str> {
+    (interval > MAX_DECISION_INTERVAL).then_some("is longer than 10m")
+}
+
 /// Why `step` is no largest scale-in step, if it is not.
 pub fn scale_in_step_problem(step: u32) -> Option<String> {
     (step == 0).then(|| "must be at least 1".to_string())

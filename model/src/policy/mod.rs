@@ -38,9 +38,10 @@ mod price;
 pub mod reactive;
 
 pub use config::{
-    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, PolicyConfig, PolicyMode, ScaleIn,
-    bounds_problem, capacity_problem, scale_in_fraction_problem, scale_in_step_problem,
-    shortfall_budget_problem, spend_ceiling_problem, target_utilization_problem,
+    DEFAULT_SHORTFALL_BUDGET, DEFAULT_SPEND_CEILING, MAX_DECISION_INTERVAL, MAX_WARMUP,
+    PolicyConfig, PolicyMode, ScaleIn, bounds_problem, capacity_problem, decision_interval_problem,
+    scale_in_fraction_problem, scale_in_step_problem, shortfall_budget_problem,
+    spend_ceiling_problem, target_utilization_problem, warmup_problem,
 };
 
 pub use memory::{Learned, MEMORY_LAYOUT, MemoryError, PolicyMemory};
