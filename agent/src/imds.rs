@@ -22,13 +22,12 @@ const MAX_BODY: u64 = 4096;
 #[derive(Debug, thiserror::Error)]
 pub enum ImdsError {
     /// The endpoint could not be reached or timed out (likely not on EC2).
-    #[error("IMDS at {endpoint}: {source}")]
+    #[error("IMDS at {endpoint}: {error}")]
     Http {
         /// The IMDS endpoint.
         endpoint: String,
         /// What the HTTP client said.
-        #[source]
-        source: ureq::Error,
+        error: ureq::Error,
     },
     /// IMDS answered with an error status.
     #[error("IMDS at {endpoint}: {what} returned HTTP {status}")]
@@ -58,9 +57,9 @@ pub fn instance_id(endpoint: &str, timeout: Duration) -> Result<String, ImdsErro
         .http_status_as_error(false)
         .build()
         .into();
-    let http = |source| ImdsError::Http {
+    let http = |error| ImdsError::Http {
         endpoint: base.to_string(),
-        source,
+        error,
     };
     let mut resp = agent
         .put(format!("{base}/latest/api/token"))

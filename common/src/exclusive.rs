@@ -22,20 +22,20 @@ pub enum ExclusiveError {
         lock: PathBuf,
     },
     /// The lock file could not be opened or locked.
-    #[error("locking {}: {source}", lock.display())]
+    #[error("locking {}: {error}", lock.display())]
     Io {
         /// The lock file.
         lock: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a source: said once).
+        error: std::io::Error,
     },
 }
 
 /// Takes the lock file `lock` for the state `of`, held until the returned file is dropped.
 pub fn hold(lock: &Path, of: &Path, who: &'static str) -> Result<File, ExclusiveError> {
-    let io = |source| ExclusiveError::Io {
+    let io = |error| ExclusiveError::Io {
         lock: lock.to_path_buf(),
-        source,
+        error,
     };
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -72,5 +72,16 @@ mod tests {
         );
         drop(first);
         assert!(hold(&lock, dir.path(), "headroom coordinator").is_ok());
+    }
+
+    #[test]
+    fn the_os_error_is_said_once_in_a_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let e = hold(&file.join("x.lock"), &file, "headroom agent").unwrap_err();
+        // As the binaries print an error: the whole chain.
+        let said = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(said.matches("os error").count(), 1, "{said}");
     }
 }

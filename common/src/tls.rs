@@ -11,12 +11,12 @@ use ureq::tls::{PemItem, RootCerts, TlsConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     /// The file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a source: said once).
+        error: std::io::Error,
     },
     /// The file holds no PEM certificate.
     #[error("{}: no PEM certificate in it", path.display())]
@@ -28,9 +28,9 @@ pub enum TrustError {
 
 /// A TLS configuration trusting only the certificates in the PEM file `path`.
 pub fn trusting(path: &Path) -> Result<TlsConfig, TrustError> {
-    let pem = std::fs::read(path).map_err(|source| TrustError::Read {
+    let pem = std::fs::read(path).map_err(|error| TrustError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let certs: Vec<_> = ureq::tls::parse_pem(&pem)
         .filter_map(|item| match item {

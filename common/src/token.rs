@@ -39,13 +39,12 @@ impl fmt::Debug for Token {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The file cannot be opened or read.
-    #[error("{path}: cannot read token file: {source}")]
+    #[error("{path}: cannot read token file: {error}")]
     Read {
         /// The token file.
         path: String,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
+        /// What the OS said (in the message, not a source: said once).
+        error: std::io::Error,
     },
     /// A directory, a device, a pipe.
     #[error("{path}: token file is not a regular file")]
@@ -87,9 +86,9 @@ impl Token {
     /// Reads the token of the file at `path`, applying the rule of this module.
     pub fn read(path: &Path) -> Result<Token, TokenError> {
         let show = || path.display().to_string();
-        let read_error = |source| TokenError::Read {
+        let read_error = |error| TokenError::Read {
             path: show(),
-            source,
+            error,
         };
         // Non-blocking, so a named pipe is opened at once (and refused below as no file)
         // rather than waiting for a writer; reads of a regular file do not care.

@@ -9,13 +9,12 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// The file could not be opened or read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read: {error}")]
     Io {
         /// The trace file.
         file: String,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
+        /// What the OS said (in the message, not a source: said once).
+        error: std::io::Error,
     },
     /// The file holds no header.
     #[error("{file}: empty file (expected a header `timestamp,value`)")]
@@ -75,9 +74,9 @@ pub fn read(path: &Path) -> Result<Trace, TraceError> {
     } else {
         (path.display().to_string(), std::fs::read(path))
     };
-    let text = text.map_err(|source| TraceError::Io {
+    let text = text.map_err(|error| TraceError::Io {
         file: file.clone(),
-        source,
+        error,
     })?;
     let text = String::from_utf8_lossy(&text);
     parse(&text, &file)

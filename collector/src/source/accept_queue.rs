@@ -401,8 +401,8 @@ impl AcceptQueueSource {
                 if let Some(file) = tcp6 {
                     match file.parse(|b| parse_proc_tcp(b, true, &mut add)) {
                         // No IPv6 on this host (`ipv6.disable=1`): no IPv6 listeners.
-                        Err(SourceError::Io { source, .. })
-                            if source.kind() == io::ErrorKind::NotFound =>
+                        Err(SourceError::Io { error, .. })
+                            if error.kind() == io::ErrorKind::NotFound =>
                         {
                             *tcp6 = None;
                         }

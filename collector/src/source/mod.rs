@@ -23,12 +23,12 @@ use crate::sample::SourceState;
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// A file could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        error: io::Error,
     },
     /// A file was read but its contents did not have the expected shape.
     #[error("{path}: {what}")]
@@ -132,10 +132,10 @@ impl ProcFile {
         }
     }
 
-    fn io_err(&self, source: io::Error) -> SourceError {
+    fn io_err(&self, error: io::Error) -> SourceError {
         SourceError::Io {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 
