@@ -59,7 +59,7 @@ pub fn backtest(args: &BacktestArgs) -> anyhow::Result<()> {
         None => None,
     };
     refuse_plot_to_stdout(args.plot.as_deref())?;
-    let tr = read_trace(&args.input)?;
+    let tr = read_trace(&args.input, trace::Values::Any)?;
     let bar = progress(tr.times.len(), "backtest");
     let rows = replay::backtest(
         &tr.times,
@@ -118,7 +118,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let settings =
         policy_file::resolve(args).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))?;
     refuse_plot_to_stdout(args.plot.as_deref())?;
-    let tr = read_trace(&args.input)?;
+    let tr = read_trace(&args.input, trace::Values::Demand)?;
     let step = replay::median_step(&tr.times);
     let config = PolicyConfig {
         decision_interval_s: settings.decision_interval.unwrap_or(step),
@@ -261,8 +261,8 @@ fn ledger_text(l: &Hour, config: &PolicyConfig) -> String {
     )
 }
 
-fn read_trace(path: &Path) -> anyhow::Result<trace::Trace> {
-    trace::read(path).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
+fn read_trace(path: &Path, values: trace::Values) -> anyhow::Result<trace::Trace> {
+    trace::read(path, values).map_err(|e| Exit::new(CONFIG_INVALID, e.to_string()))
 }
 
 /// `path` as messages name it; `stdio` names what `-` stands for.

@@ -65,8 +65,17 @@ pub fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
+/// What a trace's values may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// Any finite number (`backtest` forecasts any series).
+    Any,
+    /// Demand, a load, never below zero (`simulate` plans capacity for it).
+    Demand,
+}
+
 /// Reads a `timestamp,value` CSV from a file, or from standard input for `-`.
-pub fn read(path: &Path) -> Result<Trace, TraceError> {
+pub fn read(path: &Path, values: Values) -> Result<Trace, TraceError> {
     let (file, text) = if is_stdio(path) {
         let mut text = Vec::new();
         let read = std::io::stdin().lock().read_to_end(&mut text);
@@ -79,11 +88,16 @@ pub fn read(path: &Path) -> Result<Trace, TraceError> {
         error,
     })?;
     let text = String::from_utf8_lossy(&text);
-    parse(&text, &file)
+    parse_values(&text, &file, values)
 }
 
-/// Parses the text of a `timestamp,value` CSV; `file` names it in errors.
+/// Parses the text of a `timestamp,value` CSV of any values; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
+    parse_values(text, file, Values::Any)
+}
+
+/// Parses the text of a `timestamp,value` CSV whose values are `values`.
+pub fn parse_values(text: &str, file: &str, values: Values) -> Result<Trace, TraceError> {
     let mut lines = text.lines().enumerate();
     let header = loop {
         match lines.next() {
@@ -137,6 +151,12 @@ pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
                 format!("value {v_text:?} is beyond ±1e15, the largest demand headroom plans for"),
             ));
         }
+        if values == Values::Demand && v < 0.0 {
+            return Err(row_err(
+                line,
+                format!("value {v_text:?} is below zero: demand is a load, never negative"),
+            ));
+        }
         if let Some(&prev) = trace.times.last()
             && t <= prev
         {
@@ -177,7 +197,11 @@ pub fn parse_time(s: &str) -> Result<f64, String> {
     if let Ok(x) = s.parse::<f64>() {
         return if !x.is_finite() {
             Err(format!("timestamp {s:?} is not finite"))
-        } else if x.abs() >= MILLISECONDS_FROM {
+        } else if x <= -MILLISECONDS_FROM {
+            Err(format!(
+                "timestamp {s:?} is over 3,000 years before 1970: give unix seconds"
+            ))
+        } else if x >= MILLISECONDS_FROM {
             // As seconds, past the year 5000: milliseconds (or finer) since the epoch, whose
             // replay would run for thousands of hours at the wrong cadence.
             Err(format!(
@@ -284,6 +308,19 @@ mod tests {
             "{e}"
         );
         assert!(parse("timestamp,value\n1,1e15\n", "x.csv").is_ok());
+        // Demand is never negative; another series may be.
+        let e = parse_values("timestamp,value\n1,2\n2,-5\n", "x.csv", Values::Demand)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "x.csv: line 3: value \"-5\" is below zero: demand is a load, never negative"
+        );
+        assert!(parse("timestamp,value\n1,2\n2,-5\n", "x.csv").is_ok());
+        let e = parse("timestamp,value\n-100000000000000,1\n", "x.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("before 1970"), "{e}");
     }
 
     #[test]
