@@ -199,13 +199,41 @@ pub fn finish<T>(file: &Path, value: T, problems: Vec<Problem>) -> Result<T, Con
     }
 }
 
-/// A TOML error as `line N: message`, without the multi-line source excerpt.
+/// A deserializer's message with the Rust type names it expected said in the file's words.
+fn in_plain_words(message: &str) -> String {
+    let Some((head, expected)) = message.split_once("expected ") else {
+        return message.to_string();
+    };
+    let plain = match expected {
+        "f64" | "f32" => "a number",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "a boolean" => "true or false",
+        e if e.starts_with("struct ") || e.starts_with("a map") => "a table",
+        e if e.starts_with("a sequence") => "an array",
+        _ => return message.to_string(),
+    };
+    format!("{head}expected {plain}")
+}
+
+/// A TOML error as `line N: message (`what it is about`)`, without the multi-line source
+/// excerpt: the text the error points at is named when it is short and on one line, so
+/// "duplicate key" says which.
 fn toml_reason(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let message = in_plain_words(&e.message().split_whitespace().collect::<Vec<_>>().join(" "));
     match e.span() {
         Some(span) => {
             let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
-            format!("line {line}: {message}")
+            let about = text.get(span).map(str::trim).filter(|s| {
+                !s.is_empty()
+                    && s.chars().count() <= 60
+                    && !s.contains('\n')
+                    && !message.contains(s)
+            });
+            match about {
+                Some(about) => format!("line {line}: {message} (`{about}`)"),
+                None => format!("line {line}: {message}"),
+            }
         }
         None => message,
     }
@@ -330,5 +358,24 @@ mod tests {
         assert_eq!(read(&missing, true), Ok(None));
         let e = read(&missing, false).unwrap_err();
         assert!(e.problems[0].reason.starts_with("cannot read"), "{e}");
+    }
+    #[test]
+    fn syntax_and_type_errors_name_what_they_are_about_in_the_file_s_words() {
+        let reasons = |text: &str| -> Vec<String> {
+            match parse::<Sample>(file(), text) {
+                Err(e) => e.problems.into_iter().map(|p| p.reason).collect(),
+                Ok((_, problems)) => problems.into_iter().map(|p| p.reason).collect(),
+            }
+        };
+        let dup = reasons("name = \"a\"\nname = \"b\"\n");
+        assert_eq!(dup, ["line 2: duplicate key (`name`)"], "{dup:?}");
+        let typed = reasons("[inner]\ncount = -1\n");
+        assert!(
+            typed[0].ends_with("expected a whole number, 0 or more"),
+            "{typed:?}"
+        );
+        let table = reasons("inner = 5\n");
+        assert!(table[0].ends_with("expected a table"), "{table:?}");
+        assert!(!table[0].contains("struct"), "{table:?}");
     }
 }
