@@ -29,6 +29,7 @@ impl Tokens {
         let (config, mut problems) = CoordinatorConfig::read(args)?;
         let (tokens, refused) = Tokens::reload(&config);
         problems.extend(refused);
+        CoordinatorConfig::name_flags(args, &mut problems);
         loader::finish(&CoordinatorConfig::origin(args), (config, tokens), problems)
     }
 

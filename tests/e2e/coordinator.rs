@@ -158,6 +158,22 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("c.toml: valid (1 group"), "{said}");
+    // A flag's bad value is the flag's, not the file's.
+    let out = Command::new(bin())
+        .args(["coordinator", "--check", "--listen", "nonsense", "--config"])
+        .arg(&config)
+        .arg("--token-file")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "c.toml: --listen (command line): \"nonsense\"",
+        "c.toml: --token-file (command line): ",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
 
     std::fs::write(&config, "[groups.web]\ntarget_utilization = 3\n").unwrap();
     let out = Command::new(bin())

@@ -359,6 +359,31 @@ impl CoordinatorConfig {
         Ok((config, problems))
     }
 
+    /// Renames the problems of values a flag set (`--listen`, `--state`, `--token-file`) after
+    /// the flag: the file does not hold them, and its operator would look there in vain.
+    pub fn name_flags(args: &CoordinatorArgs, problems: &mut [Problem]) {
+        for p in problems {
+            let flag = if p.key == "listen" && args.listen.is_some() {
+                Some("--listen")
+            } else if p.key == "state" && args.state.is_some() {
+                Some("--state")
+            } else if p.key.starts_with("groups.")
+                && p.key.contains(".token_files")
+                && args.token_file.is_some()
+            {
+                Some("--token-file")
+            } else {
+                None
+            };
+            if let Some(flag) = flag {
+                p.key = match &args.config {
+                    Some(_) => format!("{flag} (command line)"),
+                    None => flag.to_string(),
+                };
+            }
+        }
+    }
+
     /// Where the configuration came from, as its problems name it: the file, or the command
     /// line for the quick-start flags alone.
     pub fn origin(args: &CoordinatorArgs) -> PathBuf {
