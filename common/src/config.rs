@@ -200,7 +200,7 @@ pub fn finish<T>(file: &Path, value: T, problems: Vec<Problem>) -> Result<T, Con
 }
 
 /// A deserializer's message with the Rust type names it expected said in the file's words.
-fn in_plain_words(message: &str) -> String {
+pub fn in_plain_words(message: &str) -> String {
     let Some((head, expected)) = message.split_once("expected ") else {
         return message.to_string();
     };
@@ -228,6 +228,7 @@ fn toml_reason(text: &str, e: &toml::de::Error) -> String {
                 !s.is_empty()
                     && s.chars().count() <= 60
                     && !s.contains('\n')
+                    && !s.starts_with('[')
                     && !message.contains(s)
             });
             match about {

@@ -87,8 +87,8 @@ pub trait Actuate {
 }
 
 /// Which actuator a group uses, with its settings (`[groups.NAME.actuator]`, `kind = …`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+/// Read by kind, then the kind's settings by their own keys ([`ActuatorConfig::deserialize`]).
+#[derive(Debug, Clone, Default)]
 pub enum ActuatorConfig {
     /// Log what would be done.
     #[default]
@@ -99,6 +99,52 @@ pub enum ActuatorConfig {
     Aws(AwsConfig),
     /// Publish the desired capacity to KEDA's external scaler service.
     Keda(KedaActuatorConfig),
+}
+
+/// The kinds, as `kind` names them.
+const KINDS: &[&str] = &["dry-run", "command", "aws", "keda"];
+
+/// Read in two steps, not as a serde-tagged enum: a tagged enum buffers the table and its
+/// errors lose the key they are about ("invalid type: integer `5`, expected a string"), so
+/// the kind is read first and its settings then deserialized with their path, and an error
+/// names its key (`auto_scaling_group: ...`).
+impl<'de> Deserialize<'de> for ActuatorConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let kind = match table.remove("kind") {
+            None => return Err(D::Error::missing_field("kind")),
+            Some(toml::Value::String(kind)) => kind,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "kind: {other} is no actuator kind (one of {})",
+                    KINDS.join(", ")
+                )));
+            }
+        };
+        fn settings<T: serde::de::DeserializeOwned, E: Error>(table: toml::Table) -> Result<T, E> {
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let reason = headroom_common::config::in_plain_words(&e.inner().to_string());
+                match e.path().to_string().as_str() {
+                    "." | "" => E::custom(reason),
+                    path if reason.contains(&format!("`{path}`")) => E::custom(reason),
+                    path => E::custom(format!("{path}: {reason}")),
+                }
+            })
+        }
+        match kind.as_str() {
+            "dry-run" => match table.keys().next() {
+                Some(key) => Err(D::Error::custom(format!(
+                    "{key}: unknown key (kind \"dry-run\" takes no settings)"
+                ))),
+                None => Ok(ActuatorConfig::DryRun),
+            },
+            "command" => settings(table).map(ActuatorConfig::Command),
+            "aws" => settings(table).map(ActuatorConfig::Aws),
+            "keda" => settings(table).map(ActuatorConfig::Keda),
+            other => Err(D::Error::unknown_variant(other, KINDS)),
+        }
+    }
 }
 
 /// `kind = "command"`.

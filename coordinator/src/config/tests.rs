@@ -320,6 +320,21 @@ fn actuator_problems_name_their_key() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("shell"), "{err}");
+    // A value of the wrong type inside the kind's settings names its key.
+    let err = parse(
+        "[groups.web]\ntoken_files = [\"/t\"]\n[groups.web.actuator]\nkind = \"command\"\nprogram = \"/bin/true\"\ntimeout = 5\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("`timeout`"), "{err}");
+    let err = parse(
+        "[groups.web]\ntoken_files = [\"/t\"]\n[groups.web.actuator]\nkind = \"dry-run\"\nprogram = \"/bin/true\"\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("program: unknown key"), "{err}");
+    let err =
+        parse("[groups.web]\ntoken_files = [\"/t\"]\n[groups.web.actuator]\nkind = \"magic\"\n")
+            .unwrap_err();
+    assert!(err.to_string().contains("unknown variant `magic`"), "{err}");
 }
 
 /// A group's name holds no '/': its campaigns would sit in another group's election, and
