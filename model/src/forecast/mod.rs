@@ -235,6 +235,9 @@ pub struct Forecaster {
     path: Vec<f64>,
     /// Every model's forecast at the scored steps, full precision, for combining.
     scratch: Vec<f64>,
+    /// Whether a forecast out of cold start was given: from then on a step asked for that is
+    /// not scored yet is judged by a scored one next to it ([`Forecaster::judged_at`]).
+    warm: bool,
 }
 
 impl Forecaster {
@@ -259,6 +262,7 @@ impl Forecaster {
             detected_span_s: 0.0,
             since_refit: 0,
             refits: 0,
+            warm: false,
             fitted: Fitted::default(),
             dense,
             extra_s,
@@ -430,7 +434,9 @@ impl Forecaster {
             self.retrack();
             self.issue();
         }
-        self.build(horizons_s, &steps)
+        let forecast = self.build(horizons_s, &steps);
+        self.warm |= forecast.as_ref().is_some_and(|f| f.fallback.is_none());
+        forecast
     }
 
     /// Forecasts 1..=`k` rows ahead (the backtest's horizons); `horizon_s` = k × cadence.
@@ -497,8 +503,9 @@ impl Forecaster {
                 p99,
             });
         }
+        let jref = self.judged_at(jmax);
         let cold =
-            self.score_of(Model::Drift.index(), jmax).mae().is_none() || self.fitted.ets.is_none();
+            self.score_of(Model::Drift.index(), jref).mae().is_none() || self.fitted.ets.is_none();
         let fallback = cold.then(|| {
             format!(
                 "cold start: {} observations ({:.0} s) of history; the last value at each \
@@ -518,8 +525,8 @@ impl Forecaster {
             needed_s: Some(needed_s),
         });
         let error_ratio = match (
-            self.score_of(COMBINED, jmax).mae(),
-            self.score_of(Model::Naive.index(), jmax).mae(),
+            self.score_of(COMBINED, jref).mae(),
+            self.score_of(Model::Naive.index(), jref).mae(),
         ) {
             (Some(c), Some(n)) if n > 0.0 => Some(c / n),
             (Some(c), Some(_)) => Some(if c > 0.0 { f64::INFINITY } else { 1.0 }),
@@ -528,7 +535,7 @@ impl Forecaster {
         let model = if cold {
             Model::Naive
         } else {
-            self.leader(jmax)
+            self.leader(jref)
         };
         Some(Forecast {
             origin,
@@ -539,6 +546,28 @@ impl Forecaster {
             error_ratio,
             season_s: self.fitted.period,
         })
+    }
+}
+
+impl Forecaster {
+    /// The step index a forecast reaching index `jmax` is judged at (cold start, the error
+    /// ratio, the leading model): `jmax` itself, or, once the forecaster was warm, the longest
+    /// scored step within a tenth (at least two steps) below it when `jmax` is not scored yet.
+    /// A cadence measured anew (a coordinator's loop under load, 1 s becoming 0.9 s) maps the
+    /// same lead to more steps; the new step is scored only after as many rows, and judging it
+    /// alone sent a warm forecaster back to cold start for that long, mid-ramp. A first cold
+    /// start is judged at `jmax` as before: nothing was scored there yet.
+    fn judged_at(&self, jmax: usize) -> usize {
+        let scored = |j: usize| self.score_of(Model::Drift.index(), j).mae().is_some();
+        if !self.warm || scored(jmax) {
+            return jmax;
+        }
+        let reach = (self.steps[jmax] / 10).max(2);
+        (0..jmax)
+            .rev()
+            .take_while(|&j| self.steps[jmax] - self.steps[j] <= reach)
+            .find(|&j| scored(j))
+            .unwrap_or(jmax)
     }
 }
 

@@ -479,3 +479,45 @@ fn a_series_far_from_zero_is_forecast_as_well_as_near_it() {
     let (near, far) = (mae(1e4), mae(1e12));
     assert!(far < 1.1 * near, "MAE {far} at 1e12 vs {near} at 1e4");
 }
+
+/// A forecaster out of cold start stays out when the cadence it measures shifts and the lead
+/// it is asked for maps to a step it has not scored yet (a coordinator's loop under load): that
+/// step is judged by the longest scored one next to it, not sent back to cold start mid-ramp.
+#[test]
+fn a_shift_in_cadence_does_not_send_a_warm_forecaster_back_to_cold_start() {
+    let mut r = rng(7);
+    let lead = 21.0;
+    let mut f = Forecaster::new(ForecastConfig {
+        horizon_s: lead,
+        ..ForecastConfig::default()
+    });
+    let mut t = 1_700_000_000.0;
+    let mut warm_at = None;
+    let mut relapses = Vec::new();
+    for i in 0..400 {
+        // 1 s apart, then 0.9 s apart from observation 150 on.
+        t += if i < 150 { 1.0 } else { 0.9 };
+        let level = if i < 200 {
+            20.0
+        } else {
+            20.0 + 0.2 * (i - 200) as f64
+        };
+        f.observe(t, level + r());
+        let mut horizons = Vec::new();
+        crate::policy::lead_horizons(f.step_s(), lead, &mut horizons);
+        let cold = f.forecast(&horizons).is_none_or(|fc| fc.fallback.is_some());
+        match (warm_at, cold) {
+            (None, false) => warm_at = Some(i),
+            (Some(_), true) => relapses.push(i),
+            _ => {}
+        }
+    }
+    assert!(
+        warm_at.is_some_and(|w| w < 150),
+        "never warm before the shift: {warm_at:?}"
+    );
+    assert!(
+        relapses.is_empty(),
+        "back in cold start at observations {relapses:?}"
+    );
+}
