@@ -53,11 +53,23 @@ pub fn run(args: &CoordinatorArgs) -> anyhow::Result<()> {
                 .map_err(|e| Exit::config(format!("{}: tls: {e:#}", origin.display())))?;
         }
         let n = config.groups.len();
-        return headroom_common::stdout::print(&format!(
+        let mut said = format!(
             "{}: valid ({n} group{}; every token file passes the rule, read as this user)\n",
             origin.display(),
             if n == 1 { "" } else { "s" }
-        ));
+        );
+        for (name, g) in &config.groups {
+            if let ActuatorConfig::Command(c) = &g.actuator
+                && !crate::actuator::command::program_found(&c.program)
+            {
+                said.push_str(&format!(
+                    "note: groups.{name}.actuator.program: {:?} is no executable file here, as \
+                     this user (on PATH for a bare name); the hook would fail to start\n",
+                    c.program
+                ));
+            }
+        }
+        return headroom_common::stdout::print(&said);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

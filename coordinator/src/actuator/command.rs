@@ -102,6 +102,21 @@ impl Command {
 
 /// `arg` with each placeholder of `vars` (`{name}`) replaced, in one pass: a value is never
 /// read again for placeholders (a host id that spells `{reason}` stays as it is).
+/// Whether `program` names an executable file for this user here: a path as given, a bare name
+/// on `PATH`, as the hook would be run. `--check` says when it does not (a note, not a refusal:
+/// a configuration may be checked on another machine than the one it runs on).
+pub fn program_found(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
+}
+
 fn expand(arg: &str, vars: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(arg.len());
     let mut rest = arg;
@@ -326,5 +341,17 @@ mod tests {
             e.contains("exit status: 3") && e.contains("last words"),
             "{e}"
         );
+    }
+    #[test]
+    fn a_program_is_found_as_the_hook_would_be_run() {
+        assert!(program_found("/bin/sh"));
+        assert!(program_found("sh"), "a bare name is looked up on PATH");
+        assert!(!program_found("/nonexistent/hook"));
+        assert!(!program_found("no-such-program-anywhere"));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("not-executable");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        assert!(!program_found(plain.to_str().unwrap()));
+        assert!(!program_found(dir.path().to_str().unwrap()), "a directory");
     }
 }
