@@ -52,9 +52,26 @@ impl Command {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| ActuatorError::Command(format!("cannot start {program}: {e}")))?;
+        // "Text file busy": the hook was just written and a process forked meanwhile (by this
+        // one's other threads, or a deployment writing it) still holds it open for writing
+        // until that process execs, a matter of milliseconds. Tried again briefly, not failed.
+        let mut tries = 0;
+        let mut child = loop {
+            match cmd.spawn() {
+                Err(e)
+                    if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
+                        && tries < 5 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+                }
+                spawned => {
+                    break spawned.map_err(|e| {
+                        ActuatorError::Command(format!("cannot start {program}: {e}"))
+                    })?;
+                }
+            }
+        };
         let mut group = GroupKill(
             child
                 .id()
