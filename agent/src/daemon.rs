@@ -257,13 +257,13 @@ struct History {
 /// file, a read-only one) stops the start with its reason.
 fn open_history(db_path: &Path, cfg: &Config) -> anyhow::Result<History> {
     let mut set_aside = None;
-    if aside::marked_damaged(db_path) && !db_path.exists() {
-        // The operator moved it: a new history starts anyway.
-        aside::clear_mark(db_path);
-    } else if aside::marked_damaged(db_path) {
-        let sound = aside::passes_quick_check(db_path)
-            .with_context(|| format!("checking {}", db_path.display()))?;
-        if sound {
+    if aside::marked_damaged(db_path) {
+        if !db_path.exists() {
+            // The operator moved it: a new history starts anyway.
+            aside::clear_mark(db_path);
+        } else if aside::passes_quick_check(db_path)
+            .with_context(|| format!("checking {}", db_path.display()))?
+        {
             aside::clear_mark(db_path);
             tracing::warn!(
                 database = %db_path.display(),
@@ -299,24 +299,24 @@ fn read_history(db_path: &Path, cfg: &Config) -> anyhow::Result<Read> {
         .with_context(|| format!("opening {}", db_path.display()))?;
     let reader = Reader::open_with_cache(db_path, REFILL_CACHE_KIB)
         .with_context(|| format!("opening {}", db_path.display()))?;
-    let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(cfg), unix_now())
+    let now = unix_now();
+    let refill = Refill::from_store(&reader, &cfg.model.demand, host_forecast(cfg), now)
         .with_context(|| format!("reading stored history from {}", db_path.display()))?;
     let policy_memory = reader
         .policy_memory(&cfg.model.demand)
         .with_context(|| format!("reading the policy memory from {}", db_path.display()))?;
     let unrolled = reader
-        .unrolled_minute(unix_now())
+        .unrolled_minute(now)
         .with_context(|| format!("reading the last minute from {}", db_path.display()))?;
     Ok((store, refill, policy_memory, unrolled))
 }
 
-/// Whether `e` says the database file is damaged.
+/// Whether `e` says the database file is damaged (every read of the start is the store's, so
+/// its error is in the chain).
 fn damaged(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<StoreError>()
             .is_some_and(StoreError::is_damaged)
-            || c.downcast_ref::<rusqlite::Error>()
-                .is_some_and(crate::store::sqlite_damaged)
     })
 }
 

@@ -65,9 +65,7 @@ pub fn run_writer(
                     publish_drops(&store, &shared);
                 }
                 Err(e) => {
-                    if e.is_damaged() {
-                        aside::mark_damaged(store.path());
-                    }
+                    aside::mark_if_damaged(store.path(), &e);
                     tracing::warn!(error = %e, "pruning history failed");
                 }
             },
@@ -102,9 +100,7 @@ pub fn run_writer(
                     tracing::error!(lost, error = %e, "a batch the database refuses as data was dropped");
                 }
                 Err(e) => {
-                    if e.is_damaged() {
-                        aside::mark_damaged(store.path());
-                    }
+                    aside::mark_if_damaged(store.path(), &e);
                     let mut snap = shared.lock();
                     since_while(e.is_locked(), &mut snap.store_locked_since);
                     since_while(e.is_damaged(), &mut snap.store_damaged_since);

@@ -197,9 +197,7 @@ impl Sender {
             if outbox.is_none() {
                 outbox = Outbox::open(&self.db)
                     .map_err(|e| {
-                        if e.is_damaged() {
-                            aside::mark_damaged(&self.db);
-                        }
+                        aside::mark_if_damaged(&self.db, &e);
                         tracing::warn!(error = %e, db = %self.db.display(), "outbox: opening the database failed");
                     })
                     .ok();
@@ -217,9 +215,7 @@ impl Sender {
                 Err(e) => {
                     // Damage here holds every signal back for good: marked, the next start
                     // sets the file aside.
-                    if e.is_damaged() {
-                        aside::mark_damaged(&self.db);
-                    }
+                    aside::mark_if_damaged(&self.db, &e);
                     tracing::warn!(error = %e, "outbox: reading pending signals failed");
                     self.sleep(Duration::from_secs(1));
                     continue;

@@ -48,6 +48,14 @@ pub fn mark_damaged(db: &Path) {
     }
 }
 
+/// Leaves the mark when `e` says `db` is damaged: what every reader and writer that meets an
+/// error does.
+pub fn mark_if_damaged(db: &Path, e: &super::StoreError) {
+    if e.is_damaged() {
+        mark_damaged(db);
+    }
+}
+
 /// Removes the mark, if any (a failure is logged: the next start checks the file again).
 pub fn clear_mark(db: &Path) {
     match std::fs::remove_file(damage_mark(db)) {

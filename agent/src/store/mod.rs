@@ -92,7 +92,7 @@ impl StoreError {
 }
 
 /// Whether SQLite says the file is damaged, or no database at all.
-pub fn sqlite_damaged(e: &rusqlite::Error) -> bool {
+fn sqlite_damaged(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)
