@@ -323,7 +323,7 @@ async fn rebuild_history(app: &Arc<App>, group: &Arc<Group>, name: &str, b: &mut
         tokio::task::spawn_blocking(move || {
             let db = locked(&db);
             let own_from = db.own_from(&group_name, unix_now())?;
-            let found = db.late_signals(&group_name, seen, own_from)?;
+            let found = db.late_signals(&group_name, seen, own_from, ttl)?;
             anyhow::Ok((own_from, found))
         })
         .await

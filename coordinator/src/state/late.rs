@@ -78,22 +78,32 @@ impl State {
 
     /// Among `group`'s signals logged after row `after`, at most [`SCAN_ROWS`] rows on (the
     /// scan holds the state file's lock, which ingest needs too: a long way behind is caught
-    /// up over several looks): the newest row id looked at, and whether any was decided
-    /// before `before`. Row ids below `after` only (the log emptied by a prune, its ids given
-    /// again from 1) are looked at from the first.
+    /// up over several looks): the newest row id looked at, and whether any is late. Row ids
+    /// below `after` only (the log emptied by a prune, its ids given again from 1) are looked
+    /// at from the first.
+    ///
+    /// Late: decided before `before` (the own series' start), and either received after it or
+    /// decided more than `live_s` (the hosts' time to live) before it. A signal received before
+    /// the series began and decided within `live_s` of it was live when it began: its host's
+    /// demand is in the first point, and all it could add is seconds of history, not worth
+    /// starting a warm forecaster again. At a first run the agents' first signals race the
+    /// first evaluation so, and taking them for late signals restarted the forecaster a minute
+    /// in, mid-ramp.
     pub fn late_signals(
         &self,
         group: &str,
         after: i64,
         before: f64,
+        live_s: f64,
     ) -> anyhow::Result<(i64, bool)> {
         let newest = self.last_signal_id()?;
         let after = if newest < after { 0 } else { after };
         let end = newest.min(after.saturating_add(SCAN_ROWS));
         let late: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(grp = ?3 AND decided_at < ?4), 0) FROM signals
-             WHERE id > ?1 AND id <= ?2",
-            params![after, end, group, before],
+            "SELECT COALESCE(SUM(grp = ?3 AND decided_at < ?4
+                                 AND (received_at >= ?4 OR decided_at < ?4 - ?5)), 0)
+             FROM signals WHERE id > ?1 AND id <= ?2",
+            params![after, end, group, before, live_s],
             |r| r.get(0),
         )?;
         Ok((end, late > 0))

@@ -448,11 +448,36 @@ fn where_the_backfill_stands_survives_a_reopen_and_rebuilt_points() {
     assert_eq!(st.backfill("new", 2000.0).unwrap(), (900.0, 2));
     assert_eq!(st.own_from("new", 2000.0).unwrap(), 960.0);
     // Late: decided before the start, looked at after row 0.
-    assert_eq!(st.late_signals("g", 0, 500.0).unwrap(), (2, true));
-    assert_eq!(st.late_signals("g", 2, 500.0).unwrap(), (2, false));
+    assert_eq!(st.late_signals("g", 0, 500.0, 30.0).unwrap(), (2, true));
+    assert_eq!(st.late_signals("g", 2, 500.0, 30.0).unwrap(), (2, false));
     // Row ids given again after the log was emptied: looked at from the first.
-    assert_eq!(st.late_signals("g", 9, 500.0).unwrap(), (2, true));
+    assert_eq!(st.late_signals("g", 9, 500.0, 30.0).unwrap(), (2, true));
     // Their demand: received since the first run (at 1.0 here), decided before the start.
     assert_eq!(st.late_demand("g", 0.0, 500.0).unwrap().len(), 2);
     assert!(st.late_demand("g", 5.0, 500.0).unwrap().is_empty());
+}
+
+#[test]
+fn a_signal_live_when_the_series_began_is_not_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = State::open(&dir.path().join("s.db")).unwrap();
+    let all = |_: &Signal| true;
+    st.backfill("g", 1000.0).unwrap();
+    // The agents' first signals race the first evaluation: received before the series began
+    // (at 1002), decided a second or two before it.
+    st.record(1001.5, &[signal("a", "e", 1, 1000.3)], all)
+        .unwrap();
+    st.add_demand("g", 1002.0, 1.0).unwrap();
+    let own_from = st.own_from("g", 1100.0).unwrap();
+    assert_eq!(own_from, 1002.0);
+    assert_eq!(st.late_signals("g", 0, own_from, 30.0).unwrap(), (1, false));
+    // Received after the start while decided before it: late.
+    st.record(1003.0, &[signal("b", "e", 1, 1001.0)], all)
+        .unwrap();
+    assert_eq!(st.late_signals("g", 1, own_from, 30.0).unwrap(), (2, true));
+    // Received before the start, but decided longer than a host lives before it (an outbox
+    // caught up before the first evaluation): late.
+    st.record(1001.8, &[signal("c", "e", 1, 900.0)], all)
+        .unwrap();
+    assert_eq!(st.late_signals("g", 2, own_from, 30.0).unwrap(), (3, true));
 }
