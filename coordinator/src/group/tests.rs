@@ -604,3 +604,60 @@ fn two_agents_sending_as_one_host_are_told_apart_from_a_reinstall() {
         ("new", None)
     );
 }
+
+/// A restart (or a late replica's rebuild) starts the forecaster again on the stored series: a
+/// forecaster that was warm live is warm again at the first evaluation after it.
+#[test]
+fn a_forecaster_warm_before_a_restart_is_warm_at_the_first_evaluation_after_it() {
+    let c = GroupConfig {
+        warmup: Duration::from_secs(20),
+        decision_interval: Duration::from_secs(1),
+        ..config()
+    };
+    let level = |t: f64| 5.0 + (t * 0.7).sin() + if t > 150.0 { (t - 150.0) * 0.05 } else { 0.0 };
+    let mut live = GroupState::new(c.clone());
+    let mut series = Vec::new();
+    let mut signals = Vec::new();
+    for i in 1..=200u64 {
+        let t = i as f64;
+        let s = signal("a", i, t - 0.4, level(t - 0.4), "healthy");
+        live.ingest(s.clone(), Outcome::Applied, t - 0.3);
+        signals.push((t - 0.3, s));
+        live.evaluate(t, Some(5));
+        let e = live.evaluation().unwrap();
+        series.push((t, e.demand));
+    }
+    let fallback = |g: &GroupState| {
+        g.evaluation()
+            .and_then(|e| e.forecast.as_ref())
+            .map(|f| f.fallback.clone())
+    };
+    assert_eq!(fallback(&live), Some(None), "warm live");
+    let mut restarted = GroupState::new(c.clone());
+    restarted.restore(
+        &series,
+        signals.split_off(signals.len() - 5),
+        Some(5),
+        Vec::new(),
+        &[],
+        SignalCounts::default(),
+    );
+    restarted.ingest(
+        signal("a", 201, 200.6, level(200.6), "healthy"),
+        Outcome::Applied,
+        200.7,
+    );
+    restarted.evaluate(201.0, Some(5));
+    assert_eq!(fallback(&restarted), Some(None), "warm after the restart");
+    // A rebuild prepends points to the same series and starts again on the whole.
+    let mut rebuilt = vec![(-1.0, 5.0), (0.0, 5.0), (0.5, 5.0)];
+    rebuilt.extend(series.iter().copied());
+    restarted.refill(&rebuilt);
+    restarted.ingest(
+        signal("a", 202, 201.6, level(201.6), "healthy"),
+        Outcome::Applied,
+        201.7,
+    );
+    restarted.evaluate(202.0, Some(5));
+    assert_eq!(fallback(&restarted), Some(None), "warm after a rebuild");
+}
