@@ -3,10 +3,11 @@
 //! their own ([`crate::aws`], [`crate::keda`]), as do the API's answers to clients that
 //! misbehave ([`crate::api_requests`]); all share this one's helpers.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -64,14 +65,24 @@ pub(crate) fn web_coordinator(
     (dir, c)
 }
 
+/// No arguments beyond the config's.
+const NO_ARGS: [&str; 0] = [];
+
+/// `coordinator --config CONFIG ARGS…` run to its exit: a start that is refused, or `--check`.
+fn run_coordinator<A: AsRef<OsStr>>(config: &Path, args: impl IntoIterator<Item = A>) -> Output {
+    Command::new(bin())
+        .args(["coordinator", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("the coordinator binary runs")
+}
+
 /// `headroom coordinator` runs the `headroom-coordinator` binary beside it; without that
 /// binary it says where it looked, in one line, and exits 69.
 #[test]
 fn coordinator_commands_run_the_sibling_binary_or_say_it_is_missing() {
-    let out = Command::new(bin())
-        .args(["coordinator", "--config", "/nonexistent/coordinator.toml"])
-        .output()
-        .unwrap();
+    let out = run_coordinator(Path::new("/nonexistent/coordinator.toml"), NO_ARGS);
     assert_eq!(out.status.code(), Some(64), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/coordinator.toml"));
 
@@ -120,12 +131,7 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
     // Served or only checked (`--check`, as a deployment validates a file before it replaces
     // the old one), the same problems.
     for check in [&[][..], &["--check"][..]] {
-        let out = Command::new(bin())
-            .args(["coordinator", "--config"])
-            .arg(&config)
-            .args(check)
-            .output()
-            .unwrap();
+        let out = run_coordinator(&config, check);
         assert_eq!(out.status.code(), Some(64));
         let err = String::from_utf8_lossy(&out.stderr);
         for want in [
@@ -146,11 +152,7 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
         group_toml("web", &token, 5.0, "kind = \"dry-run\""),
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["coordinator", "--check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = run_coordinator(&config, ["--check"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -159,13 +161,16 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
     );
     assert!(said.contains("c.toml: valid (1 group"), "{said}");
     // A flag's bad value is the flag's, not the file's.
-    let out = Command::new(bin())
-        .args(["coordinator", "--check", "--listen", "nonsense", "--config"])
-        .arg(&config)
-        .arg("--token-file")
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let out = run_coordinator(
+        &config,
+        [
+            "--check".as_ref(),
+            "--listen".as_ref(),
+            "nonsense".as_ref(),
+            "--token-file".as_ref(),
+            missing.as_os_str(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     for want in [
@@ -176,11 +181,7 @@ fn refuses_world_readable_token_files_and_bad_config_with_64() {
     }
 
     std::fs::write(&config, "[groups.web]\ntarget_utilization = 3\n").unwrap();
-    let out = Command::new(bin())
-        .args(["coordinator", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = run_coordinator(&config, NO_ARGS);
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -528,13 +529,7 @@ fn serves_https_when_a_certificate_is_configured() {
         &group_toml("web", &token, 5.0, "kind = \"dry-run\""),
     );
     // `--check` loads the pair as a start would: a key that is no key is found before one.
-    let check = |config: &std::path::Path| {
-        Command::new(bin())
-            .args(["coordinator", "--check", "--config"])
-            .arg(config)
-            .output()
-            .unwrap()
-    };
+    let check = |config: &Path| run_coordinator(config, ["--check"]);
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
         &config,
