@@ -4,15 +4,19 @@
 //! coordinator's peak RSS and errors; asserts no errors, bounded RSS and that the slow and
 //! oversized clients do not starve the others.
 //!
-//! The coordinator and the generator are pinned to different CPUs with `taskset` when there
-//! are at least two. Sizes: `HEADROOM_LOAD_AGENTS` (simulated agents), `HEADROOM_LOAD_SECS`
+//! The coordinator (with `taskset`) and the generator's own threads are pinned to different
+//! CPUs when there are at least two. Only the generator's threads: the tests running beside
+//! this one, and every process they start, keep every CPU. Sizes: `HEADROOM_LOAD_AGENTS` (simulated agents), `HEADROOM_LOAD_SECS`
 //! (duration) override each test's defaults.
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use rustix::thread::{CpuSet, sched_setaffinity};
 
 use crate::common::*;
 
@@ -66,10 +70,35 @@ impl Phase {
     }
 }
 
+/// The CPUs the generator runs on: every one but the coordinator's CPU 0, when there are two or
+/// more.
+fn generator_cpus() -> Option<CpuSet> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus >= 2).then(|| {
+        let mut set = CpuSet::new();
+        (1..cpus.min(CpuSet::MAX_CPU)).for_each(|cpu| set.set(cpu));
+        set
+    })
+}
+
+/// Spawns one of the generator's threads, on `cpus` when given.
+fn spawn_generator<T: Send + 'static>(
+    cpus: Option<CpuSet>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    std::thread::spawn(move || {
+        if let Some(set) = cpus {
+            // Best effort: unpinned, the figures are noisier, not wrong.
+            let _ = sched_setaffinity(None, &set);
+        }
+        work()
+    })
+}
+
 /// Holds `SLOW_CLIENTS` connections open, each trickling one header byte every 500 ms, until
 /// `stop`; returns how many the server closed.
-fn slowloris(addr: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
+fn slowloris(addr: String, stop: Arc<AtomicBool>, cpus: Option<CpuSet>) -> JoinHandle<u64> {
+    spawn_generator(cpus, move || {
         let mut conns: Vec<Option<TcpStream>> = (0..SLOW_CLIENTS)
             .map(|_| {
                 let mut s = TcpStream::connect(&addr).ok()?;
@@ -99,8 +128,8 @@ fn slowloris(addr: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64
 
 /// Posts an 8 MiB body in a loop until `stop`; returns (requests, accepted). A refusal is a 413
 /// or the server closing the connection before the whole body is sent.
-fn oversized(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64)> {
-    std::thread::spawn(move || {
+fn oversized(url: String, stop: Arc<AtomicBool>, cpus: Option<CpuSet>) -> JoinHandle<(u64, u64)> {
+    spawn_generator(cpus, move || {
         let http = http();
         let body = vec![b'['; 8 << 20];
         let (mut n, mut odd) = (0, 0);
@@ -136,16 +165,9 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
             "decision_interval = \"1s\"",
         );
     std::fs::write(&config, toml).unwrap();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pin = cpus >= 2;
+    let cpus = generator_cpus();
+    let pin = cpus.is_some();
     let c = Coordinator::start_pinned(dir.path(), &config, &[], pin.then_some("0"));
-    if pin {
-        let _ = std::process::Command::new("taskset")
-            .args(["-a", "-cp", &format!("1-{}", cpus - 1)])
-            .arg(std::process::id().to_string())
-            .stdout(std::process::Stdio::null())
-            .status();
-    }
     let pid = c.child.id();
     let addr = c.url.trim_start_matches("http://").to_string();
     let rate = agents as f64 / PERIOD.as_secs_f64();
@@ -172,7 +194,7 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
             let url = c.url.clone();
-            std::thread::spawn(move || {
+            spawn_generator(cpus, move || {
                 let http = http();
                 let hosts: Vec<usize> = (w..agents).step_by(WORKERS).collect();
                 let gap = Duration::from_secs_f64(WORKERS as f64 / rate);
@@ -221,9 +243,9 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
     std::thread::sleep(half);
     let rss_half = peak_rss.load(Ordering::Relaxed);
     let hostile_stop = Arc::new(AtomicBool::new(false));
-    let slow = slowloris(addr, hostile_stop.clone());
+    let slow = slowloris(addr, hostile_stop.clone(), cpus);
     let big: Vec<_> = (0..2)
-        .map(|_| oversized(c.url.clone(), hostile_stop.clone()))
+        .map(|_| oversized(c.url.clone(), hostile_stop.clone(), cpus))
         .collect();
     let mut phases = [Phase::default(), Phase::default()];
     for w in workers {
