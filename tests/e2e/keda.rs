@@ -220,24 +220,32 @@ fn keda_answers_an_error_or_its_fallback_when_every_host_is_lost() {
         let read = || web_metric(&rt, &endpoint);
         // Never deployed: nothing decided, whatever the fallback.
         assert_eq!(read(), Err(tonic::Code::Unavailable), "{}", c.log());
-        let send = |seq: u64| {
+        // Each send is a new signal from both hosts, so they stay live while it is read.
+        let seq = std::cell::Cell::new(0);
+        let send = || {
+            seq.set(seq.get() + 1);
             for i in 0..2 {
-                let s = signal("web", &format!("h{i}"), "e", seq, 1.5);
+                let s = signal("web", &format!("h{i}"), "e", seq.get(), 1.5);
                 assert_eq!(post(&c.url, Some(TOKEN), &s.to_string()).0, 200);
             }
         };
-        // 2 x 1.5 = 3 busy cores at capacity 1 -> 3 instances.
-        send(1);
-        let decided = wait_for(Duration::from_secs(10), || read().ok().filter(|&v| v == 3));
+        // 2 x 1.5 = 3 busy cores at capacity 1 -> 3 instances. The hosts live 2 s only: they
+        // keep sending until it is read, so a slow read cannot miss it.
+        let decided = wait_for(Duration::from_secs(10), || {
+            send();
+            read().ok().filter(|&v| v == 3)
+        });
         assert!(decided.is_some(), "{:?}\n{}", read(), c.log());
         // Silent past host_ttl (2 s): lost.
         let want = fallback.map_or(Err(tonic::Code::Unavailable), |n| Ok(i64::from(n)));
         let lost = wait_for(Duration::from_secs(15), || (read() == want).then_some(()));
         assert!(lost.is_some(), "{fallback:?}: {:?}\n{}", read(), c.log());
         assert!(c.log().contains("every host went silent"), "{}", c.log());
-        // A host is back: the decision again.
-        send(2);
-        let back = wait_for(Duration::from_secs(10), || read().ok().filter(|&v| v == 3));
+        // The hosts are back: the decision again.
+        let back = wait_for(Duration::from_secs(10), || {
+            send();
+            read().ok().filter(|&v| v == 3)
+        });
         assert!(back.is_some(), "{fallback:?}: {:?}\n{}", read(), c.log());
     }
 }
