@@ -130,9 +130,10 @@ fn the_deb_under_a_real_systemd() {
     let pid = c.unit("headroom", "MainPID");
     c.sh(&format!("kill -9 {pid}"));
     let killed = Instant::now();
-    let new = restarted(&c, "headroom", &pid, Duration::from_secs(15));
+    // A debug build's start inside the container, on a loaded machine, may take seconds.
+    let new = restarted(&c, "headroom", &pid, Duration::from_secs(30));
     let took = killed.elapsed();
-    assert!(new.is_some(), "not restarted within RestartSec + 10 s");
+    assert!(new.is_some(), "not restarted within RestartSec + 25 s");
     let after = wait_for(Duration::from_secs(20), || {
         status(&c)["committed"]["seq"]
             .as_u64()
