@@ -16,6 +16,18 @@ fn asg(moto: &Moto) -> Value {
     )
 }
 
+/// The first of group `web`'s last actions that `matches`, waited for: an action is recorded
+/// once the engine's calls return, which may come after moto already shows their effect.
+fn recorded(url: &str, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+    wait_for(Duration::from_secs(10), || {
+        group_view(url, "web")["last_actions"]
+            .as_array()?
+            .iter()
+            .find(|a| matches(a))
+            .cloned()
+    })
+}
+
 #[test]
 fn aws_actuator_follows_the_group_on_moto() {
     let Some(moto) = Moto::start() else { return };
@@ -170,13 +182,8 @@ fn aws_actuator_follows_the_group_on_moto() {
         asg(&moto),
         c.log()
     );
-    let v = group_view(&c.url, "web");
-    let replaced = v["last_actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["kind"] == "replace" && a["ok"] == true);
-    assert!(replaced, "{v}");
+    let replaced = recorded(&c.url, |a| a["kind"] == "replace" && a["ok"] == true);
+    assert!(replaced.is_some(), "{}", group_view(&c.url, "web"));
 }
 
 /// `max_breach = "raise"`: a plan above the group's max raises the ASG's MaxSize to the
@@ -220,17 +227,14 @@ fn a_plan_above_max_raises_the_asg_maximum_and_puts_it_back() {
         (sizes() == json!([1, 4])).then_some(())
     });
     assert!(back.is_some(), "{}\n{}", sizes(), c.log());
-    let v = group_view(&c.url, "web");
-    let details: Vec<String> = v["last_actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["detail"].as_str().unwrap_or("").to_string())
-        .collect();
+    let detail = |want: &'static str| {
+        move |a: &Value| a["detail"].as_str().is_some_and(|d| d.contains(want))
+    };
     assert!(
-        details.iter().any(|d| d.contains("maximum set to 7"))
-            && details.iter().any(|d| d.contains("maximum set to 4")),
-        "{details:?}"
+        recorded(&c.url, detail("maximum set to 7")).is_some()
+            && recorded(&c.url, detail("maximum set to 4")).is_some(),
+        "{}",
+        group_view(&c.url, "web")["last_actions"]
     );
 }
 
@@ -265,14 +269,8 @@ fn a_maximum_left_raised_is_put_back() {
         (sizes()[1] == json!(4)).then_some(())
     });
     assert!(back.is_some(), "{}\n{}", sizes(), c.log());
-    let v = group_view(&c.url, "web");
-    let put_back = v["last_actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["kind"] == "set_max")
-        .cloned()
-        .unwrap_or_else(|| panic!("no set_max action: {v:#}"));
+    let put_back = recorded(&c.url, |a| a["kind"] == "set_max")
+        .unwrap_or_else(|| panic!("no set_max action: {:#}", group_view(&c.url, "web")));
     assert_eq!(put_back["ok"], true, "{put_back}");
     assert!(
         put_back["reason"]
