@@ -247,6 +247,13 @@ impl Agent {
         }
     }
 
+    /// Whether the spawned process has exited (reaped if so).
+    pub(crate) fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
     /// The process id, while running.
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
