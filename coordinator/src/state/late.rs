@@ -2,8 +2,9 @@
 //! and the rebuilt points of the group's series.
 //!
 //! Late signals are found by row id (the log is append-only, so ids after the last look are
-//! a range scan), and their demand by receipt time (they were received after the replica's own
-//! series began, though decided before it), on the existing `(grp, received_at)` index.
+//! a range scan), and their demand by receipt time (received since the replica first ran the
+//! group, though decided before its own series began), on the existing `(grp, received_at)`
+//! index.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -55,7 +56,7 @@ impl State {
     }
 
     /// Where `group`'s own series began, at `now`: its first live point, recorded by
-    /// [`State::add_demand`]; `now` while it has none (every signal decided before now is then
+    /// [`State::add_demand`]; `now` while it has none (a signal decided well before now is then
     /// late: it may be rebuilt).
     pub fn own_from(&self, group: &str, now: f64) -> anyhow::Result<f64> {
         Ok(self
@@ -82,13 +83,13 @@ impl State {
     /// below `after` only (the log emptied by a prune, its ids given again from 1) are looked
     /// at from the first.
     ///
-    /// Late: decided before `before` (the own series' start), and either received after it or
-    /// decided more than `live_s` (the hosts' time to live) before it. A signal received before
-    /// the series began and decided within `live_s` of it was live when it began: its host's
-    /// demand is in the first point, and all it could add is seconds of history, not worth
-    /// starting a warm forecaster again. At a first run the agents' first signals race the
-    /// first evaluation so, and taking them for late signals restarted the forecaster a minute
-    /// in, mid-ramp.
+    /// Late: decided more than `live_s` (the hosts' time to live) before `before` (the own
+    /// series' start), whenever it was received. A signal decided closer to the start than that
+    /// could add at most `live_s` of history before it, not worth starting a warm forecaster
+    /// again, and is mostly live in the first point anyway. At a first run the agents' first
+    /// signals race the first evaluation (decided before it, received just before or just
+    /// after), and taking them for late signals restarted the forecaster a minute in,
+    /// mid-ramp. A replica's catch-up is still found: it brings signals decided long before.
     pub fn late_signals(
         &self,
         group: &str,
@@ -100,8 +101,7 @@ impl State {
         let after = if newest < after { 0 } else { after };
         let end = newest.min(after.saturating_add(SCAN_ROWS));
         let late: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(grp = ?3 AND decided_at < ?4
-                                 AND (received_at >= ?4 OR decided_at < ?4 - ?5)), 0)
+            "SELECT COALESCE(SUM(grp = ?3 AND decided_at < ?4 - ?5), 0)
              FROM signals WHERE id > ?1 AND id <= ?2",
             params![after, end, group, before, live_s],
             |r| r.get(0),

@@ -431,8 +431,8 @@ fn where_the_backfill_stands_survives_a_reopen_and_rebuilt_points() {
             .unwrap();
         assert_eq!(st.backfill("g", 900.0).unwrap(), (500.0, 2));
         assert_eq!(st.own_from("g", 900.0).unwrap(), 500.0);
-        // A new group: first run now; its series begins with its first live point, and every
-        // signal decided before that is late until then.
+        // A new group: first run now; its series begins with its first live point, and a
+        // signal decided well before that is late until then.
         assert_eq!(st.backfill("new", 900.0).unwrap(), (900.0, 2));
         assert_eq!(st.own_from("new", 950.0).unwrap(), 950.0);
         st.add_demand("new", 960.0, 1.0).unwrap();
@@ -463,21 +463,27 @@ fn a_signal_live_when_the_series_began_is_not_late() {
     let mut st = State::open(&dir.path().join("s.db")).unwrap();
     let all = |_: &Signal| true;
     st.backfill("g", 1000.0).unwrap();
-    // The agents' first signals race the first evaluation: received before the series began
-    // (at 1002), decided a second or two before it.
+    // The agents' first signals race the first evaluation: decided a second or two before the
+    // series began (at 1002), received just before it or just after.
     st.record(1001.5, &[signal("a", "e", 1, 1000.3)], all)
         .unwrap();
     st.add_demand("g", 1002.0, 1.0).unwrap();
     let own_from = st.own_from("g", 1100.0).unwrap();
     assert_eq!(own_from, 1002.0);
     assert_eq!(st.late_signals("g", 0, own_from, 30.0).unwrap(), (1, false));
-    // Received after the start while decided before it: late.
-    st.record(1003.0, &[signal("b", "e", 1, 1001.0)], all)
+    st.record(1002.4, &[signal("b", "e", 1, 1001.0)], all)
         .unwrap();
-    assert_eq!(st.late_signals("g", 1, own_from, 30.0).unwrap(), (2, true));
-    // Received before the start, but decided longer than a host lives before it (an outbox
-    // caught up before the first evaluation): late.
-    st.record(1001.8, &[signal("c", "e", 1, 900.0)], all)
+    assert_eq!(st.late_signals("g", 1, own_from, 30.0).unwrap(), (2, false));
+    // Decided and received after the start: live, not late.
+    st.record(1010.0, &[signal("a", "e", 2, 1009.0)], all)
         .unwrap();
-    assert_eq!(st.late_signals("g", 2, own_from, 30.0).unwrap(), (3, true));
+    assert_eq!(st.late_signals("g", 2, own_from, 30.0).unwrap(), (3, false));
+    // Decided longer than a host lives before the start (a replica's catch-up), received
+    // after it or before it: late.
+    st.record(1011.0, &[signal("c", "e", 1, 900.0)], all)
+        .unwrap();
+    assert_eq!(st.late_signals("g", 3, own_from, 30.0).unwrap(), (4, true));
+    st.record(1001.8, &[signal("d", "e", 1, 950.0)], all)
+        .unwrap();
+    assert_eq!(st.late_signals("g", 4, own_from, 30.0).unwrap(), (5, true));
 }
