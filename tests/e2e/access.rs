@@ -318,6 +318,7 @@ fn an_agent_stopping_leaves_a_socket_another_agent_bound_in_place() {
     // taken), and the path is removed and the second one started again.
     let mut answered = false;
     for _ in 0..3 {
+        b.kill9();
         let _ = std::fs::remove_file(a.socket());
         b.spawn();
         answered = wait_for(Duration::from_secs(30), || {

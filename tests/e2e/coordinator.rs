@@ -236,7 +236,7 @@ fn demand_step_drives_the_command_actuator_and_signals_apply_once_across_restart
         let text = std::fs::read_to_string(&calls).ok()?;
         text.lines()
             // A whole line: the hook writes it in two appends.
-            .find(|l| l.contains("--desired|8|") && l.contains("env="))
+            .find(|l| l.contains("--desired|8|") && l.ends_with("env=8,web"))
             .map(str::to_string)
     })
     .unwrap_or_else(|| {

@@ -97,10 +97,10 @@ fn three_agents_scale_an_asg_ahead_of_a_ramp_and_in_after_the_window() {
         };
         base * f * wobble
     };
-    // The plateau's need at full capacity (its highest, wobble included), and what target
-    // tracking at 70% holds on it.
+    // The plateau's need at full capacity (at its lowest, wobble included, so that demand
+    // surely reaches it), and what target tracking at 70% holds on it.
     let plateau = 3.0 * bases.iter().sum::<f64>();
-    let full_need = need(plateau * 1.05, 1.0);
+    let full_need = need(plateau * 0.95, 1.0);
     let plateau_need = need(plateau, TARGET);
     let start = Instant::now();
     let mut ahead: Option<(f64, Value)> = None;
@@ -125,7 +125,12 @@ fn three_agents_scale_an_asg_ahead_of_a_ramp_and_in_after_the_window() {
         if crossed_at.is_none() && need(demand, 1.0) >= full_need {
             crossed_at = Some(t);
         }
-        if ahead.is_none() && desired >= full_need && t < drop_at {
+        // The plan's own decision, on the ramp: target tracking decides while the forecast is
+        // cold or distrusted, and it would reach this count first on its own.
+        let planned = v["evaluation"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("planned for"));
+        if ahead.is_none() && planned && desired >= full_need && t >= base_s && t < drop_at {
             ahead = Some((t, v.clone()));
         }
         if tt_crossed_at.is_none() && need(demand, TARGET) >= plateau_need {

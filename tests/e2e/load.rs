@@ -5,9 +5,11 @@
 //! oversized clients do not starve the others.
 //!
 //! The coordinator (with `taskset`) and the generator's own threads are pinned to different
-//! CPUs when there are at least two. Only the generator's threads: the tests running beside
-//! this one, and every process they start, keep every CPU. Sizes: `HEADROOM_LOAD_AGENTS` (simulated agents), `HEADROOM_LOAD_SECS`
-//! (duration) override each test's defaults.
+//! CPUs when the test may run on at least two. Only the generator's threads: the tests
+//! running beside this one, and every process they start, keep every CPU.
+//!
+//! Sizes: `HEADROOM_LOAD_AGENTS` (simulated agents), `HEADROOM_LOAD_SECS` (duration) override
+//! each test's defaults.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rustix::thread::{CpuSet, sched_setaffinity};
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 use crate::common::*;
 
@@ -70,14 +72,18 @@ impl Phase {
     }
 }
 
-/// The CPUs the generator runs on: every one but the coordinator's CPU 0, when there are two or
-/// more.
-fn generator_cpus() -> Option<CpuSet> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cpus >= 2).then(|| {
+/// The CPUs this test may run on, split: the first for the coordinator, the others for the
+/// generator; none when it may run on one only.
+fn split_cpus() -> Option<(usize, CpuSet)> {
+    let allowed = sched_getaffinity(None).ok()?;
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU)
+        .filter(|&c| allowed.is_set(c))
+        .collect();
+    let (&first, rest) = cpus.split_first()?;
+    (!rest.is_empty()).then(|| {
         let mut set = CpuSet::new();
-        (1..cpus.min(CpuSet::MAX_CPU)).for_each(|cpu| set.set(cpu));
-        set
+        rest.iter().for_each(|&c| set.set(c));
+        (first, set)
     })
 }
 
@@ -165,9 +171,10 @@ fn load(agents: usize, secs: u64, p99_bound: Duration) {
             "decision_interval = \"1s\"",
         );
     std::fs::write(&config, toml).unwrap();
-    let cpus = generator_cpus();
-    let pin = cpus.is_some();
-    let c = Coordinator::start_pinned(dir.path(), &config, &[], pin.then_some("0"));
+    let split = split_cpus();
+    let (pin, cpus) = (split.is_some(), split.map(|(_, set)| set));
+    let coordinator_cpu = split.map(|(cpu, _)| cpu.to_string());
+    let c = Coordinator::start_pinned(dir.path(), &config, &[], coordinator_cpu.as_deref());
     let pid = c.child.id();
     let addr = c.url.trim_start_matches("http://").to_string();
     let rate = agents as f64 / PERIOD.as_secs_f64();

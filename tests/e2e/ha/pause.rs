@@ -217,8 +217,9 @@ fn a_leader_paused_between_raising_the_maximum_and_setting_the_count_sets_nothin
 #[test]
 fn a_leader_whose_key_was_taken_between_raising_the_maximum_and_setting_the_count_sets_nothing() {
     // A TTL long enough that the lease outlives the takeover, however slow etcd is to tell
-    // replica 1 (it is woken within 16 s of its stop).
-    let Some(mut ha) = Ha::new(2, 30, 4, 2) else {
+    // replica 1: the deadline is renewal + 4/5 TTL with renewals every TTL/3, so at least
+    // 0.47 TTL (21 s) after the stop, and replica 0 is woken within about 16 s of it.
+    let Some(mut ha) = Ha::new(2, 45, 4, 2) else {
         return;
     };
     ha.add_group_keys("max_breach = \"raise\"\nmax_breach_buffer = 0.1");
