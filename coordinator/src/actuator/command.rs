@@ -117,8 +117,6 @@ impl Command {
     }
 }
 
-/// `arg` with each placeholder of `vars` (`{name}`) replaced, in one pass: a value is never
-/// read again for placeholders (a host id that spells `{reason}` stays as it is).
 /// Whether `program` names an executable file for this user here: a path as given, a bare name
 /// on `PATH`, as the hook would be run. `--check` says when it does not (a note, not a refusal:
 /// a configuration may be checked on another machine than the one it runs on).
@@ -134,6 +132,8 @@ pub fn program_found(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
 }
 
+/// `arg` with each placeholder of `vars` (`{name}`) replaced, in one pass: a value is never
+/// read again for placeholders (a host id that spells `{reason}` stays as it is).
 fn expand(arg: &str, vars: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(arg.len());
     let mut rest = arg;
