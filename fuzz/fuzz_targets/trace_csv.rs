@@ -6,7 +6,9 @@ use headroom::replay::trace;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = trace::parse(text, "fuzz.csv");
+        for values in [trace::Values::Any, trace::Values::Demand] {
+            let _ = trace::parse(text, "fuzz.csv", values);
+        }
         for field in text.split([',', '\n']).take(8) {
             let _ = trace::parse_time(field);
         }

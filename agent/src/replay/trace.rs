@@ -88,16 +88,12 @@ pub fn read(path: &Path, values: Values) -> Result<Trace, TraceError> {
         error,
     })?;
     let text = String::from_utf8_lossy(&text);
-    parse_values(&text, &file, values)
+    parse(&text, &file, values)
 }
 
-/// Parses the text of a `timestamp,value` CSV of any values; `file` names it in errors.
-pub fn parse(text: &str, file: &str) -> Result<Trace, TraceError> {
-    parse_values(text, file, Values::Any)
-}
-
-/// Parses the text of a `timestamp,value` CSV whose values are `values`.
-pub fn parse_values(text: &str, file: &str, values: Values) -> Result<Trace, TraceError> {
+/// Parses the text of a `timestamp,value` CSV whose values are `values`; `file` names it in
+/// errors.
+pub fn parse(text: &str, file: &str, values: Values) -> Result<Trace, TraceError> {
     let mut lines = text.lines().enumerate();
     let header = loop {
         match lines.next() {
@@ -284,42 +280,48 @@ mod tests {
 
     #[test]
     fn reports_line_and_reason() {
-        let e = parse("timestamp,value\n1,2\n2,abc\n", "x.csv")
+        let e = parse("timestamp,value\n1,2\n2,abc\n", "x.csv", Values::Any)
             .unwrap_err()
             .to_string();
         assert_eq!(e, "x.csv: line 3: value \"abc\" is not a number");
-        let e = parse("timestamp,value\n5,2\n4,1\n", "x.csv")
+        let e = parse("timestamp,value\n5,2\n4,1\n", "x.csv", Values::Any)
             .unwrap_err()
             .to_string();
         assert!(
             e.starts_with("x.csv: line 3: timestamp 4 is not after"),
             "{e}"
         );
-        let e = parse("time,v\n", "x.csv").unwrap_err().to_string();
+        let e = parse("time,v\n", "x.csv", Values::Any)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1: header"), "{e}");
-        assert!(parse("", "x.csv").is_err());
-        assert!(parse("timestamp,value\n", "x.csv").is_err());
-        assert!(parse("timestamp,value\n1,2,3\n", "x.csv").is_err());
-        let e = parse("timestamp,value\n1,2\n2,-1e308\n", "x.csv")
+        assert!(parse("", "x.csv", Values::Any).is_err());
+        assert!(parse("timestamp,value\n", "x.csv", Values::Any).is_err());
+        assert!(parse("timestamp,value\n1,2,3\n", "x.csv", Values::Any).is_err());
+        let e = parse("timestamp,value\n1,2\n2,-1e308\n", "x.csv", Values::Any)
             .unwrap_err()
             .to_string();
         assert!(
             e.starts_with("x.csv: line 3: value \"-1e308\" is beyond"),
             "{e}"
         );
-        assert!(parse("timestamp,value\n1,1e15\n", "x.csv").is_ok());
+        assert!(parse("timestamp,value\n1,1e15\n", "x.csv", Values::Any).is_ok());
         // Demand is never negative; another series may be.
-        let e = parse_values("timestamp,value\n1,2\n2,-5\n", "x.csv", Values::Demand)
+        let e = parse("timestamp,value\n1,2\n2,-5\n", "x.csv", Values::Demand)
             .unwrap_err()
             .to_string();
         assert_eq!(
             e,
             "x.csv: line 3: value \"-5\" is below zero: demand is a load, never negative"
         );
-        assert!(parse("timestamp,value\n1,2\n2,-5\n", "x.csv").is_ok());
-        let e = parse("timestamp,value\n-100000000000000,1\n", "x.csv")
-            .unwrap_err()
-            .to_string();
+        assert!(parse("timestamp,value\n1,2\n2,-5\n", "x.csv", Values::Any).is_ok());
+        let e = parse(
+            "timestamp,value\n-100000000000000,1\n",
+            "x.csv",
+            Values::Any,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("before 1970"), "{e}");
     }
 
@@ -328,6 +330,7 @@ mod tests {
         let t = parse(
             "\u{feff}\"timestamp\",\"value\"\n\n\"1\",\"2.5\"\r\n3,4\n",
             "x",
+            Values::Any,
         )
         .expect("ok");
         assert_eq!(t.times, vec![1.0, 3.0]);
@@ -342,7 +345,9 @@ mod tests {
             raw in "\\PC{0,200}",
         ) {
             for t in [&text, &raw] {
-                let _ = parse(t, "p.csv");
+                for values in [Values::Any, Values::Demand] {
+                    let _ = parse(t, "p.csv", values);
+                }
                 for field in t.split([',', '\n']) {
                     let _ = parse_time(field);
                 }
