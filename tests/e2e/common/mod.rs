@@ -140,24 +140,13 @@ pub(crate) fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> 
 /// use"). Below the range only another test's explicit choice can collide, and choices are
 /// spread at random over some 20,000 ports.
 pub(crate) fn free_port() -> u16 {
-    static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    let (first, span) = (10_000u64, u64::from(low.max(12_000)) - 10_000);
-    let seed = u64::from(std::process::id()) << 32
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
     for _ in 0..200 {
-        let n = DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // splitmix64 of the seed and the draw: spread, and different in every test process.
-        let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        let port = (first + z % span) as u16;
+        // fastrand is seeded anew in every thread: spread, and different in every process.
+        let port = fastrand::u16(10_000..low.max(12_000));
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
